@@ -1,0 +1,125 @@
+//! The typed errors of the library and the exit codes they map to (DESIGN.md section 4).
+
+use std::fmt;
+use std::path::PathBuf;
+
+/// A problem in a file the user wrote, located at `path:line:col`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub path: PathBuf,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl Diagnostic {
+    /// Locate byte offset `offset` of `source` (the text of `path`).
+    pub fn at(path: &std::path::Path, source: &str, offset: usize, message: impl Into<String>) -> Self {
+        let (line, col) = line_col(source, offset);
+        Diagnostic { path: path.to_path_buf(), line, col, message: message.into() }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}: {}", self.path.display(), self.line, self.col, self.message)
+    }
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(source: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(source.len());
+    let mut offset = offset;
+    while !source.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &source[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let col = before[line_start..].chars().count() + 1;
+    (line, col)
+}
+
+/// Every failure the library reports. Each maps to one documented exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad manifests or workspace configuration: all problems found, in file order.
+    #[error("{}", render_diagnostics(.0))]
+    Invalid(Vec<Diagnostic>),
+    /// A bad flag or selector value (not located in a file).
+    #[error("{0}")]
+    Usage(String),
+    /// The Docker engine (or a registry) cannot be reached at all.
+    #[error("{0}")]
+    Unreachable(String),
+    /// A build, push, verify or license step failed; details were already reported per image.
+    #[error("{0}")]
+    Failed(String),
+    /// The run was interrupted by a signal (SIGINT = 2, SIGTERM = 15).
+    #[error("interrupted by {}", if *.0 == 2 { "SIGINT" } else { "SIGTERM" })]
+    Interrupted(i32),
+    /// An I/O problem outside a build (state folder, metadata file, ...).
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn render_diagnostics(diags: &[Diagnostic]) -> String {
+    let mut out = String::new();
+    for (i, d) in diags.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&d.to_string());
+    }
+    out
+}
+
+impl Error {
+    /// The process exit code of DESIGN.md section 4.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Invalid(_) | Error::Usage(_) => 2,
+            Error::Unreachable(_) => 3,
+            Error::Failed(_) | Error::Io { .. } => 1,
+            Error::Interrupted(signal) => 128 + signal,
+        }
+    }
+
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io { context: context.into(), source }
+    }
+
+    pub fn invalid(diag: Diagnostic) -> Self {
+        Error::Invalid(vec![diag])
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_from_one() {
+        let s = "a = 1\nbé = 2\n";
+        assert_eq!(line_col(s, 0), (1, 1));
+        assert_eq!(line_col(s, 6), (2, 1));
+        assert_eq!(line_col(s, 9), (2, 3));
+        assert_eq!(line_col(s, 1000), (3, 1));
+    }
+
+    #[test]
+    fn exit_codes_follow_design() {
+        assert_eq!(Error::Usage("x".into()).exit_code(), 2);
+        assert_eq!(Error::Invalid(vec![]).exit_code(), 2);
+        assert_eq!(Error::Unreachable("x".into()).exit_code(), 3);
+        assert_eq!(Error::Failed("x".into()).exit_code(), 1);
+        assert_eq!(Error::Interrupted(2).exit_code(), 130);
+        assert_eq!(Error::Interrupted(15).exit_code(), 143);
+    }
+}

@@ -1,0 +1,598 @@
+//! `sdkimage.toml`: the serde types, and every check that can be made on one manifest alone.
+//! All problems in a manifest are collected and reported together, each at `path:line:col`.
+
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::path::{Component, Path, PathBuf};
+
+use serde::Deserialize;
+use serde::de::{DeserializeOwned, IntoDeserializer};
+use toml::Spanned;
+
+use crate::error::{Diagnostic, Error, Result};
+use crate::template::Template;
+
+pub const MANIFEST_FILE: &str = "sdkimage.toml";
+
+/// One SDK container, as written in its `sdkimage.toml`, checked and with absolute paths.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// Absolute path of the `sdkimage.toml`.
+    pub path: PathBuf,
+    /// Its folder.
+    pub dir: PathBuf,
+    /// The file's text, to locate later errors (`depends-on`, duplicates).
+    pub source: String,
+    pub language: String,
+    pub name: Spanned<Template>,
+    pub dockerfile: PathBuf,
+    pub context: PathBuf,
+    pub depends_on: Vec<Spanned<String>>,
+    pub platforms: Vec<Spanned<String>>,
+    /// Variant name -> its extra build args. Empty: one image without a variant.
+    pub variants: BTreeMap<String, BTreeMap<String, Template>>,
+    pub build_args: BTreeMap<String, Template>,
+    pub prepare: Vec<Prepare>,
+    pub copies: Vec<Copy>,
+    pub licenses: Option<Licenses>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prepare {
+    pub run: Vec<String>,
+    /// Absolute working folder (default: the manifest's folder).
+    pub cwd: PathBuf,
+    pub env: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Copy {
+    /// Absolute file or folder on disk.
+    pub from: PathBuf,
+    /// Normalized `/`-separated path inside the context.
+    pub to: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Licenses {
+    /// Absolute folder inside the image.
+    pub dest: String,
+    pub sources: Vec<LicenseSource>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LicenseSource {
+    /// Rust dependencies of the crate whose `Cargo.toml` this is (absolute path).
+    Cargo { manifest: PathBuf },
+    /// Python distributions installed in the built image.
+    Python,
+    /// Debian packages installed in the built image.
+    Debian,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrepare {
+    run: Vec<Spanned<String>>,
+    cwd: Option<Spanned<String>>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCopy {
+    from: Spanned<String>,
+    to: Spanned<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLicenses {
+    dest: Spanned<String>,
+    #[serde(default)]
+    sources: Vec<Spanned<RawLicenseSource>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLicenseSource {
+    kind: Spanned<LicenseKind>,
+    manifest: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+enum LicenseKind {
+    Cargo,
+    Python,
+    Debian,
+}
+
+const KEYS: &[&str] = &[
+    "language",
+    "name",
+    "dockerfile",
+    "context",
+    "depends-on",
+    "platforms",
+    "variants",
+    "build-args",
+    "prepare",
+    "copy",
+    "licenses",
+];
+
+/// Collects the problems of one file.
+struct Checker<'a> {
+    path: &'a Path,
+    source: &'a str,
+    diags: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn error(&mut self, offset: usize, message: impl Into<String>) {
+        self.diags.push(Diagnostic::at(self.path, self.source, offset, message));
+    }
+
+    /// Deserialize one value, recording the error at its location.
+    fn value<T: DeserializeOwned>(&mut self, key: &str, value: Spanned<toml::de::DeValue<'_>>) -> Option<T> {
+        let start = value.span().start;
+        match T::deserialize(value.into_deserializer()) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let offset = e.span().map_or(start, |s| s.start);
+                self.error(offset, format!("`{key}`: {}", e.message().trim()));
+                None
+            }
+        }
+    }
+
+    fn template(&mut self, text: &Spanned<String>, what: &str) -> Option<Template> {
+        match Template::parse(text.get_ref()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                // +1 skips the opening quote of a basic string.
+                self.error(text.span().start + 1 + e.offset, format!("{what}: {}", e.message));
+                None
+            }
+        }
+    }
+}
+
+/// What a manifest path must be.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PathKind {
+    File,
+    Dir,
+    Any,
+}
+
+impl Manifest {
+    /// Read, parse and check `path` (an absolute `sdkimage.toml`) inside workspace `root`.
+    pub fn load(path: &Path, root: &Path) -> Result<Manifest> {
+        let source = std::fs::read_to_string(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        Self::parse(path, root, source)
+    }
+
+    pub fn parse(path: &Path, root: &Path, source: String) -> Result<Manifest> {
+        let dir = path.parent().unwrap_or(root).to_path_buf();
+        let table = match toml::de::DeTable::parse(&source) {
+            Ok(t) => t,
+            Err(e) => return Err(crate::workspace::toml_diag(path, &source, &e)),
+        };
+        let mut c = Checker { path, source: &source, diags: Vec::new() };
+
+        let mut language: Option<Spanned<String>> = None;
+        let mut name: Option<Spanned<String>> = None;
+        let mut dockerfile: Option<Spanned<String>> = None;
+        let mut context: Option<Spanned<String>> = None;
+        let mut depends_on: Vec<Spanned<String>> = Vec::new();
+        let mut platforms: Vec<Spanned<String>> = Vec::new();
+        let mut raw_variants: BTreeMap<Spanned<String>, BTreeMap<String, Spanned<String>>> = BTreeMap::new();
+        let mut raw_args: BTreeMap<String, Spanned<String>> = BTreeMap::new();
+        let mut raw_prepare: Vec<RawPrepare> = Vec::new();
+        let mut raw_copy: Vec<RawCopy> = Vec::new();
+        let mut raw_licenses: Option<RawLicenses> = None;
+
+        for (key, value) in table.into_inner() {
+            let key_start = key.span().start;
+            let key = key.into_inner();
+            match key.as_ref() {
+                "language" => language = c.value(&key, value),
+                "name" => name = c.value(&key, value),
+                "dockerfile" => dockerfile = c.value(&key, value),
+                "context" => context = c.value(&key, value),
+                "depends-on" => depends_on = c.value(&key, value).unwrap_or_default(),
+                "platforms" => platforms = c.value(&key, value).unwrap_or_default(),
+                "variants" => raw_variants = c.value(&key, value).unwrap_or_default(),
+                "build-args" => raw_args = c.value(&key, value).unwrap_or_default(),
+                "prepare" => raw_prepare = c.value(&key, value).unwrap_or_default(),
+                "copy" => raw_copy = c.value(&key, value).unwrap_or_default(),
+                "licenses" => raw_licenses = c.value(&key, value),
+                other => c.error(
+                    key_start,
+                    format!("unknown key `{other}`; expected one of: {}", KEYS.join(", ")),
+                ),
+            }
+        }
+
+        let language = match language {
+            Some(l) => {
+                let ok = l.get_ref().chars().next().is_some_and(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit())
+                    && l.get_ref().chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "_.-".contains(ch));
+                if !ok {
+                    c.error(
+                        l.span().start,
+                        format!("language `{}` must be lowercase letters, digits, `_`, `.` or `-`", l.get_ref()),
+                    );
+                }
+                l.into_inner()
+            }
+            None => {
+                c.error(0, "missing required key `language` (e.g. language = \"python\")");
+                String::new()
+            }
+        };
+        let name_template = match &name {
+            Some(n) => c.template(n, "name").map(|t| Spanned::new(n.span(), t)),
+            None => {
+                c.error(0, "missing required key `name` (e.g. name = \"beam_python{variant}_sdk\")");
+                None
+            }
+        };
+
+        let mut paths = PathChecker { root, dir: &dir };
+        let dockerfile = match &dockerfile {
+            Some(d) => paths.check(&mut c, d, PathKind::File, "dockerfile"),
+            None => paths.check(&mut c, &Spanned::new(0..0, "Dockerfile".to_string()), PathKind::File, "dockerfile"),
+        };
+        let context = match &context {
+            Some(d) => paths.check(&mut c, d, PathKind::Dir, "context"),
+            None => Some(dir.clone()),
+        };
+
+        for p in &platforms {
+            let parts: Vec<&str> = p.get_ref().split('/').collect();
+            let ok = (2..=3).contains(&parts.len()) && parts.iter().all(|s| !s.is_empty() && s.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_'));
+            if !ok {
+                c.error(p.span().start, format!("platform `{}` must look like `os/arch` or `os/arch/variant` (e.g. linux/amd64)", p.get_ref()));
+            }
+        }
+
+        let mut variants = BTreeMap::new();
+        for (variant, args) in raw_variants {
+            if variant.get_ref().is_empty() || variant.get_ref().contains([':', '/', ' ']) {
+                c.error(variant.span().start, format!("variant `{}` must be non-empty and hold no `:`, `/` or space", variant.get_ref()));
+            }
+            let mut expanded = BTreeMap::new();
+            for (k, v) in args {
+                if let Some(t) = c.template(&v, &format!("variant `{}` build arg `{k}`", variant.get_ref())) {
+                    expanded.insert(k, t);
+                }
+            }
+            variants.insert(variant.into_inner(), expanded);
+        }
+        if let (Some(n), Some(t)) = (&name, &name_template) {
+            if variants.len() > 1 && !t.get_ref().uses("variant") {
+                c.error(n.span().start, "name must use `{variant}` when there are several variants, or every variant gets the same image name");
+            }
+        }
+        let mut build_args = BTreeMap::new();
+        for (k, v) in raw_args {
+            if let Some(t) = c.template(&v, &format!("build arg `{k}`")) {
+                build_args.insert(k, t);
+            }
+        }
+
+        let mut prepare = Vec::new();
+        for p in raw_prepare {
+            if p.run.is_empty() || p.run[0].get_ref().is_empty() {
+                c.error(0, "[[prepare]] `run` needs a program and its arguments, e.g. run = [\"cargo\", \"build\"]");
+                continue;
+            }
+            let cwd = match &p.cwd {
+                Some(cwd) => paths.check(&mut c, cwd, PathKind::Dir, "prepare cwd"),
+                None => Some(dir.clone()),
+            };
+            if let Some(cwd) = cwd {
+                prepare.push(Prepare { run: p.run.into_iter().map(Spanned::into_inner).collect(), cwd, env: p.env });
+            }
+        }
+
+        let mut copies = Vec::new();
+        for cp in raw_copy {
+            let from = paths.check(&mut c, &cp.from, PathKind::Any, "copy.from");
+            let to = match normalize_inner(cp.to.get_ref()) {
+                Some(to) => Some(to),
+                None => {
+                    c.error(
+                        cp.to.span().start,
+                        format!("copy.to `{}` must be a relative path inside the context (no leading `/`, no `..` out of it)", cp.to.get_ref()),
+                    );
+                    None
+                }
+            };
+            if let (Some(from), Some(to)) = (from, to) {
+                copies.push(Copy { from, to });
+            }
+        }
+
+        let licenses = raw_licenses.map(|raw| {
+            let dest = raw.dest.get_ref().clone();
+            if !dest.starts_with('/') || normalize_inner(dest.trim_start_matches('/')).is_none() {
+                c.error(raw.dest.span().start, format!("licenses.dest `{dest}` must be an absolute folder inside the image, e.g. /opt/apache/beam/third_party_licenses"));
+            }
+            let mut sources = Vec::new();
+            for s in raw.sources {
+                let span = s.span();
+                let s = s.into_inner();
+                match (*s.kind.get_ref(), &s.manifest) {
+                    (LicenseKind::Cargo, Some(m)) => {
+                        if let Some(m) = paths.check(&mut c, m, PathKind::File, "licenses cargo manifest") {
+                            sources.push(LicenseSource::Cargo { manifest: m });
+                        }
+                    }
+                    (LicenseKind::Cargo, None) => c.error(span.start, "a `cargo` license source needs `manifest`, the Cargo.toml of the crate whose dependencies ship in the image"),
+                    (_, Some(m)) => c.error(m.span().start, "`manifest` is only for `cargo` license sources"),
+                    (LicenseKind::Python, None) => sources.push(LicenseSource::Python),
+                    (LicenseKind::Debian, None) => sources.push(LicenseSource::Debian),
+                }
+            }
+            Licenses { dest: format!("/{}", normalize_inner(dest.trim_start_matches('/')).unwrap_or_default()), sources }
+        });
+
+        if !c.diags.is_empty() {
+            c.diags.sort_by_key(|d| (d.line, d.col));
+            return Err(Error::Invalid(c.diags));
+        }
+        Ok(Manifest {
+            path: path.to_path_buf(),
+            dir,
+            language,
+            name: name_template.expect("checked above"),
+            dockerfile: dockerfile.expect("checked above"),
+            context: context.expect("checked above"),
+            depends_on,
+            platforms,
+            variants,
+            build_args,
+            prepare,
+            copies,
+            licenses,
+            source,
+        })
+    }
+
+    /// A diagnostic located at `span` of this manifest.
+    pub fn diag(&self, span: Range<usize>, message: impl Into<String>) -> Diagnostic {
+        Diagnostic::at(&self.path, &self.source, span.start, message)
+    }
+}
+
+struct PathChecker<'a> {
+    root: &'a Path,
+    dir: &'a Path,
+}
+
+impl PathChecker<'_> {
+    /// Resolve a manifest-relative path; it must exist and stay inside the workspace root,
+    /// also after symlinks are followed.
+    fn check(&mut self, c: &mut Checker<'_>, rel: &Spanned<String>, kind: PathKind, what: &str) -> Option<PathBuf> {
+        let at = rel.span().start;
+        let text = rel.get_ref();
+        if Path::new(text).is_absolute() {
+            c.error(at, format!("{what} `{text}` must be relative to the manifest's folder"));
+            return None;
+        }
+        let joined = normalize(&self.dir.join(text));
+        if !joined.starts_with(self.root) {
+            c.error(at, format!("{what} `{text}` leaves the workspace root through `..`"));
+            return None;
+        }
+        let real = match joined.canonicalize() {
+            Ok(real) => real,
+            Err(_) => {
+                c.error(at, format!("{what} `{text}` does not exist (looked for {})", joined.display()));
+                return None;
+            }
+        };
+        if !real.starts_with(self.root) {
+            c.error(at, format!("{what} `{text}` leaves the workspace root through a symlink (it resolves to {})", real.display()));
+            return None;
+        }
+        let ok = match kind {
+            PathKind::File => real.is_file(),
+            PathKind::Dir => real.is_dir(),
+            PathKind::Any => true,
+        };
+        if !ok {
+            let expected = if kind == PathKind::File { "a file" } else { "a folder" };
+            c.error(at, format!("{what} `{text}` is not {expected}"));
+            return None;
+        }
+        Some(joined)
+    }
+}
+
+/// Lexically resolve `.` and `..` (no file system access).
+pub fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Normalize a relative `/`-separated path that must stay inside its base; None if it escapes,
+/// is absolute or is empty.
+pub fn normalize_inner(path: &str) -> Option<String> {
+    if path.starts_with('/') {
+        return None;
+    }
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            p => parts.push(p),
+        }
+    }
+    if parts.is_empty() { None } else { Some(parts.join("/")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn temp_tree(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("sdkimage-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.canonicalize().unwrap()
+    }
+
+    fn parse(root: &Path, text: &str) -> Result<Manifest> {
+        Manifest::parse(&root.join("sdk/sdkimage.toml"), root, text.to_string())
+    }
+
+    fn errors(root: &Path, text: &str) -> Vec<String> {
+        match parse(root, text) {
+            Err(Error::Invalid(d)) => d.into_iter().map(|d| format!("{}:{}: {}", d.line, d.col, d.message)).collect(),
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("expected errors"),
+        }
+    }
+
+    fn tree(name: &str) -> PathBuf {
+        let root = temp_tree(name);
+        std::fs::create_dir_all(root.join("sdk/boot")).unwrap();
+        std::fs::write(root.join("sdk/Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::write(root.join("sdk/boot/boot"), "x").unwrap();
+        root
+    }
+
+    #[test]
+    fn full_manifest_parses() {
+        let root = tree("full");
+        let m = parse(
+            &root,
+            r#"
+language = "python"
+name = "beam_python{variant}_sdk"
+depends-on = ["base"]
+platforms = ["linux/amd64"]
+[variants]
+"3.10" = { py_version = "3.10" }
+"3.11" = { py_version = "3.11" }
+[build-args]
+BASE_IMAGE = "{repository_root}/beam_base:{tag}"
+[[prepare]]
+run = ["true"]
+[[copy]]
+from = "boot"
+to = "target/./boot"
+[licenses]
+dest = "/opt/apache/beam/third_party_licenses/"
+sources = [{ kind = "python" }, { kind = "debian" }]
+"#,
+        )
+        .unwrap();
+        assert_eq!(m.language, "python");
+        assert_eq!(m.dockerfile, root.join("sdk/Dockerfile"));
+        assert_eq!(m.context, root.join("sdk"));
+        assert_eq!(m.variants.len(), 2);
+        assert_eq!(m.copies, vec![Copy { from: root.join("sdk/boot"), to: "target/boot".into() }]);
+        assert_eq!(m.prepare[0].cwd, root.join("sdk"));
+        let l = m.licenses.unwrap();
+        assert_eq!(l.dest, "/opt/apache/beam/third_party_licenses");
+        assert_eq!(l.sources, vec![LicenseSource::Python, LicenseSource::Debian]);
+    }
+
+    #[test]
+    fn all_errors_of_a_manifest_are_reported_with_positions() {
+        let root = tree("errors");
+        let errs = errors(
+            &root,
+            "language = \"python\"\nname = \"x{varient}\"\nfoo = 1\ncontext = \"../..\"\n[build-args]\nA = 3\n",
+        );
+        assert_eq!(errs.len(), 4, "{errs:#?}");
+        assert!(errs[1].starts_with("3:1: unknown key `foo`"), "{errs:#?}");
+        assert!(errs.iter().any(|e| e.starts_with("4:11: context `../..` leaves the workspace root")), "{errs:#?}");
+        assert!(errs.iter().any(|e| e.starts_with("6:5: `build-args`")), "{errs:#?}");
+        assert!(errs.iter().any(|e| e.starts_with("2:10: name: unknown placeholder `{varient}`")), "{errs:#?}");
+    }
+
+    #[test]
+    fn missing_keys_and_paths() {
+        let root = tree("missing");
+        let errs = errors(&root, "dockerfile = \"nope/Dockerfile\"\n");
+        assert!(errs.iter().any(|e| e.contains("missing required key `language`")), "{errs:#?}");
+        assert!(errs.iter().any(|e| e.contains("missing required key `name`")));
+        assert!(errs.iter().any(|e| e.starts_with("1:14: dockerfile `nope/Dockerfile` does not exist")), "{errs:#?}");
+    }
+
+    #[test]
+    fn nested_unknown_keys_and_wrong_types() {
+        let root = tree("nested");
+        let errs = errors(&root, "language = \"go\"\nname = \"x\"\n[[copy]]\nfrom = \"boot\"\nto = \"b\"\ninto = 1\n[licenses]\ndest = 5\n");
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        assert!(errs[0].starts_with("6:1: `copy`: unknown field `into`"), "{errs:#?}");
+        assert!(errs[1].starts_with("8:8: `licenses`: invalid type"), "{errs:#?}");
+    }
+
+    #[test]
+    fn copy_to_and_dest_must_stay_inside() {
+        let root = tree("copyto");
+        let errs = errors(
+            &root,
+            "language = \"go\"\nname = \"x\"\n[[copy]]\nfrom = \"boot\"\nto = \"../x\"\n[licenses]\ndest = \"opt/x\"\n",
+        );
+        assert!(errs[0].contains("copy.to `../x`"), "{errs:#?}");
+        assert!(errs[1].contains("licenses.dest `opt/x`"), "{errs:#?}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlink_escape_is_caught() {
+        let root = tree("symlink");
+        let outside = temp_tree("symlink-outside");
+        std::os::unix::fs::symlink(&outside, root.join("sdk/out")).unwrap();
+        let errs = errors(&root, "language = \"go\"\nname = \"x\"\ncontext = \"out\"\n");
+        assert!(errs[0].contains("leaves the workspace root through a symlink"), "{errs:#?}");
+    }
+
+    #[test]
+    fn several_variants_need_the_placeholder() {
+        let root = tree("variants");
+        let errs = errors(&root, "language = \"py\"\nname = \"x\"\n[variants]\na = {}\nb = {}\n");
+        assert!(errs[0].contains("must use `{variant}`"), "{errs:#?}");
+    }
+
+    #[test]
+    fn license_sources_are_checked() {
+        let root = tree("licsrc");
+        let errs = errors(&root, "language = \"py\"\nname = \"x\"\n[licenses]\ndest = \"/l\"\nsources = [{ kind = \"cargo\" }, { kind = \"npm\" }, { kind = \"python\", manifest = \"x\" }]\n");
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert!(errs[0].contains("unknown variant `npm`"), "{errs:#?}");
+        let errs = errors(&root, "language = \"py\"\nname = \"x\"\n[licenses]\ndest = \"/l\"\nsources = [{ kind = \"cargo\" }, { kind = \"python\", manifest = \"x\" }]\n");
+        assert!(errs[0].contains("needs `manifest`"), "{errs:#?}");
+        assert!(errs[1].contains("only for `cargo`"), "{errs:#?}");
+    }
+
+    #[test]
+    fn normalize_inner_rules() {
+        assert_eq!(normalize_inner("a/./b/../c"), Some("a/c".into()));
+        assert_eq!(normalize_inner("../a"), None);
+        assert_eq!(normalize_inner("/a"), None);
+        assert_eq!(normalize_inner("."), None);
+    }
+}
