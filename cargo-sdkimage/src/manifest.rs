@@ -30,8 +30,8 @@ pub struct Manifest {
     pub depends_on: Vec<Spanned<String>>,
     pub platforms: Vec<Spanned<String>>,
     /// Variant name -> its extra build args. Empty: one image without a variant.
-    pub variants: BTreeMap<String, BTreeMap<String, Template>>,
-    pub build_args: BTreeMap<String, Template>,
+    pub variants: BTreeMap<String, BTreeMap<String, Spanned<Template>>>,
+    pub build_args: BTreeMap<String, Spanned<Template>>,
     pub prepare: Vec<Prepare>,
     pub copies: Vec<Copy>,
     pub licenses: Option<Licenses>,
@@ -268,7 +268,7 @@ impl Manifest {
             let mut expanded = BTreeMap::new();
             for (k, v) in args {
                 if let Some(t) = c.template(&v, &format!("variant `{}` build arg `{k}`", variant.get_ref())) {
-                    expanded.insert(k, t);
+                    expanded.insert(k, Spanned::new(v.span(), t));
                 }
             }
             variants.insert(variant.into_inner(), expanded);
@@ -281,7 +281,7 @@ impl Manifest {
         let mut build_args = BTreeMap::new();
         for (k, v) in raw_args {
             if let Some(t) = c.template(&v, &format!("build arg `{k}`")) {
-                build_args.insert(k, t);
+                build_args.insert(k, Spanned::new(v.span(), t));
             }
         }
 
@@ -450,7 +450,7 @@ pub fn normalize_inner(path: &str) -> Option<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn temp_tree(name: &str) -> PathBuf {

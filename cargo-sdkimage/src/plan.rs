@@ -1,0 +1,499 @@
+//! Manifests + overrides -> the images to build (names, refs, build args, dependencies), the
+//! graph between them, and the selection a command works on.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use toml::Spanned;
+
+use crate::error::{Diagnostic, Error, Result};
+use crate::manifest::Manifest;
+use crate::reference::{self, ImageRef};
+use crate::template::Template;
+use crate::workspace::Workspace;
+
+/// Overrides from the command line.
+#[derive(Debug, Clone, Default)]
+pub struct PlanOptions {
+    /// `--repository-root`; replaces the workspace default.
+    pub repository_root: Option<String>,
+    /// `--tag` (repeatable); replaces the workspace default list. May use `{version}`.
+    pub tags: Vec<String>,
+    /// `--build-arg K=V`, for every image; wins over the manifests.
+    pub build_args: Vec<(String, String)>,
+}
+
+/// One image to build: a manifest, or one variant of it.
+#[derive(Debug, Clone)]
+pub struct Image {
+    /// Index of its manifest in [`BuildPlan::manifests`].
+    pub manifest: usize,
+    pub language: String,
+    pub variant: Option<String>,
+    /// The expanded image name, below the repository root.
+    pub name: String,
+    pub refs: Vec<ImageRef>,
+    pub build_args: BTreeMap<String, String>,
+    /// Build args whose value is a ref of another image of ours: arg -> that image.
+    pub image_args: BTreeMap<String, usize>,
+    /// Images that must be built first (direct dependencies), sorted.
+    pub deps: Vec<usize>,
+}
+
+impl Image {
+    /// `language` or `language:variant`, as selectors and log prefixes write it.
+    pub fn label(&self) -> String {
+        match &self.variant {
+            Some(v) => format!("{}:{v}", self.language),
+            None => self.language.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct BuildPlan {
+    pub manifests: Vec<Manifest>,
+    pub images: Vec<Image>,
+    pub repository_root: Option<String>,
+    pub tags: Vec<String>,
+}
+
+impl BuildPlan {
+    /// Expand every manifest into images and resolve the graph; every problem is reported at once.
+    pub fn new(ws: &Workspace, manifests: Vec<Manifest>, opts: &PlanOptions) -> Result<BuildPlan> {
+        let repository_root = match &opts.repository_root {
+            Some(r) => {
+                let r = r.trim_end_matches('/').to_string();
+                if !r.is_empty() {
+                    reference::check_repository(&r).map_err(|e| Error::Usage(format!("--repository-root `{r}`: {e}")))?;
+                }
+                Some(r).filter(|r| !r.is_empty())
+            }
+            None => ws.config.repository_root.clone(),
+        };
+        let tags = resolve_tags(ws, opts)?;
+        let version = ws.version.clone();
+        let first_tag = tags[0].clone();
+
+        let mut diags = Vec::new();
+        let mut images = Vec::new();
+        // The spans each image's name came from, for duplicate errors.
+        for (mi, m) in manifests.iter().enumerate() {
+            let variants: Vec<Option<&String>> =
+                if m.variants.is_empty() { vec![None] } else { m.variants.keys().map(Some).collect() };
+            for variant in variants {
+                let lookup = |p: &str| -> Option<String> {
+                    match p {
+                        "variant" => Some(variant.cloned().unwrap_or_default()),
+                        "language" => Some(m.language.clone()),
+                        "tag" => Some(first_tag.clone()),
+                        "repository_root" => repository_root.clone(),
+                        "version" => version.clone(),
+                        _ => None,
+                    }
+                };
+                let name = match expand(m, &m.name, &lookup) {
+                    Ok(name) => name,
+                    Err(d) => {
+                        diags.push(d);
+                        continue;
+                    }
+                };
+                let repository = match &repository_root {
+                    Some(root) => format!("{root}/{name}"),
+                    None => name.clone(),
+                };
+                if let Err(e) = reference::check_repository(&repository) {
+                    diags.push(m.diag(m.name.span(), format!("image name `{name}`: {e}")));
+                    continue;
+                }
+                let refs = tags.iter().map(|t| ImageRef { repository: repository.clone(), tag: t.clone() }).collect();
+                let mut build_args = BTreeMap::new();
+                let variant_args = variant.and_then(|v| m.variants.get(v));
+                for (k, t) in m.build_args.iter().chain(variant_args.into_iter().flatten()) {
+                    match expand(m, t, &lookup) {
+                        Ok(v) => {
+                            build_args.insert(k.clone(), v);
+                        }
+                        Err(d) => diags.push(d),
+                    }
+                }
+                for (k, v) in &opts.build_args {
+                    build_args.insert(k.clone(), v.clone());
+                }
+                images.push(Image {
+                    manifest: mi,
+                    language: m.language.clone(),
+                    variant: variant.cloned(),
+                    name,
+                    refs,
+                    build_args,
+                    image_args: BTreeMap::new(),
+                    deps: Vec::new(),
+                });
+            }
+        }
+
+        // Two manifests producing one image name.
+        let mut by_name: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, img) in images.iter().enumerate() {
+            if let Some(&first) = by_name.get(img.name.as_str()) {
+                let other = &manifests[images[first].manifest];
+                let (line, col) = crate::error::line_col(&other.source, other.name.span().start);
+                let m = &manifests[img.manifest];
+                diags.push(m.diag(
+                    m.name.span(),
+                    format!(
+                        "image name `{}` is also produced by {}:{line}:{col}; give one of them another name",
+                        img.name,
+                        other.path.display()
+                    ),
+                ));
+            } else {
+                by_name.insert(&img.name, i);
+            }
+        }
+
+        // depends-on, and build args that name one of our images.
+        let mut deps: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); images.len()];
+        let mut image_args: Vec<BTreeMap<String, usize>> = vec![BTreeMap::new(); images.len()];
+        let mut by_ref: BTreeMap<String, usize> = BTreeMap::new();
+        for (i, img) in images.iter().enumerate() {
+            for r in &img.refs {
+                by_ref.insert(r.to_string(), i);
+            }
+        }
+        for (i, img) in images.iter().enumerate() {
+            let m = &manifests[img.manifest];
+            for entry in &m.depends_on {
+                let targets = resolve_dependency(&images, entry.get_ref());
+                if targets.is_empty() {
+                    diags.push(m.diag(
+                        entry.span(),
+                        format!("depends-on `{}` names nothing; it must be a language, a `language:variant` or an image name. Known: {}", entry.get_ref(), known_list(&images)),
+                    ));
+                }
+                deps[i].extend(targets);
+            }
+            for (k, v) in &img.build_args {
+                if let Some(&target) = by_ref.get(v) {
+                    if target != i {
+                        image_args[i].insert(k.clone(), target);
+                        deps[i].insert(target);
+                    }
+                }
+            }
+        }
+        if !diags.is_empty() {
+            diags.sort_by(|a, b| (&a.path, a.line, a.col).cmp(&(&b.path, b.line, b.col)));
+            diags.dedup();
+            return Err(Error::Invalid(diags));
+        }
+        for (i, img) in images.iter_mut().enumerate() {
+            img.deps = deps[i].iter().copied().collect();
+            img.image_args = std::mem::take(&mut image_args[i]);
+        }
+        let plan = BuildPlan { manifests, images, repository_root, tags };
+        plan.check_cycles()?;
+        Ok(plan)
+    }
+
+    fn check_cycles(&self) -> Result<()> {
+        // Depth-first search with colours; report the first cycle found, at its first image's
+        // depends-on entry.
+        #[derive(Clone, Copy, PartialEq)]
+        enum Colour {
+            White,
+            Grey,
+            Black,
+        }
+        fn visit(plan: &BuildPlan, i: usize, colour: &mut [Colour], stack: &mut Vec<usize>) -> Option<Vec<usize>> {
+            colour[i] = Colour::Grey;
+            stack.push(i);
+            for &d in &plan.images[i].deps {
+                match colour[d] {
+                    Colour::Grey => {
+                        let start = stack.iter().position(|&s| s == d).unwrap_or(0);
+                        let mut cycle = stack[start..].to_vec();
+                        cycle.push(d);
+                        return Some(cycle);
+                    }
+                    Colour::White => {
+                        if let Some(c) = visit(plan, d, colour, stack) {
+                            return Some(c);
+                        }
+                    }
+                    Colour::Black => {}
+                }
+            }
+            stack.pop();
+            colour[i] = Colour::Black;
+            None
+        }
+        let mut colour = vec![Colour::White; self.images.len()];
+        for i in 0..self.images.len() {
+            if colour[i] == Colour::White {
+                if let Some(cycle) = visit(self, i, &mut colour, &mut Vec::new()) {
+                    let names: Vec<&str> = cycle.iter().map(|&c| self.images[c].name.as_str()).collect();
+                    let img = &self.images[cycle[0]];
+                    let m = &self.manifests[img.manifest];
+                    let span = m.depends_on.first().map_or(m.name.span(), Spanned::span);
+                    return Err(Error::invalid(m.diag(
+                        span,
+                        format!("depends-on makes a cycle: {}; remove one of these dependencies", names.join(" -> ")),
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The images the selectors name, with everything they depend on, in build order.
+    /// No selector selects everything.
+    pub fn select(&self, selectors: &[String], cwd: &Path) -> Result<Vec<usize>> {
+        let mut chosen = BTreeSet::new();
+        if selectors.is_empty() {
+            chosen.extend(0..self.images.len());
+        }
+        for selector in selectors {
+            let found = self.resolve_selector(selector, cwd);
+            if found.is_empty() {
+                return Err(Error::Usage(format!(
+                    "no image matches `{selector}`. Selectors are a language, `language:variant`, an image name or a manifest folder. Known: {}",
+                    known_list(&self.images)
+                )));
+            }
+            chosen.extend(found);
+        }
+        let mut stack: Vec<usize> = chosen.iter().copied().collect();
+        while let Some(i) = stack.pop() {
+            for &d in &self.images[i].deps {
+                if chosen.insert(d) {
+                    stack.push(d);
+                }
+            }
+        }
+        Ok(self.build_order(&chosen))
+    }
+
+    /// Topological order of `chosen` (dependencies first), stable by manifest path and variant.
+    pub fn build_order(&self, chosen: &BTreeSet<usize>) -> Vec<usize> {
+        let mut done = BTreeSet::new();
+        let mut order = Vec::new();
+        while order.len() < chosen.len() {
+            let before = order.len();
+            for &i in chosen {
+                if !done.contains(&i) && self.images[i].deps.iter().all(|d| done.contains(d) || !chosen.contains(d)) {
+                    order.push(i);
+                }
+            }
+            done.extend(order[before..].iter().copied());
+            if order.len() == before {
+                break; // cannot happen: cycles are rejected in new()
+            }
+        }
+        order
+    }
+
+    fn resolve_selector(&self, selector: &str, cwd: &Path) -> Vec<usize> {
+        let looks_like_path = selector.contains('/') || selector.starts_with('.') || cwd.join(selector).join(crate::manifest::MANIFEST_FILE).is_file();
+        if looks_like_path {
+            let dir: PathBuf = cwd.join(selector);
+            let dir = dir.canonicalize().unwrap_or(dir);
+            let dir = if dir.file_name().is_some_and(|n| n == crate::manifest::MANIFEST_FILE) {
+                dir.parent().map(Path::to_path_buf).unwrap_or(dir)
+            } else {
+                dir
+            };
+            return (0..self.images.len()).filter(|&i| self.manifests[self.images[i].manifest].dir == dir).collect();
+        }
+        resolve_dependency(&self.images, selector)
+    }
+
+    pub fn manifest_of(&self, image: usize) -> &Manifest {
+        &self.manifests[self.images[image].manifest]
+    }
+}
+
+/// A language, `language:variant` or image name -> the images it means.
+fn resolve_dependency(images: &[Image], text: &str) -> Vec<usize> {
+    let matches = |img: &Image| match text.split_once(':') {
+        Some((lang, variant)) => img.language == lang && img.variant.as_deref() == Some(variant),
+        None => img.language == text || img.name == text,
+    };
+    (0..images.len()).filter(|&i| matches(&images[i])).collect()
+}
+
+fn known_list(images: &[Image]) -> String {
+    let mut known = BTreeSet::new();
+    for img in images {
+        known.insert(img.language.clone());
+        known.insert(img.label());
+        known.insert(img.name.clone());
+    }
+    if known.is_empty() {
+        return "(no sdkimage.toml found in this workspace)".to_string();
+    }
+    known.into_iter().collect::<Vec<_>>().join(", ")
+}
+
+fn expand(m: &Manifest, t: &Spanned<Template>, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, Diagnostic> {
+    t.get_ref().expand(lookup).map_err(|missing| {
+        let why = match missing.as_str() {
+            "version" => "the workspace has no version: set [workspace.package] version or the root package's version",
+            "repository_root" => "no repository root is set: pass --repository-root or set repository-root in [workspace.metadata.sdkimage]",
+            _ => "it has no value here",
+        };
+        m.diag(t.span(), format!("`{{{missing}}}` cannot be expanded: {why}"))
+    })
+}
+
+/// `--tag`s, else the workspace's `tags`, else `{version}`, else `latest`; expanded and checked.
+fn resolve_tags(ws: &Workspace, opts: &PlanOptions) -> Result<Vec<String>> {
+    let (templates, source): (Vec<Template>, &str) = if !opts.tags.is_empty() {
+        let parsed = opts
+            .tags
+            .iter()
+            .map(|t| Template::parse_with(t, &["version"]).map_err(|e| Error::Usage(format!("--tag `{t}`: {}", e.message))))
+            .collect::<Result<_>>()?;
+        (parsed, "--tag")
+    } else if let Some(tags) = &ws.config.tags {
+        (tags.clone(), "tags in [workspace.metadata.sdkimage]")
+    } else if ws.version.is_some() {
+        (vec![Template::parse("{version}").expect("valid")], "the workspace version")
+    } else {
+        (vec![Template::parse("latest").expect("valid")], "the default tag")
+    };
+    let mut tags = Vec::new();
+    for t in templates {
+        let tag = t.expand(|p| if p == "version" { ws.version.clone() } else { None }).map_err(|_| {
+            Error::Usage(format!(
+                "{source}: `{t}` uses {{version}}, but the workspace has no version; set [workspace.package] version in {}",
+                ws.manifest_path.display()
+            ))
+        })?;
+        reference::check_tag(&tag).map_err(|e| Error::Usage(format!("{source}: {e}")))?;
+        if !tags.contains(&tag) {
+            tags.push(tag);
+        }
+    }
+    Ok(tags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::workspace::WorkspaceConfig;
+
+    fn workspace(root: &Path) -> Workspace {
+        Workspace {
+            root: root.to_path_buf(),
+            manifest_path: root.join("Cargo.toml"),
+            target_dir: root.join("target"),
+            version: Some("2.61.0".into()),
+            config: WorkspaceConfig { repository_root: Some("apache".into()), tags: None, licenses_dir: root.join("licenses") },
+            members: vec![],
+        }
+    }
+
+    fn write_manifest(root: &Path, dir: &str, text: &str) -> Manifest {
+        let d = root.join(dir);
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::write(d.join("sdkimage.toml"), text).unwrap();
+        Manifest::parse(&d.join("sdkimage.toml"), root, text.to_string()).unwrap()
+    }
+
+    fn beam(name: &str) -> (PathBuf, Vec<Manifest>) {
+        let root = crate::manifest::tests::temp_tree(name);
+        let ms = vec![
+            write_manifest(&root, "sdks/base", "language = \"base\"\nname = \"beam_base\"\n"),
+            write_manifest(
+                &root,
+                "sdks/python/container",
+                "language = \"python\"\nname = \"beam_python{variant}_sdk\"\ndepends-on = [\"base\"]\n[variants]\n\"3.10\" = { py_version = \"3.10\" }\n\"3.11\" = { py_version = \"3.11\" }\n[build-args]\nBASE_IMAGE = \"{repository_root}/beam_base:{tag}\"\n",
+            ),
+            write_manifest(&root, "sdks/go/container", "language = \"go\"\nname = \"beam_go_sdk\"\n[build-args]\nB = \"{repository_root}/beam_base:{tag}\"\n"),
+        ];
+        (root, ms)
+    }
+
+    fn names(plan: &BuildPlan, sel: &[usize]) -> Vec<String> {
+        sel.iter().map(|&i| plan.images[i].name.clone()).collect()
+    }
+
+    #[test]
+    fn expands_variants_refs_and_args() {
+        let (root, ms) = beam("plan-expand");
+        let opts = PlanOptions { repository_root: Some("example-repo".into()), tags: vec!["2.26.0-custom".into(), "{version}".into()], build_args: vec![] };
+        let plan = BuildPlan::new(&workspace(&root), ms, &opts).unwrap();
+        let py = plan.images.iter().find(|i| i.name == "beam_python3.11_sdk").unwrap();
+        assert_eq!(py.refs.iter().map(ToString::to_string).collect::<Vec<_>>(), ["example-repo/beam_python3.11_sdk:2.26.0-custom", "example-repo/beam_python3.11_sdk:2.61.0"]);
+        assert_eq!(py.build_args["py_version"], "3.11");
+        assert_eq!(py.build_args["BASE_IMAGE"], "example-repo/beam_base:2.26.0-custom");
+        assert_eq!(py.image_args.len(), 1);
+        // go names the base through a build arg only: it still depends on it.
+        let go = plan.images.iter().find(|i| i.name == "beam_go_sdk").unwrap();
+        assert_eq!(go.deps.len(), 1);
+    }
+
+    #[test]
+    fn selection_brings_dependencies_in_order() {
+        let (root, ms) = beam("plan-select");
+        let plan = BuildPlan::new(&workspace(&root), ms, &PlanOptions::default()).unwrap();
+        let sel = plan.select(&["python:3.11".into()], &root).unwrap();
+        assert_eq!(names(&plan, &sel), ["beam_base", "beam_python3.11_sdk"]);
+        let sel = plan.select(&["python".into()], &root).unwrap();
+        assert_eq!(names(&plan, &sel), ["beam_base", "beam_python3.10_sdk", "beam_python3.11_sdk"]);
+        let sel = plan.select(&["beam_go_sdk".into()], &root).unwrap();
+        assert_eq!(names(&plan, &sel), ["beam_base", "beam_go_sdk"]);
+        let sel = plan.select(&["sdks/go/container".into()], &root).unwrap();
+        assert_eq!(names(&plan, &sel), ["beam_base", "beam_go_sdk"]);
+        let sel = plan.select(&["container".into()], &root.join("sdks/python")).unwrap();
+        assert_eq!(sel.len(), 3);
+        assert_eq!(plan.select(&[], &root).unwrap().len(), 4);
+        let e = plan.select(&["java".into()], &root).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("python:3.10") && e.to_string().contains("beam_go_sdk"), "{e}");
+    }
+
+    #[test]
+    fn unknown_dependency_cycle_and_duplicates() {
+        let root = crate::manifest::tests::temp_tree("plan-errors");
+        let ms = vec![
+            write_manifest(&root, "a", "language = \"a\"\nname = \"img_a\"\ndepends-on = [\"b\"]\n"),
+            write_manifest(&root, "b", "language = \"b\"\nname = \"img_b\"\ndepends-on = [\"img_a\"]\n"),
+        ];
+        let e = BuildPlan::new(&workspace(&root), ms, &PlanOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("cycle: img_a -> img_b -> img_a"), "{e}");
+        assert!(e.to_string().contains("a/sdkimage.toml:3:15"), "{e}");
+
+        let ms = vec![
+            write_manifest(&root, "a", "language = \"a\"\nname = \"img\"\ndepends-on = [\"nothing\"]\n"),
+            write_manifest(&root, "b", "language = \"b\"\nname = \"img\"\n"),
+        ];
+        let e = BuildPlan::new(&workspace(&root), ms, &PlanOptions::default()).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("a/sdkimage.toml:3:15: depends-on `nothing` names nothing"), "{text}");
+        assert!(text.contains("b/sdkimage.toml:2:8: image name `img` is also produced by"), "{text}");
+        assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn bad_references_and_tags() {
+        let root = crate::manifest::tests::temp_tree("plan-refs");
+        let ms = vec![write_manifest(&root, "a", "language = \"a\"\nname = \"Img\"\n")];
+        let e = BuildPlan::new(&workspace(&root), ms.clone(), &PlanOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("a/sdkimage.toml:2:8: image name `Img`"), "{e}");
+        let ms = vec![write_manifest(&root, "a", "language = \"a\"\nname = \"img\"\n")];
+        let opts = PlanOptions { tags: vec!["-bad".into()], ..Default::default() };
+        let e = BuildPlan::new(&workspace(&root), ms.clone(), &opts).unwrap_err();
+        assert!(e.to_string().contains("--tag: tag `-bad`"), "{e}");
+        let opts = PlanOptions { repository_root: Some("Bad Root".into()), ..Default::default() };
+        assert_eq!(BuildPlan::new(&workspace(&root), ms.clone(), &opts).unwrap_err().exit_code(), 2);
+        let mut ws = workspace(&root);
+        ws.version = None;
+        let plan = BuildPlan::new(&ws, ms, &PlanOptions::default()).unwrap();
+        assert_eq!(plan.tags, ["latest"]);
+    }
+}
