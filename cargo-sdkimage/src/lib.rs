@@ -2,11 +2,21 @@
 //! Docker engine, gather licenses, push and verify. The binary only parses flags and renders.
 
 pub mod discover;
+pub mod engine;
 pub mod error;
 pub mod manifest;
 pub mod plan;
 pub mod reference;
+pub mod report;
 pub mod template;
 pub mod workspace;
 
 pub use error::{Diagnostic, Error, Result};
+
+/// Install the process-wide TLS crypto provider (ring) once; HTTPS clients need it.
+pub fn init_tls() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}

@@ -1,0 +1,236 @@
+//! The Docker Engine client: connect, build (classic builder, untagged), tag, inspect.
+//! Everything the rest of the library asks of the engine goes through [`Engine`].
+
+pub mod host;
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::errors::Error as BollardError;
+use bollard::query_parameters::{BuildImageOptions, BuilderVersion, TagImageOptions};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+
+use crate::error::{Error, Result};
+use crate::reference::ImageRef;
+
+pub use host::EngineHost;
+
+/// Requests that stream (builds, pushes) may run for a long time.
+const LONG_REQUEST: Duration = Duration::from_secs(6 * 3600);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connected engine whose API version has been negotiated.
+#[derive(Clone)]
+pub struct Engine {
+    docker: Docker,
+    host: EngineHost,
+}
+
+/// What a build reports while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BuildOutput {
+    /// One line of the build log (no trailing newline).
+    Line(String),
+    /// The id of the built image (from the stream's `aux` message).
+    ImageId(String),
+}
+
+/// One build request: the context travels separately, as a stream.
+#[derive(Debug, Clone, Default)]
+pub struct BuildRequest {
+    /// The Dockerfile's path inside the context.
+    pub dockerfile: String,
+    pub build_args: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub no_cache: bool,
+}
+
+/// A failure reported by the engine, classified.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl From<EngineError> for Error {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Unreachable(m) => Error::Unreachable(m),
+            EngineError::Failed(m) => Error::Failed(m),
+        }
+    }
+}
+
+impl Engine {
+    /// Connect to the engine the environment names, negotiate the API version and ping it.
+    pub async fn connect() -> Result<Engine> {
+        let env = |k: &str| std::env::var(k).ok();
+        let host = host::resolve(&env).map_err(Error::Usage)?;
+        let unreachable = |detail: String| {
+            Error::Unreachable(format!(
+                "cannot reach the Docker engine at {} ({}): {detail}. Start the engine (for example `sudo dockerd &` or `systemctl start docker`), or point DOCKER_HOST or DOCKER_CONTEXT at a running one.",
+                host.host, host.source
+            ))
+        };
+        let docker = match &host.tls {
+            Some(tls) if host.host.starts_with("tcp://") || host.host.starts_with("https://") => Docker::connect_with_ssl(
+                &host.host,
+                &tls.key,
+                &tls.cert,
+                &tls.ca,
+                LONG_REQUEST.as_secs(),
+                bollard::API_DEFAULT_VERSION,
+            ),
+            _ => Docker::connect_with_host(&host.host).map(|d| d.with_timeout(LONG_REQUEST)),
+        }
+        .map_err(|e| unreachable(e.to_string()))?;
+        let negotiated = tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version())
+            .await
+            .map_err(|_| unreachable("no answer within 10 s".to_string()))?
+            .map_err(|e| unreachable(error_text(&e)))?;
+        tokio::time::timeout(CONNECT_TIMEOUT, negotiated.ping())
+            .await
+            .map_err(|_| unreachable("no answer within 10 s".to_string()))?
+            .map_err(|e| unreachable(error_text(&e)))?;
+        Ok(Engine { docker: negotiated, host })
+    }
+
+    pub fn host(&self) -> &EngineHost {
+        &self.host
+    }
+
+    /// The bollard client, for the modules that speak to the engine directly.
+    pub fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// The engine's own platform, `os/arch` (what the classic builder builds).
+    pub async fn platform(&self) -> Result<String> {
+        let v = self.docker.version().await.map_err(|e| self.classify(e))?;
+        let os = v.os.unwrap_or_else(|| "linux".into());
+        let arch = v.arch.unwrap_or_else(|| "amd64".into());
+        Ok(format!("{os}/{arch}"))
+    }
+
+    /// Build without a tag; the image id arrives as [`BuildOutput::ImageId`]. Intermediate
+    /// containers are always removed. Dropping the stream cancels the build on the engine.
+    pub fn build<'a>(
+        &'a self,
+        request: &BuildRequest,
+        context: impl Stream<Item = std::result::Result<Bytes, std::io::Error>> + Send + 'static,
+        credentials: Option<HashMap<String, bollard::auth::DockerCredentials>>,
+    ) -> impl Stream<Item = std::result::Result<BuildOutput, EngineError>> + 'a {
+        let options = BuildImageOptions {
+            dockerfile: request.dockerfile.clone(),
+            t: None,
+            rm: true,
+            forcerm: true,
+            nocache: request.no_cache,
+            buildargs: Some(request.build_args.clone().into_iter().collect()),
+            labels: Some(request.labels.clone().into_iter().collect()),
+            version: BuilderVersion::BuilderV1,
+            ..Default::default()
+        };
+        let body = bollard::body_try_stream(context);
+        let mut partial = String::new();
+        self.docker
+            .build_image(options, credentials, Some(body))
+            .flat_map(move |item| {
+                let out: Vec<std::result::Result<BuildOutput, EngineError>> = match item {
+                    Ok(info) => {
+                        let mut out = Vec::new();
+                        if let Some(detail) = info.error_detail.and_then(|d| d.message) {
+                            out.push(Err(EngineError::Failed(detail)));
+                        }
+                        if let Some(text) = info.stream {
+                            partial.push_str(&text);
+                            while let Some(pos) = partial.find('\n') {
+                                let line: String = partial.drain(..=pos).collect();
+                                out.push(Ok(BuildOutput::Line(line.trim_end().to_string())));
+                            }
+                        }
+                        if let Some(id) = info.aux.and_then(|a| a.id) {
+                            out.push(Ok(BuildOutput::ImageId(id)));
+                        }
+                        out
+                    }
+                    Err(e) => vec![Err(classify_error(e, &self.host))],
+                };
+                futures_util::stream::iter(out)
+            })
+    }
+
+    /// Point `reference` at image `id`.
+    pub async fn tag(&self, id: &str, reference: &ImageRef) -> Result<()> {
+        let options = TagImageOptions { repo: Some(reference.repository.clone()), tag: Some(reference.tag.clone()) };
+        self.docker
+            .tag_image(id, Some(options))
+            .await
+            .map_err(|e| self.classify(e).context(&format!("cannot tag {id} as {reference}")))
+    }
+
+    /// The id of a local image (by id or reference), or None when the engine has no such image.
+    pub async fn image_id(&self, image: &str) -> Result<Option<String>> {
+        match self.docker.inspect_image(image).await {
+            Ok(inspect) => Ok(inspect.id),
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(e) => Err(self.classify(e)),
+        }
+    }
+
+    fn classify(&self, e: BollardError) -> Error {
+        classify_error(e, &self.host).into()
+    }
+}
+
+trait Context {
+    fn context(self, what: &str) -> Self;
+}
+
+impl Context for Error {
+    fn context(self, what: &str) -> Self {
+        match self {
+            Error::Failed(m) => Error::Failed(format!("{what}: {m}")),
+            other => other,
+        }
+    }
+}
+
+/// Connection-level failures mean the engine is unreachable; everything else is a failure of
+/// the request itself.
+fn classify_error(e: BollardError, host: &EngineHost) -> EngineError {
+    match &e {
+        BollardError::HyperResponseError { .. }
+        | BollardError::IOError { .. }
+        | BollardError::SocketNotFoundError(_)
+        | BollardError::HyperLegacyError { .. } => EngineError::Unreachable(format!(
+            "lost the Docker engine at {} ({}): {}",
+            host.host,
+            host.source,
+            error_text(&e)
+        )),
+        _ => EngineError::Failed(error_text(&e)),
+    }
+}
+
+/// bollard's error with its sources, on one line.
+pub fn error_text(e: &BollardError) -> String {
+    if let BollardError::DockerResponseServerError { message, .. } = e {
+        return message.trim().to_string();
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let s_text = s.to_string();
+        if !text.contains(&s_text) {
+            text.push_str(": ");
+            text.push_str(&s_text);
+        }
+        source = s.source();
+    }
+    text
+}

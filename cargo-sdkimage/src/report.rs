@@ -1,0 +1,444 @@
+//! Events -> people (indicatif bars or plain prefixed lines on stderr) and machines (JSON lines
+//! on stdout). The JSON types here are a documented contract (README, "JSON events").
+
+use std::collections::{HashMap, VecDeque};
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+use crate::plan::Image;
+
+/// Version of the JSON event and list schema.
+pub const SCHEMA: u32 = 1;
+
+/// How many log lines of a failed image are shown.
+pub const TAIL_LINES: usize = 15;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    BuildStarted,
+    BuildFinished,
+    UpToDate,
+    Retagged,
+    PushFinished,
+    Verified,
+    Promoted,
+    Failed,
+    Error,
+    Summary,
+}
+
+/// One line of `--message-format json` output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub schema: u32,
+    pub event: EventKind,
+    /// The expanded image name, exactly as `list` shows it (null for `error`/`summary`).
+    pub image: Option<String>,
+    pub language: Option<String>,
+    pub variant: Option<String>,
+    pub refs: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Only on `summary`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts: Option<Counts>,
+}
+
+/// Totals of a run, on the `summary` event.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub built: usize,
+    pub up_to_date: usize,
+    pub retagged: usize,
+    pub failed: usize,
+    /// Not attempted: a dependency failed, or the run stopped at the first failure.
+    pub skipped: usize,
+    pub pushed: usize,
+    pub verified: usize,
+}
+
+impl Event {
+    pub fn for_image(kind: EventKind, image: &Image) -> Event {
+        Event {
+            schema: SCHEMA,
+            event: kind,
+            image: Some(image.name.clone()),
+            language: Some(image.language.clone()),
+            variant: image.variant.clone(),
+            refs: image.refs.iter().map(ToString::to_string).collect(),
+            id: None,
+            digest: None,
+            duration_ms: None,
+            message: None,
+            counts: None,
+        }
+    }
+
+    pub fn general(kind: EventKind, message: Option<String>) -> Event {
+        Event {
+            schema: SCHEMA,
+            event: kind,
+            image: None,
+            language: None,
+            variant: None,
+            refs: Vec::new(),
+            id: None,
+            digest: None,
+            duration_ms: None,
+            message,
+            counts: None,
+        }
+    }
+
+    pub fn id(mut self, id: Option<String>) -> Self {
+        self.id = id;
+        self
+    }
+
+    pub fn digest(mut self, digest: Option<String>) -> Self {
+        self.digest = digest;
+        self
+    }
+
+    pub fn duration(mut self, d: Duration) -> Self {
+        self.duration_ms = Some(d.as_millis() as u64);
+        self
+    }
+
+    pub fn message(mut self, m: impl Into<String>) -> Self {
+        self.message = Some(m.into());
+        self
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MessageFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ProgressRequest {
+    #[default]
+    Auto,
+    Tty,
+    Plain,
+    None,
+}
+
+/// What is actually drawn on stderr.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressMode {
+    Bars,
+    Plain,
+    Off,
+}
+
+/// Decided once: `auto` draws bars on a terminal outside CI, else plain lines.
+pub fn progress_mode(requested: ProgressRequest, stderr_is_tty: bool, in_ci: bool) -> ProgressMode {
+    match requested {
+        ProgressRequest::Tty => ProgressMode::Bars,
+        ProgressRequest::Plain => ProgressMode::Plain,
+        ProgressRequest::None => ProgressMode::Off,
+        ProgressRequest::Auto if stderr_is_tty && !in_ci => ProgressMode::Bars,
+        ProgressRequest::Auto => ProgressMode::Plain,
+    }
+}
+
+/// Whether the environment says we run in CI (the variables CI services set).
+pub fn in_ci(env: &dyn Fn(&str) -> Option<String>) -> bool {
+    ["CI", "GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE", "JENKINS_URL", "TF_BUILD"]
+        .iter()
+        .any(|k| env(k).is_some_and(|v| !v.is_empty() && v != "false" && v != "0"))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReportOptions {
+    pub format: MessageFormat,
+    pub progress: ProgressMode,
+    pub color: bool,
+    pub verbose: bool,
+    pub quiet: bool,
+}
+
+/// Renders events and log lines. Shared by every task of a run.
+pub struct Reporter {
+    opts: ReportOptions,
+    multi: Option<MultiProgress>,
+    bars: Mutex<HashMap<String, (ProgressBar, Instant)>>,
+    tails: Mutex<HashMap<String, VecDeque<String>>>,
+}
+
+impl Reporter {
+    pub fn new(opts: ReportOptions) -> Reporter {
+        let multi = (opts.progress == ProgressMode::Bars && !opts.quiet)
+            .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        Reporter { opts, multi, bars: Mutex::default(), tails: Mutex::default() }
+    }
+
+    pub fn options(&self) -> ReportOptions {
+        self.opts
+    }
+
+    /// A lifecycle event: JSON on stdout, and the matching progress change on stderr.
+    pub fn event(&self, event: &Event) {
+        if self.opts.format == MessageFormat::Json {
+            let line = serde_json::to_string(event).expect("events serialize");
+            self.suspend(|| {
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{line}");
+                let _ = out.flush();
+            });
+        }
+        let Some(image) = &event.image else {
+            if event.event == EventKind::Error {
+                if let Some(m) = &event.message {
+                    self.note(&format!("{} {m}", self.paint("error:", "1;31")));
+                }
+            }
+            return;
+        };
+        let label = label_of(event);
+        match event.event {
+            EventKind::BuildStarted => self.start_bar(image, &label),
+            EventKind::Failed => {
+                let tail: Vec<String> = self.tails.lock().expect("tails").remove(image).map(Vec::from).unwrap_or_default();
+                let message = event.message.clone().unwrap_or_default();
+                self.finish_bar(image, &format!("{} {label}: {message}", self.paint("failed", "1;31")));
+                if !tail.is_empty() && self.opts.progress != ProgressMode::Plain {
+                    let mut text = format!("last log lines of {label}:");
+                    for line in tail {
+                        text.push_str(&format!("\n  | {line}"));
+                    }
+                    self.note(&text);
+                }
+            }
+            kind => {
+                let word = match kind {
+                    EventKind::BuildFinished => self.paint("built", "1;32"),
+                    EventKind::UpToDate => self.paint("up to date", "1;32"),
+                    EventKind::Retagged => self.paint("retagged", "1;32"),
+                    EventKind::PushFinished => self.paint("pushed", "1;32"),
+                    EventKind::Verified => self.paint("verified", "1;32"),
+                    EventKind::Promoted => self.paint("promoted", "1;32"),
+                    _ => return,
+                };
+                let mut line = format!("{word} {label}");
+                if let Some(d) = event.duration_ms {
+                    line.push_str(&format!(" in {}", format_duration(Duration::from_millis(d))));
+                }
+                if let Some(digest) = event.digest.as_ref().or(event.id.as_ref()) {
+                    line.push_str(&format!(" ({})", short_id(digest)));
+                }
+                if let Some(m) = &event.message {
+                    line.push_str(&format!(": {m}"));
+                }
+                self.finish_bar(image, &line);
+            }
+        }
+    }
+
+    /// One line of an image's build output.
+    pub fn log(&self, image: &str, label: &str, line: &str) {
+        {
+            let mut tails = self.tails.lock().expect("tails");
+            let tail = tails.entry(image.to_string()).or_default();
+            if tail.len() == TAIL_LINES {
+                tail.pop_front();
+            }
+            tail.push_back(line.to_string());
+        }
+        match self.opts.progress {
+            ProgressMode::Plain if !self.opts.quiet => eprintln!("[{label}] {line}"),
+            ProgressMode::Bars => {
+                if let Some((bar, _)) = self.bars.lock().expect("bars").get(image) {
+                    if line.starts_with("Step ") || self.opts.verbose {
+                        bar.set_message(truncate(line, 90));
+                    }
+                }
+                if self.opts.verbose {
+                    self.note(&format!("[{label}] {line}"));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// A message for people on stderr, printed above the bars.
+    pub fn note(&self, text: &str) {
+        if self.opts.quiet && !text.starts_with("error") {
+            return;
+        }
+        match &self.multi {
+            Some(multi) => {
+                let _ = multi.println(text);
+            }
+            None => eprintln!("{text}"),
+        }
+    }
+
+    /// Run `f` with the bars cleared (for output that must not interleave with them).
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        match &self.multi {
+            Some(multi) => multi.suspend(f),
+            None => f(),
+        }
+    }
+
+    fn start_bar(&self, image: &str, label: &str) {
+        match &self.multi {
+            Some(multi) => {
+                let bar = multi.add(ProgressBar::new_spinner());
+                bar.set_style(
+                    ProgressStyle::with_template("{spinner:.cyan} {prefix:.bold} [{elapsed}] {wide_msg}")
+                        .expect("valid template"),
+                );
+                bar.set_prefix(label.to_string());
+                bar.set_message("sending context");
+                bar.enable_steady_tick(Duration::from_millis(120));
+                self.bars.lock().expect("bars").insert(image.to_string(), (bar, Instant::now()));
+            }
+            None if self.opts.progress == ProgressMode::Plain => {
+                self.note(&format!("[{label}] building"));
+            }
+            None => {}
+        }
+    }
+
+    fn finish_bar(&self, image: &str, line: &str) {
+        let bar = self.bars.lock().expect("bars").remove(image);
+        match bar {
+            Some((bar, _)) => {
+                bar.set_style(ProgressStyle::with_template("  {msg}").expect("valid template"));
+                bar.finish_with_message(line.to_string());
+            }
+            None if self.opts.progress != ProgressMode::Off => self.note(&format!("  {line}")),
+            None => {}
+        }
+    }
+
+    pub fn paint(&self, text: &str, sgr: &str) -> String {
+        if self.opts.color { format!("\x1b[{sgr}m{text}\x1b[0m") } else { text.to_string() }
+    }
+
+    /// Stop drawing: leaves the terminal clean (used on errors and signals).
+    pub fn clear(&self) {
+        for (_, (bar, _)) in self.bars.lock().expect("bars").drain() {
+            bar.abandon();
+        }
+        if let Some(multi) = &self.multi {
+            let _ = multi.clear();
+        }
+    }
+}
+
+fn label_of(event: &Event) -> String {
+    match (&event.language, &event.variant) {
+        (Some(l), Some(v)) => format!("{l}:{v}"),
+        (Some(l), None) => l.clone(),
+        _ => event.image.clone().unwrap_or_default(),
+    }
+}
+
+/// `sha256:0123456789ab...` -> `0123456789ab`.
+pub fn short_id(id: &str) -> &str {
+    let hex = id.split_once(':').map_or(id, |(_, h)| h);
+    &hex[..hex.len().min(12)]
+}
+
+pub fn format_duration(d: Duration) -> String {
+    let secs = d.as_secs_f64();
+    if secs < 60.0 { format!("{secs:.1}s") } else { format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60) }
+}
+
+fn truncate(line: &str, max: usize) -> String {
+    if line.chars().count() <= max {
+        return line.to_string();
+    }
+    let mut s: String = line.chars().take(max - 1).collect();
+    s.push('…');
+    s
+}
+
+/// Render rows as an aligned text table.
+pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let render = |cells: &mut dyn Iterator<Item = &str>, out: &mut String| {
+        let mut line = String::new();
+        for (i, cell) in cells.enumerate() {
+            if i > 0 {
+                line.push_str("  ");
+            }
+            line.push_str(cell);
+            line.push_str(&" ".repeat(widths[i].saturating_sub(cell.chars().count())));
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    };
+    render(&mut header.iter().copied(), &mut out);
+    for row in rows {
+        render(&mut row.iter().map(String::as_str), &mut out);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_is_decided_once_from_tty_ci_and_flag() {
+        use ProgressMode::*;
+        use ProgressRequest as R;
+        assert_eq!(progress_mode(R::Auto, true, false), Bars);
+        assert_eq!(progress_mode(R::Auto, true, true), Plain);
+        assert_eq!(progress_mode(R::Auto, false, false), Plain);
+        assert_eq!(progress_mode(R::Tty, false, true), Bars);
+        assert_eq!(progress_mode(R::Plain, true, false), Plain);
+        assert_eq!(progress_mode(R::None, true, false), Off);
+    }
+
+    #[test]
+    fn ci_detection() {
+        assert!(in_ci(&|k| (k == "CI").then(|| "true".to_string())));
+        assert!(!in_ci(&|k| (k == "CI").then(|| "false".to_string())));
+        assert!(!in_ci(&|_| None));
+    }
+
+    #[test]
+    fn event_json_shape() {
+        let e = Event::general(EventKind::UpToDate, None);
+        let v: serde_json::Value = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["schema"], 1);
+        assert_eq!(v["event"], "up-to-date");
+        assert!(v["image"].is_null() && v["variant"].is_null());
+        assert!(v.get("digest").is_none());
+        let back: Event = serde_json::from_value(v).unwrap();
+        assert_eq!(back, e);
+    }
+
+    #[test]
+    fn table_aligns() {
+        let t = table(&["a", "bb"], &[vec!["xxx".into(), "y".into()]]);
+        assert_eq!(t, "a    bb\nxxx  y\n");
+        assert_eq!(short_id("sha256:0123456789abcdef"), "0123456789ab");
+    }
+}
