@@ -1,12 +1,17 @@
 //! cargo-sdkimage: find a monorepo's SDK container manifests, build their images through the
 //! Docker engine, gather licenses, push and verify. The binary only parses flags and renders.
 
+pub mod commands;
+pub mod context;
 pub mod discover;
 pub mod engine;
 pub mod error;
+pub mod fingerprint;
 pub mod manifest;
 pub mod plan;
 pub mod reference;
+pub mod run;
+pub mod registry;
 pub mod report;
 pub mod template;
 pub mod workspace;

@@ -166,6 +166,8 @@ enum PathKind {
     File,
     Dir,
     Any,
+    /// Like `Any`, but it may be missing until the manifest's prepare steps have run.
+    Artifact,
 }
 
 impl Manifest {
@@ -300,9 +302,11 @@ impl Manifest {
             }
         }
 
+        // An artifact a prepare step makes may not exist yet; it is checked again after prepare.
+        let copy_kind = if prepare.is_empty() { PathKind::Any } else { PathKind::Artifact };
         let mut copies = Vec::new();
         for cp in raw_copy {
-            let from = paths.check(&mut c, &cp.from, PathKind::Any, "copy.from");
+            let from = paths.check(&mut c, &cp.from, copy_kind, "copy.from");
             let to = match normalize_inner(cp.to.get_ref()) {
                 Some(to) => Some(to),
                 None => {
@@ -364,6 +368,24 @@ impl Manifest {
         })
     }
 
+    /// After the prepare steps ran: every `[[copy]]` source must exist and stay inside the
+    /// workspace root (also through symlinks).
+    pub fn check_artifacts(&self, root: &Path) -> Result<()> {
+        let mut problems = Vec::new();
+        for copy in &self.copies {
+            match copy.from.canonicalize() {
+                Ok(real) if real.starts_with(root) => {}
+                Ok(real) => problems.push(format!("copy.from {} leaves the workspace root through a symlink (it resolves to {})", copy.from.display(), real.display())),
+                Err(_) => problems.push(format!("copy.from {} does not exist after the prepare steps ran; check that they produce it", copy.from.display())),
+            }
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Failed(format!("{}: {}", self.path.display(), problems.join("; "))))
+        }
+    }
+
     /// A diagnostic located at `span` of this manifest.
     pub fn diag(&self, span: Range<usize>, message: impl Into<String>) -> Diagnostic {
         Diagnostic::at(&self.path, &self.source, span.start, message)
@@ -392,6 +414,7 @@ impl PathChecker<'_> {
         }
         let real = match joined.canonicalize() {
             Ok(real) => real,
+            Err(_) if kind == PathKind::Artifact && std::fs::symlink_metadata(&joined).is_err() => return Some(joined),
             Err(_) => {
                 c.error(at, format!("{what} `{text}` does not exist (looked for {})", joined.display()));
                 return None;
@@ -404,7 +427,7 @@ impl PathChecker<'_> {
         let ok = match kind {
             PathKind::File => real.is_file(),
             PathKind::Dir => real.is_dir(),
-            PathKind::Any => true,
+            PathKind::Any | PathKind::Artifact => true,
         };
         if !ok {
             let expected = if kind == PathKind::File { "a file" } else { "a folder" };

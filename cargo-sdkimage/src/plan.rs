@@ -251,10 +251,24 @@ impl BuildPlan {
     /// The images the selectors name, with everything they depend on, in build order.
     /// No selector selects everything.
     pub fn select(&self, selectors: &[String], cwd: &Path) -> Result<Vec<usize>> {
-        let mut chosen = BTreeSet::new();
-        if selectors.is_empty() {
-            chosen.extend(0..self.images.len());
+        let mut chosen: BTreeSet<usize> = self.named(selectors, cwd)?.into_iter().collect();
+        let mut stack: Vec<usize> = chosen.iter().copied().collect();
+        while let Some(i) = stack.pop() {
+            for &d in &self.images[i].deps {
+                if chosen.insert(d) {
+                    stack.push(d);
+                }
+            }
         }
+        Ok(self.build_order(&chosen))
+    }
+
+    /// The images the selectors name themselves (no dependencies), sorted; none = all.
+    pub fn named(&self, selectors: &[String], cwd: &Path) -> Result<Vec<usize>> {
+        if selectors.is_empty() {
+            return Ok((0..self.images.len()).collect());
+        }
+        let mut chosen = BTreeSet::new();
         for selector in selectors {
             let found = self.resolve_selector(selector, cwd);
             if found.is_empty() {
@@ -265,15 +279,7 @@ impl BuildPlan {
             }
             chosen.extend(found);
         }
-        let mut stack: Vec<usize> = chosen.iter().copied().collect();
-        while let Some(i) = stack.pop() {
-            for &d in &self.images[i].deps {
-                if chosen.insert(d) {
-                    stack.push(d);
-                }
-            }
-        }
-        Ok(self.build_order(&chosen))
+        Ok(chosen.into_iter().collect())
     }
 
     /// Topological order of `chosen` (dependencies first), stable by manifest path and variant.
@@ -337,11 +343,19 @@ fn known_list(images: &[Image]) -> String {
     known.into_iter().collect::<Vec<_>>().join(", ")
 }
 
+/// Expand a manifest value. With no repository root, `{repository_root}/x` becomes `x`, the
+/// reference of an image with no root.
 fn expand(m: &Manifest, t: &Spanned<Template>, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, Diagnostic> {
-    t.get_ref().expand(lookup).map_err(|missing| {
+    let no_root = lookup("repository_root").is_none();
+    let with_root = |p: &str| if p == "repository_root" && no_root { Some(String::new()) } else { lookup(p) };
+    let expanded = t.get_ref().expand(with_root);
+    let expanded = match expanded {
+        Ok(v) if no_root && t.get_ref().starts_with_placeholder("repository_root") => Ok(v.trim_start_matches('/').to_string()),
+        other => other,
+    };
+    expanded.map_err(|missing| {
         let why = match missing.as_str() {
             "version" => "the workspace has no version: set [workspace.package] version or the root package's version",
-            "repository_root" => "no repository root is set: pass --repository-root or set repository-root in [workspace.metadata.sdkimage]",
             _ => "it has no value here",
         };
         m.diag(t.span(), format!("`{{{missing}}}` cannot be expanded: {why}"))

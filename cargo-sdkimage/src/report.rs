@@ -400,6 +400,44 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// One image in the `--metadata-file` JSON (keyed by image name). The dotted keys are the ones
+/// `docker buildx bake --metadata-file` writes, so tools that read bake's file read ours.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImageMetadata {
+    pub refs: Vec<String>,
+    pub id: Option<String>,
+    /// The registry manifest digest, once pushed.
+    pub digest: Option<String>,
+    pub pushed: bool,
+    /// Number of license entries added to the image, when licenses were pulled.
+    pub licenses: Option<usize>,
+    pub duration_ms: u64,
+    pub outcome: String,
+    #[serde(rename = "image.name")]
+    pub image_name: String,
+    #[serde(rename = "containerimage.digest", default, skip_serializing_if = "Option::is_none")]
+    pub containerimage_digest: Option<String>,
+    #[serde(rename = "containerimage.config.digest", default, skip_serializing_if = "Option::is_none")]
+    pub containerimage_config_digest: Option<String>,
+}
+
+/// Merge `entries` into the metadata file at `path` (images of this run replace earlier ones),
+/// written atomically.
+pub fn write_metadata(path: &std::path::Path, entries: &[(String, ImageMetadata)]) -> crate::Result<()> {
+    let mut all: std::collections::BTreeMap<String, serde_json::Value> = std::fs::read(path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default();
+    for (name, meta) in entries {
+        all.insert(name.clone(), serde_json::to_value(meta).expect("metadata serializes"));
+    }
+    let text = serde_json::to_vec_pretty(&all).expect("metadata serializes");
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| crate::Error::io(format!("cannot write the metadata file {}", path.display()), e))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -96,6 +96,10 @@ impl Template {
         })
     }
 
+    pub fn starts_with_placeholder(&self, placeholder: &str) -> bool {
+        matches!(self.segments.first(), Some(Segment::Placeholder(p)) if p == placeholder)
+    }
+
     pub fn uses(&self, placeholder: &str) -> bool {
         self.placeholders().any(|p| p == placeholder)
     }

@@ -150,7 +150,7 @@ impl Engine {
                             partial.push_str(&text);
                             while let Some(pos) = partial.find('\n') {
                                 let line: String = partial.drain(..=pos).collect();
-                                out.push(Ok(BuildOutput::Line(line.trim_end().to_string())));
+                                out.push(Ok(BuildOutput::Line(strip_ansi(line.trim_end()))));
                             }
                         }
                         if let Some(id) = info.aux.and_then(|a| a.id) {
@@ -204,6 +204,7 @@ impl Context for Error {
 /// the request itself.
 fn classify_error(e: BollardError, host: &EngineHost) -> EngineError {
     match &e {
+        BollardError::DockerStreamError { error } => EngineError::Failed(error.trim().to_string()),
         BollardError::HyperResponseError { .. }
         | BollardError::IOError { .. }
         | BollardError::SocketNotFoundError(_)
@@ -215,6 +216,25 @@ fn classify_error(e: BollardError, host: &EngineHost) -> EngineError {
         )),
         _ => EngineError::Failed(error_text(&e)),
     }
+}
+
+/// The classic builder colours a step's stderr with SGR escapes; logs and messages want text.
+pub fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' && chars.peek() == Some(&'[') {
+            chars.next();
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// bollard's error with its sources, on one line.
@@ -233,4 +253,76 @@ pub fn error_text(e: &BollardError) -> String {
         source = s.source();
     }
     text
+}
+
+/// What publishing asks of the engine.
+impl Engine {
+    /// Push `reference` with `credentials` as `X-Registry-Auth`; returns the manifest digest the
+    /// registry stored it under (the stream's `<tag>: digest: sha256:... size: N` status).
+    pub async fn push(
+        &self,
+        reference: &ImageRef,
+        credentials: Option<bollard::auth::DockerCredentials>,
+    ) -> std::result::Result<String, EngineError> {
+        let options = bollard::query_parameters::PushImageOptions { tag: Some(reference.tag.clone()), platform: None };
+        let mut stream = self.docker.push_image(&reference.repository, Some(options), credentials);
+        let mut digest = None;
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| classify_error(e, &self.host))?;
+            if let Some(found) = info.status.as_deref().and_then(pushed_digest) {
+                digest = Some(found.to_string());
+            }
+        }
+        digest.ok_or_else(|| EngineError::Failed(format!("the push of {reference} finished without reporting a digest")))
+    }
+
+    /// The `RepoDigests` (`repository@sha256:...`) of the image `image` names; `None` when the
+    /// engine has no such image.
+    pub async fn repo_digests(&self, image: &str) -> Result<Option<Vec<String>>> {
+        match self.docker.inspect_image(image).await {
+            Ok(inspect) => Ok(Some(inspect.repo_digests.unwrap_or_default())),
+            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(e) => Err(self.classify(e)),
+        }
+    }
+
+    /// The registries the engine speaks plain HTTP to (its `/info` `RegistryConfig`).
+    pub async fn insecure_registries(&self) -> Result<crate::registry::InsecureRegistries> {
+        let info = self.docker.info().await.map_err(|e| self.classify(e))?;
+        Ok(info
+            .registry_config
+            .map(|c| crate::registry::InsecureRegistries::from_engine_config(&c))
+            .unwrap_or_default())
+    }
+}
+
+/// `1.0: digest: sha256:abc... size: 524` -> `sha256:abc...`.
+fn pushed_digest(status: &str) -> Option<&str> {
+    let (_, rest) = status.split_once("digest: ")?;
+    let digest = rest.split_whitespace().next()?;
+    digest.starts_with("sha256:").then_some(digest)
+}
+
+#[cfg(test)]
+mod push_tests {
+    #[test]
+    fn digest_from_push_status() {
+        assert_eq!(
+            super::pushed_digest("1.0: digest: sha256:c484 size: 524"),
+            Some("sha256:c484")
+        );
+        assert_eq!(super::pushed_digest("Pushed"), None);
+        assert_eq!(super::pushed_digest("x: digest: md5:1 size: 1"), None);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ansi_sequences_are_stripped() {
+        assert_eq!(strip_ansi("\x1b[91mmissing toolchain\x1b[0m"), "missing toolchain");
+        assert_eq!(strip_ansi("plain [text]"), "plain [text]");
+    }
 }

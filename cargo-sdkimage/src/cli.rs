@@ -1,0 +1,277 @@
+//! Flags -> library option structs. No clap type goes past this file.
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use sdkimage::commands::{self, BuildCommand, Target};
+use sdkimage::plan::PlanOptions;
+use sdkimage::report::{self, Event, EventKind, MessageFormat, ProgressRequest, ReportOptions, Reporter};
+use sdkimage::run::BuildOptions;
+use sdkimage::{Error, Result};
+
+#[derive(Parser)]
+#[command(name = "cargo", bin_name = "cargo", styles = clap::builder::styling::Styles::styled())]
+enum CargoCli {
+    /// Build, license, push and verify the SDK container images of a monorepo.
+    Sdkimage(SdkimageCli),
+}
+
+#[derive(Args)]
+#[command(version, about, long_about = None, after_help = "Exit codes: 0 success, 1 a build/push/verify/license step failed, 2 invalid input, 3 engine or registry unreachable, 130/143 interrupted.")]
+struct SdkimageCli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List the images the selection would build (dependencies included).
+    List {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Prepare, build and tag the selected images (and what they depend on).
+    Build {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        build: BuildArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Show the effective Dockerfile and the build context listing of one image.
+    Dockerfile {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+}
+
+#[derive(Args)]
+struct TargetArgs {
+    /// A language (`python`), `language:variant` (`python:3.11`), an image name or a manifest
+    /// folder. None: every image.
+    #[arg(value_name = "SELECTOR")]
+    selectors: Vec<String>,
+    /// Repository root of the image references (overrides `repository-root`).
+    #[arg(long, value_name = "ROOT")]
+    repository_root: Option<String>,
+    /// Tag to apply (repeatable; replaces the default list). May use `{version}`.
+    #[arg(long = "tag", short = 't', value_name = "TAG")]
+    tags: Vec<String>,
+    /// Build argument for every image (repeatable); wins over the manifests.
+    #[arg(long = "build-arg", value_name = "KEY=VALUE", value_parser = parse_build_arg)]
+    build_args: Vec<(String, String)>,
+    /// Path to the workspace's Cargo.toml (default: found from the current folder).
+    #[arg(long, value_name = "PATH")]
+    manifest_path: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct BuildArgs {
+    /// Images built at the same time (default: the number of CPUs).
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<usize>,
+    /// Build without the engine's layer cache (implies a rebuild).
+    #[arg(long)]
+    no_cache: bool,
+    /// After a failure, go on building what does not depend on it.
+    #[arg(long)]
+    keep_going: bool,
+    /// Rebuild even when an image is up to date.
+    #[arg(long)]
+    force: bool,
+    /// Print what would run and touch nothing (not even prepare steps).
+    #[arg(long)]
+    dry_run: bool,
+    /// Gather third-party license texts into each image that has `[licenses]`.
+    #[arg(long)]
+    pull_licenses: bool,
+    /// Write per-image results (refs, id, digest, outcome) as JSON to FILE, also on failure.
+    #[arg(long, value_name = "FILE")]
+    metadata_file: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct OutputArgs {
+    /// Output format of results on stdout.
+    #[arg(long, value_enum, default_value = "human", value_name = "FMT")]
+    message_format: Format,
+    /// Progress on stderr: `auto` draws bars on a terminal outside CI, else plain lines.
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    progress: Progress,
+    /// Coloring: auto, always, never (default from CARGO_TERM_COLOR).
+    #[arg(long, value_enum, value_name = "WHEN")]
+    color: Option<Color>,
+    /// Show every log line.
+    #[arg(long, short = 'v', conflicts_with = "quiet")]
+    verbose: bool,
+    /// Only errors on stderr.
+    #[arg(long, short = 'q')]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Progress {
+    Auto,
+    Tty,
+    Plain,
+    None,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+fn parse_build_arg(s: &str) -> std::result::Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("`{s}` is not KEY=VALUE")),
+    }
+}
+
+impl TargetArgs {
+    fn to_lib(&self) -> Target {
+        Target {
+            manifest_path: self.manifest_path.clone(),
+            cwd: std::env::current_dir().unwrap_or_default(),
+            selectors: self.selectors.clone(),
+            plan: PlanOptions {
+                repository_root: self.repository_root.clone(),
+                tags: self.tags.clone(),
+                build_args: self.build_args.clone(),
+            },
+        }
+    }
+}
+
+impl BuildArgs {
+    fn to_lib(&self) -> BuildCommand {
+        let jobs = self.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        BuildCommand {
+            build: Some(BuildOptions {
+                jobs,
+                no_cache: self.no_cache,
+                keep_going: self.keep_going,
+                force: self.force || self.no_cache,
+                pull_licenses: self.pull_licenses,
+            }),
+            dry_run: self.dry_run,
+            metadata_file: self.metadata_file.clone(),
+        }
+    }
+}
+
+impl OutputArgs {
+    fn to_lib(&self) -> ReportOptions {
+        let env = |k: &str| std::env::var(k).ok();
+        let stderr_tty = std::io::stderr().is_terminal();
+        let color = match self.color.or_else(|| match env("CARGO_TERM_COLOR").as_deref() {
+            Some("always") => Some(Color::Always),
+            Some("never") => Some(Color::Never),
+            _ => None,
+        }) {
+            Some(Color::Always) => true,
+            Some(Color::Never) => false,
+            _ => stderr_tty && env("NO_COLOR").is_none(),
+        };
+        let requested = match self.progress {
+            Progress::Auto => ProgressRequest::Auto,
+            Progress::Tty => ProgressRequest::Tty,
+            Progress::Plain => ProgressRequest::Plain,
+            Progress::None => ProgressRequest::None,
+        };
+        ReportOptions {
+            format: match self.message_format {
+                Format::Human => MessageFormat::Human,
+                Format::Json => MessageFormat::Json,
+            },
+            progress: report::progress_mode(requested, stderr_tty, report::in_ci(&env)),
+            color,
+            verbose: self.verbose,
+            quiet: self.quiet,
+        }
+    }
+}
+
+/// Parse argv, run the command, render the error; returns the exit code.
+pub fn main() -> i32 {
+    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // `cargo sdkimage ...` runs `cargo-sdkimage sdkimage ...`; accept `cargo-sdkimage ...` too.
+    if args.get(1).is_none_or(|a| a != "sdkimage") {
+        args.insert(1, "sdkimage".into());
+    }
+    let CargoCli::Sdkimage(cli) = match CargoCli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { 0 };
+        }
+    };
+    let output = match &cli.command {
+        Command::List { output, .. } | Command::Build { output, .. } | Command::Dockerfile { output, .. } => output,
+    };
+    let report_opts = output.to_lib();
+    let reporter = Arc::new(Reporter::new(report_opts));
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return 1;
+        }
+    };
+    sdkimage::init_tls();
+    let result = runtime.block_on(run(cli.command, reporter.clone()));
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            reporter.clear();
+            if report_opts.format == MessageFormat::Json {
+                reporter.event(&Event::general(EventKind::Error, Some(e.to_string())));
+            }
+            let text = e.to_string();
+            let lines: Vec<&str> = text.lines().collect();
+            // Per-image failures were already reported; the final line is a short recap.
+            eprintln!("{} {}", reporter.paint("error:", "1;31"), lines.first().copied().unwrap_or(""));
+            for line in lines.iter().skip(1) {
+                eprintln!("{line}");
+            }
+            e.exit_code()
+        }
+    }
+}
+
+async fn run(command: Command, reporter: Arc<Reporter>) -> Result<()> {
+    match command {
+        Command::List { target, output } => {
+            let entries = commands::list(&target.to_lib())?;
+            match output.message_format {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&entries).map_err(|e| Error::Failed(e.to_string()))?),
+                Format::Human => print!("{}", commands::list_table(&entries)),
+            }
+            Ok(())
+        }
+        Command::Build { target, build, .. } => {
+            commands::build(&target.to_lib(), &build.to_lib(), reporter).await.map(|_| ())
+        }
+        Command::Dockerfile { target, .. } => {
+            print!("{}", commands::dockerfile(&target.to_lib())?);
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,693 @@
+//! The build context sent to the engine's `POST /build`: the same entries the docker CLI's
+//! classic builder (`DOCKER_BUILDKIT=0 docker build`) would send, written as a deterministic,
+//! streamed tar.
+//!
+//! What is reproduced from the CLI (docker/cli `cli/command/image/build` and moby's archive
+//! walker `TarWithOptions`):
+//! - `.dockerignore` patterns with patternmatcher semantics ([`DockerIgnore`]);
+//! - an excluded directory is still walked when an exception pattern starts with its path,
+//!   but the directory entry itself is then not sent;
+//! - the Dockerfile and `.dockerignore` are always sent (`TrimBuildFilesFromExcludes`);
+//! - a Dockerfile outside the context is added under a fixed name and that name is appended
+//!   to the `.dockerignore` sent, so the daemon drops it again (`AddDockerfileToBuildContext`);
+//! - symlinks are sent as symlinks, sockets are skipped.
+//!
+//! Deliberate differences: entries are sorted by path with mtime 0, uid/gid 0 and no owner
+//! names, so equal trees give identical bytes; hard links are sent as separate files;
+//! FIFOs and device nodes are rejected instead of being sent; unreadable files are errors
+//! instead of being skipped with a log line.
+
+mod dockerignore;
+mod goregex;
+
+pub use dockerignore::{DockerIgnore, MatchInfo};
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::Poll;
+
+use bytes::{Bytes, BytesMut};
+use futures_util::Stream;
+use tokio::sync::mpsc;
+
+/// Name under which a Dockerfile that lies outside the context root is sent.
+pub const OUTSIDE_DOCKERFILE_NAME: &str = ".sdkimage.Dockerfile";
+
+const DOCKERIGNORE: &str = ".dockerignore";
+/// Mode the CLI gives to the Dockerfile (and a created `.dockerignore`) it adds to the tar.
+const ADDED_FILE_MODE: u32 = 0o600;
+/// Mode of the parent directories created for copies.
+const CREATED_DIR_MODE: u32 = 0o755;
+/// Size of the chunks [`tar_stream`] yields.
+const CHUNK_SIZE: usize = 64 * 1024;
+/// Chunks buffered between the tar writer and the HTTP body.
+const CHANNEL_CHUNKS: usize = 4;
+
+/// What to put in a build context.
+#[derive(Debug, Clone)]
+pub struct ContextSpec {
+    /// Absolute path of the context folder.
+    pub root: PathBuf,
+    /// Absolute path of the Dockerfile, inside or outside `root`.
+    pub dockerfile: PathBuf,
+    /// Extra artifacts added to the context; applied in order, later ones win.
+    pub copies: Vec<CopySpec>,
+}
+
+/// A file or folder from disk added to the context at `to`, regardless of `.dockerignore`.
+#[derive(Debug, Clone)]
+pub struct CopySpec {
+    /// Absolute path of a file or folder (followed if it is a symlink).
+    pub from: PathBuf,
+    /// Relative, `/`-separated destination inside the context (`""` or `"."` merges a folder
+    /// into the root).
+    pub to: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryKind {
+    Dir,
+    File,
+    Symlink { target: String },
+}
+
+/// One entry of the tar.
+#[derive(Debug, Clone)]
+pub struct ContextEntry {
+    /// `/`-separated relative path, no leading `./`, directories without trailing slash.
+    pub path: String,
+    pub kind: EntryKind,
+    /// Permission bits (including setuid/setgid/sticky) as on disk.
+    pub mode: u32,
+    /// Size in bytes of the contents (0 for directories and symlinks).
+    pub size: u64,
+    /// Where the contents are read from (empty for directories created for copies).
+    pub source: PathBuf,
+    /// Contents generated in memory, sent instead of reading `source` (only the
+    /// `.dockerignore` rewritten for a Dockerfile outside the context).
+    pub data: Option<Vec<u8>>,
+}
+
+/// The entries of a build context, sorted by path (so parents precede their children).
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub entries: Vec<ContextEntry>,
+    /// The value of the `dockerfile` build parameter.
+    pub dockerfile_in_context: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(".dockerignore line {line}: invalid pattern {pattern:?}: {reason}")]
+    Pattern {
+        pattern: String,
+        line: usize,
+        reason: String,
+    },
+    #[error("{}: file name is not valid UTF-8", path.display())]
+    NonUtf8Path { path: PathBuf },
+    #[error("{}: cannot send a {kind} in a build context", path.display())]
+    SpecialFile { path: PathBuf, kind: &'static str },
+    #[error("{}: the build context root is not a directory", path.display())]
+    RootNotDir { path: PathBuf },
+    #[error("{}: the Dockerfile is not a regular file", path.display())]
+    DockerfileNotFile { path: PathBuf },
+    #[error("copying {} to {to:?}: {reason}", from.display())]
+    Copy {
+        from: PathBuf,
+        to: String,
+        reason: String,
+    },
+    #[error("{}: file changed while the build context was being written", path.display())]
+    Changed { path: PathBuf },
+    #[error("writing the build context: {0}")]
+    Write(#[source] io::Error),
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ContextError + '_ {
+    move |source| ContextError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Walk the context, apply `.dockerignore`, overlay the copies, sort. Reads metadata only
+/// (files are opened once to check they are readable, as the CLI does).
+pub fn collect(spec: &ContextSpec) -> Result<Context, ContextError> {
+    // The CLI resolves symlinks in both paths before relating them.
+    let root = fs::canonicalize(&spec.root).map_err(io_error(&spec.root))?;
+    if !fs::metadata(&root).map_err(io_error(&root))?.is_dir() {
+        return Err(ContextError::RootNotDir { path: root });
+    }
+    let dockerfile = fs::canonicalize(&spec.dockerfile).map_err(io_error(&spec.dockerfile))?;
+    let dockerfile_meta = fs::metadata(&dockerfile).map_err(io_error(&dockerfile))?;
+    if !dockerfile_meta.is_file() {
+        return Err(ContextError::DockerfileNotFile { path: dockerfile });
+    }
+    let dockerfile_rel = match dockerfile.strip_prefix(&root) {
+        Ok(rel) if !rel.as_os_str().is_empty() => Some(utf8(rel, &dockerfile)?.to_string()),
+        _ => None,
+    };
+
+    let ignore_path = root.join(DOCKERIGNORE);
+    let ignore_text = match fs::read(&ignore_path) {
+        Ok(bytes) => Some(bytes),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+        Err(source) => {
+            return Err(ContextError::Io {
+                path: ignore_path,
+                source,
+            });
+        }
+    };
+    let mut ignore = match &ignore_text {
+        Some(bytes) => DockerIgnore::parse(&String::from_utf8_lossy(bytes))?,
+        None => DockerIgnore::default(),
+    };
+    // TrimBuildFilesFromExcludes. A path that does not compile as a pattern is still sent
+    // by the fallback below.
+    if ignore.matches_legacy(DOCKERIGNORE) {
+        let _ = ignore.add_exception(DOCKERIGNORE);
+    }
+    if let Some(rel) = &dockerfile_rel
+        && ignore.matches_legacy(rel)
+    {
+        let _ = ignore.add_exception(rel);
+    }
+
+    let mut entries = BTreeMap::new();
+    walk_context(&root, "", None, &ignore, &mut entries)?;
+
+    // The CLI relies on the exceptions above; its check can miss (it only looks at one parent
+    // directory), in which case it would fail the build. Send the files regardless. Copies
+    // may not replace them: the daemon reads both.
+    let mut protected = BTreeSet::new();
+    let mut build_files = vec![DOCKERIGNORE.to_string()];
+    build_files.extend(dockerfile_rel.clone());
+    for rel in build_files {
+        protected.insert(rel.clone());
+        if !entries.contains_key(&rel) {
+            let abs = root.join(&rel);
+            match fs::symlink_metadata(&abs) {
+                Ok(_) => {
+                    if let Some(entry) = entry_from_disk(&abs, rel.clone())? {
+                        entries.insert(rel.clone(), entry);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(source) => return Err(ContextError::Io { path: abs, source }),
+            }
+        }
+    }
+
+    let dockerfile_in_context = match dockerfile_rel {
+        Some(rel) => rel,
+        None => {
+            let name = OUTSIDE_DOCKERFILE_NAME.to_string();
+            remove_subtree(&mut entries, &name);
+            entries.insert(
+                name.clone(),
+                ContextEntry {
+                    path: name.clone(),
+                    kind: EntryKind::File,
+                    mode: ADDED_FILE_MODE,
+                    size: dockerfile_meta.len(),
+                    source: dockerfile,
+                    data: None,
+                },
+            );
+            let mut data = ignore_text.unwrap_or_else(|| DOCKERIGNORE.as_bytes().to_vec());
+            data.extend_from_slice(format!("\n{name}\n").as_bytes());
+            let mode = match entries.get(DOCKERIGNORE) {
+                Some(e) if e.kind == EntryKind::File => e.mode,
+                _ => ADDED_FILE_MODE,
+            };
+            entries.insert(
+                DOCKERIGNORE.to_string(),
+                ContextEntry {
+                    path: DOCKERIGNORE.to_string(),
+                    kind: EntryKind::File,
+                    mode,
+                    size: data.len() as u64,
+                    source: ignore_path,
+                    data: Some(data),
+                },
+            );
+            protected.insert(name.clone());
+            name
+        }
+    };
+
+    for copy in &spec.copies {
+        apply_copy(&mut entries, copy, &protected)?;
+    }
+
+    Ok(Context {
+        entries: entries.into_values().collect(),
+        dockerfile_in_context,
+    })
+}
+
+/// moby's `TarWithOptions` walk: children in name order, `.dockerignore` decided with the
+/// parent's match results, excluded directories entered only for exception patterns.
+fn walk_context(
+    dir: &Path,
+    rel_dir: &str,
+    parent: Option<&MatchInfo>,
+    ignore: &DockerIgnore,
+    out: &mut BTreeMap<String, ContextEntry>,
+) -> Result<(), ContextError> {
+    for (name, abs, is_dir) in read_dir_sorted(dir)? {
+        let rel = join_rel(rel_dir, &name);
+        let (excluded, info) = ignore.matches_with_parent(&rel, parent);
+        if excluded {
+            if is_dir && ignore.must_walk_excluded_dir(&rel) {
+                walk_context(&abs, &rel, Some(&info), ignore, out)?;
+            }
+            continue;
+        }
+        if let Some(entry) = entry_from_disk(&abs, rel.clone())? {
+            out.insert(rel.clone(), entry);
+        }
+        if is_dir {
+            walk_context(&abs, &rel, Some(&info), ignore, out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Every entry under `dir` (for copies), parents before children.
+fn walk_all(dir: &Path, rel_dir: &str, out: &mut Vec<ContextEntry>) -> Result<(), ContextError> {
+    for (name, abs, is_dir) in read_dir_sorted(dir)? {
+        let rel = join_rel(rel_dir, &name);
+        if let Some(entry) = entry_from_disk(&abs, rel.clone())? {
+            out.push(entry);
+        }
+        if is_dir {
+            walk_all(&abs, &rel, out)?;
+        }
+    }
+    Ok(())
+}
+
+fn join_rel(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// Children of `dir` as (name, path, is a real directory), sorted by name bytes like Go's
+/// `os.ReadDir`.
+fn read_dir_sorted(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>, ContextError> {
+    let mut children = Vec::new();
+    for entry in fs::read_dir(dir).map_err(io_error(dir))? {
+        let entry = entry.map_err(io_error(dir))?;
+        let path = entry.path();
+        let name = entry
+            .file_name()
+            .into_string()
+            .map_err(|_| ContextError::NonUtf8Path { path: path.clone() })?;
+        let is_dir = entry.file_type().map_err(io_error(&path))?.is_dir();
+        children.push((name, path, is_dir));
+    }
+    children.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    Ok(children)
+}
+
+/// The entry for `abs` (not following symlinks), `None` for a socket, which the CLI skips.
+fn entry_from_disk(abs: &Path, rel: String) -> Result<Option<ContextEntry>, ContextError> {
+    let meta = fs::symlink_metadata(abs).map_err(io_error(abs))?;
+    let file_type = meta.file_type();
+    let (kind, size) = if file_type.is_dir() {
+        (EntryKind::Dir, 0)
+    } else if file_type.is_file() {
+        // Fail early, naming the file, rather than halfway through the upload.
+        File::open(abs).map_err(io_error(abs))?;
+        (EntryKind::File, meta.len())
+    } else if file_type.is_symlink() {
+        let target = fs::read_link(abs).map_err(io_error(abs))?;
+        let target = utf8(&target, abs)?.to_string();
+        (EntryKind::Symlink { target }, 0)
+    } else if file_type.is_socket() {
+        return Ok(None);
+    } else {
+        let kind = if file_type.is_fifo() {
+            "named pipe"
+        } else if file_type.is_char_device() {
+            "character device"
+        } else {
+            "block device"
+        };
+        return Err(ContextError::SpecialFile {
+            path: abs.to_path_buf(),
+            kind,
+        });
+    };
+    Ok(Some(ContextEntry {
+        path: rel,
+        kind,
+        mode: meta.mode() & 0o7777,
+        size,
+        source: abs.to_path_buf(),
+        data: None,
+    }))
+}
+
+fn utf8<'a>(path: &'a Path, report: &Path) -> Result<&'a str, ContextError> {
+    path.to_str().ok_or_else(|| ContextError::NonUtf8Path {
+        path: report.to_path_buf(),
+    })
+}
+
+fn apply_copy(
+    entries: &mut BTreeMap<String, ContextEntry>,
+    copy: &CopySpec,
+    protected: &BTreeSet<String>,
+) -> Result<(), ContextError> {
+    let fail = |reason: String| ContextError::Copy {
+        from: copy.from.clone(),
+        to: copy.to.clone(),
+        reason,
+    };
+    let mut parts = Vec::new();
+    for part in copy.to.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return Err(fail("the destination must stay inside the context".into())),
+            part => parts.push(part),
+        }
+    }
+    let to = parts.join("/");
+
+    let meta = fs::metadata(&copy.from).map_err(io_error(&copy.from))?;
+    let mut new_entries = Vec::new();
+    if meta.is_dir() {
+        if !to.is_empty() {
+            new_entries.push(ContextEntry {
+                path: to.clone(),
+                kind: EntryKind::Dir,
+                mode: meta.mode() & 0o7777,
+                size: 0,
+                source: copy.from.clone(),
+                data: None,
+            });
+        }
+        walk_all(&copy.from, &to, &mut new_entries)?;
+    } else if meta.is_file() {
+        if to.is_empty() {
+            return Err(fail("a file needs a destination path".into()));
+        }
+        File::open(&copy.from).map_err(io_error(&copy.from))?;
+        new_entries.push(ContextEntry {
+            path: to,
+            kind: EntryKind::File,
+            mode: meta.mode() & 0o7777,
+            size: meta.len(),
+            source: copy.from.clone(),
+            data: None,
+        });
+    } else {
+        return Err(fail("only files and folders can be copied".into()));
+    }
+
+    let conflict = |path: &str| {
+        fail(format!(
+            "it would replace {path:?}, which the build needs (Dockerfile or .dockerignore)"
+        ))
+    };
+    for entry in new_entries {
+        for (i, _) in entry.path.match_indices('/') {
+            let parent = &entry.path[..i];
+            match entries.get(parent) {
+                Some(existing) if existing.kind == EntryKind::Dir => {}
+                existing => {
+                    if existing.is_some() && protected.contains(parent) {
+                        return Err(conflict(parent));
+                    }
+                    entries.insert(
+                        parent.to_string(),
+                        ContextEntry {
+                            path: parent.to_string(),
+                            kind: EntryKind::Dir,
+                            mode: CREATED_DIR_MODE,
+                            size: 0,
+                            source: PathBuf::new(),
+                            data: None,
+                        },
+                    );
+                }
+            }
+        }
+        if protected.contains(&entry.path) {
+            return Err(conflict(&entry.path));
+        }
+        if entry.kind != EntryKind::Dir {
+            let prefix = format!("{}/", entry.path);
+            if let Some(hit) = protected.iter().find(|p| p.starts_with(&prefix)) {
+                return Err(conflict(hit));
+            }
+            remove_subtree(entries, &entry.path);
+        }
+        entries.insert(entry.path.clone(), entry);
+    }
+    Ok(())
+}
+
+/// Remove the entries strictly under `path`.
+fn remove_subtree(entries: &mut BTreeMap<String, ContextEntry>, path: &str) {
+    let prefix = format!("{path}/");
+    let doomed: Vec<String> = entries
+        .range(prefix.clone()..)
+        .map(|(k, _)| k)
+        .take_while(|k| k.starts_with(&prefix))
+        .cloned()
+        .collect();
+    for key in doomed {
+        entries.remove(&key);
+    }
+}
+
+/// Write the deterministic, uncompressed tar of `ctx` to `out`. File contents are streamed;
+/// a file whose size changed since [`collect`] is an error.
+pub fn write_tar<W: Write>(ctx: &Context, out: W) -> Result<(), ContextError> {
+    let mut builder = tar::Builder::new(Guarded {
+        inner: out,
+        poisoned: false,
+    });
+    for entry in &ctx.entries {
+        if let Err(e) = append_entry(&mut builder, entry) {
+            // Keep tar::Builder's drop from appending the end-of-archive marker to a broken tar.
+            builder.get_mut().poisoned = true;
+            return Err(e);
+        }
+    }
+    builder.finish().map_err(ContextError::Write)?;
+    builder.get_mut().inner.flush().map_err(ContextError::Write)
+}
+
+fn append_entry<W: Write>(
+    builder: &mut tar::Builder<W>,
+    entry: &ContextEntry,
+) -> Result<(), ContextError> {
+    let mut header = tar::Header::new_gnu();
+    header.set_mode(entry.mode);
+    header.set_mtime(0);
+    header.set_uid(0);
+    header.set_gid(0);
+    match &entry.kind {
+        EntryKind::Dir => {
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_size(0);
+            builder
+                .append_data(&mut header, format!("{}/", entry.path), io::empty())
+                .map_err(ContextError::Write)
+        }
+        EntryKind::Symlink { target } => {
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_size(0);
+            // Store short targets verbatim (set_link_name would normalize them); long ones
+            // go through the GNU long-link extension.
+            if target.len() <= 100 && header.set_link_name_literal(target).is_ok() {
+                builder.append_data(&mut header, &entry.path, io::empty())
+            } else {
+                builder.append_link(&mut header, &entry.path, target)
+            }
+            .map_err(ContextError::Write)
+        }
+        EntryKind::File => {
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_size(entry.size);
+            if let Some(data) = &entry.data {
+                return builder
+                    .append_data(&mut header, &entry.path, data.as_slice())
+                    .map_err(ContextError::Write);
+            }
+            let file = File::open(&entry.source).map_err(io_error(&entry.source))?;
+            let mut reader = SizedReader {
+                inner: file.take(entry.size),
+                read_error: None,
+            };
+            if let Err(e) = builder.append_data(&mut header, &entry.path, &mut reader) {
+                return Err(match reader.read_error.take() {
+                    Some(source) => ContextError::Io {
+                        path: entry.source.clone(),
+                        source,
+                    },
+                    None => ContextError::Write(e),
+                });
+            }
+            let changed = reader.inner.limit() != 0
+                || reader
+                    .inner
+                    .get_ref()
+                    .metadata()
+                    .map_err(io_error(&entry.source))?
+                    .len()
+                    != entry.size;
+            if changed {
+                return Err(ContextError::Changed {
+                    path: entry.source.clone(),
+                });
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Reads at most the recorded size and remembers read errors so they can be told apart from
+/// errors of the output.
+struct SizedReader {
+    inner: io::Take<File>,
+    read_error: Option<io::Error>,
+}
+
+impl Read for SizedReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).inspect_err(|e| {
+            self.read_error = Some(io::Error::new(e.kind(), e.to_string()));
+        })
+    }
+}
+
+/// Refuses writes once poisoned.
+struct Guarded<W> {
+    inner: W,
+    poisoned: bool,
+}
+
+impl<W: Write> Write for Guarded<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.poisoned {
+            return Err(io::Error::other(
+                "build context writer stopped after an error",
+            ));
+        }
+        self.inner.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The tar of `ctx` as a stream of chunks for an HTTP body. [`write_tar`] runs on a blocking
+/// thread (spawned on first poll, so a Tokio runtime is needed then) and feeds a bounded
+/// channel, so memory stays at a few chunks whatever the context size. An error is delivered
+/// as one `Err` item, after which the stream ends; dropping the stream stops the writer.
+pub fn tar_stream(ctx: Context) -> impl Stream<Item = Result<Bytes, io::Error>> + Send + 'static {
+    let (tx, mut rx) = mpsc::channel(CHANNEL_CHUNKS);
+    let finished = Arc::new(AtomicBool::new(false));
+    let mut pending = Some((ctx, tx, finished.clone()));
+    let mut ended = false;
+    futures_util::stream::poll_fn(move |cx| {
+        if ended {
+            return Poll::Ready(None);
+        }
+        if let Some((ctx, tx, finished)) = pending.take() {
+            tokio::task::spawn_blocking(move || produce(&ctx, tx, &finished));
+        }
+        let item = match std::task::ready!(rx.poll_recv(cx)) {
+            Some(Ok(chunk)) => return Poll::Ready(Some(Ok(chunk))),
+            Some(Err(e)) => Some(Err(e)),
+            None if finished.load(Ordering::SeqCst) => None,
+            None => Some(Err(io::Error::other(
+                "the build context writer stopped unexpectedly",
+            ))),
+        };
+        ended = true;
+        Poll::Ready(item)
+    })
+}
+
+fn produce(ctx: &Context, tx: mpsc::Sender<io::Result<Bytes>>, finished: &AtomicBool) {
+    let mut writer = ChannelWriter {
+        tx: tx.clone(),
+        buf: BytesMut::with_capacity(CHUNK_SIZE),
+    };
+    let result =
+        write_tar(ctx, &mut writer).and_then(|()| writer.send().map_err(ContextError::Write));
+    match result {
+        Ok(()) => finished.store(true, Ordering::SeqCst),
+        Err(e) => {
+            let kind = match &e {
+                ContextError::Io { source, .. } | ContextError::Write(source) => source.kind(),
+                _ => io::ErrorKind::Other,
+            };
+            // Fails only if the stream was dropped, and then nobody is listening.
+            let _ = tx.blocking_send(Err(io::Error::new(kind, e)));
+        }
+    }
+}
+
+/// Cuts the tar into [`CHUNK_SIZE`] pieces and sends them, waiting while the channel is full.
+struct ChannelWriter {
+    tx: mpsc::Sender<io::Result<Bytes>>,
+    buf: BytesMut,
+}
+
+impl ChannelWriter {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = std::mem::replace(&mut self.buf, BytesMut::with_capacity(CHUNK_SIZE)).freeze();
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the build context stream was dropped",
+            )
+        })
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        let n = data.len().min(CHUNK_SIZE - self.buf.len());
+        self.buf.extend_from_slice(&data[..n]);
+        if self.buf.len() == CHUNK_SIZE {
+            self.send()?;
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        // Chunks are sent when full or at the end; flushing early would only make them smaller.
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

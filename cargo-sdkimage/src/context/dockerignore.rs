@@ -1,0 +1,857 @@
+//! `.dockerignore` with the docker CLI's semantics: `ignorefile.ReadAll` to read the lines and
+//! moby's `patternmatcher` to match, ported rule by rule (not gitignore semantics).
+
+use super::ContextError;
+use super::goregex::Regex;
+
+/// The patterns of a `.dockerignore`, compiled.
+#[derive(Debug, Clone, Default)]
+pub struct DockerIgnore {
+    patterns: Vec<Pattern>,
+    exclusions: bool,
+}
+
+/// Per-pattern results for a directory, handed down to its children while walking
+/// (patternmatcher's `MatchInfo`).
+#[derive(Debug, Clone, Default)]
+pub struct MatchInfo {
+    parent_matched: Vec<bool>,
+}
+
+#[derive(Debug, Clone)]
+struct Pattern {
+    /// The cleaned pattern without its leading `!`.
+    cleaned: String,
+    /// Number of `/`-separated components of `cleaned`.
+    dirs: usize,
+    exclusion: bool,
+    matcher: Matcher,
+}
+
+#[derive(Debug, Clone)]
+enum Matcher {
+    Exact,
+    Prefix(String),
+    Suffix(String),
+    Regex(Regex),
+}
+
+impl DockerIgnore {
+    /// Parse the text of a `.dockerignore`. Errors name the offending line (1-based).
+    pub fn parse(text: &str) -> Result<DockerIgnore, ContextError> {
+        let mut ignore = DockerIgnore::default();
+        for (line, pattern) in read_all(text) {
+            ignore.push(&pattern, line)?;
+        }
+        Ok(ignore)
+    }
+
+    /// Whether `rel_path` (relative to the context root, `/`-separated) is excluded, the path
+    /// itself or any of its parent directories considered (patternmatcher's
+    /// `MatchesOrParentMatches`). The context root itself is never excluded.
+    pub fn is_excluded(&self, rel_path: &str) -> bool {
+        let file = go_clean(rel_path);
+        if file == "." {
+            return false;
+        }
+        let mut matched = false;
+        for pattern in &self.patterns {
+            if pattern.exclusion != matched {
+                continue;
+            }
+            if pattern.matches(&file) || pattern.matches_a_parent(&file) {
+                matched = !pattern.exclusion;
+            }
+        }
+        matched
+    }
+
+    /// patternmatcher's deprecated `Matches`, which checks only the parent directory with as
+    /// many components as the pattern has. The docker CLI still uses it to decide whether the
+    /// Dockerfile and `.dockerignore` need an exception (`TrimBuildFilesFromExcludes`).
+    pub fn matches_legacy(&self, rel_path: &str) -> bool {
+        let file = go_clean(rel_path);
+        if file == "." {
+            return false;
+        }
+        let parent = parent_dir(&file);
+        let parent_dirs: Vec<&str> = parent.split('/').collect();
+        let mut matched = false;
+        for pattern in &self.patterns {
+            if pattern.exclusion != matched {
+                continue;
+            }
+            let mut hit = pattern.matches(&file);
+            if !hit && parent != "." && pattern.dirs <= parent_dirs.len() {
+                hit = pattern.matches(&parent_dirs[..pattern.dirs].join("/"));
+            }
+            if hit {
+                matched = !pattern.exclusion;
+            }
+        }
+        matched
+    }
+
+    /// patternmatcher's `MatchesUsingParentResults`, which the archive walker of moby uses:
+    /// `parent` is the [`MatchInfo`] of the directory containing `rel_path` (`None` at the top
+    /// level). Returns whether the path is excluded and the info to hand to its children.
+    pub fn matches_with_parent(
+        &self,
+        rel_path: &str,
+        parent: Option<&MatchInfo>,
+    ) -> (bool, MatchInfo) {
+        let mut info = MatchInfo {
+            parent_matched: vec![false; self.patterns.len()],
+        };
+        let mut matched = false;
+        for (i, pattern) in self.patterns.iter().enumerate() {
+            let mut hit = parent.is_some_and(|p| p.parent_matched.get(i).copied().unwrap_or(false));
+            if !hit {
+                if pattern.exclusion != matched {
+                    continue;
+                }
+                hit = pattern.matches(rel_path);
+                if !hit && parent.is_none() {
+                    hit = pattern.matches_a_parent(rel_path);
+                }
+            }
+            info.parent_matched[i] = hit;
+            if hit {
+                matched = !pattern.exclusion;
+            }
+        }
+        (matched, info)
+    }
+
+    /// Whether any pattern is an exception (`!...`).
+    pub fn has_exclusions(&self) -> bool {
+        self.exclusions
+    }
+
+    /// moby's walker still enters an excluded directory when an exception pattern starts with
+    /// the directory's path; the directory entry itself is not sent in that case.
+    pub fn must_walk_excluded_dir(&self, rel_dir: &str) -> bool {
+        if !self.exclusions {
+            return false;
+        }
+        let dir_slash = format!("{rel_dir}/");
+        self.patterns
+            .iter()
+            .filter(|p| p.exclusion)
+            .any(|p| format!("{}/", p.cleaned).starts_with(&dir_slash))
+    }
+
+    /// Append the exception `!rel_path`, as the CLI does for the Dockerfile and
+    /// `.dockerignore` when they are excluded.
+    pub fn add_exception(&mut self, rel_path: &str) -> Result<(), ContextError> {
+        self.push(&format!("!{rel_path}"), 0)
+    }
+
+    /// patternmatcher's `New` for one pattern.
+    fn push(&mut self, raw: &str, line: usize) -> Result<(), ContextError> {
+        let error = |reason: &str| ContextError::Pattern {
+            pattern: raw.to_string(),
+            line,
+            reason: reason.to_string(),
+        };
+        let trimmed = raw.trim();
+        if trimmed.is_empty() {
+            return Ok(());
+        }
+        let cleaned = go_clean(trimmed);
+        let (exclusion, body) = match cleaned.strip_prefix('!') {
+            Some("") => return Err(error("illegal exclusion pattern: \"!\"")),
+            Some(rest) => (true, rest),
+            None => (false, cleaned.as_str()),
+        };
+        if !glob_syntax_ok(body.as_bytes()) {
+            return Err(error("syntax error in pattern"));
+        }
+        let matcher =
+            compile(body).map_err(|e| error(&format!("syntax error in pattern ({e})")))?;
+        self.exclusions |= exclusion;
+        self.patterns.push(Pattern {
+            cleaned: body.to_string(),
+            dirs: body.split('/').count(),
+            exclusion,
+            matcher,
+        });
+        Ok(())
+    }
+}
+
+impl Pattern {
+    fn matches(&self, path: &str) -> bool {
+        match &self.matcher {
+            Matcher::Exact => path == self.cleaned,
+            Matcher::Prefix(prefix) => path.starts_with(prefix.as_str()),
+            Matcher::Suffix(suffix) => {
+                path.ends_with(suffix.as_str())
+                    || suffix.strip_prefix('/').is_some_and(|s| path == s)
+            }
+            Matcher::Regex(re) => re.is_match(path),
+        }
+    }
+
+    /// Whether the pattern matches one of the parent directories of `path`.
+    fn matches_a_parent(&self, path: &str) -> bool {
+        let parent = parent_dir(path);
+        if parent == "." {
+            return false;
+        }
+        parent
+            .match_indices('/')
+            .map(|(i, _)| &parent[..i])
+            .chain(std::iter::once(parent))
+            .any(|prefix| self.matches(prefix))
+    }
+}
+
+/// `filepath.Dir` for a clean relative path.
+fn parent_dir(path: &str) -> &str {
+    path.rfind('/').map_or(".", |i| &path[..i])
+}
+
+/// `ignorefile.ReadAll`: the patterns of a `.dockerignore` with their 1-based line numbers.
+/// Comment lines start with `#` before trimming; a leading `/` is dropped after cleaning.
+pub(crate) fn read_all(text: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    for (index, line) in text.split('\n').enumerate() {
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        if line.starts_with('#') {
+            continue;
+        }
+        let mut pattern = line.trim();
+        if pattern.is_empty() {
+            continue;
+        }
+        let invert = pattern.starts_with('!');
+        if invert {
+            pattern = pattern[1..].trim();
+        }
+        let mut cleaned = String::new();
+        if !pattern.is_empty() {
+            cleaned = go_clean(pattern);
+            if cleaned.len() > 1 && cleaned.starts_with('/') {
+                cleaned.remove(0);
+            }
+        }
+        if invert {
+            cleaned.insert(0, '!');
+        }
+        out.push((index + 1, cleaned));
+    }
+    out
+}
+
+/// Go's `filepath.Clean` (Unix).
+pub(crate) fn go_clean(path: &str) -> String {
+    if path.is_empty() {
+        return ".".to_string();
+    }
+    let rooted = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                if parts.last().is_some_and(|last| *last != "..") {
+                    parts.pop();
+                } else if !rooted {
+                    parts.push("..");
+                }
+            }
+            other => parts.push(other),
+        }
+    }
+    let joined = parts.join("/");
+    if rooted {
+        format!("/{joined}")
+    } else if joined.is_empty() {
+        ".".to_string()
+    } else {
+        joined
+    }
+}
+
+/// The syntax check patternmatcher performs with `filepath.Match(pattern, ".")`: every chunk
+/// of the pattern must be well formed (character classes closed and non-empty, no trailing
+/// backslash).
+fn glob_syntax_ok(mut pattern: &[u8]) -> bool {
+    while !pattern.is_empty() {
+        while let [b'*', rest @ ..] = pattern {
+            pattern = rest;
+        }
+        let (chunk, rest) = scan_chunk(pattern);
+        if !chunk_syntax_ok(chunk) {
+            return false;
+        }
+        pattern = rest;
+    }
+    true
+}
+
+/// Go's `scanChunk` after the leading stars were removed.
+fn scan_chunk(pattern: &[u8]) -> (&[u8], &[u8]) {
+    let mut in_range = false;
+    let mut i = 0;
+    while i < pattern.len() {
+        match pattern[i] {
+            b'\\' if i + 1 < pattern.len() => i += 1,
+            b'[' => in_range = true,
+            b']' => in_range = false,
+            b'*' if !in_range => break,
+            _ => {}
+        }
+        i += 1;
+    }
+    pattern.split_at(i)
+}
+
+/// The error paths of Go's `matchChunk`.
+fn chunk_syntax_ok(mut chunk: &[u8]) -> bool {
+    while let Some(&first) = chunk.first() {
+        match first {
+            b'[' => {
+                chunk = &chunk[1..];
+                if chunk.first() == Some(&b'^') {
+                    chunk = &chunk[1..];
+                }
+                let mut ranges = 0;
+                loop {
+                    if chunk.first() == Some(&b']') && ranges > 0 {
+                        chunk = &chunk[1..];
+                        break;
+                    }
+                    let Some(rest) = class_escape(chunk) else {
+                        return false;
+                    };
+                    chunk = rest;
+                    if chunk[0] == b'-' {
+                        let Some(rest) = class_escape(&chunk[1..]) else {
+                            return false;
+                        };
+                        chunk = rest;
+                    }
+                    ranges += 1;
+                }
+            }
+            b'\\' => {
+                if chunk.len() < 2 {
+                    return false;
+                }
+                chunk = &chunk[2..];
+            }
+            _ => chunk = &chunk[1..],
+        }
+    }
+    true
+}
+
+/// Go's `getEsc`: one (possibly escaped) character of a class; it must not be the last byte.
+fn class_escape(chunk: &[u8]) -> Option<&[u8]> {
+    let mut chunk = match chunk.first() {
+        None | Some(b'-' | b']') => return None,
+        Some(_) => chunk,
+    };
+    if chunk[0] == b'\\' {
+        chunk = &chunk[1..];
+        if chunk.is_empty() {
+            return None;
+        }
+    }
+    let width = utf8_width(chunk[0]);
+    if width > chunk.len() || std::str::from_utf8(&chunk[..width]).is_err() {
+        return None;
+    }
+    let rest = &chunk[width..];
+    (!rest.is_empty()).then_some(rest)
+}
+
+fn utf8_width(first: u8) -> usize {
+    match first {
+        0x00..=0x7f => 1,
+        0xc0..=0xdf => 2,
+        0xe0..=0xef => 3,
+        0xf0..=0xf7 => 4,
+        _ => 1,
+    }
+}
+
+/// patternmatcher's `compile`: classify the pattern and, for the regexp kind, build the same
+/// expression moby does and compile it with Go's rules.
+fn compile(pattern: &str) -> Result<Matcher, String> {
+    #[derive(PartialEq)]
+    enum Kind {
+        Exact,
+        Prefix,
+        Suffix,
+        Regex,
+    }
+    let mut expr = String::from("^");
+    let mut kind = Kind::Exact;
+    let mut chars = pattern.chars().peekable();
+    let mut index = 0;
+    while let Some(c) = chars.next() {
+        match c {
+            '*' if chars.peek() == Some(&'*') => {
+                chars.next();
+                if chars.peek() == Some(&'/') {
+                    chars.next();
+                }
+                if chars.peek().is_none() {
+                    if kind == Kind::Exact {
+                        kind = Kind::Prefix;
+                    } else {
+                        expr.push_str(".*");
+                        kind = Kind::Regex;
+                    }
+                } else {
+                    expr.push_str("(.*/)?");
+                    kind = Kind::Regex;
+                }
+                if index == 0 {
+                    kind = Kind::Suffix;
+                }
+            }
+            '*' => {
+                expr.push_str("[^/]*");
+                kind = Kind::Regex;
+            }
+            '?' => {
+                expr.push_str("[^/]");
+                kind = Kind::Regex;
+            }
+            '.' | '+' | '(' | ')' | '|' | '{' | '}' | '$' => {
+                expr.push('\\');
+                expr.push(c);
+            }
+            '\\' => match chars.next() {
+                Some(next) => {
+                    expr.push('\\');
+                    expr.push(next);
+                    kind = Kind::Regex;
+                }
+                None => expr.push('\\'),
+            },
+            '[' | ']' => {
+                expr.push(c);
+                kind = Kind::Regex;
+            }
+            c => expr.push(c),
+        }
+        index += 1;
+    }
+    Ok(match kind {
+        Kind::Exact => Matcher::Exact,
+        Kind::Prefix => Matcher::Prefix(pattern[..pattern.len() - 2].to_string()),
+        Kind::Suffix => Matcher::Suffix(pattern[2..].to_string()),
+        Kind::Regex => {
+            expr.push('$');
+            Matcher::Regex(Regex::new(&expr)?)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ignore(patterns: &[&str]) -> DockerIgnore {
+        let mut ignore = DockerIgnore::default();
+        for p in patterns {
+            ignore.push(p, 1).unwrap_or_else(|e| panic!("{p:?}: {e}"));
+        }
+        ignore
+    }
+
+    /// Walk `text`'s parents first like the archive walker does, then match `text`.
+    fn matches_walking(ignore: &DockerIgnore, text: &str) -> bool {
+        let mut info: Option<MatchInfo> = None;
+        for (i, _) in text.match_indices('/') {
+            if i == 0 {
+                continue;
+            }
+            info = Some(ignore.matches_with_parent(&text[..i], info.as_ref()).1);
+        }
+        ignore.matches_with_parent(text, info.as_ref()).0
+    }
+
+    #[derive(Clone, Copy, PartialEq, Debug)]
+    enum Pass {
+        Fail,
+        Exact,
+        Inexact,
+    }
+    use Pass::*;
+
+    /// moby/patternmatcher `TestMatches`.
+    const MATCHES: &[(&str, &str, Pass)] = &[
+        ("**", "file", Exact),
+        ("**", "file/", Exact),
+        ("**/", "file", Exact),
+        ("**/", "file/", Exact),
+        ("**", "/", Exact),
+        ("**/", "/", Exact),
+        ("**", "dir/file", Exact),
+        ("**/", "dir/file", Exact),
+        ("**", "dir/file/", Exact),
+        ("**/", "dir/file/", Exact),
+        ("**/**", "dir/file", Exact),
+        ("**/**", "dir/file/", Exact),
+        ("dir/**", "dir/file", Exact),
+        ("dir/**", "dir/file/", Exact),
+        ("dir/**", "dir/dir2/file", Exact),
+        ("dir/**", "dir/dir2/file/", Exact),
+        ("**/dir", "dir", Exact),
+        ("**/dir", "dir/file", Inexact),
+        ("**/dir2/*", "dir/dir2/file", Exact),
+        ("**/dir2/*", "dir/dir2/file/", Inexact),
+        ("**/dir2/**", "dir/dir2/dir3/file", Exact),
+        ("**/dir2/**", "dir/dir2/dir3/file/", Exact),
+        ("**file", "file", Exact),
+        ("**file", "dir/file", Exact),
+        ("**/file", "dir/file", Exact),
+        ("**file", "dir/dir/file", Exact),
+        ("**/file", "dir/dir/file", Exact),
+        ("**/file*", "dir/dir/file", Exact),
+        ("**/file*", "dir/dir/file.txt", Exact),
+        ("**/file*txt", "dir/dir/file.txt", Exact),
+        ("**/file*.txt", "dir/dir/file.txt", Exact),
+        ("**/file*.txt*", "dir/dir/file.txt", Exact),
+        ("**/**/*.txt", "dir/dir/file.txt", Exact),
+        ("**/**/*.txt2", "dir/dir/file.txt", Fail),
+        ("**/*.txt", "file.txt", Exact),
+        ("**/**/*.txt", "file.txt", Exact),
+        ("a**/*.txt", "a/file.txt", Exact),
+        ("a**/*.txt", "a/dir/file.txt", Exact),
+        ("a**/*.txt", "a/dir/dir/file.txt", Exact),
+        ("a/*.txt", "a/dir/file.txt", Fail),
+        ("a/*.txt", "a/file.txt", Exact),
+        ("a/*.txt**", "a/file.txt", Exact),
+        ("a[b-d]e", "ae", Fail),
+        ("a[b-d]e", "ace", Exact),
+        ("a[b-d]e", "aae", Fail),
+        ("a[^b-d]e", "aze", Exact),
+        (".*", ".foo", Exact),
+        (".*", "foo", Fail),
+        ("abc.def", "abcdef", Fail),
+        ("abc.def", "abc.def", Exact),
+        ("abc.def", "abcZdef", Fail),
+        ("abc?def", "abcZdef", Exact),
+        ("abc?def", "abcdef", Fail),
+        ("**/foo/bar", "foo/bar", Exact),
+        ("**/foo/bar", "dir/foo/bar", Exact),
+        ("**/foo/bar", "dir/dir2/foo/bar", Exact),
+        ("abc/**", "abc", Fail),
+        ("abc/**", "abc/def", Exact),
+        ("abc/**", "abc/def/ghi", Exact),
+        ("**/.foo", ".foo", Exact),
+        ("**/.foo", "bar.foo", Fail),
+        ("a(b)c/def", "a(b)c/def", Exact),
+        ("a(b)c/def", "a(b)c/xyz", Fail),
+        ("a.|)$(}+{bc", "a.|)$(}+{bc", Exact),
+        (
+            "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+            "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+            Exact,
+        ),
+        (
+            "dist/*.whl",
+            "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+            Exact,
+        ),
+        ("a\\\\", "a\\", Exact),
+        ("a\\*b", "a*b", Exact),
+    ];
+
+    const MULTI: &[(&[&str], &str, bool)] = &[
+        (&["**", "!util/docker/web"], "util/docker/web/foo", false),
+        (
+            &["**", "!util/docker/web", "util/docker/web/foo"],
+            "util/docker/web/foo",
+            true,
+        ),
+        (
+            &[
+                "**",
+                "!dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+            ],
+            "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+            false,
+        ),
+        (
+            &["**", "!dist/*.whl"],
+            "dist/proxy.py-2.4.0rc3.dev36+g08acad9-py3-none-any.whl",
+            false,
+        ),
+    ];
+
+    #[test]
+    fn moby_matches_table() {
+        for &(pattern, text, pass) in MATCHES {
+            let ig = ignore(&[pattern]);
+            let exact = ig.patterns[0].matches(text);
+            assert_eq!(exact, pass == Exact, "MatchesExact {pattern:?} {text:?}");
+            assert_eq!(
+                ig.is_excluded_raw(text),
+                pass != Fail,
+                "MatchesOrParentMatches {pattern:?} {text:?}"
+            );
+            assert_eq!(
+                matches_walking(&ig, text),
+                pass != Fail,
+                "MatchesUsingParentResults {pattern:?} {text:?}"
+            );
+            let (no_context, _) = ig.matches_with_parent(text, None);
+            assert_eq!(no_context, pass != Fail, "no context {pattern:?} {text:?}");
+        }
+        for &(patterns, text, pass) in MULTI {
+            let ig = ignore(patterns);
+            assert_eq!(ig.is_excluded_raw(text), pass, "{patterns:?} {text:?}");
+            assert_eq!(matches_walking(&ig, text), pass, "{patterns:?} {text:?}");
+        }
+    }
+
+    impl DockerIgnore {
+        /// `MatchesOrParentMatches` without the package function's cleaning of the path,
+        /// as moby's table tests call it.
+        fn is_excluded_raw(&self, file: &str) -> bool {
+            let mut matched = false;
+            for pattern in &self.patterns {
+                if pattern.exclusion != matched {
+                    continue;
+                }
+                if pattern.matches(file) || pattern.matches_a_parent(file) {
+                    matched = !pattern.exclusion;
+                }
+            }
+            matched
+        }
+    }
+
+    /// moby/patternmatcher `TestMatch` (Go's filepath.Match cases, through `Matches`).
+    #[test]
+    fn moby_match_table() {
+        let cases: &[(&str, &str, Option<bool>)] = &[
+            ("abc", "abc", Some(true)),
+            ("*", "abc", Some(true)),
+            ("*c", "abc", Some(true)),
+            ("a*", "a", Some(true)),
+            ("a*", "abc", Some(true)),
+            ("a*", "ab/c", Some(true)),
+            ("a*/b", "abc/b", Some(true)),
+            ("a*/b", "a/c/b", Some(false)),
+            ("a*b*c*d*e*/f", "axbxcxdxe/f", Some(true)),
+            ("a*b*c*d*e*/f", "axbxcxdxexxx/f", Some(true)),
+            ("a*b*c*d*e*/f", "axbxcxdxe/xxx/f", Some(false)),
+            ("a*b*c*d*e*/f", "axbxcxdxexxx/fff", Some(false)),
+            ("a*b?c*x", "abxbbxdbxebxczzx", Some(true)),
+            ("a*b?c*x", "abxbbxdbxebxczzy", Some(false)),
+            ("ab[c]", "abc", Some(true)),
+            ("ab[b-d]", "abc", Some(true)),
+            ("ab[e-g]", "abc", Some(false)),
+            ("ab[^c]", "abc", Some(false)),
+            ("ab[^b-d]", "abc", Some(false)),
+            ("ab[^e-g]", "abc", Some(true)),
+            ("a\\*b", "a*b", Some(true)),
+            ("a\\*b", "ab", Some(false)),
+            ("a?b", "a☺b", Some(true)),
+            ("a[^a]b", "a☺b", Some(true)),
+            ("a???b", "a☺b", Some(false)),
+            ("a[^a][^a][^a]b", "a☺b", Some(false)),
+            ("[a-ζ]*", "α", Some(true)),
+            ("*[a-ζ]", "A", Some(false)),
+            ("a?b", "a/b", Some(false)),
+            ("a*b", "a/b", Some(false)),
+            ("[\\]a]", "]", Some(true)),
+            ("[\\-]", "-", Some(true)),
+            ("[x\\-]", "x", Some(true)),
+            ("[x\\-]", "-", Some(true)),
+            ("[x\\-]", "z", Some(false)),
+            ("[\\-x]", "x", Some(true)),
+            ("[\\-x]", "-", Some(true)),
+            ("[\\-x]", "a", Some(false)),
+            ("[]a]", "]", None),
+            ("[-]", "-", None),
+            ("[x-]", "x", None),
+            ("[x-]", "-", None),
+            ("[x-]", "z", None),
+            ("[-x]", "x", None),
+            ("[-x]", "-", None),
+            ("[-x]", "a", None),
+            ("\\", "a", None),
+            ("[a-b-c]", "a", None),
+            ("[", "a", None),
+            ("[^", "a", None),
+            ("[^bc", "a", None),
+            ("a[", "a", None),
+            ("a[", "ab", None),
+            ("*x", "xxx", Some(true)),
+        ];
+        for &(pattern, text, want) in cases {
+            let mut ig = DockerIgnore::default();
+            match (ig.push(pattern, 1), want) {
+                (Ok(()), Some(want)) => {
+                    assert_eq!(ig.matches_legacy(text), want, "{pattern:?} {text:?}")
+                }
+                (Err(_), None) => {}
+                (got, want) => panic!("{pattern:?} {text:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    /// moby/patternmatcher `TestCompile`: the match kinds and expressions.
+    #[test]
+    fn moby_compile_table() {
+        let cases: &[(&str, &str)] = &[
+            ("*", "regex"),
+            ("file*", "regex"),
+            ("**", "suffix"),
+            ("**/**", "regex"),
+            ("dir/**", "prefix"),
+            ("**/dir", "suffix"),
+            ("**/dir2/*", "regex"),
+            ("**file", "suffix"),
+            ("**/file*txt", "regex"),
+            ("a[b-d]e", "regex"),
+            (".*", "regex"),
+            ("abc.def", "exact"),
+            ("abc?def", "regex"),
+            ("**/foo/bar", "suffix"),
+            ("a(b)c/def", "exact"),
+            ("a.|)$(}+{bc", "exact"),
+        ];
+        for &(pattern, want) in cases {
+            let kind = match compile(&go_clean(pattern)).unwrap() {
+                Matcher::Exact => "exact",
+                Matcher::Prefix(_) => "prefix",
+                Matcher::Suffix(_) => "suffix",
+                Matcher::Regex(_) => "regex",
+            };
+            assert_eq!(kind, want, "{pattern:?}");
+        }
+    }
+
+    #[test]
+    fn read_all_like_ignorefile() {
+        // moby/patternmatcher ignorefile `TestReadAll`.
+        let text = "test1\n/test2\n/a/file/here\n\nlastfile\n# this is a comment\n! /inverted/abs/path\n!\n! ";
+        let got: Vec<String> = read_all(text).into_iter().map(|(_, p)| p).collect();
+        assert_eq!(
+            got,
+            [
+                "test1",
+                "test2",
+                "a/file/here",
+                "lastfile",
+                "!inverted/abs/path",
+                "!",
+                "!"
+            ]
+        );
+        let got = read_all("\u{feff}a\r\n  # not a comment\n./b/../c/\n/\n");
+        assert_eq!(
+            got,
+            [
+                (1, "a".into()),
+                (2, "# not a comment".into()),
+                (3, "c".into()),
+                (4, "/".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn parse_errors_carry_pattern_and_line() {
+        let err = DockerIgnore::parse("ok\n# c\n\nfoo[\n").unwrap_err();
+        match err {
+            ContextError::Pattern { pattern, line, .. } => {
+                assert_eq!((pattern.as_str(), line), ("foo[", 4));
+            }
+            other => panic!("{other}"),
+        }
+        assert!(
+            DockerIgnore::parse("a\n!\n").is_err(),
+            "a lone ! is illegal"
+        );
+        assert!(
+            DockerIgnore::parse("!/\n").is_err(),
+            "!/ cleans to a lone !"
+        );
+        // Passes Go's glob check but Go's regexp rejects the inverted range l-O (moby#52203).
+        assert!(DockerIgnore::parse("[Local-Only]/\n").is_err());
+    }
+
+    #[test]
+    fn cleaning_and_anchoring() {
+        let ig = DockerIgnore::parse("/foo\n./bar/\nbaz/../qux\n").unwrap();
+        assert!(ig.is_excluded("foo"));
+        assert!(ig.is_excluded("foo/x"));
+        assert!(
+            !ig.is_excluded("a/foo"),
+            "patterns are anchored at the root"
+        );
+        assert!(ig.is_excluded("bar/y"));
+        assert!(ig.is_excluded("qux"));
+        assert!(!ig.is_excluded("baz"));
+        assert!(!ig.is_excluded("."));
+        assert!(ig.is_excluded("./foo/"), "the path is cleaned too");
+    }
+
+    #[test]
+    fn exceptions_last_match_wins() {
+        let ig = DockerIgnore::parse("docs\n!docs/README.md\n*.md\n").unwrap();
+        assert!(ig.is_excluded("docs/a.txt"));
+        assert!(
+            !ig.is_excluded("docs/README.md"),
+            "`*.md` does not cross a `/`"
+        );
+        assert!(ig.is_excluded("x.md"));
+        let ig = DockerIgnore::parse("*.go\n!fileutils.go\n").unwrap();
+        assert!(!ig.is_excluded("fileutils.go"));
+        assert!(ig.is_excluded("main.go"));
+        let ig = DockerIgnore::parse("!fileutils.go\n*.go\n").unwrap();
+        assert!(ig.is_excluded("fileutils.go"));
+        assert!(ig.has_exclusions());
+        assert!(!ig.must_walk_excluded_dir("x"));
+        let ig = DockerIgnore::parse("a\n!a/b/c\n").unwrap();
+        assert!(ig.must_walk_excluded_dir("a"));
+        assert!(ig.must_walk_excluded_dir("a/b"));
+        assert!(!ig.must_walk_excluded_dir("a/c"));
+    }
+
+    #[test]
+    fn walker_semantics_differ_from_parent_matching() {
+        // At the directory `d`, the exception `!d` is skipped (nothing matched yet), so the
+        // walker does not remember it; `MatchesOrParentMatches` re-checks parents and does.
+        let ig = DockerIgnore::parse("*/f\n!d\n").unwrap();
+        assert!(!ig.is_excluded("d/f"));
+        assert!(matches_walking(&ig, "d/f"));
+    }
+
+    #[test]
+    fn legacy_matches_checks_one_parent_only() {
+        let ig = DockerIgnore::parse("**/b\n").unwrap();
+        assert!(!ig.matches_legacy("x/y/b/Dockerfile"));
+        assert!(ig.is_excluded("x/y/b/Dockerfile"));
+    }
+
+    #[test]
+    fn go_clean_cases() {
+        for (input, want) in [
+            ("", "."),
+            ("a/b/../c", "a/c"),
+            ("../../a", "../../a"),
+            ("/../a", "/a"),
+            ("a/../..", ".."),
+            ("./", "."),
+            ("//a//b/", "/a/b"),
+            ("!./foo", "!./foo"),
+            ("!a/..", "."),
+        ] {
+            assert_eq!(go_clean(input), want, "{input:?}");
+        }
+    }
+}

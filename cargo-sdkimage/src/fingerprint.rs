@@ -1,0 +1,217 @@
+//! Up-to-date checks: a fingerprint of everything that goes into an image, and the state of the
+//! last successful build of each image under `target/sdkimage/state/`.
+//!
+//! File contents are hashed once and remembered by (size, mtime, inode, mode): a no-op run only
+//! stats files, as cargo and git do.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::context::{Context, EntryKind};
+use crate::error::{Error, Result};
+
+/// What is remembered of one image's last successful build.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ImageState {
+    pub fingerprint: String,
+    pub id: String,
+    /// The refs the image was tagged with.
+    pub refs: Vec<String>,
+    /// Content hashes of context files by path, keyed with their stat.
+    #[serde(default)]
+    pub files: BTreeMap<String, FileStamp>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStamp {
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub inode: u64,
+    pub hash: String,
+}
+
+/// The non-file inputs of an image.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Inputs {
+    pub dockerfile: String,
+    /// Build args with args that name one of our images replaced by that image's id.
+    pub build_args: BTreeMap<String, String>,
+    /// Ids of the images this one depends on.
+    pub dependency_ids: Vec<String>,
+    pub no_cache: bool,
+    /// A digest of the license inputs, when licenses are pulled into the image.
+    pub licenses: Option<String>,
+}
+
+/// Hash the context and inputs; reuses hashes of unchanged files from `previous`.
+/// Returns the fingerprint and the file stamps to remember.
+pub fn compute(ctx: &Context, inputs: &Inputs, previous: Option<&ImageState>) -> Result<(String, BTreeMap<String, FileStamp>)> {
+    // Entries generated in memory are hashed below, with the tree.
+    let files: Vec<&crate::context::ContextEntry> =
+        ctx.entries.iter().filter(|e| e.kind == EntryKind::File && e.data.is_none()).collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let chunk = files.len().div_ceil(threads).max(1);
+    let stamps: Vec<Result<Vec<(String, FileStamp)>>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|e| stamp(&e.source, previous.and_then(|p| p.files.get(&e.path))).map(|s| (e.path.clone(), s)))
+                        .collect::<Result<Vec<_>>>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("hash thread")).collect()
+    });
+    let mut stamp_map = BTreeMap::new();
+    for part in stamps {
+        stamp_map.extend(part?);
+    }
+    let mut h = Sha256::new();
+    h.update(b"sdkimage-fingerprint-v1\0");
+    h.update(serde_json::to_vec(inputs).expect("inputs serialize"));
+    for e in &ctx.entries {
+        h.update(e.path.as_bytes());
+        h.update(b"\0");
+        h.update(e.mode.to_le_bytes());
+        match &e.kind {
+            EntryKind::Dir => h.update(b"d"),
+            EntryKind::Symlink { target } => {
+                h.update(b"l");
+                h.update(target.as_bytes());
+            }
+            EntryKind::File => {
+                h.update(b"f");
+                match &e.data {
+                    Some(data) => h.update(hex::encode(Sha256::digest(data)).as_bytes()),
+                    None => h.update(stamp_map[&e.path].hash.as_bytes()),
+                }
+            }
+        }
+        h.update(b"\0");
+    }
+    Ok((format!("sha256:{}", hex::encode(h.finalize())), stamp_map))
+}
+
+fn stamp(path: &Path, previous: Option<&FileStamp>) -> Result<FileStamp> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+    let (mtime_ns, inode) = stat_key(&meta);
+    if let Some(p) = previous {
+        if p.size == meta.len() && p.mtime_ns == mtime_ns && p.inode == inode {
+            return Ok(p.clone());
+        }
+    }
+    let hash = hash_file(path)?;
+    Ok(FileStamp { size: meta.len(), mtime_ns, inode, hash })
+}
+
+#[cfg(unix)]
+fn stat_key(meta: &std::fs::Metadata) -> (i128, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128, meta.ino())
+}
+
+#[cfg(not(unix))]
+fn stat_key(meta: &std::fs::Metadata) -> (i128, u64) {
+    let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as i128);
+    (mtime, 0)
+}
+
+/// Streaming SHA-256 of a file.
+pub fn hash_file(path: &Path) -> Result<String> {
+    let mut file = File::open(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Hash of a set of files by content (missing files count as absent), for license inputs.
+pub fn hash_paths(paths: &[PathBuf]) -> String {
+    let mut h = Sha256::new();
+    for p in paths {
+        h.update(p.to_string_lossy().as_bytes());
+        h.update(b"\0");
+        if p.is_file() {
+            h.update(hash_file(p).unwrap_or_default().as_bytes());
+        } else if p.is_dir() {
+            for entry in walkdir::WalkDir::new(p).sort_by_file_name().into_iter().flatten() {
+                if entry.file_type().is_file() {
+                    h.update(entry.path().to_string_lossy().as_bytes());
+                    h.update(hash_file(entry.path()).unwrap_or_default().as_bytes());
+                }
+            }
+        }
+    }
+    hex::encode(h.finalize())
+}
+
+/// The state folder of one workspace: `target/sdkimage/state/<image>.json`.
+pub struct StateStore {
+    dir: PathBuf,
+}
+
+impl StateStore {
+    pub fn new(state_dir: &Path) -> StateStore {
+        StateStore { dir: state_dir.join("state") }
+    }
+
+    pub fn load(&self, image: &str) -> Option<ImageState> {
+        let text = std::fs::read(self.dir.join(format!("{image}.json"))).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
+    /// Written to a temporary file and renamed: a crash never leaves a torn state file.
+    pub fn save(&self, image: &str, state: &ImageState) -> Result<()> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(format!("cannot create {}", self.dir.display()), e))?;
+        let path = self.dir.join(format!("{image}.json"));
+        let tmp = self.dir.join(format!(".{image}.json.tmp"));
+        std::fs::write(&tmp, serde_json::to_vec(state).expect("state serializes"))
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
+    }
+
+    pub fn forget(&self, image: &str) {
+        let _ = std::fs::remove_file(self.dir.join(format!("{image}.json")));
+    }
+}
+
+/// An exclusive lock on the workspace's state, held for the whole run.
+pub struct StateLock {
+    _file: File,
+}
+
+impl StateLock {
+    /// Take the lock; when another run holds it, say so and wait.
+    pub fn acquire(state_dir: &Path, on_wait: impl FnOnce()) -> Result<StateLock> {
+        std::fs::create_dir_all(state_dir).map_err(|e| Error::io(format!("cannot create {}", state_dir.display()), e))?;
+        let path = state_dir.join("lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| Error::io(format!("cannot open {}", path.display()), e))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                on_wait();
+                file.lock().map_err(|e| Error::io(format!("cannot lock {}", path.display()), e))?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(format!("cannot lock {}", path.display()), e)),
+        }
+        Ok(StateLock { _file: file })
+    }
+}

@@ -1,0 +1,224 @@
+//! Test helpers: a real `docker-registry` on a free port of 5100-5199, fake credential helpers,
+//! and tiny `FROM scratch` images built through the real engine.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+
+use crate::engine::{BuildOutput, BuildRequest, Engine};
+use crate::plan::{BuildPlan, Image};
+use crate::reference::ImageRef;
+use crate::report::{MessageFormat, ProgressMode, ReportOptions, Reporter};
+
+static NEXT_PORT: AtomicU16 = AtomicU16::new(5100);
+
+/// A `docker-registry serve` process with its own storage; killed on drop, and the local tags
+/// that point into it removed.
+pub(crate) struct TestRegistry {
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+}
+
+impl TestRegistry {
+    pub fn start() -> TestRegistry {
+        TestRegistry::start_with_auth(None)
+    }
+
+    /// A registry that wants `user`/`password` (htpasswd, bcrypt).
+    pub fn start_with_htpasswd(user: &str, password: &str) -> TestRegistry {
+        TestRegistry::start_with_auth(Some((user, password)))
+    }
+
+    fn start_with_auth(auth: Option<(&str, &str)>) -> TestRegistry {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let port = free_port();
+        let mut config = format!(
+            "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n",
+            dir.path().join("data").display()
+        );
+        if let Some((user, password)) = auth {
+            let out = Command::new("htpasswd").args(["-Bbn", user, password]).output().expect("htpasswd (apache2-utils) must be installed");
+            assert!(out.status.success(), "htpasswd failed");
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, out.stdout).expect("write htpasswd");
+            config.push_str(&format!("auth: {{htpasswd: {{realm: test, path: {}}}}}\n", file.display()));
+        }
+        std::fs::write(dir.path().join("config.yml"), config).expect("write registry config");
+        let mut registry = TestRegistry { port, dir, child: None };
+        registry.start_again();
+        registry
+    }
+
+    /// `localhost:PORT`, as image references name it.
+    pub fn host(&self) -> String {
+        format!("localhost:{}", self.port)
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// (Re)start on the same port and storage; returns once it accepts connections.
+    pub fn start_again(&mut self) {
+        self.stop();
+        let log = std::fs::File::create(self.dir.path().join("registry.log")).expect("registry log");
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(self.dir.path().join("config.yml"))
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("docker-registry (Debian package docker-registry) must be installed");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            let exited = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            if exited.is_some() || Instant::now() > deadline {
+                let log = std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default();
+                panic!("docker-registry on port {} did not start: {log}", self.port);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// The digest the registry serves for `repository:reference`, asked with plain HTTP.
+    pub async fn digest(&self, repository: &str, reference: &str, auth: Option<(&str, &str)>) -> Option<String> {
+        crate::init_tls();
+        let url = format!("http://127.0.0.1:{}/v2/{repository}/manifests/{reference}", self.port);
+        let mut request = reqwest::Client::new()
+            .head(url)
+            .header("Accept", crate::registry::client::MANIFEST_TYPES.join(", "));
+        if let Some((user, password)) = auth {
+            request = request.basic_auth(user, Some(password));
+        }
+        let response = request.send().await.expect("registry answers");
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return None;
+        }
+        assert!(response.status().is_success(), "HEAD {reference}: {}", response.status());
+        Some(response.headers()["docker-content-digest"].to_str().unwrap().to_string())
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        self.stop();
+        remove_local_tags(&format!("localhost:{}/", self.port));
+    }
+}
+
+fn free_port() -> u16 {
+    loop {
+        let port = NEXT_PORT.fetch_add(1, Ordering::SeqCst);
+        assert!(port < 5200, "no free port left in 5100-5199");
+        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// `docker rmi` every local tag under `prefix` (best effort: the tests' leftovers).
+fn remove_local_tags(prefix: &str) {
+    let Ok(out) = Command::new("docker").args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]).output() else {
+        return;
+    };
+    let tags: Vec<String> =
+        String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with(prefix)).map(String::from).collect();
+    if !tags.is_empty() {
+        let _ = Command::new("docker").arg("rmi").args(&tags).stdout(Stdio::null()).stderr(Stdio::null()).status();
+    }
+}
+
+/// A fake `docker-credential-<name>` in `dir` answering `get` (and `list`) from `entries`
+/// (server, username, secret); it appends `<command> <server>` to `<dir>/docker-credential-<name>.log`.
+pub(crate) fn fake_helper(dir: &Path, name: &str, entries: &[(&str, &str, &str)]) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let mut cases = String::new();
+    for (server, user, secret) in entries {
+        cases.push_str(&format!(
+            "  '{server}') printf '{{\"ServerURL\":\"%s\",\"Username\":\"{user}\",\"Secret\":\"{secret}\"}}' \"$server\" ;;\n"
+        ));
+    }
+    let list: Vec<String> = entries.iter().map(|(s, u, _)| format!("\"{s}\":\"{u}\"")).collect();
+    let script = format!(
+        "#!/bin/sh\nread -r server\necho \"$1 $server\" >> \"$0.log\"\nif [ \"$1\" = list ]; then printf '{{{}}}'; exit 0; fi\ncase \"$server\" in\n{cases}  *) echo 'credentials not found in native keychain'; exit 1 ;;\nesac\n",
+        list.join(",")
+    );
+    let path = dir.join(format!("docker-credential-{name}"));
+    std::fs::write(&path, script).expect("write helper");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod helper");
+    path
+}
+
+/// The engine the environment names; these tests need one and fail without it.
+pub(crate) async fn engine() -> Engine {
+    Engine::connect().await.unwrap_or_else(|e| panic!("these tests need a running Docker engine: {e}"))
+}
+
+/// Build a `FROM scratch` image holding one file with `content` (made unique per call).
+pub(crate) async fn build_image(engine: &Engine, content: &str) -> String {
+    static SERIAL: AtomicU32 = AtomicU32::new(0);
+    let unique = format!("{content}\n{} {}\n", std::process::id(), SERIAL.fetch_add(1, Ordering::SeqCst));
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, data) in [("Dockerfile", "FROM scratch\nCOPY f /f\n"), ("f", unique.as_str())] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, name, data.as_bytes()).expect("tar");
+    }
+    let context = Bytes::from(tar.into_inner().expect("tar"));
+    let request = BuildRequest { dockerfile: "Dockerfile".into(), ..Default::default() };
+    let mut stream = Box::pin(engine.build(&request, futures_util::stream::once(async { Ok(context) }), None));
+    let mut id = None;
+    while let Some(item) = stream.next().await {
+        if let BuildOutput::ImageId(found) = item.expect("test image builds") {
+            id = Some(found);
+        }
+    }
+    id.expect("the build reports an image id")
+}
+
+/// A plan of images `(name, repository)`, each tagged with every tag of `tags`.
+pub(crate) fn plan(images: &[(&str, &str)], tags: &[&str]) -> BuildPlan {
+    let images = images
+        .iter()
+        .map(|(name, repository)| Image {
+            manifest: 0,
+            language: (*name).to_string(),
+            variant: None,
+            name: (*name).to_string(),
+            refs: tags.iter().map(|t| ImageRef::new(repository, t).expect("valid ref")).collect(),
+            build_args: BTreeMap::new(),
+            image_args: BTreeMap::new(),
+            deps: Vec::new(),
+        })
+        .collect();
+    BuildPlan {
+        manifests: Vec::new(),
+        images,
+        repository_root: None,
+        tags: tags.iter().map(|t| (*t).to_string()).collect(),
+    }
+}
+
+pub(crate) fn quiet_reporter() -> Reporter {
+    Reporter::new(ReportOptions {
+        format: MessageFormat::Human,
+        progress: ProgressMode::Off,
+        color: false,
+        verbose: false,
+        quiet: true,
+    })
+}
