@@ -8,7 +8,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use sdkimage::commands::{self, BuildCommand, Target};
 use sdkimage::plan::PlanOptions;
-use sdkimage::report::{self, Event, EventKind, MessageFormat, ProgressRequest, ReportOptions, Reporter};
+use sdkimage::report::{
+    self, Event, EventKind, MessageFormat, ProgressRequest, ReportOptions, Reporter,
+};
 use sdkimage::run::BuildOptions;
 use sdkimage::{Error, Result};
 
@@ -162,7 +164,9 @@ impl TargetArgs {
 
 impl BuildArgs {
     fn to_lib(&self) -> BuildCommand {
-        let jobs = self.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let jobs = self
+            .jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
         BuildCommand {
             build: Some(BuildOptions {
                 jobs,
@@ -181,11 +185,13 @@ impl OutputArgs {
     fn to_lib(&self) -> ReportOptions {
         let env = |k: &str| std::env::var(k).ok();
         let stderr_tty = std::io::stderr().is_terminal();
-        let color = match self.color.or_else(|| match env("CARGO_TERM_COLOR").as_deref() {
-            Some("always") => Some(Color::Always),
-            Some("never") => Some(Color::Never),
-            _ => None,
-        }) {
+        let color = match self
+            .color
+            .or_else(|| match env("CARGO_TERM_COLOR").as_deref() {
+                Some("always") => Some(Color::Always),
+                Some("never") => Some(Color::Never),
+                _ => None,
+            }) {
             Some(Color::Always) => true,
             Some(Color::Never) => false,
             _ => stderr_tty && env("NO_COLOR").is_none(),
@@ -224,14 +230,19 @@ pub fn main() -> i32 {
         }
     };
     let output = match &cli.command {
-        Command::List { output, .. } | Command::Build { output, .. } | Command::Dockerfile { output, .. } => output,
+        Command::List { output, .. }
+        | Command::Build { output, .. }
+        | Command::Dockerfile { output, .. } => output,
     };
     let report_opts = output.to_lib();
     let reporter = Arc::new(Reporter::new(report_opts));
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            report::stderr_line(&format!("error: cannot start the async runtime: {e}"));
             return 1;
         }
     };
@@ -247,9 +258,13 @@ pub fn main() -> i32 {
             let text = e.to_string();
             let lines: Vec<&str> = text.lines().collect();
             // Per-image failures were already reported; the final line is a short recap.
-            eprintln!("{} {}", reporter.paint("error:", "1;31"), lines.first().copied().unwrap_or(""));
+            report::stderr_line(&format!(
+                "{} {}",
+                reporter.paint("error:", "1;31"),
+                lines.first().copied().unwrap_or("")
+            ));
             for line in lines.iter().skip(1) {
-                eprintln!("{line}");
+                report::stderr_line(line);
             }
             e.exit_code()
         }
@@ -261,16 +276,22 @@ async fn run(command: Command, reporter: Arc<Reporter>) -> Result<()> {
         Command::List { target, output } => {
             let entries = commands::list(&target.to_lib())?;
             match output.message_format {
-                Format::Json => println!("{}", serde_json::to_string_pretty(&entries).map_err(|e| Error::Failed(e.to_string()))?),
-                Format::Human => print!("{}", commands::list_table(&entries)),
+                Format::Json => {
+                    let text = serde_json::to_string_pretty(&entries)
+                        .map_err(|e| Error::Failed(e.to_string()))?;
+                    reporter.out(&format!("{text}\n"));
+                }
+                Format::Human => reporter.out(&commands::list_table(&entries)),
             }
             Ok(())
         }
         Command::Build { target, build, .. } => {
-            commands::build(&target.to_lib(), &build.to_lib(), reporter).await.map(|_| ())
+            commands::build(&target.to_lib(), &build.to_lib(), reporter)
+                .await
+                .map(|_| ())
         }
         Command::Dockerfile { target, .. } => {
-            print!("{}", commands::dockerfile(&target.to_lib())?);
+            reporter.out(&commands::dockerfile(&target.to_lib())?);
             Ok(())
         }
     }

@@ -51,7 +51,11 @@ pub fn load(target: &Target) -> Result<Loaded> {
     }
     let plan = BuildPlan::new(&ws, manifests, &target.plan)?;
     let selection = plan.select(&target.selectors, &target.cwd)?;
-    Ok(Loaded { ws, plan, selection })
+    Ok(Loaded {
+        ws,
+        plan,
+        selection,
+    })
 }
 
 /// One entry of `list --message-format json`.
@@ -77,7 +81,11 @@ pub fn list(target: &Target) -> Result<Vec<ListEntry>> {
                 name: img.name.clone(),
                 refs: img.refs.iter().map(ToString::to_string).collect(),
                 manifest: l.ws.display_path(&l.plan.manifest_of(i).path),
-                depends_on: img.deps.iter().map(|&d| l.plan.images[d].name.clone()).collect(),
+                depends_on: img
+                    .deps
+                    .iter()
+                    .map(|&d| l.plan.images[d].name.clone())
+                    .collect(),
             }
         })
         .collect())
@@ -96,11 +104,18 @@ pub fn list_table(entries: &[ListEntry]) -> String {
                 },
                 e.refs.join(", "),
                 e.manifest.clone(),
-                if e.depends_on.is_empty() { "-".into() } else { e.depends_on.join(", ") },
+                if e.depends_on.is_empty() {
+                    "-".into()
+                } else {
+                    e.depends_on.join(", ")
+                },
             ]
         })
         .collect();
-    report::table(&["IMAGE", "SELECTOR", "REFS", "MANIFEST", "DEPENDS ON"], &rows)
+    report::table(
+        &["IMAGE", "SELECTOR", "REFS", "MANIFEST", "DEPENDS ON"],
+        &rows,
+    )
 }
 
 #[derive(Debug, Clone, Default)]
@@ -111,12 +126,16 @@ pub struct BuildCommand {
 }
 
 /// `build`: prepare, build, tag; then the summary. Exit 1 when any image failed.
-pub async fn build(target: &Target, cmd: &BuildCommand, reporter: Arc<Reporter>) -> Result<Vec<ImageResult>> {
+pub async fn build(
+    target: &Target,
+    cmd: &BuildCommand,
+    reporter: Arc<Reporter>,
+) -> Result<Vec<ImageResult>> {
     let l = load(target)?;
     let opts = cmd.build.clone().expect("build options");
     if cmd.dry_run {
         let text = run::describe(&l.ws, &l.plan, &l.selection, &opts);
-        reporter.suspend(|| print!("{text}"));
+        reporter.out(&text);
         return Ok(Vec::new());
     }
     let engine = Engine::connect().await?;
@@ -125,23 +144,33 @@ pub async fn build(target: &Target, cmd: &BuildCommand, reporter: Arc<Reporter>)
         reporter.note("waiting for another cargo sdkimage run in this workspace to finish (lock: target/sdkimage/lock)")
     })?;
     let started = std::time::Instant::now();
-    let session = Arc::new(Session { ws: Arc::new(l.ws), plan: Arc::new(l.plan), engine, reporter: reporter.clone() });
+    let session = Arc::new(Session::new(l.ws, l.plan, engine, reporter.clone()));
     run::prepare(&session, &l.selection).await?;
     let results = run::build(session.clone(), &l.selection, &opts).await?;
     if let Some(path) = &cmd.metadata_file {
         report::write_metadata(path, &metadata_of(&session.plan, &results))?;
     }
     summarize(&session, &results, started.elapsed());
-    let failed: Vec<&str> =
-        results.iter().filter(|r| r.outcome == Outcome::Failed).map(|r| session.plan.images[r.image].name.as_str()).collect();
+    let failed: Vec<&str> = results
+        .iter()
+        .filter(|r| r.outcome == Outcome::Failed)
+        .map(|r| session.plan.images[r.image].name.as_str())
+        .collect();
     if !failed.is_empty() {
-        return Err(Error::Failed(format!("{} image(s) failed: {}", failed.len(), failed.join(", "))));
+        return Err(Error::Failed(format!(
+            "{} image(s) failed: {}",
+            failed.len(),
+            failed.join(", ")
+        )));
     }
     Ok(results)
 }
 
 /// The metadata file entries of a build's results.
-pub fn metadata_of(plan: &BuildPlan, results: &[ImageResult]) -> Vec<(String, report::ImageMetadata)> {
+pub fn metadata_of(
+    plan: &BuildPlan,
+    results: &[ImageResult],
+) -> Vec<(String, report::ImageMetadata)> {
     results
         .iter()
         .map(|r| {
@@ -155,7 +184,10 @@ pub fn metadata_of(plan: &BuildPlan, results: &[ImageResult]) -> Vec<(String, re
                 pushed: false,
                 licenses: r.licenses,
                 duration_ms: r.duration.as_millis() as u64,
-                outcome: serde_json::to_value(r.outcome).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+                outcome: serde_json::to_value(r.outcome)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default(),
                 containerimage_digest: r.id.clone(),
                 containerimage_config_digest: r.id.clone(),
             };
@@ -183,7 +215,11 @@ async fn check_platforms(engine: &Engine, l: &Loaded) -> Result<()> {
             }
         }
     }
-    if diags.is_empty() { Ok(()) } else { Err(Error::Invalid(diags)) }
+    if diags.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Invalid(diags))
+    }
 }
 
 fn summarize(session: &Session, results: &[ImageResult], elapsed: std::time::Duration) {
@@ -208,9 +244,15 @@ fn summarize(session: &Session, results: &[ImageResult], elapsed: std::time::Dur
                 let img = &session.plan.images[r.image];
                 vec![
                     img.name.clone(),
-                    serde_json::to_value(r.outcome).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(),
+                    serde_json::to_value(r.outcome)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
                     report::format_duration(r.duration),
-                    r.id.as_deref().map(report::short_id).unwrap_or("-").to_string(),
+                    r.id.as_deref()
+                        .map(report::short_id)
+                        .unwrap_or("-")
+                        .to_string(),
                 ]
             })
             .collect();
@@ -236,20 +278,37 @@ pub fn dockerfile(target: &Target) -> Result<String> {
         _ => {
             return Err(Error::Usage(format!(
                 "`dockerfile` shows one image; name one of: {}",
-                named.iter().map(|&i| l.plan.images[i].label()).collect::<Vec<_>>().join(", ")
+                named
+                    .iter()
+                    .map(|&i| l.plan.images[i].label())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         }
     };
     let m = l.plan.manifest_of(image);
     let img = &l.plan.images[image];
-    let text = std::fs::read_to_string(&m.dockerfile).map_err(|e| Error::io(format!("cannot read {}", m.dockerfile.display()), e))?;
+    let text = std::fs::read_to_string(&m.dockerfile)
+        .map_err(|e| Error::io(format!("cannot read {}", m.dockerfile.display()), e))?;
     let spec = crate::context::ContextSpec {
         root: m.context.clone(),
         dockerfile: m.dockerfile.clone(),
-        copies: m.copies.iter().map(|c| crate::context::CopySpec { from: c.from.clone(), to: c.to.clone() }).collect(),
+        copies: m
+            .copies
+            .iter()
+            .map(|c| crate::context::CopySpec {
+                from: c.from.clone(),
+                to: c.to.clone(),
+            })
+            .collect(),
     };
     let ctx = crate::context::collect(&spec).map_err(|e| Error::Failed(e.to_string()))?;
-    let mut out = format!("# {} ({})\n# dockerfile: {}\n", img.name, img.label(), l.ws.display_path(&m.dockerfile));
+    let mut out = format!(
+        "# {} ({})\n# dockerfile: {}\n",
+        img.name,
+        img.label(),
+        l.ws.display_path(&m.dockerfile)
+    );
     for (k, v) in &img.build_args {
         out.push_str(&format!("# --build-arg {k}={v}\n"));
     }
@@ -258,7 +317,12 @@ pub fn dockerfile(target: &Target) -> Result<String> {
         out.push('\n');
     }
     let total: u64 = ctx.entries.iter().map(|e| e.size).sum();
-    out.push_str(&format!("\n# context: {} ({} entries, {} bytes)\n", l.ws.display_path(&m.context), ctx.entries.len(), total));
+    out.push_str(&format!(
+        "\n# context: {} ({} entries, {} bytes)\n",
+        l.ws.display_path(&m.context),
+        ctx.entries.len(),
+        total
+    ));
     for e in &ctx.entries {
         let kind = match &e.kind {
             crate::context::EntryKind::Dir => "dir ".to_string(),

@@ -25,7 +25,11 @@ pub fn find_manifests(root: &Path) -> Vec<PathBuf> {
         .parents(false)
         .require_git(false)
         .follow_links(false)
-        .threads(std::thread::available_parallelism().map_or(2, |n| n.get()).min(8))
+        .threads(
+            std::thread::available_parallelism()
+                .map_or(2, |n| n.get())
+                .min(8),
+        )
         .filter_entry(move |entry| {
             if !entry.file_type().is_some_and(|t| t.is_dir()) {
                 return true;
@@ -34,16 +38,21 @@ pub fn find_manifests(root: &Path) -> Vec<PathBuf> {
                 return true;
             }
             let name = entry.file_name().to_str().unwrap_or("");
-            !SKIPPED_DIRS.contains(&name) && !(entry.path() != root_owned && is_nested_workspace(entry.path()))
+            !(SKIPPED_DIRS.contains(&name)
+                || entry.path() != root_owned && is_nested_workspace(entry.path()))
         })
         .build_parallel()
         .run(|| {
             let found = &found;
             Box::new(move |entry| {
-                if let Ok(entry) = entry {
-                    if entry.file_name() == MANIFEST_FILE && entry.file_type().is_some_and(|t| t.is_file()) {
-                        found.lock().expect("walk collector").push(entry.into_path());
-                    }
+                if let Ok(entry) = entry
+                    && entry.file_name() == MANIFEST_FILE
+                    && entry.file_type().is_some_and(|t| t.is_file())
+                {
+                    found
+                        .lock()
+                        .expect("walk collector")
+                        .push(entry.into_path());
                 }
                 WalkState::Continue
             })
@@ -61,7 +70,9 @@ fn is_nested_workspace(dir: &Path) -> bool {
     match text.parse::<toml::Table>() {
         Ok(table) => table.contains_key("workspace"),
         // An unparsable Cargo.toml is not ours to judge; cargo will complain when it matters.
-        Err(_) => text.lines().any(|l| l.trim_start().starts_with("[workspace")),
+        Err(_) => text
+            .lines()
+            .any(|l| l.trim_start().starts_with("[workspace")),
     }
 }
 
@@ -95,8 +106,16 @@ mod tests {
             touch(&root, rel, "");
         }
         touch(&root, ".gitignore", "/ignored\nbuild/\n");
-        touch(&root, "tests/fixture/Cargo.toml", "[workspace]\nmembers = []\n");
-        touch(&root, "crates/member/Cargo.toml", "[package]\nname = \"member\"\n");
+        touch(
+            &root,
+            "tests/fixture/Cargo.toml",
+            "[workspace]\nmembers = []\n",
+        );
+        touch(
+            &root,
+            "crates/member/Cargo.toml",
+            "[package]\nname = \"member\"\n",
+        );
         let found: Vec<String> = find_manifests(&root)
             .iter()
             .map(|p| p.strip_prefix(&root).unwrap().display().to_string())

@@ -14,15 +14,32 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// Locate byte offset `offset` of `source` (the text of `path`).
-    pub fn at(path: &std::path::Path, source: &str, offset: usize, message: impl Into<String>) -> Self {
+    pub fn at(
+        path: &std::path::Path,
+        source: &str,
+        offset: usize,
+        message: impl Into<String>,
+    ) -> Self {
         let (line, col) = line_col(source, offset);
-        Diagnostic { path: path.to_path_buf(), line, col, message: message.into() }
+        Diagnostic {
+            path: path.to_path_buf(),
+            line,
+            col,
+            message: message.into(),
+        }
     }
 }
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.path.display(), self.line, self.col, self.message)
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.path.display(),
+            self.line,
+            self.col,
+            self.message
+        )
     }
 }
 
@@ -90,7 +107,10 @@ impl Error {
     }
 
     pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        Error::Io { context: context.into(), source }
+        Error::Io {
+            context: context.into(),
+            source,
+        }
     }
 
     pub fn invalid(diag: Diagnostic) -> Self {

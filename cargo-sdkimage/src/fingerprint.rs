@@ -50,11 +50,20 @@ pub struct Inputs {
 
 /// Hash the context and inputs; reuses hashes of unchanged files from `previous`.
 /// Returns the fingerprint and the file stamps to remember.
-pub fn compute(ctx: &Context, inputs: &Inputs, previous: Option<&ImageState>) -> Result<(String, BTreeMap<String, FileStamp>)> {
+pub fn compute(
+    ctx: &Context,
+    inputs: &Inputs,
+    previous: Option<&ImageState>,
+) -> Result<(String, BTreeMap<String, FileStamp>)> {
     // Entries generated in memory are hashed below, with the tree.
-    let files: Vec<&crate::context::ContextEntry> =
-        ctx.entries.iter().filter(|e| e.kind == EntryKind::File && e.data.is_none()).collect();
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let files: Vec<&crate::context::ContextEntry> = ctx
+        .entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::File && e.data.is_none())
+        .collect();
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8);
     let chunk = files.len().div_ceil(threads).max(1);
     let stamps: Vec<Result<Vec<(String, FileStamp)>>> = std::thread::scope(|scope| {
         let handles: Vec<_> = files
@@ -62,12 +71,18 @@ pub fn compute(ctx: &Context, inputs: &Inputs, previous: Option<&ImageState>) ->
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(|e| stamp(&e.source, previous.and_then(|p| p.files.get(&e.path))).map(|s| (e.path.clone(), s)))
+                        .map(|e| {
+                            stamp(&e.source, previous.and_then(|p| p.files.get(&e.path)))
+                                .map(|s| (e.path.clone(), s))
+                        })
                         .collect::<Result<Vec<_>>>()
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("hash thread")).collect()
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("hash thread"))
+            .collect()
     });
     let mut stamp_map = BTreeMap::new();
     for part in stamps {
@@ -100,36 +115,54 @@ pub fn compute(ctx: &Context, inputs: &Inputs, previous: Option<&ImageState>) ->
 }
 
 fn stamp(path: &Path, previous: Option<&FileStamp>) -> Result<FileStamp> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
     let (mtime_ns, inode) = stat_key(&meta);
-    if let Some(p) = previous {
-        if p.size == meta.len() && p.mtime_ns == mtime_ns && p.inode == inode {
-            return Ok(p.clone());
-        }
+    if let Some(p) = previous
+        && p.size == meta.len()
+        && p.mtime_ns == mtime_ns
+        && p.inode == inode
+    {
+        return Ok(p.clone());
     }
     let hash = hash_file(path)?;
-    Ok(FileStamp { size: meta.len(), mtime_ns, inode, hash })
+    Ok(FileStamp {
+        size: meta.len(),
+        mtime_ns,
+        inode,
+        hash,
+    })
 }
 
 #[cfg(unix)]
 fn stat_key(meta: &std::fs::Metadata) -> (i128, u64) {
     use std::os::unix::fs::MetadataExt;
-    (meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128, meta.ino())
+    (
+        meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+        meta.ino(),
+    )
 }
 
 #[cfg(not(unix))]
 fn stat_key(meta: &std::fs::Metadata) -> (i128, u64) {
-    let mtime = meta.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok()).map_or(0, |d| d.as_nanos() as i128);
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_nanos() as i128);
     (mtime, 0)
 }
 
 /// Streaming SHA-256 of a file.
 pub fn hash_file(path: &Path) -> Result<String> {
-    let mut file = File::open(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+    let mut file =
+        File::open(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     loop {
-        let n = file.read(&mut buf).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
         if n == 0 {
             break;
         }
@@ -147,7 +180,11 @@ pub fn hash_paths(paths: &[PathBuf]) -> String {
         if p.is_file() {
             h.update(hash_file(p).unwrap_or_default().as_bytes());
         } else if p.is_dir() {
-            for entry in walkdir::WalkDir::new(p).sort_by_file_name().into_iter().flatten() {
+            for entry in walkdir::WalkDir::new(p)
+                .sort_by_file_name()
+                .into_iter()
+                .flatten()
+            {
                 if entry.file_type().is_file() {
                     h.update(entry.path().to_string_lossy().as_bytes());
                     h.update(hash_file(entry.path()).unwrap_or_default().as_bytes());
@@ -165,7 +202,9 @@ pub struct StateStore {
 
 impl StateStore {
     pub fn new(state_dir: &Path) -> StateStore {
-        StateStore { dir: state_dir.join("state") }
+        StateStore {
+            dir: state_dir.join("state"),
+        }
     }
 
     pub fn load(&self, image: &str) -> Option<ImageState> {
@@ -175,7 +214,8 @@ impl StateStore {
 
     /// Written to a temporary file and renamed: a crash never leaves a torn state file.
     pub fn save(&self, image: &str, state: &ImageState) -> Result<()> {
-        std::fs::create_dir_all(&self.dir).map_err(|e| Error::io(format!("cannot create {}", self.dir.display()), e))?;
+        std::fs::create_dir_all(&self.dir)
+            .map_err(|e| Error::io(format!("cannot create {}", self.dir.display()), e))?;
         let path = self.dir.join(format!("{image}.json"));
         let tmp = self.dir.join(format!(".{image}.json.tmp"));
         std::fs::write(&tmp, serde_json::to_vec(state).expect("state serializes"))
@@ -196,7 +236,8 @@ pub struct StateLock {
 impl StateLock {
     /// Take the lock; when another run holds it, say so and wait.
     pub fn acquire(state_dir: &Path, on_wait: impl FnOnce()) -> Result<StateLock> {
-        std::fs::create_dir_all(state_dir).map_err(|e| Error::io(format!("cannot create {}", state_dir.display()), e))?;
+        std::fs::create_dir_all(state_dir)
+            .map_err(|e| Error::io(format!("cannot create {}", state_dir.display()), e))?;
         let path = state_dir.join("lock");
         let file = File::options()
             .create(true)
@@ -208,9 +249,12 @@ impl StateLock {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
                 on_wait();
-                file.lock().map_err(|e| Error::io(format!("cannot lock {}", path.display()), e))?;
+                file.lock()
+                    .map_err(|e| Error::io(format!("cannot lock {}", path.display()), e))?;
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(format!("cannot lock {}", path.display()), e)),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(Error::io(format!("cannot lock {}", path.display()), e));
+            }
         }
         Ok(StateLock { _file: file })
     }

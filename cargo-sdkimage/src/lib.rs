@@ -7,12 +7,14 @@ pub mod discover;
 pub mod engine;
 pub mod error;
 pub mod fingerprint;
+pub mod licenses;
 pub mod manifest;
 pub mod plan;
+pub mod publish;
 pub mod reference;
-pub mod run;
 pub mod registry;
 pub mod report;
+pub mod run;
 pub mod template;
 pub mod workspace;
 

@@ -132,11 +132,16 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     fn error(&mut self, offset: usize, message: impl Into<String>) {
-        self.diags.push(Diagnostic::at(self.path, self.source, offset, message));
+        self.diags
+            .push(Diagnostic::at(self.path, self.source, offset, message));
     }
 
     /// Deserialize one value, recording the error at its location.
-    fn value<T: DeserializeOwned>(&mut self, key: &str, value: Spanned<toml::de::DeValue<'_>>) -> Option<T> {
+    fn value<T: DeserializeOwned>(
+        &mut self,
+        key: &str,
+        value: Spanned<toml::de::DeValue<'_>>,
+    ) -> Option<T> {
         let start = value.span().start;
         match T::deserialize(value.into_deserializer()) {
             Ok(v) => Some(v),
@@ -153,7 +158,10 @@ impl Checker<'_> {
             Ok(t) => Some(t),
             Err(e) => {
                 // +1 skips the opening quote of a basic string.
-                self.error(text.span().start + 1 + e.offset, format!("{what}: {}", e.message));
+                self.error(
+                    text.span().start + 1 + e.offset,
+                    format!("{what}: {}", e.message),
+                );
                 None
             }
         }
@@ -173,7 +181,8 @@ enum PathKind {
 impl Manifest {
     /// Read, parse and check `path` (an absolute `sdkimage.toml`) inside workspace `root`.
     pub fn load(path: &Path, root: &Path) -> Result<Manifest> {
-        let source = std::fs::read_to_string(path).map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        let source = std::fs::read_to_string(path)
+            .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
         Self::parse(path, root, source)
     }
 
@@ -183,7 +192,11 @@ impl Manifest {
             Ok(t) => t,
             Err(e) => return Err(crate::workspace::toml_diag(path, &source, &e)),
         };
-        let mut c = Checker { path, source: &source, diags: Vec::new() };
+        let mut c = Checker {
+            path,
+            source: &source,
+            diags: Vec::new(),
+        };
 
         let mut language: Option<Spanned<String>> = None;
         let mut name: Option<Spanned<String>> = None;
@@ -191,7 +204,8 @@ impl Manifest {
         let mut context: Option<Spanned<String>> = None;
         let mut depends_on: Vec<Spanned<String>> = Vec::new();
         let mut platforms: Vec<Spanned<String>> = Vec::new();
-        let mut raw_variants: BTreeMap<Spanned<String>, BTreeMap<String, Spanned<String>>> = BTreeMap::new();
+        let mut raw_variants: BTreeMap<Spanned<String>, BTreeMap<String, Spanned<String>>> =
+            BTreeMap::new();
         let mut raw_args: BTreeMap<String, Spanned<String>> = BTreeMap::new();
         let mut raw_prepare: Vec<RawPrepare> = Vec::new();
         let mut raw_copy: Vec<RawCopy> = Vec::new();
@@ -214,32 +228,50 @@ impl Manifest {
                 "licenses" => raw_licenses = c.value(&key, value),
                 other => c.error(
                     key_start,
-                    format!("unknown key `{other}`; expected one of: {}", KEYS.join(", ")),
+                    format!(
+                        "unknown key `{other}`; expected one of: {}",
+                        KEYS.join(", ")
+                    ),
                 ),
             }
         }
 
         let language = match language {
             Some(l) => {
-                let ok = l.get_ref().chars().next().is_some_and(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit())
-                    && l.get_ref().chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "_.-".contains(ch));
+                let ok = l
+                    .get_ref()
+                    .chars()
+                    .next()
+                    .is_some_and(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit())
+                    && l.get_ref().chars().all(|ch| {
+                        ch.is_ascii_lowercase() || ch.is_ascii_digit() || "_.-".contains(ch)
+                    });
                 if !ok {
                     c.error(
                         l.span().start,
-                        format!("language `{}` must be lowercase letters, digits, `_`, `.` or `-`", l.get_ref()),
+                        format!(
+                            "language `{}` must be lowercase letters, digits, `_`, `.` or `-`",
+                            l.get_ref()
+                        ),
                     );
                 }
                 l.into_inner()
             }
             None => {
-                c.error(0, "missing required key `language` (e.g. language = \"python\")");
+                c.error(
+                    0,
+                    "missing required key `language` (e.g. language = \"python\")",
+                );
                 String::new()
             }
         };
         let name_template = match &name {
             Some(n) => c.template(n, "name").map(|t| Spanned::new(n.span(), t)),
             None => {
-                c.error(0, "missing required key `name` (e.g. name = \"beam_python{variant}_sdk\")");
+                c.error(
+                    0,
+                    "missing required key `name` (e.g. name = \"beam_python{variant}_sdk\")",
+                );
                 None
             }
         };
@@ -247,7 +279,12 @@ impl Manifest {
         let mut paths = PathChecker { root, dir: &dir };
         let dockerfile = match &dockerfile {
             Some(d) => paths.check(&mut c, d, PathKind::File, "dockerfile"),
-            None => paths.check(&mut c, &Spanned::new(0..0, "Dockerfile".to_string()), PathKind::File, "dockerfile"),
+            None => paths.check(
+                &mut c,
+                &Spanned::new(0..0, "Dockerfile".to_string()),
+                PathKind::File,
+                "dockerfile",
+            ),
         };
         let context = match &context {
             Some(d) => paths.check(&mut c, d, PathKind::Dir, "context"),
@@ -256,7 +293,10 @@ impl Manifest {
 
         for p in &platforms {
             let parts: Vec<&str> = p.get_ref().split('/').collect();
-            let ok = (2..=3).contains(&parts.len()) && parts.iter().all(|s| !s.is_empty() && s.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_'));
+            let ok = (2..=3).contains(&parts.len())
+                && parts.iter().all(|s| {
+                    !s.is_empty() && s.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+                });
             if !ok {
                 c.error(p.span().start, format!("platform `{}` must look like `os/arch` or `os/arch/variant` (e.g. linux/amd64)", p.get_ref()));
             }
@@ -265,20 +305,30 @@ impl Manifest {
         let mut variants = BTreeMap::new();
         for (variant, args) in raw_variants {
             if variant.get_ref().is_empty() || variant.get_ref().contains([':', '/', ' ']) {
-                c.error(variant.span().start, format!("variant `{}` must be non-empty and hold no `:`, `/` or space", variant.get_ref()));
+                c.error(
+                    variant.span().start,
+                    format!(
+                        "variant `{}` must be non-empty and hold no `:`, `/` or space",
+                        variant.get_ref()
+                    ),
+                );
             }
             let mut expanded = BTreeMap::new();
             for (k, v) in args {
-                if let Some(t) = c.template(&v, &format!("variant `{}` build arg `{k}`", variant.get_ref())) {
+                if let Some(t) = c.template(
+                    &v,
+                    &format!("variant `{}` build arg `{k}`", variant.get_ref()),
+                ) {
                     expanded.insert(k, Spanned::new(v.span(), t));
                 }
             }
             variants.insert(variant.into_inner(), expanded);
         }
-        if let (Some(n), Some(t)) = (&name, &name_template) {
-            if variants.len() > 1 && !t.get_ref().uses("variant") {
-                c.error(n.span().start, "name must use `{variant}` when there are several variants, or every variant gets the same image name");
-            }
+        if let (Some(n), Some(t)) = (&name, &name_template)
+            && variants.len() > 1
+            && !t.get_ref().uses("variant")
+        {
+            c.error(n.span().start, "name must use `{variant}` when there are several variants, or every variant gets the same image name");
         }
         let mut build_args = BTreeMap::new();
         for (k, v) in raw_args {
@@ -298,12 +348,20 @@ impl Manifest {
                 None => Some(dir.clone()),
             };
             if let Some(cwd) = cwd {
-                prepare.push(Prepare { run: p.run.into_iter().map(Spanned::into_inner).collect(), cwd, env: p.env });
+                prepare.push(Prepare {
+                    run: p.run.into_iter().map(Spanned::into_inner).collect(),
+                    cwd,
+                    env: p.env,
+                });
             }
         }
 
         // An artifact a prepare step makes may not exist yet; it is checked again after prepare.
-        let copy_kind = if prepare.is_empty() { PathKind::Any } else { PathKind::Artifact };
+        let copy_kind = if prepare.is_empty() {
+            PathKind::Any
+        } else {
+            PathKind::Artifact
+        };
         let mut copies = Vec::new();
         for cp in raw_copy {
             let from = paths.check(&mut c, &cp.from, copy_kind, "copy.from");
@@ -382,7 +440,11 @@ impl Manifest {
         if problems.is_empty() {
             Ok(())
         } else {
-            Err(Error::Failed(format!("{}: {}", self.path.display(), problems.join("; "))))
+            Err(Error::Failed(format!(
+                "{}: {}",
+                self.path.display(),
+                problems.join("; ")
+            )))
         }
     }
 
@@ -400,23 +462,43 @@ struct PathChecker<'a> {
 impl PathChecker<'_> {
     /// Resolve a manifest-relative path; it must exist and stay inside the workspace root,
     /// also after symlinks are followed.
-    fn check(&mut self, c: &mut Checker<'_>, rel: &Spanned<String>, kind: PathKind, what: &str) -> Option<PathBuf> {
+    fn check(
+        &mut self,
+        c: &mut Checker<'_>,
+        rel: &Spanned<String>,
+        kind: PathKind,
+        what: &str,
+    ) -> Option<PathBuf> {
         let at = rel.span().start;
         let text = rel.get_ref();
         if Path::new(text).is_absolute() {
-            c.error(at, format!("{what} `{text}` must be relative to the manifest's folder"));
+            c.error(
+                at,
+                format!("{what} `{text}` must be relative to the manifest's folder"),
+            );
             return None;
         }
         let joined = normalize(&self.dir.join(text));
         if !joined.starts_with(self.root) {
-            c.error(at, format!("{what} `{text}` leaves the workspace root through `..`"));
+            c.error(
+                at,
+                format!("{what} `{text}` leaves the workspace root through `..`"),
+            );
             return None;
         }
         let real = match joined.canonicalize() {
             Ok(real) => real,
-            Err(_) if kind == PathKind::Artifact && std::fs::symlink_metadata(&joined).is_err() => return Some(joined),
+            Err(_) if kind == PathKind::Artifact && std::fs::symlink_metadata(&joined).is_err() => {
+                return Some(joined);
+            }
             Err(_) => {
-                c.error(at, format!("{what} `{text}` does not exist (looked for {})", joined.display()));
+                c.error(
+                    at,
+                    format!(
+                        "{what} `{text}` does not exist (looked for {})",
+                        joined.display()
+                    ),
+                );
                 return None;
             }
         };
@@ -430,7 +512,11 @@ impl PathChecker<'_> {
             PathKind::Any | PathKind::Artifact => true,
         };
         if !ok {
-            let expected = if kind == PathKind::File { "a file" } else { "a folder" };
+            let expected = if kind == PathKind::File {
+                "a file"
+            } else {
+                "a folder"
+            };
             c.error(at, format!("{what} `{text}` is not {expected}"));
             return None;
         }
@@ -469,7 +555,11 @@ pub fn normalize_inner(path: &str) -> Option<String> {
             p => parts.push(p),
         }
     }
-    if parts.is_empty() { None } else { Some(parts.join("/")) }
+    if parts.is_empty() {
+        None
+    } else {
+        Some(parts.join("/"))
+    }
 }
 
 #[cfg(test)]
@@ -489,7 +579,10 @@ pub(crate) mod tests {
 
     fn errors(root: &Path, text: &str) -> Vec<String> {
         match parse(root, text) {
-            Err(Error::Invalid(d)) => d.into_iter().map(|d| format!("{}:{}: {}", d.line, d.col, d.message)).collect(),
+            Err(Error::Invalid(d)) => d
+                .into_iter()
+                .map(|d| format!("{}:{}: {}", d.line, d.col, d.message))
+                .collect(),
             Err(e) => panic!("unexpected error {e}"),
             Ok(_) => panic!("expected errors"),
         }
@@ -533,11 +626,20 @@ sources = [{ kind = "python" }, { kind = "debian" }]
         assert_eq!(m.dockerfile, root.join("sdk/Dockerfile"));
         assert_eq!(m.context, root.join("sdk"));
         assert_eq!(m.variants.len(), 2);
-        assert_eq!(m.copies, vec![Copy { from: root.join("sdk/boot"), to: "target/boot".into() }]);
+        assert_eq!(
+            m.copies,
+            vec![Copy {
+                from: root.join("sdk/boot"),
+                to: "target/boot".into()
+            }]
+        );
         assert_eq!(m.prepare[0].cwd, root.join("sdk"));
         let l = m.licenses.unwrap();
         assert_eq!(l.dest, "/opt/apache/beam/third_party_licenses");
-        assert_eq!(l.sources, vec![LicenseSource::Python, LicenseSource::Debian]);
+        assert_eq!(
+            l.sources,
+            vec![LicenseSource::Python, LicenseSource::Debian]
+        );
     }
 
     #[test]
@@ -549,27 +651,58 @@ sources = [{ kind = "python" }, { kind = "debian" }]
         );
         assert_eq!(errs.len(), 4, "{errs:#?}");
         assert!(errs[1].starts_with("3:1: unknown key `foo`"), "{errs:#?}");
-        assert!(errs.iter().any(|e| e.starts_with("4:11: context `../..` leaves the workspace root")), "{errs:#?}");
-        assert!(errs.iter().any(|e| e.starts_with("6:5: `build-args`")), "{errs:#?}");
-        assert!(errs.iter().any(|e| e.starts_with("2:10: name: unknown placeholder `{varient}`")), "{errs:#?}");
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("4:11: context `../..` leaves the workspace root")),
+            "{errs:#?}"
+        );
+        assert!(
+            errs.iter().any(|e| e.starts_with("6:5: `build-args`")),
+            "{errs:#?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("2:10: name: unknown placeholder `{varient}`")),
+            "{errs:#?}"
+        );
     }
 
     #[test]
     fn missing_keys_and_paths() {
         let root = tree("missing");
         let errs = errors(&root, "dockerfile = \"nope/Dockerfile\"\n");
-        assert!(errs.iter().any(|e| e.contains("missing required key `language`")), "{errs:#?}");
-        assert!(errs.iter().any(|e| e.contains("missing required key `name`")));
-        assert!(errs.iter().any(|e| e.starts_with("1:14: dockerfile `nope/Dockerfile` does not exist")), "{errs:#?}");
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("missing required key `language`")),
+            "{errs:#?}"
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.contains("missing required key `name`"))
+        );
+        assert!(
+            errs.iter()
+                .any(|e| e.starts_with("1:14: dockerfile `nope/Dockerfile` does not exist")),
+            "{errs:#?}"
+        );
     }
 
     #[test]
     fn nested_unknown_keys_and_wrong_types() {
         let root = tree("nested");
-        let errs = errors(&root, "language = \"go\"\nname = \"x\"\n[[copy]]\nfrom = \"boot\"\nto = \"b\"\ninto = 1\n[licenses]\ndest = 5\n");
+        let errs = errors(
+            &root,
+            "language = \"go\"\nname = \"x\"\n[[copy]]\nfrom = \"boot\"\nto = \"b\"\ninto = 1\n[licenses]\ndest = 5\n",
+        );
         assert_eq!(errs.len(), 2, "{errs:#?}");
-        assert!(errs[0].starts_with("6:1: `copy`: unknown field `into`"), "{errs:#?}");
-        assert!(errs[1].starts_with("8:8: `licenses`: invalid type"), "{errs:#?}");
+        assert!(
+            errs[0].starts_with("6:1: `copy`: unknown field `into`"),
+            "{errs:#?}"
+        );
+        assert!(
+            errs[1].starts_with("8:8: `licenses`: invalid type"),
+            "{errs:#?}"
+        );
     }
 
     #[test]
@@ -589,24 +722,39 @@ sources = [{ kind = "python" }, { kind = "debian" }]
         let root = tree("symlink");
         let outside = temp_tree("symlink-outside");
         std::os::unix::fs::symlink(&outside, root.join("sdk/out")).unwrap();
-        let errs = errors(&root, "language = \"go\"\nname = \"x\"\ncontext = \"out\"\n");
-        assert!(errs[0].contains("leaves the workspace root through a symlink"), "{errs:#?}");
+        let errs = errors(
+            &root,
+            "language = \"go\"\nname = \"x\"\ncontext = \"out\"\n",
+        );
+        assert!(
+            errs[0].contains("leaves the workspace root through a symlink"),
+            "{errs:#?}"
+        );
     }
 
     #[test]
     fn several_variants_need_the_placeholder() {
         let root = tree("variants");
-        let errs = errors(&root, "language = \"py\"\nname = \"x\"\n[variants]\na = {}\nb = {}\n");
+        let errs = errors(
+            &root,
+            "language = \"py\"\nname = \"x\"\n[variants]\na = {}\nb = {}\n",
+        );
         assert!(errs[0].contains("must use `{variant}`"), "{errs:#?}");
     }
 
     #[test]
     fn license_sources_are_checked() {
         let root = tree("licsrc");
-        let errs = errors(&root, "language = \"py\"\nname = \"x\"\n[licenses]\ndest = \"/l\"\nsources = [{ kind = \"cargo\" }, { kind = \"npm\" }, { kind = \"python\", manifest = \"x\" }]\n");
+        let errs = errors(
+            &root,
+            "language = \"py\"\nname = \"x\"\n[licenses]\ndest = \"/l\"\nsources = [{ kind = \"cargo\" }, { kind = \"npm\" }, { kind = \"python\", manifest = \"x\" }]\n",
+        );
         assert_eq!(errs.len(), 1, "{errs:#?}");
         assert!(errs[0].contains("unknown variant `npm`"), "{errs:#?}");
-        let errs = errors(&root, "language = \"py\"\nname = \"x\"\n[licenses]\ndest = \"/l\"\nsources = [{ kind = \"cargo\" }, { kind = \"python\", manifest = \"x\" }]\n");
+        let errs = errors(
+            &root,
+            "language = \"py\"\nname = \"x\"\n[licenses]\ndest = \"/l\"\nsources = [{ kind = \"cargo\" }, { kind = \"python\", manifest = \"x\" }]\n",
+        );
         assert!(errs[0].contains("needs `manifest`"), "{errs:#?}");
         assert!(errs[1].contains("only for `cargo`"), "{errs:#?}");
     }

@@ -65,7 +65,8 @@ impl BuildPlan {
             Some(r) => {
                 let r = r.trim_end_matches('/').to_string();
                 if !r.is_empty() {
-                    reference::check_repository(&r).map_err(|e| Error::Usage(format!("--repository-root `{r}`: {e}")))?;
+                    reference::check_repository(&r)
+                        .map_err(|e| Error::Usage(format!("--repository-root `{r}`: {e}")))?;
                 }
                 Some(r).filter(|r| !r.is_empty())
             }
@@ -79,8 +80,11 @@ impl BuildPlan {
         let mut images = Vec::new();
         // The spans each image's name came from, for duplicate errors.
         for (mi, m) in manifests.iter().enumerate() {
-            let variants: Vec<Option<&String>> =
-                if m.variants.is_empty() { vec![None] } else { m.variants.keys().map(Some).collect() };
+            let variants: Vec<Option<&String>> = if m.variants.is_empty() {
+                vec![None]
+            } else {
+                m.variants.keys().map(Some).collect()
+            };
             for variant in variants {
                 let lookup = |p: &str| -> Option<String> {
                     match p {
@@ -107,10 +111,20 @@ impl BuildPlan {
                     diags.push(m.diag(m.name.span(), format!("image name `{name}`: {e}")));
                     continue;
                 }
-                let refs = tags.iter().map(|t| ImageRef { repository: repository.clone(), tag: t.clone() }).collect();
+                let refs = tags
+                    .iter()
+                    .map(|t| ImageRef {
+                        repository: repository.clone(),
+                        tag: t.clone(),
+                    })
+                    .collect();
                 let mut build_args = BTreeMap::new();
                 let variant_args = variant.and_then(|v| m.variants.get(v));
-                for (k, t) in m.build_args.iter().chain(variant_args.into_iter().flatten()) {
+                for (k, t) in m
+                    .build_args
+                    .iter()
+                    .chain(variant_args.into_iter().flatten())
+                {
                     match expand(m, t, &lookup) {
                         Ok(v) => {
                             build_args.insert(k.clone(), v);
@@ -176,11 +190,11 @@ impl BuildPlan {
                 deps[i].extend(targets);
             }
             for (k, v) in &img.build_args {
-                if let Some(&target) = by_ref.get(v) {
-                    if target != i {
-                        image_args[i].insert(k.clone(), target);
-                        deps[i].insert(target);
-                    }
+                if let Some(&target) = by_ref.get(v)
+                    && target != i
+                {
+                    image_args[i].insert(k.clone(), target);
+                    deps[i].insert(target);
                 }
             }
         }
@@ -193,7 +207,12 @@ impl BuildPlan {
             img.deps = deps[i].iter().copied().collect();
             img.image_args = std::mem::take(&mut image_args[i]);
         }
-        let plan = BuildPlan { manifests, images, repository_root, tags };
+        let plan = BuildPlan {
+            manifests,
+            images,
+            repository_root,
+            tags,
+        };
         plan.check_cycles()?;
         Ok(plan)
     }
@@ -207,7 +226,12 @@ impl BuildPlan {
             Grey,
             Black,
         }
-        fn visit(plan: &BuildPlan, i: usize, colour: &mut [Colour], stack: &mut Vec<usize>) -> Option<Vec<usize>> {
+        fn visit(
+            plan: &BuildPlan,
+            i: usize,
+            colour: &mut [Colour],
+            stack: &mut Vec<usize>,
+        ) -> Option<Vec<usize>> {
             colour[i] = Colour::Grey;
             stack.push(i);
             for &d in &plan.images[i].deps {
@@ -232,17 +256,23 @@ impl BuildPlan {
         }
         let mut colour = vec![Colour::White; self.images.len()];
         for i in 0..self.images.len() {
-            if colour[i] == Colour::White {
-                if let Some(cycle) = visit(self, i, &mut colour, &mut Vec::new()) {
-                    let names: Vec<&str> = cycle.iter().map(|&c| self.images[c].name.as_str()).collect();
-                    let img = &self.images[cycle[0]];
-                    let m = &self.manifests[img.manifest];
-                    let span = m.depends_on.first().map_or(m.name.span(), Spanned::span);
-                    return Err(Error::invalid(m.diag(
-                        span,
-                        format!("depends-on makes a cycle: {}; remove one of these dependencies", names.join(" -> ")),
-                    )));
-                }
+            if colour[i] == Colour::White
+                && let Some(cycle) = visit(self, i, &mut colour, &mut Vec::new())
+            {
+                let names: Vec<&str> = cycle
+                    .iter()
+                    .map(|&c| self.images[c].name.as_str())
+                    .collect();
+                let img = &self.images[cycle[0]];
+                let m = &self.manifests[img.manifest];
+                let span = m.depends_on.first().map_or(m.name.span(), Spanned::span);
+                return Err(Error::invalid(m.diag(
+                    span,
+                    format!(
+                        "depends-on makes a cycle: {}; remove one of these dependencies",
+                        names.join(" -> ")
+                    ),
+                )));
             }
         }
         Ok(())
@@ -289,7 +319,12 @@ impl BuildPlan {
         while order.len() < chosen.len() {
             let before = order.len();
             for &i in chosen {
-                if !done.contains(&i) && self.images[i].deps.iter().all(|d| done.contains(d) || !chosen.contains(d)) {
+                if !done.contains(&i)
+                    && self.images[i]
+                        .deps
+                        .iter()
+                        .all(|d| done.contains(d) || !chosen.contains(d))
+                {
                     order.push(i);
                 }
             }
@@ -302,16 +337,26 @@ impl BuildPlan {
     }
 
     fn resolve_selector(&self, selector: &str, cwd: &Path) -> Vec<usize> {
-        let looks_like_path = selector.contains('/') || selector.starts_with('.') || cwd.join(selector).join(crate::manifest::MANIFEST_FILE).is_file();
+        let looks_like_path = selector.contains('/')
+            || selector.starts_with('.')
+            || cwd
+                .join(selector)
+                .join(crate::manifest::MANIFEST_FILE)
+                .is_file();
         if looks_like_path {
             let dir: PathBuf = cwd.join(selector);
             let dir = dir.canonicalize().unwrap_or(dir);
-            let dir = if dir.file_name().is_some_and(|n| n == crate::manifest::MANIFEST_FILE) {
+            let dir = if dir
+                .file_name()
+                .is_some_and(|n| n == crate::manifest::MANIFEST_FILE)
+            {
                 dir.parent().map(Path::to_path_buf).unwrap_or(dir)
             } else {
                 dir
             };
-            return (0..self.images.len()).filter(|&i| self.manifests[self.images[i].manifest].dir == dir).collect();
+            return (0..self.images.len())
+                .filter(|&i| self.manifests[self.images[i].manifest].dir == dir)
+                .collect();
         }
         resolve_dependency(&self.images, selector)
     }
@@ -345,12 +390,24 @@ fn known_list(images: &[Image]) -> String {
 
 /// Expand a manifest value. With no repository root, `{repository_root}/x` becomes `x`, the
 /// reference of an image with no root.
-fn expand(m: &Manifest, t: &Spanned<Template>, lookup: &dyn Fn(&str) -> Option<String>) -> Result<String, Diagnostic> {
+fn expand(
+    m: &Manifest,
+    t: &Spanned<Template>,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, Diagnostic> {
     let no_root = lookup("repository_root").is_none();
-    let with_root = |p: &str| if p == "repository_root" && no_root { Some(String::new()) } else { lookup(p) };
+    let with_root = |p: &str| {
+        if p == "repository_root" && no_root {
+            Some(String::new())
+        } else {
+            lookup(p)
+        }
+    };
     let expanded = t.get_ref().expand(with_root);
     let expanded = match expanded {
-        Ok(v) if no_root && t.get_ref().starts_with_placeholder("repository_root") => Ok(v.trim_start_matches('/').to_string()),
+        Ok(v) if no_root && t.get_ref().starts_with_placeholder("repository_root") => {
+            Ok(v.trim_start_matches('/').to_string())
+        }
         other => other,
     };
     expanded.map_err(|missing| {
@@ -368,15 +425,24 @@ fn resolve_tags(ws: &Workspace, opts: &PlanOptions) -> Result<Vec<String>> {
         let parsed = opts
             .tags
             .iter()
-            .map(|t| Template::parse_with(t, &["version"]).map_err(|e| Error::Usage(format!("--tag `{t}`: {}", e.message))))
+            .map(|t| {
+                Template::parse_with(t, &["version"])
+                    .map_err(|e| Error::Usage(format!("--tag `{t}`: {}", e.message)))
+            })
             .collect::<Result<_>>()?;
         (parsed, "--tag")
     } else if let Some(tags) = &ws.config.tags {
         (tags.clone(), "tags in [workspace.metadata.sdkimage]")
     } else if ws.version.is_some() {
-        (vec![Template::parse("{version}").expect("valid")], "the workspace version")
+        (
+            vec![Template::parse("{version}").expect("valid")],
+            "the workspace version",
+        )
     } else {
-        (vec![Template::parse("latest").expect("valid")], "the default tag")
+        (
+            vec![Template::parse("latest").expect("valid")],
+            "the default tag",
+        )
     };
     let mut tags = Vec::new();
     for t in templates {
@@ -405,7 +471,11 @@ mod tests {
             manifest_path: root.join("Cargo.toml"),
             target_dir: root.join("target"),
             version: Some("2.61.0".into()),
-            config: WorkspaceConfig { repository_root: Some("apache".into()), tags: None, licenses_dir: root.join("licenses") },
+            config: WorkspaceConfig {
+                repository_root: Some("apache".into()),
+                tags: None,
+                licenses_dir: root.join("licenses"),
+            },
             members: vec![],
         }
     }
@@ -421,13 +491,21 @@ mod tests {
     fn beam(name: &str) -> (PathBuf, Vec<Manifest>) {
         let root = crate::manifest::tests::temp_tree(name);
         let ms = vec![
-            write_manifest(&root, "sdks/base", "language = \"base\"\nname = \"beam_base\"\n"),
+            write_manifest(
+                &root,
+                "sdks/base",
+                "language = \"base\"\nname = \"beam_base\"\n",
+            ),
             write_manifest(
                 &root,
                 "sdks/python/container",
                 "language = \"python\"\nname = \"beam_python{variant}_sdk\"\ndepends-on = [\"base\"]\n[variants]\n\"3.10\" = { py_version = \"3.10\" }\n\"3.11\" = { py_version = \"3.11\" }\n[build-args]\nBASE_IMAGE = \"{repository_root}/beam_base:{tag}\"\n",
             ),
-            write_manifest(&root, "sdks/go/container", "language = \"go\"\nname = \"beam_go_sdk\"\n[build-args]\nB = \"{repository_root}/beam_base:{tag}\"\n"),
+            write_manifest(
+                &root,
+                "sdks/go/container",
+                "language = \"go\"\nname = \"beam_go_sdk\"\n[build-args]\nB = \"{repository_root}/beam_base:{tag}\"\n",
+            ),
         ];
         (root, ms)
     }
@@ -439,15 +517,36 @@ mod tests {
     #[test]
     fn expands_variants_refs_and_args() {
         let (root, ms) = beam("plan-expand");
-        let opts = PlanOptions { repository_root: Some("example-repo".into()), tags: vec!["2.26.0-custom".into(), "{version}".into()], build_args: vec![] };
+        let opts = PlanOptions {
+            repository_root: Some("example-repo".into()),
+            tags: vec!["2.26.0-custom".into(), "{version}".into()],
+            build_args: vec![],
+        };
         let plan = BuildPlan::new(&workspace(&root), ms, &opts).unwrap();
-        let py = plan.images.iter().find(|i| i.name == "beam_python3.11_sdk").unwrap();
-        assert_eq!(py.refs.iter().map(ToString::to_string).collect::<Vec<_>>(), ["example-repo/beam_python3.11_sdk:2.26.0-custom", "example-repo/beam_python3.11_sdk:2.61.0"]);
+        let py = plan
+            .images
+            .iter()
+            .find(|i| i.name == "beam_python3.11_sdk")
+            .unwrap();
+        assert_eq!(
+            py.refs.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [
+                "example-repo/beam_python3.11_sdk:2.26.0-custom",
+                "example-repo/beam_python3.11_sdk:2.61.0"
+            ]
+        );
         assert_eq!(py.build_args["py_version"], "3.11");
-        assert_eq!(py.build_args["BASE_IMAGE"], "example-repo/beam_base:2.26.0-custom");
+        assert_eq!(
+            py.build_args["BASE_IMAGE"],
+            "example-repo/beam_base:2.26.0-custom"
+        );
         assert_eq!(py.image_args.len(), 1);
         // go names the base through a build arg only: it still depends on it.
-        let go = plan.images.iter().find(|i| i.name == "beam_go_sdk").unwrap();
+        let go = plan
+            .images
+            .iter()
+            .find(|i| i.name == "beam_go_sdk")
+            .unwrap();
         assert_eq!(go.deps.len(), 1);
     }
 
@@ -458,53 +557,105 @@ mod tests {
         let sel = plan.select(&["python:3.11".into()], &root).unwrap();
         assert_eq!(names(&plan, &sel), ["beam_base", "beam_python3.11_sdk"]);
         let sel = plan.select(&["python".into()], &root).unwrap();
-        assert_eq!(names(&plan, &sel), ["beam_base", "beam_python3.10_sdk", "beam_python3.11_sdk"]);
+        assert_eq!(
+            names(&plan, &sel),
+            ["beam_base", "beam_python3.10_sdk", "beam_python3.11_sdk"]
+        );
         let sel = plan.select(&["beam_go_sdk".into()], &root).unwrap();
         assert_eq!(names(&plan, &sel), ["beam_base", "beam_go_sdk"]);
         let sel = plan.select(&["sdks/go/container".into()], &root).unwrap();
         assert_eq!(names(&plan, &sel), ["beam_base", "beam_go_sdk"]);
-        let sel = plan.select(&["container".into()], &root.join("sdks/python")).unwrap();
+        let sel = plan
+            .select(&["container".into()], &root.join("sdks/python"))
+            .unwrap();
         assert_eq!(sel.len(), 3);
         assert_eq!(plan.select(&[], &root).unwrap().len(), 4);
         let e = plan.select(&["java".into()], &root).unwrap_err();
         assert_eq!(e.exit_code(), 2);
-        assert!(e.to_string().contains("python:3.10") && e.to_string().contains("beam_go_sdk"), "{e}");
+        assert!(
+            e.to_string().contains("python:3.10") && e.to_string().contains("beam_go_sdk"),
+            "{e}"
+        );
     }
 
     #[test]
     fn unknown_dependency_cycle_and_duplicates() {
         let root = crate::manifest::tests::temp_tree("plan-errors");
         let ms = vec![
-            write_manifest(&root, "a", "language = \"a\"\nname = \"img_a\"\ndepends-on = [\"b\"]\n"),
-            write_manifest(&root, "b", "language = \"b\"\nname = \"img_b\"\ndepends-on = [\"img_a\"]\n"),
+            write_manifest(
+                &root,
+                "a",
+                "language = \"a\"\nname = \"img_a\"\ndepends-on = [\"b\"]\n",
+            ),
+            write_manifest(
+                &root,
+                "b",
+                "language = \"b\"\nname = \"img_b\"\ndepends-on = [\"img_a\"]\n",
+            ),
         ];
         let e = BuildPlan::new(&workspace(&root), ms, &PlanOptions::default()).unwrap_err();
-        assert!(e.to_string().contains("cycle: img_a -> img_b -> img_a"), "{e}");
+        assert!(
+            e.to_string().contains("cycle: img_a -> img_b -> img_a"),
+            "{e}"
+        );
         assert!(e.to_string().contains("a/sdkimage.toml:3:15"), "{e}");
 
         let ms = vec![
-            write_manifest(&root, "a", "language = \"a\"\nname = \"img\"\ndepends-on = [\"nothing\"]\n"),
+            write_manifest(
+                &root,
+                "a",
+                "language = \"a\"\nname = \"img\"\ndepends-on = [\"nothing\"]\n",
+            ),
             write_manifest(&root, "b", "language = \"b\"\nname = \"img\"\n"),
         ];
         let e = BuildPlan::new(&workspace(&root), ms, &PlanOptions::default()).unwrap_err();
         let text = e.to_string();
-        assert!(text.contains("a/sdkimage.toml:3:15: depends-on `nothing` names nothing"), "{text}");
-        assert!(text.contains("b/sdkimage.toml:2:8: image name `img` is also produced by"), "{text}");
+        assert!(
+            text.contains("a/sdkimage.toml:3:15: depends-on `nothing` names nothing"),
+            "{text}"
+        );
+        assert!(
+            text.contains("b/sdkimage.toml:2:8: image name `img` is also produced by"),
+            "{text}"
+        );
         assert_eq!(e.exit_code(), 2);
     }
 
     #[test]
     fn bad_references_and_tags() {
         let root = crate::manifest::tests::temp_tree("plan-refs");
-        let ms = vec![write_manifest(&root, "a", "language = \"a\"\nname = \"Img\"\n")];
+        let ms = vec![write_manifest(
+            &root,
+            "a",
+            "language = \"a\"\nname = \"Img\"\n",
+        )];
         let e = BuildPlan::new(&workspace(&root), ms.clone(), &PlanOptions::default()).unwrap_err();
-        assert!(e.to_string().contains("a/sdkimage.toml:2:8: image name `Img`"), "{e}");
-        let ms = vec![write_manifest(&root, "a", "language = \"a\"\nname = \"img\"\n")];
-        let opts = PlanOptions { tags: vec!["-bad".into()], ..Default::default() };
+        assert!(
+            e.to_string()
+                .contains("a/sdkimage.toml:2:8: image name `Img`"),
+            "{e}"
+        );
+        let ms = vec![write_manifest(
+            &root,
+            "a",
+            "language = \"a\"\nname = \"img\"\n",
+        )];
+        let opts = PlanOptions {
+            tags: vec!["-bad".into()],
+            ..Default::default()
+        };
         let e = BuildPlan::new(&workspace(&root), ms.clone(), &opts).unwrap_err();
         assert!(e.to_string().contains("--tag: tag `-bad`"), "{e}");
-        let opts = PlanOptions { repository_root: Some("Bad Root".into()), ..Default::default() };
-        assert_eq!(BuildPlan::new(&workspace(&root), ms.clone(), &opts).unwrap_err().exit_code(), 2);
+        let opts = PlanOptions {
+            repository_root: Some("Bad Root".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            BuildPlan::new(&workspace(&root), ms.clone(), &opts)
+                .unwrap_err()
+                .exit_code(),
+            2
+        );
         let mut ws = workspace(&root);
         ws.version = None;
         let plan = BuildPlan::new(&ws, ms, &PlanOptions::default()).unwrap();

@@ -15,7 +15,10 @@ impl ImageRef {
     pub fn new(repository: &str, tag: &str) -> Result<ImageRef, String> {
         check_repository(repository)?;
         check_tag(tag)?;
-        Ok(ImageRef { repository: repository.to_string(), tag: tag.to_string() })
+        Ok(ImageRef {
+            repository: repository.to_string(),
+            tag: tag.to_string(),
+        })
     }
 
     /// The registry host this reference lives on (`docker.io` when none is named).
@@ -76,16 +79,18 @@ pub fn check_repository(repository: &str) -> Result<(), String> {
         return Err("the repository name is empty".to_string());
     }
     if repository.len() > 255 {
-        return Err(format!("repository `{repository}` is longer than 255 characters"));
+        return Err(format!(
+            "repository `{repository}` is longer than 255 characters"
+        ));
     }
     let (domain, path) = split_domain(repository);
     if let Some(domain) = domain {
-        check_domain(domain).map_err(|e| format!("registry `{domain}` in `{repository}` is not valid: {e}"))?;
+        check_domain(domain)
+            .map_err(|e| format!("registry `{domain}` in `{repository}` is not valid: {e}"))?;
     }
     for component in path.split('/') {
-        check_path_component(component).map_err(|e| {
-            format!("`{component}` in repository `{repository}` is not valid: {e}")
-        })?;
+        check_path_component(component)
+            .map_err(|e| format!("`{component}` in repository `{repository}` is not valid: {e}"))?;
     }
     Ok(())
 }
@@ -95,7 +100,9 @@ fn check_path_component(component: &str) -> Result<(), String> {
         return Err("empty path component (two `/` in a row, or a leading or trailing `/`)".into());
     }
     if let Some(c) = component.chars().find(|c| c.is_ascii_uppercase()) {
-        return Err(format!("`{c}` is uppercase; repository names are lowercase"));
+        return Err(format!(
+            "`{c}` is uppercase; repository names are lowercase"
+        ));
     }
     let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
     let bytes = component.as_bytes();
@@ -129,10 +136,10 @@ fn check_domain(domain: &str) -> Result<(), String> {
         Some((host, port)) if !host.ends_with(']') || domain.starts_with('[') => (host, Some(port)),
         _ => (domain, None),
     };
-    if let Some(port) = port {
-        if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(format!("port `{port}` is not a number"));
-        }
+    if let Some(port) = port
+        && (port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(format!("port `{port}` is not a number"));
     }
     if host.starts_with('[') && host.ends_with(']') {
         return host[1..host.len() - 1]
@@ -178,11 +185,23 @@ mod tests {
         assert!(e.contains("`Apache`") && e.contains("uppercase"), "{e}");
         let e = check_repository("apache/Beam").unwrap_err();
         assert!(e.contains("`Beam`") && e.contains("uppercase"), "{e}");
-        assert!(check_repository("apache//beam").unwrap_err().contains("empty"));
+        assert!(
+            check_repository("apache//beam")
+                .unwrap_err()
+                .contains("empty")
+        );
         assert!(check_repository("apache/beam-").is_err());
-        assert!(check_repository("apache/be___am").unwrap_err().contains("`___`"));
+        assert!(
+            check_repository("apache/be___am")
+                .unwrap_err()
+                .contains("`___`")
+        );
         assert!(check_repository("apache/be.-am").is_err());
-        assert!(check_repository("localhost:50a/x").unwrap_err().contains("port"));
+        assert!(
+            check_repository("localhost:50a/x")
+                .unwrap_err()
+                .contains("port")
+        );
         assert!(check_repository(&"a".repeat(256)).is_err());
         assert!(check_tag("-rc1").is_err());
         assert!(check_tag(".x").is_err());

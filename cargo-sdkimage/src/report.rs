@@ -159,9 +159,16 @@ pub fn progress_mode(requested: ProgressRequest, stderr_is_tty: bool, in_ci: boo
 
 /// Whether the environment says we run in CI (the variables CI services set).
 pub fn in_ci(env: &dyn Fn(&str) -> Option<String>) -> bool {
-    ["CI", "GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE", "JENKINS_URL", "TF_BUILD"]
-        .iter()
-        .any(|k| env(k).is_some_and(|v| !v.is_empty() && v != "false" && v != "0"))
+    [
+        "CI",
+        "GITHUB_ACTIONS",
+        "GITLAB_CI",
+        "BUILDKITE",
+        "JENKINS_URL",
+        "TF_BUILD",
+    ]
+    .iter()
+    .any(|k| env(k).is_some_and(|v| !v.is_empty() && v != "false" && v != "0"))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -185,7 +192,12 @@ impl Reporter {
     pub fn new(opts: ReportOptions) -> Reporter {
         let multi = (opts.progress == ProgressMode::Bars && !opts.quiet)
             .then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
-        Reporter { opts, multi, bars: Mutex::default(), tails: Mutex::default() }
+        Reporter {
+            opts,
+            multi,
+            bars: Mutex::default(),
+            tails: Mutex::default(),
+        }
     }
 
     pub fn options(&self) -> ReportOptions {
@@ -195,18 +207,15 @@ impl Reporter {
     /// A lifecycle event: JSON on stdout, and the matching progress change on stderr.
     pub fn event(&self, event: &Event) {
         if self.opts.format == MessageFormat::Json {
-            let line = serde_json::to_string(event).expect("events serialize");
-            self.suspend(|| {
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{line}");
-                let _ = out.flush();
-            });
+            let mut line = serde_json::to_string(event).expect("events serialize");
+            line.push('\n');
+            self.out(&line);
         }
         let Some(image) = &event.image else {
-            if event.event == EventKind::Error {
-                if let Some(m) = &event.message {
-                    self.note(&format!("{} {m}", self.paint("error:", "1;31")));
-                }
+            if event.event == EventKind::Error
+                && let Some(m) = &event.message
+            {
+                self.note(&format!("{} {m}", self.paint("error:", "1;31")));
             }
             return;
         };
@@ -214,9 +223,18 @@ impl Reporter {
         match event.event {
             EventKind::BuildStarted => self.start_bar(image, &label),
             EventKind::Failed => {
-                let tail: Vec<String> = self.tails.lock().expect("tails").remove(image).map(Vec::from).unwrap_or_default();
+                let tail: Vec<String> = self
+                    .tails
+                    .lock()
+                    .expect("tails")
+                    .remove(image)
+                    .map(Vec::from)
+                    .unwrap_or_default();
                 let message = event.message.clone().unwrap_or_default();
-                self.finish_bar(image, &format!("{} {label}: {message}", self.paint("failed", "1;31")));
+                self.finish_bar(
+                    image,
+                    &format!("{} {label}: {message}", self.paint("failed", "1;31")),
+                );
                 if !tail.is_empty() && self.opts.progress != ProgressMode::Plain {
                     let mut text = format!("last log lines of {label}:");
                     for line in tail {
@@ -237,7 +255,10 @@ impl Reporter {
                 };
                 let mut line = format!("{word} {label}");
                 if let Some(d) = event.duration_ms {
-                    line.push_str(&format!(" in {}", format_duration(Duration::from_millis(d))));
+                    line.push_str(&format!(
+                        " in {}",
+                        format_duration(Duration::from_millis(d))
+                    ));
                 }
                 if let Some(digest) = event.digest.as_ref().or(event.id.as_ref()) {
                     line.push_str(&format!(" ({})", short_id(digest)));
@@ -261,12 +282,12 @@ impl Reporter {
             tail.push_back(line.to_string());
         }
         match self.opts.progress {
-            ProgressMode::Plain if !self.opts.quiet => eprintln!("[{label}] {line}"),
+            ProgressMode::Plain if !self.opts.quiet => stderr_line(&format!("[{label}] {line}")),
             ProgressMode::Bars => {
-                if let Some((bar, _)) = self.bars.lock().expect("bars").get(image) {
-                    if line.starts_with("Step ") || self.opts.verbose {
-                        bar.set_message(truncate(line, 90));
-                    }
+                if let Some((bar, _)) = self.bars.lock().expect("bars").get(image)
+                    && (line.starts_with("Step ") || self.opts.verbose)
+                {
+                    bar.set_message(truncate(line, 90));
                 }
                 if self.opts.verbose {
                     self.note(&format!("[{label}] {line}"));
@@ -285,8 +306,17 @@ impl Reporter {
             Some(multi) => {
                 let _ = multi.println(text);
             }
-            None => eprintln!("{text}"),
+            None => stderr_line(text),
         }
+    }
+
+    /// Data for stdout. A closed stdout (a pipe whose reader left) is not an error of ours.
+    pub fn out(&self, text: &str) {
+        self.suspend(|| {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        });
     }
 
     /// Run `f` with the bars cleared (for output that must not interleave with them).
@@ -302,13 +332,18 @@ impl Reporter {
             Some(multi) => {
                 let bar = multi.add(ProgressBar::new_spinner());
                 bar.set_style(
-                    ProgressStyle::with_template("{spinner:.cyan} {prefix:.bold} [{elapsed}] {wide_msg}")
-                        .expect("valid template"),
+                    ProgressStyle::with_template(
+                        "{spinner:.cyan} {prefix:.bold} [{elapsed}] {wide_msg}",
+                    )
+                    .expect("valid template"),
                 );
                 bar.set_prefix(label.to_string());
                 bar.set_message("sending context");
                 bar.enable_steady_tick(Duration::from_millis(120));
-                self.bars.lock().expect("bars").insert(image.to_string(), (bar, Instant::now()));
+                self.bars
+                    .lock()
+                    .expect("bars")
+                    .insert(image.to_string(), (bar, Instant::now()));
             }
             None if self.opts.progress == ProgressMode::Plain => {
                 self.note(&format!("[{label}] building"));
@@ -330,7 +365,11 @@ impl Reporter {
     }
 
     pub fn paint(&self, text: &str, sgr: &str) -> String {
-        if self.opts.color { format!("\x1b[{sgr}m{text}\x1b[0m") } else { text.to_string() }
+        if self.opts.color {
+            format!("\x1b[{sgr}m{text}\x1b[0m")
+        } else {
+            text.to_string()
+        }
     }
 
     /// Stop drawing: leaves the terminal clean (used on errors and signals).
@@ -342,6 +381,12 @@ impl Reporter {
             let _ = multi.clear();
         }
     }
+}
+
+/// One line on stderr; never panics when stderr is closed.
+pub fn stderr_line(text: &str) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{text}");
 }
 
 fn label_of(event: &Event) -> String {
@@ -360,7 +405,11 @@ pub fn short_id(id: &str) -> &str {
 
 pub fn format_duration(d: Duration) -> String {
     let secs = d.as_secs_f64();
-    if secs < 60.0 { format!("{secs:.1}s") } else { format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60) }
+    if secs < 60.0 {
+        format!("{secs:.1}s")
+    } else {
+        format!("{}m{:02}s", d.as_secs() / 60, d.as_secs() % 60)
+    }
 }
 
 fn truncate(line: &str, max: usize) -> String {
@@ -415,27 +464,46 @@ pub struct ImageMetadata {
     pub outcome: String,
     #[serde(rename = "image.name")]
     pub image_name: String,
-    #[serde(rename = "containerimage.digest", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerimage.digest",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub containerimage_digest: Option<String>,
-    #[serde(rename = "containerimage.config.digest", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "containerimage.config.digest",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub containerimage_config_digest: Option<String>,
 }
 
 /// Merge `entries` into the metadata file at `path` (images of this run replace earlier ones),
 /// written atomically.
-pub fn write_metadata(path: &std::path::Path, entries: &[(String, ImageMetadata)]) -> crate::Result<()> {
+pub fn write_metadata(
+    path: &std::path::Path,
+    entries: &[(String, ImageMetadata)],
+) -> crate::Result<()> {
     let mut all: std::collections::BTreeMap<String, serde_json::Value> = std::fs::read(path)
         .ok()
         .and_then(|bytes| serde_json::from_slice(&bytes).ok())
         .unwrap_or_default();
     for (name, meta) in entries {
-        all.insert(name.clone(), serde_json::to_value(meta).expect("metadata serializes"));
+        all.insert(
+            name.clone(),
+            serde_json::to_value(meta).expect("metadata serializes"),
+        );
     }
     let text = serde_json::to_vec_pretty(&all).expect("metadata serializes");
     let tmp = path.with_extension("tmp");
     std::fs::write(&tmp, text)
         .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| crate::Error::io(format!("cannot write the metadata file {}", path.display()), e))
+        .map_err(|e| {
+            crate::Error::io(
+                format!("cannot write the metadata file {}", path.display()),
+                e,
+            )
+        })
 }
 
 #[cfg(test)]

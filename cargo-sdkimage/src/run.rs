@@ -56,24 +56,54 @@ pub struct Session {
     pub plan: Arc<BuildPlan>,
     pub engine: Engine,
     pub reporter: Arc<Reporter>,
+    /// The step container each running build is in (from the classic builder's
+    /// `---> Running in <id>` lines), so a cancelled run can stop them on the engine.
+    pub step_containers: std::sync::Mutex<BTreeMap<usize, String>>,
+}
+
+impl Session {
+    pub fn new(ws: Workspace, plan: BuildPlan, engine: Engine, reporter: Arc<Reporter>) -> Session {
+        Session {
+            ws: Arc::new(ws),
+            plan: Arc::new(plan),
+            engine,
+            reporter,
+            step_containers: Default::default(),
+        }
+    }
 }
 
 /// A human description of what `build` would do, for `--dry-run`. Touches nothing.
-pub fn describe(ws: &Workspace, plan: &BuildPlan, selection: &[usize], opts: &BuildOptions) -> String {
+pub fn describe(
+    ws: &Workspace,
+    plan: &BuildPlan,
+    selection: &[usize],
+    opts: &BuildOptions,
+) -> String {
     let mut out = String::new();
     let mut prepared = BTreeSet::new();
     for &i in selection {
         let m = plan.manifest_of(i);
         if prepared.insert(plan.images[i].manifest) {
             for p in &m.prepare {
-                out.push_str(&format!("prepare  {}: {} (in {})\n", m.language, shell_words(&p.run), ws.display_path(&p.cwd)));
+                out.push_str(&format!(
+                    "prepare  {}: {} (in {})\n",
+                    m.language,
+                    shell_words(&p.run),
+                    ws.display_path(&p.cwd)
+                ));
             }
         }
     }
     for &i in selection {
         let img = &plan.images[i];
         let m = plan.manifest_of(i);
-        let mut line = format!("build    {}: dockerfile {}, context {}", img.label(), ws.display_path(&m.dockerfile), ws.display_path(&m.context));
+        let mut line = format!(
+            "build    {}: dockerfile {}, context {}",
+            img.label(),
+            ws.display_path(&m.dockerfile),
+            ws.display_path(&m.context)
+        );
         for (k, v) in &img.build_args {
             line.push_str(&format!(", --build-arg {k}={v}"));
         }
@@ -85,10 +115,10 @@ pub fn describe(ws: &Workspace, plan: &BuildPlan, selection: &[usize], opts: &Bu
         }
         out.push_str(&line);
         out.push('\n');
-        if opts.pull_licenses {
-            if let Some(l) = &m.licenses {
-                out.push_str(&format!("licenses {}: into {}\n", img.label(), l.dest));
-            }
+        if opts.pull_licenses
+            && let Some(l) = &m.licenses
+        {
+            out.push_str(&format!("licenses {}: into {}\n", img.label(), l.dest));
         }
         for r in &img.refs {
             out.push_str(&format!("tag      {}: {r}\n", img.label()));
@@ -108,8 +138,14 @@ pub async fn prepare(session: &Session, selection: &[usize]) -> Result<()> {
         let m = &session.plan.manifests[mi];
         for p in &m.prepare {
             let words = shell_words(&p.run);
-            session.reporter.note(&format!("[{}] prepare: {words}", m.language));
-            let program = if p.run[0] == "cargo" { std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()) } else { p.run[0].clone() };
+            session
+                .reporter
+                .note(&format!("[{}] prepare: {words}", m.language));
+            let program = if p.run[0] == "cargo" {
+                std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+            } else {
+                p.run[0].clone()
+            };
             let output = tokio::process::Command::new(&program)
                 .args(&p.run[1..])
                 .current_dir(&p.cwd)
@@ -119,18 +155,31 @@ pub async fn prepare(session: &Session, selection: &[usize]) -> Result<()> {
                 .output()
                 .await
                 .map_err(|e| {
-                    Error::Failed(format!("prepare step of {} failed: cannot run `{words}`: {e}", session.ws.display_path(&m.path)))
+                    Error::Failed(format!(
+                        "prepare step of {} failed: cannot run `{words}`: {e}",
+                        session.ws.display_path(&m.path)
+                    ))
                 })?;
             if !output.status.success() {
                 let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
                 text.push_str(&String::from_utf8_lossy(&output.stderr));
-                let tail: Vec<&str> = text.lines().rev().take(40).collect::<Vec<_>>().into_iter().rev().collect();
+                let tail: Vec<&str> = text
+                    .lines()
+                    .rev()
+                    .take(40)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect();
                 return Err(Error::Failed(format!(
                     "prepare step of {} failed: `{words}` ({}) in {}\n{}",
                     session.ws.display_path(&m.path),
                     output.status,
                     session.ws.display_path(&p.cwd),
-                    tail.iter().map(|l| format!("  | {l}")).collect::<Vec<_>>().join("\n")
+                    tail.iter()
+                        .map(|l| format!("  | {l}"))
+                        .collect::<Vec<_>>()
+                        .join("\n")
                 )));
             }
         }
@@ -141,10 +190,15 @@ pub async fn prepare(session: &Session, selection: &[usize]) -> Result<()> {
 
 /// Build the selection: independent images in parallel up to `jobs`, dependants as soon as
 /// their dependencies are done. Returns one result per selected image, in selection order.
-pub async fn build(session: Arc<Session>, selection: &[usize], opts: &BuildOptions) -> Result<Vec<ImageResult>> {
+pub async fn build(
+    session: Arc<Session>,
+    selection: &[usize],
+    opts: &BuildOptions,
+) -> Result<Vec<ImageResult>> {
     let store = Arc::new(StateStore::new(&session.ws.state_dir()));
     let logs = session.ws.state_dir().join("logs");
-    std::fs::create_dir_all(&logs).map_err(|e| Error::io(format!("cannot create {}", logs.display()), e))?;
+    std::fs::create_dir_all(&logs)
+        .map_err(|e| Error::io(format!("cannot create {}", logs.display()), e))?;
     let selected: BTreeSet<usize> = selection.iter().copied().collect();
     let mut results: HashMap<usize, ImageResult> = HashMap::new();
     let mut waiting: Vec<usize> = selection.to_vec();
@@ -159,20 +213,35 @@ pub async fn build(session: Arc<Session>, selection: &[usize], opts: &BuildOptio
             let mut i = 0;
             while i < waiting.len() && running.len() < jobs {
                 let img = waiting[i];
-                let deps: Vec<usize> = session.plan.images[img].deps.iter().copied().filter(|d| selected.contains(d)).collect();
-                let failed_dep = deps.iter().find(|d| results.get(d).is_some_and(|r| r.id.is_none()));
+                let deps: Vec<usize> = session.plan.images[img]
+                    .deps
+                    .iter()
+                    .copied()
+                    .filter(|d| selected.contains(d))
+                    .collect();
+                let failed_dep = deps
+                    .iter()
+                    .find(|d| results.get(d).is_some_and(|r| r.id.is_none()));
                 if let Some(&d) = failed_dep {
                     waiting.remove(i);
-                    let message = format!("not built: dependency {} failed", session.plan.images[d].name);
+                    let message = format!(
+                        "not built: dependency {} failed",
+                        session.plan.images[d].name
+                    );
                     results.insert(img, skipped(img, message));
                     continue;
                 }
                 if deps.iter().all(|d| results.contains_key(d)) {
                     waiting.remove(i);
-                    let dep_ids: BTreeMap<usize, String> =
-                        deps.iter().map(|d| (*d, results[d].id.clone().expect("dependency succeeded"))).collect();
-                    let (session, store, logs, opts) = (session.clone(), store.clone(), logs.clone(), opts.clone());
-                    running.spawn(async move { build_one(&session, &store, &logs, img, dep_ids, &opts).await });
+                    let dep_ids: BTreeMap<usize, String> = deps
+                        .iter()
+                        .map(|d| (*d, results[d].id.clone().expect("dependency succeeded")))
+                        .collect();
+                    let (session, store, logs, opts) =
+                        (session.clone(), store.clone(), logs.clone(), opts.clone());
+                    running.spawn(async move {
+                        build_one(&session, &store, &logs, img, dep_ids, &opts).await
+                    });
                     continue;
                 }
                 i += 1;
@@ -196,30 +265,71 @@ pub async fn build(session: Arc<Session>, selection: &[usize], opts: &BuildOptio
             signal = signals.recv() => {
                 running.abort_all();
                 while running.join_next().await.is_some() {}
+                // Dropping a build's connection makes the engine cancel it, in its own time;
+                // stop the step containers now so nothing outlives the run.
+                let containers: Vec<String> = std::mem::take(&mut *session.step_containers.lock().expect("containers")).into_values().collect();
+                for id in containers {
+                    session.engine.remove_container(&id).await;
+                }
                 session.reporter.clear();
                 return Err(Error::Interrupted(signal));
             }
         }
     }
     for img in waiting {
-        results.insert(img, skipped(img, "not built: the run stopped after a failure (use --keep-going to build the rest)".into()));
+        results.insert(
+            img,
+            skipped(
+                img,
+                "not built: the run stopped after a failure (use --keep-going to build the rest)"
+                    .into(),
+            ),
+        );
     }
-    Ok(selection.iter().map(|i| results.remove(i).expect("every image has a result")).collect())
+    Ok(selection
+        .iter()
+        .map(|i| results.remove(i).expect("every image has a result"))
+        .collect())
 }
 
 fn skipped(image: usize, message: String) -> ImageResult {
-    ImageResult { image, outcome: Outcome::Skipped, id: None, duration: Duration::ZERO, message: Some(message), licenses: None }
+    ImageResult {
+        image,
+        outcome: Outcome::Skipped,
+        id: None,
+        duration: Duration::ZERO,
+        message: Some(message),
+        licenses: None,
+    }
 }
 
-async fn build_one(session: &Session, store: &StateStore, logs: &std::path::Path, index: usize, dep_ids: BTreeMap<usize, String>, opts: &BuildOptions) -> ImageResult {
+async fn build_one(
+    session: &Session,
+    store: &StateStore,
+    logs: &std::path::Path,
+    index: usize,
+    dep_ids: BTreeMap<usize, String>,
+    opts: &BuildOptions,
+) -> ImageResult {
     let started = Instant::now();
     let image = &session.plan.images[index];
     let result = build_image(session, store, logs, index, &dep_ids, opts, started).await;
     match result {
         Ok(r) => r,
         Err(message) => {
-            session.reporter.event(&Event::for_image(EventKind::Failed, image).duration(started.elapsed()).message(message.clone()));
-            ImageResult { image: index, outcome: Outcome::Failed, id: None, duration: started.elapsed(), message: Some(message), licenses: None }
+            session.reporter.event(
+                &Event::for_image(EventKind::Failed, image)
+                    .duration(started.elapsed())
+                    .message(message.clone()),
+            );
+            ImageResult {
+                image: index,
+                outcome: Outcome::Failed,
+                id: None,
+                duration: started.elapsed(),
+                message: Some(message),
+                licenses: None,
+            }
         }
     }
 }
@@ -239,7 +349,14 @@ async fn build_image(
     let spec = ContextSpec {
         root: manifest.context.clone(),
         dockerfile: manifest.dockerfile.clone(),
-        copies: manifest.copies.iter().map(|c| CopySpec { from: c.from.clone(), to: c.to.clone() }).collect(),
+        copies: manifest
+            .copies
+            .iter()
+            .map(|c| CopySpec {
+                from: c.from.clone(),
+                to: c.to.clone(),
+            })
+            .collect(),
     };
     let previous = store.load(&image.name);
     let mut inputs = Inputs {
@@ -254,45 +371,87 @@ async fn build_image(
             inputs.build_args.insert(arg.clone(), id.clone());
         }
     }
-    let (ctx, fingerprint, files) = tokio::task::spawn_blocking(move || -> std::result::Result<_, String> {
-        let ctx = context::collect(&spec).map_err(|e| e.to_string())?;
-        inputs.dockerfile = ctx.dockerfile_in_context.clone();
-        let (fp, files) = fingerprint::compute(&ctx, &inputs, previous.as_ref()).map_err(|e| e.to_string())?;
-        Ok((ctx, fp, files))
-    })
-    .await
-    .map_err(|e| format!("context task failed: {e}"))??;
+    let (ctx, fingerprint, files) =
+        tokio::task::spawn_blocking(move || -> std::result::Result<_, String> {
+            let ctx = context::collect(&spec).map_err(|e| e.to_string())?;
+            inputs.dockerfile = ctx.dockerfile_in_context.clone();
+            let (fp, files) = fingerprint::compute(&ctx, &inputs, previous.as_ref())
+                .map_err(|e| e.to_string())?;
+            Ok((ctx, fp, files))
+        })
+        .await
+        .map_err(|e| format!("context task failed: {e}"))??;
 
     let refs: Vec<String> = image.refs.iter().map(ToString::to_string).collect();
     let previous = store.load(&image.name);
-    if !opts.force {
-        if let Some(prev) = previous.filter(|p| p.fingerprint == fingerprint) {
-            if session.engine.image_id(&prev.id).await.map_err(|e| e.to_string())?.is_some() {
-                let mut retagged = false;
-                for r in &image.refs {
-                    let current = session.engine.image_id(&r.to_string()).await.map_err(|e| e.to_string())?;
-                    if current.as_deref() != Some(prev.id.as_str()) {
-                        session.engine.tag(&prev.id, r).await.map_err(|e| e.to_string())?;
-                        retagged = true;
-                    }
-                }
-                let mut all_refs = prev.refs.clone();
-                all_refs.extend(refs.iter().cloned());
-                all_refs.sort();
-                all_refs.dedup();
-                let state = ImageState { fingerprint, id: prev.id.clone(), refs: all_refs, files };
-                store.save(&image.name, &state).map_err(|e| e.to_string())?;
-                let kind = if retagged { EventKind::Retagged } else { EventKind::UpToDate };
-                session.reporter.event(&Event::for_image(kind, image).id(Some(prev.id.clone())).duration(started.elapsed()));
-                let outcome = if retagged { Outcome::Retagged } else { Outcome::UpToDate };
-                return Ok(ImageResult { image: index, outcome, id: Some(prev.id), duration: started.elapsed(), message: None, licenses: None });
+    if !opts.force
+        && let Some(prev) = previous.filter(|p| p.fingerprint == fingerprint)
+        && session
+            .engine
+            .image_id(&prev.id)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some()
+    {
+        let mut retagged = false;
+        for r in &image.refs {
+            let current = session
+                .engine
+                .image_id(&r.to_string())
+                .await
+                .map_err(|e| e.to_string())?;
+            if current.as_deref() != Some(prev.id.as_str()) {
+                session
+                    .engine
+                    .tag(&prev.id, r)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                retagged = true;
             }
         }
+        let mut all_refs = prev.refs.clone();
+        all_refs.extend(refs.iter().cloned());
+        all_refs.sort();
+        all_refs.dedup();
+        let state = ImageState {
+            fingerprint,
+            id: prev.id.clone(),
+            refs: all_refs,
+            files,
+        };
+        store.save(&image.name, &state).map_err(|e| e.to_string())?;
+        let kind = if retagged {
+            EventKind::Retagged
+        } else {
+            EventKind::UpToDate
+        };
+        session.reporter.event(
+            &Event::for_image(kind, image)
+                .id(Some(prev.id.clone()))
+                .duration(started.elapsed()),
+        );
+        let outcome = if retagged {
+            Outcome::Retagged
+        } else {
+            Outcome::UpToDate
+        };
+        return Ok(ImageResult {
+            image: index,
+            outcome,
+            id: Some(prev.id),
+            duration: started.elapsed(),
+            message: None,
+            licenses: None,
+        });
     }
 
-    session.reporter.event(&Event::for_image(EventKind::BuildStarted, image));
+    session
+        .reporter
+        .event(&Event::for_image(EventKind::BuildStarted, image));
     let log_path = logs.join(format!("{}.log", image.name));
-    let mut log = std::fs::File::create(&log_path).map(std::io::BufWriter::new).map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
+    let mut log = std::fs::File::create(&log_path)
+        .map(std::io::BufWriter::new)
+        .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
     let request = BuildRequest {
         dockerfile: ctx.dockerfile_in_context.clone(),
         build_args: image.build_args.clone(),
@@ -300,7 +459,11 @@ async fn build_image(
         no_cache: opts.no_cache,
     };
     let label = image.label();
-    let mut stream = Box::pin(session.engine.build(&request, context::tar_stream(ctx), None));
+    let mut stream = Box::pin(
+        session
+            .engine
+            .build(&request, context::tar_stream(ctx), None),
+    );
     let mut id = None;
     let mut step = None::<String>;
     let mut error = None::<String>;
@@ -311,18 +474,38 @@ async fn build_image(
                 if line.starts_with("Step ") {
                     step = Some(line.clone());
                 }
+                if let Some(id) = line.trim_start().strip_prefix("---> Running in ") {
+                    session
+                        .step_containers
+                        .lock()
+                        .expect("containers")
+                        .insert(index, id.trim().to_string());
+                } else if line.starts_with("Removing intermediate container") {
+                    session
+                        .step_containers
+                        .lock()
+                        .expect("containers")
+                        .remove(&index);
+                }
                 session.reporter.log(&image.name, &label, &line);
             }
             Ok(BuildOutput::ImageId(i)) => id = Some(i),
             Err(EngineError::Failed(m)) | Err(EngineError::Unreachable(m)) => {
                 let _ = writeln!(log, "ERROR: {m}");
-                session.reporter.log(&image.name, &label, &format!("ERROR: {m}"));
+                session
+                    .reporter
+                    .log(&image.name, &label, &format!("ERROR: {m}"));
                 error = Some(m);
                 break;
             }
         }
     }
     drop(stream);
+    session
+        .step_containers
+        .lock()
+        .expect("containers")
+        .remove(&index);
     let _ = log.flush();
     let log_hint = format!("full log: {}", session.ws.display_path(&log_path));
     let id = match (error, id) {
@@ -331,16 +514,40 @@ async fn build_image(
             let at = step.map(|s| format!(" at {s}")).unwrap_or_default();
             return Err(format!("build failed{at}: {m} ({log_hint})"));
         }
-        (None, None) => return Err(format!("the engine finished the build without reporting an image id ({log_hint})")),
+        (None, None) => {
+            return Err(format!(
+                "the engine finished the build without reporting an image id ({log_hint})"
+            ));
+        }
         (None, Some(id)) => id,
     };
     for r in &image.refs {
-        session.engine.tag(&id, r).await.map_err(|e| e.to_string())?;
+        session
+            .engine
+            .tag(&id, r)
+            .await
+            .map_err(|e| e.to_string())?;
     }
-    let state = ImageState { fingerprint, id: id.clone(), refs, files };
+    let state = ImageState {
+        fingerprint,
+        id: id.clone(),
+        refs,
+        files,
+    };
     store.save(&image.name, &state).map_err(|e| e.to_string())?;
-    session.reporter.event(&Event::for_image(EventKind::BuildFinished, image).id(Some(id.clone())).duration(started.elapsed()));
-    Ok(ImageResult { image: index, outcome: Outcome::Built, id: Some(id), duration: started.elapsed(), message: None, licenses: None })
+    session.reporter.event(
+        &Event::for_image(EventKind::BuildFinished, image)
+            .id(Some(id.clone()))
+            .duration(started.elapsed()),
+    );
+    Ok(ImageResult {
+        image: index,
+        outcome: Outcome::Built,
+        id: Some(id),
+        duration: started.elapsed(),
+        message: None,
+        licenses: None,
+    })
 }
 
 /// SIGINT and SIGTERM, as a future that yields the signal number.
@@ -356,8 +563,10 @@ impl Signals {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
-            let int = signal(SignalKind::interrupt()).map_err(|e| Error::io("cannot watch SIGINT", e))?;
-            let term = signal(SignalKind::terminate()).map_err(|e| Error::io("cannot watch SIGTERM", e))?;
+            let int =
+                signal(SignalKind::interrupt()).map_err(|e| Error::io("cannot watch SIGINT", e))?;
+            let term = signal(SignalKind::terminate())
+                .map_err(|e| Error::io("cannot watch SIGTERM", e))?;
             Ok(Signals { int, term })
         }
         #[cfg(not(unix))]
@@ -384,7 +593,13 @@ impl Signals {
 pub fn shell_words(words: &[String]) -> String {
     words
         .iter()
-        .map(|w| if w.is_empty() || w.contains(|c: char| c.is_whitespace() || "\"'$`\\".contains(c)) { format!("'{}'", w.replace('\'', "'\\''")) } else { w.clone() })
+        .map(|w| {
+            if w.is_empty() || w.contains(|c: char| c.is_whitespace() || "\"'$`\\".contains(c)) {
+                format!("'{}'", w.replace('\'', "'\\''"))
+            } else {
+                w.clone()
+            }
+        })
         .collect::<Vec<_>>()
         .join(" ")
 }

@@ -61,7 +61,11 @@ impl Template {
                             offset: i,
                             message: format!(
                                 "unknown placeholder `{{{name}}}`; known here: {}",
-                                allowed.iter().map(|p| format!("{{{p}}}")).collect::<Vec<_>>().join(", ")
+                                allowed
+                                    .iter()
+                                    .map(|p| format!("{{{p}}}"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
                             ),
                         });
                     }
@@ -76,7 +80,9 @@ impl Template {
                 '}' => {
                     return Err(TemplateError {
                         offset: i,
-                        message: format!("unmatched `}}` in `{text}` (write `}}}}` for a literal brace)"),
+                        message: format!(
+                            "unmatched `}}` in `{text}` (write `}}}}` for a literal brace)"
+                        ),
                     });
                 }
                 c => literal.push(c),
@@ -160,7 +166,12 @@ mod tests {
     #[test]
     fn unclosed_and_unmatched_braces() {
         assert_eq!(Template::parse("ab{tag").unwrap_err().offset, 2);
-        assert!(Template::parse("ab{tag").unwrap_err().message.contains("unclosed"));
+        assert!(
+            Template::parse("ab{tag")
+                .unwrap_err()
+                .message
+                .contains("unclosed")
+        );
         assert_eq!(Template::parse("a}b").unwrap_err().offset, 1);
     }
 

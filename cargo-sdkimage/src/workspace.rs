@@ -89,16 +89,24 @@ impl Workspace {
             ))
         })?;
         let root = metadata.workspace_root.clone().into_std_path_buf();
-        let root = root.canonicalize().map_err(|e| Error::io(format!("cannot open the workspace root {}", root.display()), e))?;
+        let root = root.canonicalize().map_err(|e| {
+            Error::io(
+                format!("cannot open the workspace root {}", root.display()),
+                e,
+            )
+        })?;
         let root_manifest = root.join("Cargo.toml");
         let text = std::fs::read_to_string(&root_manifest)
             .map_err(|e| Error::io(format!("cannot read {}", root_manifest.display()), e))?;
-        let parsed: RootToml = toml::from_str(&text).map_err(|e| toml_diag(&root_manifest, &text, &e))?;
+        let parsed: RootToml =
+            toml::from_str(&text).map_err(|e| toml_diag(&root_manifest, &text, &e))?;
         let (package, raw) = match parsed.workspace {
             Some(ws) => (ws.package, ws.metadata.and_then(|m| m.sdkimage)),
             None => (None, None),
         };
-        let version = package.and_then(|p| p.version).or_else(|| metadata.root_package().map(|p| p.version.to_string()));
+        let version = package
+            .and_then(|p| p.version)
+            .or_else(|| metadata.root_package().map(|p| p.version.to_string()));
         let config = WorkspaceConfig::from_raw(raw, &root, &root_manifest, &text)?;
         let members = metadata
             .workspace_packages()
@@ -135,27 +143,50 @@ impl Workspace {
 }
 
 impl WorkspaceConfig {
-    fn from_raw(raw: Option<RawConfig>, root: &Path, file: &Path, text: &str) -> Result<WorkspaceConfig> {
+    fn from_raw(
+        raw: Option<RawConfig>,
+        root: &Path,
+        file: &Path,
+        text: &str,
+    ) -> Result<WorkspaceConfig> {
         let Some(raw) = raw else {
-            return Ok(WorkspaceConfig { licenses_dir: root.join("licenses"), ..Default::default() });
+            return Ok(WorkspaceConfig {
+                licenses_dir: root.join("licenses"),
+                ..Default::default()
+            });
         };
         let mut diags = Vec::new();
         let repository_root = raw.repository_root.map(|r| {
             let value = r.get_ref().trim_end_matches('/').to_string();
             if let Err(e) = crate::reference::check_repository(&value) {
-                diags.push(Diagnostic::at(file, text, r.span().start, format!("repository-root: {e}")));
+                diags.push(Diagnostic::at(
+                    file,
+                    text,
+                    r.span().start,
+                    format!("repository-root: {e}"),
+                ));
             }
             value
         });
         let tags = raw.tags.map(|tags| {
             if tags.is_empty() {
-                diags.push(Diagnostic::at(file, text, 0, "tags: the list is empty; give at least one tag or remove the key"));
+                diags.push(Diagnostic::at(
+                    file,
+                    text,
+                    0,
+                    "tags: the list is empty; give at least one tag or remove the key",
+                ));
             }
             tags.iter()
                 .filter_map(|t| match Template::parse_with(t.get_ref(), &["version"]) {
                     Ok(template) => Some(template),
                     Err(e) => {
-                        diags.push(Diagnostic::at(file, text, t.span().start + 1 + e.offset, format!("tags: {}", e.message)));
+                        diags.push(Diagnostic::at(
+                            file,
+                            text,
+                            t.span().start + 1 + e.offset,
+                            format!("tags: {}", e.message),
+                        ));
                         None
                     }
                 })
@@ -170,7 +201,10 @@ impl WorkspaceConfig {
                         file,
                         text,
                         dir.span().start,
-                        format!("licenses-dir `{}` must be a folder inside the workspace root", dir.get_ref()),
+                        format!(
+                            "licenses-dir `{}` must be a folder inside the workspace root",
+                            dir.get_ref()
+                        ),
                     ));
                 }
                 joined
@@ -180,12 +214,21 @@ impl WorkspaceConfig {
         if !diags.is_empty() {
             return Err(Error::Invalid(diags));
         }
-        Ok(WorkspaceConfig { repository_root, tags, licenses_dir })
+        Ok(WorkspaceConfig {
+            repository_root,
+            tags,
+            licenses_dir,
+        })
     }
 }
 
 /// A toml error as a located diagnostic.
 pub(crate) fn toml_diag(file: &Path, text: &str, e: &toml::de::Error) -> Error {
     let offset = e.span().map_or(0, |s| s.start);
-    Error::invalid(Diagnostic::at(file, text, offset, e.message().trim().to_string()))
+    Error::invalid(Diagnostic::at(
+        file,
+        text,
+        offset,
+        e.message().trim().to_string(),
+    ))
 }

@@ -9,11 +9,22 @@ fn list_shows_the_expanded_images_as_a_table_and_as_json() {
     run.success();
     let list: Vec<serde_json::Value> = serde_json::from_str(&run.stdout()).unwrap();
     let names: Vec<&str> = list.iter().map(|e| e["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["beam_base", "beam_go_sdk", "beam_python3.10_sdk", "beam_python3.11_sdk"]);
+    assert_eq!(
+        names,
+        [
+            "beam_base",
+            "beam_go_sdk",
+            "beam_python3.10_sdk",
+            "beam_python3.11_sdk"
+        ]
+    );
     let py = &list[3];
     assert_eq!(py["language"], "python");
     assert_eq!(py["variant"], "3.11");
-    assert_eq!(py["refs"][0], format!("{}/beam_python3.11_sdk:2.26.0-custom", repo.root));
+    assert_eq!(
+        py["refs"][0],
+        format!("{}/beam_python3.11_sdk:2.26.0-custom", repo.root)
+    );
     assert_eq!(py["manifest"], "sdks/python/container/sdkimage.toml");
     assert_eq!(py["depends_on"][0], "beam_base");
 
@@ -21,19 +32,38 @@ fn list_shows_the_expanded_images_as_a_table_and_as_json() {
     run.success();
     let out = run.stdout();
     assert!(out.starts_with("IMAGE"), "{out}");
-    assert!(out.contains("beam_go_sdk") && out.contains("beam_base"), "{out}");
+    assert!(
+        out.contains("beam_go_sdk") && out.contains("beam_base"),
+        "{out}"
+    );
     assert!(!out.contains("python"), "{out}");
 }
 
 #[test]
 fn defaults_come_from_the_workspace_metadata() {
     let repo = Repo::new("beam");
-    let run = repo.run(&["list", "--repository-root=", "--message-format", "json", "python:3.10"]);
+    let run = repo.run(&[
+        "list",
+        "--repository-root=",
+        "--message-format",
+        "json",
+        "python:3.10",
+    ]);
     run.success();
     let list: Vec<serde_json::Value> = serde_json::from_str(&run.stdout()).unwrap();
     // An empty --repository-root means no root at all.
     assert_eq!(list[1]["refs"][0], "beam_python3.10_sdk:2.61.0");
-    let run = std::process::Command::new(BIN).args(["sdkimage", "list", "--message-format", "json", "python:3.10"]).current_dir(repo.path()).output().unwrap();
+    let run = std::process::Command::new(BIN)
+        .args([
+            "sdkimage",
+            "list",
+            "--message-format",
+            "json",
+            "python:3.10",
+        ])
+        .current_dir(repo.path())
+        .output()
+        .unwrap();
     let list: Vec<serde_json::Value> = serde_json::from_slice(&run.stdout).unwrap();
     assert_eq!(list[1]["refs"][0], "apache/beam_python3.10_sdk:2.61.0");
 }
@@ -42,20 +72,42 @@ fn defaults_come_from_the_workspace_metadata() {
 fn runs_as_a_cargo_subcommand_and_with_manifest_path() {
     let repo = Repo::new("beam");
     let bin_dir = std::path::Path::new(BIN).parent().unwrap();
-    let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["sdkimage", "list", "--message-format", "json", "--manifest-path"])
+        .args([
+            "sdkimage",
+            "list",
+            "--message-format",
+            "json",
+            "--manifest-path",
+        ])
         .arg(repo.file("Cargo.toml"))
         .current_dir(std::env::temp_dir())
         .env("PATH", path)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(list.len(), 4);
     // Without the `sdkimage` word too.
-    let out = std::process::Command::new(BIN).args(["list", "--manifest-path"]).arg(repo.file("Cargo.toml")).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new(BIN)
+        .args(["list", "--manifest-path"])
+        .arg(repo.file("Cargo.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
@@ -98,16 +150,56 @@ fn manifest_errors_name_file_line_and_column_all_at_once() {
             "sdks/go/container/sdkimage.toml:6:5: `build-args`: invalid type: integer `1`, expected a string",
         ],
     );
-    expect_invalid(&repo, GO, "language = \"go\"\nname = \"beam_go_sdk\"\n[build-args]\nA = \"{tag\"\n", &["4:6: build arg `A`: unclosed placeholder"]);
-    expect_invalid(&repo, GO, "language = \"go\"\nname = \"beam_go_sdk\"\ncontext = \"../../../..\"\n", &["3:11: context `../../../..` leaves the workspace root"]);
-    expect_invalid(&repo, GO, "language = \"go\"\nname = \"Beam_Go\"\n", &["2:8: image name `Beam_Go`", "uppercase"]);
-    expect_invalid(&repo, GO, "language = \"go\"\nname = \"beam_go_sdk\"\ndepends-on = [\"java\"]\n", &["3:15: depends-on `java` names nothing"]);
-    expect_invalid(&repo, GO, "language = \"go\"\nname = \"beam_base\"\n", &["image name `beam_base` is also produced by"]);
-    expect_invalid(&repo, GO, "language = \"go\"\nname = \"beam_go_sdk\"\ndepends-on = [\"python\"]\n[build-args]\nX = \"{version\"\n", &["unclosed placeholder"]);
-    expect_invalid(&repo, GO, "language = \"go\nname = 1\n", &["sdks/go/container/sdkimage.toml:1:"]);
+    expect_invalid(
+        &repo,
+        GO,
+        "language = \"go\"\nname = \"beam_go_sdk\"\n[build-args]\nA = \"{tag\"\n",
+        &["4:6: build arg `A`: unclosed placeholder"],
+    );
+    expect_invalid(
+        &repo,
+        GO,
+        "language = \"go\"\nname = \"beam_go_sdk\"\ncontext = \"../../../..\"\n",
+        &["3:11: context `../../../..` leaves the workspace root"],
+    );
+    expect_invalid(
+        &repo,
+        GO,
+        "language = \"go\"\nname = \"Beam_Go\"\n",
+        &["2:8: image name `Beam_Go`", "uppercase"],
+    );
+    expect_invalid(
+        &repo,
+        GO,
+        "language = \"go\"\nname = \"beam_go_sdk\"\ndepends-on = [\"java\"]\n",
+        &["3:15: depends-on `java` names nothing"],
+    );
+    expect_invalid(
+        &repo,
+        GO,
+        "language = \"go\"\nname = \"beam_base\"\n",
+        &["image name `beam_base` is also produced by"],
+    );
+    expect_invalid(
+        &repo,
+        GO,
+        "language = \"go\"\nname = \"beam_go_sdk\"\ndepends-on = [\"python\"]\n[build-args]\nX = \"{version\"\n",
+        &["unclosed placeholder"],
+    );
+    expect_invalid(
+        &repo,
+        GO,
+        "language = \"go\nname = 1\n",
+        &["sdks/go/container/sdkimage.toml:1:"],
+    );
     // A cycle through two manifests.
     repo.write("sdks/base/sdkimage.toml", "language = \"base\"\nname = \"beam_base\"\ndepends-on = [\"go\"]\n[[copy]]\nfrom = \"../../vendor/busybox\"\nto = \"busybox\"\n");
-    expect_invalid(&repo, GO, "language = \"go\"\nname = \"beam_go_sdk\"\ndepends-on = [\"base\"]\n", &["depends-on makes a cycle: beam_base -> beam_go_sdk -> beam_base"]);
+    expect_invalid(
+        &repo,
+        GO,
+        "language = \"go\"\nname = \"beam_go_sdk\"\ndepends-on = [\"base\"]\n",
+        &["depends-on makes a cycle: beam_base -> beam_go_sdk -> beam_base"],
+    );
 }
 
 #[cfg(unix)]
@@ -117,25 +209,49 @@ fn a_symlink_out_of_the_workspace_is_rejected() {
     let outside = tempfile::tempdir().unwrap();
     std::fs::write(outside.path().join("Dockerfile"), "FROM scratch\n").unwrap();
     std::os::unix::fs::symlink(outside.path(), repo.file("sdks/go/container/ext")).unwrap();
-    expect_invalid(&repo, GO, "language = \"go\"\nname = \"beam_go_sdk\"\ndockerfile = \"ext/Dockerfile\"\n", &["3:14: dockerfile `ext/Dockerfile` leaves the workspace root through a symlink"]);
+    expect_invalid(
+        &repo,
+        GO,
+        "language = \"go\"\nname = \"beam_go_sdk\"\ndockerfile = \"ext/Dockerfile\"\n",
+        &["3:14: dockerfile `ext/Dockerfile` leaves the workspace root through a symlink"],
+    );
 }
 
 #[test]
 fn bad_workspace_metadata_and_flags() {
     let repo = Repo::new("beam");
     let cargo = std::fs::read_to_string(repo.file("Cargo.toml")).unwrap();
-    repo.write("Cargo.toml", &cargo.replace("tags = [\"{version}\"]", "tags = [\"{version}\"]\nregistry = \"x\""));
+    repo.write(
+        "Cargo.toml",
+        &cargo.replace(
+            "tags = [\"{version}\"]",
+            "tags = [\"{version}\"]\nregistry = \"x\"",
+        ),
+    );
     let run = repo.run(&["list"]);
     run.expect_code(2);
-    assert!(run.stderr().contains("Cargo.toml:14:1: unknown field `registry`"), "{}", run.stderr());
+    assert!(
+        run.stderr()
+            .contains("Cargo.toml:14:1: unknown field `registry`"),
+        "{}",
+        run.stderr()
+    );
     repo.write("Cargo.toml", &cargo);
 
     let run = repo.run(&["list", "--tag=-rc1"]);
     run.expect_code(2);
-    assert!(run.stderr().contains("tag `-rc1` is not valid"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("tag `-rc1` is not valid"),
+        "{}",
+        run.stderr()
+    );
     let run = repo.run(&["list", "--repository-root", "Example/Repo"]);
     run.expect_code(2);
-    assert!(run.stderr().contains("`Example`") && run.stderr().contains("uppercase"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("`Example`") && run.stderr().contains("uppercase"),
+        "{}",
+        run.stderr()
+    );
     let run = repo.run(&["build", "--jobs", "many"]);
     run.expect_code(2);
 }
@@ -149,7 +265,12 @@ fn json_mode_reports_invalid_input_as_an_error_event() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["schema"], 1);
     assert_eq!(events[0]["event"], "error");
-    assert!(events[0]["message"].as_str().unwrap().contains("nothing-here"));
+    assert!(
+        events[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("nothing-here")
+    );
 }
 
 #[test]
@@ -161,9 +282,19 @@ fn an_unreachable_engine_is_one_sentence_and_exit_3() {
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(3), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("cannot reach the Docker engine at unix:///nonexistent/docker.sock (DOCKER_HOST)"), "{err}");
+    assert!(
+        err.contains(
+            "cannot reach the Docker engine at unix:///nonexistent/docker.sock (DOCKER_HOST)"
+        ),
+        "{err}"
+    );
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     // Nothing ran: the prepare step of python would have written out/.
     assert!(!repo.file("out").exists());
@@ -176,19 +307,42 @@ fn dry_run_touches_nothing() {
     run.success();
     let out = run.stdout();
     assert!(out.contains("prepare  python: sh -c"), "{out}");
-    assert!(out.contains("build    base:") && out.contains("build    python:3.11:"), "{out}");
-    assert!(out.contains(&format!("tag      python:3.11: {}/beam_python3.11_sdk:rc1", repo.root)), "{out}");
+    assert!(
+        out.contains("build    base:") && out.contains("build    python:3.11:"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "tag      python:3.11: {}/beam_python3.11_sdk:rc1",
+            repo.root
+        )),
+        "{out}"
+    );
     assert!(out.find("build    base:").unwrap() < out.find("build    python:3.11:").unwrap());
-    assert!(!repo.file("out").exists(), "prepare must not run under --dry-run");
+    assert!(
+        !repo.file("out").exists(),
+        "prepare must not run under --dry-run"
+    );
     assert!(!repo.file("target/sdkimage").exists());
-    assert!(repo.image_id(&format!("{}/beam_base:rc1", repo.root)).is_none());
+    assert!(
+        repo.image_id(&format!("{}/beam_base:rc1", repo.root))
+            .is_none()
+    );
 }
 
 #[test]
 fn a_platform_other_than_the_engines_is_invalid() {
     let repo = Repo::new("beam");
-    repo.write(GO, "language = \"go\"\nname = \"beam_go_sdk\"\nplatforms = [\"linux/s390x\"]\n");
+    repo.write(
+        GO,
+        "language = \"go\"\nname = \"beam_go_sdk\"\nplatforms = [\"linux/s390x\"]\n",
+    );
     let run = repo.run(&["build", "go"]);
     run.expect_code(2);
-    assert!(run.stderr().contains("sdkimage.toml:3:14: platform `linux/s390x` cannot be built"), "{}", run.stderr());
+    assert!(
+        run.stderr()
+            .contains("sdkimage.toml:3:14: platform `linux/s390x` cannot be built"),
+        "{}",
+        run.stderr()
+    );
 }

@@ -2,5 +2,6 @@
 //! (and, for publishing, a real registry). `scripts/test` starts both when they are missing.
 
 mod build;
+mod graph;
 mod input;
 mod support;

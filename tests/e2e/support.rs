@@ -18,8 +18,13 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 impl Repo {
     /// Copy `tests/fixtures/<name>` and add busybox (`vendor/busybox`), the base of every image.
     pub fn new(name: &str) -> Repo {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures").join(name);
-        let dir = tempfile::Builder::new().prefix(&format!("sdkimage-e2e-{name}-")).tempdir().expect("temp dir");
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../tests/fixtures")
+            .join(name);
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("sdkimage-e2e-{name}-"))
+            .tempdir()
+            .expect("temp dir");
         copy_tree(&src, dir.path());
         let busybox = ["/bin/busybox", "/usr/bin/busybox"].into_iter().find(|p| Path::new(p).exists()).expect(
             "busybox-static is not installed: run the tests through scripts/test, which installs it",
@@ -27,7 +32,11 @@ impl Repo {
         std::fs::create_dir_all(dir.path().join("vendor")).unwrap();
         std::fs::copy(busybox, dir.path().join("vendor/busybox")).unwrap();
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
-        let root = format!("sdkimage-e2e/{}-{}-{n}", name.replace('_', "-"), std::process::id());
+        let root = format!(
+            "sdkimage-e2e/{}-{}-{n}",
+            name.replace('_', "-"),
+            std::process::id()
+        );
         Repo { dir, root }
     }
 
@@ -71,7 +80,10 @@ impl Repo {
 }
 
 fn needs_root(args: &[&str]) -> bool {
-    matches!(args.first(), Some(&"build") | Some(&"list") | Some(&"push") | Some(&"verify") | Some(&"promote"))
+    matches!(
+        args.first(),
+        Some(&"build") | Some(&"list") | Some(&"push") | Some(&"verify") | Some(&"promote")
+    )
 }
 
 impl Drop for Repo {
@@ -86,21 +98,37 @@ impl Drop for Repo {
                 .map(str::to_string)
                 .collect();
             if !refs.is_empty() {
-                let _ = Command::new("docker").arg("rmi").arg("-f").args(&refs).output();
+                let _ = Command::new("docker")
+                    .arg("rmi")
+                    .arg("-f")
+                    .args(&refs)
+                    .output();
             }
         }
     }
 }
 
 pub fn docker_image_id(reference: &str) -> Option<String> {
-    let out = Command::new("docker").args(["image", "inspect", "--format", "{{.Id}}", reference]).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    let out = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", reference])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// Run a container of `image` and return its stdout.
 pub fn docker_run(image: &str) -> String {
-    let out = Command::new("docker").args(["run", "--rm", "--network", "none", image]).output().expect("docker run");
-    assert!(out.status.success(), "docker run {image} failed: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("docker")
+        .args(["run", "--rm", "--network", "none", image])
+        .output()
+        .expect("docker run");
+    assert!(
+        out.status.success(),
+        "docker run {image} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 

@@ -39,11 +39,19 @@ pub fn resolve(env: &dyn Fn(&str) -> Option<String>) -> Result<EngineHost, Strin
                 .filter(|p| !p.is_empty())
                 .map(PathBuf::from)
                 .unwrap_or_else(|| docker_config_dir(env));
-            Some(TlsFiles { ca: dir.join("ca.pem"), cert: dir.join("cert.pem"), key: dir.join("key.pem") })
+            Some(TlsFiles {
+                ca: dir.join("ca.pem"),
+                cert: dir.join("cert.pem"),
+                key: dir.join("key.pem"),
+            })
         } else {
             None
         };
-        return Ok(EngineHost { host, tls, source: "DOCKER_HOST".to_string() });
+        return Ok(EngineHost {
+            host,
+            tls,
+            source: "DOCKER_HOST".to_string(),
+        });
     }
     let config_dir = docker_config_dir(env);
     let (context, source) = match env("DOCKER_CONTEXT").filter(|c| !c.is_empty()) {
@@ -53,16 +61,28 @@ pub fn resolve(env: &dyn Fn(&str) -> Option<String>) -> Result<EngineHost, Strin
     match context {
         Some(name) if name != "default" => {
             let (host, tls) = read_context(&config_dir, &name)?;
-            Ok(EngineHost { host, tls, source: format!("docker context `{name}` ({source})") })
+            Ok(EngineHost {
+                host,
+                tls,
+                source: format!("docker context `{name}` ({source})"),
+            })
         }
-        _ => Ok(EngineHost { host: DEFAULT_HOST.to_string(), tls: None, source: "the default socket".to_string() }),
+        _ => Ok(EngineHost {
+            host: DEFAULT_HOST.to_string(),
+            tls: None,
+            source: "the default socket".to_string(),
+        }),
     }
 }
 
 fn current_context(config_dir: &Path) -> Option<String> {
     let text = std::fs::read_to_string(config_dir.join("config.json")).ok()?;
     let value: serde_json::Value = serde_json::from_str(&text).ok()?;
-    value.get("currentContext")?.as_str().filter(|s| !s.is_empty()).map(str::to_string)
+    value
+        .get("currentContext")?
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 /// `contexts/meta/<sha256(name)>/meta.json` -> `Endpoints.docker.Host`; TLS files beside it.
@@ -72,12 +92,21 @@ fn read_context(config_dir: &Path, name: &str) -> Result<(String, Option<TlsFile
     let text = std::fs::read_to_string(&meta_path).map_err(|e| {
         format!("docker context `{name}` cannot be read ({}: {e}); list contexts with `docker context ls`", meta_path.display())
     })?;
-    let meta: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| format!("docker context `{name}`: {} is not valid JSON: {e}", meta_path.display()))?;
+    let meta: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "docker context `{name}`: {} is not valid JSON: {e}",
+            meta_path.display()
+        )
+    })?;
     let docker = &meta["Endpoints"]["docker"];
     let host = docker["Host"]
         .as_str()
-        .ok_or_else(|| format!("docker context `{name}` has no docker endpoint host in {}", meta_path.display()))?
+        .ok_or_else(|| {
+            format!(
+                "docker context `{name}` has no docker endpoint host in {}",
+                meta_path.display()
+            )
+        })?
         .to_string();
     let tls_dir = config_dir.join("contexts/tls").join(&id).join("docker");
     let tls = tls_dir.join("cert.pem").is_file().then(|| TlsFiles {
@@ -94,13 +123,21 @@ mod tests {
     use std::collections::HashMap;
 
     fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
     #[test]
     fn docker_host_wins_with_tls() {
-        let env = env_of(&[("DOCKER_HOST", "tcp://h:2376"), ("DOCKER_TLS_VERIFY", "1"), ("DOCKER_CERT_PATH", "/certs"), ("DOCKER_CONTEXT", "x")]);
+        let env = env_of(&[
+            ("DOCKER_HOST", "tcp://h:2376"),
+            ("DOCKER_TLS_VERIFY", "1"),
+            ("DOCKER_CERT_PATH", "/certs"),
+            ("DOCKER_CONTEXT", "x"),
+        ]);
         let h = resolve(&env).unwrap();
         assert_eq!(h.host, "tcp://h:2376");
         assert_eq!(h.tls.unwrap().ca, PathBuf::from("/certs/ca.pem"));
@@ -112,17 +149,33 @@ mod tests {
         let id = hex::encode(Sha256::digest(b"remote"));
         let meta = dir.join("contexts/meta").join(&id);
         std::fs::create_dir_all(&meta).unwrap();
-        std::fs::write(meta.join("meta.json"), r#"{"Name":"remote","Endpoints":{"docker":{"Host":"unix:///tmp/other.sock"}}}"#).unwrap();
+        std::fs::write(
+            meta.join("meta.json"),
+            r#"{"Name":"remote","Endpoints":{"docker":{"Host":"unix:///tmp/other.sock"}}}"#,
+        )
+        .unwrap();
         let d = dir.display().to_string();
-        let h = resolve(&env_of(&[("DOCKER_CONFIG", &d), ("DOCKER_CONTEXT", "remote")])).unwrap();
+        let h = resolve(&env_of(&[
+            ("DOCKER_CONFIG", &d),
+            ("DOCKER_CONTEXT", "remote"),
+        ]))
+        .unwrap();
         assert_eq!(h.host, "unix:///tmp/other.sock");
         assert!(h.source.contains("DOCKER_CONTEXT"));
         std::fs::write(dir.join("config.json"), r#"{"currentContext":"remote"}"#).unwrap();
         let h = resolve(&env_of(&[("DOCKER_CONFIG", &d)])).unwrap();
         assert_eq!(h.host, "unix:///tmp/other.sock");
-        let e = resolve(&env_of(&[("DOCKER_CONFIG", &d), ("DOCKER_CONTEXT", "nope")])).unwrap_err();
+        let e = resolve(&env_of(&[
+            ("DOCKER_CONFIG", &d),
+            ("DOCKER_CONTEXT", "nope"),
+        ]))
+        .unwrap_err();
         assert!(e.contains("docker context `nope`"), "{e}");
-        let h = resolve(&env_of(&[("DOCKER_CONFIG", &d), ("DOCKER_CONTEXT", "default")])).unwrap();
+        let h = resolve(&env_of(&[
+            ("DOCKER_CONFIG", &d),
+            ("DOCKER_CONTEXT", "default"),
+        ]))
+        .unwrap();
         assert_eq!(h.host, DEFAULT_HOST);
     }
 }

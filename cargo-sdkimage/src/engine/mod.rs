@@ -77,14 +77,16 @@ impl Engine {
             ))
         };
         let docker = match &host.tls {
-            Some(tls) if host.host.starts_with("tcp://") || host.host.starts_with("https://") => Docker::connect_with_ssl(
-                &host.host,
-                &tls.key,
-                &tls.cert,
-                &tls.ca,
-                LONG_REQUEST.as_secs(),
-                bollard::API_DEFAULT_VERSION,
-            ),
+            Some(tls) if host.host.starts_with("tcp://") || host.host.starts_with("https://") => {
+                Docker::connect_with_ssl(
+                    &host.host,
+                    &tls.key,
+                    &tls.cert,
+                    &tls.ca,
+                    LONG_REQUEST.as_secs(),
+                    bollard::API_DEFAULT_VERSION,
+                )
+            }
             _ => Docker::connect_with_host(&host.host).map(|d| d.with_timeout(LONG_REQUEST)),
         }
         .map_err(|e| unreachable(e.to_string()))?;
@@ -96,7 +98,10 @@ impl Engine {
             .await
             .map_err(|_| unreachable("no answer within 10 s".to_string()))?
             .map_err(|e| unreachable(error_text(&e)))?;
-        Ok(Engine { docker: negotiated, host })
+        Ok(Engine {
+            docker: negotiated,
+            host,
+        })
     }
 
     pub fn host(&self) -> &EngineHost {
@@ -166,20 +171,39 @@ impl Engine {
 
     /// Point `reference` at image `id`.
     pub async fn tag(&self, id: &str, reference: &ImageRef) -> Result<()> {
-        let options = TagImageOptions { repo: Some(reference.repository.clone()), tag: Some(reference.tag.clone()) };
-        self.docker
-            .tag_image(id, Some(options))
-            .await
-            .map_err(|e| self.classify(e).context(&format!("cannot tag {id} as {reference}")))
+        let options = TagImageOptions {
+            repo: Some(reference.repository.clone()),
+            tag: Some(reference.tag.clone()),
+        };
+        self.docker.tag_image(id, Some(options)).await.map_err(|e| {
+            self.classify(e)
+                .context(&format!("cannot tag {id} as {reference}"))
+        })
     }
 
     /// The id of a local image (by id or reference), or None when the engine has no such image.
     pub async fn image_id(&self, image: &str) -> Result<Option<String>> {
         match self.docker.inspect_image(image).await {
             Ok(inspect) => Ok(inspect.id),
-            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
             Err(e) => Err(self.classify(e)),
         }
+    }
+
+    /// Stop and remove a container, best effort (used when a run is cancelled).
+    pub async fn remove_container(&self, id: &str) {
+        let options = bollard::query_parameters::RemoveContainerOptions {
+            force: true,
+            v: true,
+            link: false,
+        };
+        let _ = tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            self.docker.remove_container(id, Some(options)),
+        )
+        .await;
     }
 
     fn classify(&self, e: BollardError) -> Error {
@@ -264,8 +288,13 @@ impl Engine {
         reference: &ImageRef,
         credentials: Option<bollard::auth::DockerCredentials>,
     ) -> std::result::Result<String, EngineError> {
-        let options = bollard::query_parameters::PushImageOptions { tag: Some(reference.tag.clone()), platform: None };
-        let mut stream = self.docker.push_image(&reference.repository, Some(options), credentials);
+        let options = bollard::query_parameters::PushImageOptions {
+            tag: Some(reference.tag.clone()),
+            platform: None,
+        };
+        let mut stream = self
+            .docker
+            .push_image(&reference.repository, Some(options), credentials);
         let mut digest = None;
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| classify_error(e, &self.host))?;
@@ -273,7 +302,11 @@ impl Engine {
                 digest = Some(found.to_string());
             }
         }
-        digest.ok_or_else(|| EngineError::Failed(format!("the push of {reference} finished without reporting a digest")))
+        digest.ok_or_else(|| {
+            EngineError::Failed(format!(
+                "the push of {reference} finished without reporting a digest"
+            ))
+        })
     }
 
     /// The `RepoDigests` (`repository@sha256:...`) of the image `image` names; `None` when the
@@ -281,7 +314,9 @@ impl Engine {
     pub async fn repo_digests(&self, image: &str) -> Result<Option<Vec<String>>> {
         match self.docker.inspect_image(image).await {
             Ok(inspect) => Ok(Some(inspect.repo_digests.unwrap_or_default())),
-            Err(BollardError::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
             Err(e) => Err(self.classify(e)),
         }
     }
@@ -322,7 +357,10 @@ mod tests {
 
     #[test]
     fn ansi_sequences_are_stripped() {
-        assert_eq!(strip_ansi("\x1b[91mmissing toolchain\x1b[0m"), "missing toolchain");
+        assert_eq!(
+            strip_ansi("\x1b[91mmissing toolchain\x1b[0m"),
+            "missing toolchain"
+        );
         assert_eq!(strip_ansi("plain [text]"), "plain [text]");
     }
 }

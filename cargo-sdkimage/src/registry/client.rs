@@ -38,8 +38,14 @@ pub struct Manifest {
 /// How a registry asks us to authenticate (`WWW-Authenticate` on `/v2/`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Challenge {
-    Basic { realm: String },
-    Bearer { realm: String, service: Option<String>, scope: Option<String> },
+    Basic {
+        realm: String,
+    },
+    Bearer {
+        realm: String,
+        service: Option<String>,
+        scope: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,17 +117,26 @@ impl RegistryClient {
 
     /// Check that the registry answers `/v2/` (and learn how it wants us to authenticate).
     pub async fn ping(&self) -> Result<()> {
-        self.challenge().await.map(|_| ()).map_err(|f| self.error(f, "cannot reach the registry"))
+        self.challenge()
+            .await
+            .map(|_| ())
+            .map_err(|f| self.error(f, "cannot reach the registry"))
     }
 
     /// The digest `reference` (a tag or digest) points at; `None` when there is no such manifest.
     pub async fn head_manifest(&self, repository: &str, reference: &str) -> Result<Option<String>> {
         let url = self.manifest_url(repository, reference);
-        let head = self.retry.run(|| self.attempt(Method::HEAD, &url, repository, Access::Pull, None)).await;
+        let head = self
+            .retry
+            .run(|| self.attempt(Method::HEAD, &url, repository, Access::Pull, None))
+            .await;
         match head {
             Ok(response) => match header_digest(response.headers()) {
                 Some(digest) => Ok(Some(digest)),
-                None => Ok(self.get_manifest(repository, reference).await?.map(|m| m.digest)),
+                None => Ok(self
+                    .get_manifest(repository, reference)
+                    .await?
+                    .map(|m| m.digest)),
             },
             Err(Failure::NotFound(_)) => Ok(None),
             Err(f) => Err(self.error(f, &format!("cannot read {repository}:{reference}"))),
@@ -130,14 +145,23 @@ impl RegistryClient {
 
     /// The manifest `reference` points at; `None` when there is none. Fetched by digest, its
     /// content is checked against that digest.
-    pub async fn get_manifest(&self, repository: &str, reference: &str) -> Result<Option<Manifest>> {
+    pub async fn get_manifest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<Manifest>> {
         let url = self.manifest_url(repository, reference);
         let fetched = self
             .retry
             .run(|| async {
-                let response = self.attempt(Method::GET, &url, repository, Access::Pull, None).await?;
+                let response = self
+                    .attempt(Method::GET, &url, repository, Access::Pull, None)
+                    .await?;
                 let headers = response.headers().clone();
-                let bytes = response.bytes().await.map_err(|e| Failure::Connection(error_chain(&e)))?;
+                let bytes = response
+                    .bytes()
+                    .await
+                    .map_err(|e| Failure::Connection(error_chain(&e)))?;
                 Ok((headers, bytes))
             })
             .await;
@@ -153,7 +177,12 @@ impl RegistryClient {
 
     /// Store `manifest` under `tag` (a small PUT: its blobs are already in the repository).
     /// Returns the digest the registry stored it under, checked against the manifest's.
-    pub async fn put_manifest(&self, repository: &str, tag: &str, manifest: &Manifest) -> Result<String> {
+    pub async fn put_manifest(
+        &self,
+        repository: &str,
+        tag: &str,
+        manifest: &Manifest,
+    ) -> Result<String> {
         let url = self.manifest_url(repository, tag);
         let response = self
             .retry
@@ -187,9 +216,14 @@ impl RegistryClient {
         let mut fresh = false;
         loop {
             let auth = self.authorization(repository, access, fresh).await?;
-            let mut request = self.http.request(method.clone(), url).header(ACCEPT, MANIFEST_TYPES.join(", "));
+            let mut request = self
+                .http
+                .request(method.clone(), url)
+                .header(ACCEPT, MANIFEST_TYPES.join(", "));
             if let Some(manifest) = body {
-                request = request.header(CONTENT_TYPE, &manifest.media_type).body(manifest.bytes.clone());
+                request = request
+                    .header(CONTENT_TYPE, &manifest.media_type)
+                    .body(manifest.bytes.clone());
             }
             if let Some(auth) = &auth {
                 request = request.header(AUTHORIZATION, auth);
@@ -204,14 +238,21 @@ impl RegistryClient {
         }
     }
 
-    async fn check(&self, response: Response, repository: &str, access: Access) -> std::result::Result<Response, Failure> {
+    async fn check(
+        &self,
+        response: Response,
+        repository: &str,
+        access: Access,
+    ) -> std::result::Result<Response, Failure> {
         let status = response.status();
         if status.is_success() {
             return Ok(response);
         }
         match status {
             StatusCode::NOT_FOUND => Err(Failure::NotFound(format!("{repository}: not found"))),
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Err(Failure::Denied(self.denied(repository, access))),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                Err(Failure::Denied(self.denied(repository, access)))
+            }
             _ => {
                 let detail = error_detail(response.text().await.unwrap_or_default());
                 Err(status_failure(status, &detail))
@@ -220,7 +261,11 @@ impl RegistryClient {
     }
 
     fn denied(&self, repository: &str, access: Access) -> String {
-        let action = if access == Access::Push { "push" } else { "pull" };
+        let action = if access == Access::Push {
+            "push"
+        } else {
+            "pull"
+        };
         match self.credentials {
             None => format!(
                 "registry {} denied {action} access to {repository}: the Docker config has no credentials for {} (run `docker login {}`)",
@@ -234,16 +279,26 @@ impl RegistryClient {
     }
 
     async fn challenge(&self) -> std::result::Result<Option<Challenge>, Failure> {
-        self.challenge.get_or_try_init(|| self.retry.run(|| self.fetch_challenge())).await.cloned()
+        self.challenge
+            .get_or_try_init(|| self.retry.run(|| self.fetch_challenge()))
+            .await
+            .cloned()
     }
 
     async fn fetch_challenge(&self) -> std::result::Result<Option<Challenge>, Failure> {
-        let response = self.http.get(format!("{}/v2/", self.base)).send().await.map_err(|e| send_failure(&e))?;
+        let response = self
+            .http
+            .get(format!("{}/v2/", self.base))
+            .send()
+            .await
+            .map_err(|e| send_failure(&e))?;
         match response.status() {
             s if s.is_success() => Ok(None),
-            StatusCode::UNAUTHORIZED => {
-                Ok(response.headers().get(WWW_AUTHENTICATE).and_then(|h| h.to_str().ok()).and_then(parse_challenge))
-            }
+            StatusCode::UNAUTHORIZED => Ok(response
+                .headers()
+                .get(WWW_AUTHENTICATE)
+                .and_then(|h| h.to_str().ok())
+                .and_then(parse_challenge)),
             s => Err(status_failure(s, "")),
         }
     }
@@ -259,22 +314,36 @@ impl RegistryClient {
             None => return Ok(None),
             Some(Challenge::Basic { .. }) => {
                 return Ok(match &self.credentials {
-                    Some(Credentials::Basic { username, password }) => {
-                        Some(format!("Basic {}", STANDARD.encode(format!("{username}:{password}"))))
-                    }
+                    Some(Credentials::Basic { username, password }) => Some(format!(
+                        "Basic {}",
+                        STANDARD.encode(format!("{username}:{password}"))
+                    )),
                     _ => None,
                 });
             }
             Some(Challenge::Bearer { realm, service, .. }) => (realm, service),
         };
         let scope = access.scope(repository);
-        if !fresh {
-            if let Some(token) = self.tokens.lock().expect("token cache").get(&scope) {
-                return Ok(Some(format!("Bearer {token}")));
-            }
+        let cached = if fresh {
+            None
+        } else {
+            self.tokens
+                .lock()
+                .expect("token cache")
+                .get(&scope)
+                .cloned()
+        };
+        if let Some(token) = cached {
+            return Ok(Some(format!("Bearer {token}")));
         }
-        let token = self.retry.run(|| self.fetch_token(&realm, service.as_deref(), &scope)).await?;
-        self.tokens.lock().expect("token cache").insert(scope, token.clone());
+        let token = self
+            .retry
+            .run(|| self.fetch_token(&realm, service.as_deref(), &scope))
+            .await?;
+        self.tokens
+            .lock()
+            .expect("token cache")
+            .insert(scope, token.clone());
         Ok(Some(format!("Bearer {token}")))
     }
 
@@ -286,8 +355,12 @@ impl RegistryClient {
         service: Option<&str>,
         scope: &str,
     ) -> std::result::Result<String, Failure> {
-        let mut url = reqwest::Url::parse(realm)
-            .map_err(|_| Failure::Other(format!("registry {} named a token server that is not a URL", self.registry)))?;
+        let mut url = reqwest::Url::parse(realm).map_err(|_| {
+            Failure::Other(format!(
+                "registry {} named a token server that is not a URL",
+                self.registry
+            ))
+        })?;
         let request = match &self.credentials {
             Some(Credentials::IdentityToken(token)) => {
                 let form = form_encode(&[
@@ -297,7 +370,10 @@ impl RegistryClient {
                     ("scope", scope),
                     ("client_id", "cargo-sdkimage"),
                 ]);
-                self.http.post(url).header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(form)
+                self.http
+                    .post(url)
+                    .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                    .body(form)
             }
             basic => {
                 {
@@ -309,7 +385,9 @@ impl RegistryClient {
                 }
                 let request = self.http.get(url);
                 match basic {
-                    Some(Credentials::Basic { username, password }) => request.basic_auth(username, Some(password)),
+                    Some(Credentials::Basic { username, password }) => {
+                        request.basic_auth(username, Some(password))
+                    }
                     _ => request,
                 }
             }
@@ -319,20 +397,31 @@ impl RegistryClient {
             s if s.is_success() => {}
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
                 let repository = scope.split(':').nth(1).unwrap_or(scope);
-                let access = if scope.ends_with("push") { Access::Push } else { Access::Pull };
+                let access = if scope.ends_with("push") {
+                    Access::Push
+                } else {
+                    Access::Pull
+                };
                 return Err(Failure::Denied(self.denied(repository, access)));
             }
             s => return Err(status_failure(s, "from the token server")),
         }
-        let body: serde_json::Value = response
-            .json()
-            .await
-            .map_err(|_| Failure::Other(format!("the token server of {} answered something that is not JSON", self.registry)))?;
+        let body: serde_json::Value = response.json().await.map_err(|_| {
+            Failure::Other(format!(
+                "the token server of {} answered something that is not JSON",
+                self.registry
+            ))
+        })?;
         body.get("token")
             .or_else(|| body.get("access_token"))
             .and_then(|t| t.as_str())
             .map(String::from)
-            .ok_or_else(|| Failure::Other(format!("the token server of {} sent no token", self.registry)))
+            .ok_or_else(|| {
+                Failure::Other(format!(
+                    "the token server of {} sent no token",
+                    self.registry
+                ))
+            })
     }
 
     fn error(&self, failure: Failure, what: &str) -> Error {
@@ -350,12 +439,25 @@ impl RegistryClient {
 /// Parse a `WWW-Authenticate` header: `Bearer realm="..",service="..",scope=".."` or `Basic realm=".."`.
 pub fn parse_challenge(header: &str) -> Option<Challenge> {
     let header = header.trim();
-    let (scheme, rest) = header.split_once(char::is_whitespace).unwrap_or((header, ""));
+    let (scheme, rest) = header
+        .split_once(char::is_whitespace)
+        .unwrap_or((header, ""));
     let params = parse_params(rest);
-    let get = |key: &str| params.iter().find(|(k, _)| k.eq_ignore_ascii_case(key)).map(|(_, v)| v.clone());
+    let get = |key: &str| {
+        params
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, v)| v.clone())
+    };
     match scheme.to_ascii_lowercase().as_str() {
-        "basic" => Some(Challenge::Basic { realm: get("realm").unwrap_or_default() }),
-        "bearer" => Some(Challenge::Bearer { realm: get("realm")?, service: get("service"), scope: get("scope") }),
+        "basic" => Some(Challenge::Basic {
+            realm: get("realm").unwrap_or_default(),
+        }),
+        "bearer" => Some(Challenge::Bearer {
+            realm: get("realm")?,
+            service: get("service"),
+            scope: get("scope"),
+        }),
         _ => None,
     }
 }
@@ -366,7 +468,8 @@ fn parse_params(text: &str) -> Vec<(String, String)> {
     let mut chars = text.chars().peekable();
     loop {
         while chars.next_if(|c| c.is_whitespace() || *c == ',').is_some() {}
-        let key: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=' && *c != ',')).collect();
+        let key: String =
+            std::iter::from_fn(|| chars.next_if(|c| *c != '=' && *c != ',')).collect();
         if chars.next_if_eq(&'=').is_none() {
             return params;
         }
@@ -387,7 +490,12 @@ fn parse_params(text: &str) -> Vec<(String, String)> {
 }
 
 fn header_digest(headers: &HeaderMap) -> Option<String> {
-    headers.get(DIGEST_HEADER)?.to_str().ok().map(|d| d.trim().to_string()).filter(|d| !d.is_empty())
+    headers
+        .get(DIGEST_HEADER)?
+        .to_str()
+        .ok()
+        .map(|d| d.trim().to_string())
+        .filter(|d| !d.is_empty())
 }
 
 pub fn sha256_digest(bytes: &[u8]) -> String {
@@ -395,11 +503,17 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
 }
 
 /// The fetched bytes as a [`Manifest`], its digest checked when it was asked for by digest.
-fn manifest_from(headers: &HeaderMap, bytes: Bytes, reference: &str) -> std::result::Result<Manifest, String> {
+fn manifest_from(
+    headers: &HeaderMap,
+    bytes: Bytes,
+    reference: &str,
+) -> std::result::Result<Manifest, String> {
     let computed = sha256_digest(&bytes);
     let digest = header_digest(headers).unwrap_or_else(|| computed.clone());
     if digest.starts_with("sha256:") && digest != computed {
-        return Err(format!("the manifest's content hashes to {computed}, not to {digest}"));
+        return Err(format!(
+            "the manifest's content hashes to {computed}, not to {digest}"
+        ));
     }
     if reference.contains(':') && reference != digest {
         return Err(format!("asked for {reference}, got {digest}"));
@@ -414,11 +528,19 @@ fn manifest_from(headers: &HeaderMap, bytes: Bytes, reference: &str) -> std::res
             json.get("mediaType")?.as_str().map(String::from)
         })
         .ok_or_else(|| "the manifest's media type is unknown".to_string())?;
-    Ok(Manifest { bytes, media_type, digest })
+    Ok(Manifest {
+        bytes,
+        media_type,
+        digest,
+    })
 }
 
 fn send_failure(e: &reqwest::Error) -> Failure {
-    if e.is_builder() { Failure::Other(error_chain(e)) } else { Failure::Connection(error_chain(e)) }
+    if e.is_builder() {
+        Failure::Other(error_chain(e))
+    } else {
+        Failure::Connection(error_chain(e))
+    }
 }
 
 fn status_failure(status: StatusCode, detail: &str) -> Failure {
@@ -432,21 +554,28 @@ fn status_failure(status: StatusCode, detail: &str) -> Failure {
 
 /// The registry's `{"errors": [{"code", "message"}]}` on one line.
 fn error_detail(body: String) -> String {
-    let parsed: Option<Vec<String>> = serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|v| {
-        let errors = v.get("errors")?.as_array()?;
-        Some(
-            errors
-                .iter()
-                .map(|e| {
-                    let field = |k: &str| e.get(k).and_then(|x| x.as_str()).unwrap_or_default();
-                    format!("{}: {}", field("code"), field("message"))
-                })
-                .collect(),
-        )
-    });
+    let parsed: Option<Vec<String>> = serde_json::from_str::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| {
+            let errors = v.get("errors")?.as_array()?;
+            Some(
+                errors
+                    .iter()
+                    .map(|e| {
+                        let field = |k: &str| e.get(k).and_then(|x| x.as_str()).unwrap_or_default();
+                        format!("{}: {}", field("code"), field("message"))
+                    })
+                    .collect(),
+            )
+        });
     match parsed {
         Some(errors) => errors.join("; "),
-        None => body.chars().take(200).collect::<String>().trim().to_string(),
+        None => body
+            .chars()
+            .take(200)
+            .collect::<String>()
+            .trim()
+            .to_string(),
     }
 }
 
@@ -469,13 +598,19 @@ fn form_encode(pairs: &[(&str, &str)]) -> String {
     let encode = |s: &str| {
         s.bytes()
             .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                    (b as char).to_string()
+                }
                 b' ' => "+".to_string(),
                 b => format!("%{b:02X}"),
             })
             .collect::<String>()
     };
-    pairs.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect::<Vec<_>>().join("&")
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 #[cfg(test)]
@@ -497,16 +632,35 @@ mod tests {
                 scope: Some("repository:library/x:pull,push".into()),
             })
         );
-        assert_eq!(parse_challenge(r#"Basic realm="r""#), Some(Challenge::Basic { realm: "r".into() }));
-        assert_eq!(parse_challenge("basic"), Some(Challenge::Basic { realm: String::new() }));
+        assert_eq!(
+            parse_challenge(r#"Basic realm="r""#),
+            Some(Challenge::Basic { realm: "r".into() })
+        );
+        assert_eq!(
+            parse_challenge("basic"),
+            Some(Challenge::Basic {
+                realm: String::new()
+            })
+        );
         assert_eq!(
             parse_challenge(r#"bearer realm=https://t/x , service="a\"b""#),
-            Some(Challenge::Bearer { realm: "https://t/x".into(), service: Some("a\"b".into()), scope: None })
+            Some(Challenge::Bearer {
+                realm: "https://t/x".into(),
+                service: Some("a\"b".into()),
+                scope: None
+            })
         );
-        assert_eq!(parse_challenge("Bearer service=x"), None, "a bearer challenge needs a realm");
+        assert_eq!(
+            parse_challenge("Bearer service=x"),
+            None,
+            "a bearer challenge needs a realm"
+        );
         assert_eq!(parse_challenge("Negotiate abc"), None);
         assert_eq!(parse_challenge(""), None);
-        assert_eq!(parse_params(r#"a="unterminated"#), vec![("a".into(), "unterminated".into())]);
+        assert_eq!(
+            parse_params(r#"a="unterminated"#),
+            vec![("a".into(), "unterminated".into())]
+        );
     }
 
     #[test]
@@ -515,31 +669,55 @@ mod tests {
         assert!(status_failure(StatusCode::TOO_MANY_REQUESTS, "").is_transient());
         assert!(!status_failure(StatusCode::BAD_REQUEST, "").is_transient());
         assert_eq!(
-            error_detail(r#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid"}]}"#.into()),
+            error_detail(
+                r#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid"}]}"#.into()
+            ),
             "MANIFEST_INVALID: manifest invalid"
         );
     }
 
     #[test]
     fn manifests_are_checked_against_their_digest() {
-        let bytes = Bytes::from_static(br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#);
+        let bytes = Bytes::from_static(
+            br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#,
+        );
         let digest = sha256_digest(&bytes);
         let mut headers = HeaderMap::new();
         let m = manifest_from(&headers, bytes.clone(), &digest).unwrap();
-        assert_eq!(m.media_type, "application/vnd.oci.image.manifest.v1+json", "from the body");
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/vnd.docker.distribution.manifest.v2+json"));
+        assert_eq!(
+            m.media_type, "application/vnd.oci.image.manifest.v1+json",
+            "from the body"
+        );
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/vnd.docker.distribution.manifest.v2+json"),
+        );
         headers.insert(DIGEST_HEADER, HeaderValue::from_str(&digest).unwrap());
         let m = manifest_from(&headers, bytes.clone(), "latest").unwrap();
-        assert_eq!((m.media_type.as_str(), m.digest.as_str()), (MANIFEST_TYPES[0], digest.as_str()));
-        assert!(manifest_from(&headers, Bytes::from_static(b"{}"), "latest").unwrap_err().contains("hashes to"));
+        assert_eq!(
+            (m.media_type.as_str(), m.digest.as_str()),
+            (MANIFEST_TYPES[0], digest.as_str())
+        );
+        assert!(
+            manifest_from(&headers, Bytes::from_static(b"{}"), "latest")
+                .unwrap_err()
+                .contains("hashes to")
+        );
         headers.remove(DIGEST_HEADER);
         let other = sha256_digest(b"other");
-        assert!(manifest_from(&headers, bytes, &other).unwrap_err().contains("asked for"));
+        assert!(
+            manifest_from(&headers, bytes, &other)
+                .unwrap_err()
+                .contains("asked for")
+        );
     }
 
     #[test]
     fn forms_are_encoded() {
-        assert_eq!(form_encode(&[("a b", "x/y:z"), ("k", "~.-_")]), "a+b=x%2Fy%3Az&k=~.-_");
+        assert_eq!(
+            form_encode(&[("a b", "x/y:z"), ("k", "~.-_")]),
+            "a+b=x%2Fy%3Az&k=~.-_"
+        );
     }
 
     #[test]
@@ -548,5 +726,170 @@ mod tests {
         assert_eq!(c.base_url(), "https://registry-1.docker.io");
         let c = RegistryClient::new("localhost:5000", true, None, RetryPolicy::default()).unwrap();
         assert_eq!(c.base_url(), "http://localhost:5000");
+    }
+
+    /// A minimal token-auth registry: `/v2/` challenges with Bearer, `/token` wants `user:pass`
+    /// (or a refresh grant), manifests want the token and answer 503 `busy` times first.
+    async fn token_registry(busy: usize) -> (String, std::sync::Arc<Mutex<Vec<String>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let log = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let (realm, seen) = (format!("http://{host}/token"), log.clone());
+        tokio::spawn(async move {
+            let mut busy = busy;
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let Ok(n @ 1..) = conn.read(&mut buf).await else {
+                        break;
+                    };
+                    request.extend_from_slice(&buf[..n]);
+                }
+                let text = String::from_utf8_lossy(&request).to_string();
+                let line = text.lines().next().unwrap_or_default().to_string();
+                let auth = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("authorization: "))
+                    .unwrap_or_default()
+                    .to_string();
+                seen.lock().unwrap().push(format!("{line} [{auth}]"));
+                let basic = format!("Basic {}", STANDARD.encode("user:pass"));
+                let (status, headers, body) = if line.starts_with("GET /v2/ ") {
+                    (
+                        "401",
+                        format!("WWW-Authenticate: Bearer realm=\"{realm}\",service=\"fake\"\r\n"),
+                        "",
+                    )
+                } else if line.starts_with("GET /token?service=fake&scope=repository%3Ax%3Apull ")
+                    && auth == basic
+                {
+                    (
+                        "200",
+                        "Content-Type: application/json\r\n".into(),
+                        r#"{"token":"T1"}"#,
+                    )
+                } else if line.starts_with("POST /token ") {
+                    (
+                        "200",
+                        "Content-Type: application/json\r\n".into(),
+                        r#"{"access_token":"T1"}"#,
+                    )
+                } else if line.starts_with("HEAD /v2/x/manifests/1 ") && auth == "Bearer T1" {
+                    if busy > 0 {
+                        busy -= 1;
+                        ("503", String::new(), "")
+                    } else {
+                        ("200", "Docker-Content-Digest: sha256:abc\r\n".into(), "")
+                    }
+                } else {
+                    ("401", String::new(), "")
+                };
+                let response = format!(
+                    "HTTP/1.1 {status} X\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(response.as_bytes()).await;
+            }
+        });
+        (host, log)
+    }
+
+    fn fast() -> RetryPolicy {
+        RetryPolicy {
+            attempts: 3,
+            first_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(10),
+        }
+    }
+
+    #[tokio::test]
+    async fn bearer_tokens_are_fetched_with_basic_credentials_and_cached() {
+        let (host, log) = token_registry(1).await;
+        let creds = Credentials::Basic {
+            username: "user".into(),
+            password: "pass".into(),
+        };
+        let client = RegistryClient::new(&host, true, Some(creds), fast()).unwrap();
+        assert_eq!(
+            client.head_manifest("x", "1").await.unwrap().as_deref(),
+            Some("sha256:abc")
+        );
+        assert_eq!(
+            client.head_manifest("x", "1").await.unwrap().as_deref(),
+            Some("sha256:abc")
+        );
+        let log = log.lock().unwrap().clone();
+        assert_eq!(
+            log.iter().filter(|l| l.starts_with("GET /token")).count(),
+            1,
+            "{log:?}"
+        );
+        assert_eq!(
+            log.iter().filter(|l| l.starts_with("HEAD")).count(),
+            3,
+            "one 503 retried: {log:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn identity_tokens_use_the_refresh_grant() {
+        let (host, log) = token_registry(0).await;
+        let client = RegistryClient::new(
+            &host,
+            true,
+            Some(Credentials::IdentityToken("r".into())),
+            fast(),
+        )
+        .unwrap();
+        assert_eq!(
+            client.head_manifest("x", "1").await.unwrap().as_deref(),
+            Some("sha256:abc")
+        );
+        assert!(
+            log.lock()
+                .unwrap()
+                .iter()
+                .any(|l| l.starts_with("POST /token"))
+        );
+    }
+
+    #[tokio::test]
+    async fn wrong_credentials_are_denied_without_retries_or_secrets() {
+        let (host, log) = token_registry(0).await;
+        let creds = Credentials::Basic {
+            username: "user".into(),
+            password: "hunter2".into(),
+        };
+        let client = RegistryClient::new(&host, true, Some(creds), fast()).unwrap();
+        let e = client.head_manifest("x", "1").await.unwrap_err();
+        assert_eq!(e.exit_code(), 1);
+        let text = e.to_string();
+        assert!(
+            text.contains(&host) && text.contains("credentials") && !text.contains("hunter2"),
+            "{text}"
+        );
+        assert_eq!(
+            log.lock()
+                .unwrap()
+                .iter()
+                .filter(|l| l.starts_with("GET /token"))
+                .count(),
+            1
+        );
+    }
+
+    #[tokio::test]
+    async fn nothing_listening_is_unreachable() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let client = RegistryClient::new(&format!("127.0.0.1:{port}"), true, None, fast()).unwrap();
+        let e = client.ping().await.unwrap_err();
+        assert_eq!(e.exit_code(), 3, "{e}");
+        assert!(e.to_string().contains("tried 3 times"), "{e}");
     }
 }

@@ -27,7 +27,10 @@ const TOKEN_USERNAME: &str = "<token>";
 /// What a registry accepts as proof of who we are.
 #[derive(Clone, PartialEq, Eq)]
 pub enum Credentials {
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
     /// An OAuth2 refresh token, exchanged at the registry's token server.
     IdentityToken(String),
 }
@@ -48,7 +51,10 @@ impl fmt::Debug for Credentials {
 impl Credentials {
     /// The engine's form (`X-Registry-Auth`), for `server` (a config key or registry host).
     pub fn to_docker(&self, server: &str) -> DockerCredentials {
-        let mut docker = DockerCredentials { serveraddress: Some(server.to_string()), ..Default::default() };
+        let mut docker = DockerCredentials {
+            serveraddress: Some(server.to_string()),
+            ..Default::default()
+        };
         match self {
             Credentials::Basic { username, password } => {
                 docker.username = Some(username.clone());
@@ -70,7 +76,9 @@ pub fn for_registry(registry: &str) -> Result<Option<Credentials>> {
 /// private base images can be pulled. Best effort: an unreadable config or a failing helper
 /// contributes nothing.
 pub fn for_build() -> HashMap<String, DockerCredentials> {
-    DockerConfig::from_env().map(|c| c.all()).unwrap_or_default()
+    DockerConfig::from_env()
+        .map(|c| c.all())
+        .unwrap_or_default()
 }
 
 /// A parsed `config.json` and where its credential helpers are looked for.
@@ -92,7 +100,9 @@ impl DockerConfig {
             Some(dir) if !dir.is_empty() => PathBuf::from(dir),
             _ => home::home_dir().unwrap_or_default().join(".docker"),
         };
-        let helper_dirs = std::env::var_os("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+        let helper_dirs = std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).collect())
+            .unwrap_or_default();
         DockerConfig::load(&dir, helper_dirs)
     }
 
@@ -101,31 +111,55 @@ impl DockerConfig {
         let path = dir.join("config.json");
         match std::fs::read_to_string(&path) {
             Ok(text) => DockerConfig::parse(&path, &text, helper_dirs),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Ok(DockerConfig { path, helper_dirs, ..Default::default() })
-            }
-            Err(e) => Err(Error::Usage(format!("cannot read the Docker config {}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(DockerConfig {
+                path,
+                helper_dirs,
+                ..Default::default()
+            }),
+            Err(e) => Err(Error::Usage(format!(
+                "cannot read the Docker config {}: {e}",
+                path.display()
+            ))),
         }
     }
 
     /// Parse the text of a `config.json` found at `path`.
     pub fn parse(path: &Path, text: &str, helper_dirs: Vec<PathBuf>) -> Result<DockerConfig> {
-        let invalid = |what: String| Error::Usage(format!("Docker config {}: {what}", path.display()));
+        let invalid =
+            |what: String| Error::Usage(format!("Docker config {}: {what}", path.display()));
         // serde_json's syntax errors carry only a position, never the text around it.
-        let value: Value = serde_json::from_str(text).map_err(|e| invalid(format!("not valid JSON ({e})")))?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| invalid(format!("not valid JSON ({e})")))?;
         let mut auths = BTreeMap::new();
         if let Some(entries) = value.get("auths").and_then(Value::as_object) {
             for (key, entry) in entries {
-                auths.insert(key.clone(), parse_auth_entry(entry).map_err(|e| invalid(format!("`auths.{key}`: {e}")))?);
+                auths.insert(
+                    key.clone(),
+                    parse_auth_entry(entry).map_err(|e| invalid(format!("`auths.{key}`: {e}")))?,
+                );
             }
         }
-        let creds_store = value.get("credsStore").and_then(Value::as_str).filter(|s| !s.is_empty()).map(String::from);
+        let creds_store = value
+            .get("credsStore")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(String::from);
         let cred_helpers = value
             .get("credHelpers")
             .and_then(Value::as_object)
-            .map(|m| m.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string()))).collect())
+            .map(|m| {
+                m.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
             .unwrap_or_default();
-        Ok(DockerConfig { path: path.to_path_buf(), auths, creds_store, cred_helpers, helper_dirs })
+        Ok(DockerConfig {
+            path: path.to_path_buf(),
+            auths,
+            creds_store,
+            cred_helpers,
+            helper_dirs,
+        })
     }
 
     /// Credentials for `registry`: its `credHelpers` entry, else `credsStore`, else `auths`,
@@ -133,13 +167,28 @@ impl DockerConfig {
     pub fn lookup(&self, registry: &str) -> Result<Option<Credentials>> {
         let key = config_key(registry);
         let host = hostname_of(&key);
-        if let Some(helper) = self.cred_helpers.iter().find(|(k, _)| hostname_of(k) == host).map(|(_, h)| h) {
+        if let Some(helper) = self
+            .cred_helpers
+            .iter()
+            .find(|(k, _)| hostname_of(k) == host)
+            .map(|(_, h)| h)
+        {
             return self.run_helper(helper, &key);
         }
         if let Some(store) = &self.creds_store {
             return self.run_helper(store, &key);
         }
-        Ok(self.auths.get(&key).or_else(|| self.auths.iter().find(|(k, _)| hostname_of(k) == host).map(|(_, c)| c)).cloned().flatten())
+        Ok(self
+            .auths
+            .get(&key)
+            .or_else(|| {
+                self.auths
+                    .iter()
+                    .find(|(k, _)| hostname_of(k) == host)
+                    .map(|(_, c)| c)
+            })
+            .cloned()
+            .flatten())
     }
 
     /// Every credential that can be found, keyed by the config's own keys.
@@ -170,7 +219,12 @@ impl DockerConfig {
     fn find_helper(&self, name: &str) -> Result<PathBuf> {
         let program = format!("docker-credential-{name}");
         let found = (!name.is_empty() && !name.contains(['/', '\\']))
-            .then(|| self.helper_dirs.iter().map(|d| d.join(&program)).find(|p| p.is_file()))
+            .then(|| {
+                self.helper_dirs
+                    .iter()
+                    .map(|d| d.join(&program))
+                    .find(|p| p.is_file())
+            })
             .flatten();
         found.ok_or_else(|| {
             Error::Failed(format!(
@@ -183,24 +237,47 @@ impl DockerConfig {
     /// `docker-credential-<name> get`, the server on stdin; `None` when it has nothing stored.
     fn run_helper(&self, name: &str, server: &str) -> Result<Option<Credentials>> {
         let program = self.find_helper(name)?;
-        let failed = |what: String| Error::Failed(format!("credential helper docker-credential-{name} for {server}: {what}"));
-        let output = run_with_stdin(&program, "get", server).map_err(|e| failed(format!("cannot run it: {e}")))?;
+        let failed = |what: String| {
+            Error::Failed(format!(
+                "credential helper docker-credential-{name} for {server}: {what}"
+            ))
+        };
+        let output = run_with_stdin(&program, "get", server)
+            .map_err(|e| failed(format!("cannot run it: {e}")))?;
         if !output.status.success() {
-            let text = String::from_utf8_lossy(if output.stdout.is_empty() { &output.stderr } else { &output.stdout });
+            let text = String::from_utf8_lossy(if output.stdout.is_empty() {
+                &output.stderr
+            } else {
+                &output.stdout
+            });
             if text.contains("credentials not found") {
                 return Ok(None);
             }
-            return Err(failed(format!("it failed ({}): {}", output.status, first_line(&text))));
+            return Err(failed(format!(
+                "it failed ({}): {}",
+                output.status,
+                first_line(&text)
+            )));
         }
         parse_helper_output(&output.stdout).map_err(failed)
     }
 
     /// The servers a helper holds credentials for (`list`); empty when it cannot tell.
     fn list_helper(&self, name: &str) -> Vec<String> {
-        let Ok(program) = self.find_helper(name) else { return Vec::new() };
-        let Ok(output) = run_with_stdin(&program, "list", "") else { return Vec::new() };
-        let listed: Option<Value> = output.status.success().then(|| serde_json::from_slice(&output.stdout).ok()).flatten();
-        listed.and_then(|v| v.as_object().map(|m| m.keys().cloned().collect())).unwrap_or_default()
+        let Ok(program) = self.find_helper(name) else {
+            return Vec::new();
+        };
+        let Ok(output) = run_with_stdin(&program, "list", "") else {
+            return Vec::new();
+        };
+        let listed: Option<Value> = output
+            .status
+            .success()
+            .then(|| serde_json::from_slice(&output.stdout).ok())
+            .flatten();
+        listed
+            .and_then(|v| v.as_object().map(|m| m.keys().cloned().collect()))
+            .unwrap_or_default()
     }
 }
 
@@ -219,41 +296,62 @@ fn run_with_stdin(program: &Path, arg: &str, input: &str) -> std::io::Result<std
 }
 
 fn first_line(text: &str) -> String {
-    let line = text.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("no output");
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("no output");
     line.chars().take(200).collect()
 }
 
 /// One `auths` entry: `identitytoken`, else `auth` (base64 `user:password`), else
 /// `username`/`password`; an empty entry (credentials kept by a store) is `None`.
 fn parse_auth_entry(entry: &Value) -> Result<Option<Credentials>, String> {
-    let field = |k: &str| entry.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let field = |k: &str| {
+        entry
+            .get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+    };
     if let Some(token) = field("identitytoken") {
         return Ok(Some(Credentials::IdentityToken(token.to_string())));
     }
     if let Some(auth) = field("auth") {
-        let decoded = STANDARD.decode(auth.trim()).map_err(|_| "`auth` is not base64".to_string())?;
-        let decoded = String::from_utf8(decoded).map_err(|_| "`auth` is not UTF-8 once decoded".to_string())?;
-        let (username, password) =
-            decoded.split_once(':').ok_or_else(|| "`auth` does not decode to `user:password`".to_string())?;
-        return Ok(Some(Credentials::Basic { username: username.to_string(), password: password.to_string() }));
+        let decoded = STANDARD
+            .decode(auth.trim())
+            .map_err(|_| "`auth` is not base64".to_string())?;
+        let decoded = String::from_utf8(decoded)
+            .map_err(|_| "`auth` is not UTF-8 once decoded".to_string())?;
+        let (username, password) = decoded
+            .split_once(':')
+            .ok_or_else(|| "`auth` does not decode to `user:password`".to_string())?;
+        return Ok(Some(Credentials::Basic {
+            username: username.to_string(),
+            password: password.to_string(),
+        }));
     }
     match (field("username"), field("password")) {
-        (Some(username), Some(password)) => {
-            Ok(Some(Credentials::Basic { username: username.to_string(), password: password.to_string() }))
-        }
+        (Some(username), Some(password)) => Ok(Some(Credentials::Basic {
+            username: username.to_string(),
+            password: password.to_string(),
+        })),
         _ => Ok(None),
     }
 }
 
 /// A helper's `get` answer: `{"ServerURL": .., "Username": .., "Secret": ..}`.
 fn parse_helper_output(stdout: &[u8]) -> Result<Option<Credentials>, String> {
-    let value: Value = serde_json::from_slice(stdout).map_err(|_| "its answer is not JSON".to_string())?;
+    let value: Value =
+        serde_json::from_slice(stdout).map_err(|_| "its answer is not JSON".to_string())?;
     let field = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or_default();
     let (username, secret) = (field("Username"), field("Secret"));
     Ok(match (username, secret) {
         (_, "") => None,
         (TOKEN_USERNAME, token) => Some(Credentials::IdentityToken(token.to_string())),
-        (username, password) => Some(Credentials::Basic { username: username.to_string(), password: password.to_string() }),
+        (username, password) => Some(Credentials::Basic {
+            username: username.to_string(),
+            password: password.to_string(),
+        }),
     })
 }
 
@@ -267,7 +365,10 @@ pub fn config_key(registry: &str) -> String {
 
 /// `https://host:port/path` -> `host:port`, as the docker CLI compares config keys.
 pub fn hostname_of(key: &str) -> &str {
-    let rest = key.strip_prefix("https://").or_else(|| key.strip_prefix("http://")).unwrap_or(key);
+    let rest = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))
+        .unwrap_or(key);
     rest.split('/').next().unwrap_or(rest)
 }
 
@@ -281,7 +382,10 @@ mod tests {
     }
 
     fn basic(u: &str, p: &str) -> Option<Credentials> {
-        Some(Credentials::Basic { username: u.into(), password: p.into() })
+        Some(Credentials::Basic {
+            username: u.into(),
+            password: p.into(),
+        })
     }
 
     #[test]
@@ -299,8 +403,15 @@ mod tests {
             vec![],
         );
         assert_eq!(c.lookup("localhost:5000").unwrap(), basic("user", "pa:ss"));
-        assert_eq!(c.lookup("ghcr.io").unwrap(), basic("u", "p"), "keys may carry a scheme");
-        assert_eq!(c.lookup("docker.io").unwrap(), Some(Credentials::IdentityToken("tok".into())));
+        assert_eq!(
+            c.lookup("ghcr.io").unwrap(),
+            basic("u", "p"),
+            "keys may carry a scheme"
+        );
+        assert_eq!(
+            c.lookup("docker.io").unwrap(),
+            Some(Credentials::IdentityToken("tok".into()))
+        );
         assert_eq!(c.lookup("empty.example").unwrap(), None);
         assert_eq!(c.lookup("other:1").unwrap(), None);
         assert_eq!(c.all().len(), 3);
@@ -308,23 +419,50 @@ mod tests {
 
     #[test]
     fn bad_entries_are_usage_errors_without_secrets() {
-        let e = DockerConfig::parse(Path::new("/c.json"), r#"{"auths":{"r":{"auth":"!!secret!!"}}}"#, vec![]).unwrap_err();
+        let e = DockerConfig::parse(
+            Path::new("/c.json"),
+            r#"{"auths":{"r":{"auth":"!!secret!!"}}}"#,
+            vec![],
+        )
+        .unwrap_err();
         assert_eq!(e.exit_code(), 2);
         let text = e.to_string();
-        assert!(text.contains("auths.r") && text.contains("/c.json") && !text.contains("secret"), "{text}");
+        assert!(
+            text.contains("auths.r") && text.contains("/c.json") && !text.contains("secret"),
+            "{text}"
+        );
         let nocolon = STANDARD.encode("justsecret");
-        let e = DockerConfig::parse(Path::new("/c.json"), &format!(r#"{{"auths":{{"r":{{"auth":"{nocolon}"}}}}}}"#), vec![])
-            .unwrap_err();
+        let e = DockerConfig::parse(
+            Path::new("/c.json"),
+            &format!(r#"{{"auths":{{"r":{{"auth":"{nocolon}"}}}}}}"#),
+            vec![],
+        )
+        .unwrap_err();
         assert!(!e.to_string().contains("justsecret"));
-        let e = DockerConfig::parse(Path::new("/c.json"), r#"{"auths": {"r": {"password": "hunter2" "#, vec![]).unwrap_err();
+        let e = DockerConfig::parse(
+            Path::new("/c.json"),
+            r#"{"auths": {"r": {"password": "hunter2" "#,
+            vec![],
+        )
+        .unwrap_err();
         assert!(!e.to_string().contains("hunter2"), "{e}");
     }
 
     #[test]
     fn debug_redacts() {
-        let shown = format!("{:?} {:?}", basic("me", "hunter2").unwrap(), Credentials::IdentityToken("tok123".into()));
-        assert!(shown.contains("me") && !shown.contains("hunter2") && !shown.contains("tok123"), "{shown}");
-        let c = config(r#"{"auths":{"r":{"username":"u","password":"hunter2"}}}"#, vec![]);
+        let shown = format!(
+            "{:?} {:?}",
+            basic("me", "hunter2").unwrap(),
+            Credentials::IdentityToken("tok123".into())
+        );
+        assert!(
+            shown.contains("me") && !shown.contains("hunter2") && !shown.contains("tok123"),
+            "{shown}"
+        );
+        let c = config(
+            r#"{"auths":{"r":{"username":"u","password":"hunter2"}}}"#,
+            vec![],
+        );
         assert!(!format!("{c:?}").contains("hunter2"));
     }
 
@@ -341,7 +479,10 @@ mod tests {
         fake_helper(
             dir.path(),
             "fake",
-            &[("reg.example:5000", "alice", "s3cret"), ("tok.example", "<token>", "refresh")],
+            &[
+                ("reg.example:5000", "alice", "s3cret"),
+                ("tok.example", "<token>", "refresh"),
+            ],
         );
         let c = config(
             r#"{"auths": {"reg.example:5000": {"username": "x", "password": "y"}},
@@ -349,9 +490,19 @@ mod tests {
                                 "gone.example": "missing"}}"#,
             vec![PathBuf::from("/nonexistent"), dir.path().to_path_buf()],
         );
-        assert_eq!(c.lookup("reg.example:5000").unwrap(), basic("alice", "s3cret"));
-        assert_eq!(c.lookup("tok.example").unwrap(), Some(Credentials::IdentityToken("refresh".into())));
-        assert_eq!(c.lookup("none.example").unwrap(), None, "`credentials not found` is no credentials");
+        assert_eq!(
+            c.lookup("reg.example:5000").unwrap(),
+            basic("alice", "s3cret")
+        );
+        assert_eq!(
+            c.lookup("tok.example").unwrap(),
+            Some(Credentials::IdentityToken("refresh".into()))
+        );
+        assert_eq!(
+            c.lookup("none.example").unwrap(),
+            None,
+            "`credentials not found` is no credentials"
+        );
         let e = c.lookup("gone.example").unwrap_err();
         assert!(e.to_string().contains("docker-credential-missing"), "{e}");
         let log = std::fs::read_to_string(dir.path().join("docker-credential-fake.log")).unwrap();
@@ -361,8 +512,18 @@ mod tests {
     #[test]
     fn creds_store_serves_every_registry_and_builds_get_all() {
         let dir = tempfile::tempdir().unwrap();
-        fake_helper(dir.path(), "store", &[(DOCKER_HUB_KEY, "hubuser", "hubpass"), ("a.example", "a", "b")]);
-        let c = config(r#"{"auths": {"https://index.docker.io/v1/": {}}, "credsStore": "store"}"#, vec![dir.path().into()]);
+        fake_helper(
+            dir.path(),
+            "store",
+            &[
+                (DOCKER_HUB_KEY, "hubuser", "hubpass"),
+                ("a.example", "a", "b"),
+            ],
+        );
+        let c = config(
+            r#"{"auths": {"https://index.docker.io/v1/": {}}, "credsStore": "store"}"#,
+            vec![dir.path().into()],
+        );
         assert_eq!(c.lookup("docker.io").unwrap(), basic("hubuser", "hubpass"));
         assert_eq!(c.lookup("a.example").unwrap(), basic("a", "b"));
         let all = c.all();
@@ -373,7 +534,10 @@ mod tests {
 
     #[test]
     fn helper_names_cannot_escape_the_search_path() {
-        let c = config(r#"{"credsStore": "../../bin/sh"}"#, vec![PathBuf::from("/usr/bin")]);
+        let c = config(
+            r#"{"credsStore": "../../bin/sh"}"#,
+            vec![PathBuf::from("/usr/bin")],
+        );
         assert!(c.lookup("x.example").is_err());
     }
 

@@ -21,7 +21,10 @@ pub struct InsecureRegistries {
 impl Default for InsecureRegistries {
     /// The daemon's defaults: only loopback (127.0.0.0/8) is insecure.
     fn default() -> Self {
-        InsecureRegistries { index: BTreeMap::new(), cidrs: vec![Cidr::LOOPBACK_V4] }
+        InsecureRegistries {
+            index: BTreeMap::new(),
+            cidrs: vec![Cidr::LOOPBACK_V4],
+        }
     }
 }
 
@@ -51,7 +54,9 @@ impl InsecureRegistries {
 
     /// The decision for a host that resolved to `addrs` (and is not in `IndexConfigs`).
     pub fn any_insecure(&self, addrs: &[IpAddr]) -> bool {
-        addrs.iter().any(|a| self.cidrs.iter().any(|c| c.contains(*a)))
+        addrs
+            .iter()
+            .any(|a| self.cidrs.iter().any(|c| c.contains(*a)))
     }
 }
 
@@ -61,7 +66,9 @@ fn host_of(registry: &str) -> &str {
         return rest.split_once(']').map_or(rest, |(h, _)| h);
     }
     match registry.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => host,
+        Some((host, port)) if !host.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
+            host
+        }
         _ => registry,
     }
 }
@@ -88,7 +95,10 @@ struct Cidr {
 }
 
 impl Cidr {
-    const LOOPBACK_V4: Cidr = Cidr { network: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)), prefix: 8 };
+    const LOOPBACK_V4: Cidr = Cidr {
+        network: IpAddr::V4(Ipv4Addr::new(127, 0, 0, 0)),
+        prefix: 8,
+    };
 
     fn parse(text: &str) -> Option<Cidr> {
         let (addr, prefix) = text.split_once('/')?;
@@ -100,11 +110,19 @@ impl Cidr {
 
     fn contains(&self, addr: IpAddr) -> bool {
         let (net, addr, bits) = match (self.network, addr) {
-            (IpAddr::V4(n), IpAddr::V4(a)) => (u128::from(u32::from(n)) << 96, u128::from(u32::from(a)) << 96, self.prefix),
+            (IpAddr::V4(n), IpAddr::V4(a)) => (
+                u128::from(u32::from(n)) << 96,
+                u128::from(u32::from(a)) << 96,
+                self.prefix,
+            ),
             (IpAddr::V6(n), IpAddr::V6(a)) => (u128::from(n), u128::from(a), self.prefix),
             _ => return false,
         };
-        let mask = if bits == 0 { 0 } else { u128::MAX << (128 - u32::from(bits)) };
+        let mask = if bits == 0 {
+            0
+        } else {
+            u128::MAX << (128 - u32::from(bits))
+        };
         net & mask == addr & mask
     }
 }
@@ -148,7 +166,10 @@ mod tests {
         assert!(d.is_insecure("127.0.0.1:5000").await);
         assert!(d.is_insecure("127.8.9.1").await);
         assert!(!d.is_insecure("10.0.0.1:5000").await);
-        assert!(!d.is_insecure("[::1]:5000").await, "the daemon's default covers IPv4 loopback only");
+        assert!(
+            !d.is_insecure("[::1]:5000").await,
+            "the daemon's default covers IPv4 loopback only"
+        );
     }
 
     #[tokio::test]
@@ -156,18 +177,45 @@ mod tests {
         let config = RegistryServiceConfig {
             insecure_registry_cidrs: Some(vec!["127.0.0.0/8".into(), "10.0.0.0/8".into()]),
             index_configs: Some(HashMap::from([
-                ("docker.io".to_string(), IndexInfo { secure: Some(true), ..Default::default() }),
-                ("myreg.example:5000".to_string(), IndexInfo { secure: Some(false), ..Default::default() }),
-                ("127.0.0.1:443".to_string(), IndexInfo { secure: Some(true), ..Default::default() }),
+                (
+                    "docker.io".to_string(),
+                    IndexInfo {
+                        secure: Some(true),
+                        ..Default::default()
+                    },
+                ),
+                (
+                    "myreg.example:5000".to_string(),
+                    IndexInfo {
+                        secure: Some(false),
+                        ..Default::default()
+                    },
+                ),
+                (
+                    "127.0.0.1:443".to_string(),
+                    IndexInfo {
+                        secure: Some(true),
+                        ..Default::default()
+                    },
+                ),
             ])),
             ..Default::default()
         };
         let r = InsecureRegistries::from_engine_config(&config);
-        assert!(r.is_insecure("myreg.example:5000").await, "named insecure registry");
+        assert!(
+            r.is_insecure("myreg.example:5000").await,
+            "named insecure registry"
+        );
         assert!(!r.is_insecure("docker.io").await);
-        assert!(!r.is_insecure("127.0.0.1:443").await, "IndexConfigs wins over the CIDRs");
+        assert!(
+            !r.is_insecure("127.0.0.1:443").await,
+            "IndexConfigs wins over the CIDRs"
+        );
         assert!(r.is_insecure("10.4.4.4:5000").await);
-        assert!(!r.is_insecure("unresolvable.invalid:5000").await, "unresolvable counts as secure");
+        assert!(
+            !r.is_insecure("unresolvable.invalid:5000").await,
+            "unresolvable counts as secure"
+        );
         assert!(r.any_insecure(&[ip("192.168.0.1"), ip("10.0.0.9")]));
     }
 }

@@ -30,7 +30,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { attempts: 5, first_delay: Duration::from_millis(200), max_delay: Duration::from_secs(5) }
+        RetryPolicy {
+            attempts: 5,
+            first_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(5),
+        }
     }
 }
 
@@ -81,7 +85,11 @@ impl Failure {
 
     pub fn message(&self) -> &str {
         match self {
-            Failure::Connection(m) | Failure::Busy(m) | Failure::Denied(m) | Failure::NotFound(m) | Failure::Other(m) => m,
+            Failure::Connection(m)
+            | Failure::Busy(m)
+            | Failure::Denied(m)
+            | Failure::NotFound(m)
+            | Failure::Other(m) => m,
         }
     }
 
@@ -115,8 +123,13 @@ impl Failure {
             "503 Service Unavailable",
             "504 Gateway Timeout",
         ];
-        const DENIED: &[&str] =
-            &["no basic auth credentials", "unauthorized", "denied", "authentication required", "403 Forbidden"];
+        const DENIED: &[&str] = &[
+            "no basic auth credentials",
+            "unauthorized",
+            "denied",
+            "authentication required",
+            "403 Forbidden",
+        ];
         let has = |needles: &[&str]| needles.iter().any(|n| message.contains(n));
         let m = message.to_string();
         if has(CONNECTION) {
@@ -174,15 +187,25 @@ impl Registries {
 
     /// The credentials for `registry` (looked up once; helpers run off the async threads).
     pub async fn credentials(&self, registry: &str) -> Result<Option<Credentials>> {
-        if let Some(found) = self.credentials.lock().expect("credentials cache").get(registry) {
+        if let Some(found) = self
+            .credentials
+            .lock()
+            .expect("credentials cache")
+            .get(registry)
+        {
             return Ok(found.clone());
         }
         let config = self.config.clone();
         let host = registry.to_string();
         let found = tokio::task::spawn_blocking(move || config.lookup(&host))
             .await
-            .map_err(|e| Error::Failed(format!("credential lookup for {registry} stopped: {e}")))??;
-        self.credentials.lock().expect("credentials cache").insert(registry.to_string(), found.clone());
+            .map_err(|e| {
+                Error::Failed(format!("credential lookup for {registry} stopped: {e}"))
+            })??;
+        self.credentials
+            .lock()
+            .expect("credentials cache")
+            .insert(registry.to_string(), found.clone());
         Ok(found)
     }
 
@@ -194,7 +217,12 @@ impl Registries {
         }
         let insecure = self.insecure.is_insecure(registry).await;
         let credentials = self.credentials(registry).await?;
-        let client = Arc::new(RegistryClient::new(registry, insecure, credentials, self.retry)?);
+        let client = Arc::new(RegistryClient::new(
+            registry,
+            insecure,
+            credentials,
+            self.retry,
+        )?);
         clients.insert(registry.to_string(), client.clone());
         Ok(client)
     }
@@ -216,14 +244,25 @@ mod tests {
     fn engine_messages_are_classified() {
         let c = Failure::from_engine_message;
         assert!(matches!(
-            c(r#"Get "http://localhost:5150/v2/": dial tcp 127.0.0.1:5150: connect: connection refused"#),
+            c(
+                r#"Get "http://localhost:5150/v2/": dial tcp 127.0.0.1:5150: connect: connection refused"#
+            ),
             Failure::Connection(_)
         ));
-        assert!(matches!(c("received unexpected HTTP status: 503 Service Unavailable"), Failure::Busy(_)));
+        assert!(matches!(
+            c("received unexpected HTTP status: 503 Service Unavailable"),
+            Failure::Busy(_)
+        ));
         assert!(matches!(c("toomanyrequests: slow down"), Failure::Busy(_)));
         assert!(matches!(c("no basic auth credentials"), Failure::Denied(_)));
-        assert!(matches!(c("unauthorized: authentication required"), Failure::Denied(_)));
-        assert!(matches!(c("denied: requested access to the resource is denied"), Failure::Denied(_)));
+        assert!(matches!(
+            c("unauthorized: authentication required"),
+            Failure::Denied(_)
+        ));
+        assert!(matches!(
+            c("denied: requested access to the resource is denied"),
+            Failure::Denied(_)
+        ));
         assert!(matches!(c("manifest invalid"), Failure::Other(_)));
     }
 
@@ -234,14 +273,21 @@ mod tests {
         assert!(!Failure::Denied(String::new()).is_transient());
         assert!(!Failure::NotFound(String::new()).is_transient());
         assert!(!Failure::Other(String::new()).is_transient());
-        assert_eq!(Failure::Connection("x".into()).into_error("r").exit_code(), 3);
+        assert_eq!(
+            Failure::Connection("x".into()).into_error("r").exit_code(),
+            3
+        );
         assert_eq!(Failure::Busy("x".into()).into_error("r").exit_code(), 1);
         assert_eq!(Failure::Denied("x".into()).into_error("r").exit_code(), 1);
     }
 
     #[tokio::test]
     async fn retries_transient_failures_only() {
-        let fast = RetryPolicy { attempts: 4, first_delay: Duration::from_millis(1), max_delay: Duration::from_millis(2) };
+        let fast = RetryPolicy {
+            attempts: 4,
+            first_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+        };
         let mut calls = 0;
         let r: std::result::Result<(), _> = fast
             .run(|| {
@@ -265,7 +311,13 @@ mod tests {
             .run(|| {
                 calls += 1;
                 let n = calls;
-                async move { if n < 3 { Err(Failure::Connection("refused".into())) } else { Ok(n) } }
+                async move {
+                    if n < 3 {
+                        Err(Failure::Connection("refused".into()))
+                    } else {
+                        Ok(n)
+                    }
+                }
             })
             .await;
         assert_eq!(r, Ok(3));

@@ -16,7 +16,7 @@ use crate::plan::{BuildPlan, Image};
 use crate::reference::ImageRef;
 use crate::report::{MessageFormat, ProgressMode, ReportOptions, Reporter};
 
-static NEXT_PORT: AtomicU16 = AtomicU16::new(5100);
+static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
 
 /// A `docker-registry serve` process with its own storage; killed on drop, and the local tags
 /// that point into it removed.
@@ -24,6 +24,7 @@ pub(crate) struct TestRegistry {
     pub port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
+    _port_lock: std::fs::File,
 }
 
 impl TestRegistry {
@@ -38,20 +39,31 @@ impl TestRegistry {
 
     fn start_with_auth(auth: Option<(&str, &str)>) -> TestRegistry {
         let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
+        let (port, port_lock) = free_port();
         let mut config = format!(
             "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {}}}, delete: {{enabled: true}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\n",
             dir.path().join("data").display()
         );
         if let Some((user, password)) = auth {
-            let out = Command::new("htpasswd").args(["-Bbn", user, password]).output().expect("htpasswd (apache2-utils) must be installed");
+            let out = Command::new("htpasswd")
+                .args(["-Bbn", user, password])
+                .output()
+                .expect("htpasswd (apache2-utils) must be installed");
             assert!(out.status.success(), "htpasswd failed");
             let file = dir.path().join("htpasswd");
             std::fs::write(&file, out.stdout).expect("write htpasswd");
-            config.push_str(&format!("auth: {{htpasswd: {{realm: test, path: {}}}}}\n", file.display()));
+            config.push_str(&format!(
+                "auth: {{htpasswd: {{realm: test, path: {}}}}}\n",
+                file.display()
+            ));
         }
         std::fs::write(dir.path().join("config.yml"), config).expect("write registry config");
-        let mut registry = TestRegistry { port, dir, child: None };
+        let mut registry = TestRegistry {
+            port,
+            dir,
+            child: None,
+            _port_lock: port_lock,
+        };
         registry.start_again();
         registry
     }
@@ -71,7 +83,8 @@ impl TestRegistry {
     /// (Re)start on the same port and storage; returns once it accepts connections.
     pub fn start_again(&mut self) {
         self.stop();
-        let log = std::fs::File::create(self.dir.path().join("registry.log")).expect("registry log");
+        let log =
+            std::fs::File::create(self.dir.path().join("registry.log")).expect("registry log");
         let child = Command::new("docker-registry")
             .arg("serve")
             .arg(self.dir.path().join("config.yml"))
@@ -83,19 +96,48 @@ impl TestRegistry {
         let deadline = Instant::now() + Duration::from_secs(15);
         let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
         while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            let exited = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten());
+            let exited = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten());
             if exited.is_some() || Instant::now() > deadline {
-                let log = std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default();
-                panic!("docker-registry on port {} did not start: {log}", self.port);
+                panic!(
+                    "docker-registry on port {} did not start: {}",
+                    self.port,
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+        std::thread::sleep(Duration::from_millis(100));
+        let exited = self
+            .child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten());
+        assert!(
+            exited.is_none(),
+            "docker-registry on port {} exited: {}",
+            self.port,
+            self.log()
+        );
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
     }
 
     /// The digest the registry serves for `repository:reference`, asked with plain HTTP.
-    pub async fn digest(&self, repository: &str, reference: &str, auth: Option<(&str, &str)>) -> Option<String> {
+    pub async fn digest(
+        &self,
+        repository: &str,
+        reference: &str,
+        auth: Option<(&str, &str)>,
+    ) -> Option<String> {
         crate::init_tls();
-        let url = format!("http://127.0.0.1:{}/v2/{repository}/manifests/{reference}", self.port);
+        let url = format!(
+            "http://127.0.0.1:{}/v2/{repository}/manifests/{reference}",
+            self.port
+        );
         let mut request = reqwest::Client::new()
             .head(url)
             .header("Accept", crate::registry::client::MANIFEST_TYPES.join(", "));
@@ -106,8 +148,17 @@ impl TestRegistry {
         if response.status() == reqwest::StatusCode::NOT_FOUND {
             return None;
         }
-        assert!(response.status().is_success(), "HEAD {reference}: {}", response.status());
-        Some(response.headers()["docker-content-digest"].to_str().unwrap().to_string())
+        assert!(
+            response.status().is_success(),
+            "HEAD {reference}: {}",
+            response.status()
+        );
+        Some(
+            response.headers()["docker-content-digest"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        )
     }
 }
 
@@ -118,25 +169,42 @@ impl Drop for TestRegistry {
     }
 }
 
-fn free_port() -> u16 {
-    loop {
-        let port = NEXT_PORT.fetch_add(1, Ordering::SeqCst);
-        assert!(port < 5200, "no free port left in 5100-5199");
-        if TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
-            return port;
+/// A port of 5100-5199 no other test (in this or another process) holds: its lock file is
+/// held for the registry's life, and nothing listens on it.
+fn free_port() -> (u16, std::fs::File) {
+    let dir = std::env::temp_dir().join("cargo-sdkimage-test-ports");
+    std::fs::create_dir_all(&dir).expect("port lock dir");
+    let start = NEXT_PORT.fetch_add(1, Ordering::SeqCst) % 100 + (std::process::id() % 100) as u16;
+    for offset in 0..100 {
+        let port = 5100 + (start + offset) % 100;
+        let lock = std::fs::File::create(dir.join(format!("{port}.lock"))).expect("port lock file");
+        if lock.try_lock().is_ok() && TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return (port, lock);
         }
     }
+    panic!("no free port left in 5100-5199");
 }
 
 /// `docker rmi` every local tag under `prefix` (best effort: the tests' leftovers).
 fn remove_local_tags(prefix: &str) {
-    let Ok(out) = Command::new("docker").args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"]).output() else {
+    let Ok(out) = Command::new("docker")
+        .args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
+        .output()
+    else {
         return;
     };
-    let tags: Vec<String> =
-        String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with(prefix)).map(String::from).collect();
+    let tags: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .map(String::from)
+        .collect();
     if !tags.is_empty() {
-        let _ = Command::new("docker").arg("rmi").args(&tags).stdout(Stdio::null()).stderr(Stdio::null()).status();
+        let _ = Command::new("docker")
+            .arg("rmi")
+            .args(&tags)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
@@ -150,7 +218,10 @@ pub(crate) fn fake_helper(dir: &Path, name: &str, entries: &[(&str, &str, &str)]
             "  '{server}') printf '{{\"ServerURL\":\"%s\",\"Username\":\"{user}\",\"Secret\":\"{secret}\"}}' \"$server\" ;;\n"
         ));
     }
-    let list: Vec<String> = entries.iter().map(|(s, u, _)| format!("\"{s}\":\"{u}\"")).collect();
+    let list: Vec<String> = entries
+        .iter()
+        .map(|(s, u, _)| format!("\"{s}\":\"{u}\""))
+        .collect();
     let script = format!(
         "#!/bin/sh\nread -r server\necho \"$1 $server\" >> \"$0.log\"\nif [ \"$1\" = list ]; then printf '{{{}}}'; exit 0; fi\ncase \"$server\" in\n{cases}  *) echo 'credentials not found in native keychain'; exit 1 ;;\nesac\n",
         list.join(",")
@@ -163,24 +234,41 @@ pub(crate) fn fake_helper(dir: &Path, name: &str, entries: &[(&str, &str, &str)]
 
 /// The engine the environment names; these tests need one and fail without it.
 pub(crate) async fn engine() -> Engine {
-    Engine::connect().await.unwrap_or_else(|e| panic!("these tests need a running Docker engine: {e}"))
+    Engine::connect()
+        .await
+        .unwrap_or_else(|e| panic!("these tests need a running Docker engine: {e}"))
 }
 
 /// Build a `FROM scratch` image holding one file with `content` (made unique per call).
 pub(crate) async fn build_image(engine: &Engine, content: &str) -> String {
     static SERIAL: AtomicU32 = AtomicU32::new(0);
-    let unique = format!("{content}\n{} {}\n", std::process::id(), SERIAL.fetch_add(1, Ordering::SeqCst));
+    let unique = format!(
+        "{content}\n{} {}\n",
+        std::process::id(),
+        SERIAL.fetch_add(1, Ordering::SeqCst)
+    );
     let mut tar = tar::Builder::new(Vec::new());
-    for (name, data) in [("Dockerfile", "FROM scratch\nCOPY f /f\n"), ("f", unique.as_str())] {
+    for (name, data) in [
+        ("Dockerfile", "FROM scratch\nCOPY f /f\n"),
+        ("f", unique.as_str()),
+    ] {
         let mut header = tar::Header::new_gnu();
         header.set_size(data.len() as u64);
         header.set_mode(0o644);
         header.set_cksum();
-        tar.append_data(&mut header, name, data.as_bytes()).expect("tar");
+        tar.append_data(&mut header, name, data.as_bytes())
+            .expect("tar");
     }
     let context = Bytes::from(tar.into_inner().expect("tar"));
-    let request = BuildRequest { dockerfile: "Dockerfile".into(), ..Default::default() };
-    let mut stream = Box::pin(engine.build(&request, futures_util::stream::once(async { Ok(context) }), None));
+    let request = BuildRequest {
+        dockerfile: "Dockerfile".into(),
+        ..Default::default()
+    };
+    let mut stream = Box::pin(engine.build(
+        &request,
+        futures_util::stream::once(async { Ok(context) }),
+        None,
+    ));
     let mut id = None;
     while let Some(item) = stream.next().await {
         if let BuildOutput::ImageId(found) = item.expect("test image builds") {
@@ -199,7 +287,10 @@ pub(crate) fn plan(images: &[(&str, &str)], tags: &[&str]) -> BuildPlan {
             language: (*name).to_string(),
             variant: None,
             name: (*name).to_string(),
-            refs: tags.iter().map(|t| ImageRef::new(repository, t).expect("valid ref")).collect(),
+            refs: tags
+                .iter()
+                .map(|t| ImageRef::new(repository, t).expect("valid ref"))
+                .collect(),
             build_args: BTreeMap::new(),
             image_args: BTreeMap::new(),
             deps: Vec::new(),

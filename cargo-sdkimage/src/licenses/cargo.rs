@@ -1,0 +1,205 @@
+//! The `cargo` gatherer: the third-party crates a crate of the workspace links, with the texts
+//! from their unpacked sources.
+//!
+//! `cargo metadata` (without `--no-deps`) downloads every package of the resolve that is missing
+//! and unpacks it under `$CARGO_HOME/registry/src/` (it also re-unpacks a source folder that was
+//! removed while its `.crate` is cached), so once it succeeds each `manifest_path` exists. No
+//! separate `cargo fetch` is needed, and none would fetch less.
+
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::path::Path;
+use std::process::Command;
+
+use cargo_metadata::{DependencyKind, Metadata, MetadataCommand, Package, PackageId};
+
+use super::{Ecosystem, Gathered, LicenseEntry, canonical_spdx, is_license_file_name};
+use crate::error::{Error, Result};
+use crate::workspace::Workspace;
+
+/// The third-party crates `crate_manifest` (a workspace member's `Cargo.toml`) depends on for the
+/// host platform: normal dependencies, followed transitively (also through first-party members,
+/// which are not listed themselves); dev and build dependencies do not ship and are left out.
+pub fn gather_cargo(ws: &Workspace, crate_manifest: &Path) -> Result<Gathered> {
+    let host = host_triple()?;
+    let metadata = MetadataCommand::new()
+        .manifest_path(&ws.manifest_path)
+        .other_options(vec!["--filter-platform".to_string(), host])
+        .exec()
+        .map_err(|e| {
+            let detail = match &e {
+                cargo_metadata::Error::CargoMetadata { stderr } => stderr.trim().to_string(),
+                other => other.to_string(),
+            };
+            Error::Failed(format!(
+                "cargo licenses: cannot resolve the dependencies of {}: {detail}",
+                ws.manifest_path.display()
+            ))
+        })?;
+    let root = find_package(&metadata, crate_manifest)?;
+    let mut gathered = Gathered::default();
+    for id in third_party_dependencies(&metadata, &root.id)? {
+        let package = &metadata[&id];
+        gathered.entries.push(entry(package)?);
+    }
+    Ok(gathered)
+}
+
+/// The host target triple, from `cargo -vV` (the platform the crate is built for).
+fn host_triple() -> Result<String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let output = Command::new(&cargo)
+        .arg("-vV")
+        .output()
+        .map_err(|e| Error::io(format!("cannot run {} -vV", cargo.to_string_lossy()), e))?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .map(|host| host.trim().to_string())
+        .ok_or_else(|| {
+            Error::Failed(format!(
+                "cannot find the host platform in the output of `{} -vV`",
+                cargo.to_string_lossy()
+            ))
+        })
+}
+
+fn find_package<'a>(metadata: &'a Metadata, crate_manifest: &Path) -> Result<&'a Package> {
+    let wanted = crate_manifest.canonicalize().map_err(|e| {
+        Error::io(
+            format!(
+                "cannot open the cargo license source {}",
+                crate_manifest.display()
+            ),
+            e,
+        )
+    })?;
+    metadata
+        .workspace_packages()
+        .into_iter()
+        .find(|p| p.manifest_path.as_std_path().canonicalize().is_ok_and(|m| m == wanted))
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "cargo license source {} is not a member of the workspace at {}; list its crate in `[workspace] members`",
+                crate_manifest.display(),
+                metadata.workspace_root
+            ))
+        })
+}
+
+/// Breadth-first over the resolve graph from `root`, along normal dependency edges only; the
+/// packages that are not workspace members, sorted (by name, then version).
+fn third_party_dependencies(metadata: &Metadata, root: &PackageId) -> Result<Vec<PackageId>> {
+    let resolve = metadata.resolve.as_ref().ok_or_else(|| {
+        Error::Failed(
+            "cargo metadata returned no dependency graph (was it run with --no-deps?)".into(),
+        )
+    })?;
+    let nodes: HashMap<&PackageId, _> = resolve.nodes.iter().map(|n| (&n.id, n)).collect();
+    let members: HashSet<&PackageId> = metadata.workspace_members.iter().collect();
+    let mut seen: HashSet<&PackageId> = HashSet::from([root]);
+    let mut queue = VecDeque::from([root]);
+    let mut found = BTreeSet::new();
+    while let Some(id) = queue.pop_front() {
+        let Some(node) = nodes.get(id) else { continue };
+        let normal = node
+            .deps
+            .iter()
+            .filter(|d| d.dep_kinds.iter().any(|k| k.kind == DependencyKind::Normal));
+        for dep in normal {
+            if seen.insert(&dep.pkg) {
+                queue.push_back(&dep.pkg);
+                if !members.contains(&dep.pkg) {
+                    let package = &metadata[&dep.pkg];
+                    found.insert((
+                        package.name.to_string(),
+                        package.version.clone(),
+                        dep.pkg.clone(),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(found.into_iter().map(|(_, _, id)| id).collect())
+}
+
+/// A crate's entry: the declared license and every license file in its source folder (top-level
+/// `LICENSE*`, `LICENCE*`, `COPYING*`, `NOTICE*`, ..., the files of a REUSE `LICENSES/` folder,
+/// and the manifest's `license-file`).
+fn entry(package: &Package) -> Result<LicenseEntry> {
+    let name = package.name.to_string();
+    let version = package.version.to_string();
+    let license = package
+        .license
+        .as_deref()
+        .map(|l| canonical_spdx(l).unwrap_or_else(|| l.to_string()));
+    let mut entry = LicenseEntry::new(Ecosystem::Cargo, &name, &version, license);
+    let Some(dir) = package.manifest_path.parent() else {
+        return Ok(entry);
+    };
+    let dir = dir.as_std_path();
+    let source = |rel: &str| format!("crate:{name}-{version}/{rel}");
+    for (rel, path) in license_files(dir)? {
+        let contents = std::fs::read(&path)
+            .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        let file_name = rel.rsplit('/').next().unwrap_or(&rel).to_string();
+        entry.add_file(&file_name, source(&rel), contents);
+    }
+    if let Some(file) = package.license_file() {
+        let path = file.as_std_path();
+        let contents = std::fs::read(path).map_err(|e| {
+            Error::Failed(format!(
+                "crate {name} {version} names license-file `{}`, which cannot be read: {e}",
+                package
+                    .license_file
+                    .as_ref()
+                    .map(|f| f.as_str())
+                    .unwrap_or_default()
+            ))
+        })?;
+        let file_name = path
+            .file_name()
+            .map_or("LICENSE".into(), |n| n.to_string_lossy().into_owned());
+        let rel = path.strip_prefix(dir).map_or_else(
+            |_| file_name.clone(),
+            |r| r.to_string_lossy().replace('\\', "/"),
+        );
+        entry.add_file(&file_name, source(&rel), contents);
+    }
+    Ok(entry)
+}
+
+/// `(path relative to dir, absolute path)` of the license files in a crate's folder, sorted.
+fn license_files(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>> {
+    let mut found = Vec::new();
+    for (name, path, is_dir) in sorted_dir(dir)? {
+        if is_dir && name.eq_ignore_ascii_case("LICENSES") {
+            for (inner, inner_path, inner_is_dir) in sorted_dir(&path)? {
+                if !inner_is_dir {
+                    found.push((format!("{name}/{inner}"), inner_path));
+                }
+            }
+        } else if !is_dir && is_license_file_name(&name) {
+            found.push((name, path));
+        }
+    }
+    Ok(found)
+}
+
+fn sorted_dir(dir: &Path) -> Result<Vec<(String, std::path::PathBuf, bool)>> {
+    let read = std::fs::read_dir(dir)
+        .map_err(|e| Error::io(format!("cannot list {}", dir.display()), e))?;
+    let mut out = Vec::new();
+    for item in read {
+        let item = item.map_err(|e| Error::io(format!("cannot list {}", dir.display()), e))?;
+        let path = item.path();
+        // Follows symlinks: a crate may link LICENSE to a shared file.
+        let is_dir = path.is_dir();
+        out.push((
+            item.file_name().to_string_lossy().into_owned(),
+            path,
+            is_dir,
+        ));
+    }
+    out.sort();
+    Ok(out)
+}

@@ -1,0 +1,416 @@
+//! Reading a built image's filesystem: the export of a created, never-started container, streamed
+//! through a tar parser on a blocking thread. Only the few small files the gatherers need are kept
+//! in memory (dpkg status, copyright files, `*.dist-info` metadata and texts), plus every link, so
+//! paths through symlinked folders (`/usr/share/doc/libgcc-s1 -> gcc-12-base`) resolve.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::{self, Read};
+
+use bollard::Docker;
+use bollard::models::ContainerCreateBody;
+use bollard::query_parameters::{CreateContainerOptions, RemoveContainerOptions};
+use bytes::{Buf, Bytes};
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+
+use super::{Gathered, debian, python};
+use crate::engine::{Engine, error_text};
+use crate::error::{Error, Result};
+
+/// The largest file kept; anything bigger on a path we read is an error, not a silent skip.
+const MAX_FILE: u64 = 64 << 20;
+/// Chunks of the export stream in flight between the engine and the tar parser.
+const CHANNEL_CHUNKS: usize = 16;
+/// Symlink hops allowed while resolving one path (as Linux's MAXSYMLINKS).
+const MAX_HOPS: usize = 40;
+
+/// Gather the `python` and/or `debian` licenses of image `image_id` in one read of its filesystem.
+/// The scan container is removed whatever happens (also when this future is dropped).
+pub async fn gather_image(
+    engine: &Engine,
+    image_id: &str,
+    python: bool,
+    debian: bool,
+) -> Result<Gathered> {
+    if !python && !debian {
+        return Ok(Gathered::default());
+    }
+    let wanted = Wanted { python, debian };
+    let container = ScanContainer::create(engine.docker(), image_id).await?;
+    let snapshot = export(engine.docker(), &container.id, wanted).await;
+    let removed = container.remove().await;
+    let snapshot = snapshot?;
+    removed?;
+    let mut gathered = Gathered::default();
+    if python {
+        gathered.entries.extend(python::gather(&snapshot));
+    }
+    if debian {
+        gathered.entries.extend(debian::gather(&snapshot)?);
+    }
+    Ok(gathered)
+}
+
+/// A created container; removed by [`ScanContainer::remove`], or in the background on drop.
+struct ScanContainer {
+    docker: Docker,
+    id: String,
+    removed: bool,
+}
+
+impl ScanContainer {
+    async fn create(docker: &Docker, image_id: &str) -> Result<ScanContainer> {
+        let body = ContainerCreateBody {
+            image: Some(image_id.to_string()),
+            // Never run; an image without a shell or default command can still be created.
+            cmd: Some(vec!["/sdkimage-license-scan".to_string()]),
+            network_disabled: Some(true),
+            labels: Some(HashMap::from([(
+                "org.sdkimage.purpose".to_string(),
+                "license-scan".to_string(),
+            )])),
+            ..Default::default()
+        };
+        let created = docker
+            .create_container(None::<CreateContainerOptions>, body)
+            .await
+            .map_err(|e| {
+                Error::Failed(format!(
+                    "licenses: cannot create a container of image {image_id}: {}",
+                    error_text(&e)
+                ))
+            })?;
+        Ok(ScanContainer {
+            docker: docker.clone(),
+            id: created.id,
+            removed: false,
+        })
+    }
+
+    async fn remove(mut self) -> Result<()> {
+        self.removed = true;
+        self.docker
+            .remove_container(&self.id, Some(remove_options()))
+            .await
+            .map_err(|e| {
+                Error::Failed(format!(
+                    "licenses: cannot remove scan container {}: {}",
+                    self.id,
+                    error_text(&e)
+                ))
+            })
+    }
+}
+
+impl Drop for ScanContainer {
+    fn drop(&mut self) {
+        if self.removed {
+            return;
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let docker = self.docker.clone();
+            let id = std::mem::take(&mut self.id);
+            runtime.spawn(async move {
+                let _ = docker.remove_container(&id, Some(remove_options())).await;
+            });
+        }
+    }
+}
+
+fn remove_options() -> RemoveContainerOptions {
+    RemoveContainerOptions {
+        force: true,
+        v: true,
+        link: false,
+    }
+}
+
+/// Stream the container's export into the tar parser (on a blocking thread) through a bounded
+/// channel: memory stays at a few chunks whatever the image size.
+async fn export(docker: &Docker, container: &str, wanted: Wanted) -> Result<Snapshot> {
+    let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHANNEL_CHUNKS);
+    let parser = tokio::task::spawn_blocking(move || {
+        scan(
+            ChannelReader {
+                rx,
+                chunk: Bytes::new(),
+            },
+            wanted,
+        )
+    });
+    let mut stream = docker.export_container(container);
+    while let Some(item) = stream.next().await {
+        let item = item.map_err(|e| {
+            io::Error::other(format!(
+                "export of the scan container failed: {}",
+                error_text(&e)
+            ))
+        });
+        let failed = item.is_err();
+        // A send error means the parser stopped (end of archive, or its own error).
+        if tx.send(item).await.is_err() || failed {
+            break;
+        }
+    }
+    drop(tx);
+    parser
+        .await
+        .map_err(|e| Error::Failed(format!("licenses: the image reader stopped: {e}")))?
+}
+
+/// A blocking [`Read`] over the chunks the async side sends.
+struct ChannelReader {
+    rx: mpsc::Receiver<io::Result<Bytes>>,
+    chunk: Bytes,
+}
+
+impl Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.chunk.is_empty() {
+            match self.rx.blocking_recv() {
+                None => return Ok(0),
+                Some(chunk) => self.chunk = chunk?,
+            }
+        }
+        let n = buf.len().min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk[..n]);
+        self.chunk.advance(n);
+        Ok(n)
+    }
+}
+
+/// Which gatherers will read the snapshot.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wanted {
+    pub python: bool,
+    pub debian: bool,
+}
+
+impl Wanted {
+    /// Whether the file at `path` (absolute, normalized) is one a gatherer reads.
+    fn keeps(self, path: &str) -> bool {
+        (self.debian && debian::reads(path)) || (self.python && python::reads(path))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Link {
+    Symbolic(String),
+    /// A hard link: the absolute path of the file it shares contents with.
+    Hard(String),
+}
+
+/// The kept files of an image's filesystem, by absolute path, and all its links.
+#[derive(Debug, Default)]
+pub(crate) struct Snapshot {
+    files: BTreeMap<String, Vec<u8>>,
+    links: HashMap<String, Link>,
+}
+
+impl Snapshot {
+    /// The file at `path` after following symlinks (also in its folders) and hard links: its real
+    /// path and contents; `None` when absent or not kept.
+    pub fn read(&self, path: &str) -> Option<(String, &[u8])> {
+        let real = self.resolve(path)?;
+        self.files.get(&real).map(|c| (real, c.as_slice()))
+    }
+
+    /// The kept files whose path starts with `prefix`, in path order.
+    pub fn files_under<'a>(
+        &'a self,
+        prefix: &str,
+    ) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
+        let prefix = prefix.to_string();
+        self.files
+            .range(prefix.clone()..)
+            .take_while(move |(p, _)| p.starts_with(&prefix))
+            .map(|(p, c)| (p.as_str(), c.as_slice()))
+    }
+
+    /// All kept files, in path order.
+    pub fn files(&self) -> impl Iterator<Item = (&str, &[u8])> {
+        self.files.iter().map(|(p, c)| (p.as_str(), c.as_slice()))
+    }
+
+    fn resolve(&self, path: &str) -> Option<String> {
+        let mut hops = 0;
+        let mut pending: Vec<String> = components(path).map(str::to_string).collect();
+        pending.reverse();
+        let mut resolved: Vec<String> = Vec::new();
+        while let Some(component) = pending.pop() {
+            match component.as_str() {
+                "." => continue,
+                ".." => {
+                    resolved.pop();
+                    continue;
+                }
+                _ => {}
+            }
+            resolved.push(component);
+            let current = join_absolute(&resolved);
+            let target = match self.links.get(&current) {
+                None => continue,
+                Some(Link::Hard(target)) if pending.is_empty() => target.clone(),
+                Some(Link::Hard(_)) => continue,
+                Some(Link::Symbolic(target)) => target.clone(),
+            };
+            hops += 1;
+            if hops > MAX_HOPS {
+                return None;
+            }
+            resolved.pop();
+            if target.starts_with('/') {
+                resolved.clear();
+            }
+            pending.extend(components(&target).rev().map(str::to_string));
+        }
+        Some(join_absolute(&resolved))
+    }
+}
+
+fn components(path: &str) -> impl DoubleEndedIterator<Item = &str> {
+    path.split('/').filter(|c| !c.is_empty())
+}
+
+fn join_absolute(components: &[String]) -> String {
+    format!("/{}", components.join("/"))
+}
+
+/// A tar member path as an absolute, normalized path: `./usr/lib/` -> `/usr/lib`.
+fn normalize(raw: &str) -> String {
+    let parts: Vec<&str> = components(raw).filter(|c| *c != ".").collect();
+    format!("/{}", parts.join("/"))
+}
+
+/// Read a filesystem tar (a container export), keeping what `wanted` reads.
+pub(crate) fn scan<R: Read>(reader: R, wanted: Wanted) -> Result<Snapshot> {
+    let bad =
+        |e: io::Error| Error::Failed(format!("licenses: cannot read the image filesystem: {e}"));
+    let mut archive = tar::Archive::new(reader);
+    let mut snapshot = Snapshot::default();
+    for entry in archive.entries().map_err(bad)? {
+        let mut entry = entry.map_err(bad)?;
+        let path = normalize(&String::from_utf8_lossy(&entry.path_bytes()));
+        let kind = entry.header().entry_type();
+        if kind.is_symlink() || kind.is_hard_link() {
+            let Some(target) = entry.link_name_bytes() else {
+                continue;
+            };
+            let target = String::from_utf8_lossy(&target).into_owned();
+            let link = if kind.is_symlink() {
+                Link::Symbolic(target)
+            } else {
+                Link::Hard(normalize(&target))
+            };
+            snapshot.links.insert(path, link);
+        } else if kind.is_file() && wanted.keeps(&path) {
+            let size = entry.header().size().map_err(bad)?;
+            if size > MAX_FILE {
+                return Err(Error::Failed(format!(
+                    "licenses: {path} in the image is {size} bytes, more than the {MAX_FILE} a license or metadata file may be"
+                )));
+            }
+            let mut contents = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
+            entry.read_to_end(&mut contents).map_err(bad)?;
+            snapshot.files.insert(path, contents);
+        }
+    }
+    Ok(snapshot)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn snapshot(files: &[(&str, &str)], links: &[(&str, Link)]) -> Snapshot {
+        Snapshot {
+            files: files
+                .iter()
+                .map(|(p, c)| (p.to_string(), c.as_bytes().to_vec()))
+                .collect(),
+            links: links
+                .iter()
+                .map(|(p, l)| (p.to_string(), l.clone()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn resolves_symlinked_folders_relative_and_absolute() {
+        let s = snapshot(
+            &[("/usr/share/doc/gcc-12-base/copyright", "gcc")],
+            &[
+                (
+                    "/usr/share/doc/libgcc-s1",
+                    Link::Symbolic("gcc-12-base".into()),
+                ),
+                (
+                    "/usr/share/doc/abs",
+                    Link::Symbolic("/usr/share/doc/gcc-12-base".into()),
+                ),
+                (
+                    "/usr/share/doc/up",
+                    Link::Symbolic("../doc/./libgcc-s1".into()),
+                ),
+                ("/share", Link::Symbolic("usr/share".into())),
+            ],
+        );
+        for path in [
+            "/usr/share/doc/libgcc-s1/copyright",
+            "/usr/share/doc/abs/copyright",
+            "/usr/share/doc/up/copyright",
+            "/share/doc/libgcc-s1/copyright",
+        ] {
+            let (real, contents) = s
+                .read(path)
+                .unwrap_or_else(|| panic!("{path} did not resolve"));
+            assert_eq!(real, "/usr/share/doc/gcc-12-base/copyright");
+            assert_eq!(contents, b"gcc");
+        }
+    }
+
+    #[test]
+    fn resolves_hard_links_and_stops_on_loops() {
+        let s = snapshot(
+            &[("/a/copyright", "text")],
+            &[
+                ("/b/copyright", Link::Hard("/a/copyright".into())),
+                ("/loop", Link::Symbolic("loop".into())),
+            ],
+        );
+        assert_eq!(
+            s.read("/b/copyright").map(|(p, _)| p),
+            Some("/a/copyright".to_string())
+        );
+        assert_eq!(s.read("/loop/x"), None);
+        assert_eq!(s.read("/missing"), None);
+    }
+
+    #[test]
+    fn normalizes_member_paths() {
+        assert_eq!(normalize("./usr/lib/"), "/usr/lib");
+        assert_eq!(normalize("usr//share/./doc"), "/usr/share/doc");
+        assert_eq!(normalize("./"), "/");
+    }
+
+    #[test]
+    fn a_truncated_archive_is_an_error_not_a_panic() {
+        let mut data = Vec::new();
+        {
+            let mut builder = tar::Builder::new(&mut data);
+            let mut header = tar::Header::new_gnu();
+            header.set_size(4);
+            header.set_mode(0o644);
+            header.set_cksum();
+            builder
+                .append_data(&mut header, "var/lib/dpkg/status", &b"abcd"[..])
+                .expect("append");
+        }
+        data.truncate(600);
+        let wanted = Wanted {
+            python: true,
+            debian: true,
+        };
+        assert!(scan(&data[..], wanted).is_err());
+    }
+}

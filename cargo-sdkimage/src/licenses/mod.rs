@@ -1,0 +1,166 @@
+//! Third-party licenses (DESIGN.md section 5 "Licenses"): gather the license texts of what ships
+//! in an image (Rust crates on the host side; Python dists and Debian packages read from the built
+//! image), apply the overrides and the policy of the `licenses/` folder, and lay the result out as
+//! `<dest>/<ecosystem>/<name>-<version>/<files>` plus `<dest>/index.json`.
+//!
+//! No text is ever downloaded: everything comes from unpacked crate sources, the image's own
+//! filesystem, or the override texts checked into `licenses/`.
+
+mod cargo;
+mod check;
+mod debian;
+mod image;
+mod layout;
+mod overrides;
+mod policy;
+mod python;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+pub use cargo::gather_cargo;
+pub use check::check;
+pub use image::gather_image;
+pub use layout::{append_to_tar, write_dir, write_tar};
+
+/// Where a dependency comes from. Ordered by name, as the layout's folders are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ecosystem {
+    Cargo,
+    Debian,
+    Python,
+}
+
+impl Ecosystem {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ecosystem::Cargo => "cargo",
+            Ecosystem::Debian => "debian",
+            Ecosystem::Python => "python",
+        }
+    }
+}
+
+impl fmt::Display for Ecosystem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One license text of a dependency, held in memory (texts are small).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LicenseFile {
+    /// `/`-separated path inside the entry's folder (`LICENSE-MIT`, `copyright`).
+    pub path: String,
+    /// Where the text came from: `crate:itoa-1.0.18/LICENSE-MIT`,
+    /// `image:/usr/share/doc/hostname/copyright`, `override:licenses/texts/ring-LICENSE`.
+    pub source: String,
+    pub contents: Vec<u8>,
+}
+
+/// One third-party dependency and its license texts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LicenseEntry {
+    pub name: String,
+    pub version: String,
+    pub ecosystem: Ecosystem,
+    /// An SPDX expression when the declared license is one, else the name as declared; `None`
+    /// when nothing is declared (a copyright file that is not machine-readable).
+    pub license: Option<String>,
+    pub files: Vec<LicenseFile>,
+}
+
+impl LicenseEntry {
+    pub fn new(ecosystem: Ecosystem, name: &str, version: &str, license: Option<String>) -> Self {
+        LicenseEntry {
+            name: name.to_string(),
+            version: version.to_string(),
+            ecosystem,
+            license,
+            files: Vec::new(),
+        }
+    }
+
+    /// Add a text; an identical text already kept is not added twice, and a different text
+    /// under a taken path gets a numbered path (`LICENSE.2`), so no text is ever lost.
+    pub fn add_file(&mut self, path: &str, source: String, contents: Vec<u8>) {
+        if self.files.iter().any(|f| f.contents == contents) {
+            return;
+        }
+        let mut candidate = path.to_string();
+        let mut n = 2;
+        while self.files.iter().any(|f| f.path == candidate) {
+            candidate = format!("{path}.{n}");
+            n += 1;
+        }
+        self.files.push(LicenseFile {
+            path: candidate,
+            source,
+            contents,
+        });
+    }
+
+    fn key(&self) -> (Ecosystem, &str, &str) {
+        (self.ecosystem, &self.name, &self.version)
+    }
+}
+
+/// What the gatherers found, before overrides and policy.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gathered {
+    pub entries: Vec<LicenseEntry>,
+}
+
+impl Gathered {
+    /// Add another gatherer's findings (the same dependency found twice is merged by [`check`]).
+    pub fn merge(&mut self, other: Gathered) {
+        self.entries.extend(other.entries);
+    }
+}
+
+/// A dependency that passed [`check`]: it has at least one text and a license the policy allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    entry: LicenseEntry,
+}
+
+impl Resolved {
+    pub fn entry(&self) -> &LicenseEntry {
+        &self.entry
+    }
+}
+
+/// File names that hold license texts, matched case-insensitively on the name's start:
+/// `LICENSE`, `LICENSE-MIT`, `licence.txt`, `COPYING`, `NOTICE`, `UNLICENSE`, `COPYRIGHT`.
+pub(crate) fn is_license_file_name(name: &str) -> bool {
+    const PREFIXES: &[&str] = &[
+        "license",
+        "licence",
+        "copying",
+        "notice",
+        "unlicense",
+        "copyright",
+    ];
+    let lower = name.to_ascii_lowercase();
+    PREFIXES.iter().any(|p| lower.starts_with(p))
+}
+
+/// A license string as an SPDX expression when it is one (after the usual fix-ups: `MIT/Apache-2.0`,
+/// `GPL-2.0+`, lowercase operators), else `None`.
+pub(crate) fn canonical_spdx(text: &str) -> Option<String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let canonical = match spdx::Expression::canonicalize(text) {
+        Ok(Some(c)) => c,
+        Ok(None) => text.to_string(),
+        Err(_) => return None,
+    };
+    spdx::Expression::parse(&canonical).ok().map(|_| canonical)
+}

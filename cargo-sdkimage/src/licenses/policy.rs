@@ -1,0 +1,134 @@
+//! `licenses/policy.toml`: the licenses a release may ship.
+//!
+//! ```toml
+//! allow = ["MIT", "Apache-2.0", "Apache-2.0 WITH LLVM-exception", "BSD-3-Clause", "ISC"]
+//! ```
+//!
+//! A dependency's SPDX expression passes when it can be satisfied with allowed licenses alone
+//! (`MIT OR GPL-3.0-only` passes with MIT allowed; `MIT AND Zlib` needs both). An exception must
+//! be allowed with its license (`Apache-2.0 WITH LLVM-exception`). Without the file every license
+//! is accepted.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::{Diagnostic, Error, Result};
+
+pub(crate) const FILE: &str = "policy.toml";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    allow: Vec<Spanned<String>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Policy {
+    pub path: PathBuf,
+    allow: Vec<spdx::Licensee>,
+}
+
+impl Policy {
+    /// `<dir>/policy.toml`, or `None` when there is none (every license accepted).
+    pub fn load(dir: &Path) -> Result<Option<Policy>> {
+        let path = dir.join(FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
+        };
+        let raw: RawPolicy =
+            toml::from_str(&text).map_err(|e| crate::workspace::toml_diag(&path, &text, &e))?;
+        let mut diags = Vec::new();
+        let mut allow = Vec::new();
+        for item in &raw.allow {
+            match spdx::Licensee::parse(item.get_ref()) {
+                Ok(licensee) => allow.push(licensee),
+                Err(e) => diags.push(Diagnostic::at(
+                    &path,
+                    &text,
+                    item.span().start + 1 + e.span.start,
+                    format!(
+                        "`{}` is not an SPDX license (with an optional `WITH` exception): {}",
+                        item.get_ref(),
+                        e.reason
+                    ),
+                )),
+            }
+        }
+        if diags.is_empty() {
+            Ok(Some(Policy { path, allow }))
+        } else {
+            Err(Error::Invalid(diags))
+        }
+    }
+
+    /// `Ok` when `license` is allowed, else why not.
+    pub fn verdict(&self, license: Option<&str>) -> std::result::Result<(), String> {
+        let Some(license) = license else {
+            return Err("the license is unknown (no machine-readable license declared)".into());
+        };
+        let expression = spdx::Expression::parse(license).map_err(|e| {
+            format!(
+                "license `{license}` is not an SPDX expression ({})",
+                e.reason
+            )
+        })?;
+        expression
+            .evaluate_with_failures(|req| self.allow.iter().any(|a| a.satisfies(req)))
+            .map_err(|failed| {
+                let failed: Vec<String> = failed.iter().map(|r| format!("`{}`", r.req)).collect();
+                format!(
+                    "license `{license}` needs {} that {} does not allow",
+                    failed.join(", "),
+                    FILE
+                )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(text: &str) -> Result<Option<Policy>> {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join(FILE), text).expect("write");
+        Policy::load(dir.path())
+    }
+
+    #[test]
+    fn evaluates_or_and_with() {
+        let p =
+            policy("allow = [\"MIT\", \"Apache-2.0 WITH LLVM-exception\", \"GPL-2.0-or-later\"]\n")
+                .expect("valid")
+                .expect("present");
+        assert!(p.verdict(Some("MIT")).is_ok());
+        assert!(p.verdict(Some("MIT OR GPL-3.0-only")).is_ok());
+        assert!(p.verdict(Some("Apache-2.0 WITH LLVM-exception")).is_ok());
+        let e = p.verdict(Some("GPL-3.0-only")).expect_err("rejected");
+        assert!(e.contains("`GPL-3.0-only`"), "{e}");
+        assert!(p.verdict(Some("MIT AND Zlib")).is_err());
+        assert!(p.verdict(Some("Apache-2.0")).is_err());
+        assert!(p.verdict(Some("GPL-2.0-or-later")).is_ok());
+        let e = p.verdict(Some("public-domain")).expect_err("not spdx");
+        assert!(e.contains("not an SPDX expression"), "{e}");
+        assert!(p.verdict(None).is_err());
+    }
+
+    #[test]
+    fn no_file_means_no_policy_and_errors_are_located() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        assert!(Policy::load(dir.path()).expect("no file").is_none());
+        let e = policy("allow = [\"MIT\", \"Apache 2\"]\n")
+            .expect_err("invalid")
+            .to_string();
+        assert!(e.contains("policy.toml:1:18"), "{e}");
+        let e = policy("allow = [\"MIT\"]\ndeny = []\n")
+            .expect_err("unknown key")
+            .to_string();
+        assert!(e.contains("policy.toml:2:1") && e.contains("deny"), "{e}");
+    }
+}

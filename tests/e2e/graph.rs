@@ -1,0 +1,443 @@
+//! The build graph: order under `-j`, up-to-date skipping, invalidation, re-tagging,
+//! `--keep-going`, and cancellation by signal.
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{Repo, docker_image_id};
+
+/// `(event, image)` pairs of a JSON run, summary excluded.
+fn timeline(events: &[Value]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter(|e| !e["image"].is_null())
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap().to_string(),
+                e["image"].as_str().unwrap_or("").to_string(),
+            )
+        })
+        .collect()
+}
+
+fn position(timeline: &[(String, String)], event: &str, image: &str) -> usize {
+    timeline
+        .iter()
+        .position(|(e, i)| e == event && i == image)
+        .unwrap_or_else(|| panic!("no {event} for {image} in {timeline:?}"))
+}
+
+fn outcomes(events: &[Value]) -> std::collections::BTreeMap<String, String> {
+    events
+        .iter()
+        .filter(|e| !e["image"].is_null() && e["event"] != "build-started")
+        .map(|e| {
+            (
+                e["image"].as_str().unwrap().to_string(),
+                e["event"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// Make every SDK image take a moment, so parallel builds overlap visibly.
+fn slow_sdks(repo: &Repo) {
+    for dir in ["sdks/go/container", "sdks/python/container"] {
+        let path = format!("{dir}/Dockerfile");
+        let text = std::fs::read_to_string(repo.file(&path)).unwrap();
+        repo.write(
+            &path,
+            &text.replace("ENTRYPOINT", "RUN sleep 1\nENTRYPOINT"),
+        );
+    }
+}
+
+#[test]
+fn dependencies_first_and_independent_images_in_parallel() {
+    let repo = Repo::new("beam");
+    slow_sdks(&repo);
+    let run = repo.run(&[
+        "build",
+        "-j",
+        "3",
+        "--tag",
+        "t",
+        "--message-format",
+        "json",
+        "--progress",
+        "none",
+    ]);
+    run.success();
+    let t = timeline(&run.events());
+    let base_done = position(&t, "build-finished", "beam_base");
+    for sdk in ["beam_go_sdk", "beam_python3.10_sdk", "beam_python3.11_sdk"] {
+        assert!(
+            position(&t, "build-started", sdk) > base_done,
+            "{sdk} started before its base: {t:?}"
+        );
+    }
+    // The three SDK images ran at the same time: all started before any finished.
+    let first_sdk_finished = ["beam_go_sdk", "beam_python3.10_sdk", "beam_python3.11_sdk"]
+        .iter()
+        .map(|s| position(&t, "build-finished", s))
+        .min()
+        .unwrap();
+    for sdk in ["beam_go_sdk", "beam_python3.10_sdk", "beam_python3.11_sdk"] {
+        assert!(
+            position(&t, "build-started", sdk) < first_sdk_finished,
+            "not parallel: {t:?}"
+        );
+    }
+
+    // -j 1: one at a time.
+    let run = repo.run(&[
+        "build",
+        "-j",
+        "1",
+        "--force",
+        "--tag",
+        "t",
+        "--message-format",
+        "json",
+        "--progress",
+        "none",
+    ]);
+    run.success();
+    let t = timeline(&run.events());
+    for pair in t.chunks(2) {
+        assert_eq!(pair[0].0, "build-started", "{t:?}");
+        assert_eq!(
+            pair[1],
+            ("build-finished".to_string(), pair[0].1.clone()),
+            "{t:?}"
+        );
+    }
+}
+
+#[test]
+fn up_to_date_images_are_skipped_and_changes_rebuild_only_what_they_touch() {
+    let repo = Repo::new("beam");
+    repo.run(&["build", "--tag", "1.0", "--progress", "none"])
+        .success();
+    let ids = |tag: &str| -> Vec<Option<String>> {
+        [
+            "beam_base",
+            "beam_go_sdk",
+            "beam_python3.10_sdk",
+            "beam_python3.11_sdk",
+        ]
+        .iter()
+        .map(|n| docker_image_id(&format!("{}/{n}:{tag}", repo.root)))
+        .collect()
+    };
+    let first = ids("1.0");
+    assert!(first.iter().all(Option::is_some));
+
+    // Nothing changed: all up to date, nothing sent to the engine, fast.
+    let started = Instant::now();
+    let run = repo.run(&[
+        "build",
+        "--tag",
+        "1.0",
+        "--message-format",
+        "json",
+        "--progress",
+        "none",
+    ]);
+    run.success();
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let o = outcomes(&run.events());
+    assert!(o.values().all(|v| v == "up-to-date"), "{o:?}");
+    assert_eq!(run.events().last().unwrap()["counts"]["up_to_date"], 4);
+
+    // A new release tag alone rebuilds nothing: the images are re-tagged (the python and go
+    // images name the base by ref in a build arg, which counts by the base's id).
+    let run = repo.run(&[
+        "build",
+        "--tag",
+        "2.0",
+        "--message-format",
+        "json",
+        "--progress",
+        "none",
+    ]);
+    run.success();
+    let o = outcomes(&run.events());
+    assert!(o.values().all(|v| v == "retagged"), "{o:?}");
+    assert_eq!(ids("2.0"), first);
+
+    // A change in the python context rebuilds both python variants, nothing else.
+    repo.write(
+        "sdks/python/container/boot.sh",
+        "#!/bin/sh\necho changed boot\n",
+    );
+    let run = repo.run(&[
+        "build",
+        "--tag",
+        "2.0",
+        "--message-format",
+        "json",
+        "--progress",
+        "none",
+    ]);
+    run.success();
+    let o = outcomes(&run.events());
+    assert_eq!(o["beam_base"], "up-to-date");
+    assert_eq!(o["beam_go_sdk"], "up-to-date");
+    assert_eq!(o["beam_python3.10_sdk"], "build-finished");
+    assert_eq!(o["beam_python3.11_sdk"], "build-finished");
+
+    // A mode change counts too.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            repo.file("sdks/go/container/boot.sh"),
+            std::fs::Permissions::from_mode(0o700),
+        )
+        .unwrap();
+        let run = repo.run(&[
+            "build",
+            "go",
+            "--tag",
+            "2.0",
+            "--message-format",
+            "json",
+            "--progress",
+            "none",
+        ]);
+        let o = outcomes(&run.events());
+        assert_eq!(o["beam_go_sdk"], "build-finished", "{o:?}");
+    }
+
+    // A change to the base rebuilds the base and everything that depends on it.
+    repo.write("sdks/base/Dockerfile", "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nENV CHANGED=1\n");
+    let run = repo.run(&[
+        "build",
+        "--tag",
+        "2.0",
+        "--message-format",
+        "json",
+        "--progress",
+        "none",
+    ]);
+    run.success();
+    let o = outcomes(&run.events());
+    assert!(o.values().all(|v| v == "build-finished"), "{o:?}");
+
+    // A new build arg value rebuilds; --force rebuilds even when up to date.
+    let run = repo.run(&[
+        "build",
+        "go",
+        "--tag",
+        "2.0",
+        "--build-arg",
+        "EXTRA=1",
+        "--message-format",
+        "json",
+        "--progress",
+        "none",
+    ]);
+    assert_eq!(outcomes(&run.events())["beam_go_sdk"], "build-finished");
+    let run = repo.run(&[
+        "build",
+        "go",
+        "--tag",
+        "2.0",
+        "--build-arg",
+        "EXTRA=1",
+        "--force",
+        "--message-format",
+        "json",
+        "--progress",
+        "none",
+    ]);
+    let o = outcomes(&run.events());
+    assert_eq!(o["beam_base"], "build-finished");
+    assert_eq!(o["beam_go_sdk"], "build-finished");
+
+    // An image removed from the engine behind our back is rebuilt.
+    let go = format!("{}/beam_go_sdk:2.0", repo.root);
+    let out = std::process::Command::new("docker")
+        .args(["rmi", "-f", &go])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let run = repo.run(&[
+        "build",
+        "go",
+        "--tag",
+        "2.0",
+        "--build-arg",
+        "EXTRA=1",
+        "--message-format",
+        "json",
+        "--progress",
+        "none",
+    ]);
+    assert_eq!(outcomes(&run.events())["beam_go_sdk"], "build-finished");
+    assert!(docker_image_id(&go).is_some());
+}
+
+fn break_go(repo: &Repo) {
+    repo.write(
+        "sdks/go/container/Dockerfile",
+        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN exit 1\n",
+    );
+}
+
+#[test]
+fn the_first_failure_stops_new_builds_unless_keep_going() {
+    let repo = Repo::new("beam");
+    break_go(&repo);
+    // -j 1 builds in order base, go, python: go fails, python is never started.
+    let run = repo.run(&[
+        "build",
+        "-j",
+        "1",
+        "--tag",
+        "k",
+        "--message-format",
+        "json",
+        "--progress",
+        "none",
+    ]);
+    run.expect_code(1);
+    let events = run.events();
+    let o = outcomes(&events);
+    assert_eq!(o["beam_go_sdk"], "failed");
+    assert!(!o.contains_key("beam_python3.10_sdk"), "{o:?}");
+    let counts = &events.iter().find(|e| e["event"] == "summary").unwrap()["counts"];
+    assert_eq!(
+        (
+            counts["built"].as_u64(),
+            counts["failed"].as_u64(),
+            counts["skipped"].as_u64()
+        ),
+        (Some(1), Some(1), Some(2))
+    );
+    assert!(run.stderr().contains("beam_go_sdk"), "{}", run.stderr());
+
+    // --keep-going builds everything that does not depend on the failure.
+    let run = repo.run(&[
+        "build",
+        "-j",
+        "1",
+        "--tag",
+        "k",
+        "--keep-going",
+        "--message-format",
+        "json",
+        "--progress",
+        "none",
+    ]);
+    run.expect_code(1);
+    let o = outcomes(&run.events());
+    assert_eq!(o["beam_go_sdk"], "failed");
+    assert_eq!(o["beam_python3.10_sdk"], "build-finished");
+    assert_eq!(o["beam_python3.11_sdk"], "build-finished");
+    assert!(docker_image_id(&format!("{}/beam_go_sdk:k", repo.root)).is_none());
+    assert!(docker_image_id(&format!("{}/beam_python3.11_sdk:k", repo.root)).is_some());
+}
+
+#[test]
+fn a_failed_base_skips_its_dependants() {
+    let repo = Repo::new("beam");
+    repo.write(
+        "sdks/base/Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"false\"]\n",
+    );
+    let run = repo.run(&[
+        "build",
+        "--keep-going",
+        "--tag",
+        "s",
+        "--message-format",
+        "json",
+        "--progress",
+        "none",
+    ]);
+    run.expect_code(1);
+    let events = run.events();
+    assert_eq!(
+        outcomes(&events).len(),
+        1,
+        "only the base was attempted: {events:?}"
+    );
+    let summary = events.iter().find(|e| e["event"] == "summary").unwrap();
+    assert_eq!(summary["counts"]["skipped"], 3);
+}
+
+#[cfg(unix)]
+#[test]
+fn a_signal_cancels_running_builds_and_tags_nothing() {
+    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+        let repo = Repo::new("beam");
+        repo.write(
+            "sdks/go/container/Dockerfile",
+            "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo long-step-started && sleep 60\n",
+        );
+        let mut child = std::process::Command::new(crate::support::BIN)
+            .args([
+                "sdkimage",
+                "build",
+                "go",
+                "--tag",
+                "sig",
+                "--progress",
+                "plain",
+                "--repository-root",
+                &repo.root,
+            ])
+            .current_dir(repo.path())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Wait until the long step runs.
+        let stderr = child.stderr.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut seen = Vec::new();
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let started = line.contains("[go] long-step-started");
+                seen.push(line);
+                if started {
+                    break;
+                }
+            }
+            seen
+        });
+        let seen = reader.join().unwrap();
+        assert!(
+            seen.iter().any(|l| l.contains("long-step-started")),
+            "{seen:?}"
+        );
+        let started = Instant::now();
+        let status = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(code));
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "cancellation took {:?}",
+            started.elapsed()
+        );
+        assert!(docker_image_id(&format!("{}/beam_go_sdk:sig", repo.root)).is_none());
+        // The engine stopped the step's container.
+        let ps = std::process::Command::new("docker")
+            .args(["ps", "--no-trunc", "--format", "{{.Command}}"])
+            .output()
+            .unwrap();
+        assert!(
+            !String::from_utf8_lossy(&ps.stdout).contains("long-step-started"),
+            "container still running"
+        );
+    }
+}
