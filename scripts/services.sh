@@ -6,7 +6,8 @@
 # (distribution v2), busybox-static (the base of test images; nothing can be pulled here),
 # apache2-utils (htpasswd for auth tests).
 
-SDKIMAGE_STATE="${SDKIMAGE_STATE:-${TMPDIR:-/tmp}/sdkimage-services}"
+_services_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+SDKIMAGE_STATE="${SDKIMAGE_STATE:-$_services_root/target/services}"
 SDKIMAGE_REGISTRY_ADDR="${SDKIMAGE_REGISTRY_ADDR:-127.0.0.1:5000}"
 _started_pids=()
 
@@ -76,6 +77,7 @@ http:
 CONFIG
     echo "services: starting docker-registry on $SDKIMAGE_REGISTRY_ADDR" >&2
     docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
+    echo $! >"$dir/registry.pid"
     _started_pids+=("$!")
     for _ in $(seq 1 40); do
         _registry_up && return 0
@@ -100,9 +102,23 @@ stop_started() {
     _started_pids=()
 }
 
+# Start what is missing; with `keep`, leave it running when the caller exits.
 ensure_services() {
     ensure_packages
     ensure_engine
     ensure_registry
-    trap stop_started EXIT
+    if [ "${1:-}" != keep ]; then
+        trap stop_started EXIT
+    fi
+}
+
+# Stop an engine and registry that an earlier `ensure_services keep` left running.
+stop_kept_services() {
+    local pidfile
+    for pidfile in "$SDKIMAGE_STATE/registry/registry.pid" "$SDKIMAGE_STATE/dockerd.pid"; do
+        [ -f "$pidfile" ] || continue
+        _started_pids+=("$(cat "$pidfile")")
+        rm -f "$pidfile"
+    done
+    stop_started
 }

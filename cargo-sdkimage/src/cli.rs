@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use sdkimage::commands::{self, BuildCommand, Target};
 use sdkimage::plan::PlanOptions;
+use sdkimage::publish::PublishOptions;
 use sdkimage::report::{
     self, Event, EventKind, MessageFormat, ProgressRequest, ReportOptions, Reporter,
 };
@@ -41,6 +42,56 @@ enum Command {
     Build {
         #[command(flatten)]
         target: TargetArgs,
+        #[command(flatten)]
+        build: BuildArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Push already-built images (all their tags, dependencies included), in two phases.
+    Push {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        publish: PublishArgs,
+        /// Say what would be pushed; push nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Images pushed at the same time (default: the number of CPUs).
+        #[arg(long, short = 'j', value_name = "N")]
+        jobs: Option<usize>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Check that the registry holds exactly the local images (digests); exit 1 on a mismatch.
+    Verify {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Check a metadata file's digests against the registry (no local images needed).
+        #[arg(long, value_name = "FILE")]
+        from_metadata: Option<PathBuf>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Copy the selection's manifests from one tag to the `--tag`s inside the registry.
+    Promote {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// The tag to promote (a release candidate, e.g. 2.61.0rc1).
+        #[arg(long, value_name = "TAG")]
+        from_tag: String,
+        /// Say what would be promoted; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Gather the third-party licenses of the selection into a folder.
+    Licenses {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// Where to write `<image>/<ecosystem>/<name>-<version>/...` and `<image>/index.json`.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
         #[command(flatten)]
         build: BuildArgs,
         #[command(flatten)]
@@ -98,6 +149,36 @@ struct BuildArgs {
     /// Write per-image results (refs, id, digest, outcome) as JSON to FILE, also on failure.
     #[arg(long, value_name = "FILE")]
     metadata_file: Option<PathBuf>,
+    /// Push every tag once all selected builds succeeded (two-phase; see `push`).
+    #[arg(long)]
+    push: bool,
+    #[command(flatten)]
+    publish: PublishArgs,
+}
+
+#[derive(Args)]
+struct PublishArgs {
+    /// The tag phase one pushes under, before release tags move.
+    #[arg(long, value_name = "NAME", default_value = sdkimage::publish::DEFAULT_STAGING_TAG)]
+    staging_tag: String,
+    /// Push release tags directly (registries with immutable tags).
+    #[arg(long)]
+    no_staging: bool,
+}
+
+impl PublishArgs {
+    fn to_lib(&self, jobs: usize, dry_run: bool) -> PublishOptions {
+        PublishOptions {
+            jobs,
+            staging_tag: (!self.no_staging).then(|| self.staging_tag.clone()),
+            dry_run,
+        }
+    }
+}
+
+fn default_jobs(jobs: Option<usize>) -> usize {
+    jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
 }
 
 #[derive(Args)]
@@ -164,9 +245,7 @@ impl TargetArgs {
 
 impl BuildArgs {
     fn to_lib(&self) -> BuildCommand {
-        let jobs = self
-            .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+        let jobs = default_jobs(self.jobs);
         BuildCommand {
             build: Some(BuildOptions {
                 jobs,
@@ -177,6 +256,7 @@ impl BuildArgs {
             }),
             dry_run: self.dry_run,
             metadata_file: self.metadata_file.clone(),
+            push: self.push.then(|| self.publish.to_lib(jobs, false)),
         }
     }
 }
@@ -232,6 +312,10 @@ pub fn main() -> i32 {
     let output = match &cli.command {
         Command::List { output, .. }
         | Command::Build { output, .. }
+        | Command::Push { output, .. }
+        | Command::Verify { output, .. }
+        | Command::Promote { output, .. }
+        | Command::Licenses { output, .. }
         | Command::Dockerfile { output, .. } => output,
     };
     let report_opts = output.to_lib();
@@ -287,6 +371,37 @@ async fn run(command: Command, reporter: Arc<Reporter>) -> Result<()> {
         }
         Command::Build { target, build, .. } => {
             commands::build(&target.to_lib(), &build.to_lib(), reporter)
+                .await
+                .map(|_| ())
+        }
+        Command::Push {
+            target,
+            publish,
+            jobs,
+            dry_run,
+            ..
+        } => {
+            let opts = publish.to_lib(default_jobs(jobs), dry_run);
+            commands::push(&target.to_lib(), &opts, reporter)
+                .await
+                .map(|_| ())
+        }
+        Command::Verify {
+            target,
+            from_metadata,
+            ..
+        } => commands::verify(&target.to_lib(), from_metadata.as_deref(), reporter).await,
+        Command::Promote {
+            target,
+            from_tag,
+            dry_run,
+            ..
+        } => commands::promote(&target.to_lib(), &from_tag, dry_run, reporter).await,
+        Command::Licenses {
+            target, out, build, ..
+        } => {
+            let opts = build.to_lib().build.expect("build options");
+            commands::licenses(&target.to_lib(), &out, &opts, reporter)
                 .await
                 .map(|_| ())
         }

@@ -12,6 +12,8 @@ use crate::error::{Error, Result};
 use crate::fingerprint::StateLock;
 use crate::manifest::Manifest;
 use crate::plan::{BuildPlan, PlanOptions};
+use crate::publish::{self, PublishOptions, Published};
+use crate::registry::Registries;
 use crate::report::{self, Counts, Event, EventKind, MessageFormat, Reporter};
 use crate::run::{self, BuildOptions, ImageResult, Outcome, Session};
 use crate::workspace::Workspace;
@@ -123,6 +125,8 @@ pub struct BuildCommand {
     pub build: Option<BuildOptions>,
     pub dry_run: bool,
     pub metadata_file: Option<PathBuf>,
+    /// `--push`: publish after every selected build succeeded.
+    pub push: Option<PublishOptions>,
 }
 
 /// `build`: prepare, build, tag; then the summary. Exit 1 when any image failed.
@@ -147,21 +151,49 @@ pub async fn build(
     let session = Arc::new(Session::new(l.ws, l.plan, engine, reporter.clone()));
     run::prepare(&session, &l.selection).await?;
     let results = run::build(session.clone(), &l.selection, &opts).await?;
-    if let Some(path) = &cmd.metadata_file {
-        report::write_metadata(path, &metadata_of(&session.plan, &results))?;
-    }
-    summarize(&session, &results, started.elapsed());
+    let mut metadata = metadata_of(&session.plan, &results);
     let failed: Vec<&str> = results
         .iter()
         .filter(|r| r.outcome == Outcome::Failed)
         .map(|r| session.plan.images[r.image].name.as_str())
         .collect();
+    let mut pushed = Vec::new();
+    let mut push_error = None;
+    if let Some(push) = &cmd.push {
+        if failed.is_empty() {
+            let ids: Vec<String> = results
+                .iter()
+                .map(|r| r.id.clone().unwrap_or_default())
+                .collect();
+            match publish_images(&session, &l.selection, &ids, push).await {
+                Ok(p) => pushed = p,
+                Err(e) => push_error = Some(e),
+            }
+        } else {
+            reporter.note("nothing pushed: not every selected image was built");
+        }
+    }
+    for p in &pushed {
+        let name = &session.plan.images[p.image].name;
+        if let Some((_, meta)) = metadata.iter_mut().find(|(n, _)| n == name) {
+            meta.digest = Some(p.digest.clone());
+            meta.pushed = true;
+            meta.containerimage_digest = Some(p.digest.clone());
+        }
+    }
+    if let Some(path) = &cmd.metadata_file {
+        report::write_metadata(path, &metadata)?;
+    }
+    summarize(&session, &results, pushed.len(), started.elapsed());
     if !failed.is_empty() {
         return Err(Error::Failed(format!(
             "{} image(s) failed: {}",
             failed.len(),
             failed.join(", ")
         )));
+    }
+    if let Some(e) = push_error {
+        return Err(e);
     }
     Ok(results)
 }
@@ -222,8 +254,16 @@ async fn check_platforms(engine: &Engine, l: &Loaded) -> Result<()> {
     }
 }
 
-fn summarize(session: &Session, results: &[ImageResult], elapsed: std::time::Duration) {
-    let mut counts = Counts::default();
+fn summarize(
+    session: &Session,
+    results: &[ImageResult],
+    pushed: usize,
+    elapsed: std::time::Duration,
+) {
+    let mut counts = Counts {
+        pushed,
+        ..Counts::default()
+    };
     for r in results {
         match r.outcome {
             Outcome::Built => counts.built += 1,
@@ -256,8 +296,13 @@ fn summarize(session: &Session, results: &[ImageResult], elapsed: std::time::Dur
                 ]
             })
             .collect();
+        let pushed = if pushed > 0 {
+            format!(", {pushed} pushed")
+        } else {
+            String::new()
+        };
         reporter.note(&format!(
-            "\n{}{} built, {} up to date, {} retagged, {} failed, {} skipped in {}",
+            "\n{}{} built, {} up to date, {} retagged, {} failed, {} skipped{pushed} in {}",
             report::table(&["IMAGE", "RESULT", "TIME", "ID"], &rows),
             counts.built,
             counts.up_to_date,
@@ -332,4 +377,247 @@ pub fn dockerfile(target: &Target) -> Result<String> {
         out.push_str(&format!("{:04o} {kind:>10}  {}\n", e.mode & 0o7777, e.path));
     }
     Ok(out)
+}
+
+/// Phase one and two of a publish, with the registries of the environment.
+async fn publish_images(
+    session: &Session,
+    selection: &[usize],
+    ids: &[String],
+    opts: &PublishOptions,
+) -> Result<Vec<Published>> {
+    let registries = Registries::from_env(Some(&session.engine)).await?;
+    publish::push(
+        &session.engine,
+        &registries,
+        &session.plan,
+        selection,
+        ids,
+        opts,
+        &session.reporter,
+    )
+    .await
+}
+
+/// Totals of a publish, verify or promote run as the `summary` event.
+fn summary_of(reporter: &Reporter, counts: Counts, elapsed: std::time::Duration) {
+    let mut summary = Event::general(EventKind::Summary, None).duration(elapsed);
+    summary.counts = Some(counts);
+    reporter.event(&summary);
+}
+
+/// `push`: publish images that are already built (dependencies included).
+pub async fn push(
+    target: &Target,
+    opts: &PublishOptions,
+    reporter: Arc<Reporter>,
+) -> Result<Vec<Published>> {
+    let l = load(target)?;
+    let started = std::time::Instant::now();
+    let engine = Engine::connect().await?;
+    let mut ids = Vec::new();
+    let mut missing = Vec::new();
+    for &i in &l.selection {
+        let img = &l.plan.images[i];
+        // The state of the last build knows the id; the first ref is the fallback.
+        let state = crate::fingerprint::StateStore::new(&l.ws.state_dir()).load(&img.name);
+        let mut id = None;
+        for r in &img.refs {
+            if let Some(found) = engine.image_id(&r.to_string()).await? {
+                id = Some(found);
+                break;
+            }
+        }
+        match id.or(state.map(|s| s.id)) {
+            Some(id) => ids.push(id),
+            None => missing.push(img.refs[0].to_string()),
+        }
+    }
+    if !missing.is_empty() {
+        return Err(Error::Failed(format!(
+            "not built, nothing pushed: {}. Build them first (`cargo sdkimage build`), or use `build --push`.",
+            missing.join(", ")
+        )));
+    }
+    let session = Session::new(l.ws, l.plan, engine, reporter.clone());
+    let pushed = publish_images(&session, &l.selection, &ids, opts).await?;
+    summary_of(
+        &reporter,
+        Counts {
+            pushed: pushed.len(),
+            ..Counts::default()
+        },
+        started.elapsed(),
+    );
+    Ok(pushed)
+}
+
+/// `verify`: every ref of the selection, registry digest == the local image's repo digest;
+/// or, with a metadata file, the file's digests against the registry (no local images needed).
+pub async fn verify(
+    target: &Target,
+    from_metadata: Option<&std::path::Path>,
+    reporter: Arc<Reporter>,
+) -> Result<()> {
+    let started = std::time::Instant::now();
+    let verified = match from_metadata {
+        Some(file) => {
+            let registries = Registries::from_env(None).await?;
+            publish::verify_metadata(&registries, file, &reporter)
+                .await?
+                .len()
+        }
+        None => {
+            let l = load(target)?;
+            let engine = Engine::connect().await?;
+            let registries = Registries::from_env(Some(&engine)).await?;
+            publish::verify(&engine, &registries, &l.plan, &l.selection, &reporter)
+                .await?
+                .len()
+        }
+    };
+    summary_of(
+        &reporter,
+        Counts {
+            verified,
+            ..Counts::default()
+        },
+        started.elapsed(),
+    );
+    Ok(())
+}
+
+/// `promote --from-tag RC --tag FINAL...`: copy manifests inside the registry; no rebuild.
+pub async fn promote(
+    target: &Target,
+    from_tag: &str,
+    dry_run: bool,
+    reporter: Arc<Reporter>,
+) -> Result<()> {
+    crate::reference::check_tag(from_tag).map_err(|e| Error::Usage(format!("--from-tag: {e}")))?;
+    let l = load(target)?;
+    let started = std::time::Instant::now();
+    // Learn which registries the engine treats as insecure when one runs; promote itself
+    // never needs it.
+    let engine = Engine::connect().await.ok();
+    let registries = Registries::from_env(engine.as_ref()).await?;
+    let promoted = publish::promote(
+        &registries,
+        &l.plan,
+        &l.selection,
+        from_tag,
+        &l.plan.tags,
+        dry_run,
+        &reporter,
+    )
+    .await?;
+    summary_of(&reporter, Counts::default(), started.elapsed());
+    if dry_run {
+        reporter.note(&format!(
+            "dry run: {} image(s) would be promoted",
+            l.selection.len()
+        ));
+    } else {
+        reporter.note(&format!(
+            "promoted {} image(s) from {from_tag} to {}",
+            promoted.len(),
+            l.plan.tags.join(", ")
+        ));
+    }
+    Ok(())
+}
+
+/// `licenses --out DIR`: gather the licenses of each selected image that has `[licenses]` into
+/// `DIR/<image>/`. Builds (or finds up to date) only when an image-side gatherer needs the image.
+pub async fn licenses(
+    target: &Target,
+    out: &std::path::Path,
+    build: &BuildOptions,
+    reporter: Arc<Reporter>,
+) -> Result<usize> {
+    use crate::manifest::LicenseSource;
+    let l = load(target)?;
+    let wanted: Vec<usize> = l
+        .selection
+        .iter()
+        .copied()
+        .filter(|&i| l.plan.manifest_of(i).licenses.is_some())
+        .collect();
+    if wanted.is_empty() {
+        return Err(Error::Usage(
+            "no selected image has a [licenses] table".into(),
+        ));
+    }
+    let needs_image = wanted.iter().any(|&i| {
+        let spec = l.plan.manifest_of(i).licenses.as_ref().expect("filtered");
+        spec.sources
+            .iter()
+            .any(|s| !matches!(s, LicenseSource::Cargo { .. }))
+    });
+    let engine = if needs_image {
+        Some(Engine::connect().await?)
+    } else {
+        None
+    };
+    let mut total = 0;
+    match engine {
+        Some(engine) => {
+            let _lock = StateLock::acquire(&l.ws.state_dir(), || {
+                reporter.note("waiting for another cargo sdkimage run in this workspace to finish")
+            })?;
+            let session = Arc::new(Session::new(l.ws, l.plan, engine, reporter.clone()));
+            run::prepare(&session, &l.selection).await?;
+            let results = run::build(session.clone(), &l.selection, build).await?;
+            if let Some(r) = results.iter().find(|r| r.id.is_none()) {
+                return Err(Error::Failed(format!(
+                    "{} was not built, so its licenses cannot be read: {}",
+                    session.plan.images[r.image].name,
+                    r.message.clone().unwrap_or_default()
+                )));
+            }
+            for &i in &wanted {
+                let pos = l.selection.iter().position(|&s| s == i).expect("selected");
+                let id = results[pos].id.clone().expect("built");
+                let m = session.plan.manifest_of(i);
+                let resolved = run::gather_licenses(&session, m, &id).await?;
+                total += write_licenses(&session.plan.images[i].name, &resolved, out, &reporter)?;
+            }
+        }
+        None => {
+            let ws = Arc::new(l.ws);
+            for &i in &wanted {
+                let spec = l.plan.manifest_of(i).licenses.clone().expect("filtered");
+                let ws2 = ws.clone();
+                let resolved = tokio::task::spawn_blocking(move || {
+                    let mut gathered = crate::licenses::Gathered::default();
+                    for s in &spec.sources {
+                        if let LicenseSource::Cargo { manifest } = s {
+                            gathered.merge(crate::licenses::gather_cargo(&ws2, manifest)?);
+                        }
+                    }
+                    crate::licenses::check(gathered, &ws2.config.licenses_dir)
+                })
+                .await
+                .map_err(|e| Error::Failed(format!("license task failed: {e}")))??;
+                total += write_licenses(&l.plan.images[i].name, &resolved, out, &reporter)?;
+            }
+        }
+    }
+    Ok(total)
+}
+
+fn write_licenses(
+    name: &str,
+    resolved: &[crate::licenses::Resolved],
+    out: &std::path::Path,
+    reporter: &Reporter,
+) -> Result<usize> {
+    let dir = out.join(name);
+    crate::licenses::write_dir(resolved, &dir)?;
+    reporter.note(&format!(
+        "{name}: {} license entries in {}",
+        resolved.len(),
+        dir.display()
+    ));
+    Ok(resolved.len())
 }

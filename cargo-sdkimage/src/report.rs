@@ -352,15 +352,15 @@ impl Reporter {
         }
     }
 
+    /// A finished image collapses to one permanent line above the running ones.
     fn finish_bar(&self, image: &str, line: &str) {
         let bar = self.bars.lock().expect("bars").remove(image);
-        match bar {
-            Some((bar, _)) => {
-                bar.set_style(ProgressStyle::with_template("  {msg}").expect("valid template"));
-                bar.finish_with_message(line.to_string());
-            }
-            None if self.opts.progress != ProgressMode::Off => self.note(&format!("  {line}")),
-            None => {}
+        if let (Some((bar, _)), Some(multi)) = (bar, &self.multi) {
+            bar.finish_and_clear();
+            multi.remove(&bar);
+        }
+        if self.opts.progress != ProgressMode::Off {
+            self.note(&format!("  {line}"));
         }
     }
 

@@ -16,6 +16,8 @@ use crate::context::{self, ContextSpec, CopySpec};
 use crate::engine::{BuildOutput, BuildRequest, Engine, EngineError};
 use crate::error::{Error, Result};
 use crate::fingerprint::{self, ImageState, Inputs, StateStore};
+use crate::licenses;
+use crate::manifest::{LicenseSource, Manifest};
 use crate::plan::BuildPlan;
 use crate::report::{Event, EventKind, Reporter};
 use crate::workspace::Workspace;
@@ -59,6 +61,8 @@ pub struct Session {
     /// The step container each running build is in (from the classic builder's
     /// `---> Running in <id>` lines), so a cancelled run can stop them on the engine.
     pub step_containers: std::sync::Mutex<BTreeMap<usize, String>>,
+    /// Registry credentials handed to builds, so private base images can be pulled.
+    pub build_credentials: HashMap<String, bollard::auth::DockerCredentials>,
 }
 
 impl Session {
@@ -69,6 +73,7 @@ impl Session {
             engine,
             reporter,
             step_containers: Default::default(),
+            build_credentials: crate::registry::credentials::for_build(),
         }
     }
 }
@@ -364,7 +369,11 @@ async fn build_image(
         build_args: image.build_args.clone(),
         dependency_ids: dep_ids.values().cloned().collect(),
         no_cache: opts.no_cache,
-        licenses: None,
+        licenses: if opts.pull_licenses {
+            license_inputs(&session.ws, manifest)
+        } else {
+            None
+        },
     };
     for (arg, dep) in &image.image_args {
         if let Some(id) = dep_ids.get(dep) {
@@ -459,11 +468,11 @@ async fn build_image(
         no_cache: opts.no_cache,
     };
     let label = image.label();
-    let mut stream = Box::pin(
-        session
-            .engine
-            .build(&request, context::tar_stream(ctx), None),
-    );
+    let mut stream = Box::pin(session.engine.build(
+        &request,
+        context::tar_stream(ctx),
+        Some(session.build_credentials.clone()),
+    ));
     let mut id = None;
     let mut step = None::<String>;
     let mut error = None::<String>;
@@ -521,6 +530,28 @@ async fn build_image(
         }
         (None, Some(id)) => id,
     };
+    let (id, licenses) = match (&manifest.licenses, opts.pull_licenses) {
+        (Some(spec), true) => {
+            session
+                .reporter
+                .log(&image.name, &label, "gathering third-party licenses");
+            let resolved = gather_licenses(session, manifest, &id)
+                .await
+                .map_err(|e| format!("licenses: {e}"))?;
+            let final_id = add_licenses_layer(session, &id, &spec.dest, &resolved).await?;
+            session.reporter.log(
+                &image.name,
+                &label,
+                &format!(
+                    "added {} license entries under {}",
+                    resolved.len(),
+                    spec.dest
+                ),
+            );
+            (final_id, Some(resolved.len()))
+        }
+        _ => (id, None),
+    };
     for r in &image.refs {
         session
             .engine
@@ -546,8 +577,99 @@ async fn build_image(
         id: Some(id),
         duration: started.elapsed(),
         message: None,
-        licenses: None,
+        licenses,
     })
+}
+
+/// What the licenses of an image depend on besides the image itself: the `[licenses]` table,
+/// the licenses folder (policy, overrides, texts), and the lock file the cargo gatherer resolves.
+fn license_inputs(ws: &Workspace, manifest: &Manifest) -> Option<String> {
+    let spec = manifest.licenses.as_ref()?;
+    let mut paths = vec![ws.config.licenses_dir.clone(), ws.root.join("Cargo.lock")];
+    for source in &spec.sources {
+        if let LicenseSource::Cargo { manifest } = source {
+            paths.push(manifest.clone());
+        }
+    }
+    Some(format!(
+        "{}:{:?}:{}",
+        spec.dest,
+        spec.sources,
+        fingerprint::hash_paths(&paths)
+    ))
+}
+
+/// Run every gatherer of the manifest's `[licenses]` on image `id`, then overrides and policy.
+pub async fn gather_licenses(
+    session: &Session,
+    manifest: &Manifest,
+    id: &str,
+) -> Result<Vec<licenses::Resolved>> {
+    let spec = manifest
+        .licenses
+        .as_ref()
+        .expect("the manifest has [licenses]");
+    let mut gathered = licenses::Gathered::default();
+    let (mut python, mut debian) = (false, false);
+    for source in &spec.sources {
+        match source {
+            LicenseSource::Cargo { manifest } => {
+                let (ws, manifest) = (session.ws.clone(), manifest.clone());
+                let found =
+                    tokio::task::spawn_blocking(move || licenses::gather_cargo(&ws, &manifest))
+                        .await
+                        .map_err(|e| Error::Failed(format!("license task failed: {e}")))??;
+                gathered.merge(found);
+            }
+            LicenseSource::Python => python = true,
+            LicenseSource::Debian => debian = true,
+        }
+    }
+    if python || debian {
+        gathered.merge(licenses::gather_image(&session.engine, id, python, debian).await?);
+    }
+    let dir = session.ws.config.licenses_dir.clone();
+    tokio::task::spawn_blocking(move || licenses::check(gathered, &dir))
+        .await
+        .map_err(|e| Error::Failed(format!("license task failed: {e}")))?
+}
+
+/// Add the license layout to image `id` as one final layer; returns the new image's id.
+async fn add_licenses_layer(
+    session: &Session,
+    id: &str,
+    dest: &str,
+    resolved: &[licenses::Resolved],
+) -> std::result::Result<String, String> {
+    const DOCKERFILE: &str = ".sdkimage.licenses.Dockerfile";
+    let prefix = dest.trim_matches('/');
+    let dockerfile = format!("FROM {id}\nCOPY {prefix} /{prefix}\n");
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_mtime(0);
+    header.set_mode(0o644);
+    header.set_size(dockerfile.len() as u64);
+    header.set_entry_type(tar::EntryType::Regular);
+    builder
+        .append_data(&mut header, DOCKERFILE, dockerfile.as_bytes())
+        .map_err(|e| e.to_string())?;
+    licenses::append_to_tar(resolved, dest, &mut builder).map_err(|e| e.to_string())?;
+    let body = builder.into_inner().map_err(|e| e.to_string())?;
+    let request = BuildRequest {
+        dockerfile: DOCKERFILE.to_string(),
+        ..Default::default()
+    };
+    let context = futures_util::stream::once(async move { Ok(bytes::Bytes::from(body)) });
+    let mut stream = Box::pin(session.engine.build(&request, context, None));
+    let mut new_id = None;
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(BuildOutput::ImageId(i)) => new_id = Some(i),
+            Ok(BuildOutput::Line(_)) => {}
+            Err(e) => return Err(format!("cannot add the licenses layer: {e}")),
+        }
+    }
+    new_id.ok_or_else(|| "the engine reported no image id for the licenses layer".to_string())
 }
 
 /// SIGINT and SIGTERM, as a future that yields the signal number.

@@ -18,7 +18,7 @@ use crate::report::{MessageFormat, ProgressMode, ReportOptions, Reporter};
 
 static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
 
-/// A `docker-registry serve` process with its own storage; killed on drop, and the local tags
+/// A `docker-registry serve` process with its own storage; killed on drop, and the local images
 /// that point into it removed.
 pub(crate) struct TestRegistry {
     pub port: u16,
@@ -165,7 +165,7 @@ impl TestRegistry {
 impl Drop for TestRegistry {
     fn drop(&mut self) {
         self.stop();
-        remove_local_tags(&format!("localhost:{}/", self.port));
+        remove_local_images(&format!("localhost:{}/", self.port));
     }
 }
 
@@ -185,23 +185,34 @@ fn free_port() -> (u16, std::fs::File) {
     panic!("no free port left in 5100-5199");
 }
 
-/// `docker rmi` every local tag under `prefix` (best effort: the tests' leftovers).
-fn remove_local_tags(prefix: &str) {
+/// Remove every local image with a reference under `prefix`, tagged or not (a tag moved by a
+/// test leaves its old image with only a repo digest). Best effort. The tests' images hold
+/// content unique to them, so nothing another test uses goes with them.
+fn remove_local_images(prefix: &str) {
     let Ok(out) = Command::new("docker")
-        .args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
+        .args([
+            "image",
+            "ls",
+            "--no-trunc",
+            "--format",
+            "{{.Repository}} {{.ID}}",
+        ])
         .output()
     else {
         return;
     };
-    let tags: Vec<String> = String::from_utf8_lossy(&out.stdout)
+    let mut ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
-        .filter(|l| l.starts_with(prefix))
-        .map(String::from)
+        .filter_map(|l| l.split_once(' '))
+        .filter(|(repository, _)| repository.starts_with(prefix))
+        .map(|(_, id)| id.to_string())
         .collect();
-    if !tags.is_empty() {
+    ids.sort();
+    ids.dedup();
+    if !ids.is_empty() {
         let _ = Command::new("docker")
-            .arg("rmi")
-            .args(&tags)
+            .args(["rmi", "--force", "--no-prune"])
+            .args(&ids)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .status();
