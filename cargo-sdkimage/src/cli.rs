@@ -93,7 +93,7 @@ enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
         #[command(flatten)]
-        build: BuildArgs,
+        build: BuildFlags,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -126,8 +126,9 @@ struct TargetArgs {
     manifest_path: Option<PathBuf>,
 }
 
+/// How images are built, for every command that builds.
 #[derive(Args)]
-struct BuildArgs {
+struct BuildFlags {
     /// Images built at the same time (default: the number of CPUs).
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<usize>,
@@ -140,6 +141,24 @@ struct BuildArgs {
     /// Rebuild even when an image is up to date.
     #[arg(long)]
     force: bool,
+}
+
+impl BuildFlags {
+    fn to_lib(&self, pull_licenses: bool) -> BuildOptions {
+        BuildOptions {
+            jobs: default_jobs(self.jobs),
+            no_cache: self.no_cache,
+            keep_going: self.keep_going,
+            force: self.force || self.no_cache,
+            pull_licenses,
+        }
+    }
+}
+
+#[derive(Args)]
+struct BuildArgs {
+    #[command(flatten)]
+    flags: BuildFlags,
     /// Print what would run and touch nothing (not even prepare steps).
     #[arg(long)]
     dry_run: bool,
@@ -245,18 +264,12 @@ impl TargetArgs {
 
 impl BuildArgs {
     fn to_lib(&self) -> BuildCommand {
-        let jobs = default_jobs(self.jobs);
+        let build = self.flags.to_lib(self.pull_licenses);
         BuildCommand {
-            build: Some(BuildOptions {
-                jobs,
-                no_cache: self.no_cache,
-                keep_going: self.keep_going,
-                force: self.force || self.no_cache,
-                pull_licenses: self.pull_licenses,
-            }),
+            push: self.push.then(|| self.publish.to_lib(build.jobs, false)),
+            build: Some(build),
             dry_run: self.dry_run,
             metadata_file: self.metadata_file.clone(),
-            push: self.push.then(|| self.publish.to_lib(jobs, false)),
         }
     }
 }
@@ -400,7 +413,7 @@ async fn run(command: Command, reporter: Arc<Reporter>) -> Result<()> {
         Command::Licenses {
             target, out, build, ..
         } => {
-            let opts = build.to_lib().build.expect("build options");
+            let opts = build.to_lib(false);
             commands::licenses(&target.to_lib(), &out, &opts, reporter)
                 .await
                 .map(|_| ())
