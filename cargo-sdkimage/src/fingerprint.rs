@@ -259,3 +259,102 @@ impl StateLock {
         Ok(StateLock { _file: file })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::context::{ContextSpec, collect};
+
+    fn context_of(dir: &Path) -> Context {
+        collect(&ContextSpec {
+            root: dir.to_path_buf(),
+            dockerfile: dir.join("Dockerfile"),
+            copies: vec![],
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn fingerprint_follows_contents_modes_and_inputs_and_reuses_hashes() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        std::fs::write(dir.path().join("a.txt"), "one").unwrap();
+        let inputs = Inputs::default();
+        let (fp1, stamps) = compute(&context_of(dir.path()), &inputs, None).unwrap();
+        let state = ImageState {
+            fingerprint: fp1.clone(),
+            id: "sha256:x".into(),
+            refs: vec![],
+            files: stamps.clone(),
+        };
+        // Unchanged: same fingerprint; the stamps are reused as they are.
+        let (fp2, stamps2) = compute(&context_of(dir.path()), &inputs, Some(&state)).unwrap();
+        assert_eq!(fp1, fp2);
+        assert_eq!(stamps, stamps2);
+        // A stale stamp with the same stat would be trusted: that is the point of stamps.
+        // A content change (new size) is seen.
+        std::fs::write(dir.path().join("a.txt"), "two!").unwrap();
+        let (fp3, _) = compute(&context_of(dir.path()), &inputs, Some(&state)).unwrap();
+        assert_ne!(fp1, fp3);
+        // Build args count.
+        let mut other = Inputs::default();
+        other.build_args.insert("A".into(), "1".into());
+        let (fp4, _) = compute(&context_of(dir.path()), &other, None).unwrap();
+        assert_ne!(fp3, fp4);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(
+                dir.path().join("a.txt"),
+                std::fs::Permissions::from_mode(0o600),
+            )
+            .unwrap();
+            let (fp5, _) = compute(&context_of(dir.path()), &inputs, None).unwrap();
+            assert_ne!(fp3, fp5);
+        }
+    }
+
+    #[test]
+    fn state_round_trips_and_is_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::new(dir.path());
+        assert!(store.load("img").is_none());
+        let state = ImageState {
+            fingerprint: "f".into(),
+            id: "sha256:1".into(),
+            refs: vec!["a:b".into()],
+            files: BTreeMap::new(),
+        };
+        store.save("img", &state).unwrap();
+        assert_eq!(store.load("img").unwrap().id, "sha256:1");
+        store.forget("img");
+        assert!(store.load("img").is_none());
+    }
+
+    #[test]
+    fn a_second_run_waits_for_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let first =
+            StateLock::acquire(dir.path(), || panic!("the first run does not wait")).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = dir.path().to_path_buf();
+        let second = std::thread::spawn(move || {
+            let waited = std::sync::atomic::AtomicBool::new(false);
+            let lock = StateLock::acquire(&path, || {
+                waited.store(true, std::sync::atomic::Ordering::SeqCst)
+            })
+            .unwrap();
+            tx.send(()).unwrap();
+            drop(lock);
+            waited.load(std::sync::atomic::Ordering::SeqCst)
+        });
+        // The second run is blocked while the first holds the lock.
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(300))
+                .is_err()
+        );
+        drop(first);
+        rx.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+        assert!(second.join().unwrap(), "the second run said it was waiting");
+    }
+}

@@ -566,11 +566,32 @@ pub fn normalize_inner(path: &str) -> Option<String> {
 pub(crate) mod tests {
     use super::*;
 
-    pub(crate) fn temp_tree(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("sdkimage-test-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        dir.canonicalize().unwrap()
+    /// A temporary folder (canonical path), removed when dropped.
+    pub(crate) struct TempTree {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+    }
+
+    impl AsRef<Path> for TempTree {
+        fn as_ref(&self) -> &Path {
+            &self.path
+        }
+    }
+
+    impl std::ops::Deref for TempTree {
+        type Target = Path;
+        fn deref(&self) -> &Path {
+            &self.path
+        }
+    }
+
+    pub(crate) fn temp_tree(name: &str) -> TempTree {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("sdkimage-test-{name}-"))
+            .tempdir()
+            .unwrap();
+        let path = dir.path().canonicalize().unwrap();
+        TempTree { _dir: dir, path }
     }
 
     fn parse(root: &Path, text: &str) -> Result<Manifest> {
@@ -588,7 +609,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn tree(name: &str) -> PathBuf {
+    fn tree(name: &str) -> TempTree {
         let root = temp_tree(name);
         std::fs::create_dir_all(root.join("sdk/boot")).unwrap();
         std::fs::write(root.join("sdk/Dockerfile"), "FROM scratch\n").unwrap();

@@ -488,7 +488,7 @@ mod tests {
         Manifest::parse(&d.join("sdkimage.toml"), root, text.to_string()).unwrap()
     }
 
-    fn beam(name: &str) -> (PathBuf, Vec<Manifest>) {
+    fn beam(name: &str) -> (crate::manifest::tests::TempTree, Vec<Manifest>) {
         let root = crate::manifest::tests::temp_tree(name);
         let ms = vec![
             write_manifest(
