@@ -266,17 +266,7 @@ pub fn error_text(e: &BollardError) -> String {
     if let BollardError::DockerResponseServerError { message, .. } = e {
         return message.trim().to_string();
     }
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
+    crate::error::chain(e)
 }
 
 /// What publishing asks of the engine.

@@ -161,7 +161,7 @@ impl RegistryClient {
                 let bytes = response
                     .bytes()
                     .await
-                    .map_err(|e| Failure::Connection(error_chain(&e)))?;
+                    .map_err(|e| Failure::Connection(crate::error::chain(&e)))?;
                 Ok((headers, bytes))
             })
             .await;
@@ -537,9 +537,9 @@ fn manifest_from(
 
 fn send_failure(e: &reqwest::Error) -> Failure {
     if e.is_builder() {
-        Failure::Other(error_chain(e))
+        Failure::Other(crate::error::chain(e))
     } else {
-        Failure::Connection(error_chain(e))
+        Failure::Connection(crate::error::chain(e))
     }
 }
 
@@ -577,20 +577,6 @@ fn error_detail(body: String) -> String {
             .trim()
             .to_string(),
     }
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
 }
 
 /// `application/x-www-form-urlencoded`.
