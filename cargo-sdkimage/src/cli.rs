@@ -3,10 +3,12 @@
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use sdkimage::commands::{self, BuildCommand, Target};
+use sdkimage::interrupt::Interrupt;
 use sdkimage::plan::PlanOptions;
 use sdkimage::publish::PublishOptions;
 use sdkimage::report::{
@@ -58,7 +60,7 @@ enum Command {
         dry_run: bool,
         /// Images pushed at the same time (default: the number of CPUs).
         #[arg(long, short = 'j', value_name = "N")]
-        jobs: Option<usize>,
+        jobs: Option<std::num::NonZeroUsize>,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -131,7 +133,7 @@ struct TargetArgs {
 struct BuildFlags {
     /// Images built at the same time (default: the number of CPUs).
     #[arg(long, short = 'j', value_name = "N")]
-    jobs: Option<usize>,
+    jobs: Option<std::num::NonZeroUsize>,
     /// Build without the engine's layer cache (implies a rebuild).
     #[arg(long)]
     no_cache: bool,
@@ -195,9 +197,9 @@ impl PublishArgs {
     }
 }
 
-fn default_jobs(jobs: Option<usize>) -> usize {
-    jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1)
+fn default_jobs(jobs: Option<std::num::NonZeroUsize>) -> usize {
+    jobs.map(std::num::NonZeroUsize::get)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 #[derive(Args)]
@@ -344,7 +346,23 @@ pub fn main() -> i32 {
         }
     };
     sdkimage::init_tls();
-    let result = runtime.block_on(run(cli.command, reporter.clone()));
+    let result = runtime.block_on(async {
+        let mut interrupt =
+            Interrupt::install().map_err(|e| Error::io("cannot watch SIGINT and SIGTERM", e))?;
+        let command = run(cli.command, reporter.clone(), interrupt.clone());
+        tokio::pin!(command);
+        tokio::select! {
+            result = &mut command => result,
+            signal = interrupt.wait() => {
+                // Builds cancel themselves (and stop their step containers); give the command
+                // a moment to do so, then drop whatever else it was doing.
+                match tokio::time::timeout(Duration::from_secs(5), &mut command).await {
+                    Ok(Err(e)) => Err(e),
+                    _ => Err(Error::Interrupted(signal)),
+                }
+            }
+        }
+    });
     match result {
         Ok(()) => 0,
         Err(e) => {
@@ -368,7 +386,7 @@ pub fn main() -> i32 {
     }
 }
 
-async fn run(command: Command, reporter: Arc<Reporter>) -> Result<()> {
+async fn run(command: Command, reporter: Arc<Reporter>, interrupt: Interrupt) -> Result<()> {
     match command {
         Command::List { target, output } => {
             let entries = commands::list(&target.to_lib())?;
@@ -383,7 +401,7 @@ async fn run(command: Command, reporter: Arc<Reporter>) -> Result<()> {
             Ok(())
         }
         Command::Build { target, build, .. } => {
-            commands::build(&target.to_lib(), &build.to_lib(), reporter)
+            commands::build(&target.to_lib(), &build.to_lib(), reporter, interrupt)
                 .await
                 .map(|_| ())
         }
@@ -395,7 +413,7 @@ async fn run(command: Command, reporter: Arc<Reporter>) -> Result<()> {
             ..
         } => {
             let opts = publish.to_lib(default_jobs(jobs), dry_run);
-            commands::push(&target.to_lib(), &opts, reporter)
+            commands::push(&target.to_lib(), &opts, reporter, interrupt)
                 .await
                 .map(|_| ())
         }
@@ -414,7 +432,7 @@ async fn run(command: Command, reporter: Arc<Reporter>) -> Result<()> {
             target, out, build, ..
         } => {
             let opts = build.to_lib(false);
-            commands::licenses(&target.to_lib(), &out, &opts, reporter)
+            commands::licenses(&target.to_lib(), &out, &opts, reporter, interrupt)
                 .await
                 .map(|_| ())
         }

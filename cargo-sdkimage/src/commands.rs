@@ -10,6 +10,7 @@ use crate::discover;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::fingerprint::StateLock;
+use crate::interrupt::Interrupt;
 use crate::manifest::Manifest;
 use crate::plan::{BuildPlan, PlanOptions};
 use crate::publish::{self, PublishOptions, Published};
@@ -134,6 +135,7 @@ pub async fn build(
     target: &Target,
     cmd: &BuildCommand,
     reporter: Arc<Reporter>,
+    interrupt: Interrupt,
 ) -> Result<Vec<ImageResult>> {
     let l = load(target)?;
     let opts = cmd.build.clone().expect("build options");
@@ -148,31 +150,76 @@ pub async fn build(
         reporter.note("waiting for another cargo sdkimage run in this workspace to finish (lock: target/sdkimage/lock)")
     })?;
     let started = std::time::Instant::now();
-    let session = Arc::new(Session::new(l.ws, l.plan, engine, reporter.clone()));
-    run::prepare(&session, &l.selection).await?;
-    let results = run::build(session.clone(), &l.selection, &opts).await?;
-    let mut metadata = metadata_of(&session.plan, &results);
-    let failed: Vec<&str> = results
-        .iter()
-        .filter(|r| r.outcome == Outcome::Failed)
-        .map(|r| session.plan.images[r.image].name.as_str())
-        .collect();
+    let session = Arc::new(Session::new(
+        l.ws,
+        l.plan,
+        engine,
+        reporter.clone(),
+        interrupt.clone(),
+    ));
+    let mut interrupt = interrupt;
     let mut pushed = Vec::new();
-    let mut push_error = None;
-    if let Some(push) = &cmd.push {
-        if failed.is_empty() {
-            let ids: Vec<String> = results
-                .iter()
-                .map(|r| r.id.clone().unwrap_or_default())
-                .collect();
-            match publish_images(&session, &l.selection, &ids, push).await {
-                Ok(p) => pushed = p,
-                Err(e) => push_error = Some(e),
-            }
-        } else {
-            reporter.note("nothing pushed: not every selected image was built");
+    // Every way out of the run below writes the metadata file and the summary.
+    let (results, error) = match tokio::select! {
+        r = run::prepare(&session, &l.selection) => r,
+        signal = interrupt.wait() => Err(Error::Interrupted(signal)),
+    } {
+        Err(e) => {
+            let why = format!(
+                "not built: {}",
+                e.to_string().lines().next().unwrap_or_default()
+            );
+            (
+                l.selection
+                    .iter()
+                    .map(|&i| run::ImageResult::skipped(i, why.clone()))
+                    .collect(),
+                Some(e),
+            )
         }
-    }
+        Ok(()) => {
+            let run = run::build(session.clone(), &l.selection, &opts).await?;
+            let failed: Vec<&str> = run
+                .results
+                .iter()
+                .filter(|r| r.outcome == Outcome::Failed)
+                .map(|r| session.plan.images[r.image].name.as_str())
+                .collect();
+            let error = if let Some(signal) = run.interrupted {
+                Some(Error::Interrupted(signal))
+            } else if !failed.is_empty() {
+                if cmd.push.is_some() {
+                    reporter.note("nothing pushed: not every selected image was built");
+                }
+                Some(Error::Failed(format!(
+                    "{} image(s) failed: {}",
+                    failed.len(),
+                    failed.join(", ")
+                )))
+            } else if let Some(push) = &cmd.push {
+                let ids: Vec<String> = run
+                    .results
+                    .iter()
+                    .map(|r| r.id.clone().unwrap_or_default())
+                    .collect();
+                let publish = publish_images(&session, &l.selection, &ids, push);
+                match tokio::select! {
+                    r = publish => r,
+                    signal = interrupt.wait() => Err(Error::Interrupted(signal)),
+                } {
+                    Ok(p) => {
+                        pushed = p;
+                        None
+                    }
+                    Err(e) => Some(e),
+                }
+            } else {
+                None
+            };
+            (run.results, error)
+        }
+    };
+    let mut metadata = metadata_of(&session.plan, &results);
     for p in &pushed {
         let name = &session.plan.images[p.image].name;
         if let Some((_, meta)) = metadata.iter_mut().find(|(n, _)| n == name) {
@@ -185,17 +232,10 @@ pub async fn build(
         report::write_metadata(path, &metadata)?;
     }
     summarize(&session, &results, pushed.len(), started.elapsed());
-    if !failed.is_empty() {
-        return Err(Error::Failed(format!(
-            "{} image(s) failed: {}",
-            failed.len(),
-            failed.join(", ")
-        )));
+    match error {
+        Some(e) => Err(e),
+        None => Ok(results),
     }
-    if let Some(e) = push_error {
-        return Err(e);
-    }
-    Ok(results)
 }
 
 /// The metadata file entries of a build's results.
@@ -216,11 +256,9 @@ pub fn metadata_of(
                 pushed: false,
                 licenses: r.licenses,
                 duration_ms: r.duration.as_millis() as u64,
-                outcome: serde_json::to_value(r.outcome)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default(),
-                containerimage_digest: r.id.clone(),
+                outcome: r.outcome.as_str().to_string(),
+                // A manifest digest exists only once pushed; the id is the config digest.
+                containerimage_digest: None,
                 containerimage_config_digest: r.id.clone(),
             };
             (img.name.clone(), meta)
@@ -239,7 +277,8 @@ async fn check_platforms(engine: &Engine, l: &Loaded) -> Result<()> {
             continue;
         }
         for p in &m.platforms {
-            if !p.get_ref().starts_with(&own) {
+            let wanted: Vec<&str> = p.get_ref().split('/').take(2).collect();
+            if wanted != own.split('/').take(2).collect::<Vec<_>>() {
                 diags.push(m.diag(
                     p.span(),
                     format!("platform `{}` cannot be built: the engine's classic builder builds only its own platform, {own}", p.get_ref()),
@@ -274,9 +313,7 @@ fn summarize(
         }
     }
     let reporter = &session.reporter;
-    let mut summary = Event::general(EventKind::Summary, None).duration(elapsed);
-    summary.counts = Some(counts.clone());
-    reporter.event(&summary);
+    summary_of(reporter, counts.clone(), elapsed);
     if reporter.options().format == MessageFormat::Human {
         let rows: Vec<Vec<String>> = results
             .iter()
@@ -284,10 +321,7 @@ fn summarize(
                 let img = &session.plan.images[r.image];
                 vec![
                     img.name.clone(),
-                    serde_json::to_value(r.outcome)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_string))
-                        .unwrap_or_default(),
+                    r.outcome.as_str().to_string(),
                     report::format_duration(r.duration),
                     r.id.as_deref()
                         .map(report::short_id)
@@ -335,18 +369,7 @@ pub fn dockerfile(target: &Target) -> Result<String> {
     let img = &l.plan.images[image];
     let text = std::fs::read_to_string(&m.dockerfile)
         .map_err(|e| Error::io(format!("cannot read {}", m.dockerfile.display()), e))?;
-    let spec = crate::context::ContextSpec {
-        root: m.context.clone(),
-        dockerfile: m.dockerfile.clone(),
-        copies: m
-            .copies
-            .iter()
-            .map(|c| crate::context::CopySpec {
-                from: c.from.clone(),
-                to: c.to.clone(),
-            })
-            .collect(),
-    };
+    let spec = m.context_spec();
     let ctx = crate::context::collect(&spec).map_err(|e| Error::Failed(e.to_string()))?;
     let mut out = format!(
         "# {} ({})\n# dockerfile: {}\n",
@@ -411,27 +434,33 @@ pub async fn push(
     target: &Target,
     opts: &PublishOptions,
     reporter: Arc<Reporter>,
+    interrupt: Interrupt,
 ) -> Result<Vec<Published>> {
     let l = load(target)?;
     let started = std::time::Instant::now();
     let engine = Engine::connect().await?;
+    // Only what a ref names locally is pushed: a tag whose build failed owns nothing.
     let mut ids = Vec::new();
     let mut missing = Vec::new();
     for &i in &l.selection {
         let img = &l.plan.images[i];
-        // The state of the last build knows the id; the first ref is the fallback.
-        let state = crate::fingerprint::StateStore::new(&l.ws.state_dir()).load(&img.name);
-        let mut id = None;
+        let mut found = None;
         for r in &img.refs {
-            if let Some(found) = engine.image_id(&r.to_string()).await? {
-                id = Some(found);
-                break;
+            match (engine.image_id(&r.to_string()).await?, &found) {
+                (None, _) => missing.push(r.to_string()),
+                (Some(id), None) => found = Some(id),
+                (Some(id), Some(first)) if &id != first => {
+                    return Err(Error::Failed(format!(
+                        "the tags of {} point at different local images ({} and {}); rebuild it with `cargo sdkimage build`",
+                        img.name,
+                        report::short_id(first),
+                        report::short_id(&id)
+                    )));
+                }
+                _ => {}
             }
         }
-        match id.or(state.map(|s| s.id)) {
-            Some(id) => ids.push(id),
-            None => missing.push(img.refs[0].to_string()),
-        }
+        ids.push(found.unwrap_or_default());
     }
     if !missing.is_empty() {
         return Err(Error::Failed(format!(
@@ -439,7 +468,7 @@ pub async fn push(
             missing.join(", ")
         )));
     }
-    let session = Session::new(l.ws, l.plan, engine, reporter.clone());
+    let session = Session::new(l.ws, l.plan, engine, reporter.clone(), interrupt);
     let pushed = publish_images(&session, &l.selection, &ids, opts).await?;
     summary_of(
         &reporter,
@@ -494,7 +523,16 @@ pub async fn promote(
     dry_run: bool,
     reporter: Arc<Reporter>,
 ) -> Result<()> {
-    crate::reference::check_tag(from_tag).map_err(|e| Error::Usage(format!("--from-tag: {e}")))?;
+    if target.plan.tags.is_empty() {
+        return Err(Error::Usage(
+            "promote needs the tags to promote to: --tag FINAL (repeatable)".into(),
+        ));
+    }
+    if let Some(same) = target.plan.tags.iter().find(|t| t.as_str() == from_tag) {
+        return Err(Error::Usage(format!(
+            "--tag {same} is the tag being promoted (--from-tag)"
+        )));
+    }
     let l = load(target)?;
     let started = std::time::Instant::now();
     // Learn which registries the engine treats as insecure when one runs; promote itself
@@ -534,6 +572,7 @@ pub async fn licenses(
     out: &std::path::Path,
     build: &BuildOptions,
     reporter: Arc<Reporter>,
+    interrupt: Interrupt,
 ) -> Result<usize> {
     use crate::manifest::LicenseSource;
     let l = load(target)?;
@@ -554,54 +593,46 @@ pub async fn licenses(
             .iter()
             .any(|s| !matches!(s, LicenseSource::Cargo { .. }))
     });
-    let engine = if needs_image {
-        Some(Engine::connect().await?)
-    } else {
-        None
-    };
     let mut total = 0;
-    match engine {
-        Some(engine) => {
-            let _lock = StateLock::acquire(&l.ws.state_dir(), || {
-                reporter.note("waiting for another cargo sdkimage run in this workspace to finish")
-            })?;
-            let session = Arc::new(Session::new(l.ws, l.plan, engine, reporter.clone()));
-            run::prepare(&session, &l.selection).await?;
-            let results = run::build(session.clone(), &l.selection, build).await?;
-            if let Some(r) = results.iter().find(|r| r.id.is_none()) {
-                return Err(Error::Failed(format!(
-                    "{} was not built, so its licenses cannot be read: {}",
-                    session.plan.images[r.image].name,
-                    r.message.clone().unwrap_or_default()
-                )));
-            }
-            for &i in &wanted {
-                let pos = l.selection.iter().position(|&s| s == i).expect("selected");
-                let id = results[pos].id.clone().expect("built");
-                let m = session.plan.manifest_of(i);
-                let resolved = run::gather_licenses(&session, m, &id).await?;
-                total += write_licenses(&session.plan.images[i].name, &resolved, out, &reporter)?;
-            }
+    if !needs_image {
+        let ws = Arc::new(l.ws);
+        for &i in &wanted {
+            let resolved = run::gather_licenses(&ws, l.plan.manifest_of(i), None).await?;
+            total += write_licenses(&l.plan.images[i].name, &resolved, out, &reporter)?;
         }
-        None => {
-            let ws = Arc::new(l.ws);
-            for &i in &wanted {
-                let spec = l.plan.manifest_of(i).licenses.clone().expect("filtered");
-                let ws2 = ws.clone();
-                let resolved = tokio::task::spawn_blocking(move || {
-                    let mut gathered = crate::licenses::Gathered::default();
-                    for s in &spec.sources {
-                        if let LicenseSource::Cargo { manifest } = s {
-                            gathered.merge(crate::licenses::gather_cargo(&ws2, manifest)?);
-                        }
-                    }
-                    crate::licenses::check(gathered, &ws2.config.licenses_dir)
-                })
-                .await
-                .map_err(|e| Error::Failed(format!("license task failed: {e}")))??;
-                total += write_licenses(&l.plan.images[i].name, &resolved, out, &reporter)?;
-            }
-        }
+        return Ok(total);
+    }
+    let engine = Engine::connect().await?;
+    check_platforms(&engine, &l).await?;
+    let _lock = StateLock::acquire(&l.ws.state_dir(), || {
+        reporter.note("waiting for another cargo sdkimage run in this workspace to finish")
+    })?;
+    let session = Arc::new(Session::new(
+        l.ws,
+        l.plan,
+        engine,
+        reporter.clone(),
+        interrupt,
+    ));
+    run::prepare(&session, &l.selection).await?;
+    let run = run::build(session.clone(), &l.selection, build).await?;
+    if let Some(signal) = run.interrupted {
+        return Err(Error::Interrupted(signal));
+    }
+    if let Some(r) = run.results.iter().find(|r| r.id.is_none()) {
+        return Err(Error::Failed(format!(
+            "{} was not built, so its licenses cannot be read: {}",
+            session.plan.images[r.image].name,
+            r.message.clone().unwrap_or_default()
+        )));
+    }
+    for &i in &wanted {
+        let pos = l.selection.iter().position(|&s| s == i).expect("selected");
+        let id = run.results[pos].id.clone().expect("built");
+        let image = Some((&session.engine, id.as_str()));
+        let resolved =
+            run::gather_licenses(&session.ws, session.plan.manifest_of(i), image).await?;
+        total += write_licenses(&session.plan.images[i].name, &resolved, out, &reporter)?;
     }
     Ok(total)
 }

@@ -195,6 +195,11 @@ pub fn hash_paths(paths: &[PathBuf]) -> String {
     hex::encode(h.finalize())
 }
 
+/// An image name as a file name: a `/` (allowed in image names) is escaped.
+pub fn file_stem(image: &str) -> String {
+    image.replace('%', "%25").replace('/', "%2F")
+}
+
 /// The state folder of one workspace: `target/sdkimage/state/<image>.json`.
 pub struct StateStore {
     dir: PathBuf,
@@ -208,7 +213,7 @@ impl StateStore {
     }
 
     pub fn load(&self, image: &str) -> Option<ImageState> {
-        let text = std::fs::read(self.dir.join(format!("{image}.json"))).ok()?;
+        let text = std::fs::read(self.dir.join(format!("{}.json", file_stem(image)))).ok()?;
         serde_json::from_slice(&text).ok()
     }
 
@@ -216,15 +221,15 @@ impl StateStore {
     pub fn save(&self, image: &str, state: &ImageState) -> Result<()> {
         std::fs::create_dir_all(&self.dir)
             .map_err(|e| Error::io(format!("cannot create {}", self.dir.display()), e))?;
-        let path = self.dir.join(format!("{image}.json"));
-        let tmp = self.dir.join(format!(".{image}.json.tmp"));
+        let path = self.dir.join(format!("{}.json", file_stem(image)));
+        let tmp = self.dir.join(format!(".{}.json.tmp", file_stem(image)));
         std::fs::write(&tmp, serde_json::to_vec(state).expect("state serializes"))
             .and_then(|()| std::fs::rename(&tmp, &path))
             .map_err(|e| Error::io(format!("cannot write {}", path.display()), e))
     }
 
     pub fn forget(&self, image: &str) {
-        let _ = std::fs::remove_file(self.dir.join(format!("{image}.json")));
+        let _ = std::fs::remove_file(self.dir.join(format!("{}.json", file_stem(image))));
     }
 }
 

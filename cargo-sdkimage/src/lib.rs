@@ -7,6 +7,7 @@ pub mod discover;
 pub mod engine;
 pub mod error;
 pub mod fingerprint;
+pub mod interrupt;
 pub mod licenses;
 pub mod manifest;
 pub mod plan;

@@ -181,9 +181,21 @@ enum PathKind {
 impl Manifest {
     /// Read, parse and check `path` (an absolute `sdkimage.toml`) inside workspace `root`.
     pub fn load(path: &Path, root: &Path) -> Result<Manifest> {
-        let source = std::fs::read_to_string(path)
+        let bytes = std::fs::read(path)
             .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-        Self::parse(path, root, source)
+        match String::from_utf8(bytes) {
+            Ok(source) => Self::parse(path, root, source),
+            Err(e) => {
+                let valid = String::from_utf8_lossy(&e.as_bytes()[..e.utf8_error().valid_up_to()])
+                    .into_owned();
+                Err(Error::invalid(Diagnostic::at(
+                    path,
+                    &valid,
+                    valid.len(),
+                    "the file is not valid UTF-8; save it as UTF-8",
+                )))
+            }
+        }
     }
 
     pub fn parse(path: &Path, root: &Path, source: String) -> Result<Manifest> {
@@ -445,6 +457,22 @@ impl Manifest {
                 self.path.display(),
                 problems.join("; ")
             )))
+        }
+    }
+
+    /// What the build context of this manifest's images is made of.
+    pub fn context_spec(&self) -> crate::context::ContextSpec {
+        crate::context::ContextSpec {
+            root: self.context.clone(),
+            dockerfile: self.dockerfile.clone(),
+            copies: self
+                .copies
+                .iter()
+                .map(|c| crate::context::CopySpec {
+                    from: c.from.clone(),
+                    to: c.to.clone(),
+                })
+                .collect(),
         }
     }
 

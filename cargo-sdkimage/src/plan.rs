@@ -65,7 +65,7 @@ impl BuildPlan {
             Some(r) => {
                 let r = r.trim_end_matches('/').to_string();
                 if !r.is_empty() {
-                    reference::check_repository(&r)
+                    reference::check_repository_root(&r)
                         .map_err(|e| Error::Usage(format!("--repository-root `{r}`: {e}")))?;
                 }
                 Some(r).filter(|r| !r.is_empty())
@@ -337,12 +337,13 @@ impl BuildPlan {
     }
 
     fn resolve_selector(&self, selector: &str, cwd: &Path) -> Vec<usize> {
-        let looks_like_path = selector.contains('/')
-            || selector.starts_with('.')
-            || cwd
-                .join(selector)
-                .join(crate::manifest::MANIFEST_FILE)
-                .is_file();
+        // Names first: an image name may hold a `/`.
+        let named = resolve_dependency(&self.images, selector);
+        if !named.is_empty() {
+            return named;
+        }
+        let looks_like_path =
+            selector.contains('/') || selector.starts_with('.') || cwd.join(selector).is_dir();
         if looks_like_path {
             let dir: PathBuf = cwd.join(selector);
             let dir = dir.canonicalize().unwrap_or(dir);
@@ -354,11 +355,16 @@ impl BuildPlan {
             } else {
                 dir
             };
+            // A manifest's folder, or any folder above manifests (`sdks`, `.`).
             return (0..self.images.len())
-                .filter(|&i| self.manifests[self.images[i].manifest].dir == dir)
+                .filter(|&i| {
+                    self.manifests[self.images[i].manifest]
+                        .dir
+                        .starts_with(&dir)
+                })
                 .collect();
         }
-        resolve_dependency(&self.images, selector)
+        Vec::new()
     }
 
     pub fn manifest_of(&self, image: usize) -> &Manifest {

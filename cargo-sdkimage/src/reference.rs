@@ -73,6 +73,12 @@ pub fn check_tag(tag: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A repository root: the repository part of a reference before the image name, which may be
+/// a registry host alone (`localhost:5000`, `gcr.io`).
+pub fn check_repository_root(root: &str) -> Result<(), String> {
+    check_repository(&format!("{root}/x")).map_err(|e| e.replace(&format!("{root}/x"), root))
+}
+
 /// `[domain[:port]/]component(/component)*`, at most 255 characters.
 pub fn check_repository(repository: &str) -> Result<(), String> {
     if repository.is_empty() {
@@ -209,6 +215,22 @@ mod tests {
         assert!(check_tag("").is_err());
         assert!(check_tag(&"a".repeat(129)).is_err());
         assert!(check_tag(&"a".repeat(128)).is_ok());
+    }
+
+    #[test]
+    fn a_repository_root_may_be_a_registry_host() {
+        for root in [
+            "localhost:5000",
+            "gcr.io",
+            "gcr.io/my-project",
+            "apache",
+            "[::1]:5000",
+        ] {
+            check_repository_root(root).unwrap_or_else(|e| panic!("{root}: {e}"));
+        }
+        let e = check_repository_root("Apache").unwrap_err();
+        assert!(e.contains("`Apache`"), "{e}");
+        assert!(check_repository_root("localhost:50a").is_err());
     }
 
     #[test]

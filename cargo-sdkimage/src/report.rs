@@ -211,12 +211,8 @@ impl Reporter {
             line.push('\n');
             self.out(&line);
         }
+        // Errors are printed once, by the caller that ends the run.
         let Some(image) = &event.image else {
-            if event.event == EventKind::Error
-                && let Some(m) = &event.message
-            {
-                self.note(&format!("{} {m}", self.paint("error:", "1;31")));
-            }
             return;
         };
         let label = label_of(event);
@@ -303,10 +299,12 @@ impl Reporter {
             return;
         }
         match &self.multi {
-            Some(multi) => {
+            // Bars forced (`--progress tty`) on a stderr that is not a terminal are hidden;
+            // messages still go through.
+            Some(multi) if !multi.is_hidden() => {
                 let _ = multi.println(text);
             }
-            None => stderr_line(text),
+            _ => stderr_line(text),
         }
     }
 
@@ -478,16 +476,12 @@ pub struct ImageMetadata {
     pub containerimage_config_digest: Option<String>,
 }
 
-/// Merge `entries` into the metadata file at `path` (images of this run replace earlier ones),
-/// written atomically.
+/// Write the metadata file of this run at `path` (replacing an earlier one), atomically.
 pub fn write_metadata(
     path: &std::path::Path,
     entries: &[(String, ImageMetadata)],
 ) -> crate::Result<()> {
-    let mut all: std::collections::BTreeMap<String, serde_json::Value> = std::fs::read(path)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-        .unwrap_or_default();
+    let mut all = std::collections::BTreeMap::new();
     for (name, meta) in entries {
         all.insert(
             name.clone(),

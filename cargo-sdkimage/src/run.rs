@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,10 +11,11 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
-use crate::context::{self, ContextSpec, CopySpec};
+use crate::context;
 use crate::engine::{BuildOutput, BuildRequest, Engine, EngineError};
 use crate::error::{Error, Result};
 use crate::fingerprint::{self, ImageState, Inputs, StateStore};
+use crate::interrupt::Interrupt;
 use crate::licenses;
 use crate::manifest::{LicenseSource, Manifest};
 use crate::plan::BuildPlan;
@@ -42,6 +42,19 @@ pub enum Outcome {
     Skipped,
 }
 
+impl Outcome {
+    /// The name used in JSON and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Built => "built",
+            Outcome::UpToDate => "up-to-date",
+            Outcome::Retagged => "retagged",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ImageResult {
     pub image: usize,
@@ -63,10 +76,17 @@ pub struct Session {
     pub step_containers: std::sync::Mutex<BTreeMap<usize, String>>,
     /// Registry credentials handed to builds, so private base images can be pulled.
     pub build_credentials: HashMap<String, bollard::auth::DockerCredentials>,
+    pub interrupt: Interrupt,
 }
 
 impl Session {
-    pub fn new(ws: Workspace, plan: BuildPlan, engine: Engine, reporter: Arc<Reporter>) -> Session {
+    pub fn new(
+        ws: Workspace,
+        plan: BuildPlan,
+        engine: Engine,
+        reporter: Arc<Reporter>,
+        interrupt: Interrupt,
+    ) -> Session {
         Session {
             ws: Arc::new(ws),
             plan: Arc::new(plan),
@@ -74,6 +94,7 @@ impl Session {
             reporter,
             step_containers: Default::default(),
             build_credentials: crate::registry::credentials::for_build(),
+            interrupt,
         }
     }
 }
@@ -193,13 +214,20 @@ pub async fn prepare(session: &Session, selection: &[usize]) -> Result<()> {
     Ok(())
 }
 
+/// The results of a build run: one per selected image, in selection order.
+pub struct BuildRun {
+    pub results: Vec<ImageResult>,
+    /// The signal that cancelled the run, if one did.
+    pub interrupted: Option<i32>,
+}
+
 /// Build the selection: independent images in parallel up to `jobs`, dependants as soon as
-/// their dependencies are done. Returns one result per selected image, in selection order.
+/// their dependencies are done. A signal cancels running builds (on the engine too).
 pub async fn build(
     session: Arc<Session>,
     selection: &[usize],
     opts: &BuildOptions,
-) -> Result<Vec<ImageResult>> {
+) -> Result<BuildRun> {
     let store = Arc::new(StateStore::new(&session.ws.state_dir()));
     let logs = session.ws.state_dir().join("logs");
     std::fs::create_dir_all(&logs)
@@ -209,7 +237,8 @@ pub async fn build(
     let mut waiting: Vec<usize> = selection.to_vec();
     let mut running: JoinSet<ImageResult> = JoinSet::new();
     let mut stopping = false;
-    let mut signals = Signals::new()?;
+    let mut interrupt = session.interrupt.clone();
+    let mut interrupted = None;
     let jobs = opts.jobs.max(1);
 
     loop {
@@ -267,34 +296,53 @@ pub async fn build(
                 }
                 results.insert(result.image, result);
             }
-            signal = signals.recv() => {
+            signal = interrupt.wait() => {
                 running.abort_all();
                 while running.join_next().await.is_some() {}
                 // Dropping a build's connection makes the engine cancel it, in its own time;
                 // stop the step containers now so nothing outlives the run.
-                let containers: Vec<String> = std::mem::take(&mut *session.step_containers.lock().expect("containers")).into_values().collect();
-                for id in containers {
-                    session.engine.remove_container(&id).await;
+                let containers: Vec<(usize, String)> =
+                    std::mem::take(&mut *session.step_containers.lock().expect("containers")).into_iter().collect();
+                for (_, id) in &containers {
+                    session.engine.remove_container(id).await;
                 }
                 session.reporter.clear();
-                return Err(Error::Interrupted(signal));
+                let name = if signal == 2 { "SIGINT" } else { "SIGTERM" };
+                for &img in selection {
+                    if results.contains_key(&img) || waiting.contains(&img) {
+                        continue;
+                    }
+                    let message = format!("cancelled by {name}; nothing was tagged");
+                    session.reporter.event(&Event::for_image(EventKind::Failed, &session.plan.images[img]).message(message.clone()));
+                    results.insert(img, ImageResult { image: img, outcome: Outcome::Failed, id: None, duration: Duration::ZERO, message: Some(message), licenses: None });
+                }
+                interrupted = Some(signal);
+                break;
             }
         }
     }
+    let why = if interrupted.is_some() {
+        "not built: the run was interrupted"
+    } else {
+        "not built: the run stopped after a failure (use --keep-going to build the rest)"
+    };
     for img in waiting {
-        results.insert(
-            img,
-            skipped(
-                img,
-                "not built: the run stopped after a failure (use --keep-going to build the rest)"
-                    .into(),
-            ),
-        );
+        results.insert(img, skipped(img, why.into()));
     }
-    Ok(selection
+    let results = selection
         .iter()
         .map(|i| results.remove(i).expect("every image has a result"))
-        .collect())
+        .collect();
+    Ok(BuildRun {
+        results,
+        interrupted,
+    })
+}
+
+impl ImageResult {
+    pub fn skipped(image: usize, message: String) -> ImageResult {
+        skipped(image, message)
+    }
 }
 
 fn skipped(image: usize, message: String) -> ImageResult {
@@ -322,6 +370,9 @@ async fn build_one(
     match result {
         Ok(r) => r,
         Err(message) => {
+            // Whatever failed (build, licenses, tagging), the last good build no longer
+            // stands for this image's refs.
+            store.forget(&image.name);
             session.reporter.event(
                 &Event::for_image(EventKind::Failed, image)
                     .duration(started.elapsed())
@@ -351,18 +402,7 @@ async fn build_image(
     let plan = &session.plan;
     let image = &plan.images[index];
     let manifest = plan.manifest_of(index);
-    let spec = ContextSpec {
-        root: manifest.context.clone(),
-        dockerfile: manifest.dockerfile.clone(),
-        copies: manifest
-            .copies
-            .iter()
-            .map(|c| CopySpec {
-                from: c.from.clone(),
-                to: c.to.clone(),
-            })
-            .collect(),
-    };
+    let spec = manifest.context_spec();
     let previous = store.load(&image.name);
     let mut inputs = Inputs {
         dockerfile: String::new(),
@@ -380,19 +420,18 @@ async fn build_image(
             inputs.build_args.insert(arg.clone(), id.clone());
         }
     }
-    let (ctx, fingerprint, files) =
+    let (ctx, fingerprint, files, previous) =
         tokio::task::spawn_blocking(move || -> std::result::Result<_, String> {
             let ctx = context::collect(&spec).map_err(|e| e.to_string())?;
             inputs.dockerfile = ctx.dockerfile_in_context.clone();
             let (fp, files) = fingerprint::compute(&ctx, &inputs, previous.as_ref())
                 .map_err(|e| e.to_string())?;
-            Ok((ctx, fp, files))
+            Ok((ctx, fp, files, previous))
         })
         .await
         .map_err(|e| format!("context task failed: {e}"))??;
 
     let refs: Vec<String> = image.refs.iter().map(ToString::to_string).collect();
-    let previous = store.load(&image.name);
     if !opts.force
         && let Some(prev) = previous.filter(|p| p.fingerprint == fingerprint)
         && session
@@ -457,14 +496,13 @@ async fn build_image(
     session
         .reporter
         .event(&Event::for_image(EventKind::BuildStarted, image));
-    let log_path = logs.join(format!("{}.log", image.name));
+    let log_path = logs.join(format!("{}.log", fingerprint::file_stem(&image.name)));
     let mut log = std::fs::File::create(&log_path)
         .map(std::io::BufWriter::new)
         .map_err(|e| format!("cannot write {}: {e}", log_path.display()))?;
     let request = BuildRequest {
         dockerfile: ctx.dockerfile_in_context.clone(),
         build_args: image.build_args.clone(),
-        labels: BTreeMap::new(),
         no_cache: opts.no_cache,
     };
     let label = image.label();
@@ -535,9 +573,9 @@ async fn build_image(
             session
                 .reporter
                 .log(&image.name, &label, "gathering third-party licenses");
-            let resolved = gather_licenses(session, manifest, &id)
+            let resolved = gather_licenses(&session.ws, manifest, Some((&session.engine, &id)))
                 .await
-                .map_err(|e| format!("licenses: {e}"))?;
+                .map_err(|e| e.to_string())?;
             let final_id = add_licenses_layer(session, &id, &spec.dest, &resolved).await?;
             session.reporter.log(
                 &image.name,
@@ -599,11 +637,12 @@ fn license_inputs(ws: &Workspace, manifest: &Manifest) -> Option<String> {
     ))
 }
 
-/// Run every gatherer of the manifest's `[licenses]` on image `id`, then overrides and policy.
+/// Run every gatherer of the manifest's `[licenses]`, then overrides and policy. The
+/// image-side gatherers read `image` (engine and image id); host-side ones need neither.
 pub async fn gather_licenses(
-    session: &Session,
+    ws: &Arc<Workspace>,
     manifest: &Manifest,
-    id: &str,
+    image: Option<(&Engine, &str)>,
 ) -> Result<Vec<licenses::Resolved>> {
     let spec = manifest
         .licenses
@@ -614,7 +653,7 @@ pub async fn gather_licenses(
     for source in &spec.sources {
         match source {
             LicenseSource::Cargo { manifest } => {
-                let (ws, manifest) = (session.ws.clone(), manifest.clone());
+                let (ws, manifest) = (ws.clone(), manifest.clone());
                 let found =
                     tokio::task::spawn_blocking(move || licenses::gather_cargo(&ws, &manifest))
                         .await
@@ -626,9 +665,12 @@ pub async fn gather_licenses(
         }
     }
     if python || debian {
-        gathered.merge(licenses::gather_image(&session.engine, id, python, debian).await?);
+        let (engine, id) = image.ok_or_else(|| {
+            Error::Failed("the python and debian license gatherers need a built image".into())
+        })?;
+        gathered.merge(licenses::gather_image(engine, id, python, debian).await?);
     }
-    let dir = session.ws.config.licenses_dir.clone();
+    let dir = ws.config.licenses_dir.clone();
     tokio::task::spawn_blocking(move || licenses::check(gathered, &dir))
         .await
         .map_err(|e| Error::Failed(format!("license task failed: {e}")))?
@@ -672,45 +714,6 @@ async fn add_licenses_layer(
     new_id.ok_or_else(|| "the engine reported no image id for the licenses layer".to_string())
 }
 
-/// SIGINT and SIGTERM, as a future that yields the signal number.
-struct Signals {
-    #[cfg(unix)]
-    int: tokio::signal::unix::Signal,
-    #[cfg(unix)]
-    term: tokio::signal::unix::Signal,
-}
-
-impl Signals {
-    fn new() -> Result<Signals> {
-        #[cfg(unix)]
-        {
-            use tokio::signal::unix::{SignalKind, signal};
-            let int =
-                signal(SignalKind::interrupt()).map_err(|e| Error::io("cannot watch SIGINT", e))?;
-            let term = signal(SignalKind::terminate())
-                .map_err(|e| Error::io("cannot watch SIGTERM", e))?;
-            Ok(Signals { int, term })
-        }
-        #[cfg(not(unix))]
-        Ok(Signals {})
-    }
-
-    async fn recv(&mut self) -> i32 {
-        #[cfg(unix)]
-        {
-            tokio::select! {
-                _ = self.int.recv() => 2,
-                _ = self.term.recv() => 15,
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-            2
-        }
-    }
-}
-
 /// `a b "c d"` for showing a command.
 pub fn shell_words(words: &[String]) -> String {
     words
@@ -724,9 +727,4 @@ pub fn shell_words(words: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// Where the per-image logs go.
-pub fn log_dir(ws: &Workspace) -> PathBuf {
-    ws.state_dir().join("logs")
 }

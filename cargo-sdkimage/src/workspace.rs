@@ -158,7 +158,7 @@ impl WorkspaceConfig {
         let mut diags = Vec::new();
         let repository_root = raw.repository_root.map(|r| {
             let value = r.get_ref().trim_end_matches('/').to_string();
-            if let Err(e) = crate::reference::check_repository(&value) {
+            if let Err(e) = crate::reference::check_repository_root(&value) {
                 diags.push(Diagnostic::at(
                     file,
                     text,

@@ -2,6 +2,9 @@
 //! (and, for publishing, a real registry). `scripts/test` starts both when they are missing.
 
 mod build;
+mod examples;
 mod graph;
 mod input;
+mod licenses;
+mod publish;
 mod support;

@@ -191,3 +191,212 @@ fn copy_tree(src: &Path, dst: &Path) {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Registries, credentials and the engine's view of pushed images (publish, licenses, examples).
+
+/// The shared test registry `scripts/test` starts (`SDKIMAGE_TEST_REGISTRY`, by default
+/// `localhost:5000`). Panics with what to do when it does not answer: these tests never skip.
+pub fn test_registry() -> String {
+    let host = std::env::var("SDKIMAGE_TEST_REGISTRY")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost:5000".to_string());
+    let probe = Command::new("curl")
+        .args(["-fsS", "-o", "/dev/null", &format!("http://{host}/v2/")])
+        .output()
+        .expect("curl must be installed");
+    assert!(
+        probe.status.success(),
+        "the test registry {host} does not answer ({}); run the tests through scripts/test, or `source scripts/services.sh; ensure_services keep`",
+        String::from_utf8_lossy(&probe.stderr).trim()
+    );
+    host
+}
+
+impl Repo {
+    /// A fixture repo whose repository root lives in the shared test registry
+    /// (`localhost:5000/sdkimage-e2e/<fixture>-<pid>-<n>`).
+    pub fn in_registry(name: &str) -> Repo {
+        Repo::in_registry_at(name, &test_registry())
+    }
+
+    /// A fixture repo whose repository root lives in the registry at `host`.
+    pub fn in_registry_at(name: &str, host: &str) -> Repo {
+        let mut repo = Repo::new(name);
+        repo.root = format!("{host}/{}", repo.root);
+        repo
+    }
+
+    /// The reference of `image` (a name below the root) with `tag`.
+    pub fn image_ref(&self, image: &str, tag: &str) -> String {
+        format!("{}/{image}:{tag}", self.root)
+    }
+
+    /// As [`Repo::run`], with extra environment variables (`DOCKER_CONFIG`, `DOCKER_HOST`, ...).
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut all: Vec<String> = vec!["sdkimage".into()];
+        all.extend(args.iter().map(|s| s.to_string()));
+        if !args.iter().any(|a| a.starts_with("--repository-root")) && needs_root(args) {
+            all.push("--repository-root".into());
+            all.push(self.root.clone());
+        }
+        let mut cmd = Command::new(BIN);
+        cmd.args(&all)
+            .current_dir(self.path())
+            .env_remove("CARGO_TERM_COLOR")
+            .env("NO_COLOR", "1");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let output = cmd.output().expect("run cargo-sdkimage");
+        Run { output, args: all }
+    }
+}
+
+impl Run {
+    /// The JSON events of kind `event` (`push-finished`, `verified`, ...).
+    pub fn events_of(&self, event: &str) -> Vec<serde_json::Value> {
+        self.events()
+            .into_iter()
+            .filter(|e| e["event"] == event)
+            .collect()
+    }
+
+    /// stdout and stderr together (for "never printed" checks).
+    pub fn all_output(&self) -> String {
+        format!("{}\n{}", self.stdout(), self.stderr())
+    }
+}
+
+/// `docker <args>`; panics with its output when it fails, returns stdout.
+#[track_caller]
+pub fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("run the docker CLI");
+    assert!(
+        out.status.success(),
+        "docker {} failed: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The engine's `RepoDigests` of a local image (`repository@sha256:...` entries).
+pub fn repo_digests(reference: &str) -> Vec<String> {
+    let text = docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{json .RepoDigests}}",
+        reference,
+    ]);
+    serde_json::from_str::<Option<Vec<String>>>(text.trim())
+        .expect("RepoDigests is JSON")
+        .unwrap_or_default()
+}
+
+/// Basic-auth credentials for [`RegistryApi`].
+pub type Login<'a> = Option<(&'a str, &'a str)>;
+
+/// The Registry HTTP API v2 over plain HTTP, asked with curl: an independent witness of what the
+/// registry holds.
+pub struct RegistryApi;
+
+/// The media types a manifest HEAD/GET accepts (what the engine pushes, and OCI).
+const MANIFEST_ACCEPT: &str = "Accept: application/vnd.docker.distribution.manifest.v2+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json";
+
+impl RegistryApi {
+    fn curl(args: &[&str], login: Login<'_>) -> String {
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sS", "--max-time", "30"]);
+        if let Some((user, password)) = login {
+            cmd.arg("-u").arg(format!("{user}:{password}"));
+        }
+        let out = cmd.args(args).output().expect("curl must be installed");
+        assert!(
+            out.status.success(),
+            "curl {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The registry's `Docker-Content-Digest` of `reference` (`host/path:tag`); `None` on 404.
+    pub fn digest(reference: &str) -> Option<String> {
+        RegistryApi::digest_as(reference, None)
+    }
+
+    pub fn digest_as(reference: &str, login: Login<'_>) -> Option<String> {
+        let (host, path, tag) = split_ref(reference);
+        let headers = RegistryApi::curl(
+            &[
+                "-I",
+                "-H",
+                MANIFEST_ACCEPT,
+                &format!("http://{host}/v2/{path}/manifests/{tag}"),
+            ],
+            login,
+        );
+        let status = headers
+            .lines()
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or("");
+        match status {
+            "404" => None,
+            "200" => Some(
+                headers
+                    .lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case("docker-content-digest")
+                            .then(|| v.trim().to_string())
+                    })
+                    .unwrap_or_else(|| {
+                        panic!("no Docker-Content-Digest for {reference}:\n{headers}")
+                    }),
+            ),
+            _ => panic!("HEAD {reference}: unexpected answer\n{headers}"),
+        }
+    }
+
+    /// The tags of `repository` (`host/path`); empty when the registry does not know it.
+    pub fn tags(repository: &str) -> Vec<String> {
+        RegistryApi::tags_as(repository, None)
+    }
+
+    pub fn tags_as(repository: &str, login: Login<'_>) -> Vec<String> {
+        let (host, path) = repository.split_once('/').expect("host/path");
+        let body = RegistryApi::curl(&[&format!("http://{host}/v2/{path}/tags/list")], login);
+        let value: serde_json::Value = serde_json::from_str(&body)
+            .unwrap_or_else(|e| panic!("tags of {repository}: not JSON ({e}): {body}"));
+        if let Some(errors) = value["errors"].as_array() {
+            assert!(
+                errors.iter().all(|e| e["code"] == "NAME_UNKNOWN"),
+                "tags of {repository}: {body}"
+            );
+            return Vec::new();
+        }
+        let mut tags: Vec<String> = value["tags"]
+            .as_array()
+            .map(|t| {
+                t.iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        tags.sort();
+        tags
+    }
+}
+
+/// `host/path:tag` -> (host, path, tag).
+fn split_ref(reference: &str) -> (&str, &str, &str) {
+    let (host, rest) = reference.split_once('/').expect("host/path:tag");
+    let (path, tag) = rest.rsplit_once(':').expect("a tag");
+    (host, path, tag)
+}

@@ -32,7 +32,21 @@ pub fn docker_config_dir(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
     }
 }
 
+/// The engine address schemes we can speak.
+const SCHEMES: &[&str] = &["unix://", "tcp://", "http://", "https://"];
+
 pub fn resolve(env: &dyn Fn(&str) -> Option<String>) -> Result<EngineHost, String> {
+    let host = resolve_unchecked(env)?;
+    if !SCHEMES.iter().any(|s| host.host.starts_with(s)) {
+        return Err(format!(
+            "the engine address `{}` (from {}) is not supported: use unix:// or tcp:// (an ssh:// host can be forwarded to a local socket with `ssh -L`)",
+            host.host, host.source
+        ));
+    }
+    Ok(host)
+}
+
+fn resolve_unchecked(env: &dyn Fn(&str) -> Option<String>) -> Result<EngineHost, String> {
     if let Some(host) = env("DOCKER_HOST").filter(|h| !h.is_empty()) {
         let tls = if env("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty() && v != "0") {
             let dir = env("DOCKER_CERT_PATH")
@@ -141,6 +155,15 @@ mod tests {
         let h = resolve(&env).unwrap();
         assert_eq!(h.host, "tcp://h:2376");
         assert_eq!(h.tls.unwrap().ca, PathBuf::from("/certs/ca.pem"));
+    }
+
+    #[test]
+    fn unsupported_schemes_are_named() {
+        let e = resolve(&env_of(&[("DOCKER_HOST", "ssh://me@host")])).unwrap_err();
+        assert!(
+            e.contains("`ssh://me@host` (from DOCKER_HOST) is not supported"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -43,7 +43,6 @@ pub struct BuildRequest {
     /// The Dockerfile's path inside the context.
     pub dockerfile: String,
     pub build_args: BTreeMap<String, String>,
-    pub labels: BTreeMap<String, String>,
     pub no_cache: bool,
 }
 
@@ -136,7 +135,6 @@ impl Engine {
             forcerm: true,
             nocache: request.no_cache,
             buildargs: Some(request.build_args.clone().into_iter().collect()),
-            labels: Some(request.labels.clone().into_iter().collect()),
             version: BuilderVersion::BuilderV1,
             ..Default::default()
         };

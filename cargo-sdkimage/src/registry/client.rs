@@ -106,10 +106,6 @@ impl RegistryClient {
         })
     }
 
-    pub fn registry(&self) -> &str {
-        &self.registry
-    }
-
     /// `http(s)://host[:port]`.
     pub fn base_url(&self) -> &str {
         &self.base

@@ -66,12 +66,6 @@ impl Credentials {
     }
 }
 
-/// Credentials for `registry` (a host as in image references, `docker.io` for Docker Hub), from
-/// the Docker config the environment names.
-pub fn for_registry(registry: &str) -> Result<Option<Credentials>> {
-    DockerConfig::from_env()?.lookup(registry)
-}
-
 /// Every credential the Docker config knows, keyed as the docker CLI keys them for builds, so
 /// private base images can be pulled. Best effort: an unreadable config or a failing helper
 /// contributes nothing.
@@ -96,10 +90,7 @@ pub struct DockerConfig {
 impl DockerConfig {
     /// `DOCKER_CONFIG` or `~/.docker`, helpers searched on `PATH`.
     pub fn from_env() -> Result<DockerConfig> {
-        let dir = match std::env::var_os("DOCKER_CONFIG") {
-            Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-            _ => home::home_dir().unwrap_or_default().join(".docker"),
-        };
+        let dir = crate::engine::host::docker_config_dir(&|k| std::env::var(k).ok());
         let helper_dirs = std::env::var_os("PATH")
             .map(|p| std::env::split_paths(&p).collect())
             .unwrap_or_default();

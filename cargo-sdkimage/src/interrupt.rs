@@ -1,0 +1,62 @@
+//! SIGINT and SIGTERM, watched once per process and shared by every part of a run: the
+//! scheduler cancels builds when one arrives, the command layer stops what else is running.
+
+use tokio::sync::watch;
+
+/// A handle on the process's interruption: cheap to clone, every clone sees the signal.
+#[derive(Clone)]
+pub struct Interrupt {
+    rx: watch::Receiver<Option<i32>>,
+}
+
+impl Interrupt {
+    /// Start watching SIGINT and SIGTERM (call inside the runtime, once per process).
+    pub fn install() -> std::io::Result<Interrupt> {
+        let (tx, rx) = watch::channel(None);
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut int = signal(SignalKind::interrupt())?;
+            let mut term = signal(SignalKind::terminate())?;
+            tokio::spawn(async move {
+                let number = tokio::select! {
+                    _ = int.recv() => 2,
+                    _ = term.recv() => 15,
+                };
+                let _ = tx.send(Some(number));
+            });
+        }
+        #[cfg(not(unix))]
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                let _ = tx.send(Some(2));
+            }
+        });
+        Ok(Interrupt { rx })
+    }
+
+    /// A handle that is never interrupted (library callers without signal handling, tests).
+    pub fn never() -> Interrupt {
+        let (tx, rx) = watch::channel(None);
+        std::mem::forget(tx);
+        Interrupt { rx }
+    }
+
+    /// The signal number, once one arrived.
+    pub fn received(&self) -> Option<i32> {
+        *self.rx.borrow()
+    }
+
+    /// Wait for SIGINT (2) or SIGTERM (15).
+    pub async fn wait(&mut self) -> i32 {
+        loop {
+            if let Some(signal) = *self.rx.borrow_and_update() {
+                return signal;
+            }
+            if self.rx.changed().await.is_err() {
+                // The watcher is gone: no signal will ever come.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+}

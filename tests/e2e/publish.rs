@@ -1,0 +1,797 @@
+//! Publishing through the built binary against real registries: `build --push`, `push`,
+//! `verify` (local and `--from-metadata`), `promote`, staging tags, and credentials (an htpasswd
+//! registry of our own, `auths` and credential helpers). The registry's own answers (curl) and
+//! the engine's `RepoDigests` are the witnesses.
+
+use std::collections::BTreeMap;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::support::{RegistryApi, Repo, docker, docker_image_id, repo_digests};
+
+const BEAM_IMAGES: [&str; 4] = [
+    "beam_base",
+    "beam_go_sdk",
+    "beam_python3.10_sdk",
+    "beam_python3.11_sdk",
+];
+
+/// `digest` of each image's `push-finished` event.
+fn pushed_digests(events: &[Value]) -> BTreeMap<String, String> {
+    events
+        .iter()
+        .filter(|e| e["event"] == "push-finished")
+        .map(|e| {
+            (
+                e["image"].as_str().unwrap().to_string(),
+                e["digest"]
+                    .as_str()
+                    .expect("push-finished has a digest")
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+fn read_json(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// A build context folder with one unique file, built by the docker CLI (classic builder) as
+/// `reference`: content nobody else has.
+fn build_intruder(repo: &Repo, reference: &str) {
+    let dir = repo.file("intruder");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("Dockerfile"), "FROM scratch\nCOPY f /f\n").unwrap();
+    std::fs::write(
+        dir.join("f"),
+        format!("not what was released: {reference}\n"),
+    )
+    .unwrap();
+    let out = Command::new("docker")
+        .args(["build", "-q", "-t", reference])
+        .arg(&dir)
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "docker build: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn build_push_digests_agree_in_events_metadata_registry_and_engine() {
+    let repo = Repo::in_registry("beam");
+    let meta = repo.file("meta.json");
+    let run = repo.run(&[
+        "build",
+        "--tag",
+        "2.61.0",
+        "--tag",
+        "latest",
+        "--push",
+        "--message-format",
+        "json",
+        "--progress",
+        "none",
+        "--metadata-file",
+        meta.to_str().unwrap(),
+    ]);
+    run.success();
+    let events = run.events();
+    let pushed = pushed_digests(&events);
+    assert_eq!(
+        pushed.keys().map(String::as_str).collect::<Vec<_>>(),
+        BEAM_IMAGES,
+        "one push-finished per image"
+    );
+    assert_eq!(run.events_of("summary")[0]["counts"]["pushed"], 4);
+    let meta = read_json(&meta);
+    for image in BEAM_IMAGES {
+        let digest = &pushed[image];
+        assert!(digest.starts_with("sha256:"), "{digest}");
+        let entry = &meta[image];
+        assert_eq!(entry["digest"], *digest, "metadata digest of {image}");
+        assert_eq!(
+            entry["containerimage.digest"], *digest,
+            "bake key of {image}"
+        );
+        assert_eq!(entry["pushed"], true);
+        let repository = format!("{}/{image}", repo.root);
+        for tag in ["2.61.0", "latest"] {
+            let reference = format!("{repository}:{tag}");
+            assert_eq!(
+                RegistryApi::digest(&reference).as_deref(),
+                Some(digest.as_str()),
+                "registry digest of {reference}"
+            );
+            assert!(
+                repo_digests(&reference).contains(&format!("{repository}@{digest}")),
+                "engine RepoDigests of {reference}: {:?}, pushed {digest}",
+                repo_digests(&reference)
+            );
+        }
+        // Phase one's staging tag stays (one per repository, overwritten by the next run).
+        assert_eq!(
+            RegistryApi::tags(&repository),
+            ["2.61.0", "latest", "sdkimage-staging"]
+        );
+        assert_eq!(
+            RegistryApi::digest(&format!("{repository}:sdkimage-staging")).as_deref(),
+            Some(digest.as_str())
+        );
+    }
+
+    let verify = repo.run(&[
+        "verify",
+        "--tag",
+        "2.61.0",
+        "--tag",
+        "latest",
+        "--message-format",
+        "json",
+    ]);
+    verify.success();
+    let verified: BTreeMap<String, String> = verify
+        .events_of("verified")
+        .iter()
+        .map(|e| {
+            (
+                e["image"].as_str().unwrap().to_string(),
+                e["digest"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        verified, pushed,
+        "one verified event per image, same digests"
+    );
+    assert!(verify.events_of("failed").is_empty());
+}
+
+#[test]
+fn no_staging_pushes_release_tags_only() {
+    let repo = Repo::in_registry("beam");
+    let run = repo.run(&[
+        "build",
+        "go",
+        "--tag",
+        "1.0",
+        "--push",
+        "--no-staging",
+        "--message-format",
+        "json",
+        "--progress",
+        "none",
+    ]);
+    run.success();
+    let pushed = pushed_digests(&run.events());
+    for image in ["beam_base", "beam_go_sdk"] {
+        let repository = format!("{}/{image}", repo.root);
+        assert_eq!(RegistryApi::tags(&repository), ["1.0"], "{repository}");
+        assert_eq!(
+            RegistryApi::digest(&format!("{repository}:1.0")),
+            Some(pushed[image].clone())
+        );
+    }
+    repo.run(&["verify", "go", "--tag", "1.0"]).success();
+}
+
+/// Removes a local image by id when dropped (a tag moved away leaves it with only a repo
+/// digest, which the `Repo` helper does not see).
+struct RemoveOnDrop(String);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rmi", "-f", &self.0]).output();
+    }
+}
+
+#[test]
+fn verify_names_a_tag_that_was_repushed_with_other_content() {
+    let repo = Repo::in_registry("beam");
+    repo.run(&[
+        "build",
+        "go",
+        "--tag",
+        "1.0",
+        "--push",
+        "--progress",
+        "none",
+    ])
+    .success();
+    let go = repo.image_ref("beam_go_sdk", "1.0");
+    let released = RegistryApi::digest(&go).expect("go pushed");
+    let go_id = docker_image_id(&go).unwrap();
+
+    // Someone else pushes other content over the tag; our local image stays as built.
+    let intruder = repo.image_ref("intruder", "x");
+    build_intruder(&repo, &intruder);
+    let _intruder = RemoveOnDrop(docker_image_id(&intruder).unwrap());
+    docker(&["tag", &intruder, &go]);
+    docker(&["push", &go]);
+    docker(&["tag", &go_id, &go]);
+    let foreign = RegistryApi::digest(&go).unwrap();
+    assert_ne!(foreign, released);
+
+    let run = repo.run(&["verify", "go", "--tag", "1.0", "--message-format", "json"]);
+    run.expect_code(1);
+    let err = run.stderr();
+    assert!(err.contains(&go), "names the ref: {err}");
+    assert!(err.contains(&foreign), "names the registry's digest: {err}");
+    assert!(
+        err.contains(&released),
+        "names the local image's digest: {err}"
+    );
+    // The base was not touched and still verifies.
+    let verified: Vec<Value> = run.events_of("verified");
+    assert_eq!(verified.len(), 1, "{}", run.stdout());
+    assert_eq!(verified[0]["image"], "beam_base");
+    let failed = run.events_of("failed");
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["image"], "beam_go_sdk");
+}
+
+/// A Dockerfile whose build fails, for the go SDK.
+fn break_go(repo: &Repo) {
+    repo.write(
+        "sdks/go/container/Dockerfile",
+        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo 'missing toolchain' >&2 && exit 7\n",
+    );
+}
+
+fn assert_nothing_in_registry(repo: &Repo) {
+    for image in BEAM_IMAGES {
+        let repository = format!("{}/{image}", repo.root);
+        assert_eq!(
+            RegistryApi::tags(&repository),
+            Vec::<String>::new(),
+            "{repository} was pushed although a build failed"
+        );
+    }
+}
+
+#[test]
+fn nothing_is_pushed_when_one_build_fails() {
+    let repo = Repo::in_registry("beam");
+    break_go(&repo);
+    let run = repo.run(&[
+        "build",
+        "--tag",
+        "t",
+        "--push",
+        "-j",
+        "1",
+        "--progress",
+        "plain",
+    ]);
+    run.expect_code(1);
+    assert!(run.stderr().contains("nothing pushed"), "{}", run.stderr());
+    // The base was built (it comes first) but not pushed.
+    assert!(docker_image_id(&repo.image_ref("beam_base", "t")).is_some());
+    assert_nothing_in_registry(&repo);
+}
+
+#[test]
+fn nothing_is_pushed_when_one_build_fails_with_keep_going() {
+    let repo = Repo::in_registry("beam");
+    break_go(&repo);
+    let run = repo.run(&[
+        "build",
+        "--tag",
+        "t",
+        "--push",
+        "--keep-going",
+        "--message-format",
+        "json",
+        "--progress",
+        "none",
+    ]);
+    run.expect_code(1);
+    let summary = &run.events_of("summary")[0];
+    assert_eq!(summary["counts"]["built"], 3, "{summary}");
+    assert_eq!(summary["counts"]["failed"], 1, "{summary}");
+    assert_eq!(summary["counts"]["pushed"], 0, "{summary}");
+    assert!(run.events_of("push-finished").is_empty());
+    // Every other image was built and stays local.
+    for image in ["beam_base", "beam_python3.10_sdk", "beam_python3.11_sdk"] {
+        assert!(
+            docker_image_id(&repo.image_ref(image, "t")).is_some(),
+            "{image}"
+        );
+    }
+    assert_nothing_in_registry(&repo);
+}
+
+#[test]
+fn push_of_built_images_and_its_dry_run() {
+    let repo = Repo::in_registry("beam");
+    repo.run(&["build", "go", "--tag", "1.0", "--progress", "none"])
+        .success();
+
+    let dry = repo.run(&["push", "go", "--tag", "1.0", "--dry-run"]);
+    dry.success();
+    let err = dry.stderr();
+    let go = repo.image_ref("beam_go_sdk", "1.0");
+    assert!(err.contains("would push") && err.contains(&go), "{err}");
+    for image in ["beam_base", "beam_go_sdk"] {
+        assert_eq!(
+            RegistryApi::tags(&format!("{}/{image}", repo.root)),
+            Vec::<String>::new(),
+            "--dry-run pushed {image}"
+        );
+    }
+
+    let run = repo.run(&["push", "go", "--tag", "1.0", "--message-format", "json"]);
+    run.success();
+    let pushed = pushed_digests(&run.events());
+    assert_eq!(pushed.len(), 2, "{}", run.stdout());
+    for (image, digest) in &pushed {
+        let reference = repo.image_ref(image, "1.0");
+        assert_eq!(RegistryApi::digest(&reference).as_ref(), Some(digest));
+        assert!(repo_digests(&reference).contains(&format!("{}/{image}@{digest}", repo.root)));
+    }
+}
+
+#[test]
+fn push_of_images_never_built_fails_clearly() {
+    let repo = Repo::in_registry("beam");
+    let run = repo.run(&["push", "go", "--tag", "never"]);
+    run.expect_code(1);
+    let err = run.stderr();
+    assert!(err.contains("not built"), "{err}");
+    assert!(
+        err.contains(&repo.image_ref("beam_go_sdk", "never")),
+        "{err}"
+    );
+    assert!(err.contains(&repo.image_ref("beam_base", "never")), "{err}");
+    assert!(
+        err.contains("cargo sdkimage build"),
+        "says what to do: {err}"
+    );
+    assert_eq!(
+        RegistryApi::tags(&format!("{}/beam_go_sdk", repo.root)),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn promote_copies_the_release_candidate_and_dry_run_changes_nothing() {
+    let repo = Repo::in_registry("beam");
+    repo.run(&[
+        "build",
+        "go",
+        "--tag",
+        "rc1",
+        "--push",
+        "--progress",
+        "none",
+    ])
+    .success();
+    let rc: BTreeMap<&str, String> = ["beam_base", "beam_go_sdk"]
+        .into_iter()
+        .map(|i| (i, RegistryApi::digest(&repo.image_ref(i, "rc1")).unwrap()))
+        .collect();
+
+    let dry = repo.run(&[
+        "promote",
+        "go",
+        "--from-tag",
+        "rc1",
+        "--tag",
+        "1.0",
+        "--tag",
+        "latest",
+        "--dry-run",
+        "--message-format",
+        "json",
+    ]);
+    dry.success();
+    assert!(dry.events_of("promoted").is_empty(), "{}", dry.stdout());
+    assert!(dry.stderr().contains("would point"), "{}", dry.stderr());
+    for image in rc.keys() {
+        assert_eq!(
+            RegistryApi::tags(&format!("{}/{image}", repo.root)),
+            ["rc1", "sdkimage-staging"],
+            "--dry-run changed {image}"
+        );
+    }
+
+    // A release candidate that is not in the registry: nothing changes.
+    let missing = repo.run(&["promote", "go", "--from-tag", "rc9", "--tag", "1.0"]);
+    missing.expect_code(1);
+    assert!(
+        missing
+            .stderr()
+            .contains(&repo.image_ref("beam_go_sdk", "rc9")),
+        "{}",
+        missing.stderr()
+    );
+    assert_eq!(
+        RegistryApi::digest(&repo.image_ref("beam_base", "1.0")),
+        None
+    );
+
+    let run = repo.run(&[
+        "promote",
+        "go",
+        "--from-tag",
+        "rc1",
+        "--tag",
+        "1.0",
+        "--tag",
+        "latest",
+        "--message-format",
+        "json",
+    ]);
+    run.success();
+    let promoted = run.events_of("promoted");
+    assert_eq!(promoted.len(), 2, "{}", run.stdout());
+    for (image, digest) in &rc {
+        for tag in ["1.0", "latest"] {
+            assert_eq!(
+                RegistryApi::digest(&repo.image_ref(image, tag)).as_ref(),
+                Some(digest),
+                "{image}:{tag}"
+            );
+        }
+        let event = promoted.iter().find(|e| e["image"] == *image).unwrap();
+        assert_eq!(event["digest"], *digest);
+    }
+}
+
+#[test]
+fn verify_from_metadata_needs_no_engine_and_catches_an_edited_digest() {
+    let repo = Repo::in_registry("beam");
+    let meta = repo.file("meta.json");
+    repo.run(&[
+        "build",
+        "go",
+        "--tag",
+        "1.0",
+        "--push",
+        "--progress",
+        "none",
+        "--metadata-file",
+        meta.to_str().unwrap(),
+    ])
+    .success();
+    let no_engine = [("DOCKER_HOST", "unix:///nonexistent/docker.sock")];
+
+    let run = repo.run_with(
+        &[
+            "verify",
+            "--from-metadata",
+            meta.to_str().unwrap(),
+            "--message-format",
+            "json",
+        ],
+        &no_engine,
+    );
+    run.success();
+    let verified: Vec<Value> = run
+        .events_of("verified")
+        .iter()
+        .map(|e| e["image"].clone())
+        .collect();
+    assert_eq!(verified, ["beam_base", "beam_go_sdk"]);
+
+    // Claim the go image is the base's manifest.
+    let mut doc = read_json(&meta);
+    let base_digest = doc["beam_base"]["digest"].as_str().unwrap().to_string();
+    let go_digest = doc["beam_go_sdk"]["digest"].as_str().unwrap().to_string();
+    doc["beam_go_sdk"]["digest"] = Value::String(base_digest.clone());
+    std::fs::write(&meta, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
+    let run = repo.run_with(
+        &["verify", "--from-metadata", meta.to_str().unwrap()],
+        &no_engine,
+    );
+    run.expect_code(1);
+    let err = run.stderr();
+    let go = repo.image_ref("beam_go_sdk", "1.0");
+    assert!(err.contains(&go), "names the ref: {err}");
+    assert!(
+        err.contains(&go_digest) && err.contains(&base_digest),
+        "{err}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// An htpasswd registry of our own.
+
+const USER: &str = "releaser";
+const PASSWORD: &str = "correct-Horse-9f3a";
+const WRONG_PASSWORD: &str = "Wr0ng-Secret-71c2e";
+
+/// `docker-registry serve` with htpasswd auth on a free port of 5100-5199; killed on drop.
+struct AuthRegistry {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Child,
+    _port_lock: std::fs::File,
+}
+
+impl AuthRegistry {
+    fn start() -> AuthRegistry {
+        let dir = tempfile::tempdir().unwrap();
+        let (port, port_lock) = free_port();
+        let htpasswd = Command::new("htpasswd")
+            .args(["-Bbn", USER, PASSWORD])
+            .output()
+            .expect("htpasswd (apache2-utils) must be installed");
+        assert!(htpasswd.status.success());
+        std::fs::write(dir.path().join("htpasswd"), htpasswd.stdout).unwrap();
+        std::fs::write(
+            dir.path().join("config.yml"),
+            format!(
+                "version: 0.1\nlog: {{level: error}}\nstorage: {{filesystem: {{rootdirectory: {data}}}}}\nhttp: {{addr: 127.0.0.1:{port}}}\nauth: {{htpasswd: {{realm: e2e, path: {htpasswd}}}}}\n",
+                data = dir.path().join("data").display(),
+                htpasswd = dir.path().join("htpasswd").display(),
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("docker-registry (Debian package docker-registry) must be installed");
+        let mut registry = AuthRegistry {
+            port,
+            dir,
+            child,
+            _port_lock: port_lock,
+        };
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            let log = std::fs::read_to_string(registry.dir.path().join("registry.log"));
+            assert!(
+                registry.child.try_wait().unwrap().is_none() && Instant::now() < deadline,
+                "docker-registry on {port} did not start: {log:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        registry
+    }
+
+    fn host(&self) -> String {
+        format!("localhost:{}", self.port)
+    }
+
+    /// A `DOCKER_CONFIG` folder whose `config.json` is `config`.
+    fn docker_config(&self, parent: &Path, config: Value) -> PathBuf {
+        let dir = parent.join("docker-config");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
+        dir
+    }
+}
+
+impl Drop for AuthRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port of 5100-5199 that no other test holds (the lock file is shared with the library's
+/// registry tests) and nothing listens on.
+fn free_port() -> (u16, std::fs::File) {
+    let dir = std::env::temp_dir().join("cargo-sdkimage-test-ports");
+    std::fs::create_dir_all(&dir).unwrap();
+    let start = (std::process::id() % 100) as u16;
+    for offset in 0..100 {
+        let port = 5100 + (start + offset) % 100;
+        let lock = std::fs::File::create(dir.join(format!("{port}.lock"))).unwrap();
+        if lock.try_lock().is_ok() && TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            return (port, lock);
+        }
+    }
+    panic!("no free port left in 5100-5199");
+}
+
+fn basic_auth(user: &str, password: &str) -> String {
+    // base64 of `user:password`, with the standard alphabet and padding.
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let bytes = format!("{user}:{password}").into_bytes();
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n =
+            chunk.iter().fold(0u32, |acc, b| acc << 8 | u32::from(*b)) << (8 * (3 - chunk.len()));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn base64_of_basic_auth_matches_the_docker_cli() {
+    // `printf 'releaser:correct-Horse-9f3a' | base64`
+    assert_eq!(basic_auth("a", "b"), "YTpi");
+    assert_eq!(basic_auth("ab", "c"), "YWI6Yw==");
+    assert_eq!(
+        basic_auth(USER, PASSWORD),
+        "cmVsZWFzZXI6Y29ycmVjdC1Ib3JzZS05ZjNh"
+    );
+}
+
+#[test]
+fn pushes_to_an_htpasswd_registry_with_auths_credentials() {
+    let registry = AuthRegistry::start();
+    let repo = Repo::in_registry_at("beam", &registry.host());
+    let config = registry.docker_config(
+        repo.path(),
+        serde_json::json!({"auths": {registry.host(): {"auth": basic_auth(USER, PASSWORD)}}}),
+    );
+    let run = repo.run_with(
+        &[
+            "build",
+            "go",
+            "--tag",
+            "1.0",
+            "--push",
+            "--message-format",
+            "json",
+            "--progress",
+            "none",
+        ],
+        &[("DOCKER_CONFIG", config.to_str().unwrap())],
+    );
+    run.success();
+    let pushed = pushed_digests(&run.events());
+    let go = repo.image_ref("beam_go_sdk", "1.0");
+    assert_eq!(
+        RegistryApi::digest_as(&go, Some((USER, PASSWORD))),
+        Some(pushed["beam_go_sdk"].clone())
+    );
+    assert!(!run.all_output().contains(PASSWORD));
+}
+
+#[test]
+fn wrong_credentials_fail_naming_the_registry_never_the_password() {
+    let registry = AuthRegistry::start();
+    let repo = Repo::in_registry_at("beam", &registry.host());
+    let config = registry.docker_config(
+        repo.path(),
+        serde_json::json!({"auths": {registry.host(): {"auth": basic_auth(USER, WRONG_PASSWORD)}}}),
+    );
+    let env = [("DOCKER_CONFIG", config.to_str().unwrap())];
+    repo.run(&["build", "go", "--tag", "1.0", "--progress", "none"])
+        .success();
+    for verbose in [false, true] {
+        let mut args = vec!["push", "go", "--tag", "1.0", "--progress", "plain"];
+        if verbose {
+            args.push("-v");
+        }
+        let run = repo.run_with(&args, &env);
+        run.expect_code(1);
+        let all = run.all_output();
+        assert!(all.contains(&registry.host()), "names the registry: {all}");
+        assert!(
+            !all.contains(WRONG_PASSWORD),
+            "the password leaked (-v: {verbose}): {all}"
+        );
+        assert!(
+            !all.contains(&basic_auth(USER, WRONG_PASSWORD)),
+            "the encoded credentials leaked (-v: {verbose}): {all}"
+        );
+    }
+    assert_eq!(
+        RegistryApi::tags_as(
+            &format!("{}/beam_go_sdk", repo.root),
+            Some((USER, PASSWORD))
+        ),
+        Vec::<String>::new()
+    );
+}
+
+#[test]
+fn a_credential_helper_on_path_supplies_the_credentials() {
+    use std::os::unix::fs::PermissionsExt;
+    let registry = AuthRegistry::start();
+    let repo = Repo::in_registry_at("beam", &registry.host());
+    let bin = repo.file("helper-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = bin.join("docker-credential-e2e");
+    std::fs::write(
+        &helper,
+        format!(
+            "#!/bin/sh\nread -r server\necho \"$1 $server\" >> \"$0.log\"\ncase \"$1 $server\" in\n  'get {host}') printf '{{\"ServerURL\":\"{host}\",\"Username\":\"{USER}\",\"Secret\":\"{PASSWORD}\"}}' ;;\n  *) echo 'credentials not found in native keychain'; exit 1 ;;\nesac\n",
+            host = registry.host()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = registry.docker_config(
+        repo.path(),
+        serde_json::json!({"credHelpers": {registry.host(): "e2e"}}),
+    );
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let run = repo.run_with(
+        &[
+            "build",
+            "go",
+            "--tag",
+            "1.0",
+            "--push",
+            "--message-format",
+            "json",
+            "--progress",
+            "none",
+        ],
+        &[("DOCKER_CONFIG", config.to_str().unwrap()), ("PATH", &path)],
+    );
+    run.success();
+    let pushed = pushed_digests(&run.events());
+    assert_eq!(
+        RegistryApi::digest_as(
+            &repo.image_ref("beam_go_sdk", "1.0"),
+            Some((USER, PASSWORD))
+        ),
+        Some(pushed["beam_go_sdk"].clone())
+    );
+    let log = std::fs::read_to_string(bin.join("docker-credential-e2e.log")).unwrap();
+    assert!(log.contains(&format!("get {}", registry.host())), "{log}");
+    assert!(!run.all_output().contains(PASSWORD));
+}
+
+#[test]
+fn builds_pull_private_base_images_with_the_configs_credentials() {
+    let registry = AuthRegistry::start();
+    let repo = Repo::in_registry_at("beam", &registry.host());
+    let config = registry.docker_config(
+        repo.path(),
+        serde_json::json!({"auths": {registry.host(): {"auth": basic_auth(USER, PASSWORD)}}}),
+    );
+    let empty_config = repo.file("empty-docker-config");
+    std::fs::create_dir_all(&empty_config).unwrap();
+
+    // A private base, only in the registry.
+    let base = format!("{}/private/base:1", registry.host());
+    build_intruder(&repo, &base);
+    let _base = RemoveOnDrop(base.clone());
+    let push = Command::new("docker")
+        .args(["push", &base])
+        .env("DOCKER_CONFIG", &config)
+        .output()
+        .unwrap();
+    assert!(
+        push.status.success(),
+        "{}",
+        String::from_utf8_lossy(&push.stderr)
+    );
+    docker(&["rmi", &base]);
+    repo.write(
+        "sdks/go/container/Dockerfile",
+        &format!("FROM {base}\nCOPY boot.sh /boot\n"),
+    );
+
+    let denied = repo.run_with(
+        &["build", "go", "--tag", "1.0", "--progress", "plain"],
+        &[("DOCKER_CONFIG", empty_config.to_str().unwrap())],
+    );
+    denied.expect_code(1);
+    assert!(docker_image_id(&base).is_none());
+
+    repo.run_with(
+        &["build", "go", "--tag", "1.0", "--progress", "plain"],
+        &[("DOCKER_CONFIG", config.to_str().unwrap())],
+    )
+    .success();
+    assert!(docker_image_id(&base).is_some(), "the base was pulled");
+    assert!(docker_image_id(&repo.image_ref("beam_go_sdk", "1.0")).is_some());
+}
