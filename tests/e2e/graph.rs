@@ -441,3 +441,62 @@ fn a_signal_cancels_running_builds_and_tags_nothing() {
         );
     }
 }
+
+#[cfg(unix)]
+#[test]
+fn a_signal_during_prepare_still_writes_the_metadata_file_and_summary() {
+    let repo = Repo::new("beam");
+    repo.write(
+        "sdks/python/container/sdkimage.toml",
+        "language = \"python\"\nname = \"beam_python_sdk\"\n[[prepare]]\nrun = [\"sh\", \"-c\", \"echo preparing >&2; sleep 60\"]\n",
+    );
+    let meta = repo.file("meta.json");
+    let mut child = std::process::Command::new(crate::support::BIN)
+        .args([
+            "sdkimage",
+            "build",
+            "python",
+            "--message-format",
+            "json",
+            "--metadata-file",
+        ])
+        .arg(&meta)
+        .args(["--repository-root", &repo.root])
+        .current_dir(repo.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait for the prepare step to run.
+    let stderr = child.stderr.take().unwrap();
+    let waiter = std::thread::spawn(move || {
+        use std::io::BufRead;
+        std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .any(|l| l.contains("prepare:"))
+    });
+    assert!(waiter.join().unwrap());
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(started.elapsed() < Duration::from_secs(10));
+    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    assert_eq!(meta["beam_python_sdk"]["outcome"], "skipped");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("\"event\":\"summary\""), "{stdout}");
+    // The prepare step's process was stopped with us.
+    let ps = std::process::Command::new("pgrep")
+        .args(["-f", "echo preparing >&2; sleep 60"])
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&ps.stdout).trim().is_empty(),
+        "prepare step still running"
+    );
+}

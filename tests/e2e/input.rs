@@ -346,3 +346,51 @@ fn a_platform_other_than_the_engines_is_invalid() {
         run.stderr()
     );
 }
+
+#[test]
+fn a_registry_host_is_a_valid_repository_root_and_names_may_nest() {
+    let repo = Repo::new("beam");
+    repo.write(GO, "language = \"go\"\nname = \"beam/go_sdk\"\n");
+    let run = repo.run(&[
+        "list",
+        "--repository-root",
+        "localhost:5000",
+        "--message-format",
+        "json",
+        "beam/go_sdk",
+    ]);
+    run.success();
+    let list: Vec<serde_json::Value> = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(list[0]["refs"][0], "localhost:5000/beam/go_sdk:2.61.0");
+    // A folder above several manifests selects them all.
+    let run = repo.run(&["list", "--message-format", "json", "sdks/python"]);
+    run.success();
+    let list: Vec<serde_json::Value> = serde_json::from_str(&run.stdout()).unwrap();
+    assert_eq!(list.len(), 3, "{list:?}");
+}
+
+#[test]
+fn promote_needs_target_tags_other_than_its_source() {
+    let repo = Repo::new("beam");
+    let run = repo.run(&["promote", "--from-tag", "rc1", "--tag", "rc1"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr().contains("--tag rc1 is the tag being promoted"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn a_manifest_that_is_not_utf8_is_invalid_input() {
+    let repo = Repo::new("beam");
+    std::fs::write(repo.file(GO), b"language = \"go\"\nname = \"x\xff\"\n").unwrap();
+    let run = repo.run(&["list"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr()
+            .contains("sdks/go/container/sdkimage.toml:2:10: the file is not valid UTF-8"),
+        "{}",
+        run.stderr()
+    );
+}
