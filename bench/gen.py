@@ -184,7 +184,9 @@ def main():
         return
     if not a.dest:
         p.error("DEST is required")
-    if os.path.exists(a.dest):
+    if os.path.lexists(a.dest):
+        if not os.path.isdir(a.dest) or os.path.islink(a.dest):
+            p.error(f"{a.dest} exists and is not a folder")
         shutil.rmtree(a.dest)
     {
         "discover": lambda: gen_discover(a.dest),

@@ -378,7 +378,7 @@ pub fn dockerfile(target: &Target) -> Result<String> {
         l.ws.display_path(&m.dockerfile)
     );
     for (k, v) in &img.build_args {
-        out.push_str(&format!("# --build-arg {k}={v}\n"));
+        out.push_str(&format!("# --build-arg {k}={}\n", run::shown_arg(k, v)));
     }
     out.push_str(&text);
     if !text.ends_with('\n') {

@@ -74,12 +74,22 @@ pub struct Session {
     /// The step container each running build is in (from the classic builder's
     /// `---> Running in <id>` lines), so a cancelled run can stop them on the engine.
     pub step_containers: std::sync::Mutex<BTreeMap<usize, String>>,
-    /// Registry credentials handed to builds, so private base images can be pulled.
-    pub build_credentials: HashMap<String, bollard::auth::DockerCredentials>,
+    /// Registry credentials handed to builds, so private base images can be pulled; read
+    /// (credential helpers run) once, when the first image is really built.
+    build_credentials: tokio::sync::OnceCell<HashMap<String, bollard::auth::DockerCredentials>>,
     pub interrupt: Interrupt,
 }
 
 impl Session {
+    async fn build_credentials(&self) -> HashMap<String, bollard::auth::DockerCredentials> {
+        let read = || async {
+            tokio::task::spawn_blocking(crate::registry::credentials::for_build)
+                .await
+                .unwrap_or_default()
+        };
+        self.build_credentials.get_or_init(read).await.clone()
+    }
+
     pub fn new(
         ws: Workspace,
         plan: BuildPlan,
@@ -93,7 +103,7 @@ impl Session {
             engine,
             reporter,
             step_containers: Default::default(),
-            build_credentials: crate::registry::credentials::for_build(),
+            build_credentials: tokio::sync::OnceCell::new(),
             interrupt,
         }
     }
@@ -131,7 +141,7 @@ pub fn describe(
             ws.display_path(&m.context)
         );
         for (k, v) in &img.build_args {
-            line.push_str(&format!(", --build-arg {k}={v}"));
+            line.push_str(&format!(", --build-arg {k}={}", shown_arg(k, v)));
         }
         for c in &m.copies {
             line.push_str(&format!(", + {} -> {}", ws.display_path(&c.from), c.to));
@@ -509,7 +519,7 @@ async fn build_image(
     let mut stream = Box::pin(session.engine.build(
         &request,
         context::tar_stream(ctx),
-        Some(session.build_credentials.clone()),
+        Some(session.build_credentials().await),
     ));
     let mut id = None;
     let mut step = None::<String>;
@@ -714,6 +724,26 @@ async fn add_licenses_layer(
     new_id.ok_or_else(|| "the engine reported no image id for the licenses layer".to_string())
 }
 
+/// A build arg's value as shown to people: masked when its name says it is a secret, since
+/// dry runs and `dockerfile` output end up in CI logs.
+pub fn shown_arg<'a>(name: &str, value: &'a str) -> &'a str {
+    const SECRET: &[&str] = &[
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "PASSWD",
+        "CREDENTIAL",
+        "API_KEY",
+        "APIKEY",
+    ];
+    let upper = name.to_ascii_uppercase();
+    if SECRET.iter().any(|s| upper.contains(s)) {
+        "***"
+    } else {
+        value
+    }
+}
+
 /// `a b "c d"` for showing a command.
 pub fn shell_words(words: &[String]) -> String {
     words
@@ -727,4 +757,22 @@ pub fn shell_words(words: &[String]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_looking_build_args_are_masked_when_shown() {
+        assert_eq!(shown_arg("GITHUB_TOKEN", "ghp_x"), "***");
+        assert_eq!(shown_arg("npm_password", "x"), "***");
+        assert_eq!(shown_arg("py_version", "3.11"), "3.11");
+    }
+
+    #[test]
+    fn commands_are_shown_quoted() {
+        let words = ["sh", "-c", "echo 'a b'", ""].map(String::from);
+        assert_eq!(shell_words(&words), "sh -c 'echo '\\''a b'\\''' ''");
+    }
 }

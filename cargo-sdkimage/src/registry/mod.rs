@@ -114,6 +114,9 @@ impl Failure {
             "unexpected EOF",
             ": EOF",
             "server misbehaving",
+            "Client.Timeout exceeded",
+            "context deadline exceeded",
+            "TLS handshake timeout",
         ];
         const BUSY: &[&str] = &[
             "toomanyrequests",
