@@ -277,6 +277,11 @@ fn walk_context(
             }
             continue;
         }
+        // A name that is not UTF-8 is matched by its lossy form; it is an error only when
+        // the entry would really be sent.
+        if abs.file_name().and_then(|n| n.to_str()).is_none() {
+            return Err(ContextError::NonUtf8Path { path: abs });
+        }
         if let Some(entry) = entry_from_disk(&abs, rel.clone())? {
             out.insert(rel.clone(), entry);
         }
@@ -290,6 +295,9 @@ fn walk_context(
 /// Every entry under `dir` (for copies), parents before children.
 fn walk_all(dir: &Path, rel_dir: &str, out: &mut Vec<ContextEntry>) -> Result<(), ContextError> {
     for (name, abs, is_dir) in read_dir_sorted(dir)? {
+        if abs.file_name().and_then(|n| n.to_str()).is_none() {
+            return Err(ContextError::NonUtf8Path { path: abs });
+        }
         let rel = join_rel(rel_dir, &name);
         if let Some(entry) = entry_from_disk(&abs, rel.clone())? {
             out.push(entry);
@@ -316,10 +324,7 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<(String, PathBuf, bool)>, ContextEr
     for entry in fs::read_dir(dir).map_err(io_error(dir))? {
         let entry = entry.map_err(io_error(dir))?;
         let path = entry.path();
-        let name = entry
-            .file_name()
-            .into_string()
-            .map_err(|_| ContextError::NonUtf8Path { path: path.clone() })?;
+        let name = entry.file_name().to_string_lossy().into_owned();
         let is_dir = entry.file_type().map_err(io_error(&path))?.is_dir();
         children.push((name, path, is_dir));
     }

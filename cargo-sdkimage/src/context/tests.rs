@@ -573,3 +573,25 @@ async fn stream_delivers_errors_then_ends() {
     assert!(err.to_string().contains("vanishes"), "{err}");
     assert!(items[..items.len() - 1].iter().all(Result::is_ok));
 }
+
+#[test]
+fn a_non_utf8_name_is_an_error_only_when_it_would_be_sent() {
+    use std::os::unix::ffi::OsStrExt;
+    let root = TempDir::new("non-utf8");
+    root.file("Dockerfile", "FROM scratch\n", 0o644);
+    let bad = root
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"bad\xff.bin"));
+    fs::write(&bad, "x").unwrap();
+    root.file(".dockerignore", "*.bin\n", 0o644);
+    let ctx = collect(&spec(root.path(), "Dockerfile")).unwrap();
+    assert_eq!(
+        listing(&ctx).iter().filter(|l| l.contains("bad")).count(),
+        0
+    );
+    fs::write(root.path().join(".dockerignore"), "").unwrap();
+    match collect(&spec(root.path(), "Dockerfile")) {
+        Err(ContextError::NonUtf8Path { path }) => assert_eq!(path, bad),
+        other => panic!("expected a non-UTF-8 error, got {other:?}"),
+    }
+}
