@@ -269,7 +269,7 @@ impl BuildArgs {
         let build = self.flags.to_lib(self.pull_licenses);
         BuildCommand {
             push: self.push.then(|| self.publish.to_lib(build.jobs, false)),
-            build: Some(build),
+            build,
             dry_run: self.dry_run,
             metadata_file: self.metadata_file.clone(),
         }

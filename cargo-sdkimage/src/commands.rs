@@ -121,9 +121,9 @@ pub fn list_table(entries: &[ListEntry]) -> String {
     )
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct BuildCommand {
-    pub build: Option<BuildOptions>,
+    pub build: BuildOptions,
     pub dry_run: bool,
     pub metadata_file: Option<PathBuf>,
     /// `--push`: publish after every selected build succeeded.
@@ -138,9 +138,9 @@ pub async fn build(
     interrupt: Interrupt,
 ) -> Result<Vec<ImageResult>> {
     let l = load(target)?;
-    let opts = cmd.build.clone().expect("build options");
+    let opts = &cmd.build;
     if cmd.dry_run {
-        let text = run::describe(&l.ws, &l.plan, &l.selection, &opts);
+        let text = run::describe(&l.ws, &l.plan, &l.selection, opts);
         reporter.out(&text);
         return Ok(Vec::new());
     }
@@ -178,7 +178,7 @@ pub async fn build(
             )
         }
         Ok(()) => {
-            let run = run::build(session.clone(), &l.selection, &opts).await?;
+            let run = run::build(session.clone(), &l.selection, opts).await?;
             let failed: Vec<&str> = run
                 .results
                 .iter()
