@@ -369,7 +369,7 @@ pub fn dockerfile(target: &Target) -> Result<String> {
     let img = &l.plan.images[image];
     let text = std::fs::read_to_string(&m.dockerfile)
         .map_err(|e| Error::io(format!("cannot read {}", m.dockerfile.display()), e))?;
-    let spec = m.context_spec();
+    let spec = m.context_spec(&l.ws.state_dir());
     let ctx = crate::context::collect(&spec).map_err(|e| Error::Failed(e.to_string()))?;
     let mut out = format!(
         "# {} ({})\n# dockerfile: {}\n",

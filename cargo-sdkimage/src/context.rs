@@ -57,6 +57,9 @@ pub struct ContextSpec {
     pub dockerfile: PathBuf,
     /// Extra artifacts added to the context; applied in order, later ones win.
     pub copies: Vec<CopySpec>,
+    /// Absolute folders never sent, whatever `.dockerignore` says: our own state and logs,
+    /// which change while a build runs when the context holds the workspace's `target/`.
+    pub skip: Vec<PathBuf>,
 }
 
 /// A file or folder from disk added to the context at `to`, regardless of `.dockerignore`.
@@ -187,7 +190,7 @@ pub fn collect(spec: &ContextSpec) -> Result<Context, ContextError> {
     }
 
     let mut entries = BTreeMap::new();
-    walk_context(&root, "", None, &ignore, &mut entries)?;
+    walk_context(&root, "", None, &ignore, &spec.skip, &mut entries)?;
 
     // The CLI relies on the exceptions above; its check can miss (it only looks at one parent
     // directory), in which case it would fail the build. Send the files regardless. Copies
@@ -266,14 +269,18 @@ fn walk_context(
     rel_dir: &str,
     parent: Option<&MatchInfo>,
     ignore: &DockerIgnore,
+    skip: &[PathBuf],
     out: &mut BTreeMap<String, ContextEntry>,
 ) -> Result<(), ContextError> {
     for (name, abs, is_dir) in read_dir_sorted(dir)? {
+        if skip.contains(&abs) {
+            continue;
+        }
         let rel = join_rel(rel_dir, &name);
         let (excluded, info) = ignore.matches_with_parent(&rel, parent);
         if excluded {
             if is_dir && ignore.must_walk_excluded_dir(&rel) {
-                walk_context(&abs, &rel, Some(&info), ignore, out)?;
+                walk_context(&abs, &rel, Some(&info), ignore, skip, out)?;
             }
             continue;
         }
@@ -286,7 +293,7 @@ fn walk_context(
             out.insert(rel.clone(), entry);
         }
         if is_dir {
-            walk_context(&abs, &rel, Some(&info), ignore, out)?;
+            walk_context(&abs, &rel, Some(&info), ignore, skip, out)?;
         }
     }
     Ok(())

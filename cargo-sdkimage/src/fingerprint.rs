@@ -275,6 +275,7 @@ mod tests {
             root: dir.to_path_buf(),
             dockerfile: dir.join("Dockerfile"),
             copies: vec![],
+            skip: vec![],
         })
         .unwrap()
     }

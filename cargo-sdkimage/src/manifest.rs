@@ -460,8 +460,9 @@ impl Manifest {
         }
     }
 
-    /// What the build context of this manifest's images is made of.
-    pub fn context_spec(&self) -> crate::context::ContextSpec {
+    /// What the build context of this manifest's images is made of; `state_dir` (our own
+    /// state and logs) is never part of it.
+    pub fn context_spec(&self, state_dir: &Path) -> crate::context::ContextSpec {
         crate::context::ContextSpec {
             root: self.context.clone(),
             dockerfile: self.dockerfile.clone(),
@@ -473,6 +474,7 @@ impl Manifest {
                     to: c.to.clone(),
                 })
                 .collect(),
+            skip: vec![state_dir.to_path_buf()],
         }
     }
 

@@ -106,7 +106,7 @@ pub async fn push(
     }
     let pushed = match &opts.staging_tag {
         Some(tag) => {
-            let staged = bounded(work, opts.jobs, true, |(image, id)| {
+            let staged = seeded(work, opts.jobs, |(image, id)| {
                 stage(engine, registries, image, id, tag)
             })
             .await;
@@ -127,7 +127,7 @@ pub async fn push(
             )?
         }
         None => {
-            let pushed = bounded(work, opts.jobs, true, |(image, id)| {
+            let pushed = seeded(work, opts.jobs, |(image, id)| {
                 push_direct(engine, registries, image, id)
             })
             .await;
@@ -609,6 +609,32 @@ async fn promote_one(
 
 /// Run `f` over `work` with at most `jobs` at once, results in order. With `stop_on_failure`,
 /// once one fails the rest that have not started are skipped (`None`).
+/// Engine pushes: the first image (in build order, often the base the others are built on)
+/// alone, then the rest `jobs` at a time. Layers the images share are then in the registry
+/// before the parallel pushes start, and the engine mounts them instead of uploading each
+/// shared layer once per concurrent push.
+async fn seeded<T, U, F, Fut>(
+    mut work: Vec<(usize, T)>,
+    jobs: usize,
+    f: F,
+) -> Vec<(usize, Option<Result<U>>)>
+where
+    F: Fn(T) -> Fut,
+    Fut: std::future::Future<Output = Result<U>>,
+{
+    if work.len() < 2 || jobs < 2 {
+        return bounded(work, jobs, true, f).await;
+    }
+    let rest = work.split_off(1);
+    let mut results = bounded(work, 1, true, &f).await;
+    if results.iter().any(|(_, r)| matches!(r, Some(Err(_)))) {
+        results.extend(rest.into_iter().map(|(index, _)| (index, None)));
+        return results;
+    }
+    results.extend(bounded(rest, jobs, true, &f).await);
+    results
+}
+
 async fn bounded<T, U, F, Fut>(
     work: Vec<(usize, T)>,
     jobs: usize,

@@ -412,7 +412,7 @@ async fn build_image(
     let plan = &session.plan;
     let image = &plan.images[index];
     let manifest = plan.manifest_of(index);
-    let spec = manifest.context_spec();
+    let spec = manifest.context_spec(&session.ws.state_dir());
     let previous = store.load(&image.name);
     let mut inputs = Inputs {
         dockerfile: String::new(),

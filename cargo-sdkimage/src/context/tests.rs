@@ -64,6 +64,7 @@ fn spec(root: &Path, dockerfile: &str) -> ContextSpec {
         root: root.to_path_buf(),
         dockerfile: root.join(dockerfile),
         copies: Vec::new(),
+        skip: Vec::new(),
     }
 }
 
@@ -240,6 +241,7 @@ fn dockerfile_outside_the_context() {
         root: t.path().join("ctx"),
         dockerfile: t.path().join("df/Dockerfile"),
         copies: Vec::new(),
+        skip: Vec::new(),
     };
     let ctx = collect(&spec).unwrap();
     assert_eq!(ctx.dockerfile_in_context, OUTSIDE_DOCKERFILE_NAME);
@@ -594,4 +596,21 @@ fn a_non_utf8_name_is_an_error_only_when_it_would_be_sent() {
         Err(ContextError::NonUtf8Path { path }) => assert_eq!(path, bad),
         other => panic!("expected a non-UTF-8 error, got {other:?}"),
     }
+}
+
+#[test]
+fn skipped_folders_are_never_sent() {
+    let root = TempDir::new("skip");
+    root.file("Dockerfile", "FROM scratch\n", 0o644);
+    root.file("target/sdkimage/logs/x.log", "changing", 0o644);
+    root.file("target/release/app", "bin", 0o755);
+    let mut spec = spec(root.path(), "Dockerfile");
+    spec.skip = vec![root.path().join("target/sdkimage")];
+    let ctx = collect(&spec).unwrap();
+    let paths: Vec<&str> = ctx.entries.iter().map(|e| e.path.as_str()).collect();
+    assert!(paths.contains(&"target/release/app"), "{paths:?}");
+    assert!(
+        !paths.iter().any(|p| p.starts_with("target/sdkimage")),
+        "{paths:?}"
+    );
 }
