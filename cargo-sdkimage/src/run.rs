@@ -182,20 +182,19 @@ pub async fn prepare(session: &Session, selection: &[usize]) -> Result<()> {
             } else {
                 p.run[0].clone()
             };
-            let output = tokio::process::Command::new(&program)
+            let mut command = tokio::process::Command::new(&program);
+            command
                 .args(&p.run[1..])
                 .current_dir(&p.cwd)
                 .envs(&p.env)
                 .stdin(Stdio::null())
-                .kill_on_drop(true)
-                .output()
-                .await
-                .map_err(|e| {
-                    Error::Failed(format!(
-                        "prepare step of {} failed: cannot run `{words}`: {e}",
-                        session.ws.display_path(&m.path)
-                    ))
-                })?;
+                .kill_on_drop(true);
+            let output = run_in_own_group(command).await.map_err(|e| {
+                Error::Failed(format!(
+                    "prepare step of {} failed: cannot run `{words}`: {e}",
+                    session.ws.display_path(&m.path)
+                ))
+            })?;
             if !output.status.success() {
                 let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
                 text.push_str(&String::from_utf8_lossy(&output.stderr));
@@ -229,6 +228,34 @@ pub struct BuildRun {
     pub results: Vec<ImageResult>,
     /// The signal that cancelled the run, if one did.
     pub interrupted: Option<i32>,
+}
+
+/// Run a prepare command in a process group of its own and collect its output. When the run
+/// is cancelled (this future dropped), the whole group is stopped: the command's children
+/// (compilers a `cargo build` started, a shell's `sleep`) do not outlive us.
+async fn run_in_own_group(
+    mut command: tokio::process::Command,
+) -> std::io::Result<std::process::Output> {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    #[cfg(unix)]
+    command.process_group(0);
+    let child = command.spawn()?;
+    struct GroupGuard(Option<u32>);
+    impl Drop for GroupGuard {
+        fn drop(&mut self) {
+            #[cfg(unix)]
+            if let Some(pid) = self.0.and_then(|p| i32::try_from(p).ok()) {
+                // SAFETY: kill(2) with a negative pid signals the process group we created.
+                unsafe {
+                    libc::kill(-pid, libc::SIGTERM);
+                }
+            }
+        }
+    }
+    let mut guard = GroupGuard(child.id());
+    let output = child.wait_with_output().await;
+    guard.0 = None;
+    output
 }
 
 /// Build the selection: independent images in parallel up to `jobs`, dependants as soon as

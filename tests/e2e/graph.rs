@@ -7,6 +7,13 @@ use serde_json::Value;
 
 use crate::support::{Repo, docker_image_id};
 
+/// `cargo-sdkimage sdkimage <args> --message-format json --progress none`.
+fn json_run(repo: &Repo, args: &[&str]) -> crate::support::Run {
+    let mut all = args.to_vec();
+    all.extend(["--message-format", "json", "--progress", "none"]);
+    repo.run(&all)
+}
+
 /// `(event, image)` pairs of a JSON run, summary excluded.
 fn timeline(events: &[Value]) -> Vec<(String, String)> {
     events
@@ -57,17 +64,7 @@ fn slow_sdks(repo: &Repo) {
 fn dependencies_first_and_independent_images_in_parallel() {
     let repo = Repo::new("beam");
     slow_sdks(&repo);
-    let run = repo.run(&[
-        "build",
-        "-j",
-        "3",
-        "--tag",
-        "t",
-        "--message-format",
-        "json",
-        "--progress",
-        "none",
-    ]);
+    let run = json_run(&repo, &["build", "-j", "3", "--tag", "t"]);
     run.success();
     let t = timeline(&run.events());
     let base_done = position(&t, "build-finished", "beam_base");
@@ -91,18 +88,7 @@ fn dependencies_first_and_independent_images_in_parallel() {
     }
 
     // -j 1: one at a time.
-    let run = repo.run(&[
-        "build",
-        "-j",
-        "1",
-        "--force",
-        "--tag",
-        "t",
-        "--message-format",
-        "json",
-        "--progress",
-        "none",
-    ]);
+    let run = json_run(&repo, &["build", "-j", "1", "--force", "--tag", "t"]);
     run.success();
     let t = timeline(&run.events());
     for pair in t.chunks(2) {
@@ -136,15 +122,7 @@ fn up_to_date_images_are_skipped_and_changes_rebuild_only_what_they_touch() {
 
     // Nothing changed: all up to date, nothing sent to the engine, fast.
     let started = Instant::now();
-    let run = repo.run(&[
-        "build",
-        "--tag",
-        "1.0",
-        "--message-format",
-        "json",
-        "--progress",
-        "none",
-    ]);
+    let run = json_run(&repo, &["build", "--tag", "1.0"]);
     run.success();
     assert!(started.elapsed() < Duration::from_secs(5));
     let o = outcomes(&run.events());
@@ -153,15 +131,7 @@ fn up_to_date_images_are_skipped_and_changes_rebuild_only_what_they_touch() {
 
     // A new release tag alone rebuilds nothing: the images are re-tagged (the python and go
     // images name the base by ref in a build arg, which counts by the base's id).
-    let run = repo.run(&[
-        "build",
-        "--tag",
-        "2.0",
-        "--message-format",
-        "json",
-        "--progress",
-        "none",
-    ]);
+    let run = json_run(&repo, &["build", "--tag", "2.0"]);
     run.success();
     let o = outcomes(&run.events());
     assert!(o.values().all(|v| v == "retagged"), "{o:?}");
@@ -172,15 +142,7 @@ fn up_to_date_images_are_skipped_and_changes_rebuild_only_what_they_touch() {
         "sdks/python/container/boot.sh",
         "#!/bin/sh\necho changed boot\n",
     );
-    let run = repo.run(&[
-        "build",
-        "--tag",
-        "2.0",
-        "--message-format",
-        "json",
-        "--progress",
-        "none",
-    ]);
+    let run = json_run(&repo, &["build", "--tag", "2.0"]);
     run.success();
     let o = outcomes(&run.events());
     assert_eq!(o["beam_base"], "up-to-date");
@@ -197,62 +159,36 @@ fn up_to_date_images_are_skipped_and_changes_rebuild_only_what_they_touch() {
             std::fs::Permissions::from_mode(0o700),
         )
         .unwrap();
-        let run = repo.run(&[
-            "build",
-            "go",
-            "--tag",
-            "2.0",
-            "--message-format",
-            "json",
-            "--progress",
-            "none",
-        ]);
+        let run = json_run(&repo, &["build", "go", "--tag", "2.0"]);
         let o = outcomes(&run.events());
         assert_eq!(o["beam_go_sdk"], "build-finished", "{o:?}");
     }
 
     // A change to the base rebuilds the base and everything that depends on it.
     repo.write("sdks/base/Dockerfile", "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"--install\", \"-s\", \"/bin\"]\nENV CHANGED=1\n");
-    let run = repo.run(&[
-        "build",
-        "--tag",
-        "2.0",
-        "--message-format",
-        "json",
-        "--progress",
-        "none",
-    ]);
+    let run = json_run(&repo, &["build", "--tag", "2.0"]);
     run.success();
     let o = outcomes(&run.events());
     assert!(o.values().all(|v| v == "build-finished"), "{o:?}");
 
     // A new build arg value rebuilds; --force rebuilds even when up to date.
-    let run = repo.run(&[
-        "build",
-        "go",
-        "--tag",
-        "2.0",
-        "--build-arg",
-        "EXTRA=1",
-        "--message-format",
-        "json",
-        "--progress",
-        "none",
-    ]);
+    let run = json_run(
+        &repo,
+        &["build", "go", "--tag", "2.0", "--build-arg", "EXTRA=1"],
+    );
     assert_eq!(outcomes(&run.events())["beam_go_sdk"], "build-finished");
-    let run = repo.run(&[
-        "build",
-        "go",
-        "--tag",
-        "2.0",
-        "--build-arg",
-        "EXTRA=1",
-        "--force",
-        "--message-format",
-        "json",
-        "--progress",
-        "none",
-    ]);
+    let run = json_run(
+        &repo,
+        &[
+            "build",
+            "go",
+            "--tag",
+            "2.0",
+            "--build-arg",
+            "EXTRA=1",
+            "--force",
+        ],
+    );
     let o = outcomes(&run.events());
     assert_eq!(o["beam_base"], "build-finished");
     assert_eq!(o["beam_go_sdk"], "build-finished");
@@ -264,18 +200,10 @@ fn up_to_date_images_are_skipped_and_changes_rebuild_only_what_they_touch() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let run = repo.run(&[
-        "build",
-        "go",
-        "--tag",
-        "2.0",
-        "--build-arg",
-        "EXTRA=1",
-        "--message-format",
-        "json",
-        "--progress",
-        "none",
-    ]);
+    let run = json_run(
+        &repo,
+        &["build", "go", "--tag", "2.0", "--build-arg", "EXTRA=1"],
+    );
     assert_eq!(outcomes(&run.events())["beam_go_sdk"], "build-finished");
     assert!(docker_image_id(&go).is_some());
 }
@@ -292,17 +220,7 @@ fn the_first_failure_stops_new_builds_unless_keep_going() {
     let repo = Repo::new("beam");
     break_go(&repo);
     // -j 1 builds in order base, go, python: go fails, python is never started.
-    let run = repo.run(&[
-        "build",
-        "-j",
-        "1",
-        "--tag",
-        "k",
-        "--message-format",
-        "json",
-        "--progress",
-        "none",
-    ]);
+    let run = json_run(&repo, &["build", "-j", "1", "--tag", "k"]);
     run.expect_code(1);
     let events = run.events();
     let o = outcomes(&events);
@@ -320,18 +238,7 @@ fn the_first_failure_stops_new_builds_unless_keep_going() {
     assert!(run.stderr().contains("beam_go_sdk"), "{}", run.stderr());
 
     // --keep-going builds everything that does not depend on the failure.
-    let run = repo.run(&[
-        "build",
-        "-j",
-        "1",
-        "--tag",
-        "k",
-        "--keep-going",
-        "--message-format",
-        "json",
-        "--progress",
-        "none",
-    ]);
+    let run = json_run(&repo, &["build", "-j", "1", "--tag", "k", "--keep-going"]);
     run.expect_code(1);
     let o = outcomes(&run.events());
     assert_eq!(o["beam_go_sdk"], "failed");
@@ -348,16 +255,7 @@ fn a_failed_base_skips_its_dependants() {
         "sdks/base/Dockerfile",
         "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"false\"]\n",
     );
-    let run = repo.run(&[
-        "build",
-        "--keep-going",
-        "--tag",
-        "s",
-        "--message-format",
-        "json",
-        "--progress",
-        "none",
-    ]);
+    let run = json_run(&repo, &["build", "--keep-going", "--tag", "s"]);
     run.expect_code(1);
     let events = run.events();
     assert_eq!(
@@ -369,6 +267,51 @@ fn a_failed_base_skips_its_dependants() {
     assert_eq!(summary["counts"]["skipped"], 3);
 }
 
+/// Start `cargo-sdkimage sdkimage <args>` in the repo and return once a stderr line holds
+/// `marker` (the rest of stderr is dropped).
+#[cfg(unix)]
+fn spawn_until(repo: &Repo, args: &[&str], marker: &str) -> std::process::Child {
+    let mut child = std::process::Command::new(crate::support::BIN)
+        .arg("sdkimage")
+        .args(args)
+        .args(["--repository-root", &repo.root])
+        .current_dir(repo.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let marker = marker.to_string();
+    let seen = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut seen = Vec::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let found = line.contains(&marker);
+            seen.push(line);
+            if found {
+                return Ok(());
+            }
+        }
+        Err(seen)
+    });
+    if let Err(seen) = seen.join().unwrap() {
+        panic!("the run ended before printing the marker: {seen:#?}");
+    }
+    child
+}
+
+#[cfg(unix)]
+fn kill(child: &std::process::Child, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
 #[cfg(unix)]
 #[test]
 fn a_signal_cancels_running_builds_and_tags_nothing() {
@@ -378,52 +321,12 @@ fn a_signal_cancels_running_builds_and_tags_nothing() {
             "sdks/go/container/Dockerfile",
             "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo long-step-started && sleep 60\n",
         );
-        let mut child = std::process::Command::new(crate::support::BIN)
-            .args([
-                "sdkimage",
-                "build",
-                "go",
-                "--tag",
-                "sig",
-                "--progress",
-                "plain",
-                "--repository-root",
-                &repo.root,
-            ])
-            .current_dir(repo.path())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        // Wait until the long step runs.
-        let stderr = child.stderr.take().unwrap();
-        let reader = std::thread::spawn(move || {
-            use std::io::BufRead;
-            let mut seen = Vec::new();
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let started = line.contains("[go] long-step-started");
-                seen.push(line);
-                if started {
-                    break;
-                }
-            }
-            seen
-        });
-        let seen = reader.join().unwrap();
-        assert!(
-            seen.iter().any(|l| l.contains("long-step-started")),
-            "{seen:?}"
-        );
+        let args = ["build", "go", "--tag", "sig", "--progress", "plain"];
+        let child = spawn_until(&repo, &args, "[go] long-step-started");
         let started = Instant::now();
-        let status = std::process::Command::new("kill")
-            .args([&format!("-{signal}"), &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        let status = child.wait().unwrap();
-        assert_eq!(status.code(), Some(code));
+        kill(&child, signal);
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(code));
         assert!(
             started.elapsed() < Duration::from_secs(20),
             "cancellation took {:?}",
@@ -448,41 +351,34 @@ fn a_signal_during_prepare_still_writes_the_metadata_file_and_summary() {
     let repo = Repo::new("beam");
     repo.write(
         "sdks/python/container/sdkimage.toml",
-        "language = \"python\"\nname = \"beam_python_sdk\"\n[[prepare]]\nrun = [\"sh\", \"-c\", \"echo preparing >&2; sleep 60\"]\n",
+        "language = \"python\"\nname = \"beam_python_sdk\"\n[[prepare]]\nrun = [\"sh\", \"-c\", \"echo preparing >&2; sleep 59\"]\n",
     );
     let meta = repo.file("meta.json");
-    let mut child = std::process::Command::new(crate::support::BIN)
-        .args([
-            "sdkimage",
-            "build",
-            "python",
-            "--message-format",
-            "json",
-            "--metadata-file",
-        ])
-        .arg(&meta)
-        .args(["--repository-root", &repo.root])
-        .current_dir(repo.path())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait for the prepare step to run.
-    let stderr = child.stderr.take().unwrap();
-    let waiter = std::thread::spawn(move || {
-        use std::io::BufRead;
-        std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-            .any(|l| l.contains("prepare:"))
-    });
-    assert!(waiter.join().unwrap());
-    std::thread::sleep(Duration::from_millis(300));
+    let meta_arg = meta.to_str().unwrap();
+    let args = [
+        "build",
+        "python",
+        "--message-format",
+        "json",
+        "--metadata-file",
+        meta_arg,
+    ];
+    let child = spawn_until(&repo, &args, "prepare:");
+    // The prepare step's own process is running before the signal.
+    let running = || {
+        let ps = std::process::Command::new("pgrep")
+            .args(["-f", "sleep 59"])
+            .output()
+            .unwrap();
+        !String::from_utf8_lossy(&ps.stdout).trim().is_empty()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !running() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(running(), "the prepare step never started");
     let started = Instant::now();
-    std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .unwrap();
+    kill(&child, "INT");
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
     assert!(started.elapsed() < Duration::from_secs(10));
@@ -490,13 +386,10 @@ fn a_signal_during_prepare_still_writes_the_metadata_file_and_summary() {
     assert_eq!(meta["beam_python_sdk"]["outcome"], "skipped");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("\"event\":\"summary\""), "{stdout}");
-    // The prepare step's process was stopped with us.
-    let ps = std::process::Command::new("pgrep")
-        .args(["-f", "echo preparing >&2; sleep 60"])
-        .output()
-        .unwrap();
-    assert!(
-        String::from_utf8_lossy(&ps.stdout).trim().is_empty(),
-        "prepare step still running"
-    );
+    // The prepare step's processes (the shell and its `sleep`) were stopped with us.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while running() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!running(), "prepare step still running");
 }
