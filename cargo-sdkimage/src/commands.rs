@@ -429,6 +429,23 @@ fn summary_of(reporter: &Reporter, counts: Counts, elapsed: std::time::Duration)
     reporter.event(&summary);
 }
 
+/// The summary that closes a publish, verify or promote run which failed after it started:
+/// the images reported `failed`, nothing counted as done.
+fn failed_summary<T>(
+    reporter: &Reporter,
+    started: std::time::Instant,
+    result: Result<T>,
+) -> Result<T> {
+    if result.is_err() {
+        let counts = Counts {
+            failed: reporter.failed_images(),
+            ..Counts::default()
+        };
+        summary_of(reporter, counts, started.elapsed());
+    }
+    result
+}
+
 /// `push`: publish images that are already built (dependencies included).
 pub async fn push(
     target: &Target,
@@ -439,15 +456,26 @@ pub async fn push(
     let l = load(target)?;
     let started = std::time::Instant::now();
     let engine = Engine::connect().await?;
-    // Only what a ref names locally is pushed: a tag whose build failed owns nothing.
+    // Only what a ref names locally is pushed: a tag whose build failed owns nothing. The
+    // engine is asked about every ref at once.
+    let lookups = l.selection.iter().map(|&i| {
+        let engine = &engine;
+        let img = &l.plan.images[i];
+        async move {
+            let mut local = Vec::new();
+            for r in &img.refs {
+                local.push((r.to_string(), engine.image_id(&r.to_string()).await?));
+            }
+            Ok::<_, Error>((img, local))
+        }
+    });
     let mut ids = Vec::new();
     let mut missing = Vec::new();
-    for &i in &l.selection {
-        let img = &l.plan.images[i];
-        let mut found = None;
-        for r in &img.refs {
-            match (engine.image_id(&r.to_string()).await?, &found) {
-                (None, _) => missing.push(r.to_string()),
+    for (img, local) in futures_util::future::try_join_all(lookups).await? {
+        let mut found: Option<String> = None;
+        for (r, id) in local {
+            match (id, &found) {
+                (None, _) => missing.push(r),
                 (Some(id), None) => found = Some(id),
                 (Some(id), Some(first)) if &id != first => {
                     return Err(Error::Failed(format!(
@@ -469,7 +497,8 @@ pub async fn push(
         )));
     }
     let session = Session::new(l.ws, l.plan, engine, reporter.clone(), interrupt);
-    let pushed = publish_images(&session, &l.selection, &ids, opts).await?;
+    let pushed = publish_images(&session, &l.selection, &ids, opts).await;
+    let pushed = failed_summary(&reporter, started, pushed)?;
     summary_of(
         &reporter,
         Counts {
@@ -492,17 +521,16 @@ pub async fn verify(
     let verified = match from_metadata {
         Some(file) => {
             let registries = Registries::from_env(None).await?;
-            publish::verify_metadata(&registries, file, &reporter)
-                .await?
-                .len()
+            let verified = publish::verify_metadata(&registries, file, &reporter).await;
+            failed_summary(&reporter, started, verified)?.len()
         }
         None => {
             let l = load(target)?;
             let engine = Engine::connect().await?;
             let registries = Registries::from_env(Some(&engine)).await?;
-            publish::verify(&engine, &registries, &l.plan, &l.selection, &reporter)
-                .await?
-                .len()
+            let verified =
+                publish::verify(&engine, &registries, &l.plan, &l.selection, &reporter).await;
+            failed_summary(&reporter, started, verified)?.len()
         }
     };
     summary_of(
@@ -548,7 +576,8 @@ pub async fn promote(
         dry_run,
         &reporter,
     )
-    .await?;
+    .await;
+    let promoted = failed_summary(&reporter, started, promoted)?;
     summary_of(&reporter, Counts::default(), started.elapsed());
     if dry_run {
         reporter.note(&format!(

@@ -18,8 +18,10 @@ use crate::report::{Event, EventKind, Reporter, short_id};
 /// The tag phase one pushes under, one per repository, overwritten by every run.
 pub const DEFAULT_STAGING_TAG: &str = "sdkimage-staging";
 
-/// How many registry checks run at once in `verify` and `promote`.
-const CHECK_JOBS: usize = 4;
+/// How many registry API calls (phase two, `verify`, `promote`) run at once. They are small
+/// HTTP requests the registry answers from its metadata, so they are not bounded by `--jobs`,
+/// which bounds the engine's pushes (compression and uploads).
+const CHECK_JOBS: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishOptions {
@@ -115,7 +117,7 @@ pub async fn push(
                 .into_iter()
                 .map(|(index, pushed)| (index, (&plan.images[index], pushed)))
                 .collect();
-            let released = bounded(staged, opts.jobs, false, |(image, pushed)| {
+            let released = bounded(staged, CHECK_JOBS, false, |(image, pushed)| {
                 release(registries, image, pushed)
             })
             .await;

@@ -4,6 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -186,6 +187,8 @@ pub struct Reporter {
     multi: Option<MultiProgress>,
     bars: Mutex<HashMap<String, (ProgressBar, Instant)>>,
     tails: Mutex<HashMap<String, VecDeque<String>>>,
+    /// How many `failed` events named an image so far (the summary of a failed publish).
+    failed: AtomicUsize,
 }
 
 impl Reporter {
@@ -197,7 +200,13 @@ impl Reporter {
             multi,
             bars: Mutex::default(),
             tails: Mutex::default(),
+            failed: AtomicUsize::new(0),
         }
+    }
+
+    /// How many images were reported `failed` so far in this run.
+    pub fn failed_images(&self) -> usize {
+        self.failed.load(Ordering::SeqCst)
     }
 
     pub fn options(&self) -> ReportOptions {
@@ -219,6 +228,7 @@ impl Reporter {
         match event.event {
             EventKind::BuildStarted => self.start_bar(image, &label),
             EventKind::Failed => {
+                self.failed.fetch_add(1, Ordering::SeqCst);
                 let tail: Vec<String> = self
                     .tails
                     .lock()

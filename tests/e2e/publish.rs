@@ -236,6 +236,11 @@ fn verify_names_a_tag_that_was_repushed_with_other_content() {
     let failed = run.events_of("failed");
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0]["image"], "beam_go_sdk");
+    // A failed verify still ends with a summary, counting the failure.
+    let summary = run.events_of("summary");
+    assert_eq!(summary.len(), 1, "{}", run.stdout());
+    assert_eq!(summary[0]["counts"]["failed"], 1);
+    assert_eq!(summary[0]["counts"]["verified"], 0);
 }
 
 /// A Dockerfile whose build fails, for the go SDK.
