@@ -907,6 +907,25 @@ mod registry_tests {
         )
     }
 
+    /// The first image of `plan` pushed with the default options, nothing reported.
+    async fn push_first(
+        engine: &Engine,
+        registries: &Registries,
+        plan: &BuildPlan,
+        ids: &[String],
+    ) -> Result<Vec<Published>> {
+        push(
+            engine,
+            registries,
+            plan,
+            &[0],
+            ids,
+            &PublishOptions::default(),
+            &quiet_reporter(),
+        )
+        .await
+    }
+
     fn basic_auth_config(host: &str, user: &str, password: &str) -> DockerConfig {
         use base64::Engine as _;
         let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
@@ -1024,17 +1043,7 @@ mod registry_tests {
         let ids = vec![build_image(&engine, "original").await];
         let registries = registries(&engine, DockerConfig::default()).await;
         let reporter = quiet_reporter();
-        let published = push(
-            &engine,
-            &registries,
-            &plan,
-            &[0],
-            &ids,
-            &PublishOptions::default(),
-            &reporter,
-        )
-        .await
-        .unwrap();
+        let published = push_first(&engine, &registries, &plan, &ids).await.unwrap();
 
         // Someone else pushes other content under 1.0; the local tag still names our image.
         let other = build_image(&engine, "intruder").await;
@@ -1078,17 +1087,7 @@ mod registry_tests {
         let registries = registries(&engine, DockerConfig::default()).await;
         let reporter = quiet_reporter();
         let old = vec![build_image(&engine, "old a").await];
-        let before = push(
-            &engine,
-            &registries,
-            &plan,
-            &[0],
-            &old,
-            &PublishOptions::default(),
-            &reporter,
-        )
-        .await
-        .unwrap();
+        let before = push_first(&engine, &registries, &plan, &old).await.unwrap();
 
         let ids = vec![
             build_image(&engine, "new a").await,
@@ -1123,17 +1122,7 @@ mod registry_tests {
         let ids = vec![build_image(&engine, "promote me").await];
         let registries = registries(&engine, DockerConfig::default()).await;
         let reporter = quiet_reporter();
-        let pushed = push(
-            &engine,
-            &registries,
-            &plan,
-            &[0],
-            &ids,
-            &PublishOptions::default(),
-            &reporter,
-        )
-        .await
-        .unwrap();
+        let pushed = push_first(&engine, &registries, &plan, &ids).await.unwrap();
         let to = vec!["1.0".to_string(), "latest".to_string()];
 
         let dry = promote(&registries, &plan, &[0], "rc1", &to, true, &reporter)
@@ -1185,17 +1174,7 @@ mod registry_tests {
         let reporter = quiet_reporter();
 
         let wrong = registries(&engine, basic_auth_config(&host, "alice", "wrong-pass")).await;
-        let e = push(
-            &engine,
-            &wrong,
-            &plan,
-            &[0],
-            &ids,
-            &PublishOptions::default(),
-            &reporter,
-        )
-        .await
-        .unwrap_err();
+        let e = push_first(&engine, &wrong, &plan, &ids).await.unwrap_err();
         let text = e.to_string();
         assert_eq!(e.exit_code(), 1);
         assert!(
@@ -1214,17 +1193,7 @@ mod registry_tests {
         )
         .unwrap();
         let right = registries(&engine, DockerConfig::load(dir.path(), vec![]).unwrap()).await;
-        let published = push(
-            &engine,
-            &right,
-            &plan,
-            &[0],
-            &ids,
-            &PublishOptions::default(),
-            &reporter,
-        )
-        .await
-        .unwrap();
+        let published = push_first(&engine, &right, &plan, &ids).await.unwrap();
         assert_eq!(
             reg.digest("private", "1", Some(("alice", "right-pass")))
                 .await,
@@ -1261,17 +1230,7 @@ mod registry_tests {
             DockerConfig::load(config_dir.path(), vec![helper_dir.path().to_path_buf()]).unwrap();
         let registries = registries(&engine, config).await;
         let reporter = quiet_reporter();
-        let published = push(
-            &engine,
-            &registries,
-            &plan,
-            &[0],
-            &ids,
-            &PublishOptions::default(),
-            &reporter,
-        )
-        .await
-        .unwrap();
+        let published = push_first(&engine, &registries, &plan, &ids).await.unwrap();
         assert_eq!(
             reg.digest("helped", "1", Some(("bob", "helper-pass")))
                 .await,
@@ -1301,16 +1260,7 @@ mod registry_tests {
             reg.start_again();
             reg
         });
-        let published = push(
-            &engine,
-            &registries,
-            &plan,
-            &[0],
-            &ids,
-            &PublishOptions::default(),
-            &quiet_reporter(),
-        )
-        .await;
+        let published = push_first(&engine, &registries, &plan, &ids).await;
         let reg = restart.await.unwrap();
         let published = published.unwrap();
         assert_eq!(
@@ -1335,17 +1285,9 @@ mod registry_tests {
             .await
             .with_retry(fast);
         let reporter = quiet_reporter();
-        let e = push(
-            &engine,
-            &registries,
-            &plan,
-            &[0],
-            &ids,
-            &PublishOptions::default(),
-            &reporter,
-        )
-        .await
-        .unwrap_err();
+        let e = push_first(&engine, &registries, &plan, &ids)
+            .await
+            .unwrap_err();
         assert_eq!(e.exit_code(), 3, "{e}");
         let e = verify(&engine, &registries, &plan, &[0], &reporter)
             .await
@@ -1360,17 +1302,7 @@ mod registry_tests {
         let ids = vec![build_image(&engine, "meta").await];
         let registries = registries(&engine, DockerConfig::default()).await;
         let reporter = quiet_reporter();
-        let published = push(
-            &engine,
-            &registries,
-            &plan,
-            &[0],
-            &ids,
-            &PublishOptions::default(),
-            &reporter,
-        )
-        .await
-        .unwrap();
+        let published = push_first(&engine, &registries, &plan, &ids).await.unwrap();
         let refs: Vec<String> = plan.images[0]
             .refs
             .iter()
