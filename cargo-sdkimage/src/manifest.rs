@@ -1,7 +1,7 @@
 //! `sdkimage.toml`: the serde types, and every check that can be made on one manifest alone.
 //! All problems in a manifest are collected and reported together, each at `path:line:col`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
 use std::path::{Component, Path, PathBuf};
 
@@ -222,10 +222,13 @@ impl Manifest {
         let mut raw_prepare: Vec<RawPrepare> = Vec::new();
         let mut raw_copy: Vec<RawCopy> = Vec::new();
         let mut raw_licenses: Option<RawLicenses> = None;
+        // Keys written in the file, even with a value of the wrong type: such a key is not missing.
+        let mut present = BTreeSet::new();
 
         for (key, value) in table.into_inner() {
             let key_start = key.span().start;
             let key = key.into_inner();
+            present.insert(key.clone());
             match key.as_ref() {
                 "language" => language = c.value(&key, value),
                 "name" => name = c.value(&key, value),
@@ -270,20 +273,24 @@ impl Manifest {
                 l.into_inner()
             }
             None => {
-                c.error(
-                    0,
-                    "missing required key `language` (e.g. language = \"python\")",
-                );
+                if !present.contains("language") {
+                    c.error(
+                        0,
+                        "missing required key `language` (e.g. language = \"python\")",
+                    );
+                }
                 String::new()
             }
         };
         let name_template = match &name {
             Some(n) => c.template(n, "name").map(|t| Spanned::new(n.span(), t)),
             None => {
-                c.error(
-                    0,
-                    "missing required key `name` (e.g. name = \"beam_python{variant}_sdk\")",
-                );
+                if !present.contains("name") {
+                    c.error(
+                        0,
+                        "missing required key `name` (e.g. name = \"beam_python{variant}_sdk\")",
+                    );
+                }
                 None
             }
         };
@@ -291,6 +298,8 @@ impl Manifest {
         let mut paths = PathChecker { root, dir: &dir };
         let dockerfile = match &dockerfile {
             Some(d) => paths.check(&mut c, d, PathKind::File, "dockerfile"),
+            // Written with the wrong type: that error is enough, the default is not looked for.
+            None if present.contains("dockerfile") => None,
             None => paths.check(
                 &mut c,
                 &Spanned::new(0..0, "Dockerfile".to_string()),
@@ -734,6 +743,26 @@ sources = [{ kind = "python" }, { kind = "debian" }]
         assert!(
             errs.iter()
                 .any(|e| e.starts_with("1:14: dockerfile `nope/Dockerfile` does not exist")),
+            "{errs:#?}"
+        );
+    }
+
+    #[test]
+    fn a_key_of_the_wrong_type_is_not_also_missing() {
+        let root = temp_tree("wrongtype");
+        std::fs::create_dir_all(root.join("sdk")).unwrap();
+        let errs = errors(&root, "language = 1\nname = 5\ndockerfile = 3\n");
+        assert_eq!(errs.len(), 3, "{errs:#?}");
+        assert!(
+            errs[0].starts_with("1:12: `language`: invalid type"),
+            "{errs:#?}"
+        );
+        assert!(
+            errs[1].starts_with("2:8: `name`: invalid type"),
+            "{errs:#?}"
+        );
+        assert!(
+            errs[2].starts_with("3:14: `dockerfile`: invalid type"),
             "{errs:#?}"
         );
     }
