@@ -768,6 +768,23 @@ sources = [{ kind = "python" }, { kind = "debian" }]
     }
 
     #[test]
+    fn a_duplicate_key_is_named() {
+        let root = tree("duplicate");
+        let errs = errors(&root, "language = \"go\"\nname = \"x\"\n\nname = \"y\"\n");
+        assert_eq!(errs, ["4:1: duplicate key `name`; set it only once"]);
+        let errs = errors(
+            &root,
+            "language = \"go\"\nname = \"x\"\n[variants]\n\"3.10\" = {}\n'3.10' = {}\n",
+        );
+        assert_eq!(errs, ["5:1: duplicate key `3.10`; set it only once"]);
+        let errs = errors(
+            &root,
+            "language = \"go\"\nname = \"x\"\n[licenses]\n[licenses]\n",
+        );
+        assert_eq!(errs, ["4:2: duplicate key `licenses`; set it only once"]);
+    }
+
+    #[test]
     fn nested_unknown_keys_and_wrong_types() {
         let root = tree("nested");
         let errs = errors(

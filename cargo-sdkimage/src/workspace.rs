@@ -225,10 +225,13 @@ impl WorkspaceConfig {
 /// A toml error as a located diagnostic.
 pub(crate) fn toml_diag(file: &Path, text: &str, e: &toml::de::Error) -> Error {
     let offset = e.span().map_or(0, |s| s.start);
-    Error::invalid(Diagnostic::at(
-        file,
-        text,
-        offset,
-        e.message().trim().to_string(),
-    ))
+    let mut message = e.message().trim().to_string();
+    // The toml crate says only "duplicate key"; its span is the key as written.
+    if message == "duplicate key"
+        && let Some(key) = e.span().and_then(|s| text.get(s))
+    {
+        let key = key.trim_matches(['"', '\'']);
+        message = format!("duplicate key `{key}`; set it only once");
+    }
+    Error::invalid(Diagnostic::at(file, text, offset, message))
 }
