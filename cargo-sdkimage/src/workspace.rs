@@ -107,7 +107,8 @@ impl Workspace {
         let version = package
             .and_then(|p| p.version)
             .or_else(|| metadata.root_package().map(|p| p.version.to_string()));
-        let config = WorkspaceConfig::from_raw(raw, &root, &root_manifest, &text)?;
+        let config =
+            WorkspaceConfig::from_raw(raw, &root, version.as_deref(), &root_manifest, &text)?;
         let members = metadata
             .workspace_packages()
             .into_iter()
@@ -146,6 +147,7 @@ impl WorkspaceConfig {
     fn from_raw(
         raw: Option<RawConfig>,
         root: &Path,
+        version: Option<&str>,
         file: &Path,
         text: &str,
     ) -> Result<WorkspaceConfig> {
@@ -179,7 +181,20 @@ impl WorkspaceConfig {
             }
             tags.iter()
                 .filter_map(|t| match Template::parse_with(t.get_ref(), &["version"]) {
-                    Ok(template) => Some(template),
+                    Ok(template) => {
+                        // Without a version, the plan says so if these tags are used.
+                        if let Ok(tag) = template.expand(|_| version.map(str::to_string))
+                            && let Err(e) = crate::reference::check_tag(&tag)
+                        {
+                            diags.push(Diagnostic::at(
+                                file,
+                                text,
+                                t.span().start,
+                                format!("tags: {e}"),
+                            ));
+                        }
+                        Some(template)
+                    }
                     Err(e) => {
                         diags.push(Diagnostic::at(
                             file,

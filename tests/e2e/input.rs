@@ -257,6 +257,22 @@ fn bad_workspace_metadata_and_flags() {
 }
 
 #[test]
+fn a_bad_workspace_tag_is_located() {
+    let repo = Repo::new("beam");
+    let cargo = std::fs::read_to_string(repo.file("Cargo.toml")).unwrap();
+    for (from, to, expected) in [(
+        "tags = [\"{version}\"]",
+        "tags = [\"{version}\", \"bad tag\"]",
+        "Cargo.toml:13:22: tags: tag `bad tag` is not valid",
+    )] {
+        repo.write("Cargo.toml", &cargo.replace(from, to));
+        let run = repo.run(&["list"]);
+        run.expect_code(2);
+        assert!(run.stderr().contains(expected), "{}", run.stderr());
+    }
+}
+
+#[test]
 fn json_mode_reports_invalid_input_as_an_error_event() {
     let repo = Repo::new("beam");
     let run = repo.run(&["build", "nothing-here", "--message-format", "json"]);
