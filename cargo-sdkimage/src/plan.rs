@@ -62,13 +62,12 @@ impl BuildPlan {
     /// Expand every manifest into images and resolve the graph; every problem is reported at once.
     pub fn new(ws: &Workspace, manifests: Vec<Manifest>, opts: &PlanOptions) -> Result<BuildPlan> {
         let repository_root = match &opts.repository_root {
+            // `--repository-root=`: refs without a root.
+            Some(r) if r.is_empty() => None,
             Some(r) => {
-                let r = r.trim_end_matches('/').to_string();
-                if !r.is_empty() {
-                    reference::check_repository_root(&r)
-                        .map_err(|e| Error::Usage(format!("--repository-root `{r}`: {e}")))?;
-                }
-                Some(r).filter(|r| !r.is_empty())
+                reference::check_repository_root(r)
+                    .map_err(|e| Error::Usage(format!("--repository-root `{r}`: {e}")))?;
+                Some(r.clone())
             }
             None => ws.config.repository_root.clone(),
         };

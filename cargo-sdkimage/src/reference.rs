@@ -76,7 +76,26 @@ pub fn check_tag(tag: &str) -> Result<(), String> {
 /// A repository root: the repository part of a reference before the image name, which may be
 /// a registry host alone (`localhost:5000`, `gcr.io`).
 pub fn check_repository_root(root: &str) -> Result<(), String> {
+    if root.is_empty() {
+        return Err("the repository root is empty; leave it out for refs without one".to_string());
+    }
+    // Checked on the root itself: with the image name joined, a trailing `/` would read as `//`.
+    check_slashes(root)?;
     check_repository(&format!("{root}/x")).map_err(|e| e.replace(&format!("{root}/x"), root))
+}
+
+/// The grammar has no empty path components: no leading or trailing `/`, no `//`.
+fn check_slashes(repository: &str) -> Result<(), String> {
+    let fix = if repository.starts_with('/') {
+        "drop the leading `/`"
+    } else if repository.ends_with('/') {
+        "drop the trailing `/`"
+    } else if repository.contains("//") {
+        "write a single `/` between path components"
+    } else {
+        return Ok(());
+    };
+    Err(format!("empty path component in `{repository}`: {fix}"))
 }
 
 /// `[domain[:port]/]component(/component)*`, at most 255 characters.
@@ -89,6 +108,7 @@ pub fn check_repository(repository: &str) -> Result<(), String> {
             "repository `{repository}` is longer than 255 characters"
         ));
     }
+    check_slashes(repository)?;
     let (domain, path) = split_domain(repository);
     if let Some(domain) = domain {
         check_domain(domain)
@@ -102,9 +122,6 @@ pub fn check_repository(repository: &str) -> Result<(), String> {
 }
 
 fn check_path_component(component: &str) -> Result<(), String> {
-    if component.is_empty() {
-        return Err("empty path component (two `/` in a row, or a leading or trailing `/`)".into());
-    }
     if let Some(c) = component.chars().find(|c| c.is_ascii_uppercase()) {
         return Err(format!(
             "`{c}` is uppercase; repository names are lowercase"
@@ -112,7 +129,7 @@ fn check_path_component(component: &str) -> Result<(), String> {
     }
     let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
     let bytes = component.as_bytes();
-    if !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
+    if !bytes.first().is_some_and(|&b| alnum(b)) || !bytes.last().is_some_and(|&b| alnum(b)) {
         return Err("a path component starts and ends with a lowercase letter or digit".into());
     }
     // Separators between alphanumeric runs: `.`, `_`, `__`, or one or more `-`.
@@ -191,10 +208,14 @@ mod tests {
         assert!(e.contains("`Apache`") && e.contains("uppercase"), "{e}");
         let e = check_repository("apache/Beam").unwrap_err();
         assert!(e.contains("`Beam`") && e.contains("uppercase"), "{e}");
+        assert_eq!(
+            check_repository("apache//beam").unwrap_err(),
+            "empty path component in `apache//beam`: write a single `/` between path components"
+        );
         assert!(
-            check_repository("apache//beam")
+            check_repository("/beam")
                 .unwrap_err()
-                .contains("empty")
+                .contains("drop the leading `/`")
         );
         assert!(check_repository("apache/beam-").is_err());
         assert!(
@@ -231,6 +252,25 @@ mod tests {
         let e = check_repository_root("Apache").unwrap_err();
         assert!(e.contains("`Apache`"), "{e}");
         assert!(check_repository_root("localhost:50a").is_err());
+    }
+
+    #[test]
+    fn a_repository_root_has_no_empty_path_component() {
+        for (root, fix) in [
+            ("localhost:5000/review/", "drop the trailing `/`"),
+            ("apache/", "drop the trailing `/`"),
+            ("/apache", "drop the leading `/`"),
+            ("/", "drop the leading `/`"),
+            ("a//b", "write a single `/` between path components"),
+            (
+                "localhost:5000//b",
+                "write a single `/` between path components",
+            ),
+        ] {
+            let e = check_repository_root(root).unwrap_err();
+            assert_eq!(e, format!("empty path component in `{root}`: {fix}"));
+        }
+        assert!(check_repository_root("").unwrap_err().contains("empty"));
     }
 
     #[test]

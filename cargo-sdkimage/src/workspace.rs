@@ -159,8 +159,7 @@ impl WorkspaceConfig {
         };
         let mut diags = Vec::new();
         let repository_root = raw.repository_root.map(|r| {
-            let value = r.get_ref().trim_end_matches('/').to_string();
-            if let Err(e) = crate::reference::check_repository_root(&value) {
+            if let Err(e) = crate::reference::check_repository_root(r.get_ref()) {
                 diags.push(Diagnostic::at(
                     file,
                     text,
@@ -168,7 +167,7 @@ impl WorkspaceConfig {
                     format!("repository-root: {e}"),
                 ));
             }
-            value
+            r.into_inner()
         });
         let tags = raw.tags.map(|tags| {
             if tags.is_empty() {

@@ -257,18 +257,41 @@ fn bad_workspace_metadata_and_flags() {
 }
 
 #[test]
-fn a_bad_workspace_tag_is_located() {
+fn workspace_tags_and_repository_root_errors_are_located() {
     let repo = Repo::new("beam");
     let cargo = std::fs::read_to_string(repo.file("Cargo.toml")).unwrap();
-    for (from, to, expected) in [(
-        "tags = [\"{version}\"]",
-        "tags = [\"{version}\", \"bad tag\"]",
-        "Cargo.toml:13:22: tags: tag `bad tag` is not valid",
-    )] {
+    for (from, to, expected) in [
+        (
+            "tags = [\"{version}\"]",
+            "tags = [\"{version}\", \"bad tag\"]",
+            "Cargo.toml:13:22: tags: tag `bad tag` is not valid",
+        ),
+        (
+            "repository-root = \"apache\"",
+            "repository-root = \"localhost:5000/review/\"",
+            "Cargo.toml:12:19: repository-root: empty path component in `localhost:5000/review/`: drop the trailing `/`",
+        ),
+    ] {
         repo.write("Cargo.toml", &cargo.replace(from, to));
         let run = repo.run(&["list"]);
         run.expect_code(2);
         assert!(run.stderr().contains(expected), "{}", run.stderr());
+    }
+}
+
+#[test]
+fn a_repository_root_flag_with_an_empty_path_component_is_rejected() {
+    let repo = Repo::new("beam");
+    for (root, fix) in [
+        ("localhost:5000/review/", "drop the trailing `/`"),
+        ("a//b", "write a single `/` between path components"),
+        ("//", "drop the leading `/`"),
+    ] {
+        let run = repo.run(&["list", "--repository-root", root]);
+        run.expect_code(2);
+        let expected =
+            format!("--repository-root `{root}`: empty path component in `{root}`: {fix}");
+        assert!(run.stderr().contains(&expected), "{}", run.stderr());
     }
 }
 
