@@ -321,6 +321,13 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
+            if e.use_stderr() && json_requested(&std::env::args_os().collect::<Vec<_>>()) {
+                // Automation reading the events learns why there are none.
+                let message = e.render().to_string();
+                let event = Event::general(EventKind::Error, Some(message.trim_end().into()));
+                let line = serde_json::to_string(&event).expect("events serialize");
+                println!("{line}");
+            }
             return if e.use_stderr() { 2 } else { 0 };
         }
     };
@@ -363,14 +370,16 @@ pub fn main() -> i32 {
             }
         }
     });
-    match result {
+    let text = result
+        .as_ref()
+        .err()
+        .map(|e| e.to_string().trim_end().to_string());
+    let finished = reporter.finish(text.as_deref());
+    let code = match result {
         Ok(()) => 0,
         Err(e) => {
             reporter.clear();
-            if report_opts.format == MessageFormat::Json {
-                reporter.event(&Event::general(EventKind::Error, Some(e.to_string())));
-            }
-            let text = e.to_string();
+            let text = text.unwrap_or_default();
             let lines: Vec<&str> = text.lines().collect();
             // Per-image failures were already reported; the final line is a short recap.
             report::stderr_line(&format!(
@@ -383,7 +392,26 @@ pub fn main() -> i32 {
             }
             e.exit_code()
         }
+    };
+    match finished {
+        Err(e) => {
+            report::stderr_line(&format!(
+                "{} cannot write to standard output: {e}; the output above is incomplete",
+                reporter.paint("error:", "1;31")
+            ));
+            if code == 0 { 1 } else { code }
+        }
+        Ok(()) => code,
     }
+}
+
+/// Whether the raw arguments ask for `--message-format json` (for errors clap found, before
+/// any option was parsed).
+fn json_requested(args: &[std::ffi::OsString]) -> bool {
+    let args: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
+    args.windows(2)
+        .any(|w| w[0] == "--message-format" && w[1] == "json")
+        || args.contains(&"--message-format=json")
 }
 
 async fn run(command: Command, reporter: Arc<Reporter>, interrupt: Interrupt) -> Result<()> {

@@ -141,7 +141,11 @@ pub async fn build(
     let opts = &cmd.build;
     if cmd.dry_run {
         let text = run::describe(&l.ws, &l.plan, &l.selection, opts);
-        reporter.out(&text);
+        // stdout carries only events in JSON mode; the plan is for people.
+        match reporter.options().format {
+            report::MessageFormat::Json => reporter.note(text.trim_end()),
+            report::MessageFormat::Human => reporter.out(&text),
+        }
         return Ok(Vec::new());
     }
     let engine = Engine::connect().await?;
@@ -161,24 +165,21 @@ pub async fn build(
     let mut pushed = Vec::new();
     // Every way out of the run below writes the metadata file and the summary.
     let (results, error) = match tokio::select! {
-        r = run::prepare(&session, &l.selection) => r,
+        failed = run::prepare(&session, &l.selection, opts.keep_going) => Ok(failed),
         signal = interrupt.wait() => Err(Error::Interrupted(signal)),
     } {
         Err(e) => {
-            let why = format!(
-                "not built: {}",
-                e.to_string().lines().next().unwrap_or_default()
-            );
+            let why = "not built: the run was interrupted during the prepare steps";
             (
                 l.selection
                     .iter()
-                    .map(|&i| run::ImageResult::skipped(i, why.clone()))
+                    .map(|&i| run::ImageResult::skipped(i, why.into()))
                     .collect(),
                 Some(e),
             )
         }
-        Ok(()) => {
-            let run = run::build(session.clone(), &l.selection, opts).await?;
+        Ok(failed_before) => {
+            let run = run::build(session.clone(), &l.selection, opts, &failed_before).await?;
             let failed: Vec<&str> = run
                 .results
                 .iter()
@@ -643,8 +644,8 @@ pub async fn licenses(
         reporter.clone(),
         interrupt,
     ));
-    run::prepare(&session, &l.selection).await?;
-    let run = run::build(session.clone(), &l.selection, build).await?;
+    let failed_before = run::prepare(&session, &l.selection, build.keep_going).await;
+    let run = run::build(session.clone(), &l.selection, build, &failed_before).await?;
     if let Some(signal) = run.interrupted {
         return Err(Error::Interrupted(signal));
     }

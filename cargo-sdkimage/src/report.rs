@@ -189,6 +189,10 @@ pub struct Reporter {
     tails: Mutex<HashMap<String, VecDeque<String>>>,
     /// How many `failed` events named an image so far (the summary of a failed publish).
     failed: AtomicUsize,
+    /// The `summary` event, held back so that it is the last line (after an `error`).
+    summary: Mutex<Option<String>>,
+    /// The first error writing to stdout: the data a caller asked for did not all arrive.
+    stdout_error: Mutex<Option<std::io::Error>>,
 }
 
 impl Reporter {
@@ -201,6 +205,8 @@ impl Reporter {
             bars: Mutex::default(),
             tails: Mutex::default(),
             failed: AtomicUsize::new(0),
+            summary: Mutex::default(),
+            stdout_error: Mutex::default(),
         }
     }
 
@@ -218,7 +224,11 @@ impl Reporter {
         if self.opts.format == MessageFormat::Json {
             let mut line = serde_json::to_string(event).expect("events serialize");
             line.push('\n');
-            self.out(&line);
+            if event.event == EventKind::Summary {
+                *self.summary.lock().expect("summary") = Some(line);
+            } else {
+                self.out(&line);
+            }
         }
         // Errors are printed once, by the caller that ends the run.
         let Some(image) = &event.image else {
@@ -237,9 +247,11 @@ impl Reporter {
                     .map(Vec::from)
                     .unwrap_or_default();
                 let message = event.message.clone().unwrap_or_default();
+                // A failure is an error, not progress: shown under `--progress none` too.
                 self.finish_bar(
                     image,
                     &format!("{} {label}: {message}", self.paint("failed", "1;31")),
+                    true,
                 );
                 if !tail.is_empty() && self.opts.progress != ProgressMode::Plain {
                     let mut text = format!("last log lines of {label}:");
@@ -272,7 +284,7 @@ impl Reporter {
                 if let Some(m) = &event.message {
                     line.push_str(&format!(": {m}"));
                 }
-                self.finish_bar(image, &line);
+                self.finish_bar(image, &line, false);
             }
         }
     }
@@ -303,6 +315,14 @@ impl Reporter {
         }
     }
 
+    /// Progress for people (a prepare step starting, ...): a note, except under
+    /// `--progress none`.
+    pub fn progress_note(&self, text: &str) {
+        if self.opts.progress != ProgressMode::Off {
+            self.note(text);
+        }
+    }
+
     /// A message for people on stderr, printed above the bars.
     pub fn note(&self, text: &str) {
         if self.opts.quiet && !text.starts_with("error") {
@@ -320,11 +340,35 @@ impl Reporter {
 
     /// Data for stdout. A closed stdout (a pipe whose reader left) is not an error of ours.
     pub fn out(&self, text: &str) {
-        self.suspend(|| {
+        let written = self.suspend(|| {
             let mut out = std::io::stdout().lock();
-            let _ = out.write_all(text.as_bytes());
-            let _ = out.flush();
+            out.write_all(text.as_bytes()).and_then(|()| out.flush())
         });
+        if let Err(e) = written {
+            self.stdout_error
+                .lock()
+                .expect("stdout error")
+                .get_or_insert(e);
+        }
+    }
+
+    /// End the run's machine output: in JSON mode the `error` event of a failed run, then the
+    /// held-back `summary`. Fails when anything written to stdout was lost (a full disk, a
+    /// closed pipe): automation must not take a partial stream for a whole one.
+    pub fn finish(&self, error: Option<&str>) -> std::io::Result<()> {
+        if self.opts.format == MessageFormat::Json {
+            if let Some(message) = error {
+                let event = Event::general(EventKind::Error, Some(message.to_string()));
+                self.event(&event);
+            }
+            if let Some(summary) = self.summary.lock().expect("summary").take() {
+                self.out(&summary);
+            }
+        }
+        match self.stdout_error.lock().expect("stdout error").take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     /// Run `f` with the bars cleared (for output that must not interleave with them).
@@ -361,13 +405,13 @@ impl Reporter {
     }
 
     /// A finished image collapses to one permanent line above the running ones.
-    fn finish_bar(&self, image: &str, line: &str) {
+    fn finish_bar(&self, image: &str, line: &str, always: bool) {
         let bar = self.bars.lock().expect("bars").remove(image);
         if let (Some((bar, _)), Some(multi)) = (bar, &self.multi) {
             bar.finish_and_clear();
             multi.remove(&bar);
         }
-        if self.opts.progress != ProgressMode::Off {
+        if always || self.opts.progress != ProgressMode::Off {
             self.note(&format!("  {line}"));
         }
     }
@@ -499,15 +543,48 @@ pub fn write_metadata(
         );
     }
     let text = serde_json::to_vec_pretty(&all).expect("metadata serializes");
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)
-        .and_then(|()| std::fs::rename(&tmp, path))
-        .map_err(|e| {
-            crate::Error::io(
-                format!("cannot write the metadata file {}", path.display()),
-                e,
-            )
-        })
+    replace_file(path, &text).map_err(|e| {
+        crate::Error::io(
+            format!("cannot write the metadata file {}", path.display()),
+            e,
+        )
+    })
+}
+
+/// Replace the contents of `path` so that a reader never sees half a file: a temporary file
+/// of a unique name beside the target, renamed over it. A symlink is followed (its target is
+/// replaced, the link stays); what is not a regular file (`/dev/stdout`, a pipe) is written
+/// in place.
+fn replace_file(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    let target = match std::fs::canonicalize(path) {
+        Ok(real) => real,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => path.to_path_buf(),
+        Err(e) => return Err(e),
+    };
+    if target.exists() && !std::fs::metadata(&target)?.is_file() {
+        let mut file = std::fs::OpenOptions::new().write(true).open(&target)?;
+        return file.write_all(contents).and_then(|()| file.flush());
+    }
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    // An existing file keeps its mode; a new one is readable by all, as `fs::write` makes it.
+    let mode = match std::fs::metadata(&target) {
+        Ok(m) => m.permissions(),
+        Err(_) => {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::Permissions::from_mode(0o644)
+        }
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".sdkimage-metadata")
+        .permissions(mode)
+        .tempfile_in(dir)?;
+    tmp.write_all(contents)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(&target).map_err(|e| e.error)?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -163,64 +163,81 @@ pub fn describe(
     out
 }
 
-/// Run each selected manifest's `[[prepare]]` commands once, in build order.
-pub async fn prepare(session: &Session, selection: &[usize]) -> Result<()> {
+/// Run each selected manifest's `[[prepare]]` commands once, in build order, and check the
+/// artifacts its `[[copy]]` entries bring in. Returns, per image of a manifest whose step
+/// failed, why: those images fail, their dependants are skipped. The first failure stops the
+/// remaining steps unless `keep_going`.
+pub async fn prepare(
+    session: &Session,
+    selection: &[usize],
+    keep_going: bool,
+) -> BTreeMap<usize, String> {
     let mut done = BTreeSet::new();
+    let mut failed_manifests = BTreeMap::new();
     for &i in selection {
         let mi = session.plan.images[i].manifest;
         if !done.insert(mi) {
             continue;
         }
-        let m = &session.plan.manifests[mi];
-        for p in &m.prepare {
-            let words = shell_words(&p.run);
-            session
-                .reporter
-                .note(&format!("[{}] prepare: {words}", m.language));
-            let program = if p.run[0] == "cargo" {
-                std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
-            } else {
-                p.run[0].clone()
-            };
-            let mut command = tokio::process::Command::new(&program);
-            command
-                .args(&p.run[1..])
-                .current_dir(&p.cwd)
-                .envs(&p.env)
-                .stdin(Stdio::null())
-                .kill_on_drop(true);
-            let output = run_in_own_group(command).await.map_err(|e| {
-                Error::Failed(format!(
-                    "prepare step of {} failed: cannot run `{words}`: {e}",
-                    session.ws.display_path(&m.path)
-                ))
-            })?;
-            if !output.status.success() {
-                let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
-                text.push_str(&String::from_utf8_lossy(&output.stderr));
-                let tail: Vec<&str> = text
-                    .lines()
-                    .rev()
-                    .take(40)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect();
-                return Err(Error::Failed(format!(
-                    "prepare step of {} failed: `{words}` ({}) in {}\n{}",
-                    session.ws.display_path(&m.path),
-                    output.status,
-                    session.ws.display_path(&p.cwd),
-                    tail.iter()
-                        .map(|l| format!("  | {l}"))
-                        .collect::<Vec<_>>()
-                        .join("\n")
-                )));
+        if let Err(message) = prepare_manifest(session, &session.plan.manifests[mi]).await {
+            failed_manifests.insert(mi, message);
+            if !keep_going {
+                break;
             }
         }
-        m.check_artifacts(&session.ws.root)?;
     }
-    Ok(())
+    selection
+        .iter()
+        .filter_map(|&i| {
+            let why = failed_manifests.get(&session.plan.images[i].manifest)?;
+            Some((i, why.clone()))
+        })
+        .collect()
+}
+
+async fn prepare_manifest(
+    session: &Session,
+    m: &crate::manifest::Manifest,
+) -> std::result::Result<(), String> {
+    let manifest = session.ws.display_path(&m.path);
+    for p in &m.prepare {
+        let words = shell_words(&p.run);
+        session
+            .reporter
+            .progress_note(&format!("[{}] prepare: {words}", m.language));
+        let program = if p.run[0] == "cargo" {
+            std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
+        } else {
+            p.run[0].clone()
+        };
+        let mut command = tokio::process::Command::new(&program);
+        command
+            .args(&p.run[1..])
+            .current_dir(&p.cwd)
+            .envs(&p.env)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        let output = run_in_own_group(command)
+            .await
+            .map_err(|e| format!("prepare step of {manifest} failed: cannot run `{words}`: {e}"))?;
+        if !output.status.success() {
+            let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+            text.push_str(&String::from_utf8_lossy(&output.stderr));
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines[lines.len().saturating_sub(40)..]
+                .iter()
+                .map(|l| format!("  | {l}"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            return Err(format!(
+                "prepare step of {manifest} failed: `{words}` ({}) in {}\n{tail}",
+                output.status,
+                session.ws.display_path(&p.cwd),
+            ));
+        }
+    }
+    m.check_artifacts(&session.ws.root)
+        .map_err(|e| e.to_string())
 }
 
 /// The results of a build run: one per selected image, in selection order.
@@ -260,10 +277,12 @@ async fn run_in_own_group(
 
 /// Build the selection: independent images in parallel up to `jobs`, dependants as soon as
 /// their dependencies are done. A signal cancels running builds (on the engine too).
+/// Images in `failed_before` (their prepare step failed) are reported failed and not built.
 pub async fn build(
     session: Arc<Session>,
     selection: &[usize],
     opts: &BuildOptions,
+    failed_before: &BTreeMap<usize, String>,
 ) -> Result<BuildRun> {
     let store = Arc::new(StateStore::new(&session.ws.state_dir()));
     let logs = session.ws.state_dir().join("logs");
@@ -277,6 +296,18 @@ pub async fn build(
     let mut interrupt = session.interrupt.clone();
     let mut interrupted = None;
     let jobs = opts.jobs.max(1);
+    for (&img, message) in failed_before {
+        waiting.retain(|&w| w != img);
+        session.reporter.event(
+            &Event::for_image(EventKind::Failed, &session.plan.images[img])
+                .message(message.clone()),
+        );
+        results.insert(
+            img,
+            ImageResult::failed(img, message.clone(), Duration::ZERO),
+        );
+        stopping |= !opts.keep_going;
+    }
 
     loop {
         // Start every image whose dependencies are done, up to `jobs`.
@@ -299,7 +330,7 @@ pub async fn build(
                         "not built: dependency {} failed",
                         session.plan.images[d].name
                     );
-                    results.insert(img, skipped(img, message));
+                    results.insert(img, ImageResult::skipped(img, message));
                     continue;
                 }
                 if deps.iter().all(|d| results.contains_key(d)) {
@@ -351,7 +382,7 @@ pub async fn build(
                     }
                     let message = format!("cancelled by {name}; nothing was tagged");
                     session.reporter.event(&Event::for_image(EventKind::Failed, &session.plan.images[img]).message(message.clone()));
-                    results.insert(img, ImageResult { image: img, outcome: Outcome::Failed, id: None, duration: Duration::ZERO, message: Some(message), licenses: None });
+                    results.insert(img, ImageResult::failed(img, message, Duration::ZERO));
                 }
                 interrupted = Some(signal);
                 break;
@@ -364,7 +395,7 @@ pub async fn build(
         "not built: the run stopped after a failure (use --keep-going to build the rest)"
     };
     for img in waiting {
-        results.insert(img, skipped(img, why.into()));
+        results.insert(img, ImageResult::skipped(img, why.into()));
     }
     let results = selection
         .iter()
@@ -377,19 +408,26 @@ pub async fn build(
 }
 
 impl ImageResult {
-    pub fn skipped(image: usize, message: String) -> ImageResult {
-        skipped(image, message)
+    pub fn failed(image: usize, message: String, duration: Duration) -> ImageResult {
+        ImageResult {
+            image,
+            outcome: Outcome::Failed,
+            id: None,
+            duration,
+            message: Some(message),
+            licenses: None,
+        }
     }
-}
 
-fn skipped(image: usize, message: String) -> ImageResult {
-    ImageResult {
-        image,
-        outcome: Outcome::Skipped,
-        id: None,
-        duration: Duration::ZERO,
-        message: Some(message),
-        licenses: None,
+    pub fn skipped(image: usize, message: String) -> ImageResult {
+        ImageResult {
+            image,
+            outcome: Outcome::Skipped,
+            id: None,
+            duration: Duration::ZERO,
+            message: Some(message),
+            licenses: None,
+        }
     }
 }
 
@@ -415,14 +453,7 @@ async fn build_one(
                     .duration(started.elapsed())
                     .message(message.clone()),
             );
-            ImageResult {
-                image: index,
-                outcome: Outcome::Failed,
-                id: None,
-                duration: started.elapsed(),
-                message: Some(message),
-                licenses: None,
-            }
+            ImageResult::failed(index, message, started.elapsed())
         }
     }
 }

@@ -174,15 +174,139 @@ fn a_failed_build_owns_no_tag_and_names_its_step() {
 }
 
 #[test]
-fn a_failing_prepare_step_names_the_command_and_shows_its_output() {
+fn a_failing_prepare_step_fails_its_images_and_keep_going_builds_the_rest() {
     let repo = Repo::new("beam");
     repo.write(
         "sdks/python/container/sdkimage.toml",
-        "language = \"python\"\nname = \"beam_python_sdk\"\n[[prepare]]\nrun = [\"sh\", \"-c\", \"echo wheel build broke >&2; exit 3\"]\n",
+        "language = \"python\"\nname = \"beam_python_sdk\"\ndepends-on = [\"base\"]\n[[prepare]]\nrun = [\"sh\", \"-c\", \"echo wheel build broke >&2; exit 3\"]\n",
     );
-    let run = repo.run(&["build", "python"]);
+    let json = ["--message-format", "json", "--progress", "none"];
+    let run = repo.run(&[&["build"][..], &json].concat());
     run.expect_code(1);
     let err = run.stderr();
     assert!(err.contains("prepare step of sdks/python/container/sdkimage.toml failed: `sh -c 'echo wheel build broke >&2; exit 3'`"), "{err}");
     assert!(err.contains("| wheel build broke"), "{err}");
+    // The prepare step's images failed; the first failure stopped the run before any build.
+    let failed = run.events_of("failed");
+    assert_eq!(failed.len(), 1, "{}", run.stdout());
+    assert_eq!(failed[0]["image"], "beam_python_sdk");
+    assert!(
+        run.events_of("build-started").is_empty(),
+        "{}",
+        run.stdout()
+    );
+    let summary = &run.events_of("summary")[0]["counts"];
+    assert_eq!(
+        (summary["failed"].as_u64(), summary["skipped"].as_u64()),
+        (Some(1), Some(2))
+    );
+
+    // With --keep-going, what does not depend on the failed step is built.
+    let run = repo.run(&[&["build", "--keep-going"][..], &json].concat());
+    run.expect_code(1);
+    let summary = &run.events_of("summary")[0]["counts"];
+    assert_eq!(
+        (summary["failed"].as_u64(), summary["built"].as_u64()),
+        (Some(1), Some(2)),
+        "{}",
+        run.stdout()
+    );
+    assert!(docker_image_id(&format!("{}/beam_go_sdk:2.61.0", repo.root)).is_some());
+    assert!(docker_image_id(&format!("{}/beam_python_sdk:2.61.0", repo.root)).is_none());
+    // A failed run's stream ends with its `error`, then the `summary`.
+    let events = run.events();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds[kinds.len() - 2..], ["error", "summary"], "{kinds:?}");
+    let message = events[events.len() - 2]["message"].as_str().unwrap();
+    assert_eq!(message, "1 image(s) failed: beam_python_sdk");
+}
+
+#[test]
+fn machine_output_stays_json_and_is_never_silently_lost() {
+    let repo = Repo::new("beam");
+    // An argument error clap finds is an `error` event too.
+    let run = repo.run(&["build", "--jobs", "0", "--message-format", "json"]);
+    run.expect_code(2);
+    let events = run.events();
+    assert_eq!(events.len(), 1, "{}", run.stdout());
+    assert_eq!(events[0]["event"], "error");
+    assert!(
+        events[0]["message"].as_str().unwrap().contains("--jobs"),
+        "{events:?}"
+    );
+    // A dry run's plan goes to stderr: stdout is only events.
+    let run = repo.run(&["build", "go", "--dry-run", "--message-format", "json"]);
+    run.success();
+    let _ = run.events();
+    assert!(
+        run.stderr().contains("build    go: dockerfile"),
+        "{}",
+        run.stderr()
+    );
+    // Output that cannot be written is an error, not a silent success.
+    let full = std::fs::File::options()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = std::process::Command::new(crate::support::BIN)
+        .args([
+            "sdkimage",
+            "list",
+            "--message-format",
+            "json",
+            "--repository-root",
+            &repo.root,
+        ])
+        .current_dir(repo.path())
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot write to standard output"), "{err}");
+}
+
+#[test]
+fn the_metadata_file_is_replaced_whole_through_symlinks_sparing_its_neighbours() {
+    let repo = Repo::new("beam");
+    let dir = repo.path().join("meta");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("images.tmp"), "notes").unwrap();
+    std::fs::write(dir.join("real.json"), "old").unwrap();
+    std::os::unix::fs::symlink("real.json", dir.join("images.json")).unwrap();
+    let run = repo.run(&[
+        "build",
+        "base",
+        "--metadata-file",
+        "meta/images.json",
+        "--progress",
+        "none",
+    ]);
+    run.success();
+    assert_eq!(
+        std::fs::read_to_string(dir.join("images.tmp")).unwrap(),
+        "notes"
+    );
+    assert!(
+        std::fs::symlink_metadata(dir.join("images.json"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("real.json")).unwrap()).unwrap();
+    assert_eq!(meta["beam_base"]["outcome"], "built");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["images.json", "images.tmp", "real.json"],
+        "no temporary file left"
+    );
 }
