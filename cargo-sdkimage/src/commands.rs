@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::discover;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::fingerprint::StateLock;
@@ -18,6 +17,7 @@ use crate::registry::Registries;
 use crate::report::{self, Counts, Event, EventKind, MessageFormat, Reporter};
 use crate::run::{self, BuildOptions, ImageResult, Outcome, Session};
 use crate::workspace::Workspace;
+use crate::{context, discover};
 
 /// What every command starts from: where the workspace is and what is selected.
 #[derive(Debug, Clone, Default)]
@@ -44,7 +44,10 @@ pub fn load(target: &Target) -> Result<Loaded> {
     let mut diags = Vec::new();
     for path in discover::find_manifests(&ws.root) {
         match Manifest::load(&path, &ws.root) {
-            Ok(m) => manifests.push(m),
+            Ok(m) => {
+                diags.extend(context::check_dockerignore(&m.context).err());
+                manifests.push(m);
+            }
             Err(Error::Invalid(d)) => diags.extend(d),
             Err(e) => return Err(e),
         }
@@ -314,6 +317,8 @@ fn summarize(
         }
     }
     let reporter = &session.reporter;
+    // Images whose build succeeded but whose push failed (`build --push`) failed too.
+    counts.failed = counts.failed.max(reporter.failed_images());
     summary_of(reporter, counts.clone(), elapsed);
     if reporter.options().format == MessageFormat::Human {
         let rows: Vec<Vec<String>> = results
@@ -370,7 +375,13 @@ pub fn dockerfile(target: &Target) -> Result<String> {
     let img = &l.plan.images[image];
     let text = std::fs::read_to_string(&m.dockerfile)
         .map_err(|e| Error::io(format!("cannot read {}", m.dockerfile.display()), e))?;
-    let spec = m.context_spec(&l.ws.state_dir());
+    let mut spec = m.context_spec(&l.ws.state_dir());
+    // Artifacts of `[[prepare]]` steps that have not run yet are listed apart, not an error:
+    // `dockerfile` runs nothing.
+    let (copies, unmade): (Vec<_>, Vec<_>) = std::mem::take(&mut spec.copies)
+        .into_iter()
+        .partition(|c| m.prepare.is_empty() || c.from.exists());
+    spec.copies = copies;
     let ctx = crate::context::collect(&spec).map_err(|e| Error::Failed(e.to_string()))?;
     let mut out = format!(
         "# {} ({})\n# dockerfile: {}\n",
@@ -399,6 +410,18 @@ pub fn dockerfile(target: &Target) -> Result<String> {
             crate::context::EntryKind::Symlink { target } => format!("-> {target}"),
         };
         out.push_str(&format!("{:04o} {kind:>10}  {}\n", e.mode & 0o7777, e.path));
+    }
+    if !unmade.is_empty() {
+        out.push_str(
+            "# not made yet (by the [[prepare]] steps, which `cargo sdkimage build` runs):\n",
+        );
+        for c in &unmade {
+            out.push_str(&format!(
+                "       ?  {}  (from {})\n",
+                c.to,
+                l.ws.display_path(&c.from)
+            ));
+        }
     }
     Ok(out)
 }
@@ -521,8 +544,21 @@ pub async fn verify(
     let started = std::time::Instant::now();
     let verified = match from_metadata {
         Some(file) => {
+            // Selectors need the workspace to mean something; without them, every entry.
+            let only: Option<Vec<String>> = if target.selectors.is_empty() {
+                None
+            } else {
+                let l = load(target)?;
+                Some(
+                    l.selection
+                        .iter()
+                        .map(|&i| l.plan.images[i].name.clone())
+                        .collect(),
+                )
+            };
             let registries = Registries::from_env(None).await?;
-            let verified = publish::verify_metadata(&registries, file, &reporter).await;
+            let verified =
+                publish::verify_metadata(&registries, file, only.as_deref(), &reporter).await;
             failed_summary(&reporter, started, verified)?.len()
         }
         None => {
@@ -579,7 +615,11 @@ pub async fn promote(
     )
     .await;
     let promoted = failed_summary(&reporter, started, promoted)?;
-    summary_of(&reporter, Counts::default(), started.elapsed());
+    let counts = Counts {
+        promoted: if dry_run { 0 } else { promoted.len() },
+        ..Counts::default()
+    };
+    summary_of(&reporter, counts, started.elapsed());
     if dry_run {
         reporter.note(&format!(
             "dry run: {} image(s) would be promoted",

@@ -145,6 +145,30 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ContextError + '_ {
     }
 }
 
+/// Check the `.dockerignore` of a context folder before anything runs: every pattern must
+/// compile, as the docker CLI requires. A missing or unreadable file is left to the build.
+pub fn check_dockerignore(root: &Path) -> Result<(), crate::error::Diagnostic> {
+    let path = root.join(DOCKERIGNORE);
+    let Ok(bytes) = fs::read(&path) else {
+        return Ok(());
+    };
+    match DockerIgnore::parse(&String::from_utf8_lossy(&bytes)) {
+        Err(ContextError::Pattern {
+            pattern,
+            line,
+            reason,
+        }) => Err(crate::error::Diagnostic {
+            path,
+            line,
+            col: 1,
+            message: format!(
+                "invalid pattern {pattern:?}: {reason}; fix the pattern or escape the character with `\\`"
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Walk the context, apply `.dockerignore`, overlay the copies, sort. Reads metadata only
 /// (files are opened once to check they are readable, as the CLI does).
 pub fn collect(spec: &ContextSpec) -> Result<Context, ContextError> {

@@ -188,10 +188,12 @@ pub async fn verify(
 }
 
 /// Check a `--metadata-file`: every entry's refs must point at its `digest` in the registry.
-/// No local image is needed.
+/// No local image is needed. With `only`, just the entries of those image names (each must be
+/// in the file).
 pub async fn verify_metadata(
     registries: &Registries,
     file: &Path,
+    only: Option<&[String]>,
     reporter: &Reporter,
 ) -> Result<Vec<VerifiedEntry>> {
     let text = std::fs::read_to_string(file).map_err(|e| {
@@ -200,17 +202,34 @@ pub async fn verify_metadata(
             file.display()
         ))
     })?;
-    let entries = parse_metadata(&text)
+    let mut entries = parse_metadata(&text)
         .map_err(|e| Error::Usage(format!("metadata file {}: {e}", file.display())))?;
+    if let Some(names) = only {
+        let absent: Vec<&str> = names
+            .iter()
+            .filter(|n| !entries.iter().any(|e| &e.name == *n))
+            .map(String::as_str)
+            .collect();
+        if !absent.is_empty() {
+            return Err(Error::Usage(format!(
+                "metadata file {} has no entry for {}; it holds: {}",
+                file.display(),
+                absent.join(", "),
+                entries
+                    .iter()
+                    .map(|e| e.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        entries.retain(|e| names.contains(&e.name));
+    }
     let mut verified = Vec::new();
     let mut problems = Vec::new();
     for entry in entries {
         let mut lines = Vec::new();
         match &entry.digest {
-            None => lines.push(format!(
-                "{}: no digest recorded (was it pushed?)",
-                entry.name
-            )),
+            None => lines.push("no digest recorded (was it pushed?)".to_string()),
             Some(digest) => {
                 for r in &entry.refs {
                     let remote = registry_digest(registries, r).await?;
@@ -235,7 +254,12 @@ pub async fn verify_metadata(
         } else {
             event.event = EventKind::Failed;
             reporter.event(&event.message(lines.join("; ")));
-            problems.extend(lines);
+            // One line per problem; a ref names its image already.
+            let named = entry.digest.is_some();
+            problems.extend(lines.into_iter().map(|line| match named {
+                true => line,
+                false => format!("{}: {line}", entry.name),
+            }));
         }
     }
     if problems.is_empty() {
@@ -1320,12 +1344,14 @@ mod registry_tests {
             DockerConfig::default(),
             crate::registry::InsecureRegistries::default(),
         );
-        let ok = verify_metadata(&no_engine, &file, &reporter).await.unwrap();
+        let ok = verify_metadata(&no_engine, &file, None, &reporter)
+            .await
+            .unwrap();
         assert_eq!(ok[0].digest, published[0].digest);
 
         let wrong = format!("sha256:{}", "0".repeat(64));
         write(&wrong);
-        let e = verify_metadata(&no_engine, &file, &reporter)
+        let e = verify_metadata(&no_engine, &file, None, &reporter)
             .await
             .unwrap_err();
         assert_eq!(e.exit_code(), 1);

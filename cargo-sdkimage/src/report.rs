@@ -67,6 +67,7 @@ pub struct Counts {
     pub skipped: usize,
     pub pushed: usize,
     pub verified: usize,
+    pub promoted: usize,
 }
 
 impl Event {

@@ -310,3 +310,22 @@ fn the_metadata_file_is_replaced_whole_through_symlinks_sparing_its_neighbours()
         "no temporary file left"
     );
 }
+
+#[test]
+fn a_bad_dockerignore_pattern_stops_the_run_before_anything_is_built() {
+    let repo = Repo::new("beam");
+    repo.write("sdks/go/container/.dockerignore", "# fine\n*.md\n[\n");
+    let run = repo.run(&["build", "--message-format", "json", "--progress", "none"]);
+    run.expect_code(2);
+    let err = run.stderr();
+    assert!(
+        err.contains("sdks/go/container/.dockerignore:3:1: invalid pattern \"[\""),
+        "{err}"
+    );
+    assert!(
+        run.events_of("build-started").is_empty(),
+        "{}",
+        run.stdout()
+    );
+    assert!(docker_image_id(&format!("{}/beam_base:2.61.0", repo.root)).is_none());
+}

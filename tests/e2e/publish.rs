@@ -399,6 +399,7 @@ fn promote_copies_the_release_candidate_and_dry_run_changes_nothing() {
     ]);
     dry.success();
     assert!(dry.events_of("promoted").is_empty(), "{}", dry.stdout());
+    assert_eq!(dry.events_of("summary")[0]["counts"]["promoted"], 0);
     assert!(dry.stderr().contains("would point"), "{}", dry.stderr());
     for image in rc.keys() {
         assert_eq!(
@@ -438,6 +439,7 @@ fn promote_copies_the_release_candidate_and_dry_run_changes_nothing() {
     run.success();
     let promoted = run.events_of("promoted");
     assert_eq!(promoted.len(), 2, "{}", run.stdout());
+    assert_eq!(run.events_of("summary")[0]["counts"]["promoted"], 2);
     for (image, digest) in &rc {
         for tag in ["1.0", "latest"] {
             assert_eq!(
@@ -505,6 +507,25 @@ fn verify_from_metadata_needs_no_engine_and_catches_an_edited_digest() {
         err.contains(&go_digest) && err.contains(&base_digest),
         "{err}"
     );
+    // A selector narrows the entries checked: the base alone still verifies.
+    let run = repo.run_with(
+        &[
+            "verify",
+            "base",
+            "--from-metadata",
+            meta.to_str().unwrap(),
+            "--message-format",
+            "json",
+        ],
+        &no_engine,
+    );
+    run.success();
+    let verified: Vec<Value> = run
+        .events_of("verified")
+        .iter()
+        .map(|e| e["image"].clone())
+        .collect();
+    assert_eq!(verified, ["beam_base"]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -695,6 +716,27 @@ fn wrong_credentials_fail_naming_the_registry_never_the_password() {
             "the encoded credentials leaked (-v: {verbose}): {all}"
         );
     }
+    // Under `build --push`, images built but refused by the registry count as failed.
+    let run = repo.run_with(
+        &[
+            "build",
+            "go",
+            "--tag",
+            "1.0",
+            "--push",
+            "--message-format",
+            "json",
+        ],
+        &env,
+    );
+    run.expect_code(1);
+    let counts = &run.events_of("summary")[0]["counts"];
+    assert_eq!(counts["pushed"], 0, "{}", run.stdout());
+    assert!(counts["failed"].as_u64() >= Some(1), "{}", run.stdout());
+    assert_eq!(
+        counts["up_to_date"].as_u64().unwrap() + counts["retagged"].as_u64().unwrap(),
+        2
+    );
     assert_eq!(
         RegistryApi::tags_as(
             &format!("{}/beam_go_sdk", repo.root),
