@@ -383,6 +383,16 @@ impl Manifest {
         } else {
             PathKind::Artifact
         };
+        // The daemon reads these two from the context: a copy may not replace them.
+        let build_files: Vec<String> = dockerfile
+            .as_ref()
+            .zip(context.as_ref())
+            .and_then(|(d, ctx)| d.strip_prefix(ctx).ok())
+            .and_then(|rel| rel.to_str())
+            .map(str::to_string)
+            .into_iter()
+            .chain([".dockerignore".to_string()])
+            .collect();
         let mut copies = Vec::new();
         for cp in raw_copy {
             let from = paths.check(&mut c, &cp.from, copy_kind, "copy.from");
@@ -396,6 +406,13 @@ impl Manifest {
                     None
                 }
             };
+            if let Some(to) = to.as_ref().filter(|to| build_files.contains(to)) {
+                c.error(
+                    cp.to.span().start,
+                    format!("copy.to `{to}` would replace the build's own `{to}`, which the engine reads from the context; copy to another path"),
+                );
+                continue;
+            }
             if let (Some(from), Some(to)) = (from, to) {
                 copies.push(Copy { from, to });
             }
@@ -811,6 +828,24 @@ sources = [{ kind = "python" }, { kind = "debian" }]
         );
         assert!(errs[0].contains("copy.to `../x`"), "{errs:#?}");
         assert!(errs[1].contains("licenses.dest `opt/x`"), "{errs:#?}");
+    }
+
+    #[test]
+    fn copy_to_may_not_replace_the_dockerfile_or_dockerignore() {
+        let root = tree("copybuild");
+        let errs = errors(
+            &root,
+            "language = \"go\"\nname = \"x\"\n[[copy]]\nfrom = \"boot\"\nto = \"Dockerfile\"\n[[copy]]\nfrom = \"boot\"\nto = \"./.dockerignore\"\n",
+        );
+        assert_eq!(errs.len(), 2, "{errs:#?}");
+        assert!(
+            errs[0].starts_with("5:6: copy.to `Dockerfile` would replace"),
+            "{errs:#?}"
+        );
+        assert!(
+            errs[1].starts_with("8:6: copy.to `.dockerignore` would replace"),
+            "{errs:#?}"
+        );
     }
 
     #[cfg(unix)]
