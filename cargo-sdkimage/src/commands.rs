@@ -195,11 +195,14 @@ pub async fn build(
                 if cmd.push.is_some() {
                     reporter.note("nothing pushed: not every selected image was built");
                 }
-                Some(Error::Failed(format!(
-                    "{} image(s) failed: {}",
-                    failed.len(),
-                    failed.join(", ")
-                )))
+                let failed = format!("{} image(s) failed: {}", failed.len(), failed.join(", "));
+                // Builds fail with the engine's words; an engine that went away is exit 3.
+                Some(match session.engine.ping().await {
+                    Err(Error::Unreachable(lost)) => {
+                        Error::Unreachable(format!("{failed}: {lost}"))
+                    }
+                    _ => Error::Failed(failed),
+                })
             } else if let Some(push) = &cmd.push {
                 let ids: Vec<String> = run
                     .results

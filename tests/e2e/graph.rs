@@ -271,10 +271,20 @@ fn a_failed_base_skips_its_dependants() {
 /// `marker` (the rest of stderr is dropped).
 #[cfg(unix)]
 fn spawn_until(repo: &Repo, args: &[&str], marker: &str) -> std::process::Child {
+    spawn_until_with(repo, args, marker, &[])
+}
+
+fn spawn_until_with(
+    repo: &Repo,
+    args: &[&str],
+    marker: &str,
+    env: &[(&str, &str)],
+) -> std::process::Child {
     let mut child = std::process::Command::new(crate::support::BIN)
         .arg("sdkimage")
         .args(args)
         .args(["--repository-root", &repo.root])
+        .envs(env.iter().copied())
         .current_dir(repo.path())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -392,4 +402,116 @@ fn a_signal_during_prepare_still_writes_the_metadata_file_and_summary() {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert!(!running(), "prepare step still running");
+}
+
+/// A unix socket that forwards to the real engine until `cut`, which drops every connection:
+/// an engine that goes away in the middle of a run.
+#[cfg(unix)]
+struct EngineProxy {
+    path: std::path::PathBuf,
+    conns: std::sync::Arc<std::sync::Mutex<Vec<std::os::unix::net::UnixStream>>>,
+}
+
+#[cfg(unix)]
+impl EngineProxy {
+    fn start(path: std::path::PathBuf) -> EngineProxy {
+        use std::os::unix::net::{UnixListener, UnixStream};
+        let engine = match std::env::var("DOCKER_HOST") {
+            Ok(h) if h.starts_with("unix://") => h["unix://".len()..].to_string(),
+            _ => "/var/run/docker.sock".to_string(),
+        };
+        let listener = UnixListener::bind(&path).unwrap();
+        let conns = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = conns.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                let Ok(upstream) = UnixStream::connect(&engine) else {
+                    return;
+                };
+                let mut all = kept.lock().unwrap();
+                all.extend([client.try_clone().unwrap(), upstream.try_clone().unwrap()]);
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), upstream.try_clone().unwrap()),
+                    (upstream, client),
+                ] {
+                    std::thread::spawn(move || {
+                        let _ = std::io::copy(&mut from, &mut to);
+                        let _ = to.shutdown(std::net::Shutdown::Write);
+                    });
+                }
+            }
+        });
+        EngineProxy { path, conns }
+    }
+
+    fn cut(&self) {
+        let _ = std::fs::remove_file(&self.path);
+        for c in self.conns.lock().unwrap().drain(..) {
+            let _ = c.shutdown(std::net::Shutdown::Both);
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn an_engine_lost_mid_build_exits_3_and_tags_nothing() {
+    let repo = Repo::new("beam");
+    repo.write(
+        "sdks/go/container/Dockerfile",
+        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo long-step-started && sleep 30\n",
+    );
+    let socket = repo.path().join("engine.sock");
+    let proxy = EngineProxy::start(socket.clone());
+    let host = format!("unix://{}", socket.display());
+    let args = [
+        "build",
+        "go",
+        "--tag",
+        "lost",
+        "--progress",
+        "plain",
+        "--message-format",
+        "json",
+    ];
+    let child = spawn_until_with(
+        &repo,
+        &args,
+        "[go] long-step-started",
+        &[("DOCKER_HOST", &host)],
+    );
+    proxy.cut();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(3), "{stdout}");
+    let error = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|e| e["event"] == "error")
+        .expect("an error event");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("1 image(s) failed: beam_go_sdk"),
+        "{message}"
+    );
+    assert!(
+        message.contains(&host),
+        "names the engine's address: {message}"
+    );
+    assert!(docker_image_id(&format!("{}/beam_go_sdk:lost", repo.root)).is_none());
+    // The step's container is the engine's to stop once the connection is gone.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    loop {
+        let ps = std::process::Command::new("docker")
+            .args(["ps", "--no-trunc", "--format", "{{.Command}}"])
+            .output()
+            .unwrap();
+        if !String::from_utf8_lossy(&ps.stdout).contains("long-step-started") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the step container outlived the run"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }

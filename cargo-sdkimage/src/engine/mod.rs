@@ -112,6 +112,19 @@ impl Engine {
         &self.docker
     }
 
+    /// Whether the engine still answers (after failures, to tell a lost engine from a failed
+    /// build).
+    pub async fn ping(&self) -> Result<()> {
+        match tokio::time::timeout(CONNECT_TIMEOUT, self.docker.ping()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(self.classify(e)),
+            Err(_) => Err(Error::Unreachable(format!(
+                "the Docker engine at {} ({}) stopped answering",
+                self.host.host, self.host.source
+            ))),
+        }
+    }
+
     /// The engine's own platform, `os/arch` (what the classic builder builds).
     pub async fn platform(&self) -> Result<String> {
         let v = self.docker.version().await.map_err(|e| self.classify(e))?;
