@@ -378,7 +378,7 @@ pub fn dockerfile(target: &Target) -> Result<String> {
     let img = &l.plan.images[image];
     let text = std::fs::read_to_string(&m.dockerfile)
         .map_err(|e| Error::io(format!("cannot read {}", m.dockerfile.display()), e))?;
-    let mut spec = m.context_spec(&l.ws.state_dir());
+    let mut spec = m.context_spec(img.variant.as_deref(), &l.ws.state_dir());
     // Artifacts of `[[prepare]]` steps that have not run yet are listed apart, not an error:
     // `dockerfile` runs nothing.
     let (copies, unmade): (Vec<_>, Vec<_>) = std::mem::take(&mut spec.copies)

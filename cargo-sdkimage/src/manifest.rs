@@ -51,6 +51,8 @@ pub struct Copy {
     pub from: PathBuf,
     /// Normalized `/`-separated path inside the context.
     pub to: String,
+    /// The variant this copy is for, when `from` uses `{variant}`; else every image.
+    pub variant: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -395,7 +397,37 @@ impl Manifest {
             .collect();
         let mut copies = Vec::new();
         for cp in raw_copy {
-            let from = paths.check(&mut c, &cp.from, copy_kind, "copy.from");
+            // `from` may name a per-variant artifact with `{variant}`: one copy per variant.
+            let from_variants: Vec<(Option<String>, Spanned<String>)> =
+                match Template::parse_with(cp.from.get_ref(), &["variant"]) {
+                    Err(e) => {
+                        c.error(
+                            cp.from.span().start + 1 + e.offset,
+                            format!(
+                                "copy.from: {} (copy.from may use only `{{variant}}`)",
+                                e.message
+                            ),
+                        );
+                        continue;
+                    }
+                    Ok(t) if t.uses("variant") => {
+                        if variants.is_empty() {
+                            c.error(
+                                cp.from.span().start,
+                                "copy.from uses `{variant}`, but this manifest has no [variants]",
+                            );
+                            continue;
+                        }
+                        variants
+                            .keys()
+                            .map(|v| {
+                                let text = t.expand(|_| Some(v.clone())).unwrap_or_default();
+                                (Some(v.clone()), Spanned::new(cp.from.span(), text))
+                            })
+                            .collect()
+                    }
+                    Ok(_) => vec![(None, cp.from.clone())],
+                };
             let to = match normalize_inner(cp.to.get_ref()) {
                 Some(to) => Some(to),
                 None => {
@@ -413,8 +445,11 @@ impl Manifest {
                 );
                 continue;
             }
-            if let (Some(from), Some(to)) = (from, to) {
-                copies.push(Copy { from, to });
+            for (variant, from) in from_variants {
+                let from = paths.check(&mut c, &from, copy_kind, "copy.from");
+                if let (Some(from), Some(to)) = (from, to.clone()) {
+                    copies.push(Copy { from, to, variant });
+                }
             }
         }
 
@@ -486,15 +521,25 @@ impl Manifest {
         }
     }
 
-    /// What the build context of this manifest's images is made of; `state_dir` (our own
-    /// state and logs) is never part of it.
-    pub fn context_spec(&self, state_dir: &Path) -> crate::context::ContextSpec {
+    /// The `[[copy]]` entries of the image of `variant`.
+    pub fn copies_for<'a>(&'a self, variant: Option<&'a str>) -> impl Iterator<Item = &'a Copy> {
+        self.copies
+            .iter()
+            .filter(move |c| c.variant.is_none() || c.variant.as_deref() == variant)
+    }
+
+    /// What the build context of this manifest's image of `variant` is made of; `state_dir`
+    /// (our own state and logs) is never part of it.
+    pub fn context_spec(
+        &self,
+        variant: Option<&str>,
+        state_dir: &Path,
+    ) -> crate::context::ContextSpec {
         crate::context::ContextSpec {
             root: self.context.clone(),
             dockerfile: self.dockerfile.clone(),
             copies: self
-                .copies
-                .iter()
+                .copies_for(variant)
                 .map(|c| crate::context::CopySpec {
                     from: c.from.clone(),
                     to: c.to.clone(),
@@ -707,7 +752,8 @@ sources = [{ kind = "python" }, { kind = "debian" }]
             m.copies,
             vec![Copy {
                 from: root.join("sdk/boot"),
-                to: "target/boot".into()
+                to: "target/boot".into(),
+                variant: None,
             }]
         );
         assert_eq!(m.prepare[0].cwd, root.join("sdk"));
@@ -828,6 +874,55 @@ sources = [{ kind = "python" }, { kind = "debian" }]
         );
         assert!(errs[0].contains("copy.to `../x`"), "{errs:#?}");
         assert!(errs[1].contains("licenses.dest `opt/x`"), "{errs:#?}");
+    }
+
+    #[test]
+    fn copy_from_may_name_a_per_variant_artifact() {
+        let root = tree("copyvariant");
+        std::fs::write(root.join("sdk/boot-a"), "a").unwrap();
+        std::fs::write(root.join("sdk/boot-b"), "b").unwrap();
+        let path = root.join("sdk/sdkimage.toml");
+        std::fs::write(
+            &path,
+            "language = \"go\"\nname = \"x{variant}\"\n[variants]\na = {}\nb = {}\n[[copy]]\nfrom = \"boot-{variant}\"\nto = \"boot\"\n[[copy]]\nfrom = \"boot\"\nto = \"shared\"\n",
+        )
+        .unwrap();
+        let m = Manifest::load(&path, &root).unwrap();
+        let copied = |variant| -> Vec<(PathBuf, String)> {
+            m.copies_for(Some(variant))
+                .map(|c| (c.from.clone(), c.to.clone()))
+                .collect()
+        };
+        assert_eq!(
+            copied("a"),
+            [
+                (root.join("sdk/boot-a"), "boot".to_string()),
+                (root.join("sdk/boot"), "shared".to_string())
+            ]
+        );
+        assert_eq!(
+            copied("b")[0],
+            (root.join("sdk/boot-b"), "boot".to_string())
+        );
+
+        // Only `{variant}`, only with variants, and every expansion must exist.
+        let errs = errors(
+            &root,
+            "language = \"go\"\nname = \"x\"\n[[copy]]\nfrom = \"boot-{variant}\"\nto = \"b\"\n[[copy]]\nfrom = \"{tag}\"\nto = \"c\"\n",
+        );
+        assert!(
+            errs[0].starts_with(
+                "4:8: copy.from uses `{variant}`, but this manifest has no [variants]"
+            ),
+            "{errs:#?}"
+        );
+        assert!(errs[1].starts_with("7:9: copy.from:"), "{errs:#?}");
+        let errs = errors(
+            &root,
+            "language = \"go\"\nname = \"x{variant}\"\n[variants]\na = {}\nc = {}\n[[copy]]\nfrom = \"boot-{variant}\"\nto = \"b\"\n",
+        );
+        assert_eq!(errs.len(), 1, "{errs:#?}");
+        assert!(errs[0].contains("boot-c"), "{errs:#?}");
     }
 
     #[test]

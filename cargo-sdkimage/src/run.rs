@@ -143,7 +143,7 @@ pub fn describe(
         for (k, v) in &img.build_args {
             line.push_str(&format!(", --build-arg {k}={}", shown_arg(k, v)));
         }
-        for c in &m.copies {
+        for c in m.copies_for(img.variant.as_deref()) {
             line.push_str(&format!(", + {} -> {}", ws.display_path(&c.from), c.to));
         }
         if opts.no_cache {
@@ -470,7 +470,7 @@ async fn build_image(
     let plan = &session.plan;
     let image = &plan.images[index];
     let manifest = plan.manifest_of(index);
-    let spec = manifest.context_spec(&session.ws.state_dir());
+    let spec = manifest.context_spec(image.variant.as_deref(), &session.ws.state_dir());
     let previous = store.load(&image.name);
     let mut inputs = Inputs {
         dockerfile: String::new(),
