@@ -356,19 +356,26 @@ pub fn main() -> i32 {
     let result = runtime.block_on(async {
         let mut interrupt =
             Interrupt::install().map_err(|e| Error::io("cannot watch SIGINT and SIGTERM", e))?;
-        let command = run(cli.command, reporter.clone(), interrupt.clone());
-        tokio::pin!(command);
-        tokio::select! {
-            result = &mut command => result,
-            signal = interrupt.wait() => {
-                // Builds cancel themselves (and stop their step containers); give the command
-                // a moment to do so, then drop whatever else it was doing.
-                match tokio::time::timeout(Duration::from_secs(5), &mut command).await {
-                    Ok(Err(e)) => Err(e),
-                    _ => Err(Error::Interrupted(signal)),
+        let result = {
+            let command = run(cli.command, reporter.clone(), interrupt.clone());
+            tokio::pin!(command);
+            tokio::select! {
+                result = &mut command => result,
+                signal = interrupt.wait() => {
+                    // Builds cancel themselves (and stop their step containers); give the
+                    // command a moment to do so, then drop whatever else it was doing. A
+                    // command that finishes in that time says itself what the signal changed
+                    // (a publish completes its release tags rather than leave them half-moved).
+                    match tokio::time::timeout(Duration::from_secs(5), &mut command).await {
+                        Ok(result) => result,
+                        Err(_) => Err(Error::Interrupted(signal)),
+                    }
                 }
             }
-        }
+        };
+        // What the dropped command left to clean up (a scan container) is removed before exit.
+        sdkimage::interrupt::finish_cleanups(Duration::from_secs(10)).await;
+        result
     });
     let text = result
         .as_ref()

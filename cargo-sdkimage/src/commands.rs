@@ -209,11 +209,9 @@ pub async fn build(
                     .iter()
                     .map(|r| r.id.clone().unwrap_or_default())
                     .collect();
-                let publish = publish_images(&session, &l.selection, &ids, push);
-                match tokio::select! {
-                    r = publish => r,
-                    signal = interrupt.wait() => Err(Error::Interrupted(signal)),
-                } {
+                // The publish watches for signals itself: it never stops half-way through
+                // pointing the release tags.
+                match publish_images(&session, &l.selection, &ids, push).await {
                     Ok(p) => {
                         pushed = p;
                         None
@@ -441,10 +439,14 @@ async fn publish_images(
         &session.engine,
         &registries,
         &session.plan,
-        selection,
-        ids,
+        &selection
+            .iter()
+            .copied()
+            .zip(ids.iter().cloned())
+            .collect::<Vec<_>>(),
         opts,
         &session.reporter,
+        &session.interrupt,
     )
     .await
 }
@@ -703,8 +705,12 @@ pub async fn licenses(
         let pos = l.selection.iter().position(|&s| s == i).expect("selected");
         let id = run.results[pos].id.clone().expect("built");
         let image = Some((&session.engine, id.as_str()));
-        let resolved =
-            run::gather_licenses(&session.ws, session.plan.manifest_of(i), image).await?;
+        let mut signal = session.interrupt.clone();
+        // A signal drops the read of the image; its scan container is removed before exit.
+        let resolved = tokio::select! {
+            resolved = run::gather_licenses(&session.ws, session.plan.manifest_of(i), image) => resolved?,
+            number = signal.wait() => return Err(Error::Interrupted(number)),
+        };
         total += write_licenses(&session.plan.images[i].name, &resolved, out, &reporter)?;
     }
     Ok(total)

@@ -73,7 +73,7 @@ pub enum Error {
     #[error("{0}")]
     Failed(String),
     /// The run was interrupted by a signal (SIGINT = 2, SIGTERM = 15).
-    #[error("interrupted by {}", if *.0 == 2 { "SIGINT" } else { "SIGTERM" })]
+    #[error("interrupted by {}", crate::interrupt::name(*.0))]
     Interrupted(i32),
     /// An I/O problem outside a build (state folder, metadata file, ...).
     #[error("{context}: {source}")]

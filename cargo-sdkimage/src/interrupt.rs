@@ -3,6 +3,11 @@
 
 use tokio::sync::watch;
 
+/// The name of a signal number we watch.
+pub fn name(number: i32) -> &'static str {
+    if number == 2 { "SIGINT" } else { "SIGTERM" }
+}
+
 /// A handle on the process's interruption: cheap to clone, every clone sees the signal.
 #[derive(Clone)]
 pub struct Interrupt {
@@ -59,4 +64,29 @@ impl Interrupt {
             }
         }
     }
+}
+
+/// Cleanups started when a cancelled future is dropped (a scan container to remove, ...):
+/// `Drop` cannot await, so it spawns them here and the end of the run waits for them.
+static CLEANUPS: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Run `cleanup` in the background now; [`finish_cleanups`] waits for it before the process
+/// exits. Without a runtime (outside one), nothing can run it and it is dropped.
+pub fn defer_cleanup(cleanup: impl std::future::Future<Output = ()> + Send + 'static) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        let handle = runtime.spawn(cleanup);
+        if let Ok(mut all) = CLEANUPS.lock() {
+            all.push(handle);
+        }
+    }
+}
+
+/// Wait (at most `limit`) for the cleanups deferred so far.
+pub async fn finish_cleanups(limit: std::time::Duration) {
+    let handles = match CLEANUPS.lock() {
+        Ok(mut all) => std::mem::take(&mut *all),
+        Err(_) => return,
+    };
+    let _ = tokio::time::timeout(limit, futures_util::future::join_all(handles)).await;
 }

@@ -9,6 +9,7 @@ use futures_util::{StreamExt, stream};
 
 use crate::engine::{Engine, EngineError};
 use crate::error::{Error, Result};
+use crate::interrupt::Interrupt;
 use crate::plan::{BuildPlan, Image};
 use crate::reference::{self, ImageRef};
 use crate::registry::credentials::config_key;
@@ -68,7 +69,8 @@ struct Pushed {
     digest: String,
 }
 
-/// Push already-built local images (`ids[i]` is the local id of `plan.images[selection[i]]`).
+/// Push already-built local images: `built` pairs an index into `plan.images` with the local
+/// image id to push for it.
 ///
 /// With a staging tag: phase one pushes each image as `<repository>:<staging tag>` through the
 /// engine (at most `jobs` at once); any failure there stops before a release tag changes. Phase
@@ -78,23 +80,17 @@ pub async fn push(
     engine: &Engine,
     registries: &Registries,
     plan: &BuildPlan,
-    selection: &[usize],
-    ids: &[String],
+    built: &[(usize, String)],
     opts: &PublishOptions,
     reporter: &Reporter,
+    interrupt: &Interrupt,
 ) -> Result<Vec<Published>> {
-    if selection.len() != ids.len() {
-        return Err(Error::Usage(format!(
-            "{} images selected but {} image ids given",
-            selection.len(),
-            ids.len()
-        )));
-    }
     if let Some(tag) = &opts.staging_tag {
         reference::check_tag(tag).map_err(|e| Error::Usage(format!("staging tag: {e}")))?;
     }
     let mut work = Vec::new();
-    for (&index, id) in selection.iter().zip(ids) {
+    for (index, id) in built {
+        let index = *index;
         let image = image_at(plan, index)?;
         if !image.refs.is_empty() {
             work.push((index, (image, id.as_str())));
@@ -108,11 +104,20 @@ pub async fn push(
     }
     let pushed = match &opts.staging_tag {
         Some(tag) => {
-            let staged = seeded(work, opts.jobs, |(image, id)| {
-                stage(engine, registries, image, id, tag)
-            })
-            .await;
+            // A signal stops phase one at once (only staging tags were written) and keeps
+            // phase two from starting. Phase two, a few small manifest PUTs, is not cut
+            // short: stopping half-way would leave some release tags old and some new.
+            let mut signal = interrupt.clone();
+            let staged = tokio::select! {
+                staged = seeded(work, opts.jobs, |(image, id)| {
+                    stage(engine, registries, image, id, tag)
+                }) => staged,
+                number = signal.wait() => return Err(stopped_before_release(number, reporter)),
+            };
             let staged = all_or_failure(plan, staged, reporter, "no release tag was changed")?;
+            if let Some(number) = interrupt.received() {
+                return Err(stopped_before_release(number, reporter));
+            }
             let staged = staged
                 .into_iter()
                 .map(|(index, pushed)| (index, (&plan.images[index], pushed)))
@@ -129,13 +134,25 @@ pub async fn push(
             )?
         }
         None => {
-            let pushed = seeded(work, opts.jobs, |(image, id)| {
-                push_direct(engine, registries, image, id)
-            })
-            .await;
+            let mut signal = interrupt.clone();
+            let pushed = tokio::select! {
+                pushed = seeded(work, opts.jobs, |(image, id)| {
+                    push_direct(engine, registries, image, id)
+                }) => pushed,
+                number = signal.wait() => {
+                    reporter.note("interrupted: without a staging tag, the refs pushed so far stay pushed");
+                    return Err(Error::Interrupted(number));
+                }
+            };
             all_or_failure(plan, pushed, reporter, "")?
         }
     };
+    if let Some(number) = interrupt.received() {
+        reporter.note(&format!(
+            "{} arrived while the release tags were being written; that was finished, so every release tag points at its new digest",
+            crate::interrupt::name(number)
+        ));
+    }
     Ok(pushed
         .into_iter()
         .map(|(index, pushed)| {
@@ -151,6 +168,12 @@ pub async fn push(
             }
         })
         .collect())
+}
+
+/// The error of a publish stopped by a signal before any release tag changed.
+fn stopped_before_release(number: i32, reporter: &Reporter) -> Error {
+    reporter.note("interrupted: only staging tags were pushed; no release tag was changed");
+    Error::Interrupted(number)
 }
 
 /// Check every ref of the selection: the registry's manifest digest must be one the engine
@@ -919,6 +942,7 @@ mod registry_tests {
     use std::time::Duration;
 
     use super::*;
+
     use crate::registry::testutil::{
         TestRegistry, build_image, engine, fake_helper, plan, quiet_reporter,
     };
@@ -929,6 +953,16 @@ mod registry_tests {
             config,
             engine.insecure_registries().await.expect("engine /info"),
         )
+    }
+
+    /// Image 0 of a plan with its local id.
+    fn first(ids: &[String]) -> Vec<(usize, String)> {
+        vec![(0, ids[0].clone())]
+    }
+
+    /// Images 0 and 1 of a plan with their local ids.
+    fn both(ids: &[String]) -> Vec<(usize, String)> {
+        vec![(0, ids[0].clone()), (1, ids[1].clone())]
     }
 
     /// The first image of `plan` pushed with the default options, nothing reported.
@@ -942,10 +976,10 @@ mod registry_tests {
             engine,
             registries,
             plan,
-            &[0],
-            ids,
+            &first(ids),
             &PublishOptions::default(),
             &quiet_reporter(),
+            &Interrupt::never(),
         )
         .await
     }
@@ -988,10 +1022,10 @@ mod registry_tests {
                 &engine,
                 &registries,
                 &plan,
-                &[0, 1],
-                &ids,
+                &both(&ids),
                 &dry_run,
-                &reporter
+                &reporter,
+                &Interrupt::never()
             )
             .await
             .unwrap()
@@ -1003,9 +1037,17 @@ mod registry_tests {
             "a dry run pushes nothing"
         );
 
-        let published = push(&engine, &registries, &plan, &[0, 1], &ids, &opts, &reporter)
-            .await
-            .unwrap();
+        let published = push(
+            &engine,
+            &registries,
+            &plan,
+            &both(&ids),
+            &opts,
+            &reporter,
+            &Interrupt::never(),
+        )
+        .await
+        .unwrap();
         assert_eq!(published.len(), 2);
         assert_ne!(published[0].digest, published[1].digest);
         for (p, path) in published.iter().zip(["sdk/a", "sdk/b"]) {
@@ -1041,10 +1083,10 @@ mod registry_tests {
             &engine,
             &registries,
             &plan,
-            &[0],
-            &ids,
+            &first(&ids),
             &opts,
             &quiet_reporter(),
+            &Interrupt::never(),
         )
         .await
         .unwrap();
@@ -1121,9 +1163,17 @@ mod registry_tests {
             jobs: 2,
             ..Default::default()
         };
-        let e = push(&engine, &registries, &plan, &[0, 1], &ids, &opts, &reporter)
-            .await
-            .unwrap_err();
+        let e = push(
+            &engine,
+            &registries,
+            &plan,
+            &both(&ids),
+            &opts,
+            &reporter,
+            &Interrupt::never(),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.exit_code(), 1);
         let text = e.to_string();
         assert!(

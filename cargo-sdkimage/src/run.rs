@@ -375,7 +375,7 @@ pub async fn build(
                     session.engine.remove_container(id).await;
                 }
                 session.reporter.clear();
-                let name = if signal == 2 { "SIGINT" } else { "SIGTERM" };
+                let name = crate::interrupt::name(signal);
                 for &img in selection {
                     if results.contains_key(&img) || waiting.contains(&img) {
                         continue;

@@ -842,3 +842,105 @@ fn builds_pull_private_base_images_with_the_configs_credentials() {
     assert!(docker_image_id(&base).is_some(), "the base was pulled");
     assert!(docker_image_id(&repo.image_ref("beam_go_sdk", "1.0")).is_some());
 }
+
+/// A TCP proxy in front of the shared test registry that holds each connection for `delay`
+/// before forwarding it: a slow registry, so that a run is reliably caught in phase one.
+struct SlowRegistry {
+    host: String,
+    connected: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    _port: std::fs::File,
+}
+
+impl SlowRegistry {
+    fn start(upstream: &str, delay: Duration) -> SlowRegistry {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let (port, lock) = free_port();
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, port)).unwrap();
+        let connected = std::sync::Arc::new(AtomicBool::new(false));
+        let seen = connected.clone();
+        let upstream = upstream.replace("localhost", "127.0.0.1");
+        std::thread::spawn(move || {
+            for client in listener.incoming().map_while(Result::ok) {
+                seen.store(true, Ordering::SeqCst);
+                let upstream = upstream.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(delay);
+                    let Ok(server) = TcpStream::connect(&upstream) else {
+                        return;
+                    };
+                    for (mut from, mut to) in [
+                        (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                        (server, client),
+                    ] {
+                        std::thread::spawn(move || {
+                            let _ = std::io::copy(&mut from, &mut to);
+                            let _ = to.shutdown(std::net::Shutdown::Write);
+                        });
+                    }
+                });
+            }
+        });
+        SlowRegistry {
+            host: format!("127.0.0.1:{port}"),
+            connected,
+            _port: lock,
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_signal_during_phase_one_stops_the_push_and_changes_no_release_tag() {
+    use std::sync::atomic::Ordering;
+    let real = crate::support::test_registry();
+    let slow = SlowRegistry::start(&real, Duration::from_secs(2));
+    let repo = Repo::in_registry_at("beam", &slow.host);
+    repo.run(&["build", "go", "--tag", "1.0", "--progress", "none"])
+        .success();
+    let child = Command::new(crate::support::BIN)
+        .args([
+            "sdkimage",
+            "push",
+            "go",
+            "--tag",
+            "1.0",
+            "--progress",
+            "none",
+        ])
+        .args(["--repository-root", &repo.root])
+        .current_dir(repo.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !slow.connected.load(Ordering::SeqCst) {
+        assert!(
+            Instant::now() < deadline,
+            "the push never reached the registry"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let signalled = Instant::now();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        signalled.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        signalled.elapsed()
+    );
+    assert!(err.contains("no release tag was changed"), "{err}");
+    // Whatever the engine still pushes in the background is a staging tag.
+    std::thread::sleep(Duration::from_secs(3));
+    for image in ["beam_base", "beam_go_sdk"] {
+        let repository = format!("{}/{image}", repo.root.replacen(&slow.host, &real, 1));
+        let tags = RegistryApi::tags(&repository);
+        assert!(!tags.contains(&"1.0".to_string()), "{repository}: {tags:?}");
+    }
+}

@@ -107,13 +107,11 @@ impl Drop for ScanContainer {
         if self.removed {
             return;
         }
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            let docker = self.docker.clone();
-            let id = std::mem::take(&mut self.id);
-            runtime.spawn(async move {
-                let _ = docker.remove_container(&id, Some(remove_options())).await;
-            });
-        }
+        let docker = self.docker.clone();
+        let id = std::mem::take(&mut self.id);
+        crate::interrupt::defer_cleanup(async move {
+            let _ = docker.remove_container(&id, Some(remove_options())).await;
+        });
     }
 }
 
