@@ -180,7 +180,12 @@ struct BuildArgs {
 #[derive(Args)]
 struct PublishArgs {
     /// The tag phase one pushes under, before release tags move.
-    #[arg(long, value_name = "NAME", default_value = sdkimage::publish::DEFAULT_STAGING_TAG)]
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = sdkimage::publish::DEFAULT_STAGING_TAG,
+        conflicts_with = "no_staging"
+    )]
     staging_tag: String,
     /// Push release tags directly (registries with immutable tags).
     #[arg(long)]

@@ -142,6 +142,9 @@ pub async fn build(
 ) -> Result<Vec<ImageResult>> {
     let l = load(target)?;
     let opts = &cmd.build;
+    if let Some(push) = &cmd.push {
+        push.check(&l.plan, l.selection.iter().copied())?;
+    }
     if cmd.dry_run {
         let text = run::describe(&l.ws, &l.plan, &l.selection, opts);
         // stdout carries only events in JSON mode; the plan is for people.
@@ -483,6 +486,7 @@ pub async fn push(
     interrupt: Interrupt,
 ) -> Result<Vec<Published>> {
     let l = load(target)?;
+    opts.check(&l.plan, l.selection.iter().copied())?;
     let started = std::time::Instant::now();
     let engine = Engine::connect().await?;
     // Only what a ref names locally is pushed: a tag whose build failed owns nothing. The

@@ -85,9 +85,7 @@ pub async fn push(
     reporter: &Reporter,
     interrupt: &Interrupt,
 ) -> Result<Vec<Published>> {
-    if let Some(tag) = &opts.staging_tag {
-        reference::check_tag(tag).map_err(|e| Error::Usage(format!("staging tag: {e}")))?;
-    }
+    opts.check(plan, built.iter().map(|(index, _)| *index))?;
     let mut work = Vec::new();
     for (index, id) in built {
         let index = *index;
@@ -168,6 +166,27 @@ pub async fn push(
             }
         })
         .collect())
+}
+
+impl PublishOptions {
+    /// Check the options against the images to publish, before anything runs: the staging
+    /// tag must be a valid tag and none of their release tags (phase one would overwrite a
+    /// release tag, which a failure in phase one must never change).
+    pub fn check(&self, plan: &BuildPlan, images: impl IntoIterator<Item = usize>) -> Result<()> {
+        let Some(staging) = &self.staging_tag else {
+            return Ok(());
+        };
+        reference::check_tag(staging).map_err(|e| Error::Usage(format!("--staging-tag: {e}")))?;
+        for index in images {
+            let image = image_at(plan, index)?;
+            if let Some(r) = image.refs.iter().find(|r| &r.tag == staging) {
+                return Err(Error::Usage(format!(
+                    "--staging-tag {staging} is also a release tag ({r}); phase one would overwrite it before the release is complete. Choose another staging tag"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The error of a publish stopped by a signal before any release tag changed.

@@ -367,6 +367,47 @@ fn push_of_images_never_built_fails_clearly() {
 }
 
 #[test]
+fn staging_tag_mistakes_stop_the_run_before_anything_is_built() {
+    let repo = Repo::in_registry("beam");
+    for (args, expect) in [
+        (
+            &["build", "go", "--push", "--staging-tag", "Bad:tag"][..],
+            "--staging-tag",
+        ),
+        (
+            &[
+                "build",
+                "go",
+                "--push",
+                "--tag",
+                "rc2",
+                "--staging-tag",
+                "rc2",
+            ][..],
+            "also a release tag",
+        ),
+        (
+            &["push", "go", "--tag", "rc2", "--staging-tag", "rc2"][..],
+            "also a release tag",
+        ),
+        (
+            &["push", "go", "--staging-tag", "x", "--no-staging"][..],
+            "cannot be used with",
+        ),
+    ] {
+        let run = repo.run(args);
+        run.expect_code(2);
+        assert!(run.stderr().contains(expect), "{args:?}: {}", run.stderr());
+        assert!(
+            !run.stderr().contains("building"),
+            "{args:?}: {}",
+            run.stderr()
+        );
+    }
+    assert!(docker_image_id(&repo.image_ref("beam_base", "2.61.0")).is_none());
+}
+
+#[test]
 fn promote_copies_the_release_candidate_and_dry_run_changes_nothing() {
     let repo = Repo::in_registry("beam");
     repo.run(&[
