@@ -145,6 +145,9 @@ pub async fn build(
     if let Some(push) = &cmd.push {
         push.check(&l.plan, l.selection.iter().copied())?;
     }
+    if opts.pull_licenses {
+        crate::licenses::check_files(&l.ws.config.licenses_dir)?;
+    }
     if cmd.dry_run {
         let text = run::describe(&l.ws, &l.plan, &l.selection, opts);
         // stdout carries only events in JSON mode; the plan is for people.
@@ -666,6 +669,7 @@ pub async fn licenses(
             "no selected image has a [licenses] table".into(),
         ));
     }
+    crate::licenses::check_files(&l.ws.config.licenses_dir)?;
     let needs_image = wanted.iter().any(|&i| {
         let spec = l.plan.manifest_of(i).licenses.as_ref().expect("filtered");
         spec.sources

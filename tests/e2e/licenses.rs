@@ -446,6 +446,12 @@ fn a_policy_that_does_not_allow_a_license_fails_naming_it() {
         .unwrap_or_else(|| panic!("hostname is not named: {err}"));
     assert!(offender.contains("GPL"), "names the license: {offender}");
     assert!(err.contains("policy.toml"), "{err}");
+    // What to do is to allow the license (an override of the same license changes nothing).
+    assert!(err.contains("add \"GPL"), "{err}");
+    assert!(
+        !err.contains("Add the texts under"),
+        "the texts are there: {err}"
+    );
     for allowed in ["itoa", "six"] {
         assert!(
             !err.contains(&format!("- cargo {allowed}"))
@@ -507,4 +513,34 @@ fn licenses_out_of_a_cargo_only_manifest_needs_no_engine() {
     let mit =
         std::fs::read_to_string(out.join("licensed_sdk/cargo/itoa-1.0.18/LICENSE-MIT")).unwrap();
     assert!(mit.contains("Permission is hereby granted"));
+}
+
+#[test]
+fn a_malformed_overrides_or_policy_file_stops_the_run_before_anything_is_built() {
+    let (repo, _) = licensed_repo();
+    repo.write(
+        "licenses/overrides.toml",
+        "[[override]]\necosystem = \"pyhton\"\nname = \"six\"\nskip = \"x\"\n",
+    );
+    for args in [
+        &["build", "--pull-licenses", "--progress", "plain"][..],
+        &["licenses", "--out", "out", "--progress", "plain"][..],
+    ] {
+        let run = repo.run(args);
+        run.expect_code(2);
+        let err = run.stderr();
+        assert!(err.contains("overrides.toml:2:13"), "{args:?}: {err}");
+        assert!(!err.contains("building"), "{args:?}: {err}");
+    }
+    repo.write("licenses/overrides.toml", "");
+    repo.write("licenses/policy.toml", "allow = [\"MIT\", \"MTI\"]\n");
+    let run = repo.run(&["build", "--pull-licenses", "--progress", "plain"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr().contains("policy.toml:1:18"),
+        "{}",
+        run.stderr()
+    );
+    // Without --pull-licenses the files are not read.
+    repo.run(&["build", "--progress", "none"]).success();
 }

@@ -10,6 +10,15 @@ use super::policy::Policy;
 use super::{Ecosystem, Gathered, LicenseEntry, Resolved};
 use crate::error::{Error, Result};
 
+/// Read `<licenses_dir>/overrides.toml` and `<licenses_dir>/policy.toml` before anything is
+/// built: a malformed file is an input error ([`Error::Invalid`], exit 2) found up front, not
+/// after every image was built.
+pub fn check_files(licenses_dir: &Path) -> Result<()> {
+    Overrides::load(licenses_dir)?;
+    Policy::load(licenses_dir)?;
+    Ok(())
+}
+
 /// Apply `<licenses_dir>/overrides.toml` and `<licenses_dir>/policy.toml` to what was gathered.
 /// The same dependency found twice (two cargo sources) is merged. Fails with [`Error::Failed`]
 /// when a dependency has no text, or a license the policy does not allow; [`Error::Invalid`]
@@ -126,19 +135,49 @@ fn render(offenders: &[Offender], licenses_dir: &Path, policy: Option<&Policy>) 
             problems.join("; ")
         );
     }
-    let _ = write!(
-        out,
-        "\nAdd the texts under {} and these entries to {}",
-        licenses_dir.join("texts").display(),
-        overrides_path.display()
-    );
-    if let Some(policy) = policy {
-        let _ = write!(out, " (or allow the license in {})", policy.path.display());
+    let (need_text, rejected): (Vec<&Offender>, Vec<&Offender>) = offenders
+        .iter()
+        .partition(|o| o.problems.iter().any(|p| matches!(p, Problem::NoText)));
+    if !need_text.is_empty() {
+        let _ = write!(
+            out,
+            "\nAdd the texts under {} and these entries to {}",
+            licenses_dir.join("texts").display(),
+            overrides_path.display()
+        );
+        if let Some(policy) = policy {
+            let _ = write!(
+                out,
+                " (the license must be one {} allows)",
+                policy.path.display()
+            );
+        }
+        out.push_str(":\n");
+        for offender in &need_text {
+            out.push('\n');
+            out.push_str(&override_entry(offender));
+        }
     }
-    out.push_str(":\n");
-    for offender in offenders {
-        out.push('\n');
-        out.push_str(&override_entry(offender));
+    if let (false, Some(policy)) = (rejected.is_empty(), policy) {
+        let licenses: std::collections::BTreeSet<&str> = rejected
+            .iter()
+            .filter_map(|o| o.entry.license.as_deref())
+            .collect();
+        let _ = writeln!(
+            out,
+            "\nA license {} does not allow: if the release may ship it, add {} to `allow` there. If a detected license is wrong, set the one that applies in {}:",
+            policy.path.display(),
+            licenses
+                .iter()
+                .map(|l| format!("\"{l}\""))
+                .collect::<Vec<_>>()
+                .join(", "),
+            overrides_path.display()
+        );
+        for offender in &rejected {
+            out.push('\n');
+            out.push_str(&override_entry(offender));
+        }
     }
     out
 }
@@ -163,7 +202,7 @@ fn override_entry(offender: &Offender) -> String {
         (Some(l), _) if rejected => {
             let _ = writeln!(
                 out,
-                "license = {}  # the license that applies, if the detection is wrong",
+                "license = {}  # detected; replace with the license that really applies",
                 quote(l)
             );
         }
@@ -276,7 +315,20 @@ mod tests {
         );
         assert!(!message.contains("cargo ok"), "{message}");
         // Each suggested entry is valid TOML that the override loader accepts once texts exist.
-        let entries = &message[message.find("[[override]]").expect("entries")..];
+        let entries: String = message
+            .split("\n\n")
+            .filter(|block| block.starts_with("[[override]]"))
+            .map(|block| {
+                format!(
+                    "{}\n",
+                    block
+                        .lines()
+                        .take_while(|l| !l.is_empty())
+                        .collect::<Vec<_>>()
+                        .join("\n")
+                )
+            })
+            .collect();
         std::fs::create_dir_all(dir.path().join("texts/cargo/bare-1.0")).expect("mkdir");
         std::fs::write(dir.path().join("texts/cargo/bare-1.0/LICENSE"), "MIT text").expect("write");
         std::fs::write(dir.path().join(overrides::FILE), entries).expect("write");

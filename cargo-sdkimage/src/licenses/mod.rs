@@ -23,7 +23,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use cargo::gather_cargo;
-pub use check::check;
+pub use check::{check, check_files};
 pub use image::gather_image;
 pub use layout::{append_to_tar, write_dir, write_tar};
 
