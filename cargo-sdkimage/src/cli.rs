@@ -117,7 +117,8 @@ struct TargetArgs {
     /// Repository root of the image references (overrides `repository-root`).
     #[arg(long, value_name = "ROOT")]
     repository_root: Option<String>,
-    /// Tag to apply (repeatable; replaces the default list). May use `{version}`.
+    /// Tag of the images (repeatable; replaces the workspace's `tags`). May use `{version}`.
+    /// For `promote`: the final tags to point at the `--from-tag` manifests (required).
     #[arg(long = "tag", short = 't', value_name = "TAG")]
     tags: Vec<String>,
     /// Build argument for every image (repeatable); wins over the manifests.

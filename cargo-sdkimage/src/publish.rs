@@ -156,8 +156,14 @@ pub async fn push(
         .map(|(index, pushed)| {
             let image = &plan.images[index];
             let digest = pushed.first().map(|p| p.digest.clone()).unwrap_or_default();
+            let id = built
+                .iter()
+                .find(|(i, _)| *i == index)
+                .map(|(_, id)| id.clone());
             reporter.event(
-                &Event::for_image(EventKind::PushFinished, image).digest(Some(digest.clone())),
+                &Event::for_image(EventKind::PushFinished, image)
+                    .id(id)
+                    .digest(Some(digest.clone())),
             );
             Published {
                 image: index,

@@ -254,12 +254,14 @@ impl Reporter {
                     &format!("{} {label}: {message}", self.paint("failed", "1;31")),
                     true,
                 );
-                if !tail.is_empty() && self.opts.progress != ProgressMode::Plain {
+                if tail.iter().any(|l| !l.trim().is_empty())
+                    && self.opts.progress != ProgressMode::Plain
+                {
                     let mut text = format!("last log lines of {label}:");
                     for line in tail {
                         text.push_str(&format!("\n  | {line}"));
                     }
-                    self.note(&text);
+                    self.say(&text);
                 }
             }
             kind => {
@@ -329,6 +331,11 @@ impl Reporter {
         if self.opts.quiet && !text.starts_with("error") {
             return;
         }
+        self.say(text);
+    }
+
+    /// A line on stderr whatever `-q` says (what failed, and why).
+    fn say(&self, text: &str) {
         match &self.multi {
             // Bars forced (`--progress tty`) on a stderr that is not a terminal are hidden;
             // messages still go through.
@@ -412,7 +419,9 @@ impl Reporter {
             bar.finish_and_clear();
             multi.remove(&bar);
         }
-        if always || self.opts.progress != ProgressMode::Off {
+        if always {
+            self.say(&format!("  {line}"));
+        } else if self.opts.progress != ProgressMode::Off {
             self.note(&format!("  {line}"));
         }
     }

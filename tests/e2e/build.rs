@@ -201,6 +201,16 @@ fn a_failing_prepare_step_fails_its_images_and_keep_going_builds_the_rest() {
         (Some(1), Some(2))
     );
 
+    // `-q` keeps errors: what failed and why, and nothing else.
+    let run = repo.run(&["build", "-q"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr().contains("| wheel build broke"),
+        "{}",
+        run.stderr()
+    );
+    assert!(!run.stderr().contains("prepare: sh"), "{}", run.stderr());
+
     // With --keep-going, what does not depend on the failed step is built.
     let run = repo.run(&[&["build", "--keep-going"][..], &json].concat());
     run.expect_code(1);

@@ -92,7 +92,15 @@ fn build_push_digests_agree_in_events_metadata_registry_and_engine() {
         "one push-finished per image"
     );
     assert_eq!(run.events_of("summary")[0]["counts"]["pushed"], 4);
+    assert_eq!(run.events_of("summary")[0]["counts"]["verified"], 4);
     let meta = read_json(&meta);
+    for event in run.events_of("push-finished") {
+        let image = event["image"].as_str().unwrap();
+        assert_eq!(
+            event["id"], meta[image]["id"],
+            "push-finished id of {image}"
+        );
+    }
     for image in BEAM_IMAGES {
         let digest = &pushed[image];
         assert!(digest.starts_with("sha256:"), "{digest}");
