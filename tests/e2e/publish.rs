@@ -519,24 +519,24 @@ fn verify_from_metadata_needs_no_engine_and_catches_an_edited_digest() {
     ])
     .success();
     let no_engine = [("DOCKER_HOST", "unix:///nonexistent/docker.sock")];
-
-    let run = repo.run_with(
-        &[
-            "verify",
+    // The images a successful `verify [SELECTOR] --from-metadata` reports verified.
+    let verified = |selector: &[&str]| -> Vec<Value> {
+        let mut args = vec!["verify"];
+        args.extend(selector);
+        args.extend([
             "--from-metadata",
             meta.to_str().unwrap(),
             "--message-format",
             "json",
-        ],
-        &no_engine,
-    );
-    run.success();
-    let verified: Vec<Value> = run
-        .events_of("verified")
-        .iter()
-        .map(|e| e["image"].clone())
-        .collect();
-    assert_eq!(verified, ["beam_base", "beam_go_sdk"]);
+        ]);
+        let run = repo.run_with(&args, &no_engine);
+        run.success();
+        run.events_of("verified")
+            .iter()
+            .map(|e| e["image"].clone())
+            .collect()
+    };
+    assert_eq!(verified(&[]), ["beam_base", "beam_go_sdk"]);
 
     // Claim the go image is the base's manifest.
     let mut doc = read_json(&meta);
@@ -557,24 +557,7 @@ fn verify_from_metadata_needs_no_engine_and_catches_an_edited_digest() {
         "{err}"
     );
     // A selector narrows the entries checked: the base alone still verifies.
-    let run = repo.run_with(
-        &[
-            "verify",
-            "base",
-            "--from-metadata",
-            meta.to_str().unwrap(),
-            "--message-format",
-            "json",
-        ],
-        &no_engine,
-    );
-    run.success();
-    let verified: Vec<Value> = run
-        .events_of("verified")
-        .iter()
-        .map(|e| e["image"].clone())
-        .collect();
-    assert_eq!(verified, ["beam_base"]);
+    assert_eq!(verified(&["base"]), ["beam_base"]);
 }
 
 // ---------------------------------------------------------------------------------------------
