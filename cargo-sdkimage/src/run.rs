@@ -292,6 +292,8 @@ pub async fn build(
     let mut results: HashMap<usize, ImageResult> = HashMap::new();
     let mut waiting: Vec<usize> = selection.to_vec();
     let mut running: JoinSet<ImageResult> = JoinSet::new();
+    // When each image started, for the duration of one a signal cancels.
+    let mut started: HashMap<usize, Instant> = HashMap::new();
     let mut stopping = false;
     let mut interrupt = session.interrupt.clone();
     let mut interrupted = None;
@@ -341,6 +343,7 @@ pub async fn build(
                         .collect();
                     let (session, store, logs, opts) =
                         (session.clone(), store.clone(), logs.clone(), opts.clone());
+                    started.insert(img, Instant::now());
                     running.spawn(async move {
                         build_one(&session, &store, &logs, img, dep_ids, &opts).await
                     });
@@ -381,8 +384,9 @@ pub async fn build(
                         continue;
                     }
                     let message = format!("cancelled by {name}; nothing was tagged");
-                    session.reporter.event(&Event::for_image(EventKind::Failed, &session.plan.images[img]).message(message.clone()));
-                    results.insert(img, ImageResult::failed(img, message, Duration::ZERO));
+                    let ran = started.get(&img).map(Instant::elapsed).unwrap_or_default();
+                    session.reporter.event(&Event::for_image(EventKind::Failed, &session.plan.images[img]).message(message.clone()).duration(ran));
+                    results.insert(img, ImageResult::failed(img, message, ran));
                 }
                 interrupted = Some(signal);
                 break;

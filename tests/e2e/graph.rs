@@ -331,7 +331,17 @@ fn a_signal_cancels_running_builds_and_tags_nothing() {
             "sdks/go/container/Dockerfile",
             "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo long-step-started && sleep 60\n",
         );
-        let args = ["build", "go", "--tag", "sig", "--progress", "plain"];
+        let meta = repo.file("meta.json");
+        let args = [
+            "build",
+            "go",
+            "--tag",
+            "sig",
+            "--progress",
+            "plain",
+            "--metadata-file",
+            meta.to_str().unwrap(),
+        ];
         let child = spawn_until(&repo, &args, "[go] long-step-started");
         let started = Instant::now();
         kill(&child, signal);
@@ -343,6 +353,12 @@ fn a_signal_cancels_running_builds_and_tags_nothing() {
             started.elapsed()
         );
         assert!(docker_image_id(&format!("{}/beam_go_sdk:sig", repo.root)).is_none());
+        let meta: Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+        assert_eq!(meta["beam_go_sdk"]["outcome"], "failed");
+        assert!(
+            meta["beam_go_sdk"]["duration_ms"].as_u64() > Some(0),
+            "{meta}"
+        );
         // The engine stopped the step's container.
         let ps = std::process::Command::new("docker")
             .args(["ps", "--no-trunc", "--format", "{{.Command}}"])
