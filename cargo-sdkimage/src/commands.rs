@@ -210,14 +210,14 @@ pub async fn build(
                     _ => Error::Failed(failed),
                 })
             } else if let Some(push) = &cmd.push {
-                let ids: Vec<String> = run
+                let built: Vec<(usize, String)> = run
                     .results
                     .iter()
-                    .map(|r| r.id.clone().unwrap_or_default())
+                    .map(|r| (r.image, r.id.clone().unwrap_or_default()))
                     .collect();
                 // The publish watches for signals itself: it never stops half-way through
                 // pointing the release tags.
-                match publish_images(&session, &l.selection, &ids, push).await {
+                match publish_images(&session, &built, push).await {
                     Ok(p) => {
                         pushed = p;
                         None
@@ -438,8 +438,7 @@ pub fn dockerfile(target: &Target) -> Result<String> {
 /// Phase one and two of a publish, with the registries of the environment.
 async fn publish_images(
     session: &Session,
-    selection: &[usize],
-    ids: &[String],
+    built: &[(usize, String)],
     opts: &PublishOptions,
 ) -> Result<Vec<Published>> {
     let registries = Registries::from_env(Some(&session.engine)).await?;
@@ -447,11 +446,7 @@ async fn publish_images(
         &session.engine,
         &registries,
         &session.plan,
-        &selection
-            .iter()
-            .copied()
-            .zip(ids.iter().cloned())
-            .collect::<Vec<_>>(),
+        built,
         opts,
         &session.reporter,
         &session.interrupt,
@@ -504,12 +499,12 @@ pub async fn push(
             for r in &img.refs {
                 local.push((r.to_string(), engine.image_id(&r.to_string()).await?));
             }
-            Ok::<_, Error>((img, local))
+            Ok::<_, Error>((i, img, local))
         }
     });
-    let mut ids = Vec::new();
+    let mut built = Vec::new();
     let mut missing = Vec::new();
-    for (img, local) in futures_util::future::try_join_all(lookups).await? {
+    for (index, img, local) in futures_util::future::try_join_all(lookups).await? {
         let mut found: Option<String> = None;
         for (r, id) in local {
             match (id, &found) {
@@ -526,7 +521,7 @@ pub async fn push(
                 _ => {}
             }
         }
-        ids.push(found.unwrap_or_default());
+        built.push((index, found.unwrap_or_default()));
     }
     if !missing.is_empty() {
         return Err(Error::Failed(format!(
@@ -535,7 +530,7 @@ pub async fn push(
         )));
     }
     let session = Session::new(l.ws, l.plan, engine, reporter.clone(), interrupt);
-    let pushed = publish_images(&session, &l.selection, &ids, opts).await;
+    let pushed = publish_images(&session, &built, opts).await;
     let pushed = failed_summary(&reporter, started, pushed)?;
     summary_of(
         &reporter,

@@ -346,13 +346,17 @@ impl Reporter {
         }
     }
 
-    /// Data for stdout. A closed stdout (a pipe whose reader left) is not an error of ours.
+    /// Data for stdout. A closed stdout (a pipe whose reader left, as with `| head`) is not an
+    /// error of ours; any other failure to write is kept for [`Reporter::finish`].
     pub fn out(&self, text: &str) {
         let written = self.suspend(|| {
             let mut out = std::io::stdout().lock();
             out.write_all(text.as_bytes()).and_then(|()| out.flush())
         });
-        if let Err(e) = written {
+        if let Some(e) = written
+            .err()
+            .filter(|e| e.kind() != std::io::ErrorKind::BrokenPipe)
+        {
             self.stdout_error
                 .lock()
                 .expect("stdout error")
