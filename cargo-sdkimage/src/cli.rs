@@ -323,11 +323,11 @@ pub fn main() -> i32 {
     if args.get(1).is_none_or(|a| a != "sdkimage") {
         args.insert(1, "sdkimage".into());
     }
-    let CargoCli::Sdkimage(cli) = match CargoCli::try_parse_from(args) {
+    let CargoCli::Sdkimage(cli) = match CargoCli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            if e.use_stderr() && json_requested(&std::env::args_os().collect::<Vec<_>>()) {
+            if e.use_stderr() && json_requested(&args) {
                 // Automation reading the events learns why there are none.
                 let message = e.render().to_string();
                 let event = Event::general(EventKind::Error, Some(message.trim_end().into()));
