@@ -127,6 +127,16 @@ struct TargetArgs {
     /// Path to the workspace's Cargo.toml (default: found from the current folder).
     #[arg(long, value_name = "PATH")]
     manifest_path: Option<PathBuf>,
+    /// Fail rather than update Cargo.lock (as cargo's; passed to every cargo call; a
+    /// resolving call gets it anyway when Cargo.lock exists).
+    #[arg(long)]
+    locked: bool,
+    /// Run cargo without the network (as cargo's; passed to every cargo call).
+    #[arg(long)]
+    offline: bool,
+    /// --locked and --offline together (as cargo's).
+    #[arg(long)]
+    frozen: bool,
 }
 
 /// How images are built, for every command that builds.
@@ -259,6 +269,11 @@ impl TargetArgs {
     fn to_lib(&self) -> Target {
         Target {
             manifest_path: self.manifest_path.clone(),
+            cargo: sdkimage::workspace::CargoFlags {
+                locked: self.locked,
+                offline: self.offline,
+                frozen: self.frozen,
+            },
             cwd: std::env::current_dir().unwrap_or_default(),
             selectors: self.selectors.clone(),
             plan: PlanOptions {

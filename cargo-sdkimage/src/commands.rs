@@ -27,6 +27,8 @@ pub struct Target {
     pub cwd: PathBuf,
     pub selectors: Vec<String>,
     pub plan: PlanOptions,
+    /// `--locked`, `--offline`, `--frozen`: for every cargo call.
+    pub cargo: crate::workspace::CargoFlags,
 }
 
 /// A loaded workspace with its plan and the selected images (in build order).
@@ -39,13 +41,17 @@ pub struct Loaded {
 /// Find the workspace, discover and check every manifest, expand the plan, apply selectors.
 /// Every manifest problem of every file is reported at once.
 pub fn load(target: &Target) -> Result<Loaded> {
-    let ws = Workspace::load(target.manifest_path.as_deref())?;
+    let ws = Workspace::load(target.manifest_path.as_deref(), target.cargo)?;
     let mut manifests = Vec::new();
     let mut diags = Vec::new();
     for path in discover::find_manifests(&ws.root) {
         match Manifest::load(&path, &ws.root) {
             Ok(m) => {
-                diags.extend(context::check_dockerignore(&m.context).err());
+                match context::check_dockerignore(&m.context, &ws.root) {
+                    Ok(()) => {}
+                    Err(Error::Invalid(d)) => diags.extend(d),
+                    Err(e) => return Err(e),
+                }
                 manifests.push(m);
             }
             Err(Error::Invalid(d)) => diags.extend(d),
@@ -147,6 +153,9 @@ pub async fn build(
     }
     if opts.pull_licenses {
         crate::licenses::check_files(&l.ws.config.licenses_dir)?;
+    }
+    if let Some(warning) = run::secret_args_warning(&l.plan, &l.selection) {
+        reporter.note(&warning);
     }
     if cmd.dry_run {
         let text = run::describe(&l.ws, &l.plan, &l.selection, opts);
@@ -382,9 +391,9 @@ pub fn dockerfile(target: &Target) -> Result<String> {
     };
     let m = l.plan.manifest_of(image);
     let img = &l.plan.images[image];
-    let text = std::fs::read_to_string(&m.dockerfile)
-        .map_err(|e| Error::io(format!("cannot read {}", m.dockerfile.display()), e))?;
-    let mut spec = m.context_spec(img.variant.as_deref(), &l.ws.state_dir());
+    let rules = crate::guarded::Rules::new(&l.ws.root, crate::guarded::CONFIG_CAP, "a Dockerfile");
+    let text = crate::guarded::read_to_string(&m.dockerfile, rules)?;
+    let mut spec = m.context_spec(img.variant.as_deref(), &l.ws.root, &l.ws.state_dir());
     // Artifacts of `[[prepare]]` steps that have not run yet are listed apart, not an error:
     // `dockerfile` runs nothing.
     let (copies, unmade): (Vec<_>, Vec<_>) = std::mem::take(&mut spec.copies)

@@ -60,6 +60,8 @@ pub struct ContextSpec {
     /// Absolute folders never sent, whatever `.dockerignore` says: our own state and logs,
     /// which change while a build runs when the context holds the workspace's `target/`.
     pub skip: Vec<PathBuf>,
+    /// The workspace root: a `.dockerignore` symlink may not lead out of it.
+    pub workspace: PathBuf,
 }
 
 /// A file or folder from disk added to the context at `to`, regardless of `.dockerignore`.
@@ -136,6 +138,8 @@ pub enum ContextError {
     Changed { path: PathBuf },
     #[error("writing the build context: {0}")]
     Write(#[source] io::Error),
+    #[error("cannot read {0}")]
+    Guarded(#[from] crate::guarded::ReadError),
 }
 
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ContextError + '_ {
@@ -145,11 +149,30 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ContextError + '_ {
     }
 }
 
-/// Check the `.dockerignore` of a context folder before anything runs: every pattern must
-/// compile, as the docker CLI requires. A missing or unreadable file is left to the build.
-pub fn check_dockerignore(root: &Path) -> Result<(), crate::error::Diagnostic> {
+/// Read the `.dockerignore` of context folder `root` through the guarded reader: a regular
+/// file of at most 1 MiB that does not lead out of `workspace`. `None` when there is none.
+pub fn read_dockerignore(
+    root: &Path,
+    workspace: &Path,
+) -> Result<Option<Vec<u8>>, crate::guarded::ReadError> {
     let path = root.join(DOCKERIGNORE);
-    let Ok(bytes) = fs::read(&path) else {
+    if fs::symlink_metadata(&path).is_err_and(|e| e.kind() == io::ErrorKind::NotFound) {
+        return Ok(None);
+    }
+    let rules =
+        crate::guarded::Rules::new(workspace, crate::guarded::DOCKERIGNORE_CAP, ".dockerignore");
+    match crate::guarded::read(&path, rules) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.is_not_found() => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Check the `.dockerignore` of a context folder before anything runs: it must pass the
+/// guarded reader's checks and every pattern must compile, as the docker CLI requires.
+pub fn check_dockerignore(root: &Path, workspace: &Path) -> crate::error::Result<()> {
+    let path = root.join(DOCKERIGNORE);
+    let Some(bytes) = read_dockerignore(root, workspace)? else {
         return Ok(());
     };
     match DockerIgnore::parse(&String::from_utf8_lossy(&bytes)) {
@@ -157,14 +180,15 @@ pub fn check_dockerignore(root: &Path) -> Result<(), crate::error::Diagnostic> {
             pattern,
             line,
             reason,
-        }) => Err(crate::error::Diagnostic {
+        }) => Err(crate::error::Error::invalid(crate::error::Diagnostic {
             path,
             line,
             col: 1,
             message: format!(
-                "invalid pattern {pattern:?}: {reason}; fix the pattern or escape the character with `\\`"
+                "invalid pattern {}: {reason}; fix the pattern or escape the character with `\\`",
+                crate::error::quoted(&pattern)
             ),
-        }),
+        })),
         _ => Ok(()),
     }
 }
@@ -187,17 +211,7 @@ pub fn collect(spec: &ContextSpec) -> Result<Context, ContextError> {
         _ => None,
     };
 
-    let ignore_path = root.join(DOCKERIGNORE);
-    let ignore_text = match fs::read(&ignore_path) {
-        Ok(bytes) => Some(bytes),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(source) => {
-            return Err(ContextError::Io {
-                path: ignore_path,
-                source,
-            });
-        }
-    };
+    let ignore_text = read_dockerignore(&root, &spec.workspace)?;
     let mut ignore = match &ignore_text {
         Some(bytes) => DockerIgnore::parse(&String::from_utf8_lossy(bytes))?,
         None => DockerIgnore::default(),
@@ -267,7 +281,7 @@ pub fn collect(spec: &ContextSpec) -> Result<Context, ContextError> {
                     kind: EntryKind::File,
                     mode,
                     size: data.len() as u64,
-                    source: ignore_path,
+                    source: root.join(DOCKERIGNORE),
                     data: Some(data),
                 },
             );

@@ -58,7 +58,9 @@ pub fn find_manifests(root: &Path) -> Vec<PathBuf> {
                     return WalkState::Continue;
                 };
                 let name = entry.file_name();
-                if name == MANIFEST_FILE && file_type.is_file() {
+                // Whatever is named like a manifest is loaded, so a symlink is followed and a
+                // FIFO or device is refused by name rather than silently passed over.
+                if name == MANIFEST_FILE && !file_type.is_dir() {
                     found
                         .lock()
                         .expect("walk collector")
@@ -122,7 +124,10 @@ fn below_nested_workspace(root: &Path, manifest: &Path, known: &[PathBuf]) -> bo
 
 /// A folder whose `Cargo.toml` declares `[workspace]`.
 fn is_nested_workspace(dir: &Path) -> bool {
-    let Ok(text) = std::fs::read_to_string(dir.join(CARGO_MANIFEST)) else {
+    // Only a regular file of sane size is looked at: a FIFO named Cargo.toml must not hang
+    // discovery, and a file that is not one cargo could read declares no workspace.
+    let rules = crate::guarded::Rules::anywhere(crate::guarded::CONFIG_CAP, "a Cargo.toml");
+    let Ok(text) = crate::guarded::read_to_string(&dir.join(CARGO_MANIFEST), rules) else {
         return false;
     };
     // Without the word (or an escape that could spell it in a quoted key), no table or key

@@ -118,6 +118,13 @@ impl Error {
     }
 }
 
+/// A user-supplied value inside a message, the same way everywhere: quoted, with control
+/// characters escaped (`"a\nb"`), so a newline or an escape sequence in a tag or a build arg
+/// can never forge or hide a line of output.
+pub fn quoted(value: &str) -> String {
+    format!("{value:?}")
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// An error and its sources on one line, each source once (libraries often repeat them).

@@ -43,16 +43,30 @@ pub struct Inputs {
     pub build_args: BTreeMap<String, String>,
     /// Ids of the images this one depends on.
     pub dependency_ids: Vec<String>,
-    pub no_cache: bool,
+    /// The engine's id of each external `FROM` image (after arg expansion), in order, so a
+    /// base that changed under the same name rebuilds the images on it. By id only: the names
+    /// are in the Dockerfile and build args already, and a new tag of the same base is no
+    /// change. `--no-cache` is not an input: it forces a rebuild of the same inputs, and the
+    /// next ordinary build matches.
+    pub bases: Vec<String>,
     /// A digest of the license inputs, when licenses are pulled into the image.
     pub licenses: Option<String>,
 }
 
-/// Hash the context and inputs; reuses hashes of unchanged files from `previous`.
-/// Returns the fingerprint and the file stamps to remember.
-pub fn compute(
+/// The fingerprint of an image: its non-file inputs and the digest of its context
+/// ([`hash_context`]).
+pub fn fingerprint(inputs: &Inputs, context_digest: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(b"sdkimage-fingerprint-v2\0");
+    h.update(serde_json::to_vec(inputs).expect("inputs serialize"));
+    h.update(context_digest.as_bytes());
+    format!("sha256:{}", hex::encode(h.finalize()))
+}
+
+/// Hash the context; reuses hashes of unchanged files from `previous`.
+/// Returns the context's digest and the file stamps to remember.
+pub fn hash_context(
     ctx: &Context,
-    inputs: &Inputs,
     previous: Option<&ImageState>,
 ) -> Result<(String, BTreeMap<String, FileStamp>)> {
     // Entries generated in memory are hashed below, with the tree.
@@ -89,8 +103,6 @@ pub fn compute(
         stamp_map.extend(part?);
     }
     let mut h = Sha256::new();
-    h.update(b"sdkimage-fingerprint-v1\0");
-    h.update(serde_json::to_vec(inputs).expect("inputs serialize"));
     for e in &ctx.entries {
         h.update(e.path.as_bytes());
         h.update(b"\0");
@@ -111,7 +123,7 @@ pub fn compute(
         }
         h.update(b"\0");
     }
-    Ok((format!("sha256:{}", hex::encode(h.finalize())), stamp_map))
+    Ok((hex::encode(h.finalize()), stamp_map))
 }
 
 fn stamp(path: &Path, previous: Option<&FileStamp>) -> Result<FileStamp> {
@@ -270,12 +282,22 @@ mod tests {
     use super::*;
     use crate::context::{ContextSpec, collect};
 
+    fn compute(
+        ctx: &Context,
+        inputs: &Inputs,
+        previous: Option<&ImageState>,
+    ) -> Result<(String, BTreeMap<String, FileStamp>)> {
+        let (digest, stamps) = hash_context(ctx, previous)?;
+        Ok((fingerprint(inputs, &digest), stamps))
+    }
+
     fn context_of(dir: &Path) -> Context {
         collect(&ContextSpec {
             root: dir.to_path_buf(),
             dockerfile: dir.join("Dockerfile"),
             copies: vec![],
             skip: vec![],
+            workspace: dir.to_path_buf(),
         })
         .unwrap()
     }
@@ -307,6 +329,16 @@ mod tests {
         other.build_args.insert("A".into(), "1".into());
         let (fp4, _) = compute(&context_of(dir.path()), &other, None).unwrap();
         assert_ne!(fp3, fp4);
+        // So do external bases, by id.
+        let mut based = Inputs {
+            bases: vec!["sha256:1".into()],
+            ..Default::default()
+        };
+        let (fp_b1, _) = compute(&context_of(dir.path()), &based, None).unwrap();
+        based.bases = vec!["sha256:2".into()];
+        let (fp_b2, _) = compute(&context_of(dir.path()), &based, None).unwrap();
+        assert_ne!(fp_b1, fp_b2);
+        assert_ne!(fp3, fp_b1);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

@@ -4,9 +4,11 @@
 pub mod commands;
 pub mod context;
 pub mod discover;
+pub mod dockerfile;
 pub mod engine;
 pub mod error;
 pub mod fingerprint;
+pub mod guarded;
 pub mod interrupt;
 pub mod licenses;
 pub mod manifest;

@@ -75,7 +75,7 @@ pub enum LicenseSource {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPrepare {
-    run: Vec<Spanned<String>>,
+    run: Spanned<Vec<Spanned<String>>>,
     cwd: Option<Spanned<String>>,
     #[serde(default)]
     env: BTreeMap<String, String>,
@@ -183,8 +183,8 @@ enum PathKind {
 impl Manifest {
     /// Read, parse and check `path` (an absolute `sdkimage.toml`) inside workspace `root`.
     pub fn load(path: &Path, root: &Path) -> Result<Manifest> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        let rules = crate::guarded::Rules::new(root, crate::guarded::CONFIG_CAP, "a manifest");
+        let bytes = crate::guarded::read(path, rules)?;
         match String::from_utf8(bytes) {
             Ok(source) => Self::parse(path, root, source),
             Err(e) => {
@@ -362,8 +362,8 @@ impl Manifest {
 
         let mut prepare = Vec::new();
         for p in raw_prepare {
-            if p.run.is_empty() || p.run[0].get_ref().is_empty() {
-                c.error(0, "[[prepare]] `run` needs a program and its arguments, e.g. run = [\"cargo\", \"build\"]");
+            if p.run.get_ref().is_empty() || p.run.get_ref()[0].get_ref().is_empty() {
+                c.error(p.run.span().start, "[[prepare]] `run` needs a program and its arguments, e.g. run = [\"cargo\", \"build\"]");
                 continue;
             }
             let cwd = match &p.cwd {
@@ -372,7 +372,12 @@ impl Manifest {
             };
             if let Some(cwd) = cwd {
                 prepare.push(Prepare {
-                    run: p.run.into_iter().map(Spanned::into_inner).collect(),
+                    run: p
+                        .run
+                        .into_inner()
+                        .into_iter()
+                        .map(Spanned::into_inner)
+                        .collect(),
                     cwd,
                     env: p.env,
                 });
@@ -533,6 +538,7 @@ impl Manifest {
     pub fn context_spec(
         &self,
         variant: Option<&str>,
+        workspace: &Path,
         state_dir: &Path,
     ) -> crate::context::ContextSpec {
         crate::context::ContextSpec {
@@ -546,6 +552,7 @@ impl Manifest {
                 })
                 .collect(),
             skip: vec![state_dir.to_path_buf()],
+            workspace: workspace.to_path_buf(),
         }
     }
 

@@ -61,6 +61,7 @@ pub struct BuildPlan {
 impl BuildPlan {
     /// Expand every manifest into images and resolve the graph; every problem is reported at once.
     pub fn new(ws: &Workspace, manifests: Vec<Manifest>, opts: &PlanOptions) -> Result<BuildPlan> {
+        check_flag_values(opts)?;
         let repository_root = match &opts.repository_root {
             // `--repository-root=`: refs without a root.
             Some(r) if r.is_empty() => None,
@@ -147,6 +148,52 @@ impl BuildPlan {
             }
         }
 
+        // Control characters in the values build args end up with, from any source.
+        for img in &images {
+            let m = &manifests[img.manifest];
+            for (k, v) in &img.build_args {
+                if let Some(c) = control_char(k).or_else(|| control_char(v)) {
+                    let span = m.build_args.get(k).map_or(0..0, |t| t.span());
+                    diags.push(m.diag(
+                        span,
+                        format!(
+                            "build arg {} of {}: contains the control character {}; build args must be printable text",
+                            crate::error::quoted(k),
+                            img.label(),
+                            crate::error::quoted(&c.to_string())
+                        ),
+                    ));
+                }
+            }
+        }
+
+        // Two manifests giving one selector: `dockerfile python:3.11` could not tell them apart.
+        let mut by_selector: BTreeMap<String, usize> = BTreeMap::new();
+        for (i, img) in images.iter().enumerate() {
+            let selector = img.label();
+            match by_selector.get(&selector) {
+                Some(&first) if images[first].manifest != img.manifest => {
+                    let other = &manifests[images[first].manifest];
+                    let (line, col) =
+                        crate::error::line_col(&other.source, other.name.span().start);
+                    let m = &manifests[img.manifest];
+                    diags.push(m.diag(
+                        m.name.span(),
+                        format!(
+                            "selector `{selector}` (image `{}`) is also given by {}:{line}:{col} (image `{}`); give one of them another language or variant",
+                            img.name,
+                            other.path.display(),
+                            images[first].name
+                        ),
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    by_selector.insert(selector, i);
+                }
+            }
+        }
+
         // Two manifests producing one image name.
         let mut by_name: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, img) in images.iter().enumerate() {
@@ -201,6 +248,9 @@ impl BuildPlan {
             diags.sort_by(|a, b| (&a.path, a.line, a.col).cmp(&(&b.path, b.line, b.col)));
             diags.dedup();
             return Err(Error::Invalid(diags));
+        }
+        for img in &images {
+            check_build_args_fit(img)?;
         }
         for (i, img) in images.iter_mut().enumerate() {
             img.deps = deps[i].iter().copied().collect();
@@ -425,6 +475,78 @@ fn expand(
 }
 
 /// `--tag`s, else the workspace's `tags`, else `{version}`, else `latest`; expanded and checked.
+/// The first control character of `s` (a newline, an escape), if any.
+fn control_char(s: &str) -> Option<char> {
+    s.chars().find(|c| c.is_control())
+}
+
+/// Flag values that are text: no control characters, which could forge or hide lines of
+/// output and never belong in a tag, a registry path or a build arg.
+fn check_flag_values(opts: &PlanOptions) -> Result<()> {
+    let mut values: Vec<(&str, String)> = Vec::new();
+    if let Some(root) = &opts.repository_root {
+        values.push(("--repository-root", root.clone()));
+    }
+    for t in &opts.tags {
+        values.push(("--tag", t.clone()));
+    }
+    for (k, v) in &opts.build_args {
+        values.push(("--build-arg", format!("{k}={v}")));
+    }
+    for (flag, value) in values {
+        if let Some(c) = control_char(&value) {
+            return Err(Error::Usage(format!(
+                "{flag} {}: contains the control character {}; remove it",
+                crate::error::quoted(&value),
+                crate::error::quoted(&c.to_string())
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The engine's API takes build args as JSON in the URL's query string, and a URL has at most
+/// 65,534 bytes (hyper's limit, both sides). The budget left for build args, once the other
+/// parameters (tags, labels, platform, target) have their share.
+pub const BUILD_ARGS_URL_BUDGET: usize = 60 * 1024;
+
+/// How many bytes `s` takes in a URL query (form encoding: unreserved bytes as they are, a
+/// space as `+`, any other byte as `%XX`).
+fn url_encoded_len(s: &str) -> usize {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"*-._ ".contains(&b) {
+                1
+            } else {
+                3
+            }
+        })
+        .sum()
+}
+
+/// Build args that cannot travel to the engine are an error before anything runs, naming the
+/// largest one.
+fn check_build_args_fit(img: &Image) -> Result<()> {
+    let json = serde_json::to_string(&img.build_args).expect("build args serialize");
+    let total = url_encoded_len(&json);
+    if total <= BUILD_ARGS_URL_BUDGET {
+        return Ok(());
+    }
+    let (name, value) = img
+        .build_args
+        .iter()
+        .max_by_key(|(k, v)| url_encoded_len(k) + url_encoded_len(v))
+        .expect("over the budget, so not empty");
+    Err(Error::Usage(format!(
+        "{}: build arg {} is {} bytes ({} encoded; all build args {total}), over the engine API's limit of {} for build args in the request URL; pass a large value through a file in the build context instead",
+        img.label(),
+        crate::error::quoted(name),
+        value.len(),
+        url_encoded_len(value),
+        crate::guarded::human_size(BUILD_ARGS_URL_BUDGET as u64),
+    )))
+}
+
 fn resolve_tags(ws: &Workspace, opts: &PlanOptions) -> Result<Vec<String>> {
     let (templates, source): (Vec<Template>, &str) = if !opts.tags.is_empty() {
         let parsed = opts
@@ -482,6 +604,7 @@ mod tests {
                 licenses_dir: root.join("licenses"),
             },
             members: vec![],
+            cargo: Default::default(),
         }
     }
 

@@ -244,12 +244,9 @@ pub async fn verify_metadata(
     only: Option<&[String]>,
     reporter: &Reporter,
 ) -> Result<Vec<VerifiedEntry>> {
-    let text = std::fs::read_to_string(file).map_err(|e| {
-        Error::Usage(format!(
-            "cannot read the metadata file {}: {e}",
-            file.display()
-        ))
-    })?;
+    let rules = crate::guarded::Rules::anywhere(crate::guarded::METADATA_CAP, "a metadata file");
+    let text = crate::guarded::read_to_string(file, rules)
+        .map_err(|e| Error::Usage(format!("cannot read the metadata file {e}")))?;
     let mut entries = parse_metadata(&text)
         .map_err(|e| Error::Usage(format!("metadata file {}: {e}", file.display())))?;
     if let Some(names) = only {

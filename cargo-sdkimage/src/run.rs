@@ -262,10 +262,7 @@ async fn run_in_own_group(
         fn drop(&mut self) {
             #[cfg(unix)]
             if let Some(pid) = self.0.and_then(|p| i32::try_from(p).ok()) {
-                // SAFETY: kill(2) with a negative pid signals the process group we created.
-                unsafe {
-                    libc::kill(-pid, libc::SIGTERM);
-                }
+                stop_group(pid);
             }
         }
     }
@@ -273,6 +270,46 @@ async fn run_in_own_group(
     let output = child.wait_with_output().await;
     guard.0 = None;
     output
+}
+
+/// How long a cancelled prepare step's processes get to end on SIGTERM before SIGKILL.
+const PREPARE_GRACE: Duration = Duration::from_secs(2);
+
+/// Stop process group `pgid` for good: SIGTERM now; SIGKILL to what is left after
+/// [`PREPARE_GRACE`]; the group leader (our child) reaped. Runs as a deferred cleanup, which
+/// the end of the run waits for, so nothing of the step outlives the tool.
+#[cfg(unix)]
+fn stop_group(pgid: i32) {
+    // SAFETY: kill(2) with a negative pid signals the process group we created.
+    unsafe {
+        libc::kill(-pgid, libc::SIGTERM);
+    }
+    let reap = move || {
+        let mut status = 0;
+        // SAFETY: waitpid on our own child, without blocking.
+        unsafe { libc::waitpid(pgid, &mut status, libc::WNOHANG) };
+    };
+    let group_alive = move || {
+        reap();
+        // SAFETY: signal 0 only checks whether any process of the group exists.
+        unsafe { libc::kill(-pgid, 0) == 0 }
+    };
+    crate::interrupt::defer_cleanup(async move {
+        let deadline = Instant::now() + PREPARE_GRACE;
+        while group_alive() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if group_alive() {
+            // SAFETY: as above; the group ignored SIGTERM.
+            unsafe {
+                libc::kill(-pgid, libc::SIGKILL);
+            }
+            let deadline = Instant::now() + Duration::from_millis(500);
+            while group_alive() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
+    });
 }
 
 /// Build the selection: independent images in parallel up to `jobs`, dependants as soon as
@@ -474,13 +511,17 @@ async fn build_image(
     let plan = &session.plan;
     let image = &plan.images[index];
     let manifest = plan.manifest_of(index);
-    let spec = manifest.context_spec(image.variant.as_deref(), &session.ws.state_dir());
+    let spec = manifest.context_spec(
+        image.variant.as_deref(),
+        &session.ws.root,
+        &session.ws.state_dir(),
+    );
     let previous = store.load(&image.name);
     let mut inputs = Inputs {
         dockerfile: String::new(),
         build_args: image.build_args.clone(),
         dependency_ids: dep_ids.values().cloned().collect(),
-        no_cache: opts.no_cache,
+        bases: Vec::new(),
         licenses: if opts.pull_licenses {
             license_inputs(&session.ws, manifest)
         } else {
@@ -492,19 +533,38 @@ async fn build_image(
             inputs.build_args.insert(arg.clone(), id.clone());
         }
     }
-    let (ctx, fingerprint, files, previous) =
+    let dockerfile = manifest.dockerfile.clone();
+    let (root, build_args) = (session.ws.root.clone(), image.build_args.clone());
+    let own_refs: BTreeSet<String> = plan
+        .images
+        .iter()
+        .flat_map(|i| i.refs.iter().map(ToString::to_string))
+        .collect();
+    let (ctx, digest, files, previous, bases) =
         tokio::task::spawn_blocking(move || -> std::result::Result<_, String> {
             let ctx = context::collect(&spec).map_err(|e| e.to_string())?;
-            inputs.dockerfile = ctx.dockerfile_in_context.clone();
-            let (fp, files) = fingerprint::compute(&ctx, &inputs, previous.as_ref())
-                .map_err(|e| e.to_string())?;
-            Ok((ctx, fp, files, previous))
+            let rules =
+                crate::guarded::Rules::new(&root, crate::guarded::CONFIG_CAP, "a Dockerfile");
+            let text = crate::guarded::read_to_string(&dockerfile, rules)
+                .map_err(|e| format!("cannot read {e}"))?;
+            let mut bases = crate::dockerfile::external_bases(&text, &build_args, &BTreeMap::new());
+            // Our own images count as dependencies, by id, already.
+            bases.retain(|b| !own_refs.contains(b));
+            let (digest, files) =
+                fingerprint::hash_context(&ctx, previous.as_ref()).map_err(|e| e.to_string())?;
+            Ok((ctx, digest, files, previous, bases))
         })
         .await
         .map_err(|e| format!("context task failed: {e}"))??;
+    inputs.dockerfile = ctx.dockerfile_in_context.clone();
+    // A base the engine lacks is a cache miss: the build pulls it, and the fingerprint is
+    // taken again afterwards with its id.
+    let bases_complete = resolve_bases(&session.engine, &bases, &mut inputs.bases).await?;
+    let mut fingerprint = fingerprint::fingerprint(&inputs, &digest);
 
     let refs: Vec<String> = image.refs.iter().map(ToString::to_string).collect();
     if !opts.force
+        && bases_complete
         && let Some(prev) = previous.filter(|p| p.fingerprint == fingerprint)
         && session
             .engine
@@ -640,6 +700,10 @@ async fn build_image(
         }
         (None, Some(id)) => id,
     };
+    if !bases_complete {
+        resolve_bases(&session.engine, &bases, &mut inputs.bases).await?;
+        fingerprint = fingerprint::fingerprint(&inputs, &digest);
+    }
     let (id, licenses) = match (&manifest.licenses, opts.pull_licenses) {
         (Some(spec), true) => {
             session
@@ -689,6 +753,30 @@ async fn build_image(
         message: None,
         licenses,
     })
+}
+
+/// The engine's id of each external base into `ids` (`absent` for one it does not hold);
+/// whether every base was found.
+async fn resolve_bases(
+    engine: &Engine,
+    bases: &[String],
+    ids: &mut Vec<String>,
+) -> std::result::Result<bool, String> {
+    let mut complete = true;
+    ids.clear();
+    for base in bases {
+        let id = match engine.image_id(base).await {
+            Ok(Some(id)) => id,
+            Err(e @ Error::Unreachable(_)) => return Err(e.to_string()),
+            // Not in the engine, or a name the engine cannot parse: the build will say.
+            Ok(None) | Err(_) => {
+                complete = false;
+                "absent".to_string()
+            }
+        };
+        ids.push(id);
+    }
+    Ok(complete)
 }
 
 /// What the licenses of an image depend on besides the image itself: the `[licenses]` table,
@@ -789,21 +877,67 @@ async fn add_licenses_layer(
 /// A build arg's value as shown to people: masked when its name says it is a secret, since
 /// dry runs and `dockerfile` output end up in CI logs.
 pub fn shown_arg<'a>(name: &str, value: &'a str) -> &'a str {
-    const SECRET: &[&str] = &[
-        "TOKEN",
-        "SECRET",
-        "PASSWORD",
-        "PASSWD",
-        "CREDENTIAL",
-        "API_KEY",
-        "APIKEY",
-    ];
-    let upper = name.to_ascii_uppercase();
-    if SECRET.iter().any(|s| upper.contains(s)) {
-        "***"
-    } else {
-        value
+    if looks_secret(name) { "***" } else { value }
+}
+
+/// Whether a build arg's name says it holds a secret. The name is cut into parts at `_`, `-`,
+/// `.` and camelCase humps; it is secret when a part starts with `TOKEN`, `PASS`, `SECRET`,
+/// `AUTH` or `CRED`, starts or ends with `KEY` or ends with `TOKEN`, or is `PAT`
+/// (`NPM_AUTH`, `DB_PASS`, `GITHUB_PAT`, `PRIVATE_KEY`, `apiKey`; not `PATH`).
+/// Masking more than needed costs a `***`; less leaks a credential into CI logs.
+pub fn looks_secret(name: &str) -> bool {
+    name_parts(name).iter().any(|part| {
+        ["TOKEN", "PASS", "SECRET", "AUTH", "CRED"]
+            .iter()
+            .any(|p| part.starts_with(p))
+            || part.starts_with("KEY")
+            || part.ends_with("KEY")
+            || part.ends_with("TOKEN")
+            || part == "PAT"
+    })
+}
+
+/// `npmAuthToken` -> NPM, AUTH, TOKEN; `DB_PASS` -> DB, PASS.
+fn name_parts(name: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut part = String::new();
+    let mut previous_lower = false;
+    for c in name.chars() {
+        if !c.is_ascii_alphanumeric() {
+            parts.push(std::mem::take(&mut part));
+            previous_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && previous_lower {
+            parts.push(std::mem::take(&mut part));
+        }
+        previous_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        part.push(c.to_ascii_uppercase());
     }
+    parts.push(part);
+    parts.retain(|p| !p.is_empty());
+    parts
+}
+
+/// One note per run when build args look like secrets: their values stay in the image's
+/// history, where anyone who pulls it can read them.
+pub fn secret_args_warning(plan: &BuildPlan, selection: &[usize]) -> Option<String> {
+    let names: BTreeSet<&str> = selection
+        .iter()
+        .flat_map(|&i| plan.images[i].build_args.keys())
+        .map(String::as_str)
+        .filter(|k| looks_secret(k))
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = names.into_iter().collect();
+    Some(format!(
+        "warning: build arg{} {} look{} like a secret; build args are recorded in the image (`docker history` shows them to anyone who pulls it); pass secrets as build secrets instead",
+        if names.len() > 1 { "s" } else { "" },
+        names.join(", "),
+        if names.len() > 1 { "" } else { "s" },
+    ))
 }
 
 /// `a b "c d"` for showing a command.
@@ -830,6 +964,30 @@ mod tests {
         assert_eq!(shown_arg("GITHUB_TOKEN", "ghp_x"), "***");
         assert_eq!(shown_arg("npm_password", "x"), "***");
         assert_eq!(shown_arg("py_version", "3.11"), "3.11");
+        for secret in [
+            "NPM_AUTH",
+            "DB_PASS",
+            "GITHUB_PAT",
+            "PRIVATE_KEY",
+            "SSH_KEY",
+            "apiKey",
+            "npmAuthToken",
+            "AWS_SECRET_ACCESS_KEY",
+            "REGISTRY_CREDENTIALS",
+            "PASSWORD",
+        ] {
+            assert!(looks_secret(secret), "{secret}");
+        }
+        for plain in [
+            "PATH_PREFIX",
+            "PATH",
+            "py_version",
+            "BASE_IMAGE",
+            "MONTH",
+            "PATTERN",
+        ] {
+            assert!(!looks_secret(plain), "{plain}");
+        }
     }
 
     #[test]

@@ -27,6 +27,33 @@ pub struct Member {
     pub manifest_path: PathBuf,
 }
 
+/// cargo's `--locked`, `--offline` and `--frozen`, passed to every cargo call the tool makes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CargoFlags {
+    pub locked: bool,
+    pub offline: bool,
+    pub frozen: bool,
+}
+
+impl CargoFlags {
+    /// The flags as cargo arguments. `lock_exists`: a release never rewrites `Cargo.lock`, so
+    /// a resolving call passes `--locked` whenever there is one.
+    pub fn args(&self, lock_exists: bool) -> Vec<String> {
+        let mut args = Vec::new();
+        if self.frozen {
+            args.push("--frozen".to_string());
+        } else {
+            if self.locked || lock_exists {
+                args.push("--locked".to_string());
+            }
+            if self.offline {
+                args.push("--offline".to_string());
+            }
+        }
+        args
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Workspace {
     /// Canonical workspace root.
@@ -39,6 +66,7 @@ pub struct Workspace {
     pub version: Option<String>,
     pub config: WorkspaceConfig,
     pub members: Vec<Member>,
+    pub cargo: CargoFlags,
 }
 
 #[derive(Deserialize)]
@@ -72,9 +100,25 @@ struct RawConfig {
 
 impl Workspace {
     /// Find the workspace the way cargo does: from `manifest_path`, or from the current folder.
-    pub fn load(manifest_path: Option<&Path>) -> Result<Workspace> {
+    pub fn load(manifest_path: Option<&Path>, cargo: CargoFlags) -> Result<Workspace> {
+        if let Some(path) = manifest_path
+            && path.file_name() != Some(std::ffi::OsStr::new("Cargo.toml"))
+        {
+            return Err(Error::Usage(format!(
+                "--manifest-path {}: expected the path of a Cargo.toml (the workspace's root manifest or a member's), not {}",
+                crate::error::quoted(&path.display().to_string()),
+                path.file_name().map_or_else(
+                    || "a folder".to_string(),
+                    |n| format!(
+                        "a file named {}",
+                        crate::error::quoted(&n.to_string_lossy())
+                    )
+                )
+            )));
+        }
         let mut cmd = cargo_metadata::MetadataCommand::new();
         cmd.no_deps();
+        cmd.other_options(cargo.args(false));
         if let Some(path) = manifest_path {
             cmd.manifest_path(path);
         }
@@ -96,8 +140,9 @@ impl Workspace {
             )
         })?;
         let root_manifest = root.join("Cargo.toml");
-        let text = std::fs::read_to_string(&root_manifest)
-            .map_err(|e| Error::io(format!("cannot read {}", root_manifest.display()), e))?;
+        let rules =
+            crate::guarded::Rules::new(&root, crate::guarded::CONFIG_CAP, "the workspace manifest");
+        let text = crate::guarded::read_to_string(&root_manifest, rules)?;
         let parsed: RootToml =
             toml::from_str(&text).map_err(|e| toml_diag(&root_manifest, &text, &e))?;
         let (package, raw) = match parsed.workspace {
@@ -125,6 +170,7 @@ impl Workspace {
             version,
             config,
             members,
+            cargo,
         })
     }
 
@@ -237,9 +283,46 @@ impl WorkspaceConfig {
 }
 
 /// A toml error as a located diagnostic.
+/// serde names the Rust type it expected (`expected struct RawConfig`); say what the file
+/// must hold instead.
+fn in_users_words(message: &str) -> String {
+    const TABLES: &[(&str, &str)] = &[
+        (
+            "struct RawConfig",
+            "a table with the keys `repository-root`, `tags` and `licenses-dir` ([workspace.metadata.sdkimage])",
+        ),
+        (
+            "struct RawPrepare",
+            "a [[prepare]] table with the keys `run`, `cwd` and `env`",
+        ),
+        (
+            "struct RawCopy",
+            "a [[copy]] table with the keys `from` and `to`",
+        ),
+        (
+            "struct RawLicenses",
+            "a [licenses] table with the keys `dest` and `sources`",
+        ),
+        (
+            "struct RawLicenseSource",
+            "a table with `kind` (and `manifest` for cargo)",
+        ),
+        ("struct RawOverride", "an [[override]] table"),
+        ("struct RawPolicy", "a table with the key `allow`"),
+        ("struct RawFile", "a table of [[override]] entries"),
+        ("struct WorkspaceMetadata", "a table"),
+        ("struct RootWorkspace", "a table"),
+    ];
+    let mut message = message.to_string();
+    for (rust, words) in TABLES {
+        message = message.replace(rust, words);
+    }
+    message
+}
+
 pub(crate) fn toml_diag(file: &Path, text: &str, e: &toml::de::Error) -> Error {
     let offset = e.span().map_or(0, |s| s.start);
-    let mut message = e.message().trim().to_string();
+    let mut message = in_users_words(e.message().trim());
     // The toml crate says only "duplicate key"; its span is the key as written.
     if message == "duplicate key"
         && let Some(key) = e.span().and_then(|s| text.get(s))

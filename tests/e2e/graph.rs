@@ -420,6 +420,48 @@ fn a_signal_during_prepare_still_writes_the_metadata_file_and_summary() {
     assert!(!running(), "prepare step still running");
 }
 
+/// A prepare step that ignores SIGTERM (and its child, which inherits that) is gone when the
+/// tool exits after Ctrl-C: SIGKILL to its process group after a grace of 2 s.
+#[cfg(unix)]
+#[test]
+fn a_prepare_step_that_ignores_sigterm_is_killed_before_the_tool_exits() {
+    let repo = Repo::new("beam");
+    let marker = format!("sleep 57.{}", std::process::id());
+    repo.write(
+        "sdks/python/container/sdkimage.toml",
+        &format!("language = \"python\"\nname = \"beam_python_sdk\"\n[[prepare]]\nrun = [\"sh\", \"-c\", \"trap '' TERM; echo preparing >&2; {marker}; true\"]\n"),
+    );
+    let args = ["build", "python", "--progress", "plain"];
+    let child = spawn_until(&repo, &args, "prepare:");
+    let running = || {
+        let ps = std::process::Command::new("pgrep")
+            .args(["-f", &marker])
+            .output()
+            .unwrap();
+        !String::from_utf8_lossy(&ps.stdout).trim().is_empty()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !running() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(running(), "the prepare step never started");
+    let started = Instant::now();
+    kill(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    // Gone when we exited (a moment for init to reap what it inherited).
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while running() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(!running(), "the prepare step outlived the tool");
+}
+
 /// A unix socket that forwards to the real engine until `cut`, which drops every connection:
 /// an engine that goes away in the middle of a run.
 #[cfg(unix)]

@@ -4,6 +4,7 @@
 mod build;
 mod examples;
 mod graph;
+mod hardening;
 mod input;
 mod licenses;
 mod publish;

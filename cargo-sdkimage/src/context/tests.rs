@@ -65,6 +65,7 @@ fn spec(root: &Path, dockerfile: &str) -> ContextSpec {
         dockerfile: root.join(dockerfile),
         copies: Vec::new(),
         skip: Vec::new(),
+        workspace: root.to_path_buf(),
     }
 }
 
@@ -242,6 +243,7 @@ fn dockerfile_outside_the_context() {
         dockerfile: t.path().join("df/Dockerfile"),
         copies: Vec::new(),
         skip: Vec::new(),
+        workspace: t.path().to_path_buf(),
     };
     let ctx = collect(&spec).unwrap();
     assert_eq!(ctx.dockerfile_in_context, OUTSIDE_DOCKERFILE_NAME);

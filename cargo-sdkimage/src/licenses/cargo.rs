@@ -21,9 +21,12 @@ use crate::workspace::Workspace;
 /// which are not listed themselves); dev and build dependencies do not ship and are left out.
 pub fn gather_cargo(ws: &Workspace, crate_manifest: &Path) -> Result<Gathered> {
     let host = host_triple()?;
+    // Never rewrite Cargo.lock: `--locked` whenever it exists, and the user's cargo flags.
+    let mut options = ws.cargo.args(ws.root.join("Cargo.lock").is_file());
+    options.extend(["--filter-platform".to_string(), host]);
     let metadata = MetadataCommand::new()
         .manifest_path(&ws.manifest_path)
-        .other_options(vec!["--filter-platform".to_string(), host])
+        .other_options(options)
         .exec()
         .map_err(|e| {
             let detail = match &e {

@@ -73,10 +73,11 @@ impl Overrides {
     /// `path:line:col`.
     pub fn load(dir: &Path) -> Result<Overrides> {
         let path = dir.join(FILE);
-        let text = match std::fs::read_to_string(&path) {
+        let rules = crate::guarded::Rules::new(dir, crate::guarded::CONFIG_CAP, "overrides.toml");
+        let text = match crate::guarded::read_to_string(&path, rules) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Overrides::default()),
-            Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
+            Err(e) if e.is_not_found() => return Ok(Overrides::default()),
+            Err(e) => return Err(e.into()),
         };
         let raw: RawFile =
             toml::from_str(&text).map_err(|e| crate::workspace::toml_diag(&path, &text, &e))?;
@@ -214,12 +215,9 @@ fn text(
         ));
     }
     let path = dir.join(rel);
-    let contents = std::fs::read(&path).map_err(|e| {
-        (
-            at,
-            format!("cannot read license text {}: {e}", path.display()),
-        )
-    })?;
+    let rules = crate::guarded::Rules::new(dir, crate::guarded::CONFIG_CAP, "a license text");
+    let contents = crate::guarded::read(&path, rules)
+        .map_err(|e| (at, format!("cannot read license text {e}")))?;
     let name = rel.file_name().map_or_else(
         || file.get_ref().clone(),
         |n| n.to_string_lossy().into_owned(),

@@ -34,10 +34,11 @@ impl Policy {
     /// `<dir>/policy.toml`, or `None` when there is none (every license accepted).
     pub fn load(dir: &Path) -> Result<Option<Policy>> {
         let path = dir.join(FILE);
-        let text = match std::fs::read_to_string(&path) {
+        let rules = crate::guarded::Rules::new(dir, crate::guarded::CONFIG_CAP, "policy.toml");
+        let text = match crate::guarded::read_to_string(&path, rules) {
             Ok(text) => text,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::io(format!("cannot read {}", path.display()), e)),
+            Err(e) if e.is_not_found() => return Ok(None),
+            Err(e) => return Err(e.into()),
         };
         let raw: RawPolicy =
             toml::from_str(&text).map_err(|e| crate::workspace::toml_diag(&path, &text, &e))?;

@@ -16,7 +16,8 @@ const FIXTURE: &str = concat!(
 fn fixture() -> (tempfile::TempDir, Workspace) {
     let dir = tempfile::tempdir().expect("tempdir");
     copy_tree(Path::new(FIXTURE), dir.path());
-    let ws = Workspace::load(Some(&dir.path().join("ws/Cargo.toml"))).expect("fixture workspace");
+    let ws = Workspace::load(Some(&dir.path().join("ws/Cargo.toml")), Default::default())
+        .expect("fixture workspace");
     (dir, ws)
 }
 
@@ -189,7 +190,7 @@ fn a_crate_outside_the_workspace_is_a_usage_error() {
 #[ignore = "reads the whole dependency tree of cargo-sdkimage; run by hand for figures"]
 fn own_dependency_tree_figures() {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml");
-    let ws = Workspace::load(Some(&manifest)).expect("workspace");
+    let ws = Workspace::load(Some(&manifest), Default::default()).expect("workspace");
     let started = std::time::Instant::now();
     let gathered = gather_cargo(&ws, &manifest).expect("gather");
     let elapsed = started.elapsed();
