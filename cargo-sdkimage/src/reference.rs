@@ -56,6 +56,7 @@ pub fn split_domain(repository: &str) -> (Option<&str>, &str) {
 
 /// `[\w][\w.-]{0,127}`
 pub fn check_tag(tag: &str) -> Result<(), String> {
+    no_control(tag, "tag")?;
     let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let mut chars = tag.chars();
     let ok = match chars.next() {
@@ -76,12 +77,26 @@ pub fn check_tag(tag: &str) -> Result<(), String> {
 /// A repository root: the repository part of a reference before the image name, which may be
 /// a registry host alone (`localhost:5000`, `gcr.io`).
 pub fn check_repository_root(root: &str) -> Result<(), String> {
+    no_control(root, "repository root")?;
     if root.is_empty() {
         return Err("the repository root is empty; leave it out for refs without one".to_string());
     }
     // Checked on the root itself: with the image name joined, a trailing `/` would read as `//`.
     check_slashes(root)?;
     check_repository(&format!("{root}/x")).map_err(|e| e.replace(&format!("{root}/x"), root))
+}
+
+/// A value with a control character is named escaped, never printed raw: a newline or an
+/// escape sequence in it could forge or hide lines of output.
+fn no_control(value: &str, what: &str) -> Result<(), String> {
+    match value.chars().find(|c| c.is_control()) {
+        Some(c) => Err(format!(
+            "{what} {} contains the control character {}; remove it",
+            crate::error::quoted(value),
+            crate::error::quoted(&c.to_string())
+        )),
+        None => Ok(()),
+    }
 }
 
 /// The grammar has no empty path components: no leading or trailing `/`, no `//`.
@@ -100,6 +115,7 @@ fn check_slashes(repository: &str) -> Result<(), String> {
 
 /// `[domain[:port]/]component(/component)*`, at most 255 characters.
 pub fn check_repository(repository: &str) -> Result<(), String> {
+    no_control(repository, "repository")?;
     if repository.is_empty() {
         return Err("the repository name is empty".to_string());
     }

@@ -340,7 +340,7 @@ impl Reporter {
             // Bars forced (`--progress tty`) on a stderr that is not a terminal are hidden;
             // messages still go through.
             Some(multi) if !multi.is_hidden() => {
-                let _ = multi.println(text);
+                let _ = multi.println(printable(text));
             }
             _ => stderr_line(text),
         }
@@ -452,7 +452,38 @@ impl Reporter {
 /// One line on stderr; never panics when stderr is closed.
 pub fn stderr_line(text: &str) {
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{text}");
+    let _ = writeln!(err, "{}", printable(text));
+}
+
+/// `text` with every control character but line breaks, tabs and our own colour sequences
+/// escaped as Rust does (`\u{1b}`), the same way everywhere: what a user or a build wrote
+/// cannot move the cursor, clear the screen or recolour the terminal.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t' && c != '\u{1b}';
+    let has_foreign_escape = text.contains('\u{1b}') && !only_sgr_escapes(text);
+    if !text.chars().any(unsafe_char) && !has_foreign_escape {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) || (c == '\u{1b}' && has_foreign_escape) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Whether every escape in `text` is a colour sequence (`ESC [ digits;... m`), as `paint` writes.
+fn only_sgr_escapes(text: &str) -> bool {
+    text.split('\u{1b}').skip(1).all(|rest| {
+        let Some(body) = rest.strip_prefix('[') else {
+            return false;
+        };
+        let end = body.find(|c: char| !(c.is_ascii_digit() || c == ';'));
+        matches!(end.map(|i| &body[i..i + 1]), Some("m"))
+    })
 }
 
 fn label_of(event: &Event) -> String {
@@ -604,6 +635,17 @@ fn replace_file(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_but_our_colours_and_lines_stay() {
+        assert_eq!(printable("a\nb\tc"), "a\nb\tc");
+        assert_eq!(
+            printable("\u{1b}[1;31merror:\u{1b}[0m x"),
+            "\u{1b}[1;31merror:\u{1b}[0m x"
+        );
+        assert_eq!(printable("tag\u{7}\r"), "tag\\u{7}\\r");
+        assert_eq!(printable("x\u{1b}]0;title\u{7}"), "x\\u{1b}]0;title\\u{7}");
+    }
 
     #[test]
     fn progress_is_decided_once_from_tty_ci_and_flag() {
