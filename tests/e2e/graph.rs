@@ -313,6 +313,24 @@ fn spawn_until_with(
     child
 }
 
+/// Whether a process whose command line contains `pattern` runs.
+fn process_running(pattern: &str) -> bool {
+    let ps = std::process::Command::new("pgrep")
+        .args(["-f", pattern])
+        .output()
+        .unwrap();
+    !String::from_utf8_lossy(&ps.stdout).trim().is_empty()
+}
+
+/// Poll `condition` until it holds or `limit` passes; whether it held.
+fn wait_for(condition: impl Fn() -> bool, limit: Duration) -> bool {
+    let deadline = Instant::now() + limit;
+    while !condition() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    condition()
+}
+
 #[cfg(unix)]
 fn kill(child: &std::process::Child, signal: &str) {
     let status = std::process::Command::new("kill")
@@ -391,18 +409,11 @@ fn a_signal_during_prepare_still_writes_the_metadata_file_and_summary() {
     ];
     let child = spawn_until(&repo, &args, "prepare:");
     // The prepare step's own process is running before the signal.
-    let running = || {
-        let ps = std::process::Command::new("pgrep")
-            .args(["-f", "sleep 59"])
-            .output()
-            .unwrap();
-        !String::from_utf8_lossy(&ps.stdout).trim().is_empty()
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !running() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(running(), "the prepare step never started");
+    let running = || process_running("sleep 59");
+    assert!(
+        wait_for(running, Duration::from_secs(10)),
+        "the prepare step never started"
+    );
     let started = Instant::now();
     kill(&child, "INT");
     let out = child.wait_with_output().unwrap();
@@ -413,11 +424,10 @@ fn a_signal_during_prepare_still_writes_the_metadata_file_and_summary() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("\"event\":\"summary\""), "{stdout}");
     // The prepare step's processes (the shell and its `sleep`) were stopped with us.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while running() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(!running(), "prepare step still running");
+    assert!(
+        wait_for(|| !running(), Duration::from_secs(5)),
+        "prepare step still running"
+    );
 }
 
 /// A prepare step that ignores SIGTERM (and its child, which inherits that) is gone when the
@@ -433,18 +443,11 @@ fn a_prepare_step_that_ignores_sigterm_is_killed_before_the_tool_exits() {
     );
     let args = ["build", "python", "--progress", "plain"];
     let child = spawn_until(&repo, &args, "prepare:");
-    let running = || {
-        let ps = std::process::Command::new("pgrep")
-            .args(["-f", &marker])
-            .output()
-            .unwrap();
-        !String::from_utf8_lossy(&ps.stdout).trim().is_empty()
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !running() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(running(), "the prepare step never started");
+    let running = || process_running(&marker);
+    assert!(
+        wait_for(running, Duration::from_secs(10)),
+        "the prepare step never started"
+    );
     let started = Instant::now();
     kill(&child, "INT");
     let out = child.wait_with_output().unwrap();
@@ -455,11 +458,10 @@ fn a_prepare_step_that_ignores_sigterm_is_killed_before_the_tool_exits() {
         started.elapsed()
     );
     // Gone when we exited (a moment for init to reap what it inherited).
-    let deadline = Instant::now() + Duration::from_millis(500);
-    while running() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    assert!(!running(), "the prepare step outlived the tool");
+    assert!(
+        wait_for(|| !running(), Duration::from_millis(500)),
+        "the prepare step outlived the tool"
+    );
 }
 
 /// A unix socket that forwards to the real engine until `cut`, which drops every connection:
