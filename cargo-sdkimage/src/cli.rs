@@ -9,11 +9,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use sdkimage::commands::{self, BuildCommand, Target};
 use sdkimage::interrupt::Interrupt;
+use sdkimage::output::{Event, EventKind};
 use sdkimage::plan::PlanOptions;
 use sdkimage::publish::PublishOptions;
-use sdkimage::report::{
-    self, Event, EventKind, MessageFormat, ProgressRequest, ReportOptions, Reporter,
-};
+use sdkimage::report::{self, MessageFormat, ProgressRequest, ReportOptions, Reporter};
 use sdkimage::run::BuildOptions;
 use sdkimage::{Error, Result};
 
@@ -452,7 +451,7 @@ async fn run(command: Command, reporter: Arc<Reporter>, interrupt: Interrupt) ->
                         .map_err(|e| Error::Failed(e.to_string()))?;
                     reporter.out(&format!("{text}\n"));
                 }
-                Format::Human => reporter.out(&commands::list_table(&entries)),
+                Format::Human => reporter.out(&report::list_table(&entries)),
             }
             Ok(())
         }

@@ -4,18 +4,17 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use serde::Serialize;
-
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::fingerprint::StateLock;
 use crate::interrupt::Interrupt;
 use crate::manifest::Manifest;
+use crate::output::{self, Counts, EventSink, ImageMetadata, ListEntry, Outcome, ResultRow, Tally};
 use crate::plan::{BuildPlan, PlanOptions};
 use crate::publish::{self, PublishOptions, Published};
 use crate::registry::Registries;
-use crate::report::{self, Counts, Event, EventKind, MessageFormat, Reporter};
-use crate::run::{self, BuildOptions, ImageResult, Outcome, Session};
+use crate::report;
+use crate::run::{self, BuildOptions, ImageResult, Session};
 use crate::workspace::Workspace;
 use crate::{context, discover};
 
@@ -70,17 +69,6 @@ pub fn load(target: &Target) -> Result<Loaded> {
     })
 }
 
-/// One entry of `list --message-format json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct ListEntry {
-    pub language: String,
-    pub variant: Option<String>,
-    pub name: String,
-    pub refs: Vec<String>,
-    pub manifest: String,
-    pub depends_on: Vec<String>,
-}
-
 pub fn list(target: &Target) -> Result<Vec<ListEntry>> {
     let l = load(target)?;
     Ok(l.selection
@@ -103,33 +91,6 @@ pub fn list(target: &Target) -> Result<Vec<ListEntry>> {
         .collect())
 }
 
-/// Render `list` for people.
-pub fn list_table(entries: &[ListEntry]) -> String {
-    let rows: Vec<Vec<String>> = entries
-        .iter()
-        .map(|e| {
-            vec![
-                e.name.clone(),
-                match &e.variant {
-                    Some(v) => format!("{}:{v}", e.language),
-                    None => e.language.clone(),
-                },
-                e.refs.join(", "),
-                e.manifest.clone(),
-                if e.depends_on.is_empty() {
-                    "-".into()
-                } else {
-                    e.depends_on.join(", ")
-                },
-            ]
-        })
-        .collect();
-    report::table(
-        &["IMAGE", "SELECTOR", "REFS", "MANIFEST", "DEPENDS ON"],
-        &rows,
-    )
-}
-
 #[derive(Debug, Clone)]
 pub struct BuildCommand {
     pub build: BuildOptions,
@@ -143,7 +104,7 @@ pub struct BuildCommand {
 pub async fn build(
     target: &Target,
     cmd: &BuildCommand,
-    reporter: Arc<Reporter>,
+    reporter: Arc<dyn EventSink>,
     interrupt: Interrupt,
 ) -> Result<Vec<ImageResult>> {
     let l = load(target)?;
@@ -160,36 +121,28 @@ pub async fn build(
     if cmd.dry_run {
         let text = run::describe(&l.ws, &l.plan, &l.selection, opts);
         // stdout carries only events in JSON mode; the plan is for people.
-        match reporter.options().format {
-            report::MessageFormat::Json => reporter.note(text.trim_end()),
-            report::MessageFormat::Human => reporter.out(&text),
+        if reporter.json() {
+            reporter.note(text.trim_end());
+        } else {
+            reporter.data(&text);
         }
         return Ok(Vec::new());
     }
-    let engine = Engine::connect().await?;
-    check_platforms(&engine, &l).await?;
-    let _lock = StateLock::acquire(&l.ws.state_dir(), || {
-        reporter.note("waiting for another cargo sdkimage run in this workspace to finish (lock: target/sdkimage/lock)")
-    })?;
+    let (session, selection, _lock) = open_session(l, reporter.clone(), interrupt.clone()).await?;
     let started = std::time::Instant::now();
-    let session = Arc::new(Session::new(
-        l.ws,
-        l.plan,
-        engine,
-        reporter.clone(),
-        interrupt.clone(),
-    ));
+    // Failures of a publish are reported per image as they happen; counted for the summary.
+    let tally = Tally::new(&*reporter);
     let mut interrupt = interrupt;
     let mut pushed = Vec::new();
     // Every way out of the run below writes the metadata file and the summary.
     let (results, error) = match tokio::select! {
-        failed = run::prepare(&session, &l.selection, opts.keep_going) => Ok(failed),
+        failed = run::prepare(&session, &selection, opts.keep_going) => Ok(failed),
         signal = interrupt.wait() => Err(Error::Interrupted(signal)),
     } {
         Err(e) => {
             let why = "not built: the run was interrupted during the prepare steps";
             (
-                l.selection
+                selection
                     .iter()
                     .map(|&i| run::ImageResult::skipped(i, why.into()))
                     .collect(),
@@ -197,7 +150,7 @@ pub async fn build(
             )
         }
         Ok(failed_before) => {
-            let run = run::build(session.clone(), &l.selection, opts, &failed_before).await?;
+            let run = run::build(session.clone(), &selection, opts, &failed_before).await?;
             let failed: Vec<&str> = run
                 .results
                 .iter()
@@ -226,7 +179,7 @@ pub async fn build(
                     .collect();
                 // The publish watches for signals itself: it never stops half-way through
                 // pointing the release tags.
-                match publish_images(&session, &built, push).await {
+                match publish_images(&session, &built, push, &tally).await {
                     Ok(p) => {
                         pushed = p;
                         None
@@ -249,9 +202,15 @@ pub async fn build(
         }
     }
     if let Some(path) = &cmd.metadata_file {
-        report::write_metadata(path, &metadata)?;
+        output::write_metadata(path, &metadata)?;
     }
-    summarize(&session, &results, pushed.len(), started.elapsed());
+    summarize(
+        &session,
+        &results,
+        pushed.len(),
+        tally.failed(),
+        started.elapsed(),
+    );
     match error {
         Some(e) => Err(e),
         None => Ok(results),
@@ -259,16 +218,13 @@ pub async fn build(
 }
 
 /// The metadata file entries of a build's results.
-pub fn metadata_of(
-    plan: &BuildPlan,
-    results: &[ImageResult],
-) -> Vec<(String, report::ImageMetadata)> {
+pub fn metadata_of(plan: &BuildPlan, results: &[ImageResult]) -> Vec<(String, ImageMetadata)> {
     results
         .iter()
         .map(|r| {
             let img = &plan.images[r.image];
             let refs: Vec<String> = img.refs.iter().map(ToString::to_string).collect();
-            let meta = report::ImageMetadata {
+            let meta = ImageMetadata {
                 image_name: refs.join(","),
                 refs,
                 id: r.id.clone(),
@@ -276,7 +232,7 @@ pub fn metadata_of(
                 pushed: false,
                 licenses: r.licenses,
                 duration_ms: r.duration.as_millis() as u64,
-                outcome: r.outcome.as_str().to_string(),
+                outcome: r.outcome,
                 // A manifest digest exists only once pushed; the id is the config digest.
                 containerimage_digest: None,
                 containerimage_config_digest: r.id.clone(),
@@ -284,6 +240,23 @@ pub fn metadata_of(
             (img.name.clone(), meta)
         })
         .collect()
+}
+
+/// What a command that builds starts from, written once: the engine connected, the platforms
+/// checked against it, the workspace's state lock held. Returns the session, the selection
+/// and the lock (held until dropped).
+async fn open_session(
+    l: Loaded,
+    reporter: Arc<dyn EventSink>,
+    interrupt: Interrupt,
+) -> Result<(Arc<Session>, Vec<usize>, StateLock)> {
+    let engine = Engine::connect().await?;
+    check_platforms(&engine, &l).await?;
+    let lock = StateLock::acquire(&l.ws.state_dir(), || {
+        reporter.note("waiting for another cargo sdkimage run in this workspace to finish (lock: target/sdkimage/lock)")
+    })?;
+    let session = Arc::new(Session::new(l.ws, l.plan, engine, reporter, interrupt));
+    Ok((session, l.selection, lock))
 }
 
 /// The classic builder builds the engine's own platform only.
@@ -317,6 +290,7 @@ fn summarize(
     session: &Session,
     results: &[ImageResult],
     pushed: usize,
+    failed_pushes: usize,
     elapsed: std::time::Duration,
 ) {
     // Every ref of a pushed image was checked against the registry before it counted.
@@ -334,42 +308,20 @@ fn summarize(
             Outcome::Skipped => counts.skipped += 1,
         }
     }
-    let reporter = &session.reporter;
     // Images whose build succeeded but whose push failed (`build --push`) failed too.
-    counts.failed = counts.failed.max(reporter.failed_images());
-    summary_of(reporter, counts.clone(), elapsed);
-    if reporter.options().format == MessageFormat::Human {
-        let rows: Vec<Vec<String>> = results
-            .iter()
-            .map(|r| {
-                let img = &session.plan.images[r.image];
-                vec![
-                    img.name.clone(),
-                    r.outcome.as_str().to_string(),
-                    report::format_duration(r.duration),
-                    r.id.as_deref()
-                        .map(report::short_id)
-                        .unwrap_or("-")
-                        .to_string(),
-                ]
-            })
-            .collect();
-        let pushed = if pushed > 0 {
-            format!(", {pushed} pushed")
-        } else {
-            String::new()
-        };
-        reporter.note(&format!(
-            "\n{}{} built, {} up to date, {} retagged, {} failed, {} skipped{pushed} in {}",
-            report::table(&["IMAGE", "RESULT", "TIME", "ID"], &rows),
-            counts.built,
-            counts.up_to_date,
-            counts.retagged,
-            counts.failed,
-            counts.skipped,
-            report::format_duration(elapsed)
-        ));
-    }
+    counts.failed = counts.failed.max(failed_pushes);
+    let rows: Vec<ResultRow> = results
+        .iter()
+        .map(|r| ResultRow {
+            image: session.plan.images[r.image].name.clone(),
+            outcome: r.outcome,
+            duration: r.duration,
+            id: r.id.clone(),
+        })
+        .collect();
+    session
+        .reporter
+        .summary(&counts, Some(rows.as_slice()), elapsed);
 }
 
 /// `dockerfile`: the effective Dockerfile and what the context would send, for one image.
@@ -449,6 +401,7 @@ async fn publish_images(
     session: &Session,
     built: &[(usize, String)],
     opts: &PublishOptions,
+    sink: &dyn EventSink,
 ) -> Result<Vec<Published>> {
     let registries = Registries::from_env(Some(&session.engine)).await?;
     publish::push(
@@ -457,32 +410,30 @@ async fn publish_images(
         &session.plan,
         built,
         opts,
-        &session.reporter,
+        sink,
         &session.interrupt,
     )
     .await
 }
 
 /// Totals of a publish, verify or promote run as the `summary` event.
-fn summary_of(reporter: &Reporter, counts: Counts, elapsed: std::time::Duration) {
-    let mut summary = Event::general(EventKind::Summary, None).duration(elapsed);
-    summary.counts = Some(counts);
-    reporter.event(&summary);
+fn summary_of(sink: &dyn EventSink, counts: Counts, elapsed: std::time::Duration) {
+    sink.summary(&counts, None, elapsed);
 }
 
 /// The summary that closes a publish, verify or promote run which failed after it started:
 /// the images reported `failed`, nothing counted as done.
 fn failed_summary<T>(
-    reporter: &Reporter,
+    tally: &Tally<'_>,
     started: std::time::Instant,
     result: Result<T>,
 ) -> Result<T> {
     if result.is_err() {
         let counts = Counts {
-            failed: reporter.failed_images(),
+            failed: tally.failed(),
             ..Counts::default()
         };
-        summary_of(reporter, counts, started.elapsed());
+        summary_of(tally, counts, started.elapsed());
     }
     result
 }
@@ -491,12 +442,13 @@ fn failed_summary<T>(
 pub async fn push(
     target: &Target,
     opts: &PublishOptions,
-    reporter: Arc<Reporter>,
+    reporter: Arc<dyn EventSink>,
     interrupt: Interrupt,
 ) -> Result<Vec<Published>> {
     let l = load(target)?;
     opts.check(&l.plan, l.selection.iter().copied())?;
     let started = std::time::Instant::now();
+    let tally = Tally::new(&*reporter);
     let engine = Engine::connect().await?;
     // Only what a ref names locally is pushed: a tag whose build failed owns nothing. The
     // engine is asked about every ref at once.
@@ -539,10 +491,10 @@ pub async fn push(
         )));
     }
     let session = Session::new(l.ws, l.plan, engine, reporter.clone(), interrupt);
-    let pushed = publish_images(&session, &built, opts).await;
-    let pushed = failed_summary(&reporter, started, pushed)?;
+    let pushed = publish_images(&session, &built, opts, &tally).await;
+    let pushed = failed_summary(&tally, started, pushed)?;
     summary_of(
-        &reporter,
+        &tally,
         Counts {
             pushed: pushed.len(),
             verified: pushed.len(),
@@ -558,9 +510,10 @@ pub async fn push(
 pub async fn verify(
     target: &Target,
     from_metadata: Option<&std::path::Path>,
-    reporter: Arc<Reporter>,
+    reporter: Arc<dyn EventSink>,
 ) -> Result<()> {
     let started = std::time::Instant::now();
+    let tally = Tally::new(&*reporter);
     let verified = match from_metadata {
         Some(file) => {
             // Selectors need the workspace to mean something; without them, every entry.
@@ -577,20 +530,20 @@ pub async fn verify(
             };
             let registries = Registries::from_env(None).await?;
             let verified =
-                publish::verify_metadata(&registries, file, only.as_deref(), &reporter).await;
-            failed_summary(&reporter, started, verified)?.len()
+                publish::verify_metadata(&registries, file, only.as_deref(), &tally).await;
+            failed_summary(&tally, started, verified)?.len()
         }
         None => {
             let l = load(target)?;
             let engine = Engine::connect().await?;
             let registries = Registries::from_env(Some(&engine)).await?;
             let verified =
-                publish::verify(&engine, &registries, &l.plan, &l.selection, &reporter).await;
-            failed_summary(&reporter, started, verified)?.len()
+                publish::verify(&engine, &registries, &l.plan, &l.selection, &tally).await;
+            failed_summary(&tally, started, verified)?.len()
         }
     };
     summary_of(
-        &reporter,
+        &tally,
         Counts {
             verified,
             ..Counts::default()
@@ -605,7 +558,7 @@ pub async fn promote(
     target: &Target,
     from_tag: &str,
     dry_run: bool,
-    reporter: Arc<Reporter>,
+    reporter: Arc<dyn EventSink>,
 ) -> Result<()> {
     if target.plan.tags.is_empty() {
         return Err(Error::Usage(
@@ -619,6 +572,7 @@ pub async fn promote(
     }
     let l = load(target)?;
     let started = std::time::Instant::now();
+    let tally = Tally::new(&*reporter);
     // Learn which registries the engine treats as insecure when one runs; promote itself
     // never needs it.
     let engine = Engine::connect().await.ok();
@@ -630,15 +584,15 @@ pub async fn promote(
         from_tag,
         &l.plan.tags,
         dry_run,
-        &reporter,
+        &tally,
     )
     .await;
-    let promoted = failed_summary(&reporter, started, promoted)?;
+    let promoted = failed_summary(&tally, started, promoted)?;
     let counts = Counts {
         promoted: if dry_run { 0 } else { promoted.len() },
         ..Counts::default()
     };
-    summary_of(&reporter, counts, started.elapsed());
+    summary_of(&tally, counts, started.elapsed());
     if dry_run {
         reporter.note(&format!(
             "dry run: {} image(s) would be promoted",
@@ -660,7 +614,7 @@ pub async fn licenses(
     target: &Target,
     out: &std::path::Path,
     build: &BuildOptions,
-    reporter: Arc<Reporter>,
+    reporter: Arc<dyn EventSink>,
     interrupt: Interrupt,
 ) -> Result<usize> {
     use crate::manifest::LicenseSource;
@@ -687,25 +641,15 @@ pub async fn licenses(
     if !needs_image {
         let ws = Arc::new(l.ws);
         for &i in &wanted {
-            let resolved = run::gather_licenses(&ws, l.plan.manifest_of(i), None).await?;
-            total += write_licenses(&l.plan.images[i].name, &resolved, out, &reporter)?;
+            let resolved =
+                crate::licenses::gather_licenses(&ws, l.plan.manifest_of(i), None).await?;
+            total += write_licenses(&l.plan.images[i].name, &resolved, out, &*reporter)?;
         }
         return Ok(total);
     }
-    let engine = Engine::connect().await?;
-    check_platforms(&engine, &l).await?;
-    let _lock = StateLock::acquire(&l.ws.state_dir(), || {
-        reporter.note("waiting for another cargo sdkimage run in this workspace to finish")
-    })?;
-    let session = Arc::new(Session::new(
-        l.ws,
-        l.plan,
-        engine,
-        reporter.clone(),
-        interrupt,
-    ));
-    let failed_before = run::prepare(&session, &l.selection, build.keep_going).await;
-    let run = run::build(session.clone(), &l.selection, build, &failed_before).await?;
+    let (session, selection, _lock) = open_session(l, reporter.clone(), interrupt).await?;
+    let failed_before = run::prepare(&session, &selection, build.keep_going).await;
+    let run = run::build(session.clone(), &selection, build, &failed_before).await?;
     if let Some(signal) = run.interrupted {
         return Err(Error::Interrupted(signal));
     }
@@ -717,16 +661,16 @@ pub async fn licenses(
         )));
     }
     for &i in &wanted {
-        let pos = l.selection.iter().position(|&s| s == i).expect("selected");
+        let pos = selection.iter().position(|&s| s == i).expect("selected");
         let id = run.results[pos].id.clone().expect("built");
         let image = Some((&session.engine, id.as_str()));
         let mut signal = session.interrupt.clone();
         // A signal drops the read of the image; its scan container is removed before exit.
         let resolved = tokio::select! {
-            resolved = run::gather_licenses(&session.ws, session.plan.manifest_of(i), image) => resolved?,
+            resolved = crate::licenses::gather_licenses(&session.ws, session.plan.manifest_of(i), image) => resolved?,
             number = signal.wait() => return Err(Error::Interrupted(number)),
         };
-        total += write_licenses(&session.plan.images[i].name, &resolved, out, &reporter)?;
+        total += write_licenses(&session.plan.images[i].name, &resolved, out, &*reporter)?;
     }
     Ok(total)
 }
@@ -735,7 +679,7 @@ fn write_licenses(
     name: &str,
     resolved: &[crate::licenses::Resolved],
     out: &std::path::Path,
-    reporter: &Reporter,
+    reporter: &dyn EventSink,
 ) -> Result<usize> {
     let dir = out.join(name);
     crate::licenses::write_dir(resolved, &dir)?;

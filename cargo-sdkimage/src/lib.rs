@@ -12,6 +12,7 @@ pub mod guarded;
 pub mod interrupt;
 pub mod licenses;
 pub mod manifest;
+pub mod output;
 pub mod plan;
 pub mod publish;
 pub mod reference;

@@ -48,6 +48,17 @@ impl Image {
             None => self.language.clone(),
         }
     }
+
+    /// An event about this image.
+    pub fn event(&self, kind: crate::output::EventKind) -> crate::output::Event {
+        crate::output::Event::for_image(
+            kind,
+            &self.name,
+            &self.language,
+            self.variant.as_deref(),
+            self.refs.iter().map(ToString::to_string).collect(),
+        )
+    }
 }
 
 #[derive(Debug, Clone)]

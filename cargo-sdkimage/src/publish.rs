@@ -10,11 +10,12 @@ use futures_util::{StreamExt, stream};
 use crate::engine::{Engine, EngineError};
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
+use crate::output::{Event, EventKind, EventSink};
 use crate::plan::{BuildPlan, Image};
 use crate::reference::{self, ImageRef};
 use crate::registry::credentials::config_key;
 use crate::registry::{Failure, Manifest, Registries};
-use crate::report::{Event, EventKind, Reporter, short_id};
+use crate::report::short_id;
 
 /// The tag phase one pushes under, one per repository, overwritten by every run.
 pub const DEFAULT_STAGING_TAG: &str = "sdkimage-staging";
@@ -82,7 +83,7 @@ pub async fn push(
     plan: &BuildPlan,
     built: &[(usize, String)],
     opts: &PublishOptions,
-    reporter: &Reporter,
+    reporter: &dyn EventSink,
     interrupt: &Interrupt,
 ) -> Result<Vec<Published>> {
     opts.check(plan, built.iter().map(|(index, _)| *index))?;
@@ -161,7 +162,8 @@ pub async fn push(
                 .find(|(i, _)| *i == index)
                 .map(|(_, id)| id.clone());
             reporter.event(
-                &Event::for_image(EventKind::PushFinished, image)
+                &image
+                    .event(EventKind::PushFinished)
                     .id(id)
                     .digest(Some(digest.clone())),
             );
@@ -196,7 +198,7 @@ impl PublishOptions {
 }
 
 /// The error of a publish stopped by a signal before any release tag changed.
-fn stopped_before_release(number: i32, reporter: &Reporter) -> Error {
+fn stopped_before_release(number: i32, reporter: &dyn EventSink) -> Error {
     reporter.note("interrupted: only staging tags were pushed; no release tag was changed");
     Error::Interrupted(number)
 }
@@ -209,7 +211,7 @@ pub async fn verify(
     registries: &Registries,
     plan: &BuildPlan,
     selection: &[usize],
-    reporter: &Reporter,
+    reporter: &dyn EventSink,
 ) -> Result<Vec<Published>> {
     let images: Vec<(usize, &Image)> = selection
         .iter()
@@ -242,7 +244,7 @@ pub async fn verify_metadata(
     registries: &Registries,
     file: &Path,
     only: Option<&[String]>,
-    reporter: &Reporter,
+    reporter: &dyn EventSink,
 ) -> Result<Vec<VerifiedEntry>> {
     let rules = crate::guarded::Rules::anywhere(crate::guarded::METADATA_CAP, "a metadata file");
     let text = crate::guarded::read_to_string(file, rules)
@@ -323,7 +325,7 @@ pub async fn promote(
     from_tag: &str,
     to_tags: &[String],
     dry_run: bool,
-    reporter: &Reporter,
+    reporter: &dyn EventSink,
 ) -> Result<Vec<Published>> {
     reference::check_tag(from_tag).map_err(|e| Error::Usage(format!("--from-tag: {e}")))?;
     for tag in to_tags {
@@ -376,7 +378,8 @@ pub async fn promote(
     }
     if !dry_run {
         for p in &promoted {
-            let mut event = Event::for_image(EventKind::Promoted, &plan.images[p.image])
+            let mut event = plan.images[p.image]
+                .event(EventKind::Promoted)
                 .digest(Some(p.digest.clone()));
             event.refs = p.refs.iter().map(ToString::to_string).collect();
             reporter.event(&event);
@@ -573,7 +576,7 @@ async fn check_against_local(
 /// Events and the overall result of `verify`.
 fn conclude_checks<'a>(
     checks: impl Iterator<Item = (usize, &'a Image, Result<Vec<RefCheck>>)>,
-    reporter: &Reporter,
+    reporter: &dyn EventSink,
 ) -> Result<Vec<Published>> {
     let mut verified = Vec::new();
     let mut lines = Vec::new();
@@ -581,7 +584,7 @@ fn conclude_checks<'a>(
     for (index, image, result) in checks {
         match result {
             Err(e) => {
-                reporter.event(&Event::for_image(EventKind::Failed, image).message(e.to_string()));
+                reporter.event(&image.event(EventKind::Failed).message(e.to_string()));
                 first_error.get_or_insert(e);
             }
             Ok(checks) => {
@@ -589,18 +592,14 @@ fn conclude_checks<'a>(
                     checks.iter().filter_map(|c| c.problem.clone()).collect();
                 let digest = checks.iter().find_map(|c| c.remote.clone());
                 if problems.is_empty() {
-                    reporter.event(
-                        &Event::for_image(EventKind::Verified, image).digest(digest.clone()),
-                    );
+                    reporter.event(&image.event(EventKind::Verified).digest(digest.clone()));
                     verified.push(Published {
                         image: index,
                         digest: digest.unwrap_or_default(),
                         refs: image.refs.clone(),
                     });
                 } else {
-                    reporter.event(
-                        &Event::for_image(EventKind::Failed, image).message(problems.join("; ")),
-                    );
+                    reporter.event(&image.event(EventKind::Failed).message(problems.join("; ")));
                     lines.extend(problems);
                 }
             }
@@ -649,7 +648,7 @@ async fn promote_one(
     manifest: &Manifest,
     to_tags: &[String],
     dry_run: bool,
-    reporter: &Reporter,
+    reporter: &dyn EventSink,
 ) -> Result<Vec<ImageRef>> {
     let mut refs = Vec::new();
     for repository in repositories(image) {
@@ -738,7 +737,7 @@ where
 fn all_or_failure<T>(
     plan: &BuildPlan,
     results: Vec<(usize, Option<Result<T>>)>,
-    reporter: &Reporter,
+    reporter: &dyn EventSink,
     consequence: &str,
 ) -> Result<Vec<(usize, T)>> {
     let total = results.len();
@@ -767,11 +766,11 @@ fn all_or_failure<T>(
 
 /// A `Failed` event per image; the error keeps the kind of the first failure (unreachable
 /// registries exit 3, the rest 1) and lists every failure.
-fn report_failures(failures: Vec<(&Image, Error)>, reporter: &Reporter, note: &str) -> Error {
+fn report_failures(failures: Vec<(&Image, Error)>, reporter: &dyn EventSink, note: &str) -> Error {
     let mut lines = Vec::new();
     let mut unreachable = false;
     for (image, e) in &failures {
-        reporter.event(&Event::for_image(EventKind::Failed, image).message(e.to_string()));
+        reporter.event(&image.event(EventKind::Failed).message(e.to_string()));
         unreachable |= matches!(e, Error::Unreachable(_));
         lines.push(format!("{}: {e}", image.name));
     }

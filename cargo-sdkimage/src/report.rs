@@ -1,128 +1,18 @@
-//! Events -> people (indicatif bars or plain prefixed lines on stderr) and machines (JSON lines
-//! on stdout). The JSON types here are a documented contract (README, "JSON events").
+//! The renderer: what the library emits ([`EventSink`]) -> people (indicatif bars or plain
+//! prefixed lines on stderr) and machines (JSON lines on stdout). It only renders; the types
+//! it renders are the contract in `output.rs`.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde::{Deserialize, Serialize};
 
-use crate::plan::Image;
-
-/// Version of the JSON event and list schema.
-pub const SCHEMA: u32 = 1;
+use crate::output::{BuildLog, Counts, Event, EventKind, EventSink, ListEntry, ResultRow};
 
 /// How many log lines of a failed image are shown.
 pub const TAIL_LINES: usize = 15;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum EventKind {
-    BuildStarted,
-    BuildFinished,
-    UpToDate,
-    Retagged,
-    PushFinished,
-    Verified,
-    Promoted,
-    Failed,
-    Error,
-    Summary,
-}
-
-/// One line of `--message-format json` output.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Event {
-    pub schema: u32,
-    pub event: EventKind,
-    /// The expanded image name, exactly as `list` shows it (null for `error`/`summary`).
-    pub image: Option<String>,
-    pub language: Option<String>,
-    pub variant: Option<String>,
-    pub refs: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digest: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration_ms: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    /// Only on `summary`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub counts: Option<Counts>,
-}
-
-/// Totals of a run, on the `summary` event.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Counts {
-    pub built: usize,
-    pub up_to_date: usize,
-    pub retagged: usize,
-    pub failed: usize,
-    /// Not attempted: a dependency failed, or the run stopped at the first failure.
-    pub skipped: usize,
-    pub pushed: usize,
-    pub verified: usize,
-    pub promoted: usize,
-}
-
-impl Event {
-    pub fn for_image(kind: EventKind, image: &Image) -> Event {
-        Event {
-            schema: SCHEMA,
-            event: kind,
-            image: Some(image.name.clone()),
-            language: Some(image.language.clone()),
-            variant: image.variant.clone(),
-            refs: image.refs.iter().map(ToString::to_string).collect(),
-            id: None,
-            digest: None,
-            duration_ms: None,
-            message: None,
-            counts: None,
-        }
-    }
-
-    pub fn general(kind: EventKind, message: Option<String>) -> Event {
-        Event {
-            schema: SCHEMA,
-            event: kind,
-            image: None,
-            language: None,
-            variant: None,
-            refs: Vec::new(),
-            id: None,
-            digest: None,
-            duration_ms: None,
-            message,
-            counts: None,
-        }
-    }
-
-    pub fn id(mut self, id: Option<String>) -> Self {
-        self.id = id;
-        self
-    }
-
-    pub fn digest(mut self, digest: Option<String>) -> Self {
-        self.digest = digest;
-        self
-    }
-
-    pub fn duration(mut self, d: Duration) -> Self {
-        self.duration_ms = Some(d.as_millis() as u64);
-        self
-    }
-
-    pub fn message(mut self, m: impl Into<String>) -> Self {
-        self.message = Some(m.into());
-        self
-    }
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MessageFormat {
@@ -188,8 +78,6 @@ pub struct Reporter {
     multi: Option<MultiProgress>,
     bars: Mutex<HashMap<String, (ProgressBar, Instant)>>,
     tails: Mutex<HashMap<String, VecDeque<String>>>,
-    /// How many `failed` events named an image so far (the summary of a failed publish).
-    failed: AtomicUsize,
     /// The `summary` event, held back so that it is the last line (after an `error`).
     summary: Mutex<Option<String>>,
     /// The first error writing to stdout: the data a caller asked for did not all arrive.
@@ -205,15 +93,9 @@ impl Reporter {
             multi,
             bars: Mutex::default(),
             tails: Mutex::default(),
-            failed: AtomicUsize::new(0),
             summary: Mutex::default(),
             stdout_error: Mutex::default(),
         }
-    }
-
-    /// How many images were reported `failed` so far in this run.
-    pub fn failed_images(&self) -> usize {
-        self.failed.load(Ordering::SeqCst)
     }
 
     pub fn options(&self) -> ReportOptions {
@@ -239,7 +121,6 @@ impl Reporter {
         match event.event {
             EventKind::BuildStarted => self.start_bar(image, &label),
             EventKind::Failed => {
-                self.failed.fetch_add(1, Ordering::SeqCst);
                 let tail: Vec<String> = self
                     .tails
                     .lock()
@@ -293,7 +174,9 @@ impl Reporter {
     }
 
     /// One line of an image's build output.
-    pub fn log(&self, image: &str, label: &str, line: &str) {
+    pub fn log(&self, image: &str, label: &str, line: BuildLog<'_>) {
+        let is_step = matches!(line, BuildLog::Step(_));
+        let line = line.text();
         {
             let mut tails = self.tails.lock().expect("tails");
             let tail = tails.entry(image.to_string()).or_default();
@@ -306,7 +189,7 @@ impl Reporter {
             ProgressMode::Plain if !self.opts.quiet => stderr_line(&format!("[{label}] {line}")),
             ProgressMode::Bars => {
                 if let Some((bar, _)) = self.bars.lock().expect("bars").get(image)
-                    && (line.starts_with("Step ") || self.opts.verbose)
+                    && (is_step || self.opts.verbose)
                 {
                     bar.set_message(truncate(line, 90));
                 }
@@ -450,6 +333,103 @@ impl Reporter {
 }
 
 /// One line on stderr; never panics when stderr is closed.
+impl EventSink for Reporter {
+    fn event(&self, event: &Event) {
+        Reporter::event(self, event);
+    }
+
+    fn build_log(&self, image: &str, label: &str, line: BuildLog<'_>) {
+        self.log(image, label, line);
+    }
+
+    fn note(&self, text: &str) {
+        Reporter::note(self, text);
+    }
+
+    fn progress_note(&self, text: &str) {
+        Reporter::progress_note(self, text);
+    }
+
+    fn data(&self, text: &str) {
+        self.out(text);
+    }
+
+    fn json(&self) -> bool {
+        self.opts.format == MessageFormat::Json
+    }
+
+    /// The `summary` event; for people also the table of images and the totals.
+    fn summary(&self, counts: &Counts, rows: Option<&[ResultRow]>, elapsed: Duration) {
+        let mut summary = Event::general(EventKind::Summary, None).duration(elapsed);
+        summary.counts = Some(counts.clone());
+        Reporter::event(self, &summary);
+        let Some(rows) = rows else { return };
+        if self.opts.format != MessageFormat::Human {
+            return;
+        }
+        let table_rows: Vec<Vec<String>> = rows
+            .iter()
+            .map(|r| {
+                vec![
+                    r.image.clone(),
+                    r.outcome.as_str().to_string(),
+                    format_duration(r.duration),
+                    r.id.as_deref().map(short_id).unwrap_or("-").to_string(),
+                ]
+            })
+            .collect();
+        let pushed = if counts.pushed > 0 {
+            format!(", {} pushed", counts.pushed)
+        } else {
+            String::new()
+        };
+        Reporter::note(
+            self,
+            &format!(
+                "\n{}{} built, {} up to date, {} retagged, {} failed, {} skipped{pushed} in {}",
+                table(&["IMAGE", "RESULT", "TIME", "ID"], &table_rows),
+                counts.built,
+                counts.up_to_date,
+                counts.retagged,
+                counts.failed,
+                counts.skipped,
+                format_duration(elapsed)
+            ),
+        );
+    }
+
+    fn clear(&self) {
+        Reporter::clear(self);
+    }
+}
+
+/// `list` for people: one row per image.
+pub fn list_table(entries: &[ListEntry]) -> String {
+    let rows: Vec<Vec<String>> = entries
+        .iter()
+        .map(|e| {
+            vec![
+                e.name.clone(),
+                match &e.variant {
+                    Some(v) => format!("{}:{v}", e.language),
+                    None => e.language.clone(),
+                },
+                e.refs.join(", "),
+                e.manifest.clone(),
+                if e.depends_on.is_empty() {
+                    "-".into()
+                } else {
+                    e.depends_on.join(", ")
+                },
+            ]
+        })
+        .collect();
+    table(
+        &["IMAGE", "SELECTOR", "REFS", "MANIFEST", "DEPENDS ON"],
+        &rows,
+    )
+}
+
 pub fn stderr_line(text: &str) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "{}", printable(text));
@@ -544,92 +524,6 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         render(&mut row.iter().map(String::as_str), &mut out);
     }
     out
-}
-
-/// One image in the `--metadata-file` JSON (keyed by image name). The dotted keys are the ones
-/// `docker buildx bake --metadata-file` writes, so tools that read bake's file read ours.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct ImageMetadata {
-    pub refs: Vec<String>,
-    pub id: Option<String>,
-    /// The registry manifest digest, once pushed.
-    pub digest: Option<String>,
-    pub pushed: bool,
-    /// Number of license entries added to the image, when licenses were pulled.
-    pub licenses: Option<usize>,
-    pub duration_ms: u64,
-    pub outcome: String,
-    #[serde(rename = "image.name")]
-    pub image_name: String,
-    #[serde(
-        rename = "containerimage.digest",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub containerimage_digest: Option<String>,
-    #[serde(
-        rename = "containerimage.config.digest",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub containerimage_config_digest: Option<String>,
-}
-
-/// Write the metadata file of this run at `path` (replacing an earlier one), atomically.
-pub fn write_metadata(
-    path: &std::path::Path,
-    entries: &[(String, ImageMetadata)],
-) -> crate::Result<()> {
-    let mut all = std::collections::BTreeMap::new();
-    for (name, meta) in entries {
-        all.insert(
-            name.clone(),
-            serde_json::to_value(meta).expect("metadata serializes"),
-        );
-    }
-    let text = serde_json::to_vec_pretty(&all).expect("metadata serializes");
-    replace_file(path, &text).map_err(|e| {
-        crate::Error::io(
-            format!("cannot write the metadata file {}", path.display()),
-            e,
-        )
-    })
-}
-
-/// Replace the contents of `path` so that a reader never sees half a file: a temporary file
-/// of a unique name beside the target, renamed over it. A symlink is followed (its target is
-/// replaced, the link stays); what is not a regular file (`/dev/stdout`, a pipe) is written
-/// in place.
-fn replace_file(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
-    let target = match std::fs::canonicalize(path) {
-        Ok(real) => real,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => path.to_path_buf(),
-        Err(e) => return Err(e),
-    };
-    if target.exists() && !std::fs::metadata(&target)?.is_file() {
-        let mut file = std::fs::OpenOptions::new().write(true).open(&target)?;
-        return file.write_all(contents).and_then(|()| file.flush());
-    }
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => std::path::Path::new("."),
-    };
-    // An existing file keeps its mode; a new one is readable by all, as `fs::write` makes it.
-    let mode = match std::fs::metadata(&target) {
-        Ok(m) => m.permissions(),
-        Err(_) => {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::Permissions::from_mode(0o644)
-        }
-    };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".sdkimage-metadata")
-        .permissions(mode)
-        .tempfile_in(dir)?;
-    tmp.write_all(contents)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(&target).map_err(|e| e.error)?;
-    Ok(())
 }
 
 #[cfg(test)]

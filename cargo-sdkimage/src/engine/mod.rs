@@ -1,6 +1,11 @@
-//! The Docker Engine client: connect, build (classic builder, untagged), tag, inspect.
-//! Everything the rest of the library asks of the engine goes through [`Engine`].
+//! The Docker Engine client: connect, build (untagged), tag, inspect, push. Everything the
+//! rest of the library asks of the engine goes through [`Engine`]; this folder is the only
+//! place that knows bollard.
+//!
+//! Builders plug in behind [`Engine::build`]: a [`BuildRequest`] and a context stream in,
+//! typed progress ([`BuildOutput`]) out. Today: the classic builder (`classic.rs`).
 
+mod classic;
 pub mod host;
 
 use std::collections::{BTreeMap, HashMap};
@@ -8,7 +13,7 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::errors::Error as BollardError;
-use bollard::query_parameters::{BuildImageOptions, BuilderVersion, TagImageOptions};
+use bollard::query_parameters::TagImageOptions;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
@@ -31,11 +36,30 @@ pub struct Engine {
 /// What a build reports while it runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BuildOutput {
-    /// One line of the build log (no trailing newline).
+    /// A step starts; its line as the builder prints it (`Step 3/7 : RUN make`).
+    Step(String),
+    /// Any other line of the build log (no trailing newline).
     Line(String),
-    /// The id of the built image (from the stream's `aux` message).
+    /// The id of the built image.
     ImageId(String),
 }
+
+/// A build that failed: the engine's error and the step that was running, if any.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct BuildFailure {
+    pub step: Option<String>,
+    #[source]
+    pub error: EngineError,
+}
+
+/// Registry credentials handed to a build (to pull private bases), by registry address.
+pub type BuildCredentials = HashMap<String, bollard::auth::DockerCredentials>;
+
+/// A build context: a tar, streamed.
+pub type ContextBody = std::pin::Pin<
+    Box<dyn Stream<Item = std::result::Result<Bytes, std::io::Error>> + Send + 'static>,
+>;
 
 /// One build request: the context travels separately, as a stream.
 #[derive(Debug, Clone, Default)]
@@ -44,6 +68,11 @@ pub struct BuildRequest {
     pub dockerfile: String,
     pub build_args: BTreeMap<String, String>,
     pub no_cache: bool,
+    pub credentials: Option<BuildCredentials>,
+}
+
+fn to_bollard_auths(credentials: BuildCredentials) -> BuildCredentials {
+    credentials
 }
 
 /// A failure reported by the engine, classified.
@@ -134,50 +163,34 @@ impl Engine {
     }
 
     /// Build without a tag; the image id arrives as [`BuildOutput::ImageId`]. Intermediate
-    /// containers are always removed. Dropping the stream cancels the build on the engine.
+    /// containers are always removed. Dropping the stream cancels the build on the engine
+    /// (and stops the container of the step that was running).
     pub fn build<'a>(
         &'a self,
         request: &BuildRequest,
         context: impl Stream<Item = std::result::Result<Bytes, std::io::Error>> + Send + 'static,
-        credentials: Option<HashMap<String, bollard::auth::DockerCredentials>>,
-    ) -> impl Stream<Item = std::result::Result<BuildOutput, EngineError>> + 'a {
-        let options = BuildImageOptions {
-            dockerfile: request.dockerfile.clone(),
-            t: None,
-            rm: true,
-            forcerm: true,
-            nocache: request.no_cache,
-            buildargs: Some(request.build_args.clone().into_iter().collect()),
-            version: BuilderVersion::BuilderV1,
-            ..Default::default()
-        };
-        let body = bollard::body_try_stream(context);
-        let mut partial = String::new();
-        self.docker
-            .build_image(options, credentials, Some(body))
-            .flat_map(move |item| {
-                let out: Vec<std::result::Result<BuildOutput, EngineError>> = match item {
-                    Ok(info) => {
-                        let mut out = Vec::new();
-                        if let Some(detail) = info.error_detail.and_then(|d| d.message) {
-                            out.push(Err(EngineError::Failed(detail)));
-                        }
-                        if let Some(text) = info.stream {
-                            partial.push_str(&text);
-                            while let Some(pos) = partial.find('\n') {
-                                let line: String = partial.drain(..=pos).collect();
-                                out.push(Ok(BuildOutput::Line(strip_ansi(line.trim_end()))));
-                            }
-                        }
-                        if let Some(id) = info.aux.and_then(|a| a.id) {
-                            out.push(Ok(BuildOutput::ImageId(id)));
-                        }
-                        out
-                    }
-                    Err(e) => vec![Err(classify_error(e, &self.host))],
-                };
-                futures_util::stream::iter(out)
-            })
+    ) -> impl Stream<Item = std::result::Result<BuildOutput, BuildFailure>> + Send + 'a {
+        classic::build(self, request, Box::pin(context))
+    }
+
+    /// Build and wait for the image id, keeping no log (small generated builds: a licenses
+    /// layer, test images). A failure carries the last lines of the build's output.
+    pub async fn build_to_id(
+        &self,
+        request: &BuildRequest,
+        context: impl Stream<Item = std::result::Result<Bytes, std::io::Error>> + Send + 'static,
+    ) -> std::result::Result<String, BuildFailure> {
+        let mut stream = Box::pin(self.build(request, context));
+        let mut id = None;
+        while let Some(item) = stream.next().await {
+            if let BuildOutput::ImageId(found) = item? {
+                id = Some(found);
+            }
+        }
+        id.ok_or_else(|| BuildFailure {
+            step: None,
+            error: EngineError::Failed("the engine reported no image id".into()),
+        })
     }
 
     /// Point `reference` at image `id`.
@@ -205,21 +218,21 @@ impl Engine {
 
     /// Stop and remove a container, best effort (used when a run is cancelled).
     pub async fn remove_container(&self, id: &str) {
-        let options = bollard::query_parameters::RemoveContainerOptions {
-            force: true,
-            v: true,
-            link: false,
-        };
-        let _ = tokio::time::timeout(
-            CONNECT_TIMEOUT,
-            self.docker.remove_container(id, Some(options)),
-        )
-        .await;
+        remove_container_with(&self.docker, id).await;
     }
 
     fn classify(&self, e: BollardError) -> Error {
         classify_error(e, &self.host).into()
     }
+}
+
+async fn remove_container_with(docker: &Docker, id: &str) {
+    let options = bollard::query_parameters::RemoveContainerOptions {
+        force: true,
+        v: true,
+        link: false,
+    };
+    let _ = tokio::time::timeout(CONNECT_TIMEOUT, docker.remove_container(id, Some(options))).await;
 }
 
 trait Context {

@@ -1,4 +1,4 @@
-//! Third-party licenses (DESIGN.md section 5 "Licenses"): gather the license texts of what ships
+//! Third-party licenses: gather the license texts of what ships
 //! in an image (Rust crates on the host side; Python dists and Debian packages read from the built
 //! image), apply the overrides and the policy of the `licenses/` folder, and lay the result out as
 //! `<dest>/<ecosystem>/<name>-<version>/<files>` plus `<dest>/index.json`.
@@ -9,6 +9,7 @@
 mod cargo;
 mod check;
 mod debian;
+mod gather;
 mod image;
 mod layout;
 mod overrides;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 pub use cargo::gather_cargo;
 pub use check::{check, check_files};
+pub use gather::{add_licenses_layer, gather_licenses, license_inputs};
 pub use image::gather_image;
 pub use layout::{append_to_tar, write_dir, write_tar};
 

@@ -9,9 +9,8 @@ use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::StreamExt;
 
-use crate::engine::{BuildOutput, BuildRequest, Engine};
+use crate::engine::{BuildRequest, Engine};
 use crate::plan::{BuildPlan, Image};
 use crate::reference::ImageRef;
 use crate::report::{MessageFormat, ProgressMode, ReportOptions, Reporter};
@@ -275,18 +274,10 @@ pub(crate) async fn build_image(engine: &Engine, content: &str) -> String {
         dockerfile: "Dockerfile".into(),
         ..Default::default()
     };
-    let mut stream = Box::pin(engine.build(
-        &request,
-        futures_util::stream::once(async { Ok(context) }),
-        None,
-    ));
-    let mut id = None;
-    while let Some(item) = stream.next().await {
-        if let BuildOutput::ImageId(found) = item.expect("test image builds") {
-            id = Some(found);
-        }
-    }
-    id.expect("the build reports an image id")
+    engine
+        .build_to_id(&request, futures_util::stream::once(async { Ok(context) }))
+        .await
+        .expect("test image builds")
 }
 
 /// A plan of images `(name, repository)`, each tagged with every tag of `tags`.

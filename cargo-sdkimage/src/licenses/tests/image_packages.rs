@@ -9,10 +9,9 @@ use std::process::Command;
 
 use bollard::query_parameters::{ListContainersOptions, RemoveImageOptions};
 use bytes::Bytes;
-use futures_util::StreamExt;
 
 use super::{cache_dir, run};
-use crate::engine::{BuildOutput, BuildRequest, Engine};
+use crate::engine::{BuildRequest, Engine};
 use crate::error::Error;
 use crate::licenses::{Ecosystem, Gathered, LicenseEntry, check, gather_image, write_tar};
 
@@ -166,22 +165,13 @@ async fn build(engine: &Engine, root: &Path) -> String {
         dockerfile: "Dockerfile".into(),
         ..Default::default()
     };
-    let stream = engine.build(
-        &request,
-        futures_util::stream::once(async move { Ok(context) }),
-        None,
-    );
-    futures_util::pin_mut!(stream);
-    let mut log = Vec::new();
-    let mut id = None;
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(BuildOutput::Line(line)) => log.push(line),
-            Ok(BuildOutput::ImageId(built)) => id = Some(built),
-            Err(e) => panic!("test image build failed: {e}\n{}", log.join("\n")),
-        }
-    }
-    id.unwrap_or_else(|| panic!("the build returned no image id:\n{}", log.join("\n")))
+    engine
+        .build_to_id(
+            &request,
+            futures_util::stream::once(async move { Ok(context) }),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("test image build failed: {e}"))
 }
 
 async fn remove_image(engine: &Engine, id: &str) {

@@ -1,0 +1,119 @@
+//! The classic builder (`POST /build`, version 1): its JSON stream turned into typed progress.
+//!
+//! What is read from the builder's text is read here and nowhere else: `Step N/M : ...` lines
+//! start a step, `---> Running in <id>` names the container a step runs in, and `Removing
+//! intermediate container` ends it. The stream stops that container when it is dropped
+//! mid-step (a cancelled run): dropping the connection makes the engine cancel the build only
+//! in its own time.
+
+use bollard::Docker;
+use bollard::query_parameters::{BuildImageOptions, BuilderVersion};
+use futures_util::{Stream, StreamExt};
+
+use super::{BuildFailure, BuildOutput, BuildRequest, ContextBody, Engine, EngineError};
+
+/// Start a classic build of `context` (a tar stream).
+pub(super) fn build<'a>(
+    engine: &'a Engine,
+    request: &BuildRequest,
+    context: ContextBody,
+) -> impl Stream<Item = Result<BuildOutput, BuildFailure>> + Send + 'a {
+    let options = BuildImageOptions {
+        dockerfile: request.dockerfile.clone(),
+        t: None,
+        rm: true,
+        forcerm: true,
+        nocache: request.no_cache,
+        buildargs: Some(request.build_args.clone().into_iter().collect()),
+        version: BuilderVersion::BuilderV1,
+        ..Default::default()
+    };
+    let credentials = request.credentials.clone().map(super::to_bollard_auths);
+    let body = bollard::body_try_stream(context);
+    let mut state = Progress {
+        partial: String::new(),
+        step: None,
+        container: StepContainer {
+            docker: engine.docker.clone(),
+            id: None,
+        },
+    };
+    engine
+        .docker
+        .build_image(options, credentials, Some(body))
+        .flat_map(move |item| {
+            let out = match item {
+                Ok(info) => {
+                    let mut out = Vec::new();
+                    if let Some(text) = info.stream {
+                        state.partial.push_str(&text);
+                        while let Some(pos) = state.partial.find('\n') {
+                            let line: String = state.partial.drain(..=pos).collect();
+                            out.push(Ok(state.line(super::strip_ansi(line.trim_end()))));
+                        }
+                    }
+                    if let Some(detail) = info.error_detail.and_then(|d| d.message) {
+                        out.push(Err(state.failure(EngineError::Failed(detail))));
+                    }
+                    if let Some(id) = info.aux.and_then(|a| a.id) {
+                        out.push(Ok(BuildOutput::ImageId(id)));
+                    }
+                    out
+                }
+                Err(e) => vec![Err(state.failure(super::classify_error(e, &engine.host)))],
+            };
+            futures_util::stream::iter(out)
+        })
+}
+
+/// What the stream has seen so far.
+struct Progress {
+    /// Text after the last newline.
+    partial: String,
+    /// The step running now (`Step 3/7 : RUN make`).
+    step: Option<String>,
+    container: StepContainer,
+}
+
+impl Progress {
+    fn line(&mut self, line: String) -> BuildOutput {
+        if let Some(id) = line.trim_start().strip_prefix("---> Running in ") {
+            self.container.id = Some(id.trim().to_string());
+        } else if line.starts_with("Removing intermediate container") {
+            self.container.id = None;
+        }
+        if line.starts_with("Step ") {
+            self.step = Some(line.clone());
+            BuildOutput::Step(line)
+        } else {
+            BuildOutput::Line(line)
+        }
+    }
+
+    fn failure(&mut self, error: EngineError) -> BuildFailure {
+        // The engine removes a failed step's container itself (forcerm).
+        self.container.id = None;
+        BuildFailure {
+            step: self.step.clone(),
+            error,
+        }
+    }
+}
+
+/// The container the current step runs in: stopped and removed if the build is dropped while
+/// the step runs (the removal is awaited before the process exits).
+struct StepContainer {
+    docker: Docker,
+    id: Option<String>,
+}
+
+impl Drop for StepContainer {
+    fn drop(&mut self) {
+        if let Some(id) = self.id.take() {
+            let docker = self.docker.clone();
+            crate::interrupt::defer_cleanup(async move {
+                super::remove_container_with(&docker, &id).await;
+            });
+        }
+    }
+}

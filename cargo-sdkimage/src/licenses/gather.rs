@@ -1,0 +1,102 @@
+//! Licenses for a build: what an image's licenses depend on (for its fingerprint), running
+//! the gatherers of a manifest's `[licenses]`, and the final layer that carries them.
+
+use std::sync::Arc;
+
+use super::Resolved;
+use crate::engine::{BuildRequest, Engine};
+use crate::error::{Error, Result};
+use crate::fingerprint;
+use crate::manifest::{LicenseSource, Manifest};
+use crate::workspace::Workspace;
+
+/// What the licenses of an image depend on besides the image itself: the `[licenses]` table,
+/// the licenses folder (policy, overrides, texts), and the lock file the cargo gatherer resolves.
+pub fn license_inputs(ws: &Workspace, manifest: &Manifest) -> Option<String> {
+    let spec = manifest.licenses.as_ref()?;
+    let mut paths = vec![ws.config.licenses_dir.clone(), ws.root.join("Cargo.lock")];
+    for source in &spec.sources {
+        if let LicenseSource::Cargo { manifest } = source {
+            paths.push(manifest.clone());
+        }
+    }
+    Some(format!(
+        "{}:{:?}:{}",
+        spec.dest,
+        spec.sources,
+        fingerprint::hash_paths(&paths)
+    ))
+}
+
+/// Run every gatherer of the manifest's `[licenses]`, then overrides and policy. The
+/// image-side gatherers read `image` (engine and image id); host-side ones need neither.
+pub async fn gather_licenses(
+    ws: &Arc<Workspace>,
+    manifest: &Manifest,
+    image: Option<(&Engine, &str)>,
+) -> Result<Vec<Resolved>> {
+    let spec = manifest
+        .licenses
+        .as_ref()
+        .expect("the manifest has [licenses]");
+    let mut gathered = super::Gathered::default();
+    let (mut python, mut debian) = (false, false);
+    for source in &spec.sources {
+        match source {
+            LicenseSource::Cargo { manifest } => {
+                let (ws, manifest) = (ws.clone(), manifest.clone());
+                let found =
+                    tokio::task::spawn_blocking(move || super::gather_cargo(&ws, &manifest))
+                        .await
+                        .map_err(|e| Error::Failed(format!("license task failed: {e}")))??;
+                gathered.merge(found);
+            }
+            LicenseSource::Python => python = true,
+            LicenseSource::Debian => debian = true,
+        }
+    }
+    if python || debian {
+        let (engine, id) = image.ok_or_else(|| {
+            Error::Failed("the python and debian license gatherers need a built image".into())
+        })?;
+        gathered.merge(super::gather_image(engine, id, python, debian).await?);
+    }
+    let dir = ws.config.licenses_dir.clone();
+    tokio::task::spawn_blocking(move || super::check(gathered, &dir))
+        .await
+        .map_err(|e| Error::Failed(format!("license task failed: {e}")))?
+}
+
+/// Add the license layout to image `id` as one final layer; returns the new image's id.
+pub async fn add_licenses_layer(
+    engine: &Engine,
+    id: &str,
+    dest: &str,
+    resolved: &[Resolved],
+) -> Result<String> {
+    const DOCKERFILE: &str = ".sdkimage.licenses.Dockerfile";
+    let failed =
+        |e: &dyn std::fmt::Display| Error::Failed(format!("cannot add the licenses layer: {e}"));
+    let prefix = dest.trim_matches('/');
+    let dockerfile = format!("FROM {id}\nCOPY {prefix} /{prefix}\n");
+    let mut builder = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_mtime(0);
+    header.set_mode(0o644);
+    header.set_size(dockerfile.len() as u64);
+    header.set_entry_type(tar::EntryType::Regular);
+    builder
+        .append_data(&mut header, DOCKERFILE, dockerfile.as_bytes())
+        .map_err(|e| failed(&e))?;
+    super::append_to_tar(resolved, dest, &mut builder).map_err(|e| failed(&e))?;
+    let body = builder.into_inner().map_err(|e| failed(&e))?;
+    let request = BuildRequest {
+        dockerfile: DOCKERFILE.to_string(),
+        ..Default::default()
+    };
+    let context = futures_util::stream::once(async move { Ok(bytes::Bytes::from(body)) });
+    engine
+        .build_to_id(&request, context)
+        .await
+        .map_err(|e| failed(&e))
+}

@@ -1,0 +1,388 @@
+//! The output contract: every type a user or a tool reads, in one place. JSON events on
+//! stdout (`--message-format json`), the `list` array, the `--metadata-file` (written and read
+//! through the same types), the outcome of an image, and the schema version. The README's
+//! "JSON output" section documents them; the end-to-end tests read the output through them.
+//!
+//! The library emits through [`EventSink`] only; `report.rs` renders for people and machines.
+
+use std::io::Write;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the JSON event and list schema.
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum EventKind {
+    BuildStarted,
+    BuildFinished,
+    UpToDate,
+    Retagged,
+    PushFinished,
+    Verified,
+    Promoted,
+    Failed,
+    Error,
+    Summary,
+}
+
+/// One line of `--message-format json` output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    pub schema: u32,
+    pub event: EventKind,
+    /// The expanded image name, exactly as `list` shows it (null for `error`/`summary`).
+    pub image: Option<String>,
+    pub language: Option<String>,
+    pub variant: Option<String>,
+    pub refs: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_ms: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Only on `summary`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts: Option<Counts>,
+}
+
+/// Totals of a run, on the `summary` event.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counts {
+    pub built: usize,
+    pub up_to_date: usize,
+    pub retagged: usize,
+    pub failed: usize,
+    /// Not attempted: a dependency failed, or the run stopped at the first failure.
+    pub skipped: usize,
+    pub pushed: usize,
+    pub verified: usize,
+    pub promoted: usize,
+}
+
+impl Event {
+    /// An event about one image: its name, selector parts and refs.
+    pub fn for_image(
+        kind: EventKind,
+        name: &str,
+        language: &str,
+        variant: Option<&str>,
+        refs: Vec<String>,
+    ) -> Event {
+        Event {
+            schema: SCHEMA,
+            event: kind,
+            image: Some(name.to_string()),
+            language: Some(language.to_string()),
+            variant: variant.map(str::to_string),
+            refs,
+            id: None,
+            digest: None,
+            duration_ms: None,
+            message: None,
+            counts: None,
+        }
+    }
+
+    pub fn general(kind: EventKind, message: Option<String>) -> Event {
+        Event {
+            schema: SCHEMA,
+            event: kind,
+            image: None,
+            language: None,
+            variant: None,
+            refs: Vec::new(),
+            id: None,
+            digest: None,
+            duration_ms: None,
+            message,
+            counts: None,
+        }
+    }
+
+    pub fn id(mut self, id: Option<String>) -> Self {
+        self.id = id;
+        self
+    }
+
+    pub fn digest(mut self, digest: Option<String>) -> Self {
+        self.digest = digest;
+        self
+    }
+
+    pub fn duration(mut self, d: Duration) -> Self {
+        self.duration_ms = Some(d.as_millis() as u64);
+        self
+    }
+
+    pub fn message(mut self, m: impl Into<String>) -> Self {
+        self.message = Some(m.into());
+        self
+    }
+}
+
+/// What happened to one image in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Built,
+    UpToDate,
+    Retagged,
+    Failed,
+    /// Not attempted: a dependency failed, or the run stopped after a failure.
+    Skipped,
+}
+
+impl Outcome {
+    /// The name used in JSON and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Built => "built",
+            Outcome::UpToDate => "up-to-date",
+            Outcome::Retagged => "retagged",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+        }
+    }
+}
+
+/// One entry of `list --message-format json` (a JSON array of these).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListEntry {
+    pub language: String,
+    pub variant: Option<String>,
+    pub name: String,
+    pub refs: Vec<String>,
+    pub manifest: String,
+    pub depends_on: Vec<String>,
+}
+
+/// One row of the human summary table of a build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultRow {
+    pub image: String,
+    pub outcome: Outcome,
+    pub duration: Duration,
+    pub id: Option<String>,
+}
+
+/// A line of an image's build output, as the builder reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BuildLog<'a> {
+    /// A step starts (`Step 3/7 : RUN make`): the line a progress bar shows.
+    Step(&'a str),
+    /// Anything else the build printed.
+    Output(&'a str),
+}
+
+impl BuildLog<'_> {
+    pub fn text(&self) -> &str {
+        match self {
+            BuildLog::Step(t) | BuildLog::Output(t) => t,
+        }
+    }
+}
+
+/// The one way the library emits: lifecycle events, build output, notes for people, and the
+/// data a command was asked for. `report::Reporter` renders them (bars, plain lines, JSON).
+pub trait EventSink: Send + Sync {
+    /// A lifecycle event (a JSON line; the matching progress change for people).
+    fn event(&self, event: &Event);
+    /// One line of an image's build output (`label` is its selector, `python:3.11`).
+    fn build_log(&self, image: &str, label: &str, line: BuildLog<'_>);
+    /// A message for people on stderr.
+    fn note(&self, text: &str);
+    /// Progress for people (a prepare step starting); silent under `--progress none`.
+    fn progress_note(&self, text: &str);
+    /// The data a command was asked for, on stdout (a table, a Dockerfile, a plan).
+    fn data(&self, text: &str);
+    /// Whether stdout carries JSON events (then plans for people go to stderr).
+    fn json(&self) -> bool;
+    /// The closing summary of a run: the `summary` event, and for people the table of `rows`
+    /// with the totals (a build; publish, verify and promote have no table).
+    fn summary(&self, counts: &Counts, rows: Option<&[ResultRow]>, elapsed: Duration) {
+        let _ = rows;
+        let mut summary = Event::general(EventKind::Summary, None).duration(elapsed);
+        summary.counts = Some(counts.clone());
+        self.event(&summary);
+    }
+    /// Clear what is drawn (before a final error).
+    fn clear(&self) {}
+}
+
+/// A sink that counts the images reported `failed` and passes everything on: the failures of
+/// a publish, which are reported per image as they happen, counted for its summary.
+pub struct Tally<'a> {
+    inner: &'a dyn EventSink,
+    failed: std::sync::atomic::AtomicUsize,
+}
+
+impl<'a> Tally<'a> {
+    pub fn new(inner: &'a dyn EventSink) -> Tally<'a> {
+        Tally {
+            inner,
+            failed: std::sync::atomic::AtomicUsize::new(0),
+        }
+    }
+
+    /// How many images were reported `failed` through this sink.
+    pub fn failed(&self) -> usize {
+        self.failed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl EventSink for Tally<'_> {
+    fn event(&self, event: &Event) {
+        if event.event == EventKind::Failed && event.image.is_some() {
+            self.failed
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.inner.event(event);
+    }
+    fn build_log(&self, image: &str, label: &str, line: BuildLog<'_>) {
+        self.inner.build_log(image, label, line);
+    }
+    fn note(&self, text: &str) {
+        self.inner.note(text);
+    }
+    fn progress_note(&self, text: &str) {
+        self.inner.progress_note(text);
+    }
+    fn data(&self, text: &str) {
+        self.inner.data(text);
+    }
+    fn json(&self) -> bool {
+        self.inner.json()
+    }
+    fn summary(&self, counts: &Counts, rows: Option<&[ResultRow]>, elapsed: Duration) {
+        self.inner.summary(counts, rows, elapsed);
+    }
+    fn clear(&self) {
+        self.inner.clear();
+    }
+}
+
+/// One image in the `--metadata-file` JSON (keyed by image name). The dotted keys are the ones
+/// `docker buildx bake --metadata-file` writes, so tools that read bake's file read ours.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImageMetadata {
+    pub refs: Vec<String>,
+    pub id: Option<String>,
+    /// The registry manifest digest, once pushed.
+    pub digest: Option<String>,
+    pub pushed: bool,
+    /// Number of license entries added to the image, when licenses were pulled.
+    pub licenses: Option<usize>,
+    pub duration_ms: u64,
+    pub outcome: Outcome,
+    #[serde(rename = "image.name")]
+    pub image_name: String,
+    #[serde(
+        rename = "containerimage.digest",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub containerimage_digest: Option<String>,
+    #[serde(
+        rename = "containerimage.config.digest",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub containerimage_config_digest: Option<String>,
+}
+
+/// Write the metadata file of this run at `path` (replacing an earlier one), atomically.
+pub fn write_metadata(
+    path: &std::path::Path,
+    entries: &[(String, ImageMetadata)],
+) -> crate::Result<()> {
+    let mut all = std::collections::BTreeMap::new();
+    for (name, meta) in entries {
+        all.insert(
+            name.clone(),
+            serde_json::to_value(meta).expect("metadata serializes"),
+        );
+    }
+    let text = serde_json::to_vec_pretty(&all).expect("metadata serializes");
+    replace_file(path, &text).map_err(|e| {
+        crate::Error::io(
+            format!("cannot write the metadata file {}", path.display()),
+            e,
+        )
+    })
+}
+
+/// Replace the contents of `path` so that a reader never sees half a file: a temporary file
+/// of a unique name beside the target, renamed over it. A symlink is followed (its target is
+/// replaced, the link stays); what is not a regular file (`/dev/stdout`, a pipe) is written
+/// in place.
+fn replace_file(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    let target = match std::fs::canonicalize(path) {
+        Ok(real) => real,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => path.to_path_buf(),
+        Err(e) => return Err(e),
+    };
+    if target.exists() && !std::fs::metadata(&target)?.is_file() {
+        let mut file = std::fs::OpenOptions::new().write(true).open(&target)?;
+        return file.write_all(contents).and_then(|()| file.flush());
+    }
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    // An existing file keeps its mode; a new one is readable by all, as `fs::write` makes it.
+    let mode = match std::fs::metadata(&target) {
+        Ok(m) => m.permissions(),
+        Err(_) => {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::Permissions::from_mode(0o644)
+        }
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".sdkimage-metadata")
+        .permissions(mode)
+        .tempfile_in(dir)?;
+    tmp.write_all(contents)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(&target).map_err(|e| e.error)?;
+    Ok(())
+}
+
+/// Read a metadata file's text: an object keyed by image name. Our own files and the ones
+/// `docker buildx bake --metadata-file` writes (which have only `image.name` and
+/// `containerimage.digest` of these keys) both read, so every key may be missing.
+pub fn read_metadata(
+    text: &str,
+) -> Result<std::collections::BTreeMap<String, MetadataEntry>, String> {
+    serde_json::from_str(text).map_err(|e| {
+        if e.classify() == serde_json::error::Category::Data {
+            format!("expected an object keyed by image name ({e})")
+        } else {
+            format!("not valid JSON ({e})")
+        }
+    })
+}
+
+/// One image of a metadata file as read back: [`ImageMetadata`] with every key optional.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct MetadataEntry {
+    pub refs: Option<Vec<String>>,
+    pub id: Option<String>,
+    pub digest: Option<String>,
+    pub pushed: Option<bool>,
+    pub licenses: Option<usize>,
+    pub duration_ms: Option<u64>,
+    pub outcome: Option<Outcome>,
+    #[serde(rename = "image.name")]
+    pub image_name: Option<String>,
+    #[serde(rename = "containerimage.digest")]
+    pub containerimage_digest: Option<String>,
+    #[serde(rename = "containerimage.config.digest")]
+    pub containerimage_config_digest: Option<String>,
+}

@@ -1,0 +1,422 @@
+//! The scheduler: the image graph in parallel (dependencies first, up to `-j`), a signal
+//! cancelling what runs. Preparing a manifest is `prepare.rs`; building one image (inputs,
+//! reuse, build, tag) is `image.rs`.
+
+mod image;
+mod prepare;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinSet;
+
+use crate::engine::{BuildCredentials, Engine};
+use crate::error::{Error, Result};
+use crate::fingerprint::StateStore;
+use crate::interrupt::Interrupt;
+pub use crate::output::Outcome;
+use crate::output::{EventKind, EventSink};
+use crate::plan::BuildPlan;
+use crate::workspace::Workspace;
+
+pub use prepare::prepare;
+
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub jobs: usize,
+    pub no_cache: bool,
+    pub keep_going: bool,
+    pub force: bool,
+    pub pull_licenses: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct ImageResult {
+    pub image: usize,
+    pub outcome: Outcome,
+    pub id: Option<String>,
+    pub duration: Duration,
+    pub message: Option<String>,
+    pub licenses: Option<usize>,
+}
+
+/// What every build task shares.
+pub struct Session {
+    pub ws: Arc<Workspace>,
+    pub plan: Arc<BuildPlan>,
+    pub engine: Engine,
+    pub reporter: Arc<dyn EventSink>,
+    /// Registry credentials handed to builds, so private base images can be pulled; read
+    /// (credential helpers run) once, when the first image is really built.
+    build_credentials: tokio::sync::OnceCell<BuildCredentials>,
+    pub interrupt: Interrupt,
+}
+
+impl Session {
+    async fn build_credentials(&self) -> BuildCredentials {
+        let read = || async {
+            tokio::task::spawn_blocking(crate::registry::credentials::for_build)
+                .await
+                .unwrap_or_default()
+        };
+        self.build_credentials.get_or_init(read).await.clone()
+    }
+
+    pub fn new(
+        ws: Workspace,
+        plan: BuildPlan,
+        engine: Engine,
+        reporter: Arc<dyn EventSink>,
+        interrupt: Interrupt,
+    ) -> Session {
+        Session {
+            ws: Arc::new(ws),
+            plan: Arc::new(plan),
+            engine,
+            reporter,
+            build_credentials: tokio::sync::OnceCell::new(),
+            interrupt,
+        }
+    }
+}
+
+/// A human description of what `build` would do, for `--dry-run`. Touches nothing.
+pub fn describe(
+    ws: &Workspace,
+    plan: &BuildPlan,
+    selection: &[usize],
+    opts: &BuildOptions,
+) -> String {
+    let mut out = String::new();
+    let mut prepared = BTreeSet::new();
+    for &i in selection {
+        let m = plan.manifest_of(i);
+        if prepared.insert(plan.images[i].manifest) {
+            for p in &m.prepare {
+                out.push_str(&format!(
+                    "prepare  {}: {} (in {})\n",
+                    m.language,
+                    shell_words(&p.run),
+                    ws.display_path(&p.cwd)
+                ));
+            }
+        }
+    }
+    for &i in selection {
+        let img = &plan.images[i];
+        let m = plan.manifest_of(i);
+        let mut line = format!(
+            "build    {}: dockerfile {}, context {}",
+            img.label(),
+            ws.display_path(&m.dockerfile),
+            ws.display_path(&m.context)
+        );
+        for (k, v) in &img.build_args {
+            line.push_str(&format!(", --build-arg {k}={}", shown_arg(k, v)));
+        }
+        for c in m.copies_for(img.variant.as_deref()) {
+            line.push_str(&format!(", + {} -> {}", ws.display_path(&c.from), c.to));
+        }
+        if opts.no_cache {
+            line.push_str(", --no-cache");
+        }
+        out.push_str(&line);
+        out.push('\n');
+        if opts.pull_licenses
+            && let Some(l) = &m.licenses
+        {
+            out.push_str(&format!("licenses {}: into {}\n", img.label(), l.dest));
+        }
+        for r in &img.refs {
+            out.push_str(&format!("tag      {}: {r}\n", img.label()));
+        }
+    }
+    out
+}
+
+/// The results of a build run: one per selected image, in selection order.
+pub struct BuildRun {
+    pub results: Vec<ImageResult>,
+    /// The signal that cancelled the run, if one did.
+    pub interrupted: Option<i32>,
+}
+
+/// Build the selection: independent images in parallel up to `jobs`, dependants as soon as
+/// their dependencies are done. A signal cancels running builds (on the engine too).
+/// Images in `failed_before` (their prepare step failed) are reported failed and not built.
+pub async fn build(
+    session: Arc<Session>,
+    selection: &[usize],
+    opts: &BuildOptions,
+    failed_before: &BTreeMap<usize, String>,
+) -> Result<BuildRun> {
+    let store = Arc::new(StateStore::new(&session.ws.state_dir()));
+    let logs = session.ws.state_dir().join("logs");
+    std::fs::create_dir_all(&logs)
+        .map_err(|e| Error::io(format!("cannot create {}", logs.display()), e))?;
+    let selected: BTreeSet<usize> = selection.iter().copied().collect();
+    let mut results: HashMap<usize, ImageResult> = HashMap::new();
+    let mut waiting: Vec<usize> = selection.to_vec();
+    let mut running: JoinSet<ImageResult> = JoinSet::new();
+    // When each image started, for the duration of one a signal cancels.
+    let mut started: HashMap<usize, Instant> = HashMap::new();
+    let mut stopping = false;
+    let mut interrupt = session.interrupt.clone();
+    let mut interrupted = None;
+    let jobs = opts.jobs.max(1);
+    for (&img, message) in failed_before {
+        waiting.retain(|&w| w != img);
+        session.reporter.event(
+            &session.plan.images[img]
+                .event(EventKind::Failed)
+                .message(message.clone()),
+        );
+        results.insert(
+            img,
+            ImageResult::failed(img, message.clone(), Duration::ZERO),
+        );
+        stopping |= !opts.keep_going;
+    }
+
+    loop {
+        // Start every image whose dependencies are done, up to `jobs`.
+        if !stopping {
+            let mut i = 0;
+            while i < waiting.len() && running.len() < jobs {
+                let img = waiting[i];
+                let deps: Vec<usize> = session.plan.images[img]
+                    .deps
+                    .iter()
+                    .copied()
+                    .filter(|d| selected.contains(d))
+                    .collect();
+                let failed_dep = deps
+                    .iter()
+                    .find(|d| results.get(d).is_some_and(|r| r.id.is_none()));
+                if let Some(&d) = failed_dep {
+                    waiting.remove(i);
+                    let message = format!(
+                        "not built: dependency {} failed",
+                        session.plan.images[d].name
+                    );
+                    results.insert(img, ImageResult::skipped(img, message));
+                    continue;
+                }
+                if deps.iter().all(|d| results.contains_key(d)) {
+                    waiting.remove(i);
+                    let dep_ids: BTreeMap<usize, String> = deps
+                        .iter()
+                        .map(|d| (*d, results[d].id.clone().expect("dependency succeeded")))
+                        .collect();
+                    let (session, store, logs, opts) =
+                        (session.clone(), store.clone(), logs.clone(), opts.clone());
+                    started.insert(img, Instant::now());
+                    running.spawn(async move {
+                        image::build_one(&session, &store, &logs, img, dep_ids, &opts).await
+                    });
+                    continue;
+                }
+                i += 1;
+            }
+        }
+        if running.is_empty() {
+            break;
+        }
+        tokio::select! {
+            joined = running.join_next() => {
+                let result = match joined {
+                    Some(Ok(result)) => result,
+                    Some(Err(e)) => return Err(Error::Failed(format!("a build task stopped unexpectedly: {e}"))),
+                    None => continue,
+                };
+                if result.outcome == Outcome::Failed && !opts.keep_going {
+                    stopping = true;
+                }
+                results.insert(result.image, result);
+            }
+            signal = interrupt.wait() => {
+                // Dropping a build stops the container of its running step (awaited before
+                // the process exits).
+                running.abort_all();
+                while running.join_next().await.is_some() {}
+                session.reporter.clear();
+                let name = crate::interrupt::name(signal);
+                for &img in selection {
+                    if results.contains_key(&img) || waiting.contains(&img) {
+                        continue;
+                    }
+                    let message = format!("cancelled by {name}; nothing was tagged");
+                    let ran = started.get(&img).map(Instant::elapsed).unwrap_or_default();
+                    session.reporter.event(&session.plan.images[img].event(EventKind::Failed).message(message.clone()).duration(ran));
+                    results.insert(img, ImageResult::failed(img, message, ran));
+                }
+                interrupted = Some(signal);
+                break;
+            }
+        }
+    }
+    let why = if interrupted.is_some() {
+        "not built: the run was interrupted"
+    } else {
+        "not built: the run stopped after a failure (use --keep-going to build the rest)"
+    };
+    for img in waiting {
+        results.insert(img, ImageResult::skipped(img, why.into()));
+    }
+    let results = selection
+        .iter()
+        .map(|i| results.remove(i).expect("every image has a result"))
+        .collect();
+    Ok(BuildRun {
+        results,
+        interrupted,
+    })
+}
+
+impl ImageResult {
+    pub fn failed(image: usize, message: String, duration: Duration) -> ImageResult {
+        ImageResult {
+            image,
+            outcome: Outcome::Failed,
+            id: None,
+            duration,
+            message: Some(message),
+            licenses: None,
+        }
+    }
+
+    pub fn skipped(image: usize, message: String) -> ImageResult {
+        ImageResult {
+            image,
+            outcome: Outcome::Skipped,
+            id: None,
+            duration: Duration::ZERO,
+            message: Some(message),
+            licenses: None,
+        }
+    }
+}
+
+/// A build arg's value as shown to people: masked when its name says it is a secret, since
+/// dry runs and `dockerfile` output end up in CI logs.
+pub fn shown_arg<'a>(name: &str, value: &'a str) -> &'a str {
+    if looks_secret(name) { "***" } else { value }
+}
+
+/// Whether a build arg's name says it holds a secret. The name is cut into parts at `_`, `-`,
+/// `.` and camelCase humps; it is secret when a part starts with `TOKEN`, `PASS`, `SECRET`,
+/// `AUTH` or `CRED`, starts or ends with `KEY` or ends with `TOKEN`, or is `PAT`
+/// (`NPM_AUTH`, `DB_PASS`, `GITHUB_PAT`, `PRIVATE_KEY`, `apiKey`; not `PATH`).
+/// Masking more than needed costs a `***`; less leaks a credential into CI logs.
+pub fn looks_secret(name: &str) -> bool {
+    name_parts(name).iter().any(|part| {
+        ["TOKEN", "PASS", "SECRET", "AUTH", "CRED"]
+            .iter()
+            .any(|p| part.starts_with(p))
+            || part.starts_with("KEY")
+            || part.ends_with("KEY")
+            || part.ends_with("TOKEN")
+            || part == "PAT"
+    })
+}
+
+/// `npmAuthToken` -> NPM, AUTH, TOKEN; `DB_PASS` -> DB, PASS.
+fn name_parts(name: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut part = String::new();
+    let mut previous_lower = false;
+    for c in name.chars() {
+        if !c.is_ascii_alphanumeric() {
+            parts.push(std::mem::take(&mut part));
+            previous_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && previous_lower {
+            parts.push(std::mem::take(&mut part));
+        }
+        previous_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        part.push(c.to_ascii_uppercase());
+    }
+    parts.push(part);
+    parts.retain(|p| !p.is_empty());
+    parts
+}
+
+/// One note per run when build args look like secrets: their values stay in the image's
+/// history, where anyone who pulls it can read them.
+pub fn secret_args_warning(plan: &BuildPlan, selection: &[usize]) -> Option<String> {
+    let names: BTreeSet<&str> = selection
+        .iter()
+        .flat_map(|&i| plan.images[i].build_args.keys())
+        .map(String::as_str)
+        .filter(|k| looks_secret(k))
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    let names: Vec<&str> = names.into_iter().collect();
+    Some(format!(
+        "warning: build arg{} {} look{} like a secret; build args are recorded in the image (`docker history` shows them to anyone who pulls it); pass secrets as build secrets instead",
+        if names.len() > 1 { "s" } else { "" },
+        names.join(", "),
+        if names.len() > 1 { "" } else { "s" },
+    ))
+}
+
+/// `a b "c d"` for showing a command.
+pub fn shell_words(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| {
+            if w.is_empty() || w.contains(|c: char| c.is_whitespace() || "\"'$`\\".contains(c)) {
+                format!("'{}'", w.replace('\'', "'\\''"))
+            } else {
+                w.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_looking_build_args_are_masked_when_shown() {
+        assert_eq!(shown_arg("GITHUB_TOKEN", "ghp_x"), "***");
+        assert_eq!(shown_arg("npm_password", "x"), "***");
+        assert_eq!(shown_arg("py_version", "3.11"), "3.11");
+        for secret in [
+            "NPM_AUTH",
+            "DB_PASS",
+            "GITHUB_PAT",
+            "PRIVATE_KEY",
+            "SSH_KEY",
+            "apiKey",
+            "npmAuthToken",
+            "AWS_SECRET_ACCESS_KEY",
+            "REGISTRY_CREDENTIALS",
+            "PASSWORD",
+        ] {
+            assert!(looks_secret(secret), "{secret}");
+        }
+        for plain in [
+            "PATH_PREFIX",
+            "PATH",
+            "py_version",
+            "BASE_IMAGE",
+            "MONTH",
+            "PATTERN",
+        ] {
+            assert!(!looks_secret(plain), "{plain}");
+        }
+    }
+
+    #[test]
+    fn commands_are_shown_quoted() {
+        let words = ["sh", "-c", "echo 'a b'", ""].map(String::from);
+        assert_eq!(shell_words(&words), "sh -c 'echo '\\''a b'\\''' ''");
+    }
+}
