@@ -352,7 +352,7 @@ pub fn dockerfile(target: &Target) -> Result<String> {
         .into_iter()
         .partition(|c| m.prepare.is_empty() || c.from.exists());
     spec.copies = copies;
-    let ctx = crate::context::collect(&spec).map_err(|e| Error::Failed(e.to_string()))?;
+    let ctx = crate::context::collect(&spec)?;
     let mut out = format!(
         "# {} ({})\n# dockerfile: {}\n",
         img.name,

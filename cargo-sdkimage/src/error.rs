@@ -1,4 +1,4 @@
-//! The typed errors of the library and the exit codes they map to (DESIGN.md section 4).
+//! The typed errors of the library and the exit codes they map to (README, "Exit codes").
 
 use std::fmt;
 use std::path::PathBuf;
@@ -75,6 +75,9 @@ pub enum Error {
     /// The run was interrupted by a signal (SIGINT = 2, SIGTERM = 15).
     #[error("interrupted by {}", crate::interrupt::name(*.0))]
     Interrupted(i32),
+    /// A build context that cannot be sent (a file that vanished or cannot be read, a FIFO).
+    #[error("{0}")]
+    Context(#[from] crate::context::ContextError),
     /// An I/O problem outside a build (state folder, metadata file, ...).
     #[error("{context}: {source}")]
     Io {
@@ -96,12 +99,12 @@ fn render_diagnostics(diags: &[Diagnostic]) -> String {
 }
 
 impl Error {
-    /// The process exit code of DESIGN.md section 4.
+    /// The process exit code (README, "Exit codes").
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Invalid(_) | Error::Usage(_) => 2,
             Error::Unreachable(_) => 3,
-            Error::Failed(_) | Error::Io { .. } => 1,
+            Error::Failed(_) | Error::Io { .. } | Error::Context(_) => 1,
             Error::Interrupted(signal) => 128 + signal,
         }
     }

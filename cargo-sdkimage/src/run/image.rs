@@ -155,7 +155,7 @@ impl ImageJob<'_> {
             .flat_map(|i| i.refs.iter().map(ToString::to_string))
             .collect();
         tokio::task::spawn_blocking(move || -> Result<Prepared> {
-            let ctx = context::collect(&spec).map_err(|e| Error::Failed(e.to_string()))?;
+            let ctx = context::collect(&spec)?;
             let rules =
                 crate::guarded::Rules::new(&root, crate::guarded::CONFIG_CAP, "a Dockerfile");
             let text = crate::guarded::read_to_string(&dockerfile, rules)
