@@ -55,7 +55,9 @@ pub(super) fn build<'a>(
                     if let Some(detail) = info.error_detail.and_then(|d| d.message) {
                         out.push(Err(state.failure(EngineError::Failed(detail))));
                     }
-                    if let Some(id) = info.aux.and_then(|a| a.id) {
+                    if let Some(bollard::models::BuildInfoAux::Default(aux)) = info.aux
+                        && let Some(id) = aux.id
+                    {
                         out.push(Ok(BuildOutput::ImageId(id)));
                     }
                     out
