@@ -3,6 +3,7 @@
 
 pub mod commands;
 pub mod context;
+pub mod diag;
 pub mod discover;
 pub mod dockerfile;
 pub mod engine;
@@ -12,6 +13,7 @@ pub mod guarded;
 pub mod interrupt;
 pub mod licenses;
 pub mod manifest;
+pub mod paths;
 pub mod plan;
 pub mod publish;
 pub mod reference;

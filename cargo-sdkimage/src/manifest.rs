@@ -3,13 +3,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IntoDeserializer};
 use toml::Spanned;
 
 use crate::error::{Diagnostic, Error, Result};
+use crate::paths::{normalize, normalize_inner};
 use crate::template::Template;
 
 pub const MANIFEST_FILE: &str = "sdkimage.toml";
@@ -204,7 +205,7 @@ impl Manifest {
         let dir = path.parent().unwrap_or(root).to_path_buf();
         let table = match toml::de::DeTable::parse(&source) {
             Ok(t) => t,
-            Err(e) => return Err(crate::workspace::toml_diag(path, &source, &e)),
+            Err(e) => return Err(crate::diag::toml_diag(path, &source, &e)),
         };
         let mut c = Checker {
             path,
@@ -632,44 +633,6 @@ impl PathChecker<'_> {
     }
 }
 
-/// Lexically resolve `.` and `..` (no file system access).
-pub fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// Normalize a relative `/`-separated path that must stay inside its base; None if it escapes,
-/// is absolute or is empty.
-pub fn normalize_inner(path: &str) -> Option<String> {
-    if path.starts_with('/') {
-        return None;
-    }
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            p => parts.push(p),
-        }
-    }
-    if parts.is_empty() {
-        None
-    } else {
-        Some(parts.join("/"))
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -991,13 +954,5 @@ sources = [{ kind = "python" }, { kind = "debian" }]
         );
         assert!(errs[0].contains("needs `manifest`"), "{errs:#?}");
         assert!(errs[1].contains("only for `cargo`"), "{errs:#?}");
-    }
-
-    #[test]
-    fn normalize_inner_rules() {
-        assert_eq!(normalize_inner("a/./b/../c"), Some("a/c".into()));
-        assert_eq!(normalize_inner("../a"), None);
-        assert_eq!(normalize_inner("/a"), None);
-        assert_eq!(normalize_inner("."), None);
     }
 }
