@@ -34,7 +34,7 @@ pub struct Manifest {
     pub variants: BTreeMap<String, BTreeMap<String, Spanned<Template>>>,
     pub build_args: BTreeMap<String, Spanned<Template>>,
     pub prepare: Vec<Prepare>,
-    pub copies: Vec<Copy>,
+    pub copies: Vec<CopySpec>,
     pub licenses: Option<Licenses>,
 }
 
@@ -47,7 +47,7 @@ pub struct Prepare {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Copy {
+pub struct CopySpec {
     /// Absolute file or folder on disk.
     pub from: PathBuf,
     /// Normalized `/`-separated path inside the context.
@@ -454,7 +454,7 @@ impl Manifest {
             for (variant, from) in from_variants {
                 let from = paths.check(&mut c, &from, copy_kind, "copy.from");
                 if let (Some(from), Some(to)) = (from, to.clone()) {
-                    copies.push(Copy { from, to, variant });
+                    copies.push(CopySpec { from, to, variant });
                 }
             }
         }
@@ -528,7 +528,7 @@ impl Manifest {
     }
 
     /// The `[[copy]]` entries of the image of `variant`.
-    pub fn copies_for<'a>(&'a self, variant: Option<&'a str>) -> impl Iterator<Item = &'a Copy> {
+    pub fn copies_for<'a>(&'a self, variant: Option<&'a str>) -> impl Iterator<Item = &'a CopySpec> {
         self.copies
             .iter()
             .filter(move |c| c.variant.is_none() || c.variant.as_deref() == variant)
@@ -547,7 +547,7 @@ impl Manifest {
             dockerfile: self.dockerfile.clone(),
             copies: self
                 .copies_for(variant)
-                .map(|c| crate::context::CopySpec {
+                .map(|c| crate::context::ContextCopy {
                     from: c.from.clone(),
                     to: c.to.clone(),
                 })
@@ -720,7 +720,7 @@ sources = [{ kind = "python" }, { kind = "debian" }]
         assert_eq!(m.variants.len(), 2);
         assert_eq!(
             m.copies,
-            vec![Copy {
+            vec![CopySpec {
                 from: root.join("sdk/boot"),
                 to: "target/boot".into(),
                 variant: None,
