@@ -56,7 +56,7 @@ pub struct ContextSpec {
     /// Absolute path of the Dockerfile, inside or outside `root`.
     pub dockerfile: PathBuf,
     /// Extra artifacts added to the context; applied in order, later ones win.
-    pub copies: Vec<CopySpec>,
+    pub copies: Vec<ContextCopy>,
     /// Absolute folders never sent, whatever `.dockerignore` says: our own state and logs,
     /// which change while a build runs when the context holds the workspace's `target/`.
     pub skip: Vec<PathBuf>,
@@ -66,7 +66,7 @@ pub struct ContextSpec {
 
 /// A file or folder from disk added to the context at `to`, regardless of `.dockerignore`.
 #[derive(Debug, Clone)]
-pub struct CopySpec {
+pub struct ContextCopy {
     /// Absolute path of a file or folder (followed if it is a symlink).
     pub from: PathBuf,
     /// Relative, `/`-separated destination inside the context (`""` or `"."` merges a folder
@@ -424,7 +424,7 @@ fn utf8<'a>(path: &'a Path, report: &Path) -> Result<&'a str, ContextError> {
 
 fn apply_copy(
     entries: &mut BTreeMap<String, ContextEntry>,
-    copy: &CopySpec,
+    copy: &ContextCopy,
     protected: &BTreeSet<String>,
 ) -> Result<(), ContextError> {
     let fail = |reason: String| ContextError::Copy {

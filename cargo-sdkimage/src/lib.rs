@@ -3,6 +3,7 @@
 
 pub mod commands;
 pub mod context;
+pub mod diag;
 pub mod discover;
 pub mod dockerfile;
 pub mod engine;
@@ -13,6 +14,7 @@ pub mod interrupt;
 pub mod licenses;
 pub mod manifest;
 pub mod output;
+pub mod paths;
 pub mod plan;
 pub mod publish;
 pub mod reference;

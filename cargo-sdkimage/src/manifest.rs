@@ -3,13 +3,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde::de::{DeserializeOwned, IntoDeserializer};
 use toml::Spanned;
 
 use crate::error::{Diagnostic, Error, Result};
+use crate::paths::{normalize, normalize_inner};
 use crate::template::Template;
 
 pub const MANIFEST_FILE: &str = "sdkimage.toml";
@@ -33,7 +34,7 @@ pub struct Manifest {
     pub variants: BTreeMap<String, BTreeMap<String, Spanned<Template>>>,
     pub build_args: BTreeMap<String, Spanned<Template>>,
     pub prepare: Vec<Prepare>,
-    pub copies: Vec<Copy>,
+    pub copies: Vec<CopySpec>,
     pub licenses: Option<Licenses>,
 }
 
@@ -46,7 +47,7 @@ pub struct Prepare {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Copy {
+pub struct CopySpec {
     /// Absolute file or folder on disk.
     pub from: PathBuf,
     /// Normalized `/`-separated path inside the context.
@@ -125,49 +126,36 @@ const KEYS: &[&str] = &[
     "licenses",
 ];
 
+/// The keys of one file, each deserialized to its raw type: `None` or empty when absent or of
+/// the wrong type.
+#[derive(Default)]
+struct RawManifest {
+    language: Option<Spanned<String>>,
+    name: Option<Spanned<String>>,
+    dockerfile: Option<Spanned<String>>,
+    context: Option<Spanned<String>>,
+    depends_on: Vec<Spanned<String>>,
+    platforms: Vec<Spanned<String>>,
+    variants: BTreeMap<Spanned<String>, BTreeMap<String, Spanned<String>>>,
+    build_args: BTreeMap<String, Spanned<String>>,
+    prepare: Vec<RawPrepare>,
+    copy: Vec<RawCopy>,
+    licenses: Option<RawLicenses>,
+    /// Keys written in the file, even with a value of the wrong type: such a key is not missing.
+    present: BTreeSet<String>,
+}
+
+type Variants = BTreeMap<String, BTreeMap<String, Spanned<Template>>>;
+
 /// Collects the problems of one file.
 struct Checker<'a> {
     path: &'a Path,
     source: &'a str,
+    /// The workspace root, which no path may leave.
+    root: &'a Path,
+    /// The manifest's folder, which its paths are relative to.
+    dir: &'a Path,
     diags: Vec<Diagnostic>,
-}
-
-impl Checker<'_> {
-    fn error(&mut self, offset: usize, message: impl Into<String>) {
-        self.diags
-            .push(Diagnostic::at(self.path, self.source, offset, message));
-    }
-
-    /// Deserialize one value, recording the error at its location.
-    fn value<T: DeserializeOwned>(
-        &mut self,
-        key: &str,
-        value: Spanned<toml::de::DeValue<'_>>,
-    ) -> Option<T> {
-        let start = value.span().start;
-        match T::deserialize(value.into_deserializer()) {
-            Ok(v) => Some(v),
-            Err(e) => {
-                let offset = e.span().map_or(start, |s| s.start);
-                self.error(offset, format!("`{key}`: {}", e.message().trim()));
-                None
-            }
-        }
-    }
-
-    fn template(&mut self, text: &Spanned<String>, what: &str) -> Option<Template> {
-        match Template::parse(text.get_ref()) {
-            Ok(t) => Some(t),
-            Err(e) => {
-                // +1 skips the opening quote of a basic string.
-                self.error(
-                    text.span().start + 1 + e.offset,
-                    format!("{what}: {}", e.message),
-                );
-                None
-            }
-        }
-    }
 }
 
 /// What a manifest path must be.
@@ -200,301 +188,50 @@ impl Manifest {
         }
     }
 
+    /// Parse and check the text `source` of `path`: one checker method per group of keys. Every
+    /// check runs; the problems are reported together, sorted by place (problems at the same
+    /// place keep the order in which the checks below run).
     pub fn parse(path: &Path, root: &Path, source: String) -> Result<Manifest> {
         let dir = path.parent().unwrap_or(root).to_path_buf();
         let table = match toml::de::DeTable::parse(&source) {
             Ok(t) => t,
-            Err(e) => return Err(crate::workspace::toml_diag(path, &source, &e)),
+            Err(e) => return Err(crate::diag::toml_diag(path, &source, &e)),
         };
         let mut c = Checker {
             path,
             source: &source,
+            root,
+            dir: &dir,
             diags: Vec::new(),
         };
-
-        let mut language: Option<Spanned<String>> = None;
-        let mut name: Option<Spanned<String>> = None;
-        let mut dockerfile: Option<Spanned<String>> = None;
-        let mut context: Option<Spanned<String>> = None;
-        let mut depends_on: Vec<Spanned<String>> = Vec::new();
-        let mut platforms: Vec<Spanned<String>> = Vec::new();
-        let mut raw_variants: BTreeMap<Spanned<String>, BTreeMap<String, Spanned<String>>> =
-            BTreeMap::new();
-        let mut raw_args: BTreeMap<String, Spanned<String>> = BTreeMap::new();
-        let mut raw_prepare: Vec<RawPrepare> = Vec::new();
-        let mut raw_copy: Vec<RawCopy> = Vec::new();
-        let mut raw_licenses: Option<RawLicenses> = None;
-        // Keys written in the file, even with a value of the wrong type: such a key is not missing.
-        let mut present = BTreeSet::new();
-
-        for (key, value) in table.into_inner() {
-            let key_start = key.span().start;
-            let key = key.into_inner();
-            present.insert(key.clone());
-            match key.as_ref() {
-                "language" => language = c.value(&key, value),
-                "name" => name = c.value(&key, value),
-                "dockerfile" => dockerfile = c.value(&key, value),
-                "context" => context = c.value(&key, value),
-                "depends-on" => depends_on = c.value(&key, value).unwrap_or_default(),
-                "platforms" => platforms = c.value(&key, value).unwrap_or_default(),
-                "variants" => raw_variants = c.value(&key, value).unwrap_or_default(),
-                "build-args" => raw_args = c.value(&key, value).unwrap_or_default(),
-                "prepare" => raw_prepare = c.value(&key, value).unwrap_or_default(),
-                "copy" => raw_copy = c.value(&key, value).unwrap_or_default(),
-                "licenses" => raw_licenses = c.value(&key, value),
-                other => c.error(
-                    key_start,
-                    format!(
-                        "unknown key `{other}`; expected one of: {}",
-                        KEYS.join(", ")
-                    ),
-                ),
-            }
-        }
-
-        let language = match language {
-            Some(l) => {
-                let ok = l
-                    .get_ref()
-                    .chars()
-                    .next()
-                    .is_some_and(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit())
-                    && l.get_ref().chars().all(|ch| {
-                        ch.is_ascii_lowercase() || ch.is_ascii_digit() || "_.-".contains(ch)
-                    });
-                if !ok {
-                    c.error(
-                        l.span().start,
-                        format!(
-                            "language `{}` must be lowercase letters, digits, `_`, `.` or `-`",
-                            l.get_ref()
-                        ),
-                    );
-                }
-                l.into_inner()
-            }
-            None => {
-                if !present.contains("language") {
-                    c.error(
-                        0,
-                        "missing required key `language` (e.g. language = \"python\")",
-                    );
-                }
-                String::new()
-            }
-        };
-        let name_template = match &name {
-            Some(n) => c.template(n, "name").map(|t| Spanned::new(n.span(), t)),
-            None => {
-                if !present.contains("name") {
-                    c.error(
-                        0,
-                        "missing required key `name` (e.g. name = \"beam_python{variant}_sdk\")",
-                    );
-                }
-                None
-            }
-        };
-
-        let mut paths = PathChecker { root, dir: &dir };
-        let dockerfile = match &dockerfile {
-            Some(d) => paths.check(&mut c, d, PathKind::File, "dockerfile"),
-            // Written with the wrong type: that error is enough, the default is not looked for.
-            None if present.contains("dockerfile") => None,
-            None => paths.check(
-                &mut c,
-                &Spanned::new(0..0, "Dockerfile".to_string()),
-                PathKind::File,
-                "dockerfile",
-            ),
-        };
-        let context = match &context {
-            Some(d) => paths.check(&mut c, d, PathKind::Dir, "context"),
-            None => Some(dir.clone()),
-        };
-
-        for p in &platforms {
-            let parts: Vec<&str> = p.get_ref().split('/').collect();
-            let ok = (2..=3).contains(&parts.len())
-                && parts.iter().all(|s| {
-                    !s.is_empty() && s.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
-                });
-            if !ok {
-                c.error(p.span().start, format!("platform `{}` must look like `os/arch` or `os/arch/variant` (e.g. linux/amd64)", p.get_ref()));
-            }
-        }
-
-        let mut variants = BTreeMap::new();
-        for (variant, args) in raw_variants {
-            if variant.get_ref().is_empty() || variant.get_ref().contains([':', '/', ' ']) {
-                c.error(
-                    variant.span().start,
-                    format!(
-                        "variant `{}` must be non-empty and hold no `:`, `/` or space",
-                        variant.get_ref()
-                    ),
-                );
-            }
-            let mut expanded = BTreeMap::new();
-            for (k, v) in args {
-                if let Some(t) = c.template(
-                    &v,
-                    &format!("variant `{}` build arg `{k}`", variant.get_ref()),
-                ) {
-                    expanded.insert(k, Spanned::new(v.span(), t));
-                }
-            }
-            variants.insert(variant.into_inner(), expanded);
-        }
-        if let (Some(n), Some(t)) = (&name, &name_template)
-            && variants.len() > 1
-            && !t.get_ref().uses("variant")
-        {
-            c.error(n.span().start, "name must use `{variant}` when there are several variants, or every variant gets the same image name");
-        }
-        let mut build_args = BTreeMap::new();
-        for (k, v) in raw_args {
-            if let Some(t) = c.template(&v, &format!("build arg `{k}`")) {
-                build_args.insert(k, Spanned::new(v.span(), t));
-            }
-        }
-
-        let mut prepare = Vec::new();
-        for p in raw_prepare {
-            if p.run.get_ref().is_empty() || p.run.get_ref()[0].get_ref().is_empty() {
-                c.error(p.run.span().start, "[[prepare]] `run` needs a program and its arguments, e.g. run = [\"cargo\", \"build\"]");
-                continue;
-            }
-            let cwd = match &p.cwd {
-                Some(cwd) => paths.check(&mut c, cwd, PathKind::Dir, "prepare cwd"),
-                None => Some(dir.clone()),
-            };
-            if let Some(cwd) = cwd {
-                prepare.push(Prepare {
-                    run: p
-                        .run
-                        .into_inner()
-                        .into_iter()
-                        .map(Spanned::into_inner)
-                        .collect(),
-                    cwd,
-                    env: p.env,
-                });
-            }
-        }
-
+        let raw = c.keys(table.into_inner());
+        let language = c.language(raw.language, &raw.present);
+        let name = c.name(raw.name.as_ref(), &raw.present);
+        let (dockerfile, context) =
+            c.paths(raw.dockerfile.as_ref(), raw.context.as_ref(), &raw.present);
+        c.platforms(&raw.platforms);
+        let variants = c.variants(raw.variants, name.as_ref());
+        let build_args = c.build_args(raw.build_args);
+        let prepare = c.prepare(raw.prepare);
         // An artifact a prepare step makes may not exist yet; it is checked again after prepare.
         let copy_kind = if prepare.is_empty() {
             PathKind::Any
         } else {
             PathKind::Artifact
         };
-        // The daemon reads these two from the context: a copy may not replace them.
-        let build_files: Vec<String> = dockerfile
-            .as_ref()
-            .zip(context.as_ref())
-            .and_then(|(d, ctx)| d.strip_prefix(ctx).ok())
-            .and_then(|rel| rel.to_str())
-            .map(str::to_string)
-            .into_iter()
-            .chain([".dockerignore".to_string()])
-            .collect();
-        let mut copies = Vec::new();
-        for cp in raw_copy {
-            // `from` may name a per-variant artifact with `{variant}`: one copy per variant.
-            let from_variants: Vec<(Option<String>, Spanned<String>)> =
-                match Template::parse_with(cp.from.get_ref(), &["variant"]) {
-                    Err(e) => {
-                        c.error(
-                            cp.from.span().start + 1 + e.offset,
-                            format!(
-                                "copy.from: {} (copy.from may use only `{{variant}}`)",
-                                e.message
-                            ),
-                        );
-                        continue;
-                    }
-                    Ok(t) if t.uses("variant") => {
-                        if variants.is_empty() {
-                            c.error(
-                                cp.from.span().start,
-                                "copy.from uses `{variant}`, but this manifest has no [variants]",
-                            );
-                            continue;
-                        }
-                        variants
-                            .keys()
-                            .map(|v| {
-                                let text = t.expand(|_| Some(v.clone())).unwrap_or_default();
-                                (Some(v.clone()), Spanned::new(cp.from.span(), text))
-                            })
-                            .collect()
-                    }
-                    Ok(_) => vec![(None, cp.from.clone())],
-                };
-            let to = match normalize_inner(cp.to.get_ref()) {
-                Some(to) => Some(to),
-                None => {
-                    c.error(
-                        cp.to.span().start,
-                        format!("copy.to `{}` must be a relative path inside the context (no leading `/`, no `..` out of it)", cp.to.get_ref()),
-                    );
-                    None
-                }
-            };
-            if let Some(to) = to.as_ref().filter(|to| build_files.contains(to)) {
-                c.error(
-                    cp.to.span().start,
-                    format!("copy.to `{to}` would replace the build's own `{to}`, which the engine reads from the context; copy to another path"),
-                );
-                continue;
-            }
-            for (variant, from) in from_variants {
-                let from = paths.check(&mut c, &from, copy_kind, "copy.from");
-                if let (Some(from), Some(to)) = (from, to.clone()) {
-                    copies.push(Copy { from, to, variant });
-                }
-            }
-        }
-
-        let licenses = raw_licenses.map(|raw| {
-            let dest = raw.dest.get_ref().clone();
-            if !dest.starts_with('/') || normalize_inner(dest.trim_start_matches('/')).is_none() {
-                c.error(raw.dest.span().start, format!("licenses.dest `{dest}` must be an absolute folder inside the image, e.g. /opt/apache/beam/third_party_licenses"));
-            }
-            let mut sources = Vec::new();
-            for s in raw.sources {
-                let span = s.span();
-                let s = s.into_inner();
-                match (*s.kind.get_ref(), &s.manifest) {
-                    (LicenseKind::Cargo, Some(m)) => {
-                        if let Some(m) = paths.check(&mut c, m, PathKind::File, "licenses cargo manifest") {
-                            sources.push(LicenseSource::Cargo { manifest: m });
-                        }
-                    }
-                    (LicenseKind::Cargo, None) => c.error(span.start, "a `cargo` license source needs `manifest`, the Cargo.toml of the crate whose dependencies ship in the image"),
-                    (_, Some(m)) => c.error(m.span().start, "`manifest` is only for `cargo` license sources"),
-                    (LicenseKind::Python, None) => sources.push(LicenseSource::Python),
-                    (LicenseKind::Debian, None) => sources.push(LicenseSource::Debian),
-                }
-            }
-            Licenses { dest: format!("/{}", normalize_inner(dest.trim_start_matches('/')).unwrap_or_default()), sources }
-        });
-
-        if !c.diags.is_empty() {
-            c.diags.sort_by_key(|d| (d.line, d.col));
-            return Err(Error::Invalid(c.diags));
-        }
+        let build_files = build_files(dockerfile.as_deref(), context.as_deref());
+        let copies = c.copies(raw.copy, &variants, copy_kind, &build_files);
+        let licenses = raw.licenses.map(|l| c.licenses(l));
+        c.finish()?;
         Ok(Manifest {
             path: path.to_path_buf(),
             dir,
             language,
-            name: name_template.expect("checked above"),
+            name: name.expect("checked above"),
             dockerfile: dockerfile.expect("checked above"),
             context: context.expect("checked above"),
-            depends_on,
-            platforms,
+            depends_on: raw.depends_on,
+            platforms: raw.platforms,
             variants,
             build_args,
             prepare,
@@ -527,7 +264,10 @@ impl Manifest {
     }
 
     /// The `[[copy]]` entries of the image of `variant`.
-    pub fn copies_for<'a>(&'a self, variant: Option<&'a str>) -> impl Iterator<Item = &'a Copy> {
+    pub fn copies_for<'a>(
+        &'a self,
+        variant: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a CopySpec> {
         self.copies
             .iter()
             .filter(move |c| c.variant.is_none() || c.variant.as_deref() == variant)
@@ -546,7 +286,7 @@ impl Manifest {
             dockerfile: self.dockerfile.clone(),
             copies: self
                 .copies_for(variant)
-                .map(|c| crate::context::CopySpec {
+                .map(|c| crate::context::ContextCopy {
                     from: c.from.clone(),
                     to: c.to.clone(),
                 })
@@ -562,25 +302,389 @@ impl Manifest {
     }
 }
 
-struct PathChecker<'a> {
-    root: &'a Path,
-    dir: &'a Path,
-}
+impl Checker<'_> {
+    fn error(&mut self, offset: usize, message: impl Into<String>) {
+        self.diags
+            .push(Diagnostic::at(self.path, self.source, offset, message));
+    }
 
-impl PathChecker<'_> {
+    /// The problems found, in file order; `Ok` when there are none.
+    fn finish(mut self) -> Result<()> {
+        if self.diags.is_empty() {
+            return Ok(());
+        }
+        self.diags.sort_by_key(|d| (d.line, d.col));
+        Err(Error::Invalid(self.diags))
+    }
+
+    /// Deserialize one value, recording the error at its location.
+    fn value<T: DeserializeOwned>(
+        &mut self,
+        key: &str,
+        value: Spanned<toml::de::DeValue<'_>>,
+    ) -> Option<T> {
+        let start = value.span().start;
+        match T::deserialize(value.into_deserializer()) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let offset = e.span().map_or(start, |s| s.start);
+                self.error(offset, format!("`{key}`: {}", e.message().trim()));
+                None
+            }
+        }
+    }
+
+    fn template(&mut self, text: &Spanned<String>, what: &str) -> Option<Template> {
+        match Template::parse(text.get_ref()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                // +1 skips the opening quote of a basic string.
+                self.error(
+                    text.span().start + 1 + e.offset,
+                    format!("{what}: {}", e.message),
+                );
+                None
+            }
+        }
+    }
+
+    /// Every top-level key, deserialized; an unknown key is an error.
+    fn keys(&mut self, table: toml::de::DeTable<'_>) -> RawManifest {
+        let mut raw = RawManifest::default();
+        for (key, value) in table {
+            let key_start = key.span().start;
+            let key = key.into_inner();
+            raw.present.insert(key.to_string());
+            match key.as_ref() {
+                "language" => raw.language = self.value(&key, value),
+                "name" => raw.name = self.value(&key, value),
+                "dockerfile" => raw.dockerfile = self.value(&key, value),
+                "context" => raw.context = self.value(&key, value),
+                "depends-on" => raw.depends_on = self.value(&key, value).unwrap_or_default(),
+                "platforms" => raw.platforms = self.value(&key, value).unwrap_or_default(),
+                "variants" => raw.variants = self.value(&key, value).unwrap_or_default(),
+                "build-args" => raw.build_args = self.value(&key, value).unwrap_or_default(),
+                "prepare" => raw.prepare = self.value(&key, value).unwrap_or_default(),
+                "copy" => raw.copy = self.value(&key, value).unwrap_or_default(),
+                "licenses" => raw.licenses = self.value(&key, value),
+                other => self.error(
+                    key_start,
+                    format!(
+                        "unknown key `{other}`; expected one of: {}",
+                        KEYS.join(", ")
+                    ),
+                ),
+            }
+        }
+        raw
+    }
+
+    /// `language`: required; lowercase letters, digits, `_`, `.` or `-`.
+    fn language(
+        &mut self,
+        language: Option<Spanned<String>>,
+        present: &BTreeSet<String>,
+    ) -> String {
+        let Some(l) = language else {
+            if !present.contains("language") {
+                self.error(
+                    0,
+                    "missing required key `language` (e.g. language = \"python\")",
+                );
+            }
+            return String::new();
+        };
+        let ok = l
+            .get_ref()
+            .chars()
+            .next()
+            .is_some_and(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit())
+            && l.get_ref()
+                .chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || "_.-".contains(ch));
+        if !ok {
+            self.error(
+                l.span().start,
+                format!(
+                    "language `{}` must be lowercase letters, digits, `_`, `.` or `-`",
+                    l.get_ref()
+                ),
+            );
+        }
+        l.into_inner()
+    }
+
+    /// `name`: required; a template.
+    fn name(
+        &mut self,
+        name: Option<&Spanned<String>>,
+        present: &BTreeSet<String>,
+    ) -> Option<Spanned<Template>> {
+        let Some(n) = name else {
+            if !present.contains("name") {
+                self.error(
+                    0,
+                    "missing required key `name` (e.g. name = \"beam_python{variant}_sdk\")",
+                );
+            }
+            return None;
+        };
+        self.template(n, "name").map(|t| Spanned::new(n.span(), t))
+    }
+
+    /// `dockerfile` (default `Dockerfile`) and `context` (default the manifest's folder).
+    fn paths(
+        &mut self,
+        dockerfile: Option<&Spanned<String>>,
+        context: Option<&Spanned<String>>,
+        present: &BTreeSet<String>,
+    ) -> (Option<PathBuf>, Option<PathBuf>) {
+        let dockerfile = match dockerfile {
+            Some(d) => self.check_path(d, PathKind::File, "dockerfile"),
+            // Written with the wrong type: that error is enough, the default is not looked for.
+            None if present.contains("dockerfile") => None,
+            None => self.check_path(
+                &Spanned::new(0..0, "Dockerfile".to_string()),
+                PathKind::File,
+                "dockerfile",
+            ),
+        };
+        let context = match context {
+            Some(d) => self.check_path(d, PathKind::Dir, "context"),
+            None => Some(self.dir.to_path_buf()),
+        };
+        (dockerfile, context)
+    }
+
+    /// `platforms`: each `os/arch` or `os/arch/variant`. (`depends-on` names other manifests;
+    /// it is checked once all of them are read.)
+    fn platforms(&mut self, platforms: &[Spanned<String>]) {
+        for p in platforms {
+            let parts: Vec<&str> = p.get_ref().split('/').collect();
+            let ok = (2..=3).contains(&parts.len())
+                && parts.iter().all(|s| {
+                    !s.is_empty() && s.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
+                });
+            if !ok {
+                self.error(p.span().start, format!("platform `{}` must look like `os/arch` or `os/arch/variant` (e.g. linux/amd64)", p.get_ref()));
+            }
+        }
+    }
+
+    /// `[variants]`: names fit in a tag, build args are templates, and with several variants
+    /// the image `name` must tell them apart.
+    fn variants(
+        &mut self,
+        raw: BTreeMap<Spanned<String>, BTreeMap<String, Spanned<String>>>,
+        name: Option<&Spanned<Template>>,
+    ) -> Variants {
+        let mut variants = BTreeMap::new();
+        for (variant, args) in raw {
+            if variant.get_ref().is_empty() || variant.get_ref().contains([':', '/', ' ']) {
+                self.error(
+                    variant.span().start,
+                    format!(
+                        "variant `{}` must be non-empty and hold no `:`, `/` or space",
+                        variant.get_ref()
+                    ),
+                );
+            }
+            let what = format!("variant `{}` build arg", variant.get_ref());
+            let args = self.templates(args, &what);
+            variants.insert(variant.into_inner(), args);
+        }
+        if let Some(n) = name
+            && variants.len() > 1
+            && !n.get_ref().uses("variant")
+        {
+            self.error(n.span().start, "name must use `{variant}` when there are several variants, or every variant gets the same image name");
+        }
+        variants
+    }
+
+    /// `[build-args]`: each a template.
+    fn build_args(
+        &mut self,
+        raw: BTreeMap<String, Spanned<String>>,
+    ) -> BTreeMap<String, Spanned<Template>> {
+        self.templates(raw, "build arg")
+    }
+
+    /// Build args as templates; `what` names them in errors (`<what> `<key>``).
+    fn templates(
+        &mut self,
+        raw: BTreeMap<String, Spanned<String>>,
+        what: &str,
+    ) -> BTreeMap<String, Spanned<Template>> {
+        let mut args = BTreeMap::new();
+        for (k, v) in raw {
+            if let Some(t) = self.template(&v, &format!("{what} `{k}`")) {
+                args.insert(k, Spanned::new(v.span(), t));
+            }
+        }
+        args
+    }
+
+    /// `[[prepare]]`: a program to run, in a folder inside the workspace.
+    fn prepare(&mut self, raw: Vec<RawPrepare>) -> Vec<Prepare> {
+        let mut prepare = Vec::new();
+        for p in raw {
+            if p.run.get_ref().is_empty() || p.run.get_ref()[0].get_ref().is_empty() {
+                self.error(p.run.span().start, "[[prepare]] `run` needs a program and its arguments, e.g. run = [\"cargo\", \"build\"]");
+                continue;
+            }
+            let cwd = match &p.cwd {
+                Some(cwd) => self.check_path(cwd, PathKind::Dir, "prepare cwd"),
+                None => Some(self.dir.to_path_buf()),
+            };
+            if let Some(cwd) = cwd {
+                let run = p.run.into_inner().into_iter().map(Spanned::into_inner);
+                prepare.push(Prepare {
+                    run: run.collect(),
+                    cwd,
+                    env: p.env,
+                });
+            }
+        }
+        prepare
+    }
+
+    /// `[[copy]]`: sources of kind `kind`, destinations inside the context other than
+    /// `build_files`.
+    fn copies(
+        &mut self,
+        raw: Vec<RawCopy>,
+        variants: &Variants,
+        kind: PathKind,
+        build_files: &[String],
+    ) -> Vec<CopySpec> {
+        let mut copies = Vec::new();
+        for cp in raw {
+            copies.extend(self.copy(cp, variants, kind, build_files));
+        }
+        copies
+    }
+
+    /// One `[[copy]]` entry: one copy per variant when `from` uses `{variant}`.
+    fn copy(
+        &mut self,
+        cp: RawCopy,
+        variants: &Variants,
+        kind: PathKind,
+        build_files: &[String],
+    ) -> Vec<CopySpec> {
+        let Some(sources) = self.copy_sources(&cp.from, variants) else {
+            return Vec::new();
+        };
+        let to = normalize_inner(cp.to.get_ref());
+        if to.is_none() {
+            self.error(
+                cp.to.span().start,
+                format!("copy.to `{}` must be a relative path inside the context (no leading `/`, no `..` out of it)", cp.to.get_ref()),
+            );
+        }
+        if let Some(to) = to.as_ref().filter(|to| build_files.contains(to)) {
+            self.error(
+                cp.to.span().start,
+                format!("copy.to `{to}` would replace the build's own `{to}`, which the engine reads from the context; copy to another path"),
+            );
+            return Vec::new();
+        }
+        let mut copies = Vec::new();
+        for (variant, from) in sources {
+            let from = self.check_path(&from, kind, "copy.from");
+            if let (Some(from), Some(to)) = (from, to.clone()) {
+                copies.push(CopySpec { from, to, variant });
+            }
+        }
+        copies
+    }
+
+    /// `copy.from` may name a per-variant artifact with `{variant}`: the path for each variant
+    /// (`None`: every image); `None` after an error.
+    fn copy_sources(
+        &mut self,
+        from: &Spanned<String>,
+        variants: &Variants,
+    ) -> Option<Vec<(Option<String>, Spanned<String>)>> {
+        match Template::parse_with(from.get_ref(), &["variant"]) {
+            Err(e) => {
+                self.error(
+                    from.span().start + 1 + e.offset,
+                    format!(
+                        "copy.from: {} (copy.from may use only `{{variant}}`)",
+                        e.message
+                    ),
+                );
+                None
+            }
+            Ok(t) if t.uses("variant") => {
+                if variants.is_empty() {
+                    self.error(
+                        from.span().start,
+                        "copy.from uses `{variant}`, but this manifest has no [variants]",
+                    );
+                    return None;
+                }
+                let expand = |v: &String| {
+                    let text = t.expand(|_| Some(v.clone())).unwrap_or_default();
+                    (Some(v.clone()), Spanned::new(from.span(), text))
+                };
+                Some(variants.keys().map(expand).collect())
+            }
+            Ok(_) => Some(vec![(None, from.clone())]),
+        }
+    }
+
+    /// `[licenses]`: an absolute folder inside the image, and where the texts come from.
+    fn licenses(&mut self, raw: RawLicenses) -> Licenses {
+        let dest = raw.dest.get_ref().clone();
+        let inner = normalize_inner(dest.trim_start_matches('/'));
+        if !dest.starts_with('/') || inner.is_none() {
+            self.error(raw.dest.span().start, format!("licenses.dest `{dest}` must be an absolute folder inside the image, e.g. /opt/apache/beam/third_party_licenses"));
+        }
+        let sources = raw
+            .sources
+            .into_iter()
+            .filter_map(|s| self.license_source(s))
+            .collect();
+        Licenses {
+            dest: format!("/{}", inner.unwrap_or_default()),
+            sources,
+        }
+    }
+
+    /// One entry of `licenses.sources`: `manifest` is required for `cargo`, and only there.
+    fn license_source(&mut self, s: Spanned<RawLicenseSource>) -> Option<LicenseSource> {
+        let span = s.span();
+        let s = s.into_inner();
+        match (*s.kind.get_ref(), &s.manifest) {
+            (LicenseKind::Cargo, Some(m)) => self
+                .check_path(m, PathKind::File, "licenses cargo manifest")
+                .map(|m| LicenseSource::Cargo { manifest: m }),
+            (LicenseKind::Cargo, None) => {
+                self.error(span.start, "a `cargo` license source needs `manifest`, the Cargo.toml of the crate whose dependencies ship in the image");
+                None
+            }
+            (_, Some(m)) => {
+                self.error(
+                    m.span().start,
+                    "`manifest` is only for `cargo` license sources",
+                );
+                None
+            }
+            (LicenseKind::Python, None) => Some(LicenseSource::Python),
+            (LicenseKind::Debian, None) => Some(LicenseSource::Debian),
+        }
+    }
+
     /// Resolve a manifest-relative path; it must exist and stay inside the workspace root,
     /// also after symlinks are followed.
-    fn check(
-        &mut self,
-        c: &mut Checker<'_>,
-        rel: &Spanned<String>,
-        kind: PathKind,
-        what: &str,
-    ) -> Option<PathBuf> {
+    fn check_path(&mut self, rel: &Spanned<String>, kind: PathKind, what: &str) -> Option<PathBuf> {
         let at = rel.span().start;
         let text = rel.get_ref();
         if Path::new(text).is_absolute() {
-            c.error(
+            self.error(
                 at,
                 format!("{what} `{text}` must be relative to the manifest's folder"),
             );
@@ -588,7 +692,7 @@ impl PathChecker<'_> {
         }
         let joined = normalize(&self.dir.join(text));
         if !joined.starts_with(self.root) {
-            c.error(
+            self.error(
                 at,
                 format!("{what} `{text}` leaves the workspace root through `..`"),
             );
@@ -600,7 +704,7 @@ impl PathChecker<'_> {
                 return Some(joined);
             }
             Err(_) => {
-                c.error(
+                self.error(
                     at,
                     format!(
                         "{what} `{text}` does not exist (looked for {})",
@@ -611,7 +715,7 @@ impl PathChecker<'_> {
             }
         };
         if !real.starts_with(self.root) {
-            c.error(at, format!("{what} `{text}` leaves the workspace root through a symlink (it resolves to {})", real.display()));
+            self.error(at, format!("{what} `{text}` leaves the workspace root through a symlink (it resolves to {})", real.display()));
             return None;
         }
         let ok = match kind {
@@ -625,379 +729,25 @@ impl PathChecker<'_> {
             } else {
                 "a folder"
             };
-            c.error(at, format!("{what} `{text}` is not {expected}"));
+            self.error(at, format!("{what} `{text}` is not {expected}"));
             return None;
         }
         Some(joined)
     }
 }
 
-/// Lexically resolve `.` and `..` (no file system access).
-pub fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other),
-        }
-    }
-    out
-}
-
-/// Normalize a relative `/`-separated path that must stay inside its base; None if it escapes,
-/// is absolute or is empty.
-pub fn normalize_inner(path: &str) -> Option<String> {
-    if path.starts_with('/') {
-        return None;
-    }
-    let mut parts: Vec<&str> = Vec::new();
-    for part in path.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            p => parts.push(p),
-        }
-    }
-    if parts.is_empty() {
-        None
-    } else {
-        Some(parts.join("/"))
-    }
+/// The two files the engine reads from the context, as context-relative paths: a copy may not
+/// replace them.
+fn build_files(dockerfile: Option<&Path>, context: Option<&Path>) -> Vec<String> {
+    dockerfile
+        .zip(context)
+        .and_then(|(d, ctx)| d.strip_prefix(ctx).ok())
+        .and_then(|rel| rel.to_str())
+        .map(str::to_string)
+        .into_iter()
+        .chain([".dockerignore".to_string()])
+        .collect()
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
-    use super::*;
-
-    /// A temporary folder (canonical path), removed when dropped.
-    pub(crate) struct TempTree {
-        _dir: tempfile::TempDir,
-        path: PathBuf,
-    }
-
-    impl AsRef<Path> for TempTree {
-        fn as_ref(&self) -> &Path {
-            &self.path
-        }
-    }
-
-    impl std::ops::Deref for TempTree {
-        type Target = Path;
-        fn deref(&self) -> &Path {
-            &self.path
-        }
-    }
-
-    pub(crate) fn temp_tree(name: &str) -> TempTree {
-        let dir = tempfile::Builder::new()
-            .prefix(&format!("sdkimage-test-{name}-"))
-            .tempdir()
-            .unwrap();
-        let path = dir.path().canonicalize().unwrap();
-        TempTree { _dir: dir, path }
-    }
-
-    fn parse(root: &Path, text: &str) -> Result<Manifest> {
-        Manifest::parse(&root.join("sdk/sdkimage.toml"), root, text.to_string())
-    }
-
-    fn errors(root: &Path, text: &str) -> Vec<String> {
-        match parse(root, text) {
-            Err(Error::Invalid(d)) => d
-                .into_iter()
-                .map(|d| format!("{}:{}: {}", d.line, d.col, d.message))
-                .collect(),
-            Err(e) => panic!("unexpected error {e}"),
-            Ok(_) => panic!("expected errors"),
-        }
-    }
-
-    fn tree(name: &str) -> TempTree {
-        let root = temp_tree(name);
-        std::fs::create_dir_all(root.join("sdk/boot")).unwrap();
-        std::fs::write(root.join("sdk/Dockerfile"), "FROM scratch\n").unwrap();
-        std::fs::write(root.join("sdk/boot/boot"), "x").unwrap();
-        root
-    }
-
-    #[test]
-    fn full_manifest_parses() {
-        let root = tree("full");
-        let m = parse(
-            &root,
-            r#"
-language = "python"
-name = "beam_python{variant}_sdk"
-depends-on = ["base"]
-platforms = ["linux/amd64"]
-[variants]
-"3.10" = { py_version = "3.10" }
-"3.11" = { py_version = "3.11" }
-[build-args]
-BASE_IMAGE = "{repository_root}/beam_base:{tag}"
-[[prepare]]
-run = ["true"]
-[[copy]]
-from = "boot"
-to = "target/./boot"
-[licenses]
-dest = "/opt/apache/beam/third_party_licenses/"
-sources = [{ kind = "python" }, { kind = "debian" }]
-"#,
-        )
-        .unwrap();
-        assert_eq!(m.language, "python");
-        assert_eq!(m.dockerfile, root.join("sdk/Dockerfile"));
-        assert_eq!(m.context, root.join("sdk"));
-        assert_eq!(m.variants.len(), 2);
-        assert_eq!(
-            m.copies,
-            vec![Copy {
-                from: root.join("sdk/boot"),
-                to: "target/boot".into(),
-                variant: None,
-            }]
-        );
-        assert_eq!(m.prepare[0].cwd, root.join("sdk"));
-        let l = m.licenses.unwrap();
-        assert_eq!(l.dest, "/opt/apache/beam/third_party_licenses");
-        assert_eq!(
-            l.sources,
-            vec![LicenseSource::Python, LicenseSource::Debian]
-        );
-    }
-
-    #[test]
-    fn all_errors_of_a_manifest_are_reported_with_positions() {
-        let root = tree("errors");
-        let errs = errors(
-            &root,
-            "language = \"python\"\nname = \"x{varient}\"\nfoo = 1\ncontext = \"../..\"\n[build-args]\nA = 3\n",
-        );
-        assert_eq!(errs.len(), 4, "{errs:#?}");
-        assert!(errs[1].starts_with("3:1: unknown key `foo`"), "{errs:#?}");
-        assert!(
-            errs.iter()
-                .any(|e| e.starts_with("4:11: context `../..` leaves the workspace root")),
-            "{errs:#?}"
-        );
-        assert!(
-            errs.iter().any(|e| e.starts_with("6:5: `build-args`")),
-            "{errs:#?}"
-        );
-        assert!(
-            errs.iter()
-                .any(|e| e.starts_with("2:10: name: unknown placeholder `{varient}`")),
-            "{errs:#?}"
-        );
-    }
-
-    #[test]
-    fn missing_keys_and_paths() {
-        let root = tree("missing");
-        let errs = errors(&root, "dockerfile = \"nope/Dockerfile\"\n");
-        assert!(
-            errs.iter()
-                .any(|e| e.contains("missing required key `language`")),
-            "{errs:#?}"
-        );
-        assert!(
-            errs.iter()
-                .any(|e| e.contains("missing required key `name`"))
-        );
-        assert!(
-            errs.iter()
-                .any(|e| e.starts_with("1:14: dockerfile `nope/Dockerfile` does not exist")),
-            "{errs:#?}"
-        );
-    }
-
-    #[test]
-    fn a_key_of_the_wrong_type_is_not_also_missing() {
-        let root = temp_tree("wrongtype");
-        std::fs::create_dir_all(root.join("sdk")).unwrap();
-        let errs = errors(&root, "language = 1\nname = 5\ndockerfile = 3\n");
-        assert_eq!(errs.len(), 3, "{errs:#?}");
-        assert!(
-            errs[0].starts_with("1:12: `language`: invalid type"),
-            "{errs:#?}"
-        );
-        assert!(
-            errs[1].starts_with("2:8: `name`: invalid type"),
-            "{errs:#?}"
-        );
-        assert!(
-            errs[2].starts_with("3:14: `dockerfile`: invalid type"),
-            "{errs:#?}"
-        );
-    }
-
-    #[test]
-    fn a_duplicate_key_is_named() {
-        let root = tree("duplicate");
-        let errs = errors(&root, "language = \"go\"\nname = \"x\"\n\nname = \"y\"\n");
-        assert_eq!(errs, ["4:1: duplicate key `name`; set it only once"]);
-        let errs = errors(
-            &root,
-            "language = \"go\"\nname = \"x\"\n[variants]\n\"3.10\" = {}\n'3.10' = {}\n",
-        );
-        assert_eq!(errs, ["5:1: duplicate key `3.10`; set it only once"]);
-        let errs = errors(
-            &root,
-            "language = \"go\"\nname = \"x\"\n[licenses]\n[licenses]\n",
-        );
-        assert_eq!(errs, ["4:2: duplicate key `licenses`; set it only once"]);
-    }
-
-    #[test]
-    fn nested_unknown_keys_and_wrong_types() {
-        let root = tree("nested");
-        let errs = errors(
-            &root,
-            "language = \"go\"\nname = \"x\"\n[[copy]]\nfrom = \"boot\"\nto = \"b\"\ninto = 1\n[licenses]\ndest = 5\n",
-        );
-        assert_eq!(errs.len(), 2, "{errs:#?}");
-        assert!(
-            errs[0].starts_with("6:1: `copy`: unknown field `into`"),
-            "{errs:#?}"
-        );
-        assert!(
-            errs[1].starts_with("8:8: `licenses`: invalid type"),
-            "{errs:#?}"
-        );
-    }
-
-    #[test]
-    fn copy_to_and_dest_must_stay_inside() {
-        let root = tree("copyto");
-        let errs = errors(
-            &root,
-            "language = \"go\"\nname = \"x\"\n[[copy]]\nfrom = \"boot\"\nto = \"../x\"\n[licenses]\ndest = \"opt/x\"\n",
-        );
-        assert!(errs[0].contains("copy.to `../x`"), "{errs:#?}");
-        assert!(errs[1].contains("licenses.dest `opt/x`"), "{errs:#?}");
-    }
-
-    #[test]
-    fn copy_from_may_name_a_per_variant_artifact() {
-        let root = tree("copyvariant");
-        std::fs::write(root.join("sdk/boot-a"), "a").unwrap();
-        std::fs::write(root.join("sdk/boot-b"), "b").unwrap();
-        let path = root.join("sdk/sdkimage.toml");
-        std::fs::write(
-            &path,
-            "language = \"go\"\nname = \"x{variant}\"\n[variants]\na = {}\nb = {}\n[[copy]]\nfrom = \"boot-{variant}\"\nto = \"boot\"\n[[copy]]\nfrom = \"boot\"\nto = \"shared\"\n",
-        )
-        .unwrap();
-        let m = Manifest::load(&path, &root).unwrap();
-        let copied = |variant| -> Vec<(PathBuf, String)> {
-            m.copies_for(Some(variant))
-                .map(|c| (c.from.clone(), c.to.clone()))
-                .collect()
-        };
-        assert_eq!(
-            copied("a"),
-            [
-                (root.join("sdk/boot-a"), "boot".to_string()),
-                (root.join("sdk/boot"), "shared".to_string())
-            ]
-        );
-        assert_eq!(
-            copied("b")[0],
-            (root.join("sdk/boot-b"), "boot".to_string())
-        );
-
-        // Only `{variant}`, only with variants, and every expansion must exist.
-        let errs = errors(
-            &root,
-            "language = \"go\"\nname = \"x\"\n[[copy]]\nfrom = \"boot-{variant}\"\nto = \"b\"\n[[copy]]\nfrom = \"{tag}\"\nto = \"c\"\n",
-        );
-        assert!(
-            errs[0].starts_with(
-                "4:8: copy.from uses `{variant}`, but this manifest has no [variants]"
-            ),
-            "{errs:#?}"
-        );
-        assert!(errs[1].starts_with("7:9: copy.from:"), "{errs:#?}");
-        let errs = errors(
-            &root,
-            "language = \"go\"\nname = \"x{variant}\"\n[variants]\na = {}\nc = {}\n[[copy]]\nfrom = \"boot-{variant}\"\nto = \"b\"\n",
-        );
-        assert_eq!(errs.len(), 1, "{errs:#?}");
-        assert!(errs[0].contains("boot-c"), "{errs:#?}");
-    }
-
-    #[test]
-    fn copy_to_may_not_replace_the_dockerfile_or_dockerignore() {
-        let root = tree("copybuild");
-        let errs = errors(
-            &root,
-            "language = \"go\"\nname = \"x\"\n[[copy]]\nfrom = \"boot\"\nto = \"Dockerfile\"\n[[copy]]\nfrom = \"boot\"\nto = \"./.dockerignore\"\n",
-        );
-        assert_eq!(errs.len(), 2, "{errs:#?}");
-        assert!(
-            errs[0].starts_with("5:6: copy.to `Dockerfile` would replace"),
-            "{errs:#?}"
-        );
-        assert!(
-            errs[1].starts_with("8:6: copy.to `.dockerignore` would replace"),
-            "{errs:#?}"
-        );
-    }
-
-    #[cfg(unix)]
-    #[test]
-    fn symlink_escape_is_caught() {
-        let root = tree("symlink");
-        let outside = temp_tree("symlink-outside");
-        std::os::unix::fs::symlink(&outside, root.join("sdk/out")).unwrap();
-        let errs = errors(
-            &root,
-            "language = \"go\"\nname = \"x\"\ncontext = \"out\"\n",
-        );
-        assert!(
-            errs[0].contains("leaves the workspace root through a symlink"),
-            "{errs:#?}"
-        );
-    }
-
-    #[test]
-    fn several_variants_need_the_placeholder() {
-        let root = tree("variants");
-        let errs = errors(
-            &root,
-            "language = \"py\"\nname = \"x\"\n[variants]\na = {}\nb = {}\n",
-        );
-        assert!(errs[0].contains("must use `{variant}`"), "{errs:#?}");
-    }
-
-    #[test]
-    fn license_sources_are_checked() {
-        let root = tree("licsrc");
-        let errs = errors(
-            &root,
-            "language = \"py\"\nname = \"x\"\n[licenses]\ndest = \"/l\"\nsources = [{ kind = \"cargo\" }, { kind = \"npm\" }, { kind = \"python\", manifest = \"x\" }]\n",
-        );
-        assert_eq!(errs.len(), 1, "{errs:#?}");
-        assert!(errs[0].contains("unknown variant `npm`"), "{errs:#?}");
-        let errs = errors(
-            &root,
-            "language = \"py\"\nname = \"x\"\n[licenses]\ndest = \"/l\"\nsources = [{ kind = \"cargo\" }, { kind = \"python\", manifest = \"x\" }]\n",
-        );
-        assert!(errs[0].contains("needs `manifest`"), "{errs:#?}");
-        assert!(errs[1].contains("only for `cargo`"), "{errs:#?}");
-    }
-
-    #[test]
-    fn normalize_inner_rules() {
-        assert_eq!(normalize_inner("a/./b/../c"), Some("a/c".into()));
-        assert_eq!(normalize_inner("../a"), None);
-        assert_eq!(normalize_inner("/a"), None);
-        assert_eq!(normalize_inner("."), None);
-    }
-}
+pub(crate) mod tests;

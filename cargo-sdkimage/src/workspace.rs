@@ -144,7 +144,7 @@ impl Workspace {
             crate::guarded::Rules::new(&root, crate::guarded::CONFIG_CAP, "the workspace manifest");
         let text = crate::guarded::read_to_string(&root_manifest, rules)?;
         let parsed: RootToml =
-            toml::from_str(&text).map_err(|e| toml_diag(&root_manifest, &text, &e))?;
+            toml::from_str(&text).map_err(|e| crate::diag::toml_diag(&root_manifest, &text, &e))?;
         let (package, raw) = match parsed.workspace {
             Some(ws) => (ws.package, ws.metadata.and_then(|m| m.sdkimage)),
             None => (None, None),
@@ -255,7 +255,7 @@ impl WorkspaceConfig {
         let licenses_dir = match raw.licenses_dir {
             Some(dir) => {
                 let rel = Path::new(dir.get_ref());
-                let joined = crate::manifest::normalize(&root.join(rel));
+                let joined = crate::paths::normalize(&root.join(rel));
                 if rel.is_absolute() || !joined.starts_with(root) {
                     diags.push(Diagnostic::at(
                         file,
@@ -280,55 +280,4 @@ impl WorkspaceConfig {
             licenses_dir,
         })
     }
-}
-
-/// A toml error as a located diagnostic.
-/// serde names the Rust type it expected (`expected struct RawConfig`); say what the file
-/// must hold instead.
-fn in_users_words(message: &str) -> String {
-    const TABLES: &[(&str, &str)] = &[
-        (
-            "struct RawConfig",
-            "a table with the keys `repository-root`, `tags` and `licenses-dir` ([workspace.metadata.sdkimage])",
-        ),
-        (
-            "struct RawPrepare",
-            "a [[prepare]] table with the keys `run`, `cwd` and `env`",
-        ),
-        (
-            "struct RawCopy",
-            "a [[copy]] table with the keys `from` and `to`",
-        ),
-        (
-            "struct RawLicenses",
-            "a [licenses] table with the keys `dest` and `sources`",
-        ),
-        (
-            "struct RawLicenseSource",
-            "a table with `kind` (and `manifest` for cargo)",
-        ),
-        ("struct RawOverride", "an [[override]] table"),
-        ("struct RawPolicy", "a table with the key `allow`"),
-        ("struct RawFile", "a table of [[override]] entries"),
-        ("struct WorkspaceMetadata", "a table"),
-        ("struct RootWorkspace", "a table"),
-    ];
-    let mut message = message.to_string();
-    for (rust, words) in TABLES {
-        message = message.replace(rust, words);
-    }
-    message
-}
-
-pub(crate) fn toml_diag(file: &Path, text: &str, e: &toml::de::Error) -> Error {
-    let offset = e.span().map_or(0, |s| s.start);
-    let mut message = in_users_words(e.message().trim());
-    // The toml crate says only "duplicate key"; its span is the key as written.
-    if message == "duplicate key"
-        && let Some(key) = e.span().and_then(|s| text.get(s))
-    {
-        let key = key.trim_matches(['"', '\'']);
-        message = format!("duplicate key `{key}`; set it only once");
-    }
-    Error::invalid(Diagnostic::at(file, text, offset, message))
 }

@@ -419,19 +419,19 @@ fn copies_overlay_the_context() {
     let art = t.path().join("art");
     let mut spec = spec(&root, "Dockerfile");
     spec.copies = vec![
-        CopySpec {
+        ContextCopy {
             from: art.join("bin/tool"),
             to: "target/release/tool".into(),
         },
-        CopySpec {
+        ContextCopy {
             from: art.join("lib"),
             to: "lib/".into(),
         },
-        CopySpec {
+        ContextCopy {
             from: art.join("one"),
             to: "./replaced".into(),
         },
-        CopySpec {
+        ContextCopy {
             from: art.join("assets"),
             to: ".".into(),
         },
@@ -457,12 +457,12 @@ fn copies_overlay_the_context() {
     let a = ctx.entries.iter().find(|e| e.path == "lib/a.txt").unwrap();
     assert_eq!(a.source, art.join("lib/a.txt"));
 
-    spec.copies = vec![CopySpec {
+    spec.copies = vec![ContextCopy {
         from: art.join("one"),
         to: "Dockerfile".into(),
     }];
     assert!(matches!(collect(&spec), Err(ContextError::Copy { .. })));
-    spec.copies = vec![CopySpec {
+    spec.copies = vec![ContextCopy {
         from: art.join("one"),
         to: "../x".into(),
     }];

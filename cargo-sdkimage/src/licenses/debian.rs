@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use super::image::Snapshot;
+use super::snapshot::Snapshot;
 use super::{Ecosystem, LicenseEntry};
 use crate::error::{Error, Result};
 

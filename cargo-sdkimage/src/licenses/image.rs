@@ -3,7 +3,7 @@
 //! in memory (dpkg status, copyright files, `*.dist-info` metadata and texts), plus every link, so
 //! paths through symlinked folders (`/usr/share/doc/libgcc-s1 -> gcc-12-base`) resolve.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::{self, Read};
 
 use bollard::Docker;
@@ -13,6 +13,7 @@ use bytes::{Buf, Bytes};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
+use super::snapshot::{Link, Snapshot, normalize};
 use super::{Gathered, debian, python};
 use crate::engine::{Engine, error_text};
 use crate::error::{Error, Result};
@@ -21,8 +22,6 @@ use crate::error::{Error, Result};
 const MAX_FILE: u64 = 64 << 20;
 /// Chunks of the export stream in flight between the engine and the tar parser.
 const CHANNEL_CHUNKS: usize = 16;
-/// Symlink hops allowed while resolving one path (as Linux's MAXSYMLINKS).
-const MAX_HOPS: usize = 40;
 
 /// Gather the `python` and/or `debian` licenses of image `image_id` in one read of its filesystem.
 /// The scan container is removed whatever happens (also when this future is dropped).
@@ -191,95 +190,6 @@ impl Wanted {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Link {
-    Symbolic(String),
-    /// A hard link: the absolute path of the file it shares contents with.
-    Hard(String),
-}
-
-/// The kept files of an image's filesystem, by absolute path, and all its links.
-#[derive(Debug, Default)]
-pub(crate) struct Snapshot {
-    files: BTreeMap<String, Vec<u8>>,
-    links: HashMap<String, Link>,
-}
-
-impl Snapshot {
-    /// The file at `path` after following symlinks (also in its folders) and hard links: its real
-    /// path and contents; `None` when absent or not kept.
-    pub fn read(&self, path: &str) -> Option<(String, &[u8])> {
-        let real = self.resolve(path)?;
-        self.files.get(&real).map(|c| (real, c.as_slice()))
-    }
-
-    /// The kept files whose path starts with `prefix`, in path order.
-    pub fn files_under<'a>(
-        &'a self,
-        prefix: &str,
-    ) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
-        let prefix = prefix.to_string();
-        self.files
-            .range(prefix.clone()..)
-            .take_while(move |(p, _)| p.starts_with(&prefix))
-            .map(|(p, c)| (p.as_str(), c.as_slice()))
-    }
-
-    /// All kept files, in path order.
-    pub fn files(&self) -> impl Iterator<Item = (&str, &[u8])> {
-        self.files.iter().map(|(p, c)| (p.as_str(), c.as_slice()))
-    }
-
-    fn resolve(&self, path: &str) -> Option<String> {
-        let mut hops = 0;
-        let mut pending: Vec<String> = components(path).map(str::to_string).collect();
-        pending.reverse();
-        let mut resolved: Vec<String> = Vec::new();
-        while let Some(component) = pending.pop() {
-            match component.as_str() {
-                "." => continue,
-                ".." => {
-                    resolved.pop();
-                    continue;
-                }
-                _ => {}
-            }
-            resolved.push(component);
-            let current = join_absolute(&resolved);
-            let target = match self.links.get(&current) {
-                None => continue,
-                Some(Link::Hard(target)) if pending.is_empty() => target.clone(),
-                Some(Link::Hard(_)) => continue,
-                Some(Link::Symbolic(target)) => target.clone(),
-            };
-            hops += 1;
-            if hops > MAX_HOPS {
-                return None;
-            }
-            resolved.pop();
-            if target.starts_with('/') {
-                resolved.clear();
-            }
-            pending.extend(components(&target).rev().map(str::to_string));
-        }
-        Some(join_absolute(&resolved))
-    }
-}
-
-fn components(path: &str) -> impl DoubleEndedIterator<Item = &str> {
-    path.split('/').filter(|c| !c.is_empty())
-}
-
-fn join_absolute(components: &[String]) -> String {
-    format!("/{}", components.join("/"))
-}
-
-/// A tar member path as an absolute, normalized path: `./usr/lib/` -> `/usr/lib`.
-fn normalize(raw: &str) -> String {
-    let parts: Vec<&str> = components(raw).filter(|c| *c != ".").collect();
-    format!("/{}", parts.join("/"))
-}
-
 /// Read a filesystem tar (a container export), keeping what `wanted` reads.
 pub(crate) fn scan<R: Read>(reader: R, wanted: Wanted) -> Result<Snapshot> {
     let bad =
@@ -300,7 +210,7 @@ pub(crate) fn scan<R: Read>(reader: R, wanted: Wanted) -> Result<Snapshot> {
             } else {
                 Link::Hard(normalize(&target))
             };
-            snapshot.links.insert(path, link);
+            snapshot.insert_link(path, link);
         } else if kind.is_file() && wanted.keeps(&path) {
             let size = entry.header().size().map_err(bad)?;
             if size > MAX_FILE {
@@ -310,7 +220,7 @@ pub(crate) fn scan<R: Read>(reader: R, wanted: Wanted) -> Result<Snapshot> {
             }
             let mut contents = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
             entry.read_to_end(&mut contents).map_err(bad)?;
-            snapshot.files.insert(path, contents);
+            snapshot.insert_file(path, contents);
         }
     }
     Ok(snapshot)
@@ -319,77 +229,6 @@ pub(crate) fn scan<R: Read>(reader: R, wanted: Wanted) -> Result<Snapshot> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn snapshot(files: &[(&str, &str)], links: &[(&str, Link)]) -> Snapshot {
-        Snapshot {
-            files: files
-                .iter()
-                .map(|(p, c)| (p.to_string(), c.as_bytes().to_vec()))
-                .collect(),
-            links: links
-                .iter()
-                .map(|(p, l)| (p.to_string(), l.clone()))
-                .collect(),
-        }
-    }
-
-    #[test]
-    fn resolves_symlinked_folders_relative_and_absolute() {
-        let s = snapshot(
-            &[("/usr/share/doc/gcc-12-base/copyright", "gcc")],
-            &[
-                (
-                    "/usr/share/doc/libgcc-s1",
-                    Link::Symbolic("gcc-12-base".into()),
-                ),
-                (
-                    "/usr/share/doc/abs",
-                    Link::Symbolic("/usr/share/doc/gcc-12-base".into()),
-                ),
-                (
-                    "/usr/share/doc/up",
-                    Link::Symbolic("../doc/./libgcc-s1".into()),
-                ),
-                ("/share", Link::Symbolic("usr/share".into())),
-            ],
-        );
-        for path in [
-            "/usr/share/doc/libgcc-s1/copyright",
-            "/usr/share/doc/abs/copyright",
-            "/usr/share/doc/up/copyright",
-            "/share/doc/libgcc-s1/copyright",
-        ] {
-            let (real, contents) = s
-                .read(path)
-                .unwrap_or_else(|| panic!("{path} did not resolve"));
-            assert_eq!(real, "/usr/share/doc/gcc-12-base/copyright");
-            assert_eq!(contents, b"gcc");
-        }
-    }
-
-    #[test]
-    fn resolves_hard_links_and_stops_on_loops() {
-        let s = snapshot(
-            &[("/a/copyright", "text")],
-            &[
-                ("/b/copyright", Link::Hard("/a/copyright".into())),
-                ("/loop", Link::Symbolic("loop".into())),
-            ],
-        );
-        assert_eq!(
-            s.read("/b/copyright").map(|(p, _)| p),
-            Some("/a/copyright".to_string())
-        );
-        assert_eq!(s.read("/loop/x"), None);
-        assert_eq!(s.read("/missing"), None);
-    }
-
-    #[test]
-    fn normalizes_member_paths() {
-        assert_eq!(normalize("./usr/lib/"), "/usr/lib");
-        assert_eq!(normalize("usr//share/./doc"), "/usr/share/doc");
-        assert_eq!(normalize("./"), "/");
-    }
 
     #[test]
     fn a_truncated_archive_is_an_error_not_a_panic() {

@@ -1,6 +1,6 @@
-//! Third-party licenses: gather the license texts of what ships
-//! in an image (Rust crates on the host side; Python dists and Debian packages read from the built
-//! image), apply the overrides and the policy of the `licenses/` folder, and lay the result out as
+//! Third-party licenses: gather the license texts of what ships in an image (Rust crates on the
+//! host side; Python dists and Debian packages read from the built image), apply the overrides and
+//! the policy of the `licenses/` folder, and lay the result out as
 //! `<dest>/<ecosystem>/<name>-<version>/<files>` plus `<dest>/index.json`.
 //!
 //! No text is ever downloaded: everything comes from unpacked crate sources, the image's own
@@ -15,6 +15,7 @@ mod layout;
 mod overrides;
 mod policy;
 mod python;
+mod snapshot;
 
 #[cfg(test)]
 mod tests;

@@ -80,7 +80,7 @@ impl Overrides {
             Err(e) => return Err(e.into()),
         };
         let raw: RawFile =
-            toml::from_str(&text).map_err(|e| crate::workspace::toml_diag(&path, &text, &e))?;
+            toml::from_str(&text).map_err(|e| crate::diag::toml_diag(&path, &text, &e))?;
         let mut diags = Vec::new();
         let mut list: Vec<Override> = Vec::new();
         for item in raw.overrides {

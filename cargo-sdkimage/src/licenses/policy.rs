@@ -41,7 +41,7 @@ impl Policy {
             Err(e) => return Err(e.into()),
         };
         let raw: RawPolicy =
-            toml::from_str(&text).map_err(|e| crate::workspace::toml_diag(&path, &text, &e))?;
+            toml::from_str(&text).map_err(|e| crate::diag::toml_diag(&path, &text, &e))?;
         let mut diags = Vec::new();
         let mut allow = Vec::new();
         for item in &raw.allow {

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeSet;
 
-use super::image::Snapshot;
+use super::snapshot::Snapshot;
 use super::{Ecosystem, LicenseEntry, canonical_spdx, is_license_file_name};
 
 const DIST_INFO: &str = ".dist-info";
