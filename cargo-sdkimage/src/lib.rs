@@ -4,6 +4,7 @@
 pub mod commands;
 pub mod context;
 pub mod discover;
+pub mod dockerconfig;
 pub mod dockerfile;
 pub mod engine;
 pub mod error;

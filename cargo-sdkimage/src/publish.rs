@@ -968,13 +968,12 @@ mod registry_tests {
     use crate::registry::testutil::{
         TestRegistry, build_image, engine, fake_helper, plan, quiet_reporter,
     };
-    use crate::registry::{DockerConfig, RetryPolicy};
+    use crate::registry::{DockerConfig, InsecureRegistries, RetryPolicy};
 
+    /// `config` with the registries the engine treats as insecure.
     async fn registries(engine: &Engine, config: DockerConfig) -> Registries {
-        Registries::new(
-            config,
-            engine.insecure_registries().await.expect("engine /info"),
-        )
+        let insecure = engine.insecure_registries().await.expect("engine /info");
+        Registries::new(config, InsecureRegistries::default()).with_insecure(&insecure)
     }
 
     /// Image 0 of a plan with its local id.
@@ -1412,10 +1411,7 @@ mod registry_tests {
         };
 
         write(&published[0].digest);
-        let no_engine = Registries::new(
-            DockerConfig::default(),
-            crate::registry::InsecureRegistries::default(),
-        );
+        let no_engine = Registries::new(DockerConfig::default(), InsecureRegistries::default());
         let ok = verify_metadata(&no_engine, &file, None, &reporter)
             .await
             .unwrap();
