@@ -13,7 +13,7 @@ use crate::interrupt::Interrupt;
 use crate::plan::{BuildPlan, Image};
 use crate::reference::{self, ImageRef};
 use crate::registry::credentials::config_key;
-use crate::registry::{Failure, Manifest, Registries};
+use crate::registry::{Failure, Registries, RegistryManifest};
 use crate::report::{Event, EventKind, Reporter, short_id};
 
 /// The tag phase one pushes under, one per repository, overwritten by every run.
@@ -340,7 +340,7 @@ pub async fn promote(
             ));
         }
     }
-    let fetched: Vec<(usize, &Image, Result<Manifest>)> = stream::iter(sources)
+    let fetched: Vec<(usize, &Image, Result<RegistryManifest>)> = stream::iter(sources)
         .map(|(index, image, source)| async move {
             (index, image, fetch_source(registries, &source).await)
         })
@@ -634,7 +634,7 @@ async fn registry_digest(registries: &Registries, r: &ImageRef) -> Result<Option
         .await
 }
 
-async fn fetch_source(registries: &Registries, source: &ImageRef) -> Result<Manifest> {
+async fn fetch_source(registries: &Registries, source: &ImageRef) -> Result<RegistryManifest> {
     let client = registries.client(source.registry()).await?;
     client
         .get_manifest(&source.path(), &source.tag)
@@ -646,7 +646,7 @@ async fn fetch_source(registries: &Registries, source: &ImageRef) -> Result<Mani
 async fn promote_one(
     registries: &Registries,
     image: &Image,
-    manifest: &Manifest,
+    manifest: &RegistryManifest,
     to_tags: &[String],
     dry_run: bool,
     reporter: &Reporter,

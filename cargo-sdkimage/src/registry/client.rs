@@ -29,7 +29,7 @@ const DIGEST_HEADER: &str = "docker-content-digest";
 
 /// A manifest as the registry stores it: the exact bytes, their media type and digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Manifest {
+pub struct RegistryManifest {
     pub bytes: Bytes,
     pub media_type: String,
     pub digest: String,
@@ -145,7 +145,7 @@ impl RegistryClient {
         &self,
         repository: &str,
         reference: &str,
-    ) -> Result<Option<Manifest>> {
+    ) -> Result<Option<RegistryManifest>> {
         let url = self.manifest_url(repository, reference);
         let fetched = self
             .retry
@@ -177,7 +177,7 @@ impl RegistryClient {
         &self,
         repository: &str,
         tag: &str,
-        manifest: &Manifest,
+        manifest: &RegistryManifest,
     ) -> Result<String> {
         let url = self.manifest_url(repository, tag);
         let response = self
@@ -207,7 +207,7 @@ impl RegistryClient {
         url: &str,
         repository: &str,
         access: Access,
-        body: Option<&Manifest>,
+        body: Option<&RegistryManifest>,
     ) -> std::result::Result<Response, Failure> {
         let mut fresh = false;
         loop {
@@ -498,12 +498,12 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
-/// The fetched bytes as a [`Manifest`], its digest checked when it was asked for by digest.
+/// The fetched bytes as a [`RegistryManifest`], its digest checked when asked for by digest.
 fn manifest_from(
     headers: &HeaderMap,
     bytes: Bytes,
     reference: &str,
-) -> std::result::Result<Manifest, String> {
+) -> std::result::Result<RegistryManifest, String> {
     let computed = sha256_digest(&bytes);
     let digest = header_digest(headers).unwrap_or_else(|| computed.clone());
     if digest.starts_with("sha256:") && digest != computed {
@@ -524,7 +524,7 @@ fn manifest_from(
             json.get("mediaType")?.as_str().map(String::from)
         })
         .ok_or_else(|| "the manifest's media type is unknown".to_string())?;
-    Ok(Manifest {
+    Ok(RegistryManifest {
         bytes,
         media_type,
         digest,

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use bollard::models::RegistryServiceConfig;
 
-pub use client::{Manifest, RegistryClient};
+pub use client::{RegistryClient, RegistryManifest};
 pub use credentials::{Credentials, DockerConfig};
 pub use insecure::InsecureRegistries;
 
