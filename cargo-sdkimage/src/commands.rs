@@ -403,7 +403,8 @@ async fn publish_images(
     opts: &PublishOptions,
     sink: &dyn EventSink,
 ) -> Result<Vec<Published>> {
-    let registries = Registries::from_env(Some(&session.engine)).await?;
+    let registries =
+        Registries::from_env()?.with_insecure(&session.engine.insecure_registries().await?);
     publish::push(
         &session.engine,
         &registries,
@@ -528,7 +529,7 @@ pub async fn verify(
                         .collect(),
                 )
             };
-            let registries = Registries::from_env(None).await?;
+            let registries = Registries::from_env()?;
             let verified =
                 publish::verify_metadata(&registries, file, only.as_deref(), &tally).await;
             failed_summary(&tally, started, verified)?.len()
@@ -536,7 +537,8 @@ pub async fn verify(
         None => {
             let l = load(target)?;
             let engine = Engine::connect().await?;
-            let registries = Registries::from_env(Some(&engine)).await?;
+            let registries =
+                Registries::from_env()?.with_insecure(&engine.insecure_registries().await?);
             let verified =
                 publish::verify(&engine, &registries, &l.plan, &l.selection, &tally).await;
             failed_summary(&tally, started, verified)?.len()
@@ -576,7 +578,10 @@ pub async fn promote(
     // Learn which registries the engine treats as insecure when one runs; promote itself
     // never needs it.
     let engine = Engine::connect().await.ok();
-    let registries = Registries::from_env(engine.as_ref()).await?;
+    let mut registries = Registries::from_env()?;
+    if let Some(engine) = &engine {
+        registries = registries.with_insecure(&engine.insecure_registries().await?);
+    }
     let promoted = publish::promote(
         &registries,
         &l.plan,

@@ -5,6 +5,7 @@ pub mod commands;
 pub mod context;
 pub mod diag;
 pub mod discover;
+pub mod dockerconfig;
 pub mod dockerfile;
 pub mod engine;
 pub mod error;

@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use crate::dockerconfig::docker_config_dir;
+
 pub const DEFAULT_HOST: &str = "unix:///var/run/docker.sock";
 
 /// TLS material for a tcp endpoint.
@@ -22,14 +24,6 @@ pub struct EngineHost {
     pub host: String,
     pub tls: Option<TlsFiles>,
     pub source: String,
-}
-
-/// The docker CLI's config folder: `DOCKER_CONFIG`, else `~/.docker`.
-pub fn docker_config_dir(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
-    match env("DOCKER_CONFIG").filter(|s| !s.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => home::home_dir().unwrap_or_default().join(".docker"),
-    }
 }
 
 /// The engine address schemes we can speak.

@@ -335,13 +335,11 @@ impl Engine {
         }
     }
 
-    /// The registries the engine speaks plain HTTP to (its `/info` `RegistryConfig`).
-    pub async fn insecure_registries(&self) -> Result<crate::registry::InsecureRegistries> {
+    /// The registries the engine speaks plain HTTP to: its `/info` `RegistryConfig` (empty,
+    /// i.e. the daemon's defaults, when it reports none).
+    pub async fn insecure_registries(&self) -> Result<bollard::models::RegistryServiceConfig> {
         let info = self.docker.info().await.map_err(|e| self.classify(e))?;
-        Ok(info
-            .registry_config
-            .map(|c| crate::registry::InsecureRegistries::from_engine_config(&c))
-            .unwrap_or_default())
+        Ok(info.registry_config.unwrap_or_default())
     }
 }
 

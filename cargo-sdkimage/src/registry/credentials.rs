@@ -90,7 +90,7 @@ pub struct DockerConfig {
 impl DockerConfig {
     /// `DOCKER_CONFIG` or `~/.docker`, helpers searched on `PATH`.
     pub fn from_env() -> Result<DockerConfig> {
-        let dir = crate::engine::host::docker_config_dir(&|k| std::env::var(k).ok());
+        let dir = crate::dockerconfig::docker_config_dir(&|k| std::env::var(k).ok());
         let helper_dirs = std::env::var_os("PATH")
             .map(|p| std::env::split_paths(&p).collect())
             .unwrap_or_default();

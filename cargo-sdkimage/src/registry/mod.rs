@@ -12,11 +12,12 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use client::{Manifest, RegistryClient};
+use bollard::models::RegistryServiceConfig;
+
+pub use client::{RegistryClient, RegistryManifest};
 pub use credentials::{Credentials, DockerConfig};
 pub use insecure::InsecureRegistries;
 
-use crate::engine::Engine;
 use crate::error::{Error, Result};
 
 /// How transient failures are retried: `attempts` tries in all, waiting `first_delay`, then
@@ -168,15 +169,18 @@ impl Registries {
         }
     }
 
-    /// The Docker config from the environment; the insecure registries from the engine's
-    /// `/info` when there is an engine, else the daemon's defaults (loopback).
-    pub async fn from_env(engine: Option<&Engine>) -> Result<Registries> {
+    /// The Docker config from the environment; as insecure registries the daemon's defaults
+    /// (loopback) until [`Registries::with_insecure`] hands in the engine's.
+    pub fn from_env() -> Result<Registries> {
         let config = DockerConfig::from_env()?;
-        let insecure = match engine {
-            Some(engine) => engine.insecure_registries().await?,
-            None => InsecureRegistries::default(),
-        };
-        Ok(Registries::new(config, insecure))
+        Ok(Registries::new(config, InsecureRegistries::default()))
+    }
+
+    /// Speak plain HTTP to the registries the engine does: `engine_config` is its `/info`
+    /// `RegistryConfig`.
+    pub fn with_insecure(mut self, engine_config: &RegistryServiceConfig) -> Registries {
+        self.insecure = InsecureRegistries::from_engine_config(engine_config);
+        self
     }
 
     pub fn with_retry(mut self, retry: RetryPolicy) -> Registries {

@@ -1,19 +1,11 @@
-//! Test helpers: a real `docker-registry` on a free port of 5100-5199, fake credential helpers,
-//! and tiny `FROM scratch` images built through the real engine.
+//! Test helpers: a real `docker-registry` on a free port of 5100-5199 and fake credential
+//! helpers.
 
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU16, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
-
-use bytes::Bytes;
-
-use crate::engine::{BuildRequest, Engine};
-use crate::plan::{BuildPlan, Image};
-use crate::reference::ImageRef;
-use crate::report::{MessageFormat, ProgressMode, ReportOptions, Reporter};
 
 static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
 
@@ -240,78 +232,4 @@ pub(crate) fn fake_helper(dir: &Path, name: &str, entries: &[(&str, &str, &str)]
     std::fs::write(&path, script).expect("write helper");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).expect("chmod helper");
     path
-}
-
-/// The engine the environment names; these tests need one and fail without it.
-pub(crate) async fn engine() -> Engine {
-    Engine::connect()
-        .await
-        .unwrap_or_else(|e| panic!("these tests need a running Docker engine: {e}"))
-}
-
-/// Build a `FROM scratch` image holding one file with `content` (made unique per call).
-pub(crate) async fn build_image(engine: &Engine, content: &str) -> String {
-    static SERIAL: AtomicU32 = AtomicU32::new(0);
-    let unique = format!(
-        "{content}\n{} {}\n",
-        std::process::id(),
-        SERIAL.fetch_add(1, Ordering::SeqCst)
-    );
-    let mut tar = tar::Builder::new(Vec::new());
-    for (name, data) in [
-        ("Dockerfile", "FROM scratch\nCOPY f /f\n"),
-        ("f", unique.as_str()),
-    ] {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(data.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        tar.append_data(&mut header, name, data.as_bytes())
-            .expect("tar");
-    }
-    let context = Bytes::from(tar.into_inner().expect("tar"));
-    let request = BuildRequest {
-        dockerfile: "Dockerfile".into(),
-        ..Default::default()
-    };
-    engine
-        .build_to_id(&request, futures_util::stream::once(async { Ok(context) }))
-        .await
-        .expect("test image builds")
-}
-
-/// A plan of images `(name, repository)`, each tagged with every tag of `tags`.
-pub(crate) fn plan(images: &[(&str, &str)], tags: &[&str]) -> BuildPlan {
-    let images = images
-        .iter()
-        .map(|(name, repository)| Image {
-            manifest: 0,
-            language: (*name).to_string(),
-            variant: None,
-            name: (*name).to_string(),
-            refs: tags
-                .iter()
-                .map(|t| ImageRef::new(repository, t).expect("valid ref"))
-                .collect(),
-            build_args: BTreeMap::new(),
-            image_args: BTreeMap::new(),
-            deps: Vec::new(),
-        })
-        .collect();
-    BuildPlan {
-        manifests: Vec::new(),
-        images,
-        repository_root: None,
-        tags: tags.iter().map(|t| (*t).to_string()).collect(),
-    }
-}
-
-pub(crate) fn quiet_reporter() -> Reporter {
-    Reporter::new(ReportOptions {
-        format: MessageFormat::Human,
-        progress: ProgressMode::Off,
-        color: false,
-        verbose: false,
-        quiet: true,
-    })
 }

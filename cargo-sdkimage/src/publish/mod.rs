@@ -1,0 +1,114 @@
+//! Publishing built images in two phases: push each image under a staging tag, then point the
+//! release tags at the pushed manifests with small manifest PUTs, so a failure before the second
+//! phase never changes a release tag. Also: verify registry digests against the local images or a
+//! metadata file, and promote tags inside the registry.
+//!
+//! [`push`] lives in `push`, [`verify`] and [`verify_metadata`] in `verify`, [`promote`] in
+//! `promote`; `jobs` runs their work concurrently and turns failures into events and one error.
+
+mod jobs;
+mod promote;
+mod push;
+mod verify;
+
+#[cfg(test)]
+mod tests;
+
+use crate::error::{Error, Result};
+use crate::plan::{BuildPlan, Image};
+use crate::reference::{self, ImageRef};
+use crate::registry::Registries;
+
+pub use promote::{Promoted, promote};
+pub use push::{Published, push};
+pub use verify::{Verified, VerifiedEntry, verify, verify_metadata};
+
+/// The tag phase one pushes under, one per repository, overwritten by every run.
+pub const DEFAULT_STAGING_TAG: &str = "sdkimage-staging";
+
+/// How many registry API calls (phase two, `verify`, `promote`) run at once. They are small
+/// HTTP requests the registry answers from its metadata, so they are not bounded by `--jobs`,
+/// which bounds the engine's pushes (compression and uploads).
+const CHECK_JOBS: usize = 8;
+
+/// How [`push`] publishes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishOptions {
+    /// Images pushed at once (at least one).
+    pub jobs: usize,
+    /// `None` (`--no-staging`): push every release ref through the engine directly.
+    pub staging_tag: Option<String>,
+    /// Say what would be pushed; push nothing.
+    pub dry_run: bool,
+}
+
+impl Default for PublishOptions {
+    fn default() -> Self {
+        PublishOptions {
+            jobs: 4,
+            staging_tag: Some(DEFAULT_STAGING_TAG.to_string()),
+            dry_run: false,
+        }
+    }
+}
+
+impl PublishOptions {
+    /// Check the options against the images to publish, before anything runs: the staging
+    /// tag must be a valid tag and none of their release tags (phase one would overwrite a
+    /// release tag, which a failure in phase one must never change).
+    pub fn check(&self, plan: &BuildPlan, images: impl IntoIterator<Item = usize>) -> Result<()> {
+        let Some(staging) = &self.staging_tag else {
+            return Ok(());
+        };
+        reference::check_tag(staging).map_err(|e| Error::Usage(format!("--staging-tag: {e}")))?;
+        for index in images {
+            let image = image_at(plan, index)?;
+            if let Some(r) = image.refs.iter().find(|r| &r.tag == staging) {
+                return Err(Error::Usage(format!(
+                    "--staging-tag {staging} is also a release tag ({r}); phase one would overwrite it before the release is complete. Choose another staging tag"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One line when `r` does not point at `expected` (`remote` is what the registry has).
+fn mismatch(r: &ImageRef, remote: Option<&str>, expected: &str, source: &str) -> Option<String> {
+    match remote {
+        Some(remote) if remote == expected => None,
+        Some(remote) => Some(format!(
+            "{r}: registry has {remote}, {source} has {expected}"
+        )),
+        None => Some(format!(
+            "{r}: the registry has no such tag, {source} has {expected}"
+        )),
+    }
+}
+
+/// The digest the registry serves for `r`; `None` when it has no such tag.
+async fn registry_digest(registries: &Registries, r: &ImageRef) -> Result<Option<String>> {
+    registries
+        .client(r.registry())
+        .await?
+        .head_manifest(&r.path(), &r.tag)
+        .await
+}
+
+/// The distinct repositories of an image's refs, in order.
+fn repositories(image: &Image) -> Vec<&str> {
+    let mut repos: Vec<&str> = Vec::new();
+    for r in &image.refs {
+        if !repos.contains(&r.repository.as_str()) {
+            repos.push(&r.repository);
+        }
+    }
+    repos
+}
+
+/// Image `index` of the plan, or a usage error.
+fn image_at(plan: &BuildPlan, index: usize) -> Result<&Image> {
+    plan.images
+        .get(index)
+        .ok_or_else(|| Error::Usage(format!("no image #{index} in the plan")))
+}

@@ -1,0 +1,307 @@
+//! `push`: phase one pushes every image under the staging tag through the engine, phase two
+//! points the release tags at the pushed manifests inside the registry (or, `--no-staging`,
+//! every ref is pushed through the engine).
+
+use super::jobs::{all_or_failure, bounded, seeded};
+use super::{CHECK_JOBS, PublishOptions, image_at, mismatch, registry_digest, repositories};
+use crate::engine::{Engine, EngineError};
+use crate::error::{Error, Result};
+use crate::interrupt::Interrupt;
+use crate::output::{EventKind, EventSink};
+use crate::plan::{BuildPlan, Image};
+use crate::reference::ImageRef;
+use crate::registry::credentials::config_key;
+use crate::registry::{Failure, Registries};
+use crate::report::short_id;
+
+/// An image [`push`] published: all its refs point at `digest` in the registry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// Index into [`BuildPlan::images`].
+    pub image: usize,
+    /// The registry manifest digest (`sha256:...`).
+    pub digest: String,
+    pub refs: Vec<ImageRef>,
+}
+
+/// One repository of one image and the digest it was pushed as.
+#[derive(Debug, Clone)]
+struct Pushed {
+    repository: String,
+    digest: String,
+}
+
+/// Push already-built local images: `built` pairs an index into `plan.images` with the local
+/// image id to push for it.
+///
+/// With a staging tag: phase one pushes each image as `<repository>:<staging tag>` through the
+/// engine (at most `jobs` at once); any failure there stops before a release tag changes. Phase
+/// two fetches each manifest by the digest phase one returned and PUTs it under every release
+/// tag, then checks every ref. Without one, every ref is pushed through the engine.
+pub async fn push(
+    engine: &Engine,
+    registries: &Registries,
+    plan: &BuildPlan,
+    built: &[(usize, String)],
+    opts: &PublishOptions,
+    reporter: &dyn EventSink,
+    interrupt: &Interrupt,
+) -> Result<Vec<Published>> {
+    opts.check(plan, built.iter().map(|(index, _)| *index))?;
+    let mut work = Vec::new();
+    for (index, id) in built {
+        let index = *index;
+        let image = image_at(plan, index)?;
+        if !image.refs.is_empty() {
+            work.push((index, (image, id.as_str())));
+        }
+    }
+    if opts.dry_run {
+        for (_, (image, id)) in &work {
+            reporter.note(&describe_push(image, id, opts.staging_tag.as_deref()));
+        }
+        return Ok(Vec::new());
+    }
+    let pushed = match &opts.staging_tag {
+        Some(tag) => {
+            // A signal stops phase one at once (only staging tags were written) and keeps
+            // phase two from starting. Phase two, a few small manifest PUTs, is not cut
+            // short: stopping half-way would leave some release tags old and some new.
+            let mut signal = interrupt.clone();
+            let staged = tokio::select! {
+                staged = seeded(work, opts.jobs, |(image, id)| {
+                    stage(engine, registries, image, id, tag)
+                }) => staged,
+                number = signal.wait() => return Err(stopped_before_release(number, reporter)),
+            };
+            let staged = all_or_failure(plan, staged, reporter, "no release tag was changed")?;
+            if let Some(number) = interrupt.received() {
+                return Err(stopped_before_release(number, reporter));
+            }
+            let staged = staged
+                .into_iter()
+                .map(|(index, pushed)| (index, (&plan.images[index], pushed)))
+                .collect();
+            let released = bounded(staged, CHECK_JOBS, false, |(image, pushed)| {
+                release(registries, image, pushed)
+            })
+            .await;
+            all_or_failure(
+                plan,
+                released,
+                reporter,
+                "the release tags of the other images point at their new digests",
+            )?
+        }
+        None => {
+            let mut signal = interrupt.clone();
+            let pushed = tokio::select! {
+                pushed = seeded(work, opts.jobs, |(image, id)| {
+                    push_direct(engine, registries, image, id)
+                }) => pushed,
+                number = signal.wait() => {
+                    reporter.note("interrupted: without a staging tag, the refs pushed so far stay pushed");
+                    return Err(Error::Interrupted(number));
+                }
+            };
+            all_or_failure(plan, pushed, reporter, "")?
+        }
+    };
+    if let Some(number) = interrupt.received() {
+        reporter.note(&format!(
+            "{} arrived while the release tags were being written; that was finished, so every release tag points at its new digest",
+            crate::interrupt::name(number)
+        ));
+    }
+    Ok(pushed
+        .into_iter()
+        .map(|(index, pushed)| {
+            let image = &plan.images[index];
+            let digest = pushed.first().map(|p| p.digest.clone()).unwrap_or_default();
+            let id = built
+                .iter()
+                .find(|(i, _)| *i == index)
+                .map(|(_, id)| id.clone());
+            reporter.event(
+                &image
+                    .event(EventKind::PushFinished)
+                    .id(id)
+                    .digest(Some(digest.clone())),
+            );
+            Published {
+                image: index,
+                digest,
+                refs: image.refs.clone(),
+            }
+        })
+        .collect())
+}
+
+/// The error of a publish stopped by a signal before any release tag changed.
+fn stopped_before_release(number: i32, reporter: &dyn EventSink) -> Error {
+    reporter.note("interrupted: only staging tags were pushed; no release tag was changed");
+    Error::Interrupted(number)
+}
+
+/// Phase one for one image: tag it `<repository>:<staging>` and push that, per repository. The
+/// local release refs are pointed at it too, so the engine's view matches what is published.
+async fn stage(
+    engine: &Engine,
+    registries: &Registries,
+    image: &Image,
+    id: &str,
+    staging: &str,
+) -> Result<Vec<Pushed>> {
+    for r in &image.refs {
+        engine.tag(id, r).await?;
+    }
+    let mut pushed = Vec::new();
+    for repository in repositories(image) {
+        let staging_ref = ImageRef::new(repository, staging).map_err(Error::Usage)?;
+        engine.tag(id, &staging_ref).await?;
+        let digest = engine_push(engine, registries, &staging_ref).await?;
+        let client = registries.client(staging_ref.registry()).await?;
+        if client
+            .head_manifest(&staging_ref.path(), &digest)
+            .await?
+            .as_deref()
+            != Some(digest.as_str())
+        {
+            return Err(Error::Failed(format!(
+                "{staging_ref} was pushed as {digest}, but the registry has no manifest with that digest"
+            )));
+        }
+        pushed.push(Pushed {
+            repository: repository.to_string(),
+            digest,
+        });
+    }
+    Ok(pushed)
+}
+
+/// Phase two for one image: every release tag gets the manifest phase one pushed, fetched by
+/// its digest; then every ref is checked.
+async fn release(
+    registries: &Registries,
+    image: &Image,
+    pushed: Vec<Pushed>,
+) -> Result<Vec<Pushed>> {
+    for p in &pushed {
+        let Some(first) = image.refs.iter().find(|r| r.repository == p.repository) else {
+            continue;
+        };
+        let client = registries.client(first.registry()).await?;
+        let path = first.path();
+        let manifest = client
+            .get_manifest(&path, &p.digest)
+            .await?
+            .ok_or_else(|| {
+                Error::Failed(format!(
+                    "{}@{} is no longer in the registry",
+                    p.repository, p.digest
+                ))
+            })?;
+        for r in image.refs.iter().filter(|r| r.repository == p.repository) {
+            client.put_manifest(&path, &r.tag, &manifest).await?;
+        }
+    }
+    check_refs(registries, image, &pushed).await?;
+    Ok(pushed)
+}
+
+/// `--no-staging`: tag and push every ref through the engine, then check them.
+async fn push_direct(
+    engine: &Engine,
+    registries: &Registries,
+    image: &Image,
+    id: &str,
+) -> Result<Vec<Pushed>> {
+    let mut pushed: Vec<Pushed> = Vec::new();
+    for r in &image.refs {
+        engine.tag(id, r).await?;
+        let digest = engine_push(engine, registries, r).await?;
+        if !pushed.iter().any(|p| p.repository == r.repository) {
+            pushed.push(Pushed {
+                repository: r.repository.clone(),
+                digest,
+            });
+        }
+    }
+    check_refs(registries, image, &pushed).await?;
+    Ok(pushed)
+}
+
+/// Every ref of `image` must point at the digest its repository was pushed as.
+async fn check_refs(registries: &Registries, image: &Image, pushed: &[Pushed]) -> Result<()> {
+    let mut lines = Vec::new();
+    for r in &image.refs {
+        let Some(expected) = pushed.iter().find(|p| p.repository == r.repository) else {
+            continue;
+        };
+        let remote = registry_digest(registries, r).await?;
+        lines.extend(mismatch(r, remote.as_deref(), &expected.digest, "the push"));
+    }
+    if lines.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Failed(lines.join("; ")))
+    }
+}
+
+/// Push one ref through the engine with the registry's credentials, retrying transient failures.
+async fn engine_push(
+    engine: &Engine,
+    registries: &Registries,
+    reference: &ImageRef,
+) -> Result<String> {
+    let registry = reference.registry();
+    let credentials = registries.credentials(registry).await?;
+    let docker_credentials = credentials
+        .as_ref()
+        .map(|c| c.to_docker(&config_key(registry)));
+    let result = registries
+        .retry()
+        .run(|| async {
+            engine
+                .push(reference, docker_credentials.clone())
+                .await
+                .map_err(|e| match e {
+                    EngineError::Unreachable(m) => Failure::Connection(m),
+                    EngineError::Failed(m) => Failure::from_engine_message(&m),
+                })
+        })
+        .await;
+    result.map_err(|failure| match failure {
+        Failure::Denied(m) => {
+            let why = match credentials {
+                None => format!("the Docker config has no credentials for {registry} (run `docker login {registry}`)"),
+                Some(_) => format!("the credentials the Docker config holds for {registry} were rejected"),
+            };
+            Error::Failed(format!("registry {registry} denied the push of {reference}: {why} (engine: {m})"))
+        }
+        Failure::Connection(m) => Error::Unreachable(format!(
+            "cannot push {reference}: registry {registry} unreachable after {} attempts: {m}",
+            registries.retry().attempts
+        )),
+        other => other.into_error(&format!("cannot push {reference}")),
+    })
+}
+
+fn describe_push(image: &Image, id: &str, staging: Option<&str>) -> String {
+    let refs: Vec<String> = image.refs.iter().map(ToString::to_string).collect();
+    match staging {
+        Some(tag) => {
+            let staged: Vec<String> = repositories(image)
+                .iter()
+                .map(|r| format!("{r}:{tag}"))
+                .collect();
+            format!(
+                "would push {} as {}, then point {} at its digest",
+                short_id(id),
+                staged.join(", "),
+                refs.join(", ")
+            )
+        }
+        None => format!("would push {} as {}", short_id(id), refs.join(", ")),
+    }
+}

@@ -1,0 +1,554 @@
+//! `push`, `verify` and `promote` against a real `docker-registry` and the real engine (both
+//! required: these fail without). The registry comes from `registry::testutil`; the engine,
+//! the tiny images built through it and the plans naming them are made here.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::*;
+use crate::engine::{BuildRequest, Engine};
+use crate::error::Result;
+use crate::interrupt::Interrupt;
+use crate::plan::{BuildPlan, Image};
+use crate::reference::ImageRef;
+use crate::registry::testutil::{TestRegistry, fake_helper};
+use crate::registry::{DockerConfig, InsecureRegistries, Registries, RetryPolicy};
+use crate::report::{MessageFormat, ProgressMode, ReportOptions, Reporter};
+
+/// The engine the environment names; these tests need one and fail without it.
+async fn engine() -> Engine {
+    Engine::connect()
+        .await
+        .unwrap_or_else(|e| panic!("these tests need a running Docker engine: {e}"))
+}
+
+/// Build a `FROM scratch` image holding one file with `content` (made unique per call).
+async fn build_image(engine: &Engine, content: &str) -> String {
+    static SERIAL: AtomicU32 = AtomicU32::new(0);
+    let unique = format!(
+        "{content}\n{} {}\n",
+        std::process::id(),
+        SERIAL.fetch_add(1, Ordering::SeqCst)
+    );
+    let mut tar = tar::Builder::new(Vec::new());
+    for (name, data) in [
+        ("Dockerfile", "FROM scratch\nCOPY f /f\n"),
+        ("f", unique.as_str()),
+    ] {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(data.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, name, data.as_bytes())
+            .expect("tar");
+    }
+    let context = Bytes::from(tar.into_inner().expect("tar"));
+    let request = BuildRequest {
+        dockerfile: "Dockerfile".into(),
+        ..Default::default()
+    };
+    engine
+        .build_to_id(&request, futures_util::stream::once(async { Ok(context) }))
+        .await
+        .expect("test image builds")
+}
+
+/// A plan of images `(name, repository)`, each tagged with every tag of `tags`.
+fn plan(images: &[(&str, &str)], tags: &[&str]) -> BuildPlan {
+    let images = images
+        .iter()
+        .map(|(name, repository)| Image {
+            manifest: 0,
+            language: (*name).to_string(),
+            variant: None,
+            name: (*name).to_string(),
+            refs: tags
+                .iter()
+                .map(|t| ImageRef::new(repository, t).expect("valid ref"))
+                .collect(),
+            build_args: BTreeMap::new(),
+            image_args: BTreeMap::new(),
+            deps: Vec::new(),
+        })
+        .collect();
+    BuildPlan {
+        manifests: Vec::new(),
+        images,
+        repository_root: None,
+        tags: tags.iter().map(|t| (*t).to_string()).collect(),
+    }
+}
+
+fn quiet_reporter() -> Reporter {
+    Reporter::new(ReportOptions {
+        format: MessageFormat::Human,
+        progress: ProgressMode::Off,
+        color: false,
+        verbose: false,
+        quiet: true,
+    })
+}
+
+/// `config` with the registries the engine treats as insecure.
+async fn registries(engine: &Engine, config: DockerConfig) -> Registries {
+    let insecure = engine.insecure_registries().await.expect("engine /info");
+    Registries::new(config, InsecureRegistries::default()).with_insecure(&insecure)
+}
+
+/// Image 0 of a plan with its local id.
+fn first(ids: &[String]) -> Vec<(usize, String)> {
+    vec![(0, ids[0].clone())]
+}
+
+/// Images 0 and 1 of a plan with their local ids.
+fn both(ids: &[String]) -> Vec<(usize, String)> {
+    vec![(0, ids[0].clone()), (1, ids[1].clone())]
+}
+
+/// The first image of `plan` pushed with the default options, nothing reported.
+async fn push_first(
+    engine: &Engine,
+    registries: &Registries,
+    plan: &BuildPlan,
+    ids: &[String],
+) -> Result<Vec<Published>> {
+    push(
+        engine,
+        registries,
+        plan,
+        &first(ids),
+        &PublishOptions::default(),
+        &quiet_reporter(),
+        &Interrupt::never(),
+    )
+    .await
+}
+
+fn basic_auth_config(host: &str, user: &str, password: &str) -> DockerConfig {
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    let text = format!(r#"{{"auths": {{"http://{host}": {{"auth": "{auth}"}}}}}}"#);
+    DockerConfig::parse(Path::new("/test/config.json"), &text, vec![]).unwrap()
+}
+
+#[tokio::test]
+async fn two_phase_push_points_every_tag_at_the_pushed_digest() {
+    let (engine, reg) = (engine().await, TestRegistry::start());
+    let host = reg.host();
+    let plan = plan(
+        &[
+            ("a", &format!("{host}/sdk/a")),
+            ("b", &format!("{host}/sdk/b")),
+        ],
+        &["1.0", "latest"],
+    );
+    let ids = vec![
+        build_image(&engine, "a").await,
+        build_image(&engine, "b").await,
+    ];
+    let registries = registries(&engine, DockerConfig::default()).await;
+    let reporter = quiet_reporter();
+    let opts = PublishOptions {
+        jobs: 2,
+        ..Default::default()
+    };
+
+    let dry_run = PublishOptions {
+        dry_run: true,
+        ..opts.clone()
+    };
+    assert!(
+        push(
+            &engine,
+            &registries,
+            &plan,
+            &both(&ids),
+            &dry_run,
+            &reporter,
+            &Interrupt::never()
+        )
+        .await
+        .unwrap()
+        .is_empty()
+    );
+    assert_eq!(
+        reg.digest("sdk/a", DEFAULT_STAGING_TAG, None).await,
+        None,
+        "a dry run pushes nothing"
+    );
+
+    let published = push(
+        &engine,
+        &registries,
+        &plan,
+        &both(&ids),
+        &opts,
+        &reporter,
+        &Interrupt::never(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(published.len(), 2);
+    assert_ne!(published[0].digest, published[1].digest);
+    for (p, path) in published.iter().zip(["sdk/a", "sdk/b"]) {
+        assert!(p.digest.starts_with("sha256:"));
+        for tag in ["1.0", "latest", DEFAULT_STAGING_TAG] {
+            assert_eq!(
+                reg.digest(path, tag, None).await.as_deref(),
+                Some(p.digest.as_str()),
+                "{path}:{tag}"
+            );
+        }
+    }
+    let verified = verify(&engine, &registries, &plan, &[0, 1], &reporter)
+        .await
+        .unwrap();
+    assert_eq!(
+        verified.iter().map(|v| &v.digest).collect::<Vec<_>>(),
+        published.iter().map(|p| &p.digest).collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn no_staging_pushes_every_ref_through_the_engine() {
+    let (engine, reg) = (engine().await, TestRegistry::start());
+    let plan = plan(&[("a", &format!("{}/direct", reg.host()))], &["1", "2"]);
+    let ids = vec![build_image(&engine, "direct").await];
+    let registries = registries(&engine, DockerConfig::default()).await;
+    let opts = PublishOptions {
+        staging_tag: None,
+        ..Default::default()
+    };
+    let published = push(
+        &engine,
+        &registries,
+        &plan,
+        &first(&ids),
+        &opts,
+        &quiet_reporter(),
+        &Interrupt::never(),
+    )
+    .await
+    .unwrap();
+    for tag in ["1", "2"] {
+        assert_eq!(
+            reg.digest("direct", tag, None).await,
+            Some(published[0].digest.clone())
+        );
+    }
+    assert_eq!(reg.digest("direct", DEFAULT_STAGING_TAG, None).await, None);
+}
+
+#[tokio::test]
+async fn verify_catches_a_tag_repushed_with_other_content() {
+    let (engine, reg) = (engine().await, TestRegistry::start());
+    let plan = plan(
+        &[("a", &format!("{}/sdk/v", reg.host()))],
+        &["1.0", "latest"],
+    );
+    let ids = vec![build_image(&engine, "original").await];
+    let registries = registries(&engine, DockerConfig::default()).await;
+    let reporter = quiet_reporter();
+    let published = push_first(&engine, &registries, &plan, &ids).await.unwrap();
+
+    // Someone else pushes other content under 1.0; the local tag still names our image.
+    let other = build_image(&engine, "intruder").await;
+    let r = &plan.images[0].refs[0];
+    engine.tag(&other, r).await.unwrap();
+    let intruder = engine.push(r, None).await.unwrap();
+    engine.tag(&ids[0], r).await.unwrap();
+
+    let e = verify(&engine, &registries, &plan, &[0], &reporter)
+        .await
+        .unwrap_err();
+    assert_eq!(e.exit_code(), 1);
+    let text = e.to_string();
+    assert!(
+        text.contains(&format!("{r}:"))
+            && text.contains(&intruder)
+            && text.contains(&published[0].digest),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().count(),
+        1,
+        "only the re-pushed ref is wrong: {text}"
+    );
+}
+
+#[tokio::test]
+async fn a_failure_in_phase_one_changes_no_release_tag() {
+    let engine = engine().await;
+    let (open, locked) = (
+        TestRegistry::start(),
+        TestRegistry::start_with_htpasswd("u", "p"),
+    );
+    let plan = plan(
+        &[
+            ("a", &format!("{}/sdk/a", open.host())),
+            ("b", &format!("{}/sdk/b", locked.host())),
+        ],
+        &["1.0"],
+    );
+    let registries = registries(&engine, DockerConfig::default()).await;
+    let reporter = quiet_reporter();
+    let old = vec![build_image(&engine, "old a").await];
+    let before = push_first(&engine, &registries, &plan, &old).await.unwrap();
+
+    let ids = vec![
+        build_image(&engine, "new a").await,
+        build_image(&engine, "new b").await,
+    ];
+    let opts = PublishOptions {
+        jobs: 2,
+        ..Default::default()
+    };
+    let e = push(
+        &engine,
+        &registries,
+        &plan,
+        &both(&ids),
+        &opts,
+        &reporter,
+        &Interrupt::never(),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.exit_code(), 1);
+    let text = e.to_string();
+    assert!(
+        text.contains(&locked.host()) && text.contains("no credentials"),
+        "{text}"
+    );
+    assert!(text.contains("no release tag was changed"), "{text}");
+    assert_eq!(
+        open.digest("sdk/a", "1.0", None).await,
+        Some(before[0].digest.clone()),
+        "the old release stays"
+    );
+    assert_eq!(locked.digest("sdk/b", "1.0", Some(("u", "p"))).await, None);
+}
+
+#[tokio::test]
+async fn promote_copies_manifests_and_keeps_digests() {
+    let (engine, reg) = (engine().await, TestRegistry::start());
+    let plan = plan(&[("a", &format!("{}/sdk/p", reg.host()))], &["rc1"]);
+    let ids = vec![build_image(&engine, "promote me").await];
+    let registries = registries(&engine, DockerConfig::default()).await;
+    let reporter = quiet_reporter();
+    let pushed = push_first(&engine, &registries, &plan, &ids).await.unwrap();
+    let to = vec!["1.0".to_string(), "latest".to_string()];
+
+    let dry = promote(&registries, &plan, &[0], "rc1", &to, true, &reporter)
+        .await
+        .unwrap();
+    assert_eq!(dry[0].digest, pushed[0].digest);
+    assert_eq!(
+        reg.digest("sdk/p", "1.0", None).await,
+        None,
+        "a dry run changes nothing"
+    );
+
+    let missing = promote(&registries, &plan, &[0], "rc9", &to, false, &reporter)
+        .await
+        .unwrap_err();
+    assert!(missing.to_string().contains("rc9"), "{missing}");
+    assert_eq!(reg.digest("sdk/p", "1.0", None).await, None);
+
+    let promoted = promote(&registries, &plan, &[0], "rc1", &to, false, &reporter)
+        .await
+        .unwrap();
+    assert_eq!(promoted[0].digest, pushed[0].digest);
+    assert_eq!(
+        promoted[0]
+            .refs
+            .iter()
+            .map(|r| r.tag.as_str())
+            .collect::<Vec<_>>(),
+        ["1.0", "latest"]
+    );
+    for tag in ["rc1", "1.0", "latest"] {
+        assert_eq!(
+            reg.digest("sdk/p", tag, None).await,
+            Some(pushed[0].digest.clone()),
+            "{tag}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn htpasswd_auth_through_a_docker_config_dir() {
+    let (engine, reg) = (
+        engine().await,
+        TestRegistry::start_with_htpasswd("alice", "right-pass"),
+    );
+    let host = reg.host();
+    let plan = plan(&[("a", &format!("{host}/private"))], &["1"]);
+    let ids = vec![build_image(&engine, "private").await];
+    let reporter = quiet_reporter();
+
+    let wrong = registries(&engine, basic_auth_config(&host, "alice", "wrong-pass")).await;
+    let e = push_first(&engine, &wrong, &plan, &ids).await.unwrap_err();
+    let text = e.to_string();
+    assert_eq!(e.exit_code(), 1);
+    assert!(
+        text.contains(&host) && text.contains("rejected") && !text.contains("wrong-pass"),
+        "{text}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let auth = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode("alice:right-pass")
+    };
+    std::fs::write(
+        dir.path().join("config.json"),
+        format!(r#"{{"auths": {{"{host}": {{"auth": "{auth}"}}}}}}"#),
+    )
+    .unwrap();
+    let right = registries(&engine, DockerConfig::load(dir.path(), vec![]).unwrap()).await;
+    let published = push_first(&engine, &right, &plan, &ids).await.unwrap();
+    assert_eq!(
+        reg.digest("private", "1", Some(("alice", "right-pass")))
+            .await,
+        Some(published[0].digest.clone())
+    );
+    verify(&engine, &right, &plan, &[0], &reporter)
+        .await
+        .unwrap();
+
+    let anonymous = registries(&engine, DockerConfig::default()).await;
+    let e = verify(&engine, &anonymous, &plan, &[0], &reporter)
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("docker login"), "{e}");
+}
+
+#[tokio::test]
+async fn htpasswd_auth_through_a_credential_helper() {
+    let (engine, reg) = (
+        engine().await,
+        TestRegistry::start_with_htpasswd("bob", "helper-pass"),
+    );
+    let host = reg.host();
+    let plan = plan(&[("a", &format!("{host}/helped"))], &["1"]);
+    let ids = vec![build_image(&engine, "helped").await];
+    let (config_dir, helper_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    fake_helper(helper_dir.path(), "test", &[(&host, "bob", "helper-pass")]);
+    std::fs::write(
+        config_dir.path().join("config.json"),
+        format!(r#"{{"credHelpers": {{"{host}": "test"}}}}"#),
+    )
+    .unwrap();
+    let config =
+        DockerConfig::load(config_dir.path(), vec![helper_dir.path().to_path_buf()]).unwrap();
+    let registries = registries(&engine, config).await;
+    let reporter = quiet_reporter();
+    let published = push_first(&engine, &registries, &plan, &ids).await.unwrap();
+    assert_eq!(
+        reg.digest("helped", "1", Some(("bob", "helper-pass")))
+            .await,
+        Some(published[0].digest.clone())
+    );
+    verify(&engine, &registries, &plan, &[0], &reporter)
+        .await
+        .unwrap();
+    let log =
+        std::fs::read_to_string(helper_dir.path().join("docker-credential-test.log")).unwrap();
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        [format!("get {host}")],
+        "looked up once"
+    );
+}
+
+#[tokio::test]
+async fn pushes_survive_a_registry_that_is_briefly_down() {
+    let (engine, mut reg) = (engine().await, TestRegistry::start());
+    let plan = plan(&[("a", &format!("{}/flaky", reg.host()))], &["1"]);
+    let ids = vec![build_image(&engine, "flaky").await];
+    let registries = registries(&engine, DockerConfig::default()).await;
+    reg.stop();
+    let restart = tokio::task::spawn_blocking(move || {
+        std::thread::sleep(Duration::from_secs(1));
+        reg.start_again();
+        reg
+    });
+    let published = push_first(&engine, &registries, &plan, &ids).await;
+    let reg = restart.await.unwrap();
+    let published = published.unwrap();
+    assert_eq!(
+        reg.digest("flaky", "1", None).await,
+        Some(published[0].digest.clone())
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_registry_exits_3_after_retries() {
+    let engine = engine().await;
+    let mut reg = TestRegistry::start();
+    let plan = plan(&[("a", &format!("{}/gone", reg.host()))], &["1"]);
+    let ids = vec![build_image(&engine, "gone").await];
+    reg.stop();
+    let fast = RetryPolicy {
+        attempts: 2,
+        first_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(10),
+    };
+    let registries = registries(&engine, DockerConfig::default())
+        .await
+        .with_retry(fast);
+    let reporter = quiet_reporter();
+    let e = push_first(&engine, &registries, &plan, &ids)
+        .await
+        .unwrap_err();
+    assert_eq!(e.exit_code(), 3, "{e}");
+    let e = verify(&engine, &registries, &plan, &[0], &reporter)
+        .await
+        .unwrap_err();
+    assert_eq!(e.exit_code(), 3, "{e}");
+}
+
+#[tokio::test]
+async fn metadata_digests_are_checked_without_local_images() {
+    let (engine, reg) = (engine().await, TestRegistry::start());
+    let plan = plan(&[("a", &format!("{}/meta", reg.host()))], &["1", "2"]);
+    let ids = vec![build_image(&engine, "meta").await];
+    let registries = registries(&engine, DockerConfig::default()).await;
+    let reporter = quiet_reporter();
+    let published = push_first(&engine, &registries, &plan, &ids).await.unwrap();
+    let refs: Vec<String> = plan.images[0]
+        .refs
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("metadata.json");
+    let write = |digest: &str| {
+        let json = serde_json::json!({"a": {"refs": refs, "digest": digest, "pushed": true}});
+        std::fs::write(&file, json.to_string()).unwrap();
+    };
+
+    write(&published[0].digest);
+    let no_engine = Registries::new(DockerConfig::default(), InsecureRegistries::default());
+    let ok = verify_metadata(&no_engine, &file, None, &reporter)
+        .await
+        .unwrap();
+    assert_eq!(ok[0].digest, published[0].digest);
+
+    let wrong = format!("sha256:{}", "0".repeat(64));
+    write(&wrong);
+    let e = verify_metadata(&no_engine, &file, None, &reporter)
+        .await
+        .unwrap_err();
+    assert_eq!(e.exit_code(), 1);
+    assert_eq!(e.to_string().lines().count(), 2, "one line per ref: {e}");
+    assert!(
+        e.to_string().contains(&wrong) && e.to_string().contains(&published[0].digest),
+        "{e}"
+    );
+}

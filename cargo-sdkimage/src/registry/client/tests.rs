@@ -1,0 +1,280 @@
+//! Tests of the registry client: auth challenges, status classes, manifest digests, form
+//! encoding, and token auth and retries against a minimal token registry on a local port.
+
+use reqwest::header::HeaderValue;
+
+use super::*;
+
+#[test]
+fn bearer_and_basic_challenges() {
+    let c = parse_challenge(
+        r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/x:pull,push""#,
+    );
+    assert_eq!(
+        c,
+        Some(Challenge::Bearer {
+            realm: "https://auth.docker.io/token".into(),
+            service: Some("registry.docker.io".into()),
+            scope: Some("repository:library/x:pull,push".into()),
+        })
+    );
+    assert_eq!(
+        parse_challenge(r#"Basic realm="r""#),
+        Some(Challenge::Basic { realm: "r".into() })
+    );
+    assert_eq!(
+        parse_challenge("basic"),
+        Some(Challenge::Basic {
+            realm: String::new()
+        })
+    );
+    assert_eq!(
+        parse_challenge(r#"bearer realm=https://t/x , service="a\"b""#),
+        Some(Challenge::Bearer {
+            realm: "https://t/x".into(),
+            service: Some("a\"b".into()),
+            scope: None
+        })
+    );
+    assert_eq!(
+        parse_challenge("Bearer service=x"),
+        None,
+        "a bearer challenge needs a realm"
+    );
+    assert_eq!(parse_challenge("Negotiate abc"), None);
+    assert_eq!(parse_challenge(""), None);
+    assert_eq!(
+        parse_params(r#"a="unterminated"#),
+        vec![("a".into(), "unterminated".into())]
+    );
+}
+
+#[test]
+fn statuses_are_classified() {
+    assert!(status_failure(StatusCode::SERVICE_UNAVAILABLE, "").is_transient());
+    assert!(status_failure(StatusCode::TOO_MANY_REQUESTS, "").is_transient());
+    assert!(!status_failure(StatusCode::BAD_REQUEST, "").is_transient());
+    assert_eq!(
+        error_detail(
+            r#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid"}]}"#.into()
+        ),
+        "MANIFEST_INVALID: manifest invalid"
+    );
+}
+
+#[test]
+fn manifests_are_checked_against_their_digest() {
+    let bytes = Bytes::from_static(
+        br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#,
+    );
+    let digest = sha256_digest(&bytes);
+    let mut headers = HeaderMap::new();
+    let m = manifest_from(&headers, bytes.clone(), &digest).unwrap();
+    assert_eq!(
+        m.media_type, "application/vnd.oci.image.manifest.v1+json",
+        "from the body"
+    );
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/vnd.docker.distribution.manifest.v2+json"),
+    );
+    headers.insert(DIGEST_HEADER, HeaderValue::from_str(&digest).unwrap());
+    let m = manifest_from(&headers, bytes.clone(), "latest").unwrap();
+    assert_eq!(
+        (m.media_type.as_str(), m.digest.as_str()),
+        (MANIFEST_TYPES[0], digest.as_str())
+    );
+    assert!(
+        manifest_from(&headers, Bytes::from_static(b"{}"), "latest")
+            .unwrap_err()
+            .contains("hashes to")
+    );
+    headers.remove(DIGEST_HEADER);
+    let other = sha256_digest(b"other");
+    assert!(
+        manifest_from(&headers, bytes, &other)
+            .unwrap_err()
+            .contains("asked for")
+    );
+}
+
+#[test]
+fn forms_are_encoded() {
+    assert_eq!(
+        form_encode(&[("a b", "x/y:z"), ("k", "~.-_")]),
+        "a+b=x%2Fy%3Az&k=~.-_"
+    );
+}
+
+#[test]
+fn docker_hub_uses_its_api_host() {
+    let c = RegistryClient::new("docker.io", false, None, RetryPolicy::default()).unwrap();
+    assert_eq!(c.base_url(), "https://registry-1.docker.io");
+    let c = RegistryClient::new("localhost:5000", true, None, RetryPolicy::default()).unwrap();
+    assert_eq!(c.base_url(), "http://localhost:5000");
+}
+
+/// A minimal token-auth registry: `/v2/` challenges with Bearer, `/token` wants `user:pass`
+/// (or a refresh grant), manifests want the token and answer 503 `busy` times first.
+async fn token_registry(busy: usize) -> (String, std::sync::Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let log = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let (realm, seen) = (format!("http://{host}/token"), log.clone());
+    tokio::spawn(async move {
+        let mut busy = busy;
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let Ok(n @ 1..) = conn.read(&mut buf).await else {
+                    break;
+                };
+                request.extend_from_slice(&buf[..n]);
+            }
+            let text = String::from_utf8_lossy(&request).to_string();
+            let line = text.lines().next().unwrap_or_default().to_string();
+            let auth = text
+                .lines()
+                .find_map(|l| l.strip_prefix("authorization: "))
+                .unwrap_or_default()
+                .to_string();
+            seen.lock().unwrap().push(format!("{line} [{auth}]"));
+            let basic = format!("Basic {}", STANDARD.encode("user:pass"));
+            let (status, headers, body) = if line.starts_with("GET /v2/ ") {
+                (
+                    "401",
+                    format!("WWW-Authenticate: Bearer realm=\"{realm}\",service=\"fake\"\r\n"),
+                    "",
+                )
+            } else if line.starts_with("GET /token?service=fake&scope=repository%3Ax%3Apull ")
+                && auth == basic
+            {
+                (
+                    "200",
+                    "Content-Type: application/json\r\n".into(),
+                    r#"{"token":"T1"}"#,
+                )
+            } else if line.starts_with("POST /token ") {
+                (
+                    "200",
+                    "Content-Type: application/json\r\n".into(),
+                    r#"{"access_token":"T1"}"#,
+                )
+            } else if line.starts_with("HEAD /v2/x/manifests/1 ") && auth == "Bearer T1" {
+                if busy > 0 {
+                    busy -= 1;
+                    ("503", String::new(), "")
+                } else {
+                    ("200", "Docker-Content-Digest: sha256:abc\r\n".into(), "")
+                }
+            } else {
+                ("401", String::new(), "")
+            };
+            let response = format!(
+                "HTTP/1.1 {status} X\r\n{headers}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = conn.write_all(response.as_bytes()).await;
+        }
+    });
+    (host, log)
+}
+
+fn fast() -> RetryPolicy {
+    RetryPolicy {
+        attempts: 3,
+        first_delay: Duration::from_millis(5),
+        max_delay: Duration::from_millis(10),
+    }
+}
+
+#[tokio::test]
+async fn bearer_tokens_are_fetched_with_basic_credentials_and_cached() {
+    let (host, log) = token_registry(1).await;
+    let creds = Credentials::Basic {
+        username: "user".into(),
+        password: "pass".into(),
+    };
+    let client = RegistryClient::new(&host, true, Some(creds), fast()).unwrap();
+    assert_eq!(
+        client.head_manifest("x", "1").await.unwrap().as_deref(),
+        Some("sha256:abc")
+    );
+    assert_eq!(
+        client.head_manifest("x", "1").await.unwrap().as_deref(),
+        Some("sha256:abc")
+    );
+    let log = log.lock().unwrap().clone();
+    assert_eq!(
+        log.iter().filter(|l| l.starts_with("GET /token")).count(),
+        1,
+        "{log:?}"
+    );
+    assert_eq!(
+        log.iter().filter(|l| l.starts_with("HEAD")).count(),
+        3,
+        "one 503 retried: {log:?}"
+    );
+}
+
+#[tokio::test]
+async fn identity_tokens_use_the_refresh_grant() {
+    let (host, log) = token_registry(0).await;
+    let client = RegistryClient::new(
+        &host,
+        true,
+        Some(Credentials::IdentityToken("r".into())),
+        fast(),
+    )
+    .unwrap();
+    assert_eq!(
+        client.head_manifest("x", "1").await.unwrap().as_deref(),
+        Some("sha256:abc")
+    );
+    assert!(
+        log.lock()
+            .unwrap()
+            .iter()
+            .any(|l| l.starts_with("POST /token"))
+    );
+}
+
+#[tokio::test]
+async fn wrong_credentials_are_denied_without_retries_or_secrets() {
+    let (host, log) = token_registry(0).await;
+    let creds = Credentials::Basic {
+        username: "user".into(),
+        password: "hunter2".into(),
+    };
+    let client = RegistryClient::new(&host, true, Some(creds), fast()).unwrap();
+    let e = client.head_manifest("x", "1").await.unwrap_err();
+    assert_eq!(e.exit_code(), 1);
+    let text = e.to_string();
+    assert!(
+        text.contains(&host) && text.contains("credentials") && !text.contains("hunter2"),
+        "{text}"
+    );
+    assert_eq!(
+        log.lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.starts_with("GET /token"))
+            .count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn nothing_listening_is_unreachable() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client = RegistryClient::new(&format!("127.0.0.1:{port}"), true, None, fast()).unwrap();
+    let e = client.ping().await.unwrap_err();
+    assert_eq!(e.exit_code(), 3, "{e}");
+    assert!(e.to_string().contains("tried 3 times"), "{e}");
+}
