@@ -142,6 +142,12 @@ pub enum ContextError {
     Guarded(#[from] crate::guarded::ReadError),
 }
 
+impl From<ContextError> for crate::error::Error {
+    fn from(e: ContextError) -> Self {
+        crate::error::Error::Context(Box::new(e))
+    }
+}
+
 fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ContextError + '_ {
     move |source| ContextError::Io {
         path: path.to_path_buf(),

@@ -75,9 +75,10 @@ pub enum Error {
     /// The run was interrupted by a signal (SIGINT = 2, SIGTERM = 15).
     #[error("interrupted by {}", crate::interrupt::name(*.0))]
     Interrupted(i32),
-    /// A build context that cannot be sent (a file that vanished or cannot be read, a FIFO).
+    /// A build context that cannot be sent (a file that vanished or cannot be read, a FIFO):
+    /// a `context::ContextError`, kept whole.
     #[error("{0}")]
-    Context(#[from] crate::context::ContextError),
+    Context(Box<dyn std::error::Error + Send + Sync>),
     /// An I/O problem outside a build (state folder, metadata file, ...).
     #[error("{context}: {source}")]
     Io {
