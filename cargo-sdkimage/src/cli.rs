@@ -126,6 +126,14 @@ struct TargetArgs {
     /// Path to the workspace's Cargo.toml (default: found from the current folder).
     #[arg(long, value_name = "PATH")]
     manifest_path: Option<PathBuf>,
+    /// Builder: auto (BuildKit where the engine has it), buildkit or classic (overrides
+    /// `builder` of the workspace and manifests).
+    #[arg(long, value_name = "BUILDER")]
+    builder: Option<String>,
+    /// Platform to build, `os/arch[/variant]` (repeatable or comma-separated; overrides
+    /// `platforms` of the workspace and manifests).
+    #[arg(long = "platform", value_name = "PLATFORM", value_delimiter = ',')]
+    platforms: Vec<String>,
     /// Fail rather than update Cargo.lock (as cargo's; passed to every cargo call; a
     /// resolving call gets it anyway when Cargo.lock exists).
     #[arg(long)]
@@ -279,6 +287,9 @@ impl TargetArgs {
                 repository_root: self.repository_root.clone(),
                 tags: self.tags.clone(),
                 build_args: self.build_args.clone(),
+                builder: self.builder.clone(),
+                platforms: self.platforms.clone(),
+                pull_licenses: false,
             },
         }
     }
@@ -444,7 +455,7 @@ fn json_requested(args: &[std::ffi::OsString]) -> bool {
 async fn run(command: Command, reporter: Arc<Reporter>, interrupt: Interrupt) -> Result<()> {
     match command {
         Command::List { target, output } => {
-            let entries = commands::list(&target.to_lib())?;
+            let entries = commands::list(&target.to_lib(), &*reporter).await?;
             match output.message_format {
                 Format::Json => {
                     let text = serde_json::to_string_pretty(&entries)
@@ -456,7 +467,9 @@ async fn run(command: Command, reporter: Arc<Reporter>, interrupt: Interrupt) ->
             Ok(())
         }
         Command::Build { target, build, .. } => {
-            commands::build(&target.to_lib(), &build.to_lib(), reporter, interrupt)
+            let mut target = target.to_lib();
+            target.plan.pull_licenses = build.pull_licenses;
+            commands::build(&target, &build.to_lib(), reporter, interrupt)
                 .await
                 .map(|_| ())
         }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::engine::Engine;
+use crate::engine::{Builder, Engine};
 use crate::error::{Error, Result};
 use crate::fingerprint::StateLock;
 use crate::interrupt::Interrupt;
@@ -12,6 +12,7 @@ use crate::manifest::Manifest;
 use crate::output::{self, Counts, EventSink, ImageMetadata, ListEntry, Outcome, ResultRow, Tally};
 use crate::plan::{BuildPlan, PlanOptions};
 use crate::publish::{self, PublishOptions, Published};
+use crate::reference::Platform;
 use crate::registry::Registries;
 use crate::report;
 use crate::run::{self, BuildOptions, ImageResult, Session};
@@ -69,8 +70,11 @@ pub fn load(target: &Target) -> Result<Loaded> {
     })
 }
 
-pub fn list(target: &Target) -> Result<Vec<ListEntry>> {
+/// `list`: the selected images. Builders and platforms are checked as `build` checks them
+/// when an engine answers; without one, what the files say is checked.
+pub async fn list(target: &Target, reporter: &dyn EventSink) -> Result<Vec<ListEntry>> {
     let l = load(target)?;
+    check_with_engine_if_any(&l, reporter).await?;
     Ok(l.selection
         .iter()
         .map(|&i| {
@@ -86,9 +90,21 @@ pub fn list(target: &Target) -> Result<Vec<ListEntry>> {
                     .iter()
                     .map(|&d| l.plan.images[d].name.clone())
                     .collect(),
+                platforms: img.platforms.clone(),
+                target: img.target.clone(),
             }
         })
         .collect())
+}
+
+/// The engine-side checks of `build` (builders, platforms) for `list` and `--dry-run`, when an
+/// engine answers; without one there is nothing to check them against.
+async fn check_with_engine_if_any(l: &Loaded, reporter: &dyn EventSink) -> Result<()> {
+    match Engine::connect().await {
+        Ok(engine) => check_builders(&engine, l, reporter).await.map(|_| ()),
+        Err(Error::Unreachable(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -119,6 +135,7 @@ pub async fn build(
         reporter.note(&warning);
     }
     if cmd.dry_run {
+        check_with_engine_if_any(&l, &*reporter).await?;
         let text = run::describe(&l.ws, &l.plan, &l.selection, opts);
         // stdout carries only events in JSON mode; the plan is for people.
         if reporter.json() {
@@ -242,45 +259,97 @@ pub fn metadata_of(plan: &BuildPlan, results: &[ImageResult]) -> Vec<(String, Im
         .collect()
 }
 
-/// What a command that builds starts from, written once: the engine connected, the platforms
-/// checked against it, the workspace's state lock held. Returns the session, the selection
-/// and the lock (held until dropped).
+/// What a command that builds starts from, written once: the engine connected, each image's
+/// builder and platforms checked against it, the workspace's state lock held. Returns the
+/// session, the selection and the lock (held until dropped).
 async fn open_session(
     l: Loaded,
     reporter: Arc<dyn EventSink>,
     interrupt: Interrupt,
 ) -> Result<(Arc<Session>, Vec<usize>, StateLock)> {
     let engine = Engine::connect().await?;
-    check_platforms(&engine, &l).await?;
+    let facts = check_builders(&engine, &l, &*reporter).await?;
     let lock = StateLock::acquire(&l.ws.state_dir(), || {
         reporter.note("waiting for another cargo sdkimage run in this workspace to finish (lock: target/sdkimage/lock)")
     })?;
-    let session = Arc::new(Session::new(l.ws, l.plan, engine, reporter, interrupt));
+    let session = Arc::new(Session::new(
+        l.ws,
+        l.plan,
+        engine,
+        reporter,
+        interrupt,
+        facts.builders,
+        facts.native,
+    ));
     Ok((session, l.selection, lock))
 }
 
-/// The classic builder builds the engine's own platform only.
-async fn check_platforms(engine: &Engine, l: &Loaded) -> Result<()> {
+/// What the engine decides about a plan: each image's builder, and its own platform.
+pub struct EngineFacts {
+    pub builders: Vec<Builder>,
+    pub native: Platform,
+}
+
+/// Resolve each selected image's builder against the engine (`auto`: BuildKit where the engine
+/// has it, else the classic builder with a one-line note; `buildkit` on an engine without it
+/// is invalid input) and check its platforms: the classic builder builds the engine's own
+/// platform only.
+pub async fn check_builders(
+    engine: &Engine,
+    l: &Loaded,
+    reporter: &dyn EventSink,
+) -> Result<EngineFacts> {
     let own = engine.platform().await?;
+    let native = Platform::parse(&own).unwrap_or(Platform {
+        os: "linux".into(),
+        arch: "amd64".into(),
+        variant: None,
+    });
+    let support = engine.buildkit_support().await?;
+    let mut builders = vec![Builder::BuildKit; l.plan.images.len()];
+    let mut noted = false;
     let mut diags = Vec::new();
-    let mut seen = std::collections::BTreeSet::new();
     for &i in &l.selection {
-        let m = l.plan.manifest_of(i);
-        if !seen.insert(&m.path) {
-            continue;
-        }
-        for p in &m.platforms {
-            let wanted: Vec<&str> = p.get_ref().split('/').take(2).collect();
-            if wanted != own.split('/').take(2).collect::<Vec<_>>() {
-                diags.push(m.diag(
-                    p.span(),
-                    format!("platform `{}` cannot be built: the engine's classic builder builds only its own platform, {own}", p.get_ref()),
-                ));
+        let img = &l.plan.images[i];
+        let builder = match (img.builder.as_str(), &support) {
+            ("classic", _) => Builder::Classic,
+            (_, Ok(())) => Builder::BuildKit,
+            ("buildkit", Err(why)) => {
+                return Err(Error::Usage(format!(
+                    "{} asks for builder \"buildkit\", but {why}; use builder = \"classic\" (or --builder classic)",
+                    img.label()
+                )));
+            }
+            (_, Err(why)) => {
+                if !noted {
+                    reporter.note(&format!("note: building with the classic builder: {why}"));
+                    noted = true;
+                }
+                Builder::Classic
+            }
+        };
+        builders[i] = builder;
+        if builder == Builder::Classic {
+            let m = l.plan.manifest_of(i);
+            for p in &img.platforms {
+                let wanted: Vec<&str> = p.split('/').take(2).collect();
+                if wanted == own.split('/').take(2).collect::<Vec<_>>() {
+                    continue;
+                }
+                let message = format!(
+                    "platform `{p}` cannot be built: the engine's classic builder builds only its own platform, {own}"
+                );
+                match m.platforms.iter().find(|s| s.get_ref() == p) {
+                    Some(span) => diags.push(m.diag(span.span(), message)),
+                    None => return Err(Error::Usage(format!("{}: {message}", img.label()))),
+                }
             }
         }
     }
+    diags.sort_by(|a, b| (&a.path, a.line, a.col).cmp(&(&b.path, b.line, b.col)));
+    diags.dedup();
     if diags.is_empty() {
-        Ok(())
+        Ok(EngineFacts { builders, native })
     } else {
         Err(Error::Invalid(diags))
     }
@@ -491,7 +560,16 @@ pub async fn push(
             missing.join(", ")
         )));
     }
-    let session = Session::new(l.ws, l.plan, engine, reporter.clone(), interrupt);
+    let facts = check_builders(&engine, &l, &*reporter).await?;
+    let session = Session::new(
+        l.ws,
+        l.plan,
+        engine,
+        reporter.clone(),
+        interrupt,
+        facts.builders,
+        facts.native,
+    );
     let pushed = publish_images(&session, &built, opts, &tally).await;
     let pushed = failed_summary(&tally, started, pushed)?;
     summary_of(

@@ -11,7 +11,7 @@ fn in_users_words(message: &str) -> String {
     const TABLES: &[(&str, &str)] = &[
         (
             "struct RawConfig",
-            "a table with the keys `repository-root`, `tags` and `licenses-dir` ([workspace.metadata.sdkimage])",
+            "a table with the keys `repository-root`, `tags`, `licenses-dir`, `builder` and `platforms` ([workspace.metadata.sdkimage])",
         ),
         (
             "struct RawPrepare",

@@ -146,6 +146,16 @@ pub fn froms(
     out
 }
 
+/// Every name an `ARG` of the Dockerfile declares, in any stage.
+pub fn declared_args(text: &str) -> BTreeSet<String> {
+    instructions(text)
+        .into_iter()
+        .filter(|i| i.keyword == "ARG")
+        .flat_map(|i| arg_declarations(&i.args))
+        .map(|(name, _)| name)
+        .collect()
+}
+
 /// The images a Dockerfile builds on that are neither `scratch` nor one of its own stages,
 /// in order, each once.
 pub fn external_bases(
@@ -347,6 +357,13 @@ FROM Second
                 line: 3
             }]
         );
+    }
+
+    #[test]
+    fn declared_args_of_every_stage() {
+        let text = "ARG A\nFROM x\nARG TARGETARCH B=1\nFROM y\narg c\n";
+        let names: Vec<String> = declared_args(text).into_iter().collect();
+        assert_eq!(names, ["A", "B", "TARGETARCH", "c"]);
     }
 
     #[test]

@@ -51,6 +51,12 @@ pub struct Inputs {
     pub bases: Vec<String>,
     /// A digest of the license inputs, when licenses are pulled into the image.
     pub licenses: Option<String>,
+    /// `buildkit` or `classic`: the builders make different images of the same inputs.
+    pub builder: String,
+    /// The platform built (`None`: the engine's own, with no platform asked for).
+    pub platform: Option<String>,
+    /// The Dockerfile stage built.
+    pub target: Option<String>,
 }
 
 /// The fingerprint of an image: its non-file inputs and the digest of its context

@@ -30,6 +30,13 @@ pub struct Manifest {
     pub context: PathBuf,
     pub depends_on: Vec<Spanned<String>>,
     pub platforms: Vec<Spanned<String>>,
+    /// `builder = "auto" | "buildkit" | "classic"`.
+    pub builder: Option<Spanned<String>>,
+    /// `target`: the Dockerfile stage to build; `[targets]` per variant wins.
+    pub target: Option<String>,
+    pub targets: BTreeMap<String, String>,
+    /// `[secrets]`: build secrets by id, each from a file or an environment variable.
+    pub secrets: BTreeMap<String, Spanned<SecretFrom>>,
     /// Variant name -> its extra build args. Empty: one image without a variant.
     pub variants: BTreeMap<String, BTreeMap<String, Spanned<Template>>>,
     pub build_args: BTreeMap<String, Spanned<Template>>,
@@ -112,6 +119,14 @@ enum LicenseKind {
     Debian,
 }
 
+/// Where a `[secrets]` entry comes from: `{ env = "NPM_TOKEN" }` or `{ file = "~/.netrc" }`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretFrom {
+    pub env: Option<String>,
+    pub file: Option<String>,
+}
+
 const KEYS: &[&str] = &[
     "language",
     "name",
@@ -119,6 +134,10 @@ const KEYS: &[&str] = &[
     "context",
     "depends-on",
     "platforms",
+    "builder",
+    "target",
+    "targets",
+    "secrets",
     "variants",
     "build-args",
     "prepare",
@@ -136,6 +155,10 @@ struct RawManifest {
     context: Option<Spanned<String>>,
     depends_on: Vec<Spanned<String>>,
     platforms: Vec<Spanned<String>>,
+    builder: Option<Spanned<String>>,
+    target: Option<Spanned<String>>,
+    targets: BTreeMap<Spanned<String>, Spanned<String>>,
+    secrets: BTreeMap<String, Spanned<SecretFrom>>,
     variants: BTreeMap<Spanned<String>, BTreeMap<String, Spanned<String>>>,
     build_args: BTreeMap<String, Spanned<String>>,
     prepare: Vec<RawPrepare>,
@@ -146,6 +169,9 @@ struct RawManifest {
 }
 
 type Variants = BTreeMap<String, BTreeMap<String, Spanned<Template>>>;
+
+/// The values `builder` takes, in the workspace and in a manifest.
+pub const BUILDERS: &[&str] = &["auto", "buildkit", "classic"];
 
 /// Collects the problems of one file.
 struct Checker<'a> {
@@ -210,7 +236,10 @@ impl Manifest {
         let (dockerfile, context) =
             c.paths(raw.dockerfile.as_ref(), raw.context.as_ref(), &raw.present);
         c.platforms(&raw.platforms);
+        c.builder(raw.builder.as_ref());
+        c.secrets(&raw.secrets);
         let variants = c.variants(raw.variants, name.as_ref());
+        let (target, targets) = c.targets(raw.target, raw.targets, &variants);
         let build_args = c.build_args(raw.build_args);
         let prepare = c.prepare(raw.prepare);
         // An artifact a prepare step makes may not exist yet; it is checked again after prepare.
@@ -232,6 +261,10 @@ impl Manifest {
             context: context.expect("checked above"),
             depends_on: raw.depends_on,
             platforms: raw.platforms,
+            builder: raw.builder,
+            target,
+            targets,
+            secrets: raw.secrets,
             variants,
             build_args,
             prepare,
@@ -362,6 +395,10 @@ impl Checker<'_> {
                 "context" => raw.context = self.value(&key, value),
                 "depends-on" => raw.depends_on = self.value(&key, value).unwrap_or_default(),
                 "platforms" => raw.platforms = self.value(&key, value).unwrap_or_default(),
+                "builder" => raw.builder = self.value(&key, value),
+                "target" => raw.target = self.value(&key, value),
+                "targets" => raw.targets = self.value(&key, value).unwrap_or_default(),
+                "secrets" => raw.secrets = self.value(&key, value).unwrap_or_default(),
                 "variants" => raw.variants = self.value(&key, value).unwrap_or_default(),
                 "build-args" => raw.build_args = self.value(&key, value).unwrap_or_default(),
                 "prepare" => raw.prepare = self.value(&key, value).unwrap_or_default(),
@@ -460,15 +497,95 @@ impl Checker<'_> {
     /// it is checked once all of them are read.)
     fn platforms(&mut self, platforms: &[Spanned<String>]) {
         for p in platforms {
-            let parts: Vec<&str> = p.get_ref().split('/').collect();
-            let ok = (2..=3).contains(&parts.len())
-                && parts.iter().all(|s| {
-                    !s.is_empty() && s.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_')
-                });
-            if !ok {
-                self.error(p.span().start, format!("platform `{}` must look like `os/arch` or `os/arch/variant` (e.g. linux/amd64)", p.get_ref()));
+            if let Err(e) = crate::reference::check_platform(p.get_ref()) {
+                self.error(p.span().start, e);
             }
         }
+    }
+
+    /// `builder`: one of the builder names.
+    fn builder(&mut self, builder: Option<&Spanned<String>>) {
+        if let Some(b) = builder
+            && !BUILDERS.contains(&b.get_ref().as_str())
+        {
+            self.error(
+                b.span().start,
+                format!(
+                    "builder {} is not one of {}",
+                    crate::error::quoted(b.get_ref()),
+                    BUILDERS.join(", ")
+                ),
+            );
+        }
+    }
+
+    /// `[secrets]`: each names exactly one source, `env` or `file`.
+    fn secrets(&mut self, secrets: &BTreeMap<String, Spanned<SecretFrom>>) {
+        for (id, from) in secrets {
+            let valid_id = !id.is_empty()
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+            if !valid_id {
+                self.error(
+                    from.span().start,
+                    format!(
+                        "secret id {} may hold only letters, digits, `_`, `-` and `.`",
+                        crate::error::quoted(id)
+                    ),
+                );
+            }
+            let f = from.get_ref();
+            if f.env.is_some() == f.file.is_some() {
+                self.error(
+                    from.span().start,
+                    format!("secret `{id}` needs exactly one source: {{ env = \"VAR\" }} or {{ file = \"path\" }}"),
+                );
+            }
+        }
+    }
+
+    /// `target` and `[targets]` (per variant): stage names; a variant in `[targets]` must exist.
+    fn targets(
+        &mut self,
+        target: Option<Spanned<String>>,
+        targets: BTreeMap<Spanned<String>, Spanned<String>>,
+        variants: &Variants,
+    ) -> (Option<String>, BTreeMap<String, String>) {
+        let stage_ok = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        };
+        let check = |c: &mut Self, t: &Spanned<String>| {
+            if !stage_ok(t.get_ref()) {
+                c.error(
+                    t.span().start,
+                    format!(
+                        "target {} is not a stage name (letters, digits, `_`, `-`, `.`)",
+                        crate::error::quoted(t.get_ref())
+                    ),
+                );
+            }
+        };
+        if let Some(t) = &target {
+            check(self, t);
+        }
+        let mut out = BTreeMap::new();
+        for (variant, t) in targets {
+            check(self, &t);
+            if !variants.contains_key(variant.get_ref()) {
+                self.error(
+                    variant.span().start,
+                    format!(
+                        "[targets] names variant `{}`, which [variants] does not have",
+                        variant.get_ref()
+                    ),
+                );
+            }
+            out.insert(variant.into_inner(), t.into_inner());
+        }
+        (target.map(Spanned::into_inner), out)
     }
 
     /// `[variants]`: names fit in a tag, build args are templates, and with several variants

@@ -49,6 +49,10 @@ pub struct Event {
     /// Only on `summary`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counts: Option<Counts>,
+    /// The image of each platform, `os/arch[/variant]` -> id, for an image that names its
+    /// platforms (`build-finished`, `up-to-date`, `retagged`); `id` is the one its refs point at.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platforms: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// Totals of a run, on the `summary` event.
@@ -86,6 +90,7 @@ impl Event {
             duration_ms: None,
             message: None,
             counts: None,
+            platforms: None,
         }
     }
 
@@ -102,6 +107,7 @@ impl Event {
             duration_ms: None,
             message,
             counts: None,
+            platforms: None,
         }
     }
 
@@ -160,6 +166,12 @@ pub struct ListEntry {
     pub refs: Vec<String>,
     pub manifest: String,
     pub depends_on: Vec<String>,
+    /// The platforms built, when the image names them (else the engine's own).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub platforms: Vec<String>,
+    /// The Dockerfile stage built, when one is named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 /// One row of the human summary table of a build.

@@ -21,6 +21,12 @@ pub struct PlanOptions {
     pub tags: Vec<String>,
     /// `--build-arg K=V`, for every image; wins over the manifests.
     pub build_args: Vec<(String, String)>,
+    /// `--builder`: wins over the manifests and the workspace.
+    pub builder: Option<String>,
+    /// `--platform` (repeatable or comma-separated): wins over the manifests and the workspace.
+    pub platforms: Vec<String>,
+    /// `--pull-licenses`: the value of the `{pull_licenses}` placeholder.
+    pub pull_licenses: bool,
 }
 
 /// One image to build: a manifest, or one variant of it.
@@ -38,6 +44,12 @@ pub struct Image {
     pub image_args: BTreeMap<String, usize>,
     /// Images that must be built first (direct dependencies), sorted.
     pub deps: Vec<usize>,
+    /// `auto`, `buildkit` or `classic`: `--builder`, else the manifest's, else the workspace's.
+    pub builder: String,
+    /// The platforms to build (`os/arch[/variant]`); empty: the engine's own.
+    pub platforms: Vec<String>,
+    /// The Dockerfile stage to build.
+    pub target: Option<String>,
 }
 
 impl Image {
@@ -73,6 +85,18 @@ impl BuildPlan {
     /// Expand every manifest into images and resolve the graph; every problem is reported at once.
     pub fn new(ws: &Workspace, manifests: Vec<Manifest>, opts: &PlanOptions) -> Result<BuildPlan> {
         check_flag_values(opts)?;
+        if let Some(b) = &opts.builder
+            && !crate::manifest::BUILDERS.contains(&b.as_str())
+        {
+            return Err(Error::Usage(format!(
+                "--builder {}: expected one of {}",
+                crate::error::quoted(b),
+                crate::manifest::BUILDERS.join(", ")
+            )));
+        }
+        for p in &opts.platforms {
+            reference::check_platform(p).map_err(|e| Error::Usage(format!("--platform: {e}")))?;
+        }
         let repository_root = match &opts.repository_root {
             // `--repository-root=`: refs without a root.
             Some(r) if r.is_empty() => None,
@@ -104,6 +128,7 @@ impl BuildPlan {
                         "tag" => Some(first_tag.clone()),
                         "repository_root" => repository_root.clone(),
                         "version" => version.clone(),
+                        "pull_licenses" => Some(opts.pull_licenses.to_string()),
                         _ => None,
                     }
                 };
@@ -146,6 +171,23 @@ impl BuildPlan {
                 for (k, v) in &opts.build_args {
                     build_args.insert(k.clone(), v.clone());
                 }
+                let builder = opts
+                    .builder
+                    .clone()
+                    .or_else(|| m.builder.as_ref().map(|b| b.get_ref().clone()))
+                    .or_else(|| ws.config.builder.clone())
+                    .unwrap_or_else(|| "auto".to_string());
+                let platforms = if !opts.platforms.is_empty() {
+                    opts.platforms.clone()
+                } else if !m.platforms.is_empty() {
+                    m.platforms.iter().map(|p| p.get_ref().clone()).collect()
+                } else {
+                    ws.config.platforms.clone()
+                };
+                let target = variant
+                    .and_then(|v| m.targets.get(v))
+                    .or(m.target.as_ref())
+                    .cloned();
                 images.push(Image {
                     manifest: mi,
                     language: m.language.clone(),
@@ -155,6 +197,9 @@ impl BuildPlan {
                     build_args,
                     image_args: BTreeMap::new(),
                     deps: Vec::new(),
+                    builder,
+                    platforms: dedup(platforms),
+                    target,
                 });
             }
         }
@@ -486,6 +531,15 @@ fn expand(
 }
 
 /// `--tag`s, else the workspace's `tags`, else `{version}`, else `latest`; expanded and checked.
+/// `items` in order, each once.
+fn dedup(items: Vec<String>) -> Vec<String> {
+    let mut seen = BTreeSet::new();
+    items
+        .into_iter()
+        .filter(|i| seen.insert(i.clone()))
+        .collect()
+}
+
 /// The first control character of `s` (a newline, an escape), if any.
 fn control_char(s: &str) -> Option<char> {
     s.chars().find(|c| c.is_control())

@@ -405,10 +405,13 @@ impl EventSink for Reporter {
 
 /// `list` for people: one row per image.
 pub fn list_table(entries: &[ListEntry]) -> String {
+    // The platform and target columns appear when some image names them.
+    let platforms = entries.iter().any(|e| !e.platforms.is_empty());
+    let targets = entries.iter().any(|e| e.target.is_some());
     let rows: Vec<Vec<String>> = entries
         .iter()
         .map(|e| {
-            vec![
+            let mut row = vec![
                 e.name.clone(),
                 match &e.variant {
                     Some(v) => format!("{}:{v}", e.language),
@@ -421,13 +424,28 @@ pub fn list_table(entries: &[ListEntry]) -> String {
                 } else {
                     e.depends_on.join(", ")
                 },
-            ]
+            ];
+            if platforms {
+                row.push(if e.platforms.is_empty() {
+                    "-".into()
+                } else {
+                    e.platforms.join(", ")
+                });
+            }
+            if targets {
+                row.push(e.target.clone().unwrap_or_else(|| "-".into()));
+            }
+            row
         })
         .collect();
-    table(
-        &["IMAGE", "SELECTOR", "REFS", "MANIFEST", "DEPENDS ON"],
-        &rows,
-    )
+    let mut header = vec!["IMAGE", "SELECTOR", "REFS", "MANIFEST", "DEPENDS ON"];
+    if platforms {
+        header.push("PLATFORMS");
+    }
+    if targets {
+        header.push("TARGET");
+    }
+    table(&header, &rows)
 }
 
 pub fn stderr_line(text: &str) {

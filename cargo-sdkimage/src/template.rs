@@ -4,7 +4,14 @@
 use std::fmt;
 
 /// The placeholders a manifest value may use.
-pub const PLACEHOLDERS: &[&str] = &["variant", "language", "tag", "repository_root", "version"];
+pub const PLACEHOLDERS: &[&str] = &[
+    "variant",
+    "language",
+    "tag",
+    "repository_root",
+    "version",
+    "pull_licenses",
+];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Segment {

@@ -17,6 +17,10 @@ pub struct WorkspaceConfig {
     pub tags: Option<Vec<Template>>,
     /// Absolute path of the license policy and overrides folder.
     pub licenses_dir: PathBuf,
+    /// `builder = "auto" | "buildkit" | "classic"`: the default of every manifest.
+    pub builder: Option<String>,
+    /// Default `platforms` of every manifest (`os/arch[/variant]`).
+    pub platforms: Vec<String>,
 }
 
 /// A workspace member: first-party code.
@@ -96,6 +100,8 @@ struct RawConfig {
     repository_root: Option<Spanned<String>>,
     tags: Option<Vec<Spanned<String>>>,
     licenses_dir: Option<Spanned<String>>,
+    builder: Option<Spanned<String>>,
+    platforms: Option<Vec<Spanned<String>>>,
 }
 
 impl Workspace {
@@ -271,6 +277,36 @@ impl WorkspaceConfig {
             }
             None => root.join("licenses"),
         };
+        if let Some(b) = &raw.builder
+            && !crate::manifest::BUILDERS.contains(&b.get_ref().as_str())
+        {
+            diags.push(Diagnostic::at(
+                file,
+                text,
+                b.span().start,
+                format!(
+                    "builder {} is not one of {}",
+                    crate::error::quoted(b.get_ref()),
+                    crate::manifest::BUILDERS.join(", ")
+                ),
+            ));
+        }
+        let platforms: Vec<String> = raw
+            .platforms
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| {
+                if let Err(e) = crate::reference::check_platform(p.get_ref()) {
+                    diags.push(Diagnostic::at(
+                        file,
+                        text,
+                        p.span().start,
+                        format!("platforms: {e}"),
+                    ));
+                }
+                p.into_inner()
+            })
+            .collect();
         if !diags.is_empty() {
             return Err(Error::Invalid(diags));
         }
@@ -278,6 +314,8 @@ impl WorkspaceConfig {
             repository_root,
             tags,
             licenses_dir,
+            builder: raw.builder.map(Spanned::into_inner),
+            platforms,
         })
     }
 }

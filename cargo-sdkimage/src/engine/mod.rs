@@ -3,8 +3,10 @@
 //! place that knows bollard.
 //!
 //! Builders plug in behind [`Engine::build`]: a [`BuildRequest`] and a context stream in,
-//! typed progress ([`BuildOutput`]) out. Today: the classic builder (`classic.rs`).
+//! typed progress ([`BuildOutput`]) out: the engine's BuildKit (`buildkit.rs`, the default)
+//! or the classic builder (`classic.rs`).
 
+mod buildkit;
 mod classic;
 pub mod host;
 
@@ -61,14 +63,40 @@ pub type ContextBody = std::pin::Pin<
     Box<dyn Stream<Item = std::result::Result<Bytes, std::io::Error>> + Send + 'static>,
 >;
 
+/// Which of the engine's builders runs a build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Builder {
+    /// The engine's BuildKit (`/build?version=2`).
+    #[default]
+    BuildKit,
+    /// The classic builder (`/build?version=1`), deprecated by Docker.
+    Classic,
+}
+
+impl Builder {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Builder::BuildKit => "buildkit",
+            Builder::Classic => "classic",
+        }
+    }
+}
+
 /// One build request: the context travels separately, as a stream.
 #[derive(Debug, Clone, Default)]
 pub struct BuildRequest {
+    pub builder: Builder,
     /// The Dockerfile's path inside the context.
     pub dockerfile: String,
     pub build_args: BTreeMap<String, String>,
     pub no_cache: bool,
     pub credentials: Option<BuildCredentials>,
+    /// `os/arch[/variant]` to build for (BuildKit; the classic builder builds the engine's own).
+    pub platform: Option<String>,
+    /// The stage to build (`--target`).
+    pub target: Option<String>,
+    /// The BuildKit session that serves this build's secrets.
+    pub session: Option<String>,
 }
 
 fn to_bollard_auths(credentials: BuildCredentials) -> BuildCredentials {
@@ -170,7 +198,34 @@ impl Engine {
         request: &BuildRequest,
         context: impl Stream<Item = std::result::Result<Bytes, std::io::Error>> + Send + 'static,
     ) -> impl Stream<Item = std::result::Result<BuildOutput, BuildFailure>> + Send + 'a {
-        classic::build(self, request, Box::pin(context))
+        match request.builder {
+            Builder::BuildKit => buildkit::build(self, request, Box::pin(context)).left_stream(),
+            Builder::Classic => classic::build(self, request, Box::pin(context)).right_stream(),
+        }
+    }
+
+    /// Whether the engine can build with BuildKit over its API: every Linux engine with API
+    /// 1.39 or newer carries it (`/_ping`'s `Builder-Version` only says which builder the
+    /// docker CLI should default to). `Err` says what the engine lacks.
+    pub async fn buildkit_support(&self) -> Result<std::result::Result<(), String>> {
+        let v = self.docker.version().await.map_err(|e| self.classify(e))?;
+        let os = v.os.unwrap_or_default();
+        let api = v.api_version.unwrap_or_default();
+        let (major, minor) = api
+            .split_once('.')
+            .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
+            .unwrap_or((0, 0));
+        Ok(if os != "linux" {
+            Err(format!(
+                "the engine runs on {os}; BuildKit through the engine's API needs a Linux engine"
+            ))
+        } else if (major, minor) < (1, 39) {
+            Err(format!(
+                "the engine speaks API {api}; BuildKit through the API needs 1.39 (Docker 18.09) or newer"
+            ))
+        } else {
+            Ok(())
+        })
     }
 
     /// Build and wait for the image id, keeping no log (small generated builds: a licenses
@@ -214,6 +269,20 @@ impl Engine {
             }) => Ok(None),
             Err(e) => Err(self.classify(e)),
         }
+    }
+
+    /// Remove the tag `reference` (never the image it names, if other tags or containers hold
+    /// it), best effort.
+    pub async fn untag(&self, reference: &str) {
+        let options = bollard::query_parameters::RemoveImageOptions {
+            force: false,
+            noprune: true,
+            ..Default::default()
+        };
+        let _ = self
+            .docker
+            .remove_image(reference, Some(options), None)
+            .await;
     }
 
     /// Stop and remove a container, best effort (used when a run is cancelled).

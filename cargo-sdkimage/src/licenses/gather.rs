@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use super::Resolved;
-use crate::engine::{BuildRequest, Engine};
+use crate::engine::{BuildRequest, Builder, Engine};
 use crate::error::{Error, Result};
 use crate::fingerprint;
 use crate::manifest::{LicenseSource, Manifest};
+use crate::reference::ImageRef;
 use crate::workspace::Workspace;
 
 /// What the licenses of an image depend on besides the image itself: the `[licenses]` table,
@@ -70,6 +71,8 @@ pub async fn gather_licenses(
 /// Add the license layout to image `id` as one final layer; returns the new image's id.
 pub async fn add_licenses_layer(
     engine: &Engine,
+    builder: Builder,
+    platform: Option<String>,
     id: &str,
     dest: &str,
     resolved: &[Resolved],
@@ -78,25 +81,44 @@ pub async fn add_licenses_layer(
     let failed =
         |e: &dyn std::fmt::Display| Error::Failed(format!("cannot add the licenses layer: {e}"));
     let prefix = dest.trim_matches('/');
-    let dockerfile = format!("FROM {id}\nCOPY {prefix} /{prefix}\n");
-    let mut builder = tar::Builder::new(Vec::new());
+    // BuildKit takes a local image by name, not by id: a tag of our own for the time of the
+    // build.
+    let base = match builder {
+        Builder::Classic => None,
+        Builder::BuildKit => {
+            let hex = id.trim_start_matches("sha256:");
+            let tag = ImageRef {
+                repository: "sdkimage-licenses-base".into(),
+                tag: hex[..hex.len().min(32)].to_string(),
+            };
+            engine.tag(id, &tag).await?;
+            Some(tag)
+        }
+    };
+    let from = base
+        .as_ref()
+        .map_or_else(|| id.to_string(), ToString::to_string);
+    let dockerfile = format!("FROM {from}\nCOPY {prefix} /{prefix}\n");
+    let mut tar = tar::Builder::new(Vec::new());
     let mut header = tar::Header::new_gnu();
     header.set_mtime(0);
     header.set_mode(0o644);
     header.set_size(dockerfile.len() as u64);
     header.set_entry_type(tar::EntryType::Regular);
-    builder
-        .append_data(&mut header, DOCKERFILE, dockerfile.as_bytes())
+    tar.append_data(&mut header, DOCKERFILE, dockerfile.as_bytes())
         .map_err(|e| failed(&e))?;
-    super::append_to_tar(resolved, dest, &mut builder).map_err(|e| failed(&e))?;
-    let body = builder.into_inner().map_err(|e| failed(&e))?;
+    super::append_to_tar(resolved, dest, &mut tar).map_err(|e| failed(&e))?;
+    let body = tar.into_inner().map_err(|e| failed(&e))?;
     let request = BuildRequest {
+        builder,
         dockerfile: DOCKERFILE.to_string(),
+        platform,
         ..Default::default()
     };
     let context = futures_util::stream::once(async move { Ok(bytes::Bytes::from(body)) });
-    engine
-        .build_to_id(&request, context)
-        .await
-        .map_err(|e| failed(&e))
+    let built = engine.build_to_id(&request, context).await;
+    if let Some(tag) = base {
+        engine.untag(&tag.to_string()).await;
+    }
+    built.map_err(|e| failed(&e))
 }

@@ -11,6 +11,8 @@ fn workspace(root: &Path) -> Workspace {
             repository_root: Some("apache".into()),
             tags: None,
             licenses_dir: root.join("licenses"),
+            builder: None,
+            platforms: vec![],
         },
         members: vec![],
         cargo: Default::default(),
@@ -58,6 +60,7 @@ fn expands_variants_refs_and_args() {
         repository_root: Some("example-repo".into()),
         tags: vec!["2.26.0-custom".into(), "{version}".into()],
         build_args: vec![],
+        ..PlanOptions::default()
     };
     let plan = BuildPlan::new(&workspace(&root), ms, &opts).unwrap();
     let py = plan

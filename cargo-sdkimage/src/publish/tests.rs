@@ -73,6 +73,9 @@ fn plan(images: &[(&str, &str)], tags: &[&str]) -> BuildPlan {
             build_args: BTreeMap::new(),
             image_args: BTreeMap::new(),
             deps: Vec::new(),
+            builder: "auto".into(),
+            platforms: Vec::new(),
+            target: None,
         })
         .collect();
     BuildPlan {

@@ -9,15 +9,19 @@ use std::time::Instant;
 
 use futures_util::StreamExt;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use super::{BuildOptions, ImageResult, Outcome, Session};
 use crate::context::{self, Context};
-use crate::engine::{BuildOutput, BuildRequest, Engine};
+use crate::engine::{BuildOutput, BuildRequest, Builder, Engine};
 use crate::error::{Error, Result};
 use crate::fingerprint::{self, FileStamp, ImageState, Inputs, StateStore};
 use crate::output::{BuildLog, EventKind};
 use crate::plan::Image;
+use crate::reference::{ImageRef, Platform};
 
-/// Build (or reuse) image `index`; a failure is reported as its `failed` event.
+/// Build (or reuse) image `index` for each of its platforms; one event reports the image (a
+/// failure as its `failed` event).
 pub(super) async fn build_one(
     session: &Session,
     store: &StateStore,
@@ -34,14 +38,12 @@ pub(super) async fn build_one(
         index,
         image,
         started,
+        announced: AtomicBool::new(false),
     };
-    match job.run(logs, &dep_ids, opts).await {
+    match job.run_all(logs, &dep_ids, opts).await {
         Ok(r) => r,
         Err(e) => {
             let message = e.to_string();
-            // Whatever failed (build, licenses, tagging), the last good build no longer
-            // stands for this image's refs.
-            store.forget(&image.name);
             session.reporter.event(
                 &image
                     .event(EventKind::Failed)
@@ -53,6 +55,14 @@ pub(super) async fn build_one(
     }
 }
 
+/// One platform of an image: the platform asked for (`None`: the engine's own, not named),
+/// where its state is kept, and the suffix of its local-only tags (foreign platforms).
+struct Variant {
+    platform: Option<Platform>,
+    state_key: String,
+    tag_suffix: Option<String>,
+}
+
 /// One image being built.
 struct ImageJob<'a> {
     session: &'a Session,
@@ -60,6 +70,15 @@ struct ImageJob<'a> {
     index: usize,
     image: &'a Image,
     started: Instant,
+    /// Whether `build-started` was reported (once per image, by its first real build).
+    announced: AtomicBool,
+}
+
+/// What one platform's build or reuse gave.
+struct Done {
+    outcome: Outcome,
+    id: String,
+    licenses: Option<usize>,
 }
 
 /// What the context and Dockerfile of an image were found to be.
@@ -71,17 +90,142 @@ struct Prepared {
     previous: Option<ImageState>,
     /// External `FROM` images, by name.
     bases: Vec<String>,
+    /// The platform args given to the classic builder as build args.
+    platform_args: BTreeMap<String, String>,
 }
 
 impl ImageJob<'_> {
-    async fn run(
+    /// Every platform of the image, at the same time; the refs point at the engine's own
+    /// platform (else the first), the others get local-only tags (`<tag>-linux-arm64`).
+    async fn run_all(
         &self,
         logs: &Path,
         dep_ids: &BTreeMap<usize, String>,
         opts: &BuildOptions,
     ) -> Result<ImageResult> {
-        let mut inputs = self.inputs(dep_ids, opts);
-        let prepared = self.prepare().await?;
+        let variants = self.variants();
+        let runs = variants.iter().map(|v| self.run(v, logs, dep_ids, opts));
+        let done = futures_util::future::join_all(runs).await;
+        let mut results = Vec::new();
+        let mut first_error = None;
+        for (v, d) in variants.iter().zip(done) {
+            match d {
+                Ok(d) => results.push((v, d)),
+                Err(e) => {
+                    // Whatever failed (build, licenses, tagging), the last good build no
+                    // longer stands for this image's refs.
+                    self.store.forget(&v.state_key);
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+        let outcome = if results.iter().any(|(_, d)| d.outcome == Outcome::Built) {
+            Outcome::Built
+        } else if results.iter().any(|(_, d)| d.outcome == Outcome::Retagged) {
+            Outcome::Retagged
+        } else {
+            Outcome::UpToDate
+        };
+        let (_, main) = results
+            .iter()
+            .find(|(v, _)| v.tag_suffix.is_none())
+            .expect("one variant carries the refs");
+        let id = main.id.clone();
+        let licenses = main.licenses;
+        let platforms: BTreeMap<String, String> = results
+            .iter()
+            .filter_map(|(v, d)| Some((v.platform.as_ref()?.to_string(), d.id.clone())))
+            .collect();
+        let kind = match outcome {
+            Outcome::Built => EventKind::BuildFinished,
+            Outcome::Retagged => EventKind::Retagged,
+            _ => EventKind::UpToDate,
+        };
+        let mut event = self
+            .image
+            .event(kind)
+            .id(Some(id.clone()))
+            .duration(self.started.elapsed());
+        if !platforms.is_empty() {
+            event.platforms = Some(platforms.clone());
+        }
+        self.session.reporter.event(&event);
+        Ok(ImageResult {
+            image: self.index,
+            outcome,
+            id: Some(id),
+            duration: self.started.elapsed(),
+            message: None,
+            licenses,
+            platforms,
+        })
+    }
+
+    /// The platforms of the image: none named is one build for the engine's own platform.
+    fn variants(&self) -> Vec<Variant> {
+        let native = &self.session.native;
+        let platforms: Vec<Platform> = self
+            .image
+            .platforms
+            .iter()
+            .filter_map(|p| Platform::parse(p))
+            .collect();
+        if platforms.is_empty() {
+            return vec![Variant {
+                platform: None,
+                state_key: self.image.name.clone(),
+                tag_suffix: None,
+            }];
+        }
+        let main = platforms
+            .iter()
+            .find(|p| *p == native)
+            .unwrap_or(&platforms[0])
+            .clone();
+        platforms
+            .into_iter()
+            .map(|p| {
+                let is_main = p == main;
+                Variant {
+                    state_key: if is_main {
+                        self.image.name.clone()
+                    } else {
+                        format!("{}@{}", self.image.name, p.slug())
+                    },
+                    tag_suffix: (!is_main).then(|| p.slug()),
+                    platform: Some(p),
+                }
+            })
+            .collect()
+    }
+
+    /// The refs of one platform: the image's refs, or their local-only `-<platform>` tags.
+    fn refs_of(&self, v: &Variant) -> Vec<ImageRef> {
+        self.image
+            .refs
+            .iter()
+            .map(|r| match &v.tag_suffix {
+                None => r.clone(),
+                Some(suffix) => ImageRef {
+                    repository: r.repository.clone(),
+                    tag: format!("{}-{suffix}", r.tag),
+                },
+            })
+            .collect()
+    }
+
+    async fn run(
+        &self,
+        v: &Variant,
+        logs: &Path,
+        dep_ids: &BTreeMap<usize, String>,
+        opts: &BuildOptions,
+    ) -> Result<Done> {
+        let mut inputs = self.inputs(v, dep_ids, opts);
+        let prepared = self.prepare(v).await?;
         inputs.dockerfile = prepared.ctx.dockerfile_in_context.clone();
         // A base the engine lacks is a cache miss: the build pulls it, and the fingerprint is
         // taken again afterwards with its id.
@@ -93,7 +237,7 @@ impl ImageJob<'_> {
             if let Some(prev) = previous.filter(|p| p.fingerprint == fingerprint)
                 && self.session.engine.image_id(&prev.id).await?.is_some()
             {
-                return self.reuse(prev, fingerprint, prepared.files).await;
+                return self.reuse(v, prev, fingerprint, prepared.files).await;
             }
         }
         let Prepared {
@@ -101,20 +245,26 @@ impl ImageJob<'_> {
             digest,
             files,
             bases,
+            platform_args,
             ..
         } = prepared;
-        let id = self.build(logs, ctx, opts).await?;
+        let id = self.build(v, logs, ctx, platform_args, opts).await?;
         let fingerprint = if bases_complete {
             fingerprint
         } else {
             resolve_bases(&self.session.engine, &bases, &mut inputs.bases).await?;
             fingerprint::fingerprint(&inputs, &digest)
         };
-        self.finish(id, fingerprint, files, opts).await
+        self.finish(v, id, fingerprint, files, opts).await
     }
 
     /// The non-file inputs: build args (ours by id), dependency ids, the license inputs.
-    fn inputs(&self, dep_ids: &BTreeMap<usize, String>, opts: &BuildOptions) -> Inputs {
+    fn inputs(
+        &self,
+        v: &Variant,
+        dep_ids: &BTreeMap<usize, String>,
+        opts: &BuildOptions,
+    ) -> Inputs {
         let manifest = self.session.plan.manifest_of(self.index);
         let mut inputs = Inputs {
             dockerfile: String::new(),
@@ -126,6 +276,9 @@ impl ImageJob<'_> {
             } else {
                 None
             },
+            builder: self.builder().as_str().to_string(),
+            platform: v.platform.as_ref().map(ToString::to_string),
+            target: self.image.target.clone(),
         };
         for (arg, dep) in &self.image.image_args {
             if let Some(id) = dep_ids.get(dep) {
@@ -136,7 +289,7 @@ impl ImageJob<'_> {
     }
 
     /// Collect the context, read the Dockerfile's bases and hash the context, off the runtime.
-    async fn prepare(&self) -> Result<Prepared> {
+    async fn prepare(&self, v: &Variant) -> Result<Prepared> {
         let session = self.session;
         let manifest = session.plan.manifest_of(self.index);
         let spec = manifest.context_spec(
@@ -144,7 +297,10 @@ impl ImageJob<'_> {
             &session.ws.root,
             &session.ws.state_dir(),
         );
-        let previous = self.store.load(&self.image.name);
+        let previous = self.store.load(&v.state_key);
+        let builder = self.builder();
+        let platform = v.platform.clone().unwrap_or_else(|| session.native.clone());
+        let automatic = platform.args(&session.native);
         let dockerfile = manifest.dockerfile.clone();
         let (root, build_args) = (session.ws.root.clone(), self.image.build_args.clone());
         // Our own images count as dependencies, by id, already.
@@ -160,7 +316,25 @@ impl ImageJob<'_> {
                 crate::guarded::Rules::new(&root, crate::guarded::CONFIG_CAP, "a Dockerfile");
             let text = crate::guarded::read_to_string(&dockerfile, rules)
                 .map_err(|e| Error::Failed(format!("cannot read {e}")))?;
-            let mut bases = crate::dockerfile::external_bases(&text, &build_args, &BTreeMap::new());
+            // BuildKit defines the platform args in the global scope (usable in `FROM`); the
+            // classic builder gets them as build args where the Dockerfile declares them, so
+            // only global ones reach its `FROM` lines.
+            let declared = crate::dockerfile::declared_args(&text);
+            let platform_args: BTreeMap<String, String> = match builder {
+                Builder::BuildKit => BTreeMap::new(),
+                Builder::Classic => automatic
+                    .iter()
+                    .filter(|(k, _)| declared.contains(*k) && !build_args.contains_key(*k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            };
+            let from_scope = match builder {
+                Builder::BuildKit => automatic,
+                Builder::Classic => BTreeMap::new(),
+            };
+            let mut args = build_args.clone();
+            args.extend(platform_args.clone());
+            let mut bases = crate::dockerfile::external_bases(&text, &args, &from_scope);
             bases.retain(|b| !own_refs.contains(b));
             let (digest, files) = fingerprint::hash_context(&ctx, previous.as_ref())?;
             Ok(Prepared {
@@ -169,6 +343,7 @@ impl ImageJob<'_> {
                 files,
                 previous,
                 bases,
+                platform_args,
             })
         })
         .await
@@ -178,13 +353,15 @@ impl ImageJob<'_> {
     /// Up to date: point every ref at the last build (re-tagging where needed) and remember.
     async fn reuse(
         &self,
+        v: &Variant,
         prev: &ImageState,
         fingerprint: String,
         files: BTreeMap<String, FileStamp>,
-    ) -> Result<ImageResult> {
+    ) -> Result<Done> {
         let engine = &self.session.engine;
+        let refs = self.refs_of(v);
         let mut retagged = false;
-        for r in &self.image.refs {
+        for r in &refs {
             let current = engine.image_id(&r.to_string()).await?;
             if current.as_deref() != Some(prev.id.as_str()) {
                 engine.tag(&prev.id, r).await?;
@@ -192,7 +369,7 @@ impl ImageJob<'_> {
             }
         }
         let mut all_refs = prev.refs.clone();
-        all_refs.extend(self.image.refs.iter().map(ToString::to_string));
+        all_refs.extend(refs.iter().map(ToString::to_string));
         all_refs.sort();
         all_refs.dedup();
         let state = ImageState {
@@ -201,47 +378,63 @@ impl ImageJob<'_> {
             refs: all_refs,
             files,
         };
-        self.store.save(&self.image.name, &state)?;
-        let (kind, outcome) = if retagged {
-            (EventKind::Retagged, Outcome::Retagged)
-        } else {
-            (EventKind::UpToDate, Outcome::UpToDate)
-        };
-        self.session.reporter.event(
-            &self
-                .image
-                .event(kind)
-                .id(Some(prev.id.clone()))
-                .duration(self.started.elapsed()),
-        );
-        Ok(ImageResult {
-            image: self.index,
-            outcome,
-            id: Some(prev.id.clone()),
-            duration: self.started.elapsed(),
-            message: None,
+        self.store.save(&v.state_key, &state)?;
+        Ok(Done {
+            outcome: if retagged {
+                Outcome::Retagged
+            } else {
+                Outcome::UpToDate
+            },
+            id: prev.id.clone(),
             licenses: None,
         })
     }
 
+    /// The builder this image is built with.
+    fn builder(&self) -> Builder {
+        self.session.builders[self.index]
+    }
+
     /// Build through the engine, untagged; the full log goes to `logs/<image>.log`.
-    async fn build(&self, logs: &Path, ctx: Context, opts: &BuildOptions) -> Result<String> {
+    async fn build(
+        &self,
+        v: &Variant,
+        logs: &Path,
+        ctx: Context,
+        platform_args: BTreeMap<String, String>,
+        opts: &BuildOptions,
+    ) -> Result<String> {
         let session = self.session;
         let image = self.image;
-        session
-            .reporter
-            .event(&image.event(EventKind::BuildStarted));
-        let log_path = logs.join(format!("{}.log", fingerprint::file_stem(&image.name)));
+        if !self.announced.swap(true, Ordering::SeqCst) {
+            session
+                .reporter
+                .event(&image.event(EventKind::BuildStarted));
+        }
+        let log_path = logs.join(format!("{}.log", fingerprint::file_stem(&v.state_key)));
         let mut log = std::fs::File::create(&log_path)
             .map(std::io::BufWriter::new)
             .map_err(|e| Error::io(format!("cannot write {}", log_path.display()), e))?;
+        let mut build_args = image.build_args.clone();
+        build_args.extend(platform_args);
         let request = BuildRequest {
+            builder: self.builder(),
             dockerfile: ctx.dockerfile_in_context.clone(),
-            build_args: image.build_args.clone(),
+            build_args,
             no_cache: opts.no_cache,
             credentials: Some(session.build_credentials().await),
+            platform: v.platform.as_ref().map(ToString::to_string),
+            target: image.target.clone(),
+            session: None,
         };
-        let label = image.label();
+        let label = match &v.tag_suffix {
+            Some(_) => format!(
+                "{} {}",
+                image.label(),
+                v.platform.as_ref().expect("foreign")
+            ),
+            None => image.label(),
+        };
         let mut stream = Box::pin(session.engine.build(&request, context::tar_stream(ctx)));
         let mut id = None;
         let mut failure = None;
@@ -280,10 +473,11 @@ impl ImageJob<'_> {
         let log_hint = format!("full log: {}", session.ws.display_path(&log_path));
         match (failure, id) {
             (Some(f), _) => {
-                self.store.forget(&image.name);
+                self.store.forget(&v.state_key);
                 let at = f.step.map(|s| format!(" at {s}")).unwrap_or_default();
+                let hint = emulation_hint(&f.error.to_string(), v.platform.as_ref());
                 Err(Error::Failed(format!(
-                    "build failed{at}: {} ({log_hint})",
+                    "build failed{at}: {}{hint} ({log_hint})",
                     f.error
                 )))
             }
@@ -297,11 +491,12 @@ impl ImageJob<'_> {
     /// After a build: the licenses layer when asked, the tags, the state, the event.
     async fn finish(
         &self,
+        v: &Variant,
         id: String,
         fingerprint: String,
         files: BTreeMap<String, FileStamp>,
         opts: &BuildOptions,
-    ) -> Result<ImageResult> {
+    ) -> Result<Done> {
         let session = self.session;
         let image = self.image;
         let manifest = session.plan.manifest_of(self.index);
@@ -322,6 +517,8 @@ impl ImageJob<'_> {
                 .await?;
                 let final_id = crate::licenses::add_licenses_layer(
                     &session.engine,
+                    self.builder(),
+                    v.platform.as_ref().map(ToString::to_string),
                     &id,
                     &spec.dest,
                     &resolved,
@@ -336,30 +533,33 @@ impl ImageJob<'_> {
             }
             _ => (id, None),
         };
-        for r in &image.refs {
+        let refs = self.refs_of(v);
+        for r in &refs {
             session.engine.tag(&id, r).await?;
         }
         let state = ImageState {
             fingerprint,
             id: id.clone(),
-            refs: image.refs.iter().map(ToString::to_string).collect(),
+            refs: refs.iter().map(ToString::to_string).collect(),
             files,
         };
-        self.store.save(&image.name, &state)?;
-        session.reporter.event(
-            &image
-                .event(EventKind::BuildFinished)
-                .id(Some(id.clone()))
-                .duration(self.started.elapsed()),
-        );
-        Ok(ImageResult {
-            image: self.index,
+        self.store.save(&v.state_key, &state)?;
+        Ok(Done {
             outcome: Outcome::Built,
-            id: Some(id),
-            duration: self.started.elapsed(),
-            message: None,
+            id,
             licenses,
         })
+    }
+}
+
+/// A step that could not start its program on a foreign platform: the engine's host has no
+/// emulation for it.
+fn emulation_hint(error: &str, platform: Option<&Platform>) -> String {
+    match platform {
+        Some(p) if error.contains("exec format error") => format!(
+            "; the engine's host cannot run {p} programs: install qemu-user-static there (Debian: `apt-get install qemu-user-static binfmt-support`) to build {p} images with RUN steps"
+        ),
+        _ => String::new(),
     }
 }
 

@@ -39,6 +39,9 @@ pub struct ImageResult {
     pub duration: Duration,
     pub message: Option<String>,
     pub licenses: Option<usize>,
+    /// The image of each platform built, `os/arch[/variant]` -> id, when the image names its
+    /// platforms (`platforms = [...]`); `id` is then the one the refs point at.
+    pub platforms: BTreeMap<String, String>,
 }
 
 /// What every build task shares.
@@ -51,6 +54,10 @@ pub struct Session {
     /// (credential helpers run) once, when the first image is really built.
     build_credentials: tokio::sync::OnceCell<BuildCredentials>,
     pub interrupt: Interrupt,
+    /// The builder of each image (by index), resolved against the engine.
+    pub builders: Vec<crate::engine::Builder>,
+    /// The engine's own platform.
+    pub native: crate::reference::Platform,
 }
 
 impl Session {
@@ -69,6 +76,8 @@ impl Session {
         engine: Engine,
         reporter: Arc<dyn EventSink>,
         interrupt: Interrupt,
+        builders: Vec<crate::engine::Builder>,
+        native: crate::reference::Platform,
     ) -> Session {
         Session {
             ws: Arc::new(ws),
@@ -77,6 +86,8 @@ impl Session {
             reporter,
             build_credentials: tokio::sync::OnceCell::new(),
             interrupt,
+            builders,
+            native,
         }
     }
 }
@@ -283,6 +294,7 @@ impl ImageResult {
             duration,
             message: Some(message),
             licenses: None,
+            platforms: BTreeMap::new(),
         }
     }
 
@@ -294,6 +306,7 @@ impl ImageResult {
             duration: Duration::ZERO,
             message: Some(message),
             licenses: None,
+            platforms: BTreeMap::new(),
         }
     }
 }
