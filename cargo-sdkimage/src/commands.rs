@@ -216,6 +216,11 @@ pub async fn build(
             meta.digest = Some(p.digest.clone());
             meta.pushed = true;
             meta.containerimage_digest = Some(p.digest.clone());
+            for (platform, digest) in &p.platforms {
+                if let Some(entry) = meta.platforms.get_mut(platform) {
+                    entry.digest = Some(digest.clone());
+                }
+            }
         }
     }
     if let Some(path) = &cmd.metadata_file {
@@ -253,6 +258,17 @@ pub fn metadata_of(plan: &BuildPlan, results: &[ImageResult]) -> Vec<(String, Im
                 // A manifest digest exists only once pushed; the id is the config digest.
                 containerimage_digest: None,
                 containerimage_config_digest: r.id.clone(),
+                platforms: r
+                    .platforms
+                    .iter()
+                    .map(|(p, id)| {
+                        let meta = output::PlatformMetadata {
+                            id: Some(id.clone()),
+                            digest: None,
+                        };
+                        (p.clone(), meta)
+                    })
+                    .collect(),
             };
             (img.name.clone(), meta)
         })

@@ -306,6 +306,18 @@ pub struct ImageMetadata {
         skip_serializing_if = "Option::is_none"
     )]
     pub containerimage_config_digest: Option<String>,
+    /// For an image of several platforms, each platform's image id and, once pushed, its
+    /// manifest digest (`containerimage.digest` is then the digest of the image index).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub platforms: std::collections::BTreeMap<String, PlatformMetadata>,
+}
+
+/// One platform of an image in the metadata file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlatformMetadata {
+    pub id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// Write the metadata file of this run at `path` (replacing an earlier one), atomically.

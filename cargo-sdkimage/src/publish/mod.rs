@@ -6,6 +6,7 @@
 //! [`push`] lives in `push`, [`verify`] and [`verify_metadata`] in `verify`, [`promote`] in
 //! `promote`; `jobs` runs their work concurrently and turns failures into events and one error.
 
+pub mod index;
 mod jobs;
 mod promote;
 mod push;
@@ -58,6 +59,18 @@ impl PublishOptions {
     /// release tag, which a failure in phase one must never change).
     pub fn check(&self, plan: &BuildPlan, images: impl IntoIterator<Item = usize>) -> Result<()> {
         let Some(staging) = &self.staging_tag else {
+            // Each platform of a multi-platform image is pushed under a tag of its own before
+            // the index: without staging, those would be release-looking tags.
+            for index in images {
+                let image = image_at(plan, index)?;
+                if index::is_multi_platform(image) {
+                    return Err(Error::Usage(format!(
+                        "--no-staging cannot publish {} ({} platforms): each platform is pushed under a staging tag before one index per release tag points at them; drop --no-staging",
+                        image.name,
+                        image.platforms.len()
+                    )));
+                }
+            }
             return Ok(());
         };
         reference::check_tag(staging).map_err(|e| Error::Usage(format!("--staging-tag: {e}")))?;

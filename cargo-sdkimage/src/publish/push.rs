@@ -4,14 +4,17 @@
 
 use super::jobs::{all_or_failure, bounded, seeded};
 use super::{CHECK_JOBS, PublishOptions, image_at, mismatch, registry_digest, repositories};
+use std::collections::BTreeMap;
+
+use super::index::{self, index_of, is_multi_platform};
 use crate::engine::{Engine, EngineError};
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
 use crate::output::{EventKind, EventSink};
 use crate::plan::{BuildPlan, Image};
-use crate::reference::ImageRef;
+use crate::reference::{ImageRef, Platform};
 use crate::registry::credentials::config_key;
-use crate::registry::{Failure, Registries};
+use crate::registry::{Failure, Registries, RegistryManifest};
 use crate::report::short_id;
 
 /// An image [`push`] published: all its refs point at `digest` in the registry.
@@ -19,9 +22,12 @@ use crate::report::short_id;
 pub struct Published {
     /// Index into [`BuildPlan::images`].
     pub image: usize,
-    /// The registry manifest digest (`sha256:...`).
+    /// The registry manifest digest (`sha256:...`): of the image index, for an image of
+    /// several platforms.
     pub digest: String,
     pub refs: Vec<ImageRef>,
+    /// For an image of several platforms: platform -> the digest of its manifest.
+    pub platforms: BTreeMap<String, String>,
 }
 
 /// One repository of one image and the digest it was pushed as.
@@ -29,6 +35,8 @@ pub struct Published {
 struct Pushed {
     repository: String,
     digest: String,
+    /// The platform manifests the index `digest` holds (several platforms only).
+    platforms: Vec<(Platform, RegistryManifest)>,
 }
 
 /// Push already-built local images: `built` pairs an index into `plan.images` with the local
@@ -128,10 +136,20 @@ pub async fn push(
                     .id(id)
                     .digest(Some(digest.clone())),
             );
+            let platforms = pushed
+                .first()
+                .map(|p| {
+                    p.platforms
+                        .iter()
+                        .map(|(platform, m)| (platform.to_string(), m.digest.clone()))
+                        .collect()
+                })
+                .unwrap_or_default();
             Published {
                 image: index,
                 digest,
                 refs: image.refs.clone(),
+                platforms,
             }
         })
         .collect())
@@ -152,6 +170,9 @@ async fn stage(
     id: &str,
     staging: &str,
 ) -> Result<Vec<Pushed>> {
+    if is_multi_platform(image) {
+        return stage_platforms(engine, registries, image, staging).await;
+    }
     for r in &image.refs {
         engine.tag(id, r).await?;
     }
@@ -174,6 +195,46 @@ async fn stage(
         pushed.push(Pushed {
             repository: repository.to_string(),
             digest,
+            platforms: Vec::new(),
+        });
+    }
+    Ok(pushed)
+}
+
+/// Phase one for an image of several platforms: each platform's image is pushed as
+/// `<repository>:<staging>-<platform>`; the index that phase two writes over them is known
+/// (and its digest) once all are in.
+async fn stage_platforms(
+    engine: &Engine,
+    registries: &Registries,
+    image: &Image,
+    staging: &str,
+) -> Result<Vec<Pushed>> {
+    let ids = index::local_ids(engine, image).await?;
+    let mut pushed = Vec::new();
+    for repository in repositories(image) {
+        let mut children = Vec::new();
+        for (platform, id) in &ids {
+            let staging_ref = ImageRef::new(repository, &format!("{staging}-{}", platform.slug()))
+                .map_err(Error::Usage)?;
+            engine.tag(id, &staging_ref).await?;
+            let digest = engine_push(engine, registries, &staging_ref).await?;
+            let client = registries.client(staging_ref.registry()).await?;
+            let manifest = client
+                .get_manifest(&staging_ref.path(), &digest)
+                .await?
+                .ok_or_else(|| {
+                    Error::Failed(format!(
+                        "{staging_ref} was pushed as {digest}, but the registry has no manifest with that digest"
+                    ))
+                })?;
+            children.push((platform.clone(), manifest));
+        }
+        let index = index_of(&children);
+        pushed.push(Pushed {
+            repository: repository.to_string(),
+            digest: index.digest,
+            platforms: children,
         });
     }
     Ok(pushed)
@@ -192,15 +253,19 @@ async fn release(
         };
         let client = registries.client(first.registry()).await?;
         let path = first.path();
-        let manifest = client
-            .get_manifest(&path, &p.digest)
-            .await?
-            .ok_or_else(|| {
-                Error::Failed(format!(
-                    "{}@{} is no longer in the registry",
-                    p.repository, p.digest
-                ))
-            })?;
+        let manifest = if p.platforms.is_empty() {
+            client
+                .get_manifest(&path, &p.digest)
+                .await?
+                .ok_or_else(|| {
+                    Error::Failed(format!(
+                        "{}@{} is no longer in the registry",
+                        p.repository, p.digest
+                    ))
+                })?
+        } else {
+            index_of(&p.platforms)
+        };
         for r in image.refs.iter().filter(|r| r.repository == p.repository) {
             client.put_manifest(&path, &r.tag, &manifest).await?;
         }
@@ -224,6 +289,7 @@ async fn push_direct(
             pushed.push(Pushed {
                 repository: r.repository.clone(),
                 digest,
+                platforms: Vec::new(),
             });
         }
     }

@@ -10,7 +10,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::output::{Event, EventKind, EventSink};
 use crate::plan::{BuildPlan, Image};
-use crate::reference::ImageRef;
+use crate::reference::{ImageRef, Platform};
 use crate::registry::Registries;
 
 /// An image [`verify`] checked: all its refs point at `digest` in the registry, a digest the
@@ -50,7 +50,12 @@ pub async fn verify(
         .map(|(index, image)| async move {
             let mut checks = Vec::new();
             for r in &image.refs {
-                match check_against_local(engine, registries, r).await {
+                let check = if super::index::is_multi_platform(image) {
+                    check_index_against_local(engine, registries, image, r).await
+                } else {
+                    check_against_local(engine, registries, r).await
+                };
+                match check {
                     Ok(check) => checks.push(check),
                     Err(e) => return (index, Err(e)),
                 }
@@ -184,6 +189,66 @@ async fn check_against_local(
         }
     };
     Ok(RefCheck { problem, remote })
+}
+
+/// An image of several platforms: the ref must name an index whose manifest for each platform
+/// is one the engine recorded for that platform's local image.
+async fn check_index_against_local(
+    engine: &Engine,
+    registries: &Registries,
+    image: &Image,
+    r: &ImageRef,
+) -> Result<RefCheck> {
+    use super::index;
+    let client = registries.client(r.registry()).await?;
+    let Some(manifest) = client.get_manifest(&r.path(), &r.tag).await? else {
+        return Ok(RefCheck {
+            problem: Some(format!("{r}: no such tag in the registry")),
+            remote: None,
+        });
+    };
+    let remote = Some(manifest.digest.clone());
+    let Some(found) = index::parse_index(&manifest) else {
+        return Ok(RefCheck {
+            problem: Some(format!(
+                "{r}: the registry has a single-platform manifest ({}), not an index of {}",
+                manifest.digest,
+                image.platforms.join(", ")
+            )),
+            remote,
+        });
+    };
+    let children = index::children(&found);
+    let platforms = index::platforms_of(image);
+    let native = Platform::parse(&engine.platform().await?).unwrap_or_else(|| platforms[0].clone());
+    let main = index::main_platform(&platforms, &native);
+    let mut problems = Vec::new();
+    for p in &platforms {
+        let local_ref = index::local_ref(r, p, &main);
+        let recorded: Vec<String> = engine
+            .repo_digests(&local_ref.to_string())
+            .await?
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|d| digest_for(d, &r.repository).map(str::to_string))
+            .collect();
+        match children.get(&p.to_string()) {
+            None => problems.push(format!("{r}: the index has no {p} manifest")),
+            Some(child) if !recorded.contains(child) => problems.push(format!(
+                "{r}: the index's {p} manifest is {child}, the local {p} image ({local_ref}) has {}",
+                if recorded.is_empty() {
+                    "none pushed".to_string()
+                } else {
+                    recorded.join(", ")
+                }
+            )),
+            Some(_) => {}
+        }
+    }
+    Ok(RefCheck {
+        problem: (!problems.is_empty()).then(|| problems.join("; ")),
+        remote,
+    })
 }
 
 /// Events and the overall result of `verify`.
