@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use sdkimage::output::{Event, EventKind, Outcome};
 
-use crate::support::{Repo, docker_image_id, parse_events, read_metadata};
+use crate::support::{Repo, counts, docker_image_id, parse_events, read_metadata};
 
 /// `cargo-sdkimage sdkimage <args> --message-format json --progress none`.
 fn json_run(repo: &Repo, args: &[&str]) -> crate::support::Run {
@@ -117,16 +117,7 @@ fn up_to_date_images_are_skipped_and_changes_rebuild_only_what_they_touch() {
     assert!(started.elapsed() < Duration::from_secs(5));
     let o = outcomes(&run.events());
     assert!(o.values().all(|v| *v == EventKind::UpToDate), "{o:?}");
-    assert_eq!(
-        run.events()
-            .last()
-            .unwrap()
-            .counts
-            .as_ref()
-            .unwrap()
-            .up_to_date,
-        4
-    );
+    assert_eq!(counts(run.events().last().unwrap()).up_to_date, 4);
 
     // A new release tag alone rebuilds nothing: the images are re-tagged (the python and go
     // images name the base by ref in a build arg, which counts by the base's id).
@@ -231,7 +222,7 @@ fn the_first_failure_stops_new_builds_unless_keep_going() {
     let o = outcomes(&events);
     assert_eq!(o["beam_go_sdk"], EventKind::Failed);
     assert!(!o.contains_key("beam_python3.10_sdk"), "{o:?}");
-    let counts = crate::support::counts(
+    let counts = counts(
         events
             .iter()
             .find(|e| e.event == EventKind::Summary)
@@ -270,7 +261,7 @@ fn a_failed_base_skips_its_dependants() {
         .iter()
         .find(|e| e.event == EventKind::Summary)
         .unwrap();
-    assert_eq!(crate::support::counts(summary).skipped, 3);
+    assert_eq!(counts(summary).skipped, 3);
 }
 
 /// Start `cargo-sdkimage sdkimage <args>` in the repo and return once a stderr line holds

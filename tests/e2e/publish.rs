@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use sdkimage::output::{Event, EventKind};
 
-use crate::support::{RegistryApi, Repo, docker, docker_image_id, read_metadata, repo_digests};
+use crate::support::{
+    RegistryApi, Repo, counts, docker, docker_image_id, read_metadata, repo_digests,
+};
 
 const BEAM_IMAGES: [&str; 4] = [
     "beam_base",
@@ -237,8 +239,8 @@ fn verify_names_a_tag_that_was_repushed_with_other_content() {
     // A failed verify still ends with a summary, counting the failure.
     let summary = run.events_of(EventKind::Summary);
     assert_eq!(summary.len(), 1, "{}", run.stdout());
-    assert_eq!(crate::support::counts(&summary[0]).failed, 1);
-    assert_eq!(crate::support::counts(&summary[0]).verified, 0);
+    assert_eq!(counts(&summary[0]).failed, 1);
+    assert_eq!(counts(&summary[0]).verified, 0);
 }
 
 /// A Dockerfile whose build fails, for the go SDK.
