@@ -1,6 +1,8 @@
 //! Building through the real engine: order, tags, context rules, failures, events.
 
-use crate::support::{Repo, docker_image_id, docker_run};
+use sdkimage::output::{EventKind, Outcome};
+
+use crate::support::{Repo, docker_image_id, docker_run, read_metadata};
 
 #[test]
 fn builds_one_variant_after_its_base_with_overrides() {
@@ -90,47 +92,42 @@ fn json_events_and_metadata_file() {
     ]);
     run.success();
     let events = run.events();
-    let kinds: Vec<(&str, &str)> = events
+    let kinds: Vec<(EventKind, &str)> = events
         .iter()
-        .map(|e| {
-            (
-                e["event"].as_str().unwrap(),
-                e["image"].as_str().unwrap_or(""),
-            )
-        })
+        .map(|e| (e.event, e.image.as_deref().unwrap_or("")))
         .collect();
     assert_eq!(
         kinds,
         [
-            ("build-started", "beam_base"),
-            ("build-finished", "beam_base"),
-            ("build-started", "beam_go_sdk"),
-            ("build-finished", "beam_go_sdk"),
-            ("summary", "")
+            (EventKind::BuildStarted, "beam_base"),
+            (EventKind::BuildFinished, "beam_base"),
+            (EventKind::BuildStarted, "beam_go_sdk"),
+            (EventKind::BuildFinished, "beam_go_sdk"),
+            (EventKind::Summary, "")
         ]
     );
     for e in &events {
-        assert_eq!(e["schema"], 1);
+        assert_eq!(e.schema, 1);
     }
     let go = &events[3];
-    assert_eq!(go["language"], "go");
-    assert!(go["variant"].is_null());
-    assert_eq!(go["refs"][0], format!("{}/beam_go_sdk:1.0", repo.root));
-    let id = go["id"].as_str().unwrap();
+    assert_eq!(go.language.as_deref(), Some("go"));
+    assert!(go.variant.is_none());
+    assert_eq!(go.refs[0], format!("{}/beam_go_sdk:1.0", repo.root));
+    let id = go.id.as_deref().unwrap();
     assert_eq!(
         docker_image_id(&format!("{}/beam_go_sdk:1.0", repo.root)).as_deref(),
         Some(id)
     );
-    assert!(go["duration_ms"].as_u64().is_some());
-    assert_eq!(events[4]["counts"]["built"], 2);
+    assert!(go.duration_ms.is_some());
+    assert_eq!(events[4].counts.as_ref().unwrap().built, 2);
 
-    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
+    let meta = read_metadata(&meta);
     let go = &meta["beam_go_sdk"];
-    assert_eq!(go["id"], id);
-    assert_eq!(go["outcome"], "built");
-    assert_eq!(go["image.name"], format!("{}/beam_go_sdk:1.0", repo.root));
-    assert_eq!(go["containerimage.config.digest"], id);
-    assert_eq!(go["pushed"], false);
+    assert_eq!(go.id.as_deref(), Some(id));
+    assert_eq!(go.outcome, Outcome::Built);
+    assert_eq!(go.image_name, format!("{}/beam_go_sdk:1.0", repo.root));
+    assert_eq!(go.containerimage_config_digest.as_deref(), Some(id));
+    assert!(!go.pushed);
 }
 
 #[test]
@@ -168,9 +165,9 @@ fn a_failed_build_owns_no_tag_and_names_its_step() {
     assert!(docker_image_id(&format!("{}/beam_go_sdk:bad", repo.root)).is_none());
     let log = std::fs::read_to_string(repo.file("target/sdkimage/logs/beam_go_sdk.log")).unwrap();
     assert!(log.contains("missing toolchain"), "{log}");
-    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
-    assert_eq!(meta["beam_go_sdk"]["outcome"], "failed");
-    assert!(meta["beam_go_sdk"]["id"].is_null());
+    let meta = read_metadata(&meta);
+    assert_eq!(meta["beam_go_sdk"].outcome, Outcome::Failed);
+    assert!(meta["beam_go_sdk"].id.is_none());
 }
 
 #[test]
@@ -187,19 +184,16 @@ fn a_failing_prepare_step_fails_its_images_and_keep_going_builds_the_rest() {
     assert!(err.contains("prepare step of sdks/python/container/sdkimage.toml failed: `sh -c 'echo wheel build broke >&2; exit 3'`"), "{err}");
     assert!(err.contains("| wheel build broke"), "{err}");
     // The prepare step's images failed; the first failure stopped the run before any build.
-    let failed = run.events_of("failed");
+    let failed = run.events_of(EventKind::Failed);
     assert_eq!(failed.len(), 1, "{}", run.stdout());
-    assert_eq!(failed[0]["image"], "beam_python_sdk");
+    assert_eq!(failed[0].image.as_deref(), Some("beam_python_sdk"));
     assert!(
-        run.events_of("build-started").is_empty(),
+        run.events_of(EventKind::BuildStarted).is_empty(),
         "{}",
         run.stdout()
     );
-    let summary = &run.events_of("summary")[0]["counts"];
-    assert_eq!(
-        (summary["failed"].as_u64(), summary["skipped"].as_u64()),
-        (Some(1), Some(2))
-    );
+    let summary = run.summary();
+    assert_eq!((summary.failed, summary.skipped), (1, 2));
 
     // `-q` keeps errors: what failed and why, and nothing else.
     let run = repo.run(&["build", "-q"]);
@@ -214,37 +208,34 @@ fn a_failing_prepare_step_fails_its_images_and_keep_going_builds_the_rest() {
     // With --keep-going, what does not depend on the failed step is built.
     let run = repo.run(&[&["build", "--keep-going"][..], &json].concat());
     run.expect_code(1);
-    let summary = &run.events_of("summary")[0]["counts"];
-    assert_eq!(
-        (summary["failed"].as_u64(), summary["built"].as_u64()),
-        (Some(1), Some(2)),
-        "{}",
-        run.stdout()
-    );
+    let summary = run.summary();
+    assert_eq!((summary.failed, summary.built), (1, 2), "{}", run.stdout());
     assert!(docker_image_id(&format!("{}/beam_go_sdk:2.61.0", repo.root)).is_some());
     assert!(docker_image_id(&format!("{}/beam_python_sdk:2.61.0", repo.root)).is_none());
     // A failed run's stream ends with its `error`, then the `summary`.
     let events = run.events();
-    let kinds: Vec<&str> = events
-        .iter()
-        .map(|e| e["event"].as_str().unwrap())
-        .collect();
-    assert_eq!(kinds[kinds.len() - 2..], ["error", "summary"], "{kinds:?}");
-    let message = events[events.len() - 2]["message"].as_str().unwrap();
+    let kinds: Vec<EventKind> = events.iter().map(|e| e.event).collect();
+    assert_eq!(
+        kinds[kinds.len() - 2..],
+        [EventKind::Error, EventKind::Summary],
+        "{kinds:?}"
+    );
+    let message = events[events.len() - 2].message.as_deref().unwrap();
     assert_eq!(message, "1 image(s) failed: beam_python_sdk");
 }
 
 #[test]
 fn machine_output_stays_json_and_is_never_silently_lost() {
     let repo = Repo::new("beam");
-    // An argument error clap finds is an `error` event too.
+    // An argument error clap finds is an `error` event too (`events()` fails on a line that
+    // is not JSON, or not an event).
     let run = repo.run(&["build", "--jobs", "0", "--message-format", "json"]);
     run.expect_code(2);
     let events = run.events();
     assert_eq!(events.len(), 1, "{}", run.stdout());
-    assert_eq!(events[0]["event"], "error");
+    assert_eq!(events[0].event, EventKind::Error);
     assert!(
-        events[0]["message"].as_str().unwrap().contains("--jobs"),
+        events[0].message.as_deref().unwrap().contains("--jobs"),
         "{events:?}"
     );
     // A dry run's plan goes to stderr: stdout is only events.
@@ -306,9 +297,8 @@ fn the_metadata_file_is_replaced_whole_through_symlinks_sparing_its_neighbours()
             .file_type()
             .is_symlink()
     );
-    let meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("real.json")).unwrap()).unwrap();
-    assert_eq!(meta["beam_base"]["outcome"], "built");
+    let meta = read_metadata(&dir.join("real.json"));
+    assert_eq!(meta["beam_base"].outcome, Outcome::Built);
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
@@ -333,7 +323,7 @@ fn a_bad_dockerignore_pattern_stops_the_run_before_anything_is_built() {
         "{err}"
     );
     assert!(
-        run.events_of("build-started").is_empty(),
+        run.events_of(EventKind::BuildStarted).is_empty(),
         "{}",
         run.stdout()
     );

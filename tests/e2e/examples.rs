@@ -6,7 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+// `index.json` (the licenses folder's index) has no public type in the library
+// (`licenses/layout.rs` keeps its serializing structs private), so it is read as JSON.
 use serde_json::Value;
+
+use sdkimage::output::EventKind;
 
 use crate::support::{BIN, Run, docker, docker_run};
 
@@ -83,10 +87,9 @@ fn examples_build_with_licenses_and_their_entrypoints_run() {
     ]);
     run.success();
     let mut done: Vec<String> = run
-        .events()
-        .iter()
-        .filter(|e| e["event"] == "build-finished")
-        .map(|e| e["image"].as_str().unwrap().to_string())
+        .events_of(EventKind::BuildFinished)
+        .into_iter()
+        .map(|e| e.image.unwrap())
         .collect();
     done.sort();
     assert_eq!(

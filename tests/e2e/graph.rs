@@ -3,9 +3,9 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use sdkimage::output::{Event, EventKind, Outcome};
 
-use crate::support::{Repo, docker_image_id};
+use crate::support::{Repo, counts, docker_image_id, parse_events, read_metadata};
 
 /// `cargo-sdkimage sdkimage <args> --message-format json --progress none`.
 fn json_run(repo: &Repo, args: &[&str]) -> crate::support::Run {
@@ -15,36 +15,26 @@ fn json_run(repo: &Repo, args: &[&str]) -> crate::support::Run {
 }
 
 /// `(event, image)` pairs of a JSON run, summary excluded.
-fn timeline(events: &[Value]) -> Vec<(String, String)> {
+fn timeline(events: &[Event]) -> Vec<(EventKind, String)> {
     events
         .iter()
-        .filter(|e| !e["image"].is_null())
-        .map(|e| {
-            (
-                e["event"].as_str().unwrap().to_string(),
-                e["image"].as_str().unwrap_or("").to_string(),
-            )
-        })
+        .filter_map(|e| Some((e.event, e.image.clone()?)))
         .collect()
 }
 
-fn position(timeline: &[(String, String)], event: &str, image: &str) -> usize {
+fn position(timeline: &[(EventKind, String)], event: EventKind, image: &str) -> usize {
     timeline
         .iter()
-        .position(|(e, i)| e == event && i == image)
-        .unwrap_or_else(|| panic!("no {event} for {image} in {timeline:?}"))
+        .position(|(e, i)| *e == event && i == image)
+        .unwrap_or_else(|| panic!("no {event:?} for {image} in {timeline:?}"))
 }
 
-fn outcomes(events: &[Value]) -> std::collections::BTreeMap<String, String> {
+/// The last event of each image other than `build-started`.
+fn outcomes(events: &[Event]) -> std::collections::BTreeMap<String, EventKind> {
     events
         .iter()
-        .filter(|e| !e["image"].is_null() && e["event"] != "build-started")
-        .map(|e| {
-            (
-                e["image"].as_str().unwrap().to_string(),
-                e["event"].as_str().unwrap().to_string(),
-            )
-        })
+        .filter(|e| e.event != EventKind::BuildStarted)
+        .filter_map(|e| Some((e.image.clone()?, e.event)))
         .collect()
 }
 
@@ -67,22 +57,22 @@ fn dependencies_first_and_independent_images_in_parallel() {
     let run = json_run(&repo, &["build", "-j", "3", "--tag", "t"]);
     run.success();
     let t = timeline(&run.events());
-    let base_done = position(&t, "build-finished", "beam_base");
+    let base_done = position(&t, EventKind::BuildFinished, "beam_base");
     for sdk in ["beam_go_sdk", "beam_python3.10_sdk", "beam_python3.11_sdk"] {
         assert!(
-            position(&t, "build-started", sdk) > base_done,
+            position(&t, EventKind::BuildStarted, sdk) > base_done,
             "{sdk} started before its base: {t:?}"
         );
     }
     // The three SDK images ran at the same time: all started before any finished.
     let first_sdk_finished = ["beam_go_sdk", "beam_python3.10_sdk", "beam_python3.11_sdk"]
         .iter()
-        .map(|s| position(&t, "build-finished", s))
+        .map(|s| position(&t, EventKind::BuildFinished, s))
         .min()
         .unwrap();
     for sdk in ["beam_go_sdk", "beam_python3.10_sdk", "beam_python3.11_sdk"] {
         assert!(
-            position(&t, "build-started", sdk) < first_sdk_finished,
+            position(&t, EventKind::BuildStarted, sdk) < first_sdk_finished,
             "not parallel: {t:?}"
         );
     }
@@ -92,10 +82,10 @@ fn dependencies_first_and_independent_images_in_parallel() {
     run.success();
     let t = timeline(&run.events());
     for pair in t.chunks(2) {
-        assert_eq!(pair[0].0, "build-started", "{t:?}");
+        assert_eq!(pair[0].0, EventKind::BuildStarted, "{t:?}");
         assert_eq!(
             pair[1],
-            ("build-finished".to_string(), pair[0].1.clone()),
+            (EventKind::BuildFinished, pair[0].1.clone()),
             "{t:?}"
         );
     }
@@ -126,15 +116,15 @@ fn up_to_date_images_are_skipped_and_changes_rebuild_only_what_they_touch() {
     run.success();
     assert!(started.elapsed() < Duration::from_secs(5));
     let o = outcomes(&run.events());
-    assert!(o.values().all(|v| v == "up-to-date"), "{o:?}");
-    assert_eq!(run.events().last().unwrap()["counts"]["up_to_date"], 4);
+    assert!(o.values().all(|v| *v == EventKind::UpToDate), "{o:?}");
+    assert_eq!(counts(run.events().last().unwrap()).up_to_date, 4);
 
     // A new release tag alone rebuilds nothing: the images are re-tagged (the python and go
     // images name the base by ref in a build arg, which counts by the base's id).
     let run = json_run(&repo, &["build", "--tag", "2.0"]);
     run.success();
     let o = outcomes(&run.events());
-    assert!(o.values().all(|v| v == "retagged"), "{o:?}");
+    assert!(o.values().all(|v| *v == EventKind::Retagged), "{o:?}");
     assert_eq!(ids("2.0"), first);
 
     // A change in the python context rebuilds both python variants, nothing else.
@@ -145,10 +135,10 @@ fn up_to_date_images_are_skipped_and_changes_rebuild_only_what_they_touch() {
     let run = json_run(&repo, &["build", "--tag", "2.0"]);
     run.success();
     let o = outcomes(&run.events());
-    assert_eq!(o["beam_base"], "up-to-date");
-    assert_eq!(o["beam_go_sdk"], "up-to-date");
-    assert_eq!(o["beam_python3.10_sdk"], "build-finished");
-    assert_eq!(o["beam_python3.11_sdk"], "build-finished");
+    assert_eq!(o["beam_base"], EventKind::UpToDate);
+    assert_eq!(o["beam_go_sdk"], EventKind::UpToDate);
+    assert_eq!(o["beam_python3.10_sdk"], EventKind::BuildFinished);
+    assert_eq!(o["beam_python3.11_sdk"], EventKind::BuildFinished);
 
     // A mode change counts too.
     #[cfg(unix)]
@@ -161,7 +151,7 @@ fn up_to_date_images_are_skipped_and_changes_rebuild_only_what_they_touch() {
         .unwrap();
         let run = json_run(&repo, &["build", "go", "--tag", "2.0"]);
         let o = outcomes(&run.events());
-        assert_eq!(o["beam_go_sdk"], "build-finished", "{o:?}");
+        assert_eq!(o["beam_go_sdk"], EventKind::BuildFinished, "{o:?}");
     }
 
     // A change to the base rebuilds the base and everything that depends on it.
@@ -169,14 +159,17 @@ fn up_to_date_images_are_skipped_and_changes_rebuild_only_what_they_touch() {
     let run = json_run(&repo, &["build", "--tag", "2.0"]);
     run.success();
     let o = outcomes(&run.events());
-    assert!(o.values().all(|v| v == "build-finished"), "{o:?}");
+    assert!(o.values().all(|v| *v == EventKind::BuildFinished), "{o:?}");
 
     // A new build arg value rebuilds; --force rebuilds even when up to date.
     let run = json_run(
         &repo,
         &["build", "go", "--tag", "2.0", "--build-arg", "EXTRA=1"],
     );
-    assert_eq!(outcomes(&run.events())["beam_go_sdk"], "build-finished");
+    assert_eq!(
+        outcomes(&run.events())["beam_go_sdk"],
+        EventKind::BuildFinished
+    );
     let run = json_run(
         &repo,
         &[
@@ -190,8 +183,8 @@ fn up_to_date_images_are_skipped_and_changes_rebuild_only_what_they_touch() {
         ],
     );
     let o = outcomes(&run.events());
-    assert_eq!(o["beam_base"], "build-finished");
-    assert_eq!(o["beam_go_sdk"], "build-finished");
+    assert_eq!(o["beam_base"], EventKind::BuildFinished);
+    assert_eq!(o["beam_go_sdk"], EventKind::BuildFinished);
 
     // An image removed from the engine behind our back is rebuilt.
     let go = format!("{}/beam_go_sdk:2.0", repo.root);
@@ -204,7 +197,10 @@ fn up_to_date_images_are_skipped_and_changes_rebuild_only_what_they_touch() {
         &repo,
         &["build", "go", "--tag", "2.0", "--build-arg", "EXTRA=1"],
     );
-    assert_eq!(outcomes(&run.events())["beam_go_sdk"], "build-finished");
+    assert_eq!(
+        outcomes(&run.events())["beam_go_sdk"],
+        EventKind::BuildFinished
+    );
     assert!(docker_image_id(&go).is_some());
 }
 
@@ -224,26 +220,24 @@ fn the_first_failure_stops_new_builds_unless_keep_going() {
     run.expect_code(1);
     let events = run.events();
     let o = outcomes(&events);
-    assert_eq!(o["beam_go_sdk"], "failed");
+    assert_eq!(o["beam_go_sdk"], EventKind::Failed);
     assert!(!o.contains_key("beam_python3.10_sdk"), "{o:?}");
-    let counts = &events.iter().find(|e| e["event"] == "summary").unwrap()["counts"];
-    assert_eq!(
-        (
-            counts["built"].as_u64(),
-            counts["failed"].as_u64(),
-            counts["skipped"].as_u64()
-        ),
-        (Some(1), Some(1), Some(2))
+    let counts = counts(
+        events
+            .iter()
+            .find(|e| e.event == EventKind::Summary)
+            .unwrap(),
     );
+    assert_eq!((counts.built, counts.failed, counts.skipped), (1, 1, 2));
     assert!(run.stderr().contains("beam_go_sdk"), "{}", run.stderr());
 
     // --keep-going builds everything that does not depend on the failure.
     let run = json_run(&repo, &["build", "-j", "1", "--tag", "k", "--keep-going"]);
     run.expect_code(1);
     let o = outcomes(&run.events());
-    assert_eq!(o["beam_go_sdk"], "failed");
-    assert_eq!(o["beam_python3.10_sdk"], "build-finished");
-    assert_eq!(o["beam_python3.11_sdk"], "build-finished");
+    assert_eq!(o["beam_go_sdk"], EventKind::Failed);
+    assert_eq!(o["beam_python3.10_sdk"], EventKind::BuildFinished);
+    assert_eq!(o["beam_python3.11_sdk"], EventKind::BuildFinished);
     assert!(docker_image_id(&format!("{}/beam_go_sdk:k", repo.root)).is_none());
     assert!(docker_image_id(&format!("{}/beam_python3.11_sdk:k", repo.root)).is_some());
 }
@@ -263,8 +257,11 @@ fn a_failed_base_skips_its_dependants() {
         1,
         "only the base was attempted: {events:?}"
     );
-    let summary = events.iter().find(|e| e["event"] == "summary").unwrap();
-    assert_eq!(summary["counts"]["skipped"], 3);
+    let summary = events
+        .iter()
+        .find(|e| e.event == EventKind::Summary)
+        .unwrap();
+    assert_eq!(counts(summary).skipped, 3);
 }
 
 /// Start `cargo-sdkimage sdkimage <args>` in the repo and return once a stderr line holds
@@ -371,12 +368,9 @@ fn a_signal_cancels_running_builds_and_tags_nothing() {
             started.elapsed()
         );
         assert!(docker_image_id(&format!("{}/beam_go_sdk:sig", repo.root)).is_none());
-        let meta: Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
-        assert_eq!(meta["beam_go_sdk"]["outcome"], "failed");
-        assert!(
-            meta["beam_go_sdk"]["duration_ms"].as_u64() > Some(0),
-            "{meta}"
-        );
+        let meta = read_metadata(&meta);
+        assert_eq!(meta["beam_go_sdk"].outcome, Outcome::Failed);
+        assert!(meta["beam_go_sdk"].duration_ms > 0, "{meta:?}");
         // The engine stopped the step's container.
         let ps = std::process::Command::new("docker")
             .args(["ps", "--no-trunc", "--format", "{{.Command}}"])
@@ -419,10 +413,15 @@ fn a_signal_during_prepare_still_writes_the_metadata_file_and_summary() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(130));
     assert!(started.elapsed() < Duration::from_secs(10));
-    let meta: serde_json::Value = serde_json::from_slice(&std::fs::read(&meta).unwrap()).unwrap();
-    assert_eq!(meta["beam_python_sdk"]["outcome"], "skipped");
+    let meta = read_metadata(&meta);
+    assert_eq!(meta["beam_python_sdk"].outcome, Outcome::Skipped);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("\"event\":\"summary\""), "{stdout}");
+    assert!(
+        parse_events(&stdout)
+            .iter()
+            .any(|e| e.event == EventKind::Summary),
+        "{stdout}"
+    );
     // The prepare step's processes (the shell and its `sleep`) were stopped with us.
     assert!(
         wait_for(|| !running(), Duration::from_secs(5)),
@@ -545,10 +544,10 @@ fn an_engine_lost_mid_build_exits_3_and_tags_nothing() {
     assert_eq!(out.status.code(), Some(3), "{stdout}");
     let error = stdout
         .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|e| e["event"] == "error")
+        .filter_map(|l| serde_json::from_str::<Event>(l).ok())
+        .find(|e| e.event == EventKind::Error)
         .expect("an error event");
-    let message = error["message"].as_str().unwrap();
+    let message = error.message.as_deref().unwrap();
     assert!(
         message.starts_with("1 image(s) failed: beam_go_sdk"),
         "{message}"

@@ -4,6 +4,8 @@
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use sdkimage::output::EventKind;
+
 use crate::support::{BIN, Repo, Run, docker};
 
 /// `cargo-sdkimage sdkimage <args>` in `repo`, killed after 60 s so that a hang fails the test
@@ -27,16 +29,17 @@ fn run_bounded(repo: &Repo, args: &[&str]) -> (Run, Duration) {
     )
 }
 
-fn outcome(run: &Run, image_suffix: &str) -> String {
+/// The last event other than `build-started` of the image whose name ends in `image_suffix`.
+fn outcome(run: &Run, image_suffix: &str) -> EventKind {
     run.events()
         .iter()
         .filter(|e| {
-            e["image"]
-                .as_str()
+            e.image
+                .as_deref()
                 .is_some_and(|i| i.ends_with(image_suffix))
         })
-        .filter(|e| e["event"] != "build-started")
-        .map(|e| e["event"].as_str().unwrap().to_string())
+        .filter(|e| e.event != EventKind::BuildStarted)
+        .map(|e| e.event)
         .next_back()
         .unwrap_or_else(|| panic!("no outcome for {image_suffix}:\n{}", run.stdout()))
 }
@@ -82,14 +85,14 @@ fn a_changed_external_base_rebuilds_its_images_and_no_cache_records_an_ordinary_
         run
     };
     let first = build(&[]);
-    assert_eq!(outcome(&first, "probe_x"), "build-finished");
-    assert_eq!(outcome(&build(&[]), "probe_x"), "up-to-date");
+    assert_eq!(outcome(&first, "probe_x"), EventKind::BuildFinished);
+    assert_eq!(outcome(&build(&[]), "probe_x"), EventKind::UpToDate);
 
     // The same name now holds another image: the probe is rebuilt on it, the base is not.
     build_foreign_base(&repo, &base, "two");
     let after = build(&[]);
-    assert_eq!(outcome(&after, "probe_x"), "build-finished");
-    assert_eq!(outcome(&after, "beam_base"), "up-to-date");
+    assert_eq!(outcome(&after, "probe_x"), EventKind::BuildFinished);
+    assert_eq!(outcome(&after, "beam_base"), EventKind::UpToDate);
     let probe = format!("{}/probe_x:2.61.0", repo.root);
     let cmd = docker(&[
         "image",
@@ -103,9 +106,9 @@ fn a_changed_external_base_rebuilds_its_images_and_no_cache_records_an_ordinary_
     // --no-cache rebuilds, and the next ordinary build finds it up to date.
     assert_eq!(
         outcome(&build(&["--no-cache"]), "probe_x"),
-        "build-finished"
+        EventKind::BuildFinished
     );
-    assert_eq!(outcome(&build(&[]), "probe_x"), "up-to-date");
+    assert_eq!(outcome(&build(&[]), "probe_x"), EventKind::UpToDate);
     let _ = Command::new("docker").args(["rmi", "-f", &base]).output();
 }
 
@@ -123,10 +126,10 @@ fn our_own_image_named_in_from_keeps_the_image_up_to_date() {
     args.extend(json);
     let run = repo.run(&args);
     run.success();
-    assert_eq!(outcome(&run, "probe_y"), "build-finished");
+    assert_eq!(outcome(&run, "probe_y"), EventKind::BuildFinished);
     let again = repo.run(&args);
     again.success();
-    assert_eq!(outcome(&again, "probe_y"), "up-to-date");
+    assert_eq!(outcome(&again, "probe_y"), EventKind::UpToDate);
 }
 
 /// The `.dockerignore` of the python manifest's context, replaced by `make`.

@@ -1,14 +1,16 @@
 //! Invalid input: every problem named at `file:line:col`, exit 2, nothing built.
 
-use crate::support::{BIN, Repo};
+use sdkimage::output::EventKind;
+
+use crate::support::{BIN, Repo, parse_list};
 
 #[test]
 fn list_shows_the_expanded_images_as_a_table_and_as_json() {
     let repo = Repo::new("beam");
     let run = repo.run(&["list", "--tag", "2.26.0-custom", "--message-format", "json"]);
     run.success();
-    let list: Vec<serde_json::Value> = serde_json::from_str(&run.stdout()).unwrap();
-    let names: Vec<&str> = list.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    let list = run.list();
+    let names: Vec<&str> = list.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(
         names,
         [
@@ -19,14 +21,14 @@ fn list_shows_the_expanded_images_as_a_table_and_as_json() {
         ]
     );
     let py = &list[3];
-    assert_eq!(py["language"], "python");
-    assert_eq!(py["variant"], "3.11");
+    assert_eq!(py.language, "python");
+    assert_eq!(py.variant.as_deref(), Some("3.11"));
     assert_eq!(
-        py["refs"][0],
+        py.refs[0],
         format!("{}/beam_python3.11_sdk:2.26.0-custom", repo.root)
     );
-    assert_eq!(py["manifest"], "sdks/python/container/sdkimage.toml");
-    assert_eq!(py["depends_on"][0], "beam_base");
+    assert_eq!(py.manifest, "sdks/python/container/sdkimage.toml");
+    assert_eq!(py.depends_on[0], "beam_base");
 
     let run = repo.run(&["list", "go"]);
     run.success();
@@ -50,9 +52,9 @@ fn defaults_come_from_the_workspace_metadata() {
         "python:3.10",
     ]);
     run.success();
-    let list: Vec<serde_json::Value> = serde_json::from_str(&run.stdout()).unwrap();
+    let list = run.list();
     // An empty --repository-root means no root at all.
-    assert_eq!(list[1]["refs"][0], "beam_python3.10_sdk:2.61.0");
+    assert_eq!(list[1].refs[0], "beam_python3.10_sdk:2.61.0");
     let run = std::process::Command::new(BIN)
         .args([
             "sdkimage",
@@ -64,8 +66,8 @@ fn defaults_come_from_the_workspace_metadata() {
         .current_dir(repo.path())
         .output()
         .unwrap();
-    let list: Vec<serde_json::Value> = serde_json::from_slice(&run.stdout).unwrap();
-    assert_eq!(list[1]["refs"][0], "apache/beam_python3.10_sdk:2.61.0");
+    let list = parse_list(&String::from_utf8_lossy(&run.stdout));
+    assert_eq!(list[1].refs[0], "apache/beam_python3.10_sdk:2.61.0");
 }
 
 #[test]
@@ -95,7 +97,7 @@ fn runs_as_a_cargo_subcommand_and_with_manifest_path() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let list: Vec<serde_json::Value> = serde_json::from_slice(&out.stdout).unwrap();
+    let list = parse_list(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(list.len(), 4);
     // Without the `sdkimage` word too.
     let out = std::process::Command::new(BIN)
@@ -302,11 +304,12 @@ fn json_mode_reports_invalid_input_as_an_error_event() {
     run.expect_code(2);
     let events = run.events();
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0]["schema"], 1);
-    assert_eq!(events[0]["event"], "error");
+    assert_eq!(events[0].schema, 1);
+    assert_eq!(events[0].event, EventKind::Error);
     assert!(
-        events[0]["message"]
-            .as_str()
+        events[0]
+            .message
+            .as_deref()
             .unwrap()
             .contains("nothing-here")
     );
@@ -399,12 +402,12 @@ fn a_registry_host_is_a_valid_repository_root_and_names_may_nest() {
         "beam/go_sdk",
     ]);
     run.success();
-    let list: Vec<serde_json::Value> = serde_json::from_str(&run.stdout()).unwrap();
-    assert_eq!(list[0]["refs"][0], "localhost:5000/beam/go_sdk:2.61.0");
+    let list = run.list();
+    assert_eq!(list[0].refs[0], "localhost:5000/beam/go_sdk:2.61.0");
     // A folder above several manifests selects them all.
     let run = repo.run(&["list", "--message-format", "json", "sdks/python"]);
     run.success();
-    let list: Vec<serde_json::Value> = serde_json::from_str(&run.stdout()).unwrap();
+    let list = run.list();
     assert_eq!(list.len(), 3, "{list:?}");
 }
 

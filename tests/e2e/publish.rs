@@ -9,9 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use sdkimage::output::{Event, EventKind};
 
-use crate::support::{RegistryApi, Repo, docker, docker_image_id, repo_digests};
+use crate::support::{
+    RegistryApi, Repo, counts, docker, docker_image_id, read_metadata, repo_digests,
+};
 
 const BEAM_IMAGES: [&str; 4] = [
     "beam_base",
@@ -21,24 +23,17 @@ const BEAM_IMAGES: [&str; 4] = [
 ];
 
 /// `digest` of each image's `push-finished` event.
-fn pushed_digests(events: &[Value]) -> BTreeMap<String, String> {
+fn pushed_digests(events: &[Event]) -> BTreeMap<String, String> {
     events
         .iter()
-        .filter(|e| e["event"] == "push-finished")
+        .filter(|e| e.event == EventKind::PushFinished)
         .map(|e| {
             (
-                e["image"].as_str().unwrap().to_string(),
-                e["digest"]
-                    .as_str()
-                    .expect("push-finished has a digest")
-                    .to_string(),
+                e.image.clone().unwrap(),
+                e.digest.clone().expect("push-finished has a digest"),
             )
         })
         .collect()
-}
-
-fn read_json(path: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
 /// A build context folder with one unique file, built by the docker CLI (classic builder) as
@@ -91,26 +86,28 @@ fn build_push_digests_agree_in_events_metadata_registry_and_engine() {
         BEAM_IMAGES,
         "one push-finished per image"
     );
-    assert_eq!(run.events_of("summary")[0]["counts"]["pushed"], 4);
-    assert_eq!(run.events_of("summary")[0]["counts"]["verified"], 4);
-    let meta = read_json(&meta);
-    for event in run.events_of("push-finished") {
-        let image = event["image"].as_str().unwrap();
-        assert_eq!(
-            event["id"], meta[image]["id"],
-            "push-finished id of {image}"
-        );
+    assert_eq!(run.summary().pushed, 4);
+    assert_eq!(run.summary().verified, 4);
+    let meta = read_metadata(&meta);
+    for event in run.events_of(EventKind::PushFinished) {
+        let image = event.image.as_deref().unwrap();
+        assert_eq!(event.id, meta[image].id, "push-finished id of {image}");
     }
     for image in BEAM_IMAGES {
         let digest = &pushed[image];
         assert!(digest.starts_with("sha256:"), "{digest}");
         let entry = &meta[image];
-        assert_eq!(entry["digest"], *digest, "metadata digest of {image}");
         assert_eq!(
-            entry["containerimage.digest"], *digest,
+            entry.digest.as_ref(),
+            Some(digest),
+            "metadata digest of {image}"
+        );
+        assert_eq!(
+            entry.containerimage_digest.as_ref(),
+            Some(digest),
             "bake key of {image}"
         );
-        assert_eq!(entry["pushed"], true);
+        assert!(entry.pushed);
         let repository = format!("{}/{image}", repo.root);
         for tag in ["2.61.0", "latest"] {
             let reference = format!("{repository}:{tag}");
@@ -147,20 +144,15 @@ fn build_push_digests_agree_in_events_metadata_registry_and_engine() {
     ]);
     verify.success();
     let verified: BTreeMap<String, String> = verify
-        .events_of("verified")
-        .iter()
-        .map(|e| {
-            (
-                e["image"].as_str().unwrap().to_string(),
-                e["digest"].as_str().unwrap().to_string(),
-            )
-        })
+        .events_of(EventKind::Verified)
+        .into_iter()
+        .map(|e| (e.image.unwrap(), e.digest.unwrap()))
         .collect();
     assert_eq!(
         verified, pushed,
         "one verified event per image, same digests"
     );
-    assert!(verify.events_of("failed").is_empty());
+    assert!(verify.events_of(EventKind::Failed).is_empty());
 }
 
 #[test]
@@ -238,17 +230,17 @@ fn verify_names_a_tag_that_was_repushed_with_other_content() {
         "names the local image's digest: {err}"
     );
     // The base was not touched and still verifies.
-    let verified: Vec<Value> = run.events_of("verified");
+    let verified: Vec<Event> = run.events_of(EventKind::Verified);
     assert_eq!(verified.len(), 1, "{}", run.stdout());
-    assert_eq!(verified[0]["image"], "beam_base");
-    let failed = run.events_of("failed");
+    assert_eq!(verified[0].image.as_deref(), Some("beam_base"));
+    let failed = run.events_of(EventKind::Failed);
     assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0]["image"], "beam_go_sdk");
+    assert_eq!(failed[0].image.as_deref(), Some("beam_go_sdk"));
     // A failed verify still ends with a summary, counting the failure.
-    let summary = run.events_of("summary");
+    let summary = run.events_of(EventKind::Summary);
     assert_eq!(summary.len(), 1, "{}", run.stdout());
-    assert_eq!(summary[0]["counts"]["failed"], 1);
-    assert_eq!(summary[0]["counts"]["verified"], 0);
+    assert_eq!(counts(&summary[0]).failed, 1);
+    assert_eq!(counts(&summary[0]).verified, 0);
 }
 
 /// A Dockerfile whose build fails, for the go SDK.
@@ -307,11 +299,11 @@ fn nothing_is_pushed_when_one_build_fails_with_keep_going() {
         "none",
     ]);
     run.expect_code(1);
-    let summary = &run.events_of("summary")[0];
-    assert_eq!(summary["counts"]["built"], 3, "{summary}");
-    assert_eq!(summary["counts"]["failed"], 1, "{summary}");
-    assert_eq!(summary["counts"]["pushed"], 0, "{summary}");
-    assert!(run.events_of("push-finished").is_empty());
+    let summary = run.summary();
+    assert_eq!(summary.built, 3, "{summary:?}");
+    assert_eq!(summary.failed, 1, "{summary:?}");
+    assert_eq!(summary.pushed, 0, "{summary:?}");
+    assert!(run.events_of(EventKind::PushFinished).is_empty());
     // Every other image was built and stays local.
     for image in ["beam_base", "beam_python3.10_sdk", "beam_python3.11_sdk"] {
         assert!(
@@ -447,8 +439,12 @@ fn promote_copies_the_release_candidate_and_dry_run_changes_nothing() {
         "json",
     ]);
     dry.success();
-    assert!(dry.events_of("promoted").is_empty(), "{}", dry.stdout());
-    assert_eq!(dry.events_of("summary")[0]["counts"]["promoted"], 0);
+    assert!(
+        dry.events_of(EventKind::Promoted).is_empty(),
+        "{}",
+        dry.stdout()
+    );
+    assert_eq!(dry.summary().promoted, 0);
     assert!(dry.stderr().contains("would point"), "{}", dry.stderr());
     for image in rc.keys() {
         assert_eq!(
@@ -486,9 +482,9 @@ fn promote_copies_the_release_candidate_and_dry_run_changes_nothing() {
         "json",
     ]);
     run.success();
-    let promoted = run.events_of("promoted");
+    let promoted = run.events_of(EventKind::Promoted);
     assert_eq!(promoted.len(), 2, "{}", run.stdout());
-    assert_eq!(run.events_of("summary")[0]["counts"]["promoted"], 2);
+    assert_eq!(run.summary().promoted, 2);
     for (image, digest) in &rc {
         for tag in ["1.0", "latest"] {
             assert_eq!(
@@ -497,8 +493,11 @@ fn promote_copies_the_release_candidate_and_dry_run_changes_nothing() {
                 "{image}:{tag}"
             );
         }
-        let event = promoted.iter().find(|e| e["image"] == *image).unwrap();
-        assert_eq!(event["digest"], *digest);
+        let event = promoted
+            .iter()
+            .find(|e| e.image.as_deref() == Some(*image))
+            .unwrap();
+        assert_eq!(event.digest.as_ref(), Some(digest));
     }
 }
 
@@ -520,7 +519,7 @@ fn verify_from_metadata_needs_no_engine_and_catches_an_edited_digest() {
     .success();
     let no_engine = [("DOCKER_HOST", "unix:///nonexistent/docker.sock")];
     // The images a successful `verify [SELECTOR] --from-metadata` reports verified.
-    let verified = |selector: &[&str]| -> Vec<Value> {
+    let verified = |selector: &[&str]| -> Vec<String> {
         let mut args = vec!["verify"];
         args.extend(selector);
         args.extend([
@@ -531,18 +530,18 @@ fn verify_from_metadata_needs_no_engine_and_catches_an_edited_digest() {
         ]);
         let run = repo.run_with(&args, &no_engine);
         run.success();
-        run.events_of("verified")
-            .iter()
-            .map(|e| e["image"].clone())
+        run.events_of(EventKind::Verified)
+            .into_iter()
+            .map(|e| e.image.expect("a verified event names its image"))
             .collect()
     };
     assert_eq!(verified(&[]), ["beam_base", "beam_go_sdk"]);
 
     // Claim the go image is the base's manifest.
-    let mut doc = read_json(&meta);
-    let base_digest = doc["beam_base"]["digest"].as_str().unwrap().to_string();
-    let go_digest = doc["beam_go_sdk"]["digest"].as_str().unwrap().to_string();
-    doc["beam_go_sdk"]["digest"] = Value::String(base_digest.clone());
+    let mut doc = read_metadata(&meta);
+    let base_digest = doc["beam_base"].digest.clone().unwrap();
+    let go_digest = doc["beam_go_sdk"].digest.clone().unwrap();
+    doc.get_mut("beam_go_sdk").unwrap().digest = Some(base_digest.clone());
     std::fs::write(&meta, serde_json::to_vec_pretty(&doc).unwrap()).unwrap();
     let run = repo.run_with(
         &["verify", "--from-metadata", meta.to_str().unwrap()],
@@ -626,7 +625,8 @@ impl AuthRegistry {
     }
 
     /// A `DOCKER_CONFIG` folder whose `config.json` is `config`.
-    fn docker_config(&self, parent: &Path, config: Value) -> PathBuf {
+    /// (`config` is the docker CLI's file, not our output: a plain JSON value.)
+    fn docker_config(&self, parent: &Path, config: serde_json::Value) -> PathBuf {
         let dir = parent.join("docker-config");
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
@@ -762,13 +762,10 @@ fn wrong_credentials_fail_naming_the_registry_never_the_password() {
         &env,
     );
     run.expect_code(1);
-    let counts = &run.events_of("summary")[0]["counts"];
-    assert_eq!(counts["pushed"], 0, "{}", run.stdout());
-    assert!(counts["failed"].as_u64() >= Some(1), "{}", run.stdout());
-    assert_eq!(
-        counts["up_to_date"].as_u64().unwrap() + counts["retagged"].as_u64().unwrap(),
-        2
-    );
+    let counts = run.summary();
+    assert_eq!(counts.pushed, 0, "{}", run.stdout());
+    assert!(counts.failed >= 1, "{}", run.stdout());
+    assert_eq!(counts.up_to_date + counts.retagged, 2);
     assert_eq!(
         RegistryApi::tags_as(
             &format!("{}/beam_go_sdk", repo.root),

@@ -1,8 +1,11 @@
 //! Shared helpers: fixture monorepos copied to a temp dir, the built binary, the real engine.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use sdkimage::output::{Counts, Event, EventKind, ImageMetadata, ListEntry};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_cargo-sdkimage");
 
@@ -169,14 +172,58 @@ impl Run {
         self.expect_code(0)
     }
 
-    /// stdout as JSON lines.
-    pub fn events(&self) -> Vec<serde_json::Value> {
-        self.stdout()
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
-            .collect()
+    /// stdout as JSON events, one a line (`--message-format json`).
+    #[track_caller]
+    pub fn events(&self) -> Vec<Event> {
+        parse_events(&self.stdout())
     }
+
+    /// stdout as the JSON array of `list --message-format json`.
+    #[track_caller]
+    pub fn list(&self) -> Vec<ListEntry> {
+        parse_list(&self.stdout())
+    }
+}
+
+/// JSON event lines (blank lines skipped); a line that is not an [`Event`] fails the test.
+#[track_caller]
+pub fn parse_events(stdout: &str) -> Vec<Event> {
+    stdout
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("not an output event ({e}): {l}\n--- stdout\n{stdout}"))
+        })
+        .collect()
+}
+
+/// The JSON array `list --message-format json` prints.
+#[track_caller]
+pub fn parse_list(stdout: &str) -> Vec<ListEntry> {
+    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not a list of images ({e}):\n{stdout}"))
+}
+
+/// A `--metadata-file`, keyed by image name.
+#[track_caller]
+pub fn read_metadata(path: &Path) -> BTreeMap<String, ImageMetadata> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read the metadata file {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| {
+        panic!(
+            "the metadata file {} is not a map of image metadata ({e}):\n{text}",
+            path.display()
+        )
+    })
+}
+
+/// The counts of a `summary` event.
+#[track_caller]
+pub fn counts(event: &Event) -> &Counts {
+    event
+        .counts
+        .as_ref()
+        .unwrap_or_else(|| panic!("no counts on {event:?}"))
 }
 
 fn copy_tree(src: &Path, dst: &Path) {
@@ -255,12 +302,23 @@ impl Repo {
 }
 
 impl Run {
-    /// The JSON events of kind `event` (`push-finished`, `verified`, ...).
-    pub fn events_of(&self, event: &str) -> Vec<serde_json::Value> {
+    /// The JSON events of kind `kind` (`PushFinished`, `Verified`, ...).
+    #[track_caller]
+    pub fn events_of(&self, kind: EventKind) -> Vec<Event> {
         self.events()
             .into_iter()
-            .filter(|e| e["event"] == event)
+            .filter(|e| e.event == kind)
             .collect()
+    }
+
+    /// The counts of the first `summary` event.
+    #[track_caller]
+    pub fn summary(&self) -> Counts {
+        let summaries = self.events_of(EventKind::Summary);
+        let first = summaries
+            .first()
+            .unwrap_or_else(|| panic!("no summary event:\n{}", self.stdout()));
+        counts(first).clone()
     }
 
     /// stdout and stderr together (for "never printed" checks).
