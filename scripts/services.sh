@@ -21,10 +21,35 @@ ensure_packages() {
     command -v docker-registry >/dev/null || missing+=(docker-registry)
     [ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || missing+=(busybox-static)
     command -v htpasswd >/dev/null || missing+=(apache2-utils)
+    command -v qemu-aarch64-static >/dev/null || missing+=(qemu-user-static binfmt-support)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "services: installing ${missing[*]} (Debian packages)" >&2
         _as_root apt-get update -qq >/dev/null
         DEBIAN_FRONTEND=noninteractive _as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+# arm64 emulation for the engine (qemu-user-static's binfmt handlers, which carry the F flag
+# and so work inside containers) and an arm64 busybox for multi-platform tests, from Debian's
+# busybox-static:arm64, unpacked to target/arm64/busybox.
+ensure_arm64() {
+    if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+        _as_root mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc 2>/dev/null || true
+    fi
+    if [ ! -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+        _as_root update-binfmts --enable qemu-aarch64 >/dev/null 2>&1 \
+            || _as_root update-binfmts --import qemu-aarch64 >/dev/null 2>&1 || true
+    fi
+    local dir="$_services_root/target/arm64"
+    if [ ! -x "$dir/busybox" ]; then
+        mkdir -p "$dir"
+        if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+            _as_root dpkg --add-architecture arm64
+            _as_root apt-get update -qq >/dev/null
+        fi
+        (cd "$dir" && apt-get download -qq busybox-static:arm64 >/dev/null 2>&1 \
+            && dpkg-deb -x busybox-static_*_arm64.deb unpacked \
+            && cp unpacked/bin/busybox busybox && rm -rf unpacked busybox-static_*_arm64.deb)
     fi
 }
 
@@ -105,6 +130,7 @@ stop_started() {
 # Start what is missing; with `keep`, leave it running when the caller exits.
 ensure_services() {
     ensure_packages
+    ensure_arm64
     ensure_engine
     ensure_registry
     if [ "${1:-}" != keep ]; then

@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use sdkimage::output::EventKind;
 
-use crate::support::{BIN, Run, docker, docker_run};
+use crate::support::{Run, docker, docker_run};
 
 const DEST: &str = "/opt/apache/beam/third_party_licenses";
 
@@ -29,7 +29,7 @@ fn workspace_manifest() -> PathBuf {
 fn sdkimage(args: &[&str]) -> Run {
     let mut all: Vec<String> = vec!["sdkimage".into()];
     all.extend(args.iter().map(|s| s.to_string()));
-    let output = Command::new(BIN)
+    let output = crate::support::tool()
         .args(&all)
         .current_dir(std::env::temp_dir())
         .env_remove("CARGO_TERM_COLOR")

@@ -277,7 +277,7 @@ fn spawn_until_with(
     marker: &str,
     env: &[(&str, &str)],
 ) -> std::process::Child {
-    let mut child = std::process::Command::new(crate::support::BIN)
+    let mut child = crate::support::tool()
         .arg("sdkimage")
         .args(args)
         .args(["--repository-root", &repo.root])
@@ -340,7 +340,8 @@ fn kill(child: &std::process::Child, signal: &str) {
 #[cfg(unix)]
 #[test]
 fn a_signal_cancels_running_builds_and_tags_nothing() {
-    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+    // SIGINT under BuildKit (the default), SIGTERM under the classic builder.
+    for (signal, code, builder) in [("INT", 130, "buildkit"), ("TERM", 143, "classic")] {
         let repo = Repo::new("beam");
         repo.write(
             "sdks/go/container/Dockerfile",
@@ -352,12 +353,16 @@ fn a_signal_cancels_running_builds_and_tags_nothing() {
             "go",
             "--tag",
             "sig",
+            "--builder",
+            builder,
             "--progress",
             "plain",
             "--metadata-file",
             meta.to_str().unwrap(),
         ];
-        let child = spawn_until(&repo, &args, "[go] long-step-started");
+        // The step's start (BuildKit: `#6 [2/2] RUN echo long-step-started ...`) or its
+        // output (classic).
+        let child = spawn_until(&repo, &args, " long-step-started");
         let started = Instant::now();
         kill(&child, signal);
         let out = child.wait_with_output().unwrap();
@@ -535,7 +540,7 @@ fn an_engine_lost_mid_build_exits_3_and_tags_nothing() {
     let child = spawn_until_with(
         &repo,
         &args,
-        "[go] long-step-started",
+        " long-step-started",
         &[("DOCKER_HOST", &host)],
     );
     proxy.cut();

@@ -16,6 +16,7 @@ fn run_bounded(repo: &Repo, args: &[&str]) -> (Run, Duration) {
     let started = Instant::now();
     let output = Command::new("timeout")
         .args(&all)
+        .env_remove("CARGO_TARGET_DIR")
         .current_dir(repo.path())
         .env("NO_COLOR", "1")
         .output()

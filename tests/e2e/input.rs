@@ -55,7 +55,7 @@ fn defaults_come_from_the_workspace_metadata() {
     let list = run.list();
     // An empty --repository-root means no root at all.
     assert_eq!(list[1].refs[0], "beam_python3.10_sdk:2.61.0");
-    let run = std::process::Command::new(BIN)
+    let run = crate::support::tool()
         .args([
             "sdkimage",
             "list",
@@ -100,7 +100,7 @@ fn runs_as_a_cargo_subcommand_and_with_manifest_path() {
     let list = parse_list(&String::from_utf8_lossy(&out.stdout));
     assert_eq!(list.len(), 4);
     // Without the `sdkimage` word too.
-    let out = std::process::Command::new(BIN)
+    let out = crate::support::tool()
         .args(["list", "--manifest-path"])
         .arg(repo.file("Cargo.toml"))
         .output()
@@ -318,7 +318,7 @@ fn json_mode_reports_invalid_input_as_an_error_event() {
 #[test]
 fn an_unreachable_engine_is_one_sentence_and_exit_3() {
     let repo = Repo::new("beam");
-    let out = std::process::Command::new(BIN)
+    let out = crate::support::tool()
         .args(["sdkimage", "build", "go"])
         .current_dir(repo.path())
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
@@ -377,13 +377,13 @@ fn a_platform_other_than_the_engines_is_invalid() {
     let repo = Repo::new("beam");
     repo.write(
         GO,
-        "language = \"go\"\nname = \"beam_go_sdk\"\nplatforms = [\"linux/s390x\"]\n",
+        "language = \"go\"\nname = \"beam_go_sdk\"\nbuilder = \"classic\"\nplatforms = [\"linux/s390x\"]\n",
     );
     let run = repo.run(&["build", "go"]);
     run.expect_code(2);
     assert!(
         run.stderr()
-            .contains("sdkimage.toml:3:14: platform `linux/s390x` cannot be built"),
+            .contains("sdkimage.toml:4:14: platform `linux/s390x` cannot be built"),
         "{}",
         run.stderr()
     );

@@ -2,6 +2,7 @@
 //! (and, for publishing, a real registry). `scripts/test` starts both when they are missing.
 
 mod build;
+mod buildkit;
 mod examples;
 mod graph;
 mod hardening;

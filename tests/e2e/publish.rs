@@ -926,7 +926,7 @@ fn a_signal_during_phase_one_stops_the_push_and_changes_no_release_tag() {
     let repo = Repo::in_registry_at("beam", &slow.host);
     repo.run(&["build", "go", "--tag", "1.0", "--progress", "none"])
         .success();
-    let child = Command::new(crate::support::BIN)
+    let child = crate::support::tool()
         .args([
             "sdkimage",
             "push",

@@ -9,6 +9,14 @@ use sdkimage::output::{Counts, Event, EventKind, ImageMetadata, ListEntry};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_cargo-sdkimage");
 
+/// The built binary as a command. `CARGO_TARGET_DIR` of the test run is not passed on: the tool
+/// keeps its state in its workspace's target folder, which must be each fixture's own.
+pub fn tool() -> Command {
+    let mut command = Command::new(BIN);
+    command.env_remove("CARGO_TARGET_DIR");
+    command
+}
+
 /// A fixture monorepo in a temp dir, with a repository root of its own so tests running at
 /// the same time never share an image name. Its images are removed on drop.
 pub struct Repo {
@@ -40,6 +48,14 @@ impl Repo {
             name.replace('_', "-"),
             std::process::id()
         );
+        // BuildKit gives equal inputs equal image ids: a test removing its images must not
+        // remove another test's. Bytes after the ELF image make this repo's busybox (and every
+        // image built on it) its own; the loader ignores them.
+        let mut file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("vendor/busybox"))
+            .unwrap();
+        std::io::Write::write_all(&mut file, format!("\n{root}\n").as_bytes()).unwrap();
         Repo { dir, root }
     }
 
@@ -66,7 +82,7 @@ impl Repo {
             all.push("--repository-root".into());
             all.push(self.root.clone());
         }
-        let output = Command::new(BIN)
+        let output = tool()
             .args(&all)
             .current_dir(self.path())
             .env_remove("CARGO_TERM_COLOR")
@@ -288,7 +304,7 @@ impl Repo {
             all.push("--repository-root".into());
             all.push(self.root.clone());
         }
-        let mut cmd = Command::new(BIN);
+        let mut cmd = tool();
         cmd.args(&all)
             .current_dir(self.path())
             .env_remove("CARGO_TERM_COLOR")
@@ -457,4 +473,17 @@ fn split_ref(reference: &str) -> (&str, &str, &str) {
     let (host, rest) = reference.split_once('/').expect("host/path:tag");
     let (path, tag) = rest.rsplit_once(':').expect("a tag");
     (host, path, tag)
+}
+
+/// The manifest `reference` (a tag or digest) of `host/path`, as the registry stores it (its
+/// own bytes, read with curl).
+pub fn curl_manifest(host: &str, path: &str, reference: &str) -> String {
+    RegistryApi::curl(
+        &[
+            "-H",
+            MANIFEST_ACCEPT,
+            &format!("http://{host}/v2/{path}/manifests/{reference}"),
+        ],
+        None,
+    )
 }

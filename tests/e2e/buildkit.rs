@@ -1,0 +1,319 @@
+//! Dockerfiles written for BuildKit, built through the engine's own BuildKit: platform args in
+//! `COPY` and `FROM`, cache mounts, stages, secrets, and multi-platform images pushed as one
+//! index per tag.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use sdkimage::output::{EventKind, Outcome};
+
+use crate::support::{Repo, docker, docker_run, read_metadata};
+
+/// A base image that is not ours, `name:latest-<arch>`, built with the docker CLI from busybox.
+fn arch_base(repo: &Repo, name: &str, arch: &str) -> String {
+    let reference = format!("{name}:latest-{arch}");
+    let dir = repo.file(&format!("arch-base-{arch}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(repo.file("vendor/busybox"), dir.join("busybox")).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        format!("FROM scratch\nCOPY busybox /bin/busybox\nLABEL base-arch={arch}\n"),
+    )
+    .unwrap();
+    docker(&["build", "-q", "-t", &reference, dir.to_str().unwrap()]);
+    reference
+}
+
+fn remove_image(reference: &str) {
+    let _ = Command::new("docker")
+        .args(["rmi", "-f", reference])
+        .output();
+}
+
+/// Beam's launcher layout: `target/launcher/${TARGETOS}_${TARGETARCH}/boot`, and a base picked
+/// by `FROM ...:latest-${TARGETARCH}`, under both builders.
+#[test]
+fn platform_args_reach_copy_and_from_under_both_builders() {
+    let repo = Repo::new("beam");
+    let base = format!("sdkimage-e2e-archbase-{}", std::process::id());
+    let amd = arch_base(&repo, &base, "amd64");
+    repo.write(
+        "sdks/launcher/Dockerfile",
+        &format!(
+            "ARG TARGETARCH\nFROM {base}:latest-${{TARGETARCH}}\nARG TARGETOS\nARG TARGETARCH\nARG TARGETPLATFORM\nCOPY target/launcher/${{TARGETOS}}_${{TARGETARCH}}/boot /opt/boot\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo $TARGETPLATFORM >> /opt/boot\"]\nCMD [\"/bin/busybox\", \"cat\", \"/opt/boot\"]\n"
+        ),
+    );
+    repo.write(
+        "sdks/launcher/target/launcher/linux_amd64/boot",
+        "launcher for linux_amd64\n",
+    );
+    repo.write(
+        "sdks/launcher/sdkimage.toml",
+        "language = \"launcher\"\nname = \"beam_launcher\"\n",
+    );
+    for builder in ["buildkit", "classic"] {
+        let run = repo.run(&[
+            "build",
+            "launcher",
+            "--builder",
+            builder,
+            "--tag",
+            builder,
+            "--progress",
+            "plain",
+        ]);
+        run.success();
+        let image = format!("{}/beam_launcher:{builder}", repo.root);
+        assert_eq!(
+            docker_run(&image),
+            "launcher for linux_amd64\nlinux/amd64\n",
+            "{builder}"
+        );
+        let label = docker(&[
+            "image",
+            "inspect",
+            "--format",
+            "{{index .Config.Labels \"base-arch\"}}",
+            &image,
+        ]);
+        assert_eq!(
+            label.trim(),
+            "amd64",
+            "{builder}: the base picked by TARGETARCH"
+        );
+    }
+    remove_image(&amd);
+}
+
+/// `RUN --mount=type=cache` keeps its cache across builds, `--no-cache` included.
+#[test]
+fn a_cache_mount_is_reused_across_builds() {
+    let repo = Repo::new("beam");
+    let id = format!("sdkimage-e2e-cache-{}", std::process::id());
+    repo.write(
+        "sdks/cached/Dockerfile",
+        &format!(
+            "FROM scratch\nCOPY busybox /bin/busybox\nRUN --mount=type=cache,id={id},target=/cache [\"/bin/busybox\", \"sh\", \"-c\", \"echo run >> /cache/runs; /bin/busybox wc -l < /cache/runs > /runs\"]\nCMD [\"/bin/busybox\", \"cat\", \"/runs\"]\n"
+        ),
+    );
+    repo.write(
+        "sdks/cached/sdkimage.toml",
+        "language = \"cached\"\nname = \"cached\"\n[[copy]]\nfrom = \"../../vendor/busybox\"\nto = \"busybox\"\n",
+    );
+    repo.run(&["build", "cached", "--progress", "none"])
+        .success();
+    let image = format!("{}/cached:2.61.0", repo.root);
+    let first: u32 = docker_run(&image).trim().parse().unwrap();
+    repo.run(&["build", "cached", "--no-cache", "--progress", "none"])
+        .success();
+    let second: u32 = docker_run(&image).trim().parse().unwrap();
+    assert_eq!(
+        second,
+        first + 1,
+        "the cache mount kept the first run's file"
+    );
+}
+
+/// `target` builds one stage; stages it does not need are never run (one that would fail).
+#[test]
+fn target_builds_one_stage_and_skips_the_others() {
+    let repo = Repo::new("beam");
+    repo.write(
+        "sdks/staged/Dockerfile",
+        "FROM scratch AS base\nCOPY busybox /bin/busybox\n\nFROM base AS broken\nRUN [\"/bin/busybox\", \"false\"]\n\nFROM base AS distroless\nCMD [\"/bin/busybox\", \"echo\", \"distroless flavour\"]\n\nFROM base AS ml\nCMD [\"/bin/busybox\", \"echo\", \"ml flavour\"]\n",
+    );
+    repo.write(
+        "sdks/staged/sdkimage.toml",
+        "language = \"staged\"\nname = \"staged{variant}\"\ntarget = \"ml\"\n[variants]\n\"-ml\" = {}\n\"-distroless\" = {}\n[targets]\n\"-distroless\" = \"distroless\"\n[[copy]]\nfrom = \"../../vendor/busybox\"\nto = \"busybox\"\n",
+    );
+    let list = repo.run(&["list", "staged", "--message-format", "json"]);
+    list.success();
+    let targets: Vec<Option<String>> = list.list().into_iter().map(|e| e.target).collect();
+    assert_eq!(
+        targets,
+        [Some("distroless".to_string()), Some("ml".to_string())]
+    );
+    repo.run(&["build", "staged", "--progress", "none"])
+        .success();
+    assert_eq!(
+        docker_run(&format!("{}/staged-distroless:2.61.0", repo.root)),
+        "distroless flavour\n"
+    );
+    assert_eq!(
+        docker_run(&format!("{}/staged-ml:2.61.0", repo.root)),
+        "ml flavour\n"
+    );
+    // The target is an input: changing it rebuilds.
+    let text = std::fs::read_to_string(repo.file("sdks/staged/sdkimage.toml")).unwrap();
+    repo.write(
+        "sdks/staged/sdkimage.toml",
+        &text.replace("target = \"ml\"", "target = \"distroless\""),
+    );
+    let run = repo.run(&[
+        "build",
+        "staged:-ml",
+        "--message-format",
+        "json",
+        "--progress",
+        "none",
+    ]);
+    run.success();
+    assert_eq!(run.events_of(EventKind::BuildFinished).len(), 1);
+    assert_eq!(
+        docker_run(&format!("{}/staged-ml:2.61.0", repo.root)),
+        "distroless flavour\n"
+    );
+}
+
+/// A failing step is named, with BuildKit's words, and the image owns no tag.
+#[test]
+fn a_failing_buildkit_step_is_named() {
+    let repo = Repo::new("beam");
+    repo.write(
+        "sdks/failing/Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo about to fail; exit 3\"]\n",
+    );
+    repo.write(
+        "sdks/failing/sdkimage.toml",
+        "language = \"failing\"\nname = \"failing\"\n[[copy]]\nfrom = \"../../vendor/busybox\"\nto = \"busybox\"\n",
+    );
+    let run = repo.run(&["build", "failing", "--progress", "plain"]);
+    run.expect_code(1);
+    let err = run.stderr();
+    assert!(err.contains("build failed at #"), "{err}");
+    assert!(
+        err.contains("RUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo about to fail; exit 3\"]"),
+        "{err}"
+    );
+    assert!(err.contains("about to fail"), "{err}");
+    assert!(crate::support::docker_image_id(&format!("{}/failing:2.61.0", repo.root)).is_none());
+}
+
+/// The arm64 busybox `scripts/test` unpacks from Debian's busybox-static:arm64.
+fn arm64_busybox() -> PathBuf {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/arm64/busybox");
+    assert!(
+        path.exists(),
+        "{} is missing: run the tests through scripts/test, which unpacks Debian's busybox-static:arm64 there",
+        path.display()
+    );
+    path
+}
+
+/// Two platforms, pushed as one index per tag, verified; the pushed ref runs as arm64 under
+/// the engine's emulation.
+#[test]
+fn a_two_platform_image_is_pushed_as_one_index_and_runs_as_arm64() {
+    let repo = Repo::in_registry("beam");
+    std::fs::create_dir_all(repo.file("sdks/multi")).unwrap();
+    std::fs::copy(
+        repo.file("vendor/busybox"),
+        repo.file("sdks/multi/busybox-amd64"),
+    )
+    .unwrap();
+    std::fs::copy(arm64_busybox(), repo.file("sdks/multi/busybox-arm64")).unwrap();
+    repo.write(
+        "sdks/multi/Dockerfile",
+        "FROM scratch\nARG TARGETARCH\nCOPY busybox-${TARGETARCH} /bin/busybox\nCMD [\"/bin/busybox\", \"uname\", \"-m\"]\n",
+    );
+    repo.write(
+        "sdks/multi/sdkimage.toml",
+        "language = \"multi\"\nname = \"multi\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n",
+    );
+    let meta = repo.file("meta.json");
+    let run = repo.run(&[
+        "build",
+        "multi",
+        "--tag",
+        "1.0",
+        "--tag",
+        "latest",
+        "--push",
+        "--metadata-file",
+        meta.to_str().unwrap(),
+        "--message-format",
+        "json",
+        "--progress",
+        "none",
+    ]);
+    run.success();
+    let finished = run.events_of(EventKind::BuildFinished);
+    let platforms = finished[0].platforms.clone().expect("platform ids");
+    assert_eq!(
+        platforms.keys().collect::<Vec<_>>(),
+        ["linux/amd64", "linux/arm64"]
+    );
+    // Locally: the ref is the engine's own platform, the other one has a local-only tag.
+    let reference = repo.image_ref("multi", "1.0");
+    let arch = |r: &str| docker(&["image", "inspect", "--format", "{{.Architecture}}", r]);
+    assert_eq!(arch(&reference).trim(), "amd64");
+    assert_eq!(arch(&format!("{reference}-linux-arm64")).trim(), "arm64");
+    // The registry: one index per release tag, each child of the right architecture, and no
+    // tag named after a platform.
+    let pushed = run.events_of(EventKind::PushFinished);
+    let index_digest = pushed[0].digest.clone().expect("index digest");
+    let metadata = read_metadata(&meta);
+    let entry = &metadata["multi"];
+    assert_eq!(entry.outcome, Outcome::Built);
+    assert_eq!(
+        entry.containerimage_digest.as_deref(),
+        Some(index_digest.as_str())
+    );
+    assert_eq!(entry.platforms.len(), 2);
+    for tag in ["1.0", "latest"] {
+        let r = repo.image_ref("multi", tag);
+        assert_eq!(
+            crate::support::RegistryApi::digest(&r).as_deref(),
+            Some(index_digest.as_str())
+        );
+    }
+    let (host, path) = reference
+        .rsplit_once(':')
+        .map(|(repo_part, _)| repo_part.split_once('/').unwrap())
+        .unwrap();
+    let index: serde_json::Value =
+        serde_json::from_str(&crate::support::curl_manifest(host, path, &index_digest)).unwrap();
+    // The registry's own bytes, parsed by hand: an OCI index over both platforms.
+    assert_eq!(
+        index["mediaType"],
+        "application/vnd.oci.image.index.v1+json"
+    );
+    let mut children: Vec<(String, String)> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["platform"]["architecture"].as_str().unwrap().to_string(),
+                m["digest"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    children.sort();
+    assert_eq!(children[0].0, "amd64");
+    assert_eq!(children[1].0, "arm64");
+    assert_eq!(
+        entry.platforms["linux/arm64"].digest.as_deref(),
+        Some(children[1].1.as_str())
+    );
+    let tags = crate::support::RegistryApi::tags(&format!("{host}/{path}"));
+    assert!(
+        tags.iter()
+            .all(|t| t == "1.0" || t == "latest" || t.starts_with("sdkimage-staging")),
+        "{tags:?}"
+    );
+    // verify checks the index against the local images of both platforms.
+    repo.run(&["verify", "multi", "--tag", "1.0"]).success();
+    // Pulled by platform from the registry, it runs as arm64 under emulation.
+    remove_image(&format!("{reference}-linux-arm64"));
+    let out = docker(&[
+        "run",
+        "--rm",
+        "--platform",
+        "linux/arm64",
+        "--pull",
+        "always",
+        &reference,
+    ]);
+    assert_eq!(out.trim(), "aarch64");
+}
