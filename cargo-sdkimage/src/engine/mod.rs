@@ -9,6 +9,7 @@
 mod buildkit;
 mod classic;
 pub mod host;
+pub mod session;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -23,6 +24,7 @@ use crate::error::{Error, Result};
 use crate::reference::ImageRef;
 
 pub use host::EngineHost;
+pub use session::{BuildSession, Secret, SecretSource, SecretSpec};
 
 /// Requests that stream (builds, pushes) may run for a long time.
 const LONG_REQUEST: Duration = Duration::from_secs(6 * 3600);
