@@ -90,7 +90,7 @@ struct Prepared {
     previous: Option<ImageState>,
     /// External `FROM` images, by name.
     bases: Vec<String>,
-    /// The platform args given to the classic builder as build args.
+    /// The platform args given as build args (where the Dockerfile declares them).
     platform_args: BTreeMap<String, String>,
 }
 
@@ -316,18 +316,16 @@ impl ImageJob<'_> {
                 crate::guarded::Rules::new(&root, crate::guarded::CONFIG_CAP, "a Dockerfile");
             let text = crate::guarded::read_to_string(&dockerfile, rules)
                 .map_err(|e| Error::Failed(format!("cannot read {e}")))?;
-            // BuildKit defines the platform args in the global scope (usable in `FROM`); the
-            // classic builder gets them as build args where the Dockerfile declares them, so
-            // only global ones reach its `FROM` lines.
+            // The platform args go as build args wherever the Dockerfile declares them: the
+            // classic builder has none of its own, and the engine's BuildKit (0.8) empties one
+            // that a global `ARG TARGETARCH` re-declares, which `FROM ...-${TARGETARCH}` needs.
+            // (Only global ones reach the classic builder's `FROM` lines.)
             let declared = crate::dockerfile::declared_args(&text);
-            let platform_args: BTreeMap<String, String> = match builder {
-                Builder::BuildKit => BTreeMap::new(),
-                Builder::Classic => automatic
-                    .iter()
-                    .filter(|(k, _)| declared.contains(*k) && !build_args.contains_key(*k))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            };
+            let platform_args: BTreeMap<String, String> = automatic
+                .iter()
+                .filter(|(k, _)| declared.contains(*k) && !build_args.contains_key(*k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             let from_scope = match builder {
                 Builder::BuildKit => automatic,
                 Builder::Classic => BTreeMap::new(),
@@ -423,7 +421,14 @@ impl ImageJob<'_> {
             build_args,
             no_cache: opts.no_cache,
             credentials: Some(session.build_credentials().await),
-            platform: v.platform.as_ref().map(ToString::to_string),
+            // BuildKit fills the platform args of `FROM` lines only for a platform it is given:
+            // the engine's own when the image names none.
+            platform: match self.builder() {
+                Builder::BuildKit => {
+                    Some(v.platform.as_ref().unwrap_or(&session.native).to_string())
+                }
+                Builder::Classic => None,
+            },
             target: image.target.clone(),
             session: None,
         };
