@@ -161,6 +161,14 @@ struct BuildFlags {
     /// Rebuild even when an image is up to date.
     #[arg(long)]
     force: bool,
+    /// A build secret for `RUN --mount=type=secret,id=NAME` (BuildKit), as docker build writes
+    /// it: `id=NAME,src=PATH` or `id=NAME,env=VAR` (repeatable).
+    #[arg(long = "secret", value_name = "SPEC", value_parser = parse_secret)]
+    secrets: Vec<sdkimage::engine::session::SecretSpec>,
+}
+
+fn parse_secret(s: &str) -> std::result::Result<sdkimage::engine::session::SecretSpec, String> {
+    s.parse().map_err(|e: Error| e.to_string())
 }
 
 impl BuildFlags {
@@ -171,6 +179,7 @@ impl BuildFlags {
             keep_going: self.keep_going,
             force: self.force || self.no_cache,
             pull_licenses,
+            secrets: self.secrets.clone(),
         }
     }
 }

@@ -27,6 +27,12 @@ use bollard_buildkit_proto::health::{HealthCheckRequest, HealthCheckResponse};
 use bollard_buildkit_proto::health::{HealthListRequest, HealthListResponse};
 use bollard_buildkit_proto::moby::buildkit::secrets::v1::secrets_server::{Secrets, SecretsServer};
 use bollard_buildkit_proto::moby::buildkit::secrets::v1::{GetSecretRequest, GetSecretResponse};
+use bollard_buildkit_proto::moby::filesync::v1::auth_server::{Auth, AuthServer};
+use bollard_buildkit_proto::moby::filesync::v1::{
+    CredentialsRequest, CredentialsResponse, FetchTokenRequest, FetchTokenResponse,
+    GetTokenAuthorityRequest, GetTokenAuthorityResponse, VerifyTokenAuthorityRequest,
+    VerifyTokenAuthorityResponse,
+};
 use futures_util::{StreamExt, stream};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::oneshot;
@@ -49,7 +55,15 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 const METHODS: &[&str] = &[
     "/grpc.health.v1.Health/Check",
     "/moby.buildkit.secrets.v1.Secrets/GetSecret",
+    "/moby.filesync.v1.Auth/Credentials",
+    "/moby.filesync.v1.Auth/FetchToken",
+    "/moby.filesync.v1.Auth/GetTokenAuthority",
+    "/moby.filesync.v1.Auth/VerifyTokenAuthority",
 ];
+
+/// Registry credentials a session hands to BuildKit when it pulls a base: registry host
+/// (`localhost:5000`, `docker.io`) -> (username, secret: a password or an identity token).
+pub type RegistryAuths = BTreeMap<String, (String, String)>;
 
 /// How `--secret` is written, for error messages.
 const SYNTAX: &str =
@@ -213,7 +227,7 @@ fn parse_in(
 }
 
 /// `~` and `~/rest` are the home folder; anything else is taken as written.
-fn expand_home(path: &str, home: Option<&Path>) -> std::result::Result<PathBuf, String> {
+pub fn expand_home(path: &str, home: Option<&Path>) -> std::result::Result<PathBuf, String> {
     let rest = match path.strip_prefix('~') {
         Some("") => "",
         Some(rest) if rest.starts_with('/') => rest.trim_start_matches('/'),
@@ -324,6 +338,7 @@ impl BuildSession {
     pub async fn start(
         host: &EngineHost,
         secrets: BTreeMap<String, Secret>,
+        auths: RegistryAuths,
     ) -> Result<BuildSession> {
         let id = new_session_id();
         let unreachable = |detail: String| {
@@ -333,7 +348,7 @@ impl BuildSession {
             ))
         };
         let secret_ids: Vec<String> = secrets.keys().cloned().collect();
-        let store = SecretStore { secrets };
+        let store = SecretStore { secrets, auths };
         let opened = if let Some(path) = host.host.strip_prefix("unix://") {
             let open = async {
                 let mut conn = tokio::net::UnixStream::connect(path)
@@ -587,9 +602,11 @@ fn serve<IO>(conn: IO, store: SecretStore) -> (oneshot::Sender<()>, JoinHandle<(
 where
     IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
 {
+    let store = std::sync::Arc::new(store);
     let router = tonic::transport::Server::builder()
         .add_service(HealthServer::new(Healthy))
-        .add_service(SecretsServer::new(store));
+        .add_service(SecretsServer::from_arc(store.clone()))
+        .add_service(AuthServer::from_arc(store));
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         // A one-item stream would end `serve` at once (the connection then runs detached,
@@ -606,6 +623,48 @@ where
 
 struct SecretStore {
     secrets: BTreeMap<String, Secret>,
+    auths: RegistryAuths,
+}
+
+#[tonic::async_trait]
+impl Auth for SecretStore {
+    /// The credentials for a registry host; none (anonymous) when the Docker config has none.
+    async fn credentials(
+        &self,
+        request: tonic::Request<CredentialsRequest>,
+    ) -> std::result::Result<tonic::Response<CredentialsResponse>, tonic::Status> {
+        let host = &request.get_ref().host;
+        let docker_hub = ["registry-1.docker.io", "index.docker.io", "docker.io"];
+        let found = self.auths.get(host).or_else(|| {
+            docker_hub
+                .contains(&host.as_str())
+                .then(|| docker_hub.iter().find_map(|h| self.auths.get(*h)))
+                .flatten()
+        });
+        let (username, secret) = found.cloned().unwrap_or_default();
+        Ok(tonic::Response::new(CredentialsResponse { username, secret }))
+    }
+
+    async fn fetch_token(
+        &self,
+        _request: tonic::Request<FetchTokenRequest>,
+    ) -> std::result::Result<tonic::Response<FetchTokenResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("Auth/FetchToken is not served; use Credentials"))
+    }
+
+    async fn get_token_authority(
+        &self,
+        _request: tonic::Request<GetTokenAuthorityRequest>,
+    ) -> std::result::Result<tonic::Response<GetTokenAuthorityResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("Auth/GetTokenAuthority is not served"))
+    }
+
+    async fn verify_token_authority(
+        &self,
+        _request: tonic::Request<VerifyTokenAuthorityRequest>,
+    ) -> std::result::Result<tonic::Response<VerifyTokenAuthorityResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("Auth/VerifyTokenAuthority is not served"))
+    }
 }
 
 #[tonic::async_trait]

@@ -29,6 +29,43 @@ pub struct BuildOptions {
     pub keep_going: bool,
     pub force: bool,
     pub pull_licenses: bool,
+    /// `--secret`: build secrets for every image (a manifest's `[secrets]` of the same id
+    /// loses).
+    pub secrets: Vec<crate::engine::session::SecretSpec>,
+}
+
+/// The build secrets of image `index`: its manifest's `[secrets]` (a `file` relative to the
+/// manifest's folder, `~/` for the home folder), then `--secret`, which wins.
+pub fn secret_specs(
+    plan: &BuildPlan,
+    index: usize,
+    cli: &[crate::engine::session::SecretSpec],
+) -> Result<Vec<crate::engine::session::SecretSpec>> {
+    use crate::engine::session::{SecretSource, SecretSpec, expand_home};
+    let m = plan.manifest_of(index);
+    let mut specs: BTreeMap<String, SecretSpec> = BTreeMap::new();
+    for (id, from) in &m.secrets {
+        let from = from.get_ref();
+        let source = match (&from.env, &from.file) {
+            (Some(var), _) => SecretSource::Env(var.clone()),
+            (None, Some(file)) => {
+                let path = expand_home(file, home::home_dir().as_deref()).map_err(Error::Usage)?;
+                SecretSource::File(m.dir.join(path))
+            }
+            (None, None) => continue,
+        };
+        specs.insert(
+            id.clone(),
+            SecretSpec {
+                id: id.clone(),
+                source,
+            },
+        );
+    }
+    for spec in cli {
+        specs.insert(spec.id.clone(), spec.clone());
+    }
+    Ok(specs.into_values().collect())
 }
 
 #[derive(Debug, Clone)]

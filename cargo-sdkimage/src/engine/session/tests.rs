@@ -232,7 +232,7 @@ async fn tls_and_unknown_hosts_are_usage_errors() {
             "in a way the build session does not support",
         ),
     ] {
-        let e = BuildSession::start(&h, BTreeMap::new()).await.unwrap_err();
+        let e = BuildSession::start(&h, BTreeMap::new(), BTreeMap::new()).await.unwrap_err();
         assert_eq!(e.exit_code(), 2, "{e}");
         let message = e.to_string();
         assert!(
@@ -242,7 +242,7 @@ async fn tls_and_unknown_hosts_are_usage_errors() {
         assert!(message.contains(why), "{message}");
         assert!(message.contains(&h.host), "{message}");
     }
-    let e = BuildSession::start(&host("unix:///nonexistent/docker.sock"), BTreeMap::new())
+    let e = BuildSession::start(&host("unix:///nonexistent/docker.sock"), BTreeMap::new(), BTreeMap::new())
         .await
         .unwrap_err();
     assert_eq!(e.exit_code(), 3, "{e}");
@@ -388,7 +388,7 @@ fn entries_holding(saved: &[u8], needle: &[u8]) -> Vec<String> {
 async fn a_run_step_reads_the_secret_and_the_image_keeps_none_of_it() {
     let engine = engine().await;
     let docker = engine.docker();
-    let session = BuildSession::start(engine.host(), canary_secrets())
+    let session = BuildSession::start(engine.host(), canary_secrets(), BTreeMap::new())
         .await
         .expect("session opens");
     let debug = format!("{session:?}");
@@ -438,7 +438,7 @@ async fn a_run_step_reads_the_secret_and_the_image_keeps_none_of_it() {
 async fn a_dropped_session_is_gone() {
     let engine = engine().await;
     let docker = engine.docker();
-    let session = BuildSession::start(engine.host(), canary_secrets())
+    let session = BuildSession::start(engine.host(), canary_secrets(), BTreeMap::new())
         .await
         .expect("session opens");
     let id = session.id().to_string();
@@ -475,7 +475,7 @@ async fn a_session_over_plain_tcp() {
             });
         }
     });
-    let session = BuildSession::start(&host(&format!("tcp://127.0.0.1:{port}")), canary_secrets())
+    let session = BuildSession::start(&host(&format!("tcp://127.0.0.1:{port}")), canary_secrets(), BTreeMap::new())
         .await
         .expect("session opens over tcp");
     let built = build(engine.docker(), session.id(), CANARY_DOCKERFILE).await;
