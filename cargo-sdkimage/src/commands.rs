@@ -74,7 +74,7 @@ pub fn load(target: &Target) -> Result<Loaded> {
 /// when an engine answers; without one, what the files say is checked.
 pub async fn list(target: &Target, reporter: &dyn EventSink) -> Result<Vec<ListEntry>> {
     let l = load(target)?;
-    check_with_engine_if_any(&l, reporter).await?;
+    check_with_engine_if_any(&l, &[], reporter).await?;
     Ok(l.selection
         .iter()
         .map(|&i| {
@@ -99,9 +99,15 @@ pub async fn list(target: &Target, reporter: &dyn EventSink) -> Result<Vec<ListE
 
 /// The engine-side checks of `build` (builders, platforms) for `list` and `--dry-run`, when an
 /// engine answers; without one there is nothing to check them against.
-async fn check_with_engine_if_any(l: &Loaded, reporter: &dyn EventSink) -> Result<()> {
+async fn check_with_engine_if_any(
+    l: &Loaded,
+    secrets: &[crate::engine::session::SecretSpec],
+    reporter: &dyn EventSink,
+) -> Result<()> {
     match Engine::connect().await {
-        Ok(engine) => check_builders(&engine, l, reporter).await.map(|_| ()),
+        Ok(engine) => check_builders(&engine, l, secrets, reporter)
+            .await
+            .map(|_| ()),
         Err(Error::Unreachable(_)) => Ok(()),
         Err(e) => Err(e),
     }
@@ -134,8 +140,9 @@ pub async fn build(
     if let Some(warning) = run::secret_args_warning(&l.plan, &l.selection) {
         reporter.note(&warning);
     }
+    check_secrets(&l, &opts.secrets)?;
     if cmd.dry_run {
-        check_with_engine_if_any(&l, &*reporter).await?;
+        check_with_engine_if_any(&l, &opts.secrets, &*reporter).await?;
         let text = run::describe(&l.ws, &l.plan, &l.selection, opts);
         // stdout carries only events in JSON mode; the plan is for people.
         if reporter.json() {
@@ -145,7 +152,8 @@ pub async fn build(
         }
         return Ok(Vec::new());
     }
-    let (session, selection, _lock) = open_session(l, reporter.clone(), interrupt.clone()).await?;
+    let (session, selection, _lock) =
+        open_session(l, &opts.secrets, reporter.clone(), interrupt.clone()).await?;
     let started = std::time::Instant::now();
     // Failures of a publish are reported per image as they happen; counted for the summary.
     let tally = Tally::new(&*reporter);
@@ -280,11 +288,12 @@ pub fn metadata_of(plan: &BuildPlan, results: &[ImageResult]) -> Vec<(String, Im
 /// session, the selection and the lock (held until dropped).
 async fn open_session(
     l: Loaded,
+    secrets: &[crate::engine::session::SecretSpec],
     reporter: Arc<dyn EventSink>,
     interrupt: Interrupt,
 ) -> Result<(Arc<Session>, Vec<usize>, StateLock)> {
     let engine = Engine::connect().await?;
-    let facts = check_builders(&engine, &l, &*reporter).await?;
+    let facts = check_builders(&engine, &l, secrets, &*reporter).await?;
     let lock = StateLock::acquire(&l.ws.state_dir(), || {
         reporter.note("waiting for another cargo sdkimage run in this workspace to finish (lock: target/sdkimage/lock)")
     })?;
@@ -300,6 +309,16 @@ async fn open_session(
     Ok((session, l.selection, lock))
 }
 
+/// Every build secret of the selection can be read, before anything runs (a missing source
+/// is invalid input naming the secret and where it looked); nothing is kept.
+fn check_secrets(l: &Loaded, cli: &[crate::engine::session::SecretSpec]) -> Result<()> {
+    for &i in &l.selection {
+        let specs = run::secret_specs(&l.plan, i, cli)?;
+        crate::engine::session::load_all(&specs)?;
+    }
+    Ok(())
+}
+
 /// What the engine decides about a plan: each image's builder, and its own platform.
 pub struct EngineFacts {
     pub builders: Vec<Builder>,
@@ -313,6 +332,7 @@ pub struct EngineFacts {
 pub async fn check_builders(
     engine: &Engine,
     l: &Loaded,
+    secrets: &[crate::engine::session::SecretSpec],
     reporter: &dyn EventSink,
 ) -> Result<EngineFacts> {
     let own = engine.platform().await?;
@@ -347,6 +367,12 @@ pub async fn check_builders(
         builders[i] = builder;
         if builder == Builder::Classic {
             let m = l.plan.manifest_of(i);
+            if !m.secrets.is_empty() || !secrets.is_empty() {
+                return Err(Error::Usage(format!(
+                    "{} has build secrets, which the classic builder cannot serve; build it with BuildKit (builder = \"buildkit\" or \"auto\", --builder buildkit)",
+                    img.label()
+                )));
+            }
             for p in &img.platforms {
                 let wanted: Vec<&str> = p.split('/').take(2).collect();
                 if wanted == own.split('/').take(2).collect::<Vec<_>>() {
@@ -576,7 +602,7 @@ pub async fn push(
             missing.join(", ")
         )));
     }
-    let facts = check_builders(&engine, &l, &*reporter).await?;
+    let facts = check_builders(&engine, &l, &[], &*reporter).await?;
     let session = Session::new(
         l.ws,
         l.plan,
@@ -746,7 +772,8 @@ pub async fn licenses(
         }
         return Ok(total);
     }
-    let (session, selection, _lock) = open_session(l, reporter.clone(), interrupt).await?;
+    let (session, selection, _lock) =
+        open_session(l, &build.secrets, reporter.clone(), interrupt).await?;
     let failed_before = run::prepare(&session, &selection, build.keep_going).await;
     let run = run::build(session.clone(), &selection, build, &failed_before).await?;
     if let Some(signal) = run.interrupted {

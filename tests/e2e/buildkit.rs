@@ -320,3 +320,102 @@ fn a_two_platform_image_is_pushed_as_one_index_and_runs_as_arm64() {
     ]);
     assert_eq!(out.trim(), "aarch64");
 }
+
+/// A build secret reaches `RUN --mount=type=secret` and appears nowhere else: not in the
+/// image (layers, history, config: `docker save`), the output, the events, the metadata file,
+/// the logs or the fingerprints.
+#[test]
+fn a_secret_is_served_to_the_build_and_found_nowhere_after() {
+    let repo = Repo::new("beam");
+    let canary = format!("canary-{}-tweet", std::process::id());
+    let secret_file = repo.file("secrets/token.txt");
+    repo.write("secrets/token.txt", &canary);
+    // The step checks the value without writing it (its command line is in the history).
+    repo.write(
+        "sdks/secret/Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\nARG EXPECTED_SHA\nRUN --mount=type=secret,id=token,required=true --mount=type=secret,id=npm,required=true [\"/bin/busybox\", \"sh\", \"-c\", \"test \\\"$(/bin/busybox sha256sum /run/secrets/token | /bin/busybox cut -c1-64)\\\" = $EXPECTED_SHA && test -s /run/secrets/npm && echo secret ok > /ok\"]\nCMD [\"/bin/busybox\", \"cat\", \"/ok\"]\n",
+    );
+    let sha = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(canary.as_bytes()))
+    };
+    repo.write(
+        "sdks/secret/sdkimage.toml",
+        &format!("language = \"secret\"\nname = \"secret\"\n[build-args]\nEXPECTED_SHA = \"{sha}\"\n[secrets]\nnpm = {{ env = \"SDKIMAGE_E2E_NPM_TOKEN\" }}\n[[copy]]\nfrom = \"../../vendor/busybox\"\nto = \"busybox\"\n"),
+    );
+    let meta = repo.file("meta.json");
+    let secret_arg = format!("id=token,src={}", secret_file.display());
+    let run = repo.run_with(
+        &[
+            "build",
+            "secret",
+            "--secret",
+            &secret_arg,
+            "--metadata-file",
+            meta.to_str().unwrap(),
+            "--message-format",
+            "json",
+            "--progress",
+            "plain",
+            "-v",
+        ],
+        &[("SDKIMAGE_E2E_NPM_TOKEN", &canary)],
+    );
+    run.success();
+    let image = format!("{}/secret:2.61.0", repo.root);
+    assert_eq!(docker_run(&image), "secret ok\n");
+    assert!(!run.all_output().contains(&canary), "printed");
+    // Every file the tool wrote.
+    for entry in walkdir::WalkDir::new(repo.file("target/sdkimage"))
+        .into_iter()
+        .flatten()
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.path().to_path_buf())
+        .chain([meta])
+    {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !bytes.windows(canary.len()).any(|w| w == canary.as_bytes()),
+            "{} holds the secret",
+            entry.display()
+        );
+    }
+    // The image: every layer, its history and config.
+    let saved = Command::new("docker")
+        .args(["save", &image])
+        .output()
+        .expect("docker save");
+    assert!(saved.status.success());
+    assert!(
+        !saved
+            .stdout
+            .windows(canary.len())
+            .any(|w| w == canary.as_bytes()),
+        "the image holds the secret"
+    );
+    // Under the classic builder, secrets are invalid input.
+    let classic = repo.run_with(
+        &[
+            "build",
+            "secret",
+            "--builder",
+            "classic",
+            "--secret",
+            &secret_arg,
+        ],
+        &[("SDKIMAGE_E2E_NPM_TOKEN", &canary)],
+    );
+    classic.expect_code(2);
+    assert!(
+        classic.stderr().contains("BuildKit"),
+        "{}",
+        classic.stderr()
+    );
+    // A missing source: exit 2 before anything runs, naming the secret and where it looked.
+    let missing = repo.run(&["build", "secret", "--secret", &secret_arg]);
+    missing.expect_code(2);
+    let err = missing.stderr();
+    assert!(err.contains("npm"), "{err}");
+    assert!(err.contains("SDKIMAGE_E2E_NPM_TOKEN"), "{err}");
+    assert!(!err.contains(&canary), "{err}");
+}

@@ -6,10 +6,14 @@
 //! typed progress ([`BuildOutput`]) out: the engine's BuildKit (`buildkit.rs`, the default)
 //! or the classic builder (`classic.rs`).
 
+mod auth;
 mod buildkit;
 mod classic;
+mod container;
 pub mod host;
 pub mod session;
+#[cfg(test)]
+mod testing;
 
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
@@ -20,6 +24,7 @@ use bollard::query_parameters::TagImageOptions;
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
+use crate::dockerconfig::{EngineRegistryConfig, RegistryAuth};
 use crate::error::{Error, Result};
 use crate::reference::ImageRef;
 
@@ -58,7 +63,7 @@ pub struct BuildFailure {
 }
 
 /// Registry credentials handed to a build (to pull private bases), by registry address.
-pub type BuildCredentials = HashMap<String, bollard::auth::DockerCredentials>;
+pub type BuildCredentials = HashMap<String, RegistryAuth>;
 
 /// A build context: a tar, streamed.
 pub type ContextBody = std::pin::Pin<
@@ -124,8 +129,10 @@ pub fn registry_auths(credentials: &BuildCredentials) -> session::RegistryAuths 
         .collect()
 }
 
-fn to_bollard_auths(credentials: BuildCredentials) -> BuildCredentials {
-    credentials
+fn to_bollard_auths(
+    credentials: BuildCredentials,
+) -> HashMap<String, bollard::auth::DockerCredentials> {
+    auth::to_bollard_map(credentials)
 }
 
 /// A failure reported by the engine, classified.
@@ -187,11 +194,6 @@ impl Engine {
 
     pub fn host(&self) -> &EngineHost {
         &self.host
-    }
-
-    /// The bollard client, for the modules that speak to the engine directly.
-    pub fn docker(&self) -> &Docker {
-        &self.docker
     }
 
     /// Whether the engine still answers (after failures, to tell a lost engine from a failed
@@ -394,15 +396,17 @@ impl Engine {
     pub async fn push(
         &self,
         reference: &ImageRef,
-        credentials: Option<bollard::auth::DockerCredentials>,
+        credentials: Option<RegistryAuth>,
     ) -> std::result::Result<String, EngineError> {
         let options = bollard::query_parameters::PushImageOptions {
             tag: Some(reference.tag.clone()),
             platform: None,
         };
-        let mut stream = self
-            .docker
-            .push_image(&reference.repository, Some(options), credentials);
+        let mut stream = self.docker.push_image(
+            &reference.repository,
+            Some(options),
+            credentials.map(auth::to_bollard),
+        );
         let mut digest = None;
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| classify_error(e, &self.host))?;
@@ -431,9 +435,11 @@ impl Engine {
 
     /// The registries the engine speaks plain HTTP to: its `/info` `RegistryConfig` (empty,
     /// i.e. the daemon's defaults, when it reports none).
-    pub async fn insecure_registries(&self) -> Result<bollard::models::RegistryServiceConfig> {
+    pub async fn insecure_registries(&self) -> Result<EngineRegistryConfig> {
         let info = self.docker.info().await.map_err(|e| self.classify(e))?;
-        Ok(info.registry_config.unwrap_or_default())
+        Ok(auth::registry_config(
+            info.registry_config.unwrap_or_default(),
+        ))
     }
 }
 

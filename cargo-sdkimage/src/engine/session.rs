@@ -487,7 +487,7 @@ fn plain_tcp_address(host: &EngineHost) -> Option<&str> {
 
 async fn with_timeout<T>(
     open: impl Future<Output = Result<T>>,
-    unreachable: &dyn Fn(String) -> Error,
+    unreachable: &(dyn Fn(String) -> Error + Sync),
 ) -> Result<T> {
     tokio::time::timeout(HANDSHAKE_TIMEOUT, open)
         .await
@@ -642,28 +642,37 @@ impl Auth for SecretStore {
                 .flatten()
         });
         let (username, secret) = found.cloned().unwrap_or_default();
-        Ok(tonic::Response::new(CredentialsResponse { username, secret }))
+        Ok(tonic::Response::new(CredentialsResponse {
+            username,
+            secret,
+        }))
     }
 
     async fn fetch_token(
         &self,
         _request: tonic::Request<FetchTokenRequest>,
     ) -> std::result::Result<tonic::Response<FetchTokenResponse>, tonic::Status> {
-        Err(tonic::Status::unimplemented("Auth/FetchToken is not served; use Credentials"))
+        Err(tonic::Status::unimplemented(
+            "Auth/FetchToken is not served; use Credentials",
+        ))
     }
 
     async fn get_token_authority(
         &self,
         _request: tonic::Request<GetTokenAuthorityRequest>,
     ) -> std::result::Result<tonic::Response<GetTokenAuthorityResponse>, tonic::Status> {
-        Err(tonic::Status::unimplemented("Auth/GetTokenAuthority is not served"))
+        Err(tonic::Status::unimplemented(
+            "Auth/GetTokenAuthority is not served",
+        ))
     }
 
     async fn verify_token_authority(
         &self,
         _request: tonic::Request<VerifyTokenAuthorityRequest>,
     ) -> std::result::Result<tonic::Response<VerifyTokenAuthorityResponse>, tonic::Status> {
-        Err(tonic::Status::unimplemented("Auth/VerifyTokenAuthority is not served"))
+        Err(tonic::Status::unimplemented(
+            "Auth/VerifyTokenAuthority is not served",
+        ))
     }
 }
 

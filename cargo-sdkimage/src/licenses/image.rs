@@ -3,19 +3,15 @@
 //! in memory (dpkg status, copyright files, `*.dist-info` metadata and texts), plus every link, so
 //! paths through symlinked folders (`/usr/share/doc/libgcc-s1 -> gcc-12-base`) resolve.
 
-use std::collections::HashMap;
 use std::io::{self, Read};
 
-use bollard::Docker;
-use bollard::models::ContainerCreateBody;
-use bollard::query_parameters::{CreateContainerOptions, RemoveContainerOptions};
 use bytes::{Buf, Bytes};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::snapshot::{Link, Snapshot, normalize};
 use super::{Gathered, debian, python};
-use crate::engine::{Engine, error_text};
+use crate::engine::Engine;
 use crate::error::{Error, Result};
 
 /// The largest file kept; anything bigger on a path we read is an error, not a silent skip.
@@ -35,8 +31,8 @@ pub async fn gather_image(
         return Ok(Gathered::default());
     }
     let wanted = Wanted { python, debian };
-    let container = ScanContainer::create(engine.docker(), image_id).await?;
-    let snapshot = export(engine.docker(), &container.id, wanted).await;
+    let container = ScanContainer::create(engine, image_id).await?;
+    let snapshot = export(engine, &container.id, wanted).await;
     let removed = container.remove().await;
     let snapshot = snapshot?;
     removed?;
@@ -52,50 +48,42 @@ pub async fn gather_image(
 
 /// A created container; removed by [`ScanContainer::remove`], or in the background on drop.
 struct ScanContainer {
-    docker: Docker,
+    engine: Engine,
     id: String,
     removed: bool,
 }
 
 impl ScanContainer {
-    async fn create(docker: &Docker, image_id: &str) -> Result<ScanContainer> {
-        let body = ContainerCreateBody {
-            image: Some(image_id.to_string()),
-            // Never run; an image without a shell or default command can still be created.
-            cmd: Some(vec!["/sdkimage-license-scan".to_string()]),
-            network_disabled: Some(true),
-            labels: Some(HashMap::from([(
-                "org.sdkimage.purpose".to_string(),
-                "license-scan".to_string(),
-            )])),
-            ..Default::default()
-        };
-        let created = docker
-            .create_container(None::<CreateContainerOptions>, body)
+    async fn create(engine: &Engine, image_id: &str) -> Result<ScanContainer> {
+        // Never run; an image without a shell or default command can still be created.
+        let id = engine
+            .create_scan_container(
+                image_id,
+                "/sdkimage-license-scan",
+                &[("org.sdkimage.purpose", "license-scan")],
+            )
             .await
             .map_err(|e| {
                 Error::Failed(format!(
-                    "licenses: cannot create a container of image {image_id}: {}",
-                    error_text(&e)
+                    "licenses: cannot create a container of image {image_id}: {e}"
                 ))
             })?;
         Ok(ScanContainer {
-            docker: docker.clone(),
-            id: created.id,
+            engine: engine.clone(),
+            id,
             removed: false,
         })
     }
 
     async fn remove(mut self) -> Result<()> {
         self.removed = true;
-        self.docker
-            .remove_container(&self.id, Some(remove_options()))
+        self.engine
+            .remove_container_checked(&self.id)
             .await
             .map_err(|e| {
                 Error::Failed(format!(
-                    "licenses: cannot remove scan container {}: {}",
-                    self.id,
-                    error_text(&e)
+                    "licenses: cannot remove scan container {}: {e}",
+                    self.id
                 ))
             })
     }
@@ -106,25 +94,17 @@ impl Drop for ScanContainer {
         if self.removed {
             return;
         }
-        let docker = self.docker.clone();
+        let engine = self.engine.clone();
         let id = std::mem::take(&mut self.id);
         crate::interrupt::defer_cleanup(async move {
-            let _ = docker.remove_container(&id, Some(remove_options())).await;
+            let _ = engine.remove_container_checked(&id).await;
         });
-    }
-}
-
-fn remove_options() -> RemoveContainerOptions {
-    RemoveContainerOptions {
-        force: true,
-        v: true,
-        link: false,
     }
 }
 
 /// Stream the container's export into the tar parser (on a blocking thread) through a bounded
 /// channel: memory stays at a few chunks whatever the image size.
-async fn export(docker: &Docker, container: &str, wanted: Wanted) -> Result<Snapshot> {
+async fn export(engine: &Engine, container: &str, wanted: Wanted) -> Result<Snapshot> {
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHANNEL_CHUNKS);
     let parser = tokio::task::spawn_blocking(move || {
         scan(
@@ -135,14 +115,10 @@ async fn export(docker: &Docker, container: &str, wanted: Wanted) -> Result<Snap
             wanted,
         )
     });
-    let mut stream = docker.export_container(container);
+    let mut stream = Box::pin(engine.export_container(container));
     while let Some(item) = stream.next().await {
-        let item = item.map_err(|e| {
-            io::Error::other(format!(
-                "export of the scan container failed: {}",
-                error_text(&e)
-            ))
-        });
+        let item =
+            item.map_err(|e| io::Error::other(format!("export of the scan container failed: {e}")));
         let failed = item.is_err();
         // A send error means the parser stopped (end of archive, or its own error).
         if tx.send(item).await.is_err() || failed {

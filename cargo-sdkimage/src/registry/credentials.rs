@@ -13,9 +13,9 @@ use std::process::{Command, Stdio};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use bollard::auth::DockerCredentials;
 use serde_json::Value;
 
+use crate::dockerconfig::RegistryAuth;
 use crate::error::{Error, Result};
 
 /// The key Docker Hub's credentials are stored under.
@@ -50,8 +50,8 @@ impl fmt::Debug for Credentials {
 
 impl Credentials {
     /// The engine's form (`X-Registry-Auth`), for `server` (a config key or registry host).
-    pub fn to_docker(&self, server: &str) -> DockerCredentials {
-        let mut docker = DockerCredentials {
+    pub fn to_docker(&self, server: &str) -> RegistryAuth {
+        let mut docker = RegistryAuth {
             serveraddress: Some(server.to_string()),
             ..Default::default()
         };
@@ -69,7 +69,7 @@ impl Credentials {
 /// Every credential the Docker config knows, keyed as the docker CLI keys them for builds, so
 /// private base images can be pulled. Best effort: an unreadable config or a failing helper
 /// contributes nothing.
-pub fn for_build() -> HashMap<String, DockerCredentials> {
+pub fn for_build() -> HashMap<String, RegistryAuth> {
     DockerConfig::from_env()
         .map(|c| c.all())
         .unwrap_or_default()
@@ -183,7 +183,7 @@ impl DockerConfig {
     }
 
     /// Every credential that can be found, keyed by the config's own keys.
-    pub fn all(&self) -> HashMap<String, DockerCredentials> {
+    pub fn all(&self) -> HashMap<String, RegistryAuth> {
         let mut all = HashMap::new();
         for (key, creds) in &self.auths {
             if let Some(creds) = creds {

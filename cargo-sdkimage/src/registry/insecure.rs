@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
-use bollard::models::RegistryServiceConfig;
+use crate::dockerconfig::EngineRegistryConfig;
 
 const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -29,14 +29,9 @@ impl Default for InsecureRegistries {
 }
 
 impl InsecureRegistries {
-    pub fn from_engine_config(config: &RegistryServiceConfig) -> Self {
-        let index = config
-            .index_configs
-            .iter()
-            .flatten()
-            .filter_map(|(name, info)| Some((name.clone(), info.secure?)))
-            .collect();
-        let cidrs = match &config.insecure_registry_cidrs {
+    pub fn from_engine_config(config: &EngineRegistryConfig) -> Self {
+        let index = config.index_secure.clone();
+        let cidrs = match &config.insecure_cidrs {
             Some(cidrs) => cidrs.iter().filter_map(|c| Cidr::parse(c)).collect(),
             None => vec![Cidr::LOOPBACK_V4],
         };
@@ -129,10 +124,6 @@ impl Cidr {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
-    use bollard::models::IndexInfo;
-
     use super::*;
 
     fn ip(s: &str) -> IpAddr {
@@ -174,32 +165,13 @@ mod tests {
 
     #[tokio::test]
     async fn engine_config_decides() {
-        let config = RegistryServiceConfig {
-            insecure_registry_cidrs: Some(vec!["127.0.0.0/8".into(), "10.0.0.0/8".into()]),
-            index_configs: Some(HashMap::from([
-                (
-                    "docker.io".to_string(),
-                    IndexInfo {
-                        secure: Some(true),
-                        ..Default::default()
-                    },
-                ),
-                (
-                    "myreg.example:5000".to_string(),
-                    IndexInfo {
-                        secure: Some(false),
-                        ..Default::default()
-                    },
-                ),
-                (
-                    "127.0.0.1:443".to_string(),
-                    IndexInfo {
-                        secure: Some(true),
-                        ..Default::default()
-                    },
-                ),
-            ])),
-            ..Default::default()
+        let config = EngineRegistryConfig {
+            insecure_cidrs: Some(vec!["127.0.0.0/8".into(), "10.0.0.0/8".into()]),
+            index_secure: BTreeMap::from([
+                ("docker.io".to_string(), true),
+                ("myreg.example:5000".to_string(), false),
+                ("127.0.0.1:443".to_string(), true),
+            ]),
         };
         let r = InsecureRegistries::from_engine_config(&config);
         assert!(

@@ -12,12 +12,11 @@ use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bollard::models::RegistryServiceConfig;
-
 pub use client::{RegistryClient, RegistryManifest};
 pub use credentials::{Credentials, DockerConfig};
 pub use insecure::InsecureRegistries;
 
+use crate::dockerconfig::EngineRegistryConfig;
 use crate::error::{Error, Result};
 
 /// How transient failures are retried: `attempts` tries in all, waiting `first_delay`, then
@@ -178,7 +177,7 @@ impl Registries {
 
     /// Speak plain HTTP to the registries the engine does: `engine_config` is its `/info`
     /// `RegistryConfig`.
-    pub fn with_insecure(mut self, engine_config: &RegistryServiceConfig) -> Registries {
+    pub fn with_insecure(mut self, engine_config: &EngineRegistryConfig) -> Registries {
         self.insecure = InsecureRegistries::from_engine_config(engine_config);
         self
     }

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{BuildOptions, ImageResult, Outcome, Session};
 use crate::context::{self, Context};
+use crate::engine::session::BuildSession;
 use crate::engine::{BuildOutput, BuildRequest, Builder, Engine};
 use crate::error::{Error, Result};
 use crate::fingerprint::{self, FileStamp, ImageState, Inputs, StateStore};
@@ -415,12 +416,30 @@ impl ImageJob<'_> {
             .map_err(|e| Error::io(format!("cannot write {}", log_path.display()), e))?;
         let mut build_args = image.build_args.clone();
         build_args.extend(platform_args);
+        let credentials = session.build_credentials().await;
+        // A BuildKit build calls back for registry credentials and secrets through a session
+        // of ours, open for the time of the build.
+        let build_session = match self.builder() {
+            Builder::Classic => None,
+            Builder::BuildKit => {
+                let specs = super::secret_specs(&session.plan, self.index, &opts.secrets)?;
+                let secrets = crate::engine::session::load_all(&specs)?;
+                let auths = crate::engine::registry_auths(&credentials);
+                match BuildSession::start(session.engine.host(), secrets, auths).await {
+                    Ok(s) => Some(s),
+                    // An engine the session cannot reach (TLS): builds without secrets still
+                    // run, pulling what needs no credentials.
+                    Err(Error::Usage(_)) if specs.is_empty() => None,
+                    Err(e) => return Err(e),
+                }
+            }
+        };
         let request = BuildRequest {
             builder: self.builder(),
             dockerfile: ctx.dockerfile_in_context.clone(),
             build_args,
             no_cache: opts.no_cache,
-            credentials: Some(session.build_credentials().await),
+            credentials: Some(credentials),
             // BuildKit fills the platform args of `FROM` lines only for a platform it is given:
             // the engine's own when the image names none.
             platform: match self.builder() {
@@ -430,7 +449,7 @@ impl ImageJob<'_> {
                 Builder::Classic => None,
             },
             target: image.target.clone(),
-            session: None,
+            session: build_session.as_ref().map(|s| s.id().to_string()),
         };
         let label = match &v.tag_suffix {
             Some(_) => format!(
@@ -474,6 +493,9 @@ impl ImageJob<'_> {
             let _ = writeln!(log, "{line}");
         }
         drop(stream);
+        if let Some(s) = build_session {
+            s.close().await;
+        }
         let _ = log.flush();
         let log_hint = format!("full log: {}", session.ws.display_path(&log_path));
         match (failure, id) {

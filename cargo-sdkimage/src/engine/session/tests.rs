@@ -232,7 +232,9 @@ async fn tls_and_unknown_hosts_are_usage_errors() {
             "in a way the build session does not support",
         ),
     ] {
-        let e = BuildSession::start(&h, BTreeMap::new(), BTreeMap::new()).await.unwrap_err();
+        let e = BuildSession::start(&h, BTreeMap::new(), BTreeMap::new())
+            .await
+            .unwrap_err();
         assert_eq!(e.exit_code(), 2, "{e}");
         let message = e.to_string();
         assert!(
@@ -242,9 +244,13 @@ async fn tls_and_unknown_hosts_are_usage_errors() {
         assert!(message.contains(why), "{message}");
         assert!(message.contains(&h.host), "{message}");
     }
-    let e = BuildSession::start(&host("unix:///nonexistent/docker.sock"), BTreeMap::new(), BTreeMap::new())
-        .await
-        .unwrap_err();
+    let e = BuildSession::start(
+        &host("unix:///nonexistent/docker.sock"),
+        BTreeMap::new(),
+        BTreeMap::new(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.exit_code(), 3, "{e}");
     assert!(
         e.to_string().contains("unix:///nonexistent/docker.sock"),
@@ -387,7 +393,7 @@ fn entries_holding(saved: &[u8], needle: &[u8]) -> Vec<String> {
 #[tokio::test]
 async fn a_run_step_reads_the_secret_and_the_image_keeps_none_of_it() {
     let engine = engine().await;
-    let docker = engine.docker();
+    let docker = &engine.docker;
     let session = BuildSession::start(engine.host(), canary_secrets(), BTreeMap::new())
         .await
         .expect("session opens");
@@ -437,7 +443,7 @@ async fn a_run_step_reads_the_secret_and_the_image_keeps_none_of_it() {
 #[tokio::test]
 async fn a_dropped_session_is_gone() {
     let engine = engine().await;
-    let docker = engine.docker();
+    let docker = &engine.docker;
     let session = BuildSession::start(engine.host(), canary_secrets(), BTreeMap::new())
         .await
         .expect("session opens");
@@ -475,12 +481,16 @@ async fn a_session_over_plain_tcp() {
             });
         }
     });
-    let session = BuildSession::start(&host(&format!("tcp://127.0.0.1:{port}")), canary_secrets(), BTreeMap::new())
-        .await
-        .expect("session opens over tcp");
-    let built = build(engine.docker(), session.id(), CANARY_DOCKERFILE).await;
+    let session = BuildSession::start(
+        &host(&format!("tcp://127.0.0.1:{port}")),
+        canary_secrets(),
+        BTreeMap::new(),
+    )
+    .await
+    .expect("session opens over tcp");
+    let built = build(&engine.docker, session.id(), CANARY_DOCKERFILE).await;
     if let Ok(id) = &built {
-        remove_image(engine.docker(), id).await;
+        remove_image(&engine.docker, id).await;
     }
     drop(session);
     forwarder.abort();

@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use bollard::query_parameters::{ListContainersOptions, RemoveImageOptions};
 use bytes::Bytes;
 
 use super::{cache_dir, run};
@@ -175,31 +174,15 @@ async fn build(engine: &Engine, root: &Path) -> String {
 }
 
 async fn remove_image(engine: &Engine, id: &str) {
-    let options = RemoveImageOptions {
-        force: true,
-        ..Default::default()
-    };
     engine
-        .docker()
-        .remove_image(id, Some(options), None)
+        .remove_image_forced(id)
         .await
         .expect("remove the test image");
 }
 
 /// Containers created from `id` that still exist.
 async fn containers_of(engine: &Engine, id: &str) -> usize {
-    let filters = HashMap::from([("ancestor".to_string(), vec![id.to_string()])]);
-    let options = ListContainersOptions {
-        all: true,
-        filters: Some(filters),
-        ..Default::default()
-    };
-    engine
-        .docker()
-        .list_containers(Some(options))
-        .await
-        .expect("list containers")
-        .len()
+    engine.containers_of(id).await.expect("list containers")
 }
 
 fn find<'a>(gathered: &'a Gathered, ecosystem: Ecosystem, name: &str) -> &'a LicenseEntry {
