@@ -137,7 +137,7 @@ fn a_failed_build_owns_no_tag_and_names_its_step() {
     for (builder, step, code) in [
         (
             "buildkit",
-            "[3/4] RUN echo 'missing toolchain' >&2 && exit 7",
+            "[3/3] RUN echo 'missing toolchain' >&2 && exit 7",
             "exit code: 7",
         ),
         (

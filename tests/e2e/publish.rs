@@ -868,7 +868,8 @@ fn builds_pull_private_base_images_with_the_configs_credentials() {
         &[("DOCKER_CONFIG", config.to_str().unwrap())],
     )
     .success();
-    assert!(docker_image_id(&base).is_some(), "the base was pulled");
+    // BuildKit pulled the base with the session's credentials into its own store (the engine's
+    // image list does not show it); the image built on it is there.
     assert!(docker_image_id(&repo.image_ref("beam_go_sdk", "1.0")).is_some());
 }
 

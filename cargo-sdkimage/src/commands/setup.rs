@@ -1,0 +1,144 @@
+//! Setting up a run that talks to the engine, written once: connect, resolve each image's
+//! builder and check its platforms and secrets against the engine, hold the state lock.
+
+use std::sync::Arc;
+
+use super::Loaded;
+use crate::engine::session::SecretSpec;
+use crate::engine::{Builder, Engine};
+use crate::error::{Error, Result};
+use crate::fingerprint::StateLock;
+use crate::interrupt::Interrupt;
+use crate::output::EventSink;
+use crate::reference::Platform;
+use crate::run::{self, Session};
+
+/// The engine-side checks of `build` (builders, platforms) for `list` and `--dry-run`, when an
+/// engine answers; without one there is nothing to check them against.
+pub(super) async fn check_with_engine_if_any(
+    l: &Loaded,
+    secrets: &[SecretSpec],
+    reporter: &dyn EventSink,
+) -> Result<()> {
+    match Engine::connect().await {
+        Ok(engine) => check_builders(&engine, l, secrets, reporter)
+            .await
+            .map(|_| ()),
+        Err(Error::Unreachable(_)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// What a command that builds starts from, written once: the engine connected, each image's
+/// builder and platforms checked against it, the workspace's state lock held. Returns the
+/// session, the selection and the lock (held until dropped).
+pub(super) async fn open_session(
+    l: Loaded,
+    secrets: &[SecretSpec],
+    reporter: Arc<dyn EventSink>,
+    interrupt: Interrupt,
+) -> Result<(Arc<Session>, Vec<usize>, StateLock)> {
+    let engine = Engine::connect().await?;
+    let facts = check_builders(&engine, &l, secrets, &*reporter).await?;
+    let lock = StateLock::acquire(&l.ws.state_dir(), || {
+        reporter.note("waiting for another cargo sdkimage run in this workspace to finish (lock: target/sdkimage/lock)")
+    })?;
+    let session = Arc::new(Session::new(
+        l.ws,
+        l.plan,
+        engine,
+        reporter,
+        interrupt,
+        facts.builders,
+        facts.native,
+    ));
+    Ok((session, l.selection, lock))
+}
+
+/// Every build secret of the selection can be read, before anything runs (a missing source
+/// is invalid input naming the secret and where it looked); nothing is kept.
+pub(super) fn check_secrets(l: &Loaded, cli: &[SecretSpec]) -> Result<()> {
+    for &i in &l.selection {
+        let specs = run::secret_specs(&l.plan, i, cli)?;
+        crate::engine::session::load_all(&specs)?;
+    }
+    Ok(())
+}
+
+/// What the engine decides about a plan: each image's builder, and its own platform.
+pub struct EngineFacts {
+    pub builders: Vec<Builder>,
+    pub native: Platform,
+}
+
+/// Resolve each selected image's builder against the engine (`auto`: BuildKit where the engine
+/// has it, else the classic builder with a one-line note; `buildkit` on an engine without it
+/// is invalid input) and check its platforms: the classic builder builds the engine's own
+/// platform only.
+pub async fn check_builders(
+    engine: &Engine,
+    l: &Loaded,
+    secrets: &[SecretSpec],
+    reporter: &dyn EventSink,
+) -> Result<EngineFacts> {
+    let own = engine.platform().await?;
+    let native = Platform::parse(&own).unwrap_or(Platform {
+        os: "linux".into(),
+        arch: "amd64".into(),
+        variant: None,
+    });
+    let support = engine.buildkit_support().await?;
+    let mut builders = vec![Builder::BuildKit; l.plan.images.len()];
+    let mut noted = false;
+    let mut diags = Vec::new();
+    for &i in &l.selection {
+        let img = &l.plan.images[i];
+        let builder = match (img.builder.as_str(), &support) {
+            ("classic", _) => Builder::Classic,
+            (_, Ok(())) => Builder::BuildKit,
+            ("buildkit", Err(why)) => {
+                return Err(Error::Usage(format!(
+                    "{} asks for builder \"buildkit\", but {why}; use builder = \"classic\" (or --builder classic)",
+                    img.label()
+                )));
+            }
+            (_, Err(why)) => {
+                if !noted {
+                    reporter.note(&format!("note: building with the classic builder: {why}"));
+                    noted = true;
+                }
+                Builder::Classic
+            }
+        };
+        builders[i] = builder;
+        if builder == Builder::Classic {
+            let m = l.plan.manifest_of(i);
+            if !m.secrets.is_empty() || !secrets.is_empty() {
+                return Err(Error::Usage(format!(
+                    "{} has build secrets, which the classic builder cannot serve; build it with BuildKit (builder = \"buildkit\" or \"auto\", --builder buildkit)",
+                    img.label()
+                )));
+            }
+            for p in &img.platforms {
+                let wanted: Vec<&str> = p.split('/').take(2).collect();
+                if wanted == own.split('/').take(2).collect::<Vec<_>>() {
+                    continue;
+                }
+                let message = format!(
+                    "platform `{p}` cannot be built: the engine's classic builder builds only its own platform, {own}"
+                );
+                match m.platforms.iter().find(|s| s.get_ref() == p) {
+                    Some(span) => diags.push(m.diag(span.span(), message)),
+                    None => return Err(Error::Usage(format!("{}: {message}", img.label()))),
+                }
+            }
+        }
+    }
+    diags.sort_by(|a, b| (&a.path, a.line, a.col).cmp(&(&b.path, b.line, b.col)));
+    diags.dedup();
+    if diags.is_empty() {
+        Ok(EngineFacts { builders, native })
+    } else {
+        Err(Error::Invalid(diags))
+    }
+}

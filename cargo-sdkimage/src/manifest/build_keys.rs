@@ -1,0 +1,95 @@
+//! The keys that say how an image is built by the engine: `builder`, `target` and
+//! `[targets]`, `[secrets]`.
+
+use std::collections::BTreeMap;
+
+use toml::Spanned;
+
+use super::{BUILDERS, Checker, SecretFrom, Variants};
+
+impl Checker<'_> {
+    /// `builder`: one of the builder names.
+    pub(super) fn builder(&mut self, builder: Option<&Spanned<String>>) {
+        if let Some(b) = builder
+            && !BUILDERS.contains(&b.get_ref().as_str())
+        {
+            self.error(
+                b.span().start,
+                format!(
+                    "builder {} is not one of {}",
+                    crate::error::quoted(b.get_ref()),
+                    BUILDERS.join(", ")
+                ),
+            );
+        }
+    }
+
+    /// `[secrets]`: each names exactly one source, `env` or `file`.
+    pub(super) fn secrets(&mut self, secrets: &BTreeMap<String, Spanned<SecretFrom>>) {
+        for (id, from) in secrets {
+            let valid_id = !id.is_empty()
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+            if !valid_id {
+                self.error(
+                    from.span().start,
+                    format!(
+                        "secret id {} may hold only letters, digits, `_`, `-` and `.`",
+                        crate::error::quoted(id)
+                    ),
+                );
+            }
+            let f = from.get_ref();
+            if f.env.is_some() == f.file.is_some() {
+                self.error(
+                    from.span().start,
+                    format!("secret `{id}` needs exactly one source: {{ env = \"VAR\" }} or {{ file = \"path\" }}"),
+                );
+            }
+        }
+    }
+
+    /// `target` and `[targets]` (per variant): stage names; a variant in `[targets]` must exist.
+    pub(super) fn targets(
+        &mut self,
+        target: Option<Spanned<String>>,
+        targets: BTreeMap<Spanned<String>, Spanned<String>>,
+        variants: &Variants,
+    ) -> (Option<String>, BTreeMap<String, String>) {
+        let stage_ok = |s: &str| {
+            !s.is_empty()
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        };
+        let check = |c: &mut Self, t: &Spanned<String>| {
+            if !stage_ok(t.get_ref()) {
+                c.error(
+                    t.span().start,
+                    format!(
+                        "target {} is not a stage name (letters, digits, `_`, `-`, `.`)",
+                        crate::error::quoted(t.get_ref())
+                    ),
+                );
+            }
+        };
+        if let Some(t) = &target {
+            check(self, t);
+        }
+        let mut out = BTreeMap::new();
+        for (variant, t) in targets {
+            check(self, &t);
+            if !variants.contains_key(variant.get_ref()) {
+                self.error(
+                    variant.span().start,
+                    format!(
+                        "[targets] names variant `{}`, which [variants] does not have",
+                        variant.get_ref()
+                    ),
+                );
+            }
+            out.insert(variant.into_inner(), t.into_inner());
+        }
+        (target.map(Spanned::into_inner), out)
+    }
+}
