@@ -419,3 +419,32 @@ fn a_secret_is_served_to_the_build_and_found_nowhere_after() {
     assert!(err.contains("SDKIMAGE_E2E_NPM_TOKEN"), "{err}");
     assert!(!err.contains(&canary), "{err}");
 }
+
+/// Syntax newer than the engine's built-in frontend (heredocs, `COPY --link`) fails naming the
+/// Dockerfile, the line and the reason.
+#[test]
+fn syntax_newer_than_the_engine_names_the_line_and_the_reason() {
+    let repo = Repo::new("beam");
+    repo.write(
+        "sdks/newer/sdkimage.toml",
+        "language = \"newer\"\nname = \"newer\"\n",
+    );
+    repo.write("sdks/newer/a", "a\n");
+    for (dockerfile, line) in [
+        (
+            "FROM scratch\nCOPY --link a /a\n",
+            "sdks/newer/Dockerfile:2: Unknown flag: link",
+        ),
+        (
+            "FROM scratch\n\nCOPY <<EOT /a\nhello\nEOT\n",
+            "sdks/newer/Dockerfile:4:",
+        ),
+    ] {
+        repo.write("sdks/newer/Dockerfile", dockerfile);
+        let run = repo.run(&["build", "newer", "--progress", "none"]);
+        run.expect_code(1);
+        let err = run.stderr();
+        assert!(err.contains(line), "{err}");
+        assert!(err.contains("built-in Dockerfile frontend"), "{err}");
+    }
+}

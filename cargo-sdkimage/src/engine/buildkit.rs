@@ -99,7 +99,8 @@ impl Trace {
             let started = v.started.is_some() || v.cached || v.completed.is_some();
             if started && self.started.insert(v.digest.clone()) {
                 // Internal vertexes (loading the Dockerfile, metadata) are not steps.
-                let step = v.name.starts_with('[') || v.name.starts_with("FROM");
+                let step = (v.name.starts_with('[') && !v.name.starts_with("[internal]"))
+                    || v.name.starts_with("FROM");
                 let line = format!("#{n} {}", v.name);
                 if step {
                     self.last_started = Some(v.name.clone());

@@ -501,6 +501,13 @@ impl ImageJob<'_> {
         match (failure, id) {
             (Some(f), _) => {
                 self.store.forget(&v.state_key);
+                let manifest = session.plan.manifest_of(self.index);
+                if let Some(parse) = dockerfile_parse_error(&f.error.to_string()) {
+                    return Err(Error::Failed(format!(
+                        "{}:{parse} ({log_hint})",
+                        session.ws.display_path(&manifest.dockerfile)
+                    )));
+                }
                 let at = f.step.map(|s| format!(" at {s}")).unwrap_or_default();
                 let hint = emulation_hint(&f.error.to_string(), v.platform.as_ref());
                 Err(Error::Failed(format!(
@@ -577,6 +584,25 @@ impl ImageJob<'_> {
             licenses,
         })
     }
+}
+
+/// BuildKit's `dockerfile parse error line N: reason` as `N: reason`, with what to do when the
+/// syntax is newer than the engine's built-in frontend.
+fn dockerfile_parse_error(error: &str) -> Option<String> {
+    let rest = &error
+        [error.find("dockerfile parse error line ")? + "dockerfile parse error line ".len()..];
+    let (line, reason) = rest.split_once(':')?;
+    let line: usize = line.trim().parse().ok()?;
+    let reason = reason.trim();
+    let newer = reason.contains("Unknown flag: link")
+        || reason.starts_with("unknown instruction")
+        || reason.contains("heredoc");
+    let hint = if newer {
+        "; the engine's built-in Dockerfile frontend does not know this syntax (heredocs and `COPY --link` need a newer engine, or a `# syntax=` frontend image the engine can pull)"
+    } else {
+        ""
+    };
+    Some(format!("{line}: {reason}{hint}"))
 }
 
 /// A step that could not start its program on a foreign platform: the engine's host has no
