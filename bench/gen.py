@@ -42,6 +42,11 @@ PUSH_BASE_LAYER_BYTES = 2 << 20
 PUSH_OWN_BYTES = 64 << 10
 
 
+# buildkit: images of two waiting stages each; multiarch: images of two platforms each.
+BUILDKIT_IMAGES = 8
+MULTIARCH_IMAGES = 4
+
+
 def workspace(dest, comment):
     os.makedirs(dest, exist_ok=True)
     write(
@@ -168,6 +173,56 @@ LABEL {LABEL_KEY}=parallel-{i}
 COPY busybox /bin/busybox
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
 RUN i=0; while [ $i -lt {PARALLEL_LOOP} ]; do i=$((i+1)); done; echo image {i} looped $i > /work.txt
+""",
+        )
+
+
+def gen_buildkit(dest, busybox):
+    """Images of two independent stages that each wait 3 s (sleep: waiting, not CPU), the
+    last stage taking a file from each: what BuildKit runs side by side and the classic
+    builder one after the other."""
+    workspace(dest, "buildkit benchmark: independent stages that wait")
+    for i in range(BUILDKIT_IMAGES):
+        folder = os.path.join(dest, "images", f"k{i}")
+        manifest(folder, f"k{i}", f"bench_buildkit_{i}")
+        shutil.copy(busybox, os.path.join(folder, "busybox"))
+        write(
+            os.path.join(folder, "Dockerfile"),
+            f"""FROM scratch AS tools
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "sh", "-c", "/bin/busybox sleep 3; echo tools {i} > /tools.txt"]
+
+FROM scratch AS docs
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "sh", "-c", "/bin/busybox sleep 3; echo docs {i} > /docs.txt"]
+
+FROM scratch
+LABEL {LABEL_KEY}=buildkit-{i}
+COPY --from=tools /tools.txt /
+COPY --from=docs /docs.txt /
+""",
+        )
+
+
+def gen_multiarch(dest, busybox):
+    """Images for linux/amd64 and linux/arm64, each with a RUN that waits (under emulation
+    for arm64): `ARG TARGETARCH` picks the busybox of the platform (bench/run copies the arm64
+    one in as busybox-arm64)."""
+    workspace(dest, "multiarch benchmark: two-platform images")
+    for i in range(MULTIARCH_IMAGES):
+        folder = os.path.join(dest, "images", f"m{i}")
+        write(
+            os.path.join(folder, "sdkimage.toml"),
+            f'language = "m{i}"\nname = "bench_multiarch_{i}"\nplatforms = ["linux/amd64", "linux/arm64"]\n',
+        )
+        shutil.copy(busybox, os.path.join(folder, "busybox-amd64"))
+        write(
+            os.path.join(folder, "Dockerfile"),
+            f"""FROM scratch
+ARG TARGETARCH
+LABEL {LABEL_KEY}=multiarch-{i}
+COPY busybox-${{TARGETARCH}} /bin/busybox
+RUN ["/bin/busybox", "sh", "-c", "/bin/busybox sleep 2; /bin/busybox uname -m > /arch"]
 """,
         )
 
@@ -341,7 +396,7 @@ def host_triple():
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("scenario", choices=["discover", "context", "parallel", "no-op", "push", "licenses", "label"])
+    p.add_argument("scenario", choices=["discover", "context", "parallel", "no-op", "push", "licenses", "buildkit", "multiarch", "label"])
     p.add_argument("dest", nargs="?")
     p.add_argument("--busybox", default="/bin/busybox")
     p.add_argument("--repo", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -362,6 +417,8 @@ def main():
         "no-op": lambda: gen_noop(a.dest),
         "push": lambda: gen_push(a.dest, a.busybox),
         "licenses": lambda: gen_licenses(a.dest, a.repo),
+        "buildkit": lambda: gen_buildkit(a.dest, a.busybox),
+        "multiarch": lambda: gen_multiarch(a.dest, a.busybox),
     }[a.scenario]()
 
 
