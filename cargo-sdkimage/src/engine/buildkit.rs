@@ -15,10 +15,10 @@
 
 use std::collections::HashMap;
 
-use bollard::models::BuildInfoAux;
+use bollard::models::{BuildInfo, BuildInfoAux};
 use bollard::query_parameters::{BuildImageOptions, BuilderVersion};
 use bollard_stubs::moby::buildkit::v1::StatusResponse;
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 
 use super::{BuildFailure, BuildOutput, BuildRequest, ContextBody, Engine, EngineError};
 
@@ -39,32 +39,26 @@ pub(super) fn build<'a>(
         session: request.session.clone(),
         ..Default::default()
     };
-    let credentials = request.credentials.clone().map(super::to_bollard_auths);
-    let body = bollard::body_try_stream(context);
-    let mut trace = Trace::default();
-    engine
-        .docker
-        .build_image(options, credentials, Some(body))
-        .flat_map(move |item| {
-            let out = match item {
-                Ok(info) => {
-                    let mut out = Vec::new();
-                    match info.aux {
-                        Some(BuildInfoAux::BuildKit(status)) => trace.read(&status, &mut out),
-                        Some(BuildInfoAux::Default(aux)) => {
-                            out.extend(aux.id.map(|id| Ok(BuildOutput::ImageId(id))));
-                        }
-                        None => {}
-                    }
-                    if let Some(detail) = info.error_detail.and_then(|d| d.message) {
-                        out.push(Err(trace.failure(EngineError::Failed(detail))));
-                    }
-                    out
-                }
-                Err(e) => vec![Err(trace.failure(super::classify_error(e, &engine.host)))],
-            };
-            futures_util::stream::iter(out)
-        })
+    super::stream_build(engine, options, request, context, Trace::default())
+}
+
+impl super::ReadStream for Trace {
+    fn read(&mut self, info: BuildInfo, out: &mut super::Outputs) {
+        match info.aux {
+            Some(BuildInfoAux::BuildKit(status)) => self.read_status(&status, out),
+            Some(BuildInfoAux::Default(aux)) => {
+                out.extend(aux.id.map(|id| Ok(BuildOutput::ImageId(id))));
+            }
+            None => {}
+        }
+        if let Some(detail) = info.error_detail.and_then(|d| d.message) {
+            out.push(Err(self.failure(EngineError::Failed(detail))));
+        }
+    }
+
+    fn failure(&mut self, error: EngineError) -> BuildFailure {
+        Trace::failure(self, error)
+    }
 }
 
 /// What is known of BuildKit's vertexes (one per step), by digest.
@@ -92,7 +86,7 @@ impl Trace {
         *self.numbers.entry(digest.to_string()).or_insert(next)
     }
 
-    fn read(&mut self, status: &StatusResponse, out: &mut Out) {
+    fn read_status(&mut self, status: &StatusResponse, out: &mut Out) {
         for v in &status.vertexes {
             let n = self.number(&v.digest);
             self.names.insert(v.digest.clone(), v.name.clone());

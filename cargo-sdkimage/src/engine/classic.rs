@@ -7,8 +7,9 @@
 //! in its own time.
 
 use bollard::Docker;
+use bollard::models::{BuildInfo, BuildInfoAux};
 use bollard::query_parameters::{BuildImageOptions, BuilderVersion};
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 
 use super::{BuildFailure, BuildOutput, BuildRequest, ContextBody, Engine, EngineError};
 
@@ -28,9 +29,7 @@ pub(super) fn build<'a>(
         version: BuilderVersion::BuilderV1,
         ..Default::default()
     };
-    let credentials = request.credentials.clone().map(super::to_bollard_auths);
-    let body = bollard::body_try_stream(context);
-    let mut state = Progress {
+    let state = Progress {
         partial: String::new(),
         step: None,
         container: StepContainer {
@@ -38,34 +37,31 @@ pub(super) fn build<'a>(
             id: None,
         },
     };
-    engine
-        .docker
-        .build_image(options, credentials, Some(body))
-        .flat_map(move |item| {
-            let out = match item {
-                Ok(info) => {
-                    let mut out = Vec::new();
-                    if let Some(text) = info.stream {
-                        state.partial.push_str(&text);
-                        while let Some(pos) = state.partial.find('\n') {
-                            let line: String = state.partial.drain(..=pos).collect();
-                            out.push(Ok(state.line(super::strip_ansi(line.trim_end()))));
-                        }
-                    }
-                    if let Some(detail) = info.error_detail.and_then(|d| d.message) {
-                        out.push(Err(state.failure(EngineError::Failed(detail))));
-                    }
-                    if let Some(bollard::models::BuildInfoAux::Default(aux)) = info.aux
-                        && let Some(id) = aux.id
-                    {
-                        out.push(Ok(BuildOutput::ImageId(id)));
-                    }
-                    out
-                }
-                Err(e) => vec![Err(state.failure(super::classify_error(e, &engine.host)))],
-            };
-            futures_util::stream::iter(out)
-        })
+    super::stream_build(engine, options, request, context, state)
+}
+
+impl super::ReadStream for Progress {
+    fn read(&mut self, info: BuildInfo, out: &mut super::Outputs) {
+        if let Some(text) = info.stream {
+            self.partial.push_str(&text);
+            while let Some(pos) = self.partial.find('\n') {
+                let line: String = self.partial.drain(..=pos).collect();
+                out.push(Ok(self.line(super::strip_ansi(line.trim_end()))));
+            }
+        }
+        if let Some(detail) = info.error_detail.and_then(|d| d.message) {
+            out.push(Err(self.failure(EngineError::Failed(detail))));
+        }
+        if let Some(BuildInfoAux::Default(aux)) = info.aux
+            && let Some(id) = aux.id
+        {
+            out.push(Ok(BuildOutput::ImageId(id)));
+        }
+    }
+
+    fn failure(&mut self, error: EngineError) -> BuildFailure {
+        Progress::failure(self, error)
+    }
 }
 
 /// What the stream has seen so far.

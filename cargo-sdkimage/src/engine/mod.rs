@@ -106,6 +106,39 @@ pub struct BuildRequest {
     pub session: Option<String>,
 }
 
+/// Typed progress out of bollard's build stream: one builder's reading of it.
+trait ReadStream: Send {
+    /// Turn one message of the stream into progress.
+    fn read(&mut self, info: bollard::models::BuildInfo, out: &mut Outputs);
+    /// A failure, with the step that was running.
+    fn failure(&mut self, error: EngineError) -> BuildFailure;
+}
+
+type Outputs = Vec<std::result::Result<BuildOutput, BuildFailure>>;
+
+/// Send a build request with the context streamed in its body; `reader` reads the answer.
+fn stream_build<'a>(
+    engine: &'a Engine,
+    options: bollard::query_parameters::BuildImageOptions,
+    request: &BuildRequest,
+    context: ContextBody,
+    mut reader: impl ReadStream + 'a,
+) -> impl Stream<Item = std::result::Result<BuildOutput, BuildFailure>> + Send + 'a {
+    let credentials = request.credentials.clone().map(to_bollard_auths);
+    let body = bollard::body_try_stream(context);
+    engine
+        .docker
+        .build_image(options, credentials, Some(body))
+        .flat_map(move |item| {
+            let mut out = Vec::new();
+            match item {
+                Ok(info) => reader.read(info, &mut out),
+                Err(e) => out.push(Err(reader.failure(classify_error(e, &engine.host)))),
+            }
+            futures_util::stream::iter(out)
+        })
+}
+
 /// The build credentials as a BuildKit session hands them out: registry host ->
 /// (username, password or identity token).
 pub fn registry_auths(credentials: &BuildCredentials) -> session::RegistryAuths {

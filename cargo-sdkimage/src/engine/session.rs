@@ -350,39 +350,31 @@ impl BuildSession {
         let secret_ids: Vec<String> = secrets.keys().cloned().collect();
         let store = SecretStore { secrets, auths };
         let opened = if let Some(path) = host.host.strip_prefix("unix://") {
-            let open = async {
-                let mut conn = tokio::net::UnixStream::connect(path)
-                    .await
-                    .map_err(|e| unreachable(e.to_string()))?;
-                handshake(&mut conn, &id, host).await?;
-                let (conn, closer) = keep_closer(
-                    conn.into_std(),
-                    |s| s.try_clone(),
-                    |s| tokio::net::UnixStream::from_std(s),
-                )
-                .map_err(|e| unreachable(e.to_string()))?;
-                Ok::<_, Error>((conn, Closer::Unix(closer)))
-            };
-            with_timeout(open, &unreachable)
-                .await
-                .map(|(conn, closer)| (serve(conn, store), closer))
+            let connect = tokio::net::UnixStream::connect(path);
+            let open = open_with(
+                connect,
+                |c| c.into_std(),
+                |s| s.try_clone(),
+                tokio::net::UnixStream::from_std,
+                &id,
+                host,
+                &unreachable,
+            );
+            let (conn, closer) = with_timeout(open, &unreachable).await?;
+            (serve(conn, store), Closer::Unix(closer))
         } else if let Some(addr) = plain_tcp_address(host) {
-            let open = async {
-                let mut conn = tokio::net::TcpStream::connect(addr)
-                    .await
-                    .map_err(|e| unreachable(e.to_string()))?;
-                handshake(&mut conn, &id, host).await?;
-                let (conn, closer) = keep_closer(
-                    conn.into_std(),
-                    |s| s.try_clone(),
-                    |s| tokio::net::TcpStream::from_std(s),
-                )
-                .map_err(|e| unreachable(e.to_string()))?;
-                Ok::<_, Error>((conn, Closer::Tcp(closer)))
-            };
-            with_timeout(open, &unreachable)
-                .await
-                .map(|(conn, closer)| (serve(conn, store), closer))
+            let connect = tokio::net::TcpStream::connect(addr);
+            let open = open_with(
+                connect,
+                |c| c.into_std(),
+                |s| s.try_clone(),
+                tokio::net::TcpStream::from_std,
+                &id,
+                host,
+                &unreachable,
+            );
+            let (conn, closer) = with_timeout(open, &unreachable).await?;
+            (serve(conn, store), Closer::Tcp(closer))
         } else {
             return Err(Error::Usage(format!(
                 "build secrets need the engine's local socket (unix://) or a plain tcp:// address, but the engine at {} ({}) is reached {}; point DOCKER_HOST at the engine's socket to build with secrets",
@@ -395,7 +387,7 @@ impl BuildSession {
                 }
             )));
         };
-        let ((stop, task), closer) = opened?;
+        let ((stop, task), closer) = opened;
         Ok(BuildSession {
             id,
             secret_ids,
@@ -463,6 +455,25 @@ impl Closer {
 }
 
 /// Turn a tokio stream (already made std) into a tokio stream plus a std duplicate of it.
+/// Connect, upgrade the connection to a session, and keep a duplicate of the socket that can
+/// shut it down however tonic holds the connection.
+async fn open_with<T, S>(
+    connect: impl Future<Output = std::io::Result<T>>,
+    into_std: impl Fn(T) -> std::io::Result<S>,
+    clone: impl Fn(&S) -> std::io::Result<S>,
+    from_std: impl Fn(S) -> std::io::Result<T>,
+    id: &str,
+    host: &EngineHost,
+    unreachable: &(dyn Fn(String) -> Error + Sync),
+) -> Result<(T, S)>
+where
+    T: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut conn = connect.await.map_err(|e| unreachable(e.to_string()))?;
+    handshake(&mut conn, id, host).await?;
+    keep_closer(into_std(conn), clone, from_std).map_err(|e| unreachable(e.to_string()))
+}
+
 fn keep_closer<S, T>(
     std_stream: std::io::Result<S>,
     clone: impl Fn(&S) -> std::io::Result<S>,
