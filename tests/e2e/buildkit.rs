@@ -305,8 +305,14 @@ fn a_two_platform_image_is_pushed_as_one_index_and_runs_as_arm64() {
             .all(|t| t == "1.0" || t == "latest" || t.starts_with("sdkimage-staging")),
         "{tags:?}"
     );
-    // verify checks the index against the local images of both platforms.
+    // verify checks the index against the local images of both platforms; promote copies it.
     repo.run(&["verify", "multi", "--tag", "1.0"]).success();
+    repo.run(&["promote", "multi", "--from-tag", "1.0", "--tag", "stable"])
+        .success();
+    assert_eq!(
+        crate::support::RegistryApi::digest(&repo.image_ref("multi", "stable")).as_deref(),
+        Some(index_digest.as_str())
+    );
     // Pulled by platform from the registry, it runs as arm64 under emulation.
     remove_image(&format!("{reference}-linux-arm64"));
     let out = docker(&[

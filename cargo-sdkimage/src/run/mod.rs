@@ -407,7 +407,7 @@ pub fn secret_args_warning(plan: &BuildPlan, selection: &[usize]) -> Option<Stri
     }
     let names: Vec<&str> = names.into_iter().collect();
     Some(format!(
-        "warning: build arg{} {} look{} like a secret; build args are recorded in the image (`docker history` shows them to anyone who pulls it); pass secrets as build secrets instead",
+        "warning: build arg{} {} look{} like a secret; build args are recorded in the image (`docker history` shows them to anyone who pulls it); pass secrets as build secrets instead (`--secret id=NAME,env=VAR` or a manifest's [secrets], read with `RUN --mount=type=secret,id=NAME`)",
         if names.len() > 1 { "s" } else { "" },
         names.join(", "),
         if names.len() > 1 { "" } else { "s" },
