@@ -9,7 +9,7 @@ use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
 use crate::manifest::Manifest;
 use crate::output::{self, Counts, EventSink, ImageMetadata, ListEntry, Outcome, ResultRow, Tally};
-use crate::plan::{BuildPlan, PlanOptions};
+use crate::plan::{BuildPlan, ImageIndex, PlanOptions};
 use crate::publish::{self, PublishOptions, Published};
 use crate::registry::Registries;
 use crate::report;
@@ -38,7 +38,7 @@ pub struct Target {
 pub struct Loaded {
     pub ws: Workspace,
     pub plan: BuildPlan,
-    pub selection: Vec<usize>,
+    pub selection: Vec<ImageIndex>,
 }
 
 /// Find the workspace, discover and check every manifest, expand the plan, apply selectors.
@@ -81,7 +81,7 @@ pub async fn list(target: &Target, reporter: &dyn EventSink) -> Result<Vec<ListE
     Ok(l.selection
         .iter()
         .map(|&i| {
-            let img = &l.plan.images[i];
+            let img = l.plan.image(i);
             ListEntry {
                 language: img.language.clone(),
                 variant: img.variant.clone(),
@@ -91,7 +91,7 @@ pub async fn list(target: &Target, reporter: &dyn EventSink) -> Result<Vec<ListE
                 depends_on: img
                     .deps
                     .iter()
-                    .map(|&d| l.plan.images[d].name.clone())
+                    .map(|&d| l.plan.image(d).name.clone())
                     .collect(),
                 platforms: img.platforms.clone(),
                 target: img.target.clone(),
@@ -167,7 +167,7 @@ pub async fn build(
                 .results
                 .iter()
                 .filter(|r| r.outcome == Outcome::Failed)
-                .map(|r| session.plan.images[r.image].name.as_str())
+                .map(|r| session.plan.image(r.image).name.as_str())
                 .collect();
             let error = if let Some(signal) = run.interrupted {
                 Some(Error::Interrupted(signal))
@@ -184,7 +184,7 @@ pub async fn build(
                     _ => Error::Failed(failed),
                 })
             } else if let Some(push) = &cmd.push {
-                let built: Vec<(usize, String)> = run
+                let built: Vec<(ImageIndex, String)> = run
                     .results
                     .iter()
                     .map(|r| (r.image, r.id.clone().unwrap_or_default()))
@@ -206,7 +206,7 @@ pub async fn build(
     };
     let mut metadata = metadata_of(&session.plan, &results);
     for p in &pushed {
-        let name = &session.plan.images[p.image].name;
+        let name = &session.plan.image(p.image).name;
         if let Some((_, meta)) = metadata.iter_mut().find(|(n, _)| n == name) {
             meta.digest = Some(p.digest.clone());
             meta.pushed = true;
@@ -239,7 +239,7 @@ pub fn metadata_of(plan: &BuildPlan, results: &[ImageResult]) -> Vec<(String, Im
     results
         .iter()
         .map(|r| {
-            let img = &plan.images[r.image];
+            let img = plan.image(r.image);
             let refs: Vec<String> = img.refs.iter().map(ToString::to_string).collect();
             let meta = ImageMetadata {
                 image_name: refs.join(","),
@@ -297,7 +297,7 @@ fn summarize(
     let rows: Vec<ResultRow> = results
         .iter()
         .map(|r| ResultRow {
-            image: session.plan.images[r.image].name.clone(),
+            image: session.plan.image(r.image).name.clone(),
             outcome: r.outcome,
             duration: r.duration,
             id: r.id.clone(),
@@ -319,14 +319,14 @@ pub fn dockerfile(target: &Target) -> Result<String> {
                 "`dockerfile` shows one image; name one of: {}",
                 named
                     .iter()
-                    .map(|&i| l.plan.images[i].label())
+                    .map(|&i| l.plan.image(i).label())
                     .collect::<Vec<_>>()
                     .join(", ")
             )));
         }
     };
     let m = l.plan.manifest_of(image);
-    let img = &l.plan.images[image];
+    let img = l.plan.image(image);
     let rules = crate::guarded::Rules::new(&l.ws.root, crate::guarded::CONFIG_CAP, "a Dockerfile");
     let text = crate::guarded::read_to_string(&m.dockerfile, rules)?;
     let mut spec = m.context_spec(img.variant.as_deref(), &l.ws.root, &l.ws.state_dir());
@@ -383,7 +383,7 @@ pub fn dockerfile(target: &Target) -> Result<String> {
 /// Phase one and two of a publish, with the registries of the environment.
 async fn publish_images(
     session: &Session,
-    built: &[(usize, String)],
+    built: &[(ImageIndex, String)],
     opts: &PublishOptions,
     sink: &dyn EventSink,
 ) -> Result<Vec<Published>> {
@@ -439,7 +439,7 @@ pub async fn push(
     // engine is asked about every ref at once.
     let lookups = l.selection.iter().map(|&i| {
         let engine = &engine;
-        let img = &l.plan.images[i];
+        let img = l.plan.image(i);
         async move {
             let mut local = Vec::new();
             for r in &img.refs {
@@ -518,7 +518,7 @@ pub async fn verify(
                 Some(
                     l.selection
                         .iter()
-                        .map(|&i| l.plan.images[i].name.clone())
+                        .map(|&i| l.plan.image(i).name.clone())
                         .collect(),
                 )
             };
@@ -617,7 +617,7 @@ pub async fn licenses(
 ) -> Result<usize> {
     use crate::manifest::LicenseSource;
     let l = load(target)?;
-    let wanted: Vec<usize> = l
+    let wanted: Vec<ImageIndex> = l
         .selection
         .iter()
         .copied()
@@ -641,7 +641,7 @@ pub async fn licenses(
         for &i in &wanted {
             let resolved =
                 crate::licenses::gather_licenses(&ws, l.plan.manifest_of(i), None).await?;
-            total += write_licenses(&l.plan.images[i].name, &resolved, out, &*reporter)?;
+            total += write_licenses(&l.plan.image(i).name, &resolved, out, &*reporter)?;
         }
         return Ok(total);
     }
@@ -655,7 +655,7 @@ pub async fn licenses(
     if let Some(r) = run.results.iter().find(|r| r.id.is_none()) {
         return Err(Error::Failed(format!(
             "{} was not built, so its licenses cannot be read: {}",
-            session.plan.images[r.image].name,
+            session.plan.image(r.image).name,
             r.message.clone().unwrap_or_default()
         )));
     }
@@ -669,7 +669,7 @@ pub async fn licenses(
             resolved = crate::licenses::gather_licenses(&session.ws, session.plan.manifest_of(i), image) => resolved?,
             number = signal.wait() => return Err(Error::Interrupted(number)),
         };
-        total += write_licenses(&session.plan.images[i].name, &resolved, out, &*reporter)?;
+        total += write_licenses(&session.plan.image(i).name, &resolved, out, &*reporter)?;
     }
     Ok(total)
 }

@@ -29,11 +29,43 @@ pub struct PlanOptions {
     pub pull_licenses: bool,
 }
 
+/// An image of the build graph: its place in [`BuildPlan::images`] (see [`BuildPlan::image`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ImageIndex(usize);
+
+impl ImageIndex {
+    /// The image at `i` of [`BuildPlan::images`].
+    pub const fn new(i: usize) -> ImageIndex {
+        ImageIndex(i)
+    }
+
+    /// Its place in [`BuildPlan::images`].
+    pub fn get(self) -> usize {
+        self.0
+    }
+}
+
+/// A manifest of the plan: its place in [`BuildPlan::manifests`] (see [`BuildPlan::manifest`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ManifestIndex(usize);
+
+impl ManifestIndex {
+    /// The manifest at `i` of [`BuildPlan::manifests`].
+    pub const fn new(i: usize) -> ManifestIndex {
+        ManifestIndex(i)
+    }
+
+    /// Its place in [`BuildPlan::manifests`].
+    pub fn get(self) -> usize {
+        self.0
+    }
+}
+
 /// One image to build: a manifest, or one variant of it.
 #[derive(Debug, Clone)]
 pub struct Image {
-    /// Index of its manifest in [`BuildPlan::manifests`].
-    pub manifest: usize,
+    /// Its manifest in [`BuildPlan::manifests`].
+    pub manifest: ManifestIndex,
     pub language: String,
     pub variant: Option<String>,
     /// The expanded image name, below the repository root.
@@ -41,9 +73,9 @@ pub struct Image {
     pub refs: Vec<ImageRef>,
     pub build_args: BTreeMap<String, String>,
     /// Build args whose value is a ref of another image of ours: arg -> that image.
-    pub image_args: BTreeMap<String, usize>,
+    pub image_args: BTreeMap<String, ImageIndex>,
     /// Images that must be built first (direct dependencies), sorted.
-    pub deps: Vec<usize>,
+    pub deps: Vec<ImageIndex>,
     /// `auto`, `buildkit` or `classic`: `--builder`, else the manifest's, else the workspace's.
     pub builder: String,
     /// The platforms to build (`os/arch[/variant]`); empty: the engine's own.
@@ -189,7 +221,7 @@ impl BuildPlan {
                     .or(m.target.as_ref())
                     .cloned();
                 images.push(Image {
-                    manifest: mi,
+                    manifest: ManifestIndex(mi),
                     language: m.language.clone(),
                     variant: variant.cloned(),
                     name,
@@ -206,7 +238,7 @@ impl BuildPlan {
 
         // Control characters in the values build args end up with, from any source.
         for img in &images {
-            let m = &manifests[img.manifest];
+            let m = &manifests[img.manifest.get()];
             for (k, v) in &img.build_args {
                 if let Some(c) = control_char(k).or_else(|| control_char(v)) {
                     let span = m.build_args.get(k).map_or(0..0, |t| t.span());
@@ -224,22 +256,23 @@ impl BuildPlan {
         }
 
         // Two manifests giving one selector: `dockerfile python:3.11` could not tell them apart.
-        let mut by_selector: BTreeMap<String, usize> = BTreeMap::new();
+        let mut by_selector: BTreeMap<String, ImageIndex> = BTreeMap::new();
         for (i, img) in images.iter().enumerate() {
+            let i = ImageIndex(i);
             let selector = img.label();
             match by_selector.get(&selector) {
-                Some(&first) if images[first].manifest != img.manifest => {
-                    let other = &manifests[images[first].manifest];
+                Some(&first) if images[first.get()].manifest != img.manifest => {
+                    let other = &manifests[images[first.get()].manifest.get()];
                     let (line, col) =
                         crate::error::line_col(&other.source, other.name.span().start);
-                    let m = &manifests[img.manifest];
+                    let m = &manifests[img.manifest.get()];
                     diags.push(m.diag(
                         m.name.span(),
                         format!(
                             "selector `{selector}` (image `{}`) is also given by {}:{line}:{col} (image `{}`); give one of them another language or variant",
                             img.name,
                             other.path.display(),
-                            images[first].name
+                            images[first.get()].name
                         ),
                     ));
                 }
@@ -251,12 +284,13 @@ impl BuildPlan {
         }
 
         // Two manifests producing one image name.
-        let mut by_name: BTreeMap<&str, usize> = BTreeMap::new();
+        let mut by_name: BTreeMap<&str, ImageIndex> = BTreeMap::new();
         for (i, img) in images.iter().enumerate() {
+            let i = ImageIndex(i);
             if let Some(&first) = by_name.get(img.name.as_str()) {
-                let other = &manifests[images[first].manifest];
+                let other = &manifests[images[first.get()].manifest.get()];
                 let (line, col) = crate::error::line_col(&other.source, other.name.span().start);
-                let m = &manifests[img.manifest];
+                let m = &manifests[img.manifest.get()];
                 diags.push(m.diag(
                     m.name.span(),
                     format!(
@@ -271,16 +305,16 @@ impl BuildPlan {
         }
 
         // depends-on, and build args that name one of our images.
-        let mut deps: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); images.len()];
-        let mut image_args: Vec<BTreeMap<String, usize>> = vec![BTreeMap::new(); images.len()];
-        let mut by_ref: BTreeMap<String, usize> = BTreeMap::new();
+        let mut deps: Vec<BTreeSet<ImageIndex>> = vec![BTreeSet::new(); images.len()];
+        let mut image_args: Vec<BTreeMap<String, ImageIndex>> = vec![BTreeMap::new(); images.len()];
+        let mut by_ref: BTreeMap<String, ImageIndex> = BTreeMap::new();
         for (i, img) in images.iter().enumerate() {
             for r in &img.refs {
-                by_ref.insert(r.to_string(), i);
+                by_ref.insert(r.to_string(), ImageIndex(i));
             }
         }
         for (i, img) in images.iter().enumerate() {
-            let m = &manifests[img.manifest];
+            let m = &manifests[img.manifest.get()];
             for entry in &m.depends_on {
                 let targets = resolve_dependency(&images, entry.get_ref());
                 if targets.is_empty() {
@@ -293,7 +327,7 @@ impl BuildPlan {
             }
             for (k, v) in &img.build_args {
                 if let Some(&target) = by_ref.get(v)
-                    && target != i
+                    && target != ImageIndex(i)
                 {
                     image_args[i].insert(k.clone(), target);
                     deps[i].insert(target);
@@ -333,14 +367,14 @@ impl BuildPlan {
         }
         fn visit(
             plan: &BuildPlan,
-            i: usize,
+            i: ImageIndex,
             colour: &mut [Colour],
-            stack: &mut Vec<usize>,
-        ) -> Option<Vec<usize>> {
-            colour[i] = Colour::Grey;
+            stack: &mut Vec<ImageIndex>,
+        ) -> Option<Vec<ImageIndex>> {
+            colour[i.get()] = Colour::Grey;
             stack.push(i);
-            for &d in &plan.images[i].deps {
-                match colour[d] {
+            for &d in &plan.image(i).deps {
+                match colour[d.get()] {
                     Colour::Grey => {
                         let start = stack.iter().position(|&s| s == d).unwrap_or(0);
                         let mut cycle = stack[start..].to_vec();
@@ -356,20 +390,16 @@ impl BuildPlan {
                 }
             }
             stack.pop();
-            colour[i] = Colour::Black;
+            colour[i.get()] = Colour::Black;
             None
         }
         let mut colour = vec![Colour::White; self.images.len()];
-        for i in 0..self.images.len() {
-            if colour[i] == Colour::White
+        for i in self.indexes() {
+            if colour[i.get()] == Colour::White
                 && let Some(cycle) = visit(self, i, &mut colour, &mut Vec::new())
             {
-                let names: Vec<&str> = cycle
-                    .iter()
-                    .map(|&c| self.images[c].name.as_str())
-                    .collect();
-                let img = &self.images[cycle[0]];
-                let m = &self.manifests[img.manifest];
+                let names: Vec<&str> = cycle.iter().map(|&c| self.image(c).name.as_str()).collect();
+                let m = self.manifest_of(cycle[0]);
                 let span = m.depends_on.first().map_or(m.name.span(), Spanned::span);
                 return Err(Error::invalid(m.diag(
                     span,
@@ -385,11 +415,11 @@ impl BuildPlan {
 
     /// The images the selectors name, with everything they depend on, in build order.
     /// No selector selects everything.
-    pub fn select(&self, selectors: &[String], cwd: &Path) -> Result<Vec<usize>> {
-        let mut chosen: BTreeSet<usize> = self.named(selectors, cwd)?.into_iter().collect();
-        let mut stack: Vec<usize> = chosen.iter().copied().collect();
+    pub fn select(&self, selectors: &[String], cwd: &Path) -> Result<Vec<ImageIndex>> {
+        let mut chosen: BTreeSet<ImageIndex> = self.named(selectors, cwd)?.into_iter().collect();
+        let mut stack: Vec<ImageIndex> = chosen.iter().copied().collect();
         while let Some(i) = stack.pop() {
-            for &d in &self.images[i].deps {
+            for &d in &self.image(i).deps {
                 if chosen.insert(d) {
                     stack.push(d);
                 }
@@ -399,9 +429,9 @@ impl BuildPlan {
     }
 
     /// The images the selectors name themselves (no dependencies), sorted; none = all.
-    pub fn named(&self, selectors: &[String], cwd: &Path) -> Result<Vec<usize>> {
+    pub fn named(&self, selectors: &[String], cwd: &Path) -> Result<Vec<ImageIndex>> {
         if selectors.is_empty() {
-            return Ok((0..self.images.len()).collect());
+            return Ok(self.indexes().collect());
         }
         let mut chosen = BTreeSet::new();
         for selector in selectors {
@@ -418,14 +448,15 @@ impl BuildPlan {
     }
 
     /// Topological order of `chosen` (dependencies first), stable by manifest path and variant.
-    pub fn build_order(&self, chosen: &BTreeSet<usize>) -> Vec<usize> {
+    pub fn build_order(&self, chosen: &BTreeSet<ImageIndex>) -> Vec<ImageIndex> {
         let mut done = BTreeSet::new();
         let mut order = Vec::new();
         while order.len() < chosen.len() {
             let before = order.len();
             for &i in chosen {
                 if !done.contains(&i)
-                    && self.images[i]
+                    && self
+                        .image(i)
                         .deps
                         .iter()
                         .all(|d| done.contains(d) || !chosen.contains(d))
@@ -441,7 +472,7 @@ impl BuildPlan {
         order
     }
 
-    fn resolve_selector(&self, selector: &str, cwd: &Path) -> Vec<usize> {
+    fn resolve_selector(&self, selector: &str, cwd: &Path) -> Vec<ImageIndex> {
         // Names first: an image name may hold a `/`.
         let named = resolve_dependency(&self.images, selector);
         if !named.is_empty() {
@@ -461,29 +492,44 @@ impl BuildPlan {
                 dir
             };
             // A manifest's folder, or any folder above manifests (`sdks`, `.`).
-            return (0..self.images.len())
-                .filter(|&i| {
-                    self.manifests[self.images[i].manifest]
-                        .dir
-                        .starts_with(&dir)
-                })
+            return self
+                .indexes()
+                .filter(|&i| self.manifest_of(i).dir.starts_with(&dir))
                 .collect();
         }
         Vec::new()
     }
 
-    pub fn manifest_of(&self, image: usize) -> &Manifest {
-        &self.manifests[self.images[image].manifest]
+    /// Image `i` of the graph.
+    pub fn image(&self, i: ImageIndex) -> &Image {
+        &self.images[i.0]
+    }
+
+    /// Every image of the graph, in plan order.
+    pub fn indexes(&self) -> impl Iterator<Item = ImageIndex> + use<> {
+        (0..self.images.len()).map(ImageIndex)
+    }
+
+    /// Manifest `m` of the plan.
+    pub fn manifest(&self, m: ManifestIndex) -> &Manifest {
+        &self.manifests[m.0]
+    }
+
+    pub fn manifest_of(&self, image: ImageIndex) -> &Manifest {
+        self.manifest(self.image(image).manifest)
     }
 }
 
 /// A language, `language:variant` or image name -> the images it means.
-fn resolve_dependency(images: &[Image], text: &str) -> Vec<usize> {
+fn resolve_dependency(images: &[Image], text: &str) -> Vec<ImageIndex> {
     let matches = |img: &Image| match text.split_once(':') {
         Some((lang, variant)) => img.language == lang && img.variant.as_deref() == Some(variant),
         None => img.language == text || img.name == text,
     };
-    (0..images.len()).filter(|&i| matches(&images[i])).collect()
+    (0..images.len())
+        .filter(|&i| matches(&images[i]))
+        .map(ImageIndex)
+        .collect()
 }
 
 fn known_list(images: &[Image]) -> String {

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 use crate::fingerprint::StateLock;
 use crate::interrupt::Interrupt;
 use crate::output::EventSink;
+use crate::plan::ImageIndex;
 use crate::reference::Platform;
 use crate::run::{self, Session};
 
@@ -37,7 +38,7 @@ pub(super) async fn open_session(
     secrets: &[SecretSpec],
     reporter: Arc<dyn EventSink>,
     interrupt: Interrupt,
-) -> Result<(Arc<Session>, Vec<usize>, StateLock)> {
+) -> Result<(Arc<Session>, Vec<ImageIndex>, StateLock)> {
     let engine = Engine::connect().await?;
     let facts = check_builders(&engine, &l, secrets, &*reporter).await?;
     let lock = StateLock::acquire(&l.ws.state_dir(), || {
@@ -92,7 +93,7 @@ pub async fn check_builders(
     let mut noted = false;
     let mut diags = Vec::new();
     for &i in &l.selection {
-        let img = &l.plan.images[i];
+        let img = l.plan.image(i);
         let builder = match (img.builder.as_str(), &support) {
             ("classic", _) => Builder::Classic,
             (_, Ok(())) => Builder::BuildKit,
@@ -110,7 +111,7 @@ pub async fn check_builders(
                 Builder::Classic
             }
         };
-        builders[i] = builder;
+        builders[i.get()] = builder;
         if builder == Builder::Classic {
             let m = l.plan.manifest_of(i);
             if !m.secrets.is_empty() || !secrets.is_empty() {

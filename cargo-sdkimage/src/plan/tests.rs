@@ -49,8 +49,8 @@ fn beam(name: &str) -> (crate::manifest::tests::TempTree, Vec<Manifest>) {
     (root, ms)
 }
 
-fn names(plan: &BuildPlan, sel: &[usize]) -> Vec<String> {
-    sel.iter().map(|&i| plan.images[i].name.clone()).collect()
+fn names(plan: &BuildPlan, sel: &[ImageIndex]) -> Vec<String> {
+    sel.iter().map(|&i| plan.image(i).name.clone()).collect()
 }
 
 #[test]

@@ -20,7 +20,7 @@ const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+
 /// An OCI image index (`application/vnd.oci.image.index.v1+json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ImageIndex {
+pub struct OciIndex {
     pub schema_version: u32,
     #[serde(default)]
     pub media_type: String,
@@ -117,7 +117,7 @@ pub async fn local_ids(engine: &Engine, image: &Image) -> Result<Vec<(Platform, 
 /// The index over `children` (platform, its manifest as the registry stores it), as the
 /// registry will store it: deterministic bytes, so its digest is known before the PUT.
 pub fn index_of(children: &[(Platform, RegistryManifest)]) -> RegistryManifest {
-    let index = ImageIndex {
+    let index = OciIndex {
         schema_version: 2,
         media_type: OCI_INDEX.to_string(),
         manifests: children
@@ -143,7 +143,7 @@ pub fn index_of(children: &[(Platform, RegistryManifest)]) -> RegistryManifest {
 }
 
 /// Read `manifest` as an index (OCI or Docker manifest list); `None` for a plain manifest.
-pub fn parse_index(manifest: &RegistryManifest) -> Option<ImageIndex> {
+pub fn parse_index(manifest: &RegistryManifest) -> Option<OciIndex> {
     if manifest.media_type != OCI_INDEX && manifest.media_type != DOCKER_LIST {
         return None;
     }
@@ -151,7 +151,7 @@ pub fn parse_index(manifest: &RegistryManifest) -> Option<ImageIndex> {
 }
 
 /// Platform -> manifest digest of an index.
-pub fn children(index: &ImageIndex) -> BTreeMap<String, String> {
+pub fn children(index: &OciIndex) -> BTreeMap<String, String> {
     index
         .manifests
         .iter()

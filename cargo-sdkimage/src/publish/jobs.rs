@@ -7,17 +7,17 @@ use futures_util::{StreamExt, stream};
 
 use crate::error::{Error, Result};
 use crate::output::{EventKind, EventSink};
-use crate::plan::{BuildPlan, Image};
+use crate::plan::{BuildPlan, Image, ImageIndex};
 
 /// Engine pushes: the first image (in build order, often the base the others are built on)
 /// alone, then the rest `jobs` at a time, as [`bounded`] runs them, stopping on a failure.
 /// Layers the images share are then in the registry before the parallel pushes start, and the
 /// engine mounts them instead of uploading each shared layer once per concurrent push.
 pub(super) async fn seeded<T, U, F, Fut>(
-    mut work: Vec<(usize, T)>,
+    mut work: Vec<(ImageIndex, T)>,
     jobs: usize,
     f: F,
-) -> Vec<(usize, Option<Result<U>>)>
+) -> Vec<(ImageIndex, Option<Result<U>>)>
 where
     F: Fn(T) -> Fut,
     Fut: std::future::Future<Output = Result<U>>,
@@ -38,11 +38,11 @@ where
 /// Run `f` over `work` with at most `jobs` at once, results in order. With `stop_on_failure`,
 /// once one fails the rest that have not started are skipped (`None`).
 pub(super) async fn bounded<T, U, F, Fut>(
-    work: Vec<(usize, T)>,
+    work: Vec<(ImageIndex, T)>,
     jobs: usize,
     stop_on_failure: bool,
     f: F,
-) -> Vec<(usize, Option<Result<U>>)>
+) -> Vec<(ImageIndex, Option<Result<U>>)>
 where
     F: Fn(T) -> Fut,
     Fut: std::future::Future<Output = Result<U>>,
@@ -68,10 +68,10 @@ where
 /// All results, or: a `Failed` event per failed image and one error for the run.
 pub(super) fn all_or_failure<T>(
     plan: &BuildPlan,
-    results: Vec<(usize, Option<Result<T>>)>,
+    results: Vec<(ImageIndex, Option<Result<T>>)>,
     reporter: &dyn EventSink,
     consequence: &str,
-) -> Result<Vec<(usize, T)>> {
+) -> Result<Vec<(ImageIndex, T)>> {
     let total = results.len();
     let mut done = Vec::new();
     let mut failures = Vec::new();
@@ -79,7 +79,7 @@ pub(super) fn all_or_failure<T>(
     for (index, result) in results {
         match result {
             Some(Ok(value)) => done.push((index, value)),
-            Some(Err(e)) => failures.push((&plan.images[index], e)),
+            Some(Err(e)) => failures.push((plan.image(index), e)),
             None => skipped += 1,
         }
     }

@@ -16,7 +16,7 @@ mod verify;
 mod tests;
 
 use crate::error::{Error, Result};
-use crate::plan::{BuildPlan, Image};
+use crate::plan::{BuildPlan, Image, ImageIndex};
 use crate::reference::{self, ImageRef};
 use crate::registry::Registries;
 
@@ -57,7 +57,11 @@ impl PublishOptions {
     /// Check the options against the images to publish, before anything runs: the staging
     /// tag must be a valid tag and none of their release tags (phase one would overwrite a
     /// release tag, which a failure in phase one must never change).
-    pub fn check(&self, plan: &BuildPlan, images: impl IntoIterator<Item = usize>) -> Result<()> {
+    pub fn check(
+        &self,
+        plan: &BuildPlan,
+        images: impl IntoIterator<Item = ImageIndex>,
+    ) -> Result<()> {
         let Some(staging) = &self.staging_tag else {
             // Each platform of a multi-platform image is pushed under a tag of its own before
             // the index: without staging, those would be release-looking tags.
@@ -120,8 +124,8 @@ fn repositories(image: &Image) -> Vec<&str> {
 }
 
 /// Image `index` of the plan, or a usage error.
-fn image_at(plan: &BuildPlan, index: usize) -> Result<&Image> {
+fn image_at(plan: &BuildPlan, index: ImageIndex) -> Result<&Image> {
     plan.images
-        .get(index)
-        .ok_or_else(|| Error::Usage(format!("no image #{index} in the plan")))
+        .get(index.get())
+        .ok_or_else(|| Error::Usage(format!("no image #{} in the plan", index.get())))
 }

@@ -7,7 +7,7 @@ use super::jobs::report_failures;
 use super::{CHECK_JOBS, image_at, mismatch, repositories};
 use crate::error::{Error, Result};
 use crate::output::{EventKind, EventSink};
-use crate::plan::{BuildPlan, Image};
+use crate::plan::{BuildPlan, Image, ImageIndex};
 use crate::reference::{self, ImageRef};
 use crate::registry::{Registries, RegistryManifest};
 
@@ -16,7 +16,7 @@ use crate::registry::{Registries, RegistryManifest};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Promoted {
     /// Index into [`BuildPlan::images`].
-    pub image: usize,
+    pub image: ImageIndex,
     /// The manifest digest `from_tag` names (`sha256:...`).
     pub digest: String,
     pub refs: Vec<ImageRef>,
@@ -27,7 +27,7 @@ pub struct Promoted {
 pub async fn promote(
     registries: &Registries,
     plan: &BuildPlan,
-    selection: &[usize],
+    selection: &[ImageIndex],
     from_tag: &str,
     to_tags: &[String],
     dry_run: bool,
@@ -48,7 +48,7 @@ pub async fn promote(
             ));
         }
     }
-    let fetched: Vec<(usize, &Image, Result<RegistryManifest>)> = stream::iter(sources)
+    let fetched: Vec<(ImageIndex, &Image, Result<RegistryManifest>)> = stream::iter(sources)
         .map(|(index, image, source)| async move {
             (index, image, fetch_source(registries, &source).await)
         })
@@ -84,7 +84,8 @@ pub async fn promote(
     }
     if !dry_run {
         for p in &promoted {
-            let mut event = plan.images[p.image]
+            let mut event = plan
+                .image(p.image)
                 .event(EventKind::Promoted)
                 .digest(Some(p.digest.clone()));
             event.refs = p.refs.iter().map(ToString::to_string).collect();

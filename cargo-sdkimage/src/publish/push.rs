@@ -11,7 +11,7 @@ use crate::engine::{Engine, EngineError};
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
 use crate::output::{EventKind, EventSink};
-use crate::plan::{BuildPlan, Image};
+use crate::plan::{BuildPlan, Image, ImageIndex};
 use crate::reference::{ImageRef, Platform};
 use crate::registry::credentials::config_key;
 use crate::registry::{Failure, Registries, RegistryManifest};
@@ -21,7 +21,7 @@ use crate::report::short_id;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Published {
     /// Index into [`BuildPlan::images`].
-    pub image: usize,
+    pub image: ImageIndex,
     /// The registry manifest digest (`sha256:...`): of the image index, for an image of
     /// several platforms.
     pub digest: String,
@@ -39,8 +39,8 @@ struct Pushed {
     platforms: Vec<(Platform, RegistryManifest)>,
 }
 
-/// Push already-built local images: `built` pairs an index into `plan.images` with the local
-/// image id to push for it.
+/// Push already-built local images: `built` pairs an image of the plan ([`ImageIndex`]) with
+/// the local image id to push for it.
 ///
 /// With a staging tag: phase one pushes each image as `<repository>:<staging tag>` through the
 /// engine (at most `jobs` at once); any failure there stops before a release tag changes. Phase
@@ -50,7 +50,7 @@ pub async fn push(
     engine: &Engine,
     registries: &Registries,
     plan: &BuildPlan,
-    built: &[(usize, String)],
+    built: &[(ImageIndex, String)],
     opts: &PublishOptions,
     reporter: &dyn EventSink,
     interrupt: &Interrupt,
@@ -88,7 +88,7 @@ pub async fn push(
             }
             let staged = staged
                 .into_iter()
-                .map(|(index, pushed)| (index, (&plan.images[index], pushed)))
+                .map(|(index, pushed)| (index, (plan.image(index), pushed)))
                 .collect();
             let released = bounded(staged, CHECK_JOBS, false, |(image, pushed)| {
                 release(registries, image, pushed)
@@ -124,7 +124,7 @@ pub async fn push(
     Ok(pushed
         .into_iter()
         .map(|(index, pushed)| {
-            let image = &plan.images[index];
+            let image = plan.image(index);
             let digest = pushed.first().map(|p| p.digest.clone()).unwrap_or_default();
             let id = built
                 .iter()

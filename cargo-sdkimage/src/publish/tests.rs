@@ -13,7 +13,7 @@ use super::*;
 use crate::engine::{BuildRequest, Engine};
 use crate::error::Result;
 use crate::interrupt::Interrupt;
-use crate::plan::{BuildPlan, Image};
+use crate::plan::{BuildPlan, Image, ImageIndex, ManifestIndex};
 use crate::reference::ImageRef;
 use crate::registry::testutil::{TestRegistry, fake_helper};
 use crate::registry::{DockerConfig, InsecureRegistries, Registries, RetryPolicy};
@@ -62,7 +62,7 @@ fn plan(images: &[(&str, &str)], tags: &[&str]) -> BuildPlan {
     let images = images
         .iter()
         .map(|(name, repository)| Image {
-            manifest: 0,
+            manifest: ManifestIndex::new(0),
             language: (*name).to_string(),
             variant: None,
             name: (*name).to_string(),
@@ -103,13 +103,16 @@ async fn registries(engine: &Engine, config: DockerConfig) -> Registries {
 }
 
 /// Image 0 of a plan with its local id.
-fn first(ids: &[String]) -> Vec<(usize, String)> {
-    vec![(0, ids[0].clone())]
+fn first(ids: &[String]) -> Vec<(ImageIndex, String)> {
+    vec![(ImageIndex::new(0), ids[0].clone())]
 }
 
 /// Images 0 and 1 of a plan with their local ids.
-fn both(ids: &[String]) -> Vec<(usize, String)> {
-    vec![(0, ids[0].clone()), (1, ids[1].clone())]
+fn both(ids: &[String]) -> Vec<(ImageIndex, String)> {
+    vec![
+        (ImageIndex::new(0), ids[0].clone()),
+        (ImageIndex::new(1), ids[1].clone()),
+    ]
 }
 
 /// The first image of `plan` pushed with the default options, nothing reported.
@@ -207,9 +210,15 @@ async fn two_phase_push_points_every_tag_at_the_pushed_digest() {
             );
         }
     }
-    let verified = verify(&engine, &registries, &plan, &[0, 1], &reporter)
-        .await
-        .unwrap();
+    let verified = verify(
+        &engine,
+        &registries,
+        &plan,
+        &[ImageIndex::new(0), ImageIndex::new(1)],
+        &reporter,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         verified.iter().map(|v| &v.digest).collect::<Vec<_>>(),
         published.iter().map(|p| &p.digest).collect::<Vec<_>>()
@@ -260,14 +269,20 @@ async fn verify_catches_a_tag_repushed_with_other_content() {
 
     // Someone else pushes other content under 1.0; the local tag still names our image.
     let other = build_image(&engine, "intruder").await;
-    let r = &plan.images[0].refs[0];
+    let r = &plan.image(ImageIndex::new(0)).refs[0];
     engine.tag(&other, r).await.unwrap();
     let intruder = engine.push(r, None).await.unwrap();
     engine.tag(&ids[0], r).await.unwrap();
 
-    let e = verify(&engine, &registries, &plan, &[0], &reporter)
-        .await
-        .unwrap_err();
+    let e = verify(
+        &engine,
+        &registries,
+        &plan,
+        &[ImageIndex::new(0)],
+        &reporter,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.exit_code(), 1);
     let text = e.to_string();
     assert!(
@@ -346,9 +361,17 @@ async fn promote_copies_manifests_and_keeps_digests() {
     let pushed = push_first(&engine, &registries, &plan, &ids).await.unwrap();
     let to = vec!["1.0".to_string(), "latest".to_string()];
 
-    let dry = promote(&registries, &plan, &[0], "rc1", &to, true, &reporter)
-        .await
-        .unwrap();
+    let dry = promote(
+        &registries,
+        &plan,
+        &[ImageIndex::new(0)],
+        "rc1",
+        &to,
+        true,
+        &reporter,
+    )
+    .await
+    .unwrap();
     assert_eq!(dry[0].digest, pushed[0].digest);
     assert_eq!(
         reg.digest("sdk/p", "1.0", None).await,
@@ -356,15 +379,31 @@ async fn promote_copies_manifests_and_keeps_digests() {
         "a dry run changes nothing"
     );
 
-    let missing = promote(&registries, &plan, &[0], "rc9", &to, false, &reporter)
-        .await
-        .unwrap_err();
+    let missing = promote(
+        &registries,
+        &plan,
+        &[ImageIndex::new(0)],
+        "rc9",
+        &to,
+        false,
+        &reporter,
+    )
+    .await
+    .unwrap_err();
     assert!(missing.to_string().contains("rc9"), "{missing}");
     assert_eq!(reg.digest("sdk/p", "1.0", None).await, None);
 
-    let promoted = promote(&registries, &plan, &[0], "rc1", &to, false, &reporter)
-        .await
-        .unwrap();
+    let promoted = promote(
+        &registries,
+        &plan,
+        &[ImageIndex::new(0)],
+        "rc1",
+        &to,
+        false,
+        &reporter,
+    )
+    .await
+    .unwrap();
     assert_eq!(promoted[0].digest, pushed[0].digest);
     assert_eq!(
         promoted[0]
@@ -420,12 +459,12 @@ async fn htpasswd_auth_through_a_docker_config_dir() {
             .await,
         Some(published[0].digest.clone())
     );
-    verify(&engine, &right, &plan, &[0], &reporter)
+    verify(&engine, &right, &plan, &[ImageIndex::new(0)], &reporter)
         .await
         .unwrap();
 
     let anonymous = registries(&engine, DockerConfig::default()).await;
-    let e = verify(&engine, &anonymous, &plan, &[0], &reporter)
+    let e = verify(&engine, &anonymous, &plan, &[ImageIndex::new(0)], &reporter)
         .await
         .unwrap_err();
     assert!(e.to_string().contains("docker login"), "{e}");
@@ -457,9 +496,15 @@ async fn htpasswd_auth_through_a_credential_helper() {
             .await,
         Some(published[0].digest.clone())
     );
-    verify(&engine, &registries, &plan, &[0], &reporter)
-        .await
-        .unwrap();
+    verify(
+        &engine,
+        &registries,
+        &plan,
+        &[ImageIndex::new(0)],
+        &reporter,
+    )
+    .await
+    .unwrap();
     let log =
         std::fs::read_to_string(helper_dir.path().join("docker-credential-test.log")).unwrap();
     assert_eq!(
@@ -510,9 +555,15 @@ async fn an_unreachable_registry_exits_3_after_retries() {
         .await
         .unwrap_err();
     assert_eq!(e.exit_code(), 3, "{e}");
-    let e = verify(&engine, &registries, &plan, &[0], &reporter)
-        .await
-        .unwrap_err();
+    let e = verify(
+        &engine,
+        &registries,
+        &plan,
+        &[ImageIndex::new(0)],
+        &reporter,
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.exit_code(), 3, "{e}");
 }
 
@@ -524,7 +575,8 @@ async fn metadata_digests_are_checked_without_local_images() {
     let registries = registries(&engine, DockerConfig::default()).await;
     let reporter = quiet_reporter();
     let published = push_first(&engine, &registries, &plan, &ids).await.unwrap();
-    let refs: Vec<String> = plan.images[0]
+    let refs: Vec<String> = plan
+        .image(ImageIndex::new(0))
         .refs
         .iter()
         .map(ToString::to_string)

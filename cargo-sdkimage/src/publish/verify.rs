@@ -9,7 +9,7 @@ use super::{CHECK_JOBS, image_at, mismatch, registry_digest};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::output::{Event, EventKind, EventSink};
-use crate::plan::{BuildPlan, Image};
+use crate::plan::{BuildPlan, Image, ImageIndex};
 use crate::reference::{ImageRef, Platform};
 use crate::registry::Registries;
 
@@ -18,7 +18,7 @@ use crate::registry::Registries;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
     /// Index into [`BuildPlan::images`].
-    pub image: usize,
+    pub image: ImageIndex,
     /// The registry manifest digest (`sha256:...`).
     pub digest: String,
     pub refs: Vec<ImageRef>,
@@ -39,14 +39,14 @@ pub async fn verify(
     engine: &Engine,
     registries: &Registries,
     plan: &BuildPlan,
-    selection: &[usize],
+    selection: &[ImageIndex],
     reporter: &dyn EventSink,
 ) -> Result<Vec<Verified>> {
-    let images: Vec<(usize, &Image)> = selection
+    let images: Vec<(ImageIndex, &Image)> = selection
         .iter()
         .map(|&i| image_at(plan, i).map(|image| (i, image)))
         .collect::<Result<_>>()?;
-    let checks: Vec<(usize, Result<Vec<RefCheck>>)> = stream::iter(images.iter().copied())
+    let checks: Vec<(ImageIndex, Result<Vec<RefCheck>>)> = stream::iter(images.iter().copied())
         .map(|(index, image)| async move {
             let mut checks = Vec::new();
             for r in &image.refs {
@@ -66,7 +66,7 @@ pub async fn verify(
         .collect()
         .await;
     conclude_checks(
-        checks.into_iter().map(|(i, c)| (i, &plan.images[i], c)),
+        checks.into_iter().map(|(i, c)| (i, plan.image(i), c)),
         reporter,
     )
 }
@@ -253,7 +253,7 @@ async fn check_index_against_local(
 
 /// Events and the overall result of `verify`.
 fn conclude_checks<'a>(
-    checks: impl Iterator<Item = (usize, &'a Image, Result<Vec<RefCheck>>)>,
+    checks: impl Iterator<Item = (ImageIndex, &'a Image, Result<Vec<RefCheck>>)>,
     reporter: &dyn EventSink,
 ) -> Result<Vec<Verified>> {
     let mut verified = Vec::new();

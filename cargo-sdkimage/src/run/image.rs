@@ -18,7 +18,7 @@ use crate::engine::{BuildOutput, BuildRequest, Builder, Engine};
 use crate::error::{Error, Result};
 use crate::fingerprint::{self, FileStamp, ImageState, Inputs, StateStore};
 use crate::output::{BuildLog, EventKind};
-use crate::plan::Image;
+use crate::plan::{Image, ImageIndex};
 use crate::reference::{ImageRef, Platform};
 
 /// Build (or reuse) image `index` for each of its platforms; one event reports the image (a
@@ -27,12 +27,12 @@ pub(super) async fn build_one(
     session: &Session,
     store: &StateStore,
     logs: &Path,
-    index: usize,
-    dep_ids: BTreeMap<usize, String>,
+    index: ImageIndex,
+    dep_ids: BTreeMap<ImageIndex, String>,
     opts: &BuildOptions,
 ) -> ImageResult {
     let started = Instant::now();
-    let image = &session.plan.images[index];
+    let image = session.plan.image(index);
     let job = ImageJob {
         session,
         store,
@@ -68,7 +68,7 @@ struct Variant {
 struct ImageJob<'a> {
     session: &'a Session,
     store: &'a StateStore,
-    index: usize,
+    index: ImageIndex,
     image: &'a Image,
     started: Instant,
     /// Whether `build-started` was reported (once per image, by its first real build).
@@ -101,7 +101,7 @@ impl ImageJob<'_> {
     async fn run_all(
         &self,
         logs: &Path,
-        dep_ids: &BTreeMap<usize, String>,
+        dep_ids: &BTreeMap<ImageIndex, String>,
         opts: &BuildOptions,
     ) -> Result<ImageResult> {
         let variants = self.variants();
@@ -222,7 +222,7 @@ impl ImageJob<'_> {
         &self,
         v: &Variant,
         logs: &Path,
-        dep_ids: &BTreeMap<usize, String>,
+        dep_ids: &BTreeMap<ImageIndex, String>,
         opts: &BuildOptions,
     ) -> Result<Done> {
         let mut inputs = self.inputs(v, dep_ids, opts);
@@ -263,7 +263,7 @@ impl ImageJob<'_> {
     fn inputs(
         &self,
         v: &Variant,
-        dep_ids: &BTreeMap<usize, String>,
+        dep_ids: &BTreeMap<ImageIndex, String>,
         opts: &BuildOptions,
     ) -> Inputs {
         let manifest = self.session.plan.manifest_of(self.index);
@@ -391,7 +391,7 @@ impl ImageJob<'_> {
 
     /// The builder this image is built with.
     fn builder(&self) -> Builder {
-        self.session.builders[self.index]
+        self.session.builder(self.index)
     }
 
     /// Build through the engine, untagged; the full log goes to `logs/<image>.log`.

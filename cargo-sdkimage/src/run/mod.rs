@@ -17,7 +17,7 @@ use crate::fingerprint::StateStore;
 use crate::interrupt::Interrupt;
 pub use crate::output::Outcome;
 use crate::output::{EventKind, EventSink};
-use crate::plan::BuildPlan;
+use crate::plan::{BuildPlan, ImageIndex};
 use crate::workspace::Workspace;
 
 pub use prepare::prepare;
@@ -38,7 +38,7 @@ pub struct BuildOptions {
 /// manifest's folder, `~/` for the home folder), then `--secret`, which wins.
 pub fn secret_specs(
     plan: &BuildPlan,
-    index: usize,
+    index: ImageIndex,
     cli: &[crate::engine::session::SecretSpec],
 ) -> Result<Vec<crate::engine::session::SecretSpec>> {
     use crate::engine::session::{SecretSource, SecretSpec, expand_home};
@@ -70,7 +70,7 @@ pub fn secret_specs(
 
 #[derive(Debug, Clone)]
 pub struct ImageResult {
-    pub image: usize,
+    pub image: ImageIndex,
     pub outcome: Outcome,
     pub id: Option<String>,
     pub duration: Duration,
@@ -91,13 +91,19 @@ pub struct Session {
     /// (credential helpers run) once, when the first image is really built.
     build_credentials: tokio::sync::OnceCell<BuildCredentials>,
     pub interrupt: Interrupt,
-    /// The builder of each image (by index), resolved against the engine.
-    pub builders: Vec<crate::engine::Builder>,
+    /// The builder of each image (by index), resolved against the engine; see
+    /// [`Session::builder`].
+    builders: Vec<crate::engine::Builder>,
     /// The engine's own platform.
     pub native: crate::reference::Platform,
 }
 
 impl Session {
+    /// The builder of image `i`, resolved against the engine.
+    pub fn builder(&self, i: ImageIndex) -> crate::engine::Builder {
+        self.builders[i.get()]
+    }
+
     async fn build_credentials(&self) -> BuildCredentials {
         let read = || async {
             tokio::task::spawn_blocking(crate::registry::credentials::for_build)
@@ -133,14 +139,14 @@ impl Session {
 pub fn describe(
     ws: &Workspace,
     plan: &BuildPlan,
-    selection: &[usize],
+    selection: &[ImageIndex],
     opts: &BuildOptions,
 ) -> String {
     let mut out = String::new();
     let mut prepared = BTreeSet::new();
     for &i in selection {
         let m = plan.manifest_of(i);
-        if prepared.insert(plan.images[i].manifest) {
+        if prepared.insert(plan.image(i).manifest) {
             for p in &m.prepare {
                 out.push_str(&format!(
                     "prepare  {}: {} (in {})\n",
@@ -152,7 +158,7 @@ pub fn describe(
         }
     }
     for &i in selection {
-        let img = &plan.images[i];
+        let img = plan.image(i);
         let m = plan.manifest_of(i);
         let mut line = format!(
             "build    {}: dockerfile {}, context {}",
@@ -195,20 +201,20 @@ pub struct BuildRun {
 /// Images in `failed_before` (their prepare step failed) are reported failed and not built.
 pub async fn build(
     session: Arc<Session>,
-    selection: &[usize],
+    selection: &[ImageIndex],
     opts: &BuildOptions,
-    failed_before: &BTreeMap<usize, String>,
+    failed_before: &BTreeMap<ImageIndex, String>,
 ) -> Result<BuildRun> {
     let store = Arc::new(StateStore::new(&session.ws.state_dir()));
     let logs = session.ws.state_dir().join("logs");
     std::fs::create_dir_all(&logs)
         .map_err(|e| Error::io(format!("cannot create {}", logs.display()), e))?;
-    let selected: BTreeSet<usize> = selection.iter().copied().collect();
-    let mut results: HashMap<usize, ImageResult> = HashMap::new();
-    let mut waiting: Vec<usize> = selection.to_vec();
+    let selected: BTreeSet<ImageIndex> = selection.iter().copied().collect();
+    let mut results: HashMap<ImageIndex, ImageResult> = HashMap::new();
+    let mut waiting: Vec<ImageIndex> = selection.to_vec();
     let mut running: JoinSet<ImageResult> = JoinSet::new();
     // When each image started, for the duration of one a signal cancels.
-    let mut started: HashMap<usize, Instant> = HashMap::new();
+    let mut started: HashMap<ImageIndex, Instant> = HashMap::new();
     let mut stopping = false;
     let mut interrupt = session.interrupt.clone();
     let mut interrupted = None;
@@ -216,7 +222,9 @@ pub async fn build(
     for (&img, message) in failed_before {
         waiting.retain(|&w| w != img);
         session.reporter.event(
-            &session.plan.images[img]
+            &session
+                .plan
+                .image(img)
                 .event(EventKind::Failed)
                 .message(message.clone()),
         );
@@ -233,7 +241,9 @@ pub async fn build(
             let mut i = 0;
             while i < waiting.len() && running.len() < jobs {
                 let img = waiting[i];
-                let deps: Vec<usize> = session.plan.images[img]
+                let deps: Vec<ImageIndex> = session
+                    .plan
+                    .image(img)
                     .deps
                     .iter()
                     .copied()
@@ -246,14 +256,14 @@ pub async fn build(
                     waiting.remove(i);
                     let message = format!(
                         "not built: dependency {} failed",
-                        session.plan.images[d].name
+                        session.plan.image(d).name
                     );
                     results.insert(img, ImageResult::skipped(img, message));
                     continue;
                 }
                 if deps.iter().all(|d| results.contains_key(d)) {
                     waiting.remove(i);
-                    let dep_ids: BTreeMap<usize, String> = deps
+                    let dep_ids: BTreeMap<ImageIndex, String> = deps
                         .iter()
                         .map(|d| (*d, results[d].id.clone().expect("dependency succeeded")))
                         .collect();
@@ -296,7 +306,7 @@ pub async fn build(
                     }
                     let message = format!("cancelled by {name}; nothing was tagged");
                     let ran = started.get(&img).map(Instant::elapsed).unwrap_or_default();
-                    session.reporter.event(&session.plan.images[img].event(EventKind::Failed).message(message.clone()).duration(ran));
+                    session.reporter.event(&session.plan.image(img).event(EventKind::Failed).message(message.clone()).duration(ran));
                     results.insert(img, ImageResult::failed(img, message, ran));
                 }
                 interrupted = Some(signal);
@@ -323,7 +333,7 @@ pub async fn build(
 }
 
 impl ImageResult {
-    pub fn failed(image: usize, message: String, duration: Duration) -> ImageResult {
+    pub fn failed(image: ImageIndex, message: String, duration: Duration) -> ImageResult {
         ImageResult {
             image,
             outcome: Outcome::Failed,
@@ -335,7 +345,7 @@ impl ImageResult {
         }
     }
 
-    pub fn skipped(image: usize, message: String) -> ImageResult {
+    pub fn skipped(image: ImageIndex, message: String) -> ImageResult {
         ImageResult {
             image,
             outcome: Outcome::Skipped,
@@ -395,10 +405,10 @@ fn name_parts(name: &str) -> Vec<String> {
 
 /// One note per run when build args look like secrets: their values stay in the image's
 /// history, where anyone who pulls it can read them.
-pub fn secret_args_warning(plan: &BuildPlan, selection: &[usize]) -> Option<String> {
+pub fn secret_args_warning(plan: &BuildPlan, selection: &[ImageIndex]) -> Option<String> {
     let names: BTreeSet<&str> = selection
         .iter()
-        .flat_map(|&i| plan.images[i].build_args.keys())
+        .flat_map(|&i| plan.image(i).build_args.keys())
         .map(String::as_str)
         .filter(|k| looks_secret(k))
         .collect();

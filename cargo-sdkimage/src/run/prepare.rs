@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::{Session, shell_words};
 use crate::error::Error;
 use crate::manifest::Manifest;
+use crate::plan::ImageIndex;
 
 /// Run each selected manifest's `[[prepare]]` commands once, in build order, and check the
 /// artifacts its `[[copy]]` entries bring in. Returns, per image of a manifest whose step
@@ -15,17 +16,17 @@ use crate::manifest::Manifest;
 /// remaining steps unless `keep_going`.
 pub async fn prepare(
     session: &Session,
-    selection: &[usize],
+    selection: &[ImageIndex],
     keep_going: bool,
-) -> BTreeMap<usize, String> {
+) -> BTreeMap<ImageIndex, String> {
     let mut done = BTreeSet::new();
     let mut failed_manifests = BTreeMap::new();
     for &i in selection {
-        let mi = session.plan.images[i].manifest;
+        let mi = session.plan.image(i).manifest;
         if !done.insert(mi) {
             continue;
         }
-        if let Err(e) = prepare_manifest(session, &session.plan.manifests[mi]).await {
+        if let Err(e) = prepare_manifest(session, session.plan.manifest(mi)).await {
             failed_manifests.insert(mi, e.to_string());
             if !keep_going {
                 break;
@@ -35,7 +36,7 @@ pub async fn prepare(
     selection
         .iter()
         .filter_map(|&i| {
-            let why = failed_manifests.get(&session.plan.images[i].manifest)?;
+            let why = failed_manifests.get(&session.plan.image(i).manifest)?;
             Some((i, why.clone()))
         })
         .collect()
