@@ -2,7 +2,7 @@
 
 use sdkimage::output::{EventKind, Outcome};
 
-use crate::support::{Repo, docker_image_id, docker_run, read_metadata};
+use crate::support::{Repo, builder_plain_meta, docker_image_id, docker_run, read_metadata};
 
 #[test]
 fn builds_one_variant_after_its_base_with_overrides() {
@@ -78,8 +78,7 @@ fn context_follows_dockerignore_and_adds_copies() {
 #[test]
 fn json_events_and_metadata_file() {
     let repo = Repo::new("beam");
-    let meta = repo.file("meta.json");
-    let run = repo.run(&[
+    let (run, meta) = repo.run_with_metadata(&[
         "build",
         "go",
         "--tag",
@@ -88,8 +87,6 @@ fn json_events_and_metadata_file() {
         "json",
         "--progress",
         "none",
-        "--metadata-file",
-        meta.to_str().unwrap(),
     ]);
     run.success();
     let events = run.events();
@@ -152,19 +149,14 @@ fn a_failed_build_owns_no_tag_and_names_its_step() {
             "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nRUN echo compiling go sdk\nRUN echo 'missing toolchain' >&2 && exit 7\nENTRYPOINT [\"true\"]\n",
         );
         let meta = repo.file("meta.json");
-        let run = repo.run(&[
-            "build",
-            "--tag",
-            "bad",
-            "--builder",
-            builder,
-            "--progress",
-            "plain",
-            "--metadata-file",
-            meta.to_str().unwrap(),
-            "-j",
-            "1",
-        ]);
+        let run = repo.run(
+            &[
+                &["build", "--tag", "bad"][..],
+                &builder_plain_meta(builder, &meta),
+                &["-j", "1"],
+            ]
+            .concat(),
+        );
         run.expect_code(1);
         let err = run.stderr();
         assert!(

@@ -4,7 +4,6 @@
 //! (debootstrap, cached in `target/rootfs/`).
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 // `index.json` (the licenses folder's index) has no public type in the library
 // (`licenses/layout.rs` keeps its serializing structs private), so it is read as JSON.
@@ -12,7 +11,7 @@ use serde_json::Value;
 
 use sdkimage::output::EventKind;
 
-use crate::support::{Run, docker, docker_run};
+use crate::support::{Run, docker, docker_run, remove_images_under, run_sdkimage};
 
 const DEST: &str = "/opt/apache/beam/third_party_licenses";
 
@@ -27,16 +26,7 @@ fn workspace_manifest() -> PathBuf {
 /// `cargo-sdkimage sdkimage <args>` from a folder outside the workspace (only
 /// `--manifest-path` leads to it).
 fn sdkimage(args: &[&str]) -> Run {
-    let mut all: Vec<String> = vec!["sdkimage".into()];
-    all.extend(args.iter().map(|s| s.to_string()));
-    let output = crate::support::tool()
-        .args(&all)
-        .current_dir(std::env::temp_dir())
-        .env_remove("CARGO_TERM_COLOR")
-        .env("NO_COLOR", "1")
-        .output()
-        .expect("run cargo-sdkimage");
-    Run { output, args: all }
+    run_sdkimage(&std::env::temp_dir(), args, &[])
 }
 
 /// Removes every local image whose reference is under `root/` when dropped.
@@ -46,20 +36,7 @@ struct RemoveImagesUnder {
 
 impl Drop for RemoveImagesUnder {
     fn drop(&mut self) {
-        let Ok(out) = Command::new("docker")
-            .args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
-            .output()
-        else {
-            return;
-        };
-        let refs: Vec<String> = String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .filter(|l| l.starts_with(&format!("{}/", self.root)))
-            .map(str::to_string)
-            .collect();
-        if !refs.is_empty() {
-            let _ = Command::new("docker").arg("rmi").args(&refs).output();
-        }
+        remove_images_under(&self.root, &[]);
     }
 }
 

@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use sdkimage::output::{Event, EventKind, Outcome};
 
-use crate::support::{Repo, counts, docker_image_id, parse_events, read_metadata};
+use crate::support::{
+    Repo, builder_plain_meta, counts, docker_image_id, parse_events, read_metadata,
+};
 
 /// `cargo-sdkimage sdkimage <args> --message-format json --progress none`.
 fn json_run(repo: &Repo, args: &[&str]) -> crate::support::Run {
@@ -267,6 +269,24 @@ fn a_failed_base_skips_its_dependants() {
 /// Start `cargo-sdkimage sdkimage <args>` in the repo and return once a stderr line holds
 /// `marker` (the rest of stderr is dropped).
 #[cfg(unix)]
+/// Waits until the prepare step is `running`, sends Ctrl-C to `child` and waits for it to exit
+/// with 130: its output and when the signal went out.
+#[track_caller]
+fn interrupt_once_running(
+    child: std::process::Child,
+    running: impl Fn() -> bool,
+) -> (std::process::Output, Instant) {
+    assert!(
+        wait_for(running, Duration::from_secs(10)),
+        "the prepare step never started"
+    );
+    let started = Instant::now();
+    kill(&child, "INT");
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    (out, started)
+}
+
 fn spawn_until(repo: &Repo, args: &[&str], marker: &str) -> std::process::Child {
     spawn_until_with(repo, args, marker, &[])
 }
@@ -349,17 +369,10 @@ fn a_signal_cancels_running_builds_and_tags_nothing() {
         );
         let meta = repo.file("meta.json");
         let args = [
-            "build",
-            "go",
-            "--tag",
-            "sig",
-            "--builder",
-            builder,
-            "--progress",
-            "plain",
-            "--metadata-file",
-            meta.to_str().unwrap(),
-        ];
+            &["build", "go", "--tag", "sig"][..],
+            &builder_plain_meta(builder, &meta),
+        ]
+        .concat();
         // The step's start (BuildKit: `#6 [2/2] RUN echo long-step-started ...`) or its
         // output (classic).
         let child = spawn_until(&repo, &args, " long-step-started");
@@ -409,14 +422,7 @@ fn a_signal_during_prepare_still_writes_the_metadata_file_and_summary() {
     let child = spawn_until(&repo, &args, "prepare:");
     // The prepare step's own process is running before the signal.
     let running = || process_running("sleep 59");
-    assert!(
-        wait_for(running, Duration::from_secs(10)),
-        "the prepare step never started"
-    );
-    let started = Instant::now();
-    kill(&child, "INT");
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130));
+    let (out, started) = interrupt_once_running(child, running);
     assert!(started.elapsed() < Duration::from_secs(10));
     let meta = read_metadata(&meta);
     assert_eq!(meta["beam_python_sdk"].outcome, Outcome::Skipped);
@@ -448,14 +454,7 @@ fn a_prepare_step_that_ignores_sigterm_is_killed_before_the_tool_exits() {
     let args = ["build", "python", "--progress", "plain"];
     let child = spawn_until(&repo, &args, "prepare:");
     let running = || process_running(&marker);
-    assert!(
-        wait_for(running, Duration::from_secs(10)),
-        "the prepare step never started"
-    );
-    let started = Instant::now();
-    kill(&child, "INT");
-    let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(130));
+    let (_, started) = interrupt_once_running(child, running);
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "{:?}",

@@ -44,15 +44,7 @@ fn list_shows_the_expanded_images_as_a_table_and_as_json() {
 #[test]
 fn defaults_come_from_the_workspace_metadata() {
     let repo = Repo::new("beam");
-    let run = repo.run(&[
-        "list",
-        "--repository-root=",
-        "--message-format",
-        "json",
-        "python:3.10",
-    ]);
-    run.success();
-    let list = run.list();
+    let list = repo.list_json(&["--repository-root=", "python:3.10"]);
     // An empty --repository-root means no root at all.
     assert_eq!(list[1].refs[0], "beam_python3.10_sdk:2.61.0");
     let run = crate::support::tool()
@@ -393,21 +385,10 @@ fn a_platform_other_than_the_engines_is_invalid() {
 fn a_registry_host_is_a_valid_repository_root_and_names_may_nest() {
     let repo = Repo::new("beam");
     repo.write(GO, "language = \"go\"\nname = \"beam/go_sdk\"\n");
-    let run = repo.run(&[
-        "list",
-        "--repository-root",
-        "localhost:5000",
-        "--message-format",
-        "json",
-        "beam/go_sdk",
-    ]);
-    run.success();
-    let list = run.list();
+    let list = repo.list_json(&["--repository-root", "localhost:5000", "beam/go_sdk"]);
     assert_eq!(list[0].refs[0], "localhost:5000/beam/go_sdk:2.61.0");
     // A folder above several manifests selects them all.
-    let run = repo.run(&["list", "--message-format", "json", "sdks/python"]);
-    run.success();
-    let list = run.list();
+    let list = repo.list_json(&["sdks/python"]);
     assert_eq!(list.len(), 3, "{list:?}");
 }
 

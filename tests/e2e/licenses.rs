@@ -12,7 +12,7 @@ use std::sync::Mutex;
 // (`licenses/layout.rs` keeps its serializing structs private), so it is read as JSON.
 use serde_json::Value;
 
-use crate::support::{Repo, docker_image_id, read_metadata};
+use crate::support::{Repo, Run, docker_image_id, read_metadata};
 
 const DEST: &str = "/opt/licensed/third_party_licenses";
 const DEB: &str = "hostname";
@@ -182,6 +182,23 @@ fn indexed_files(index: &Value) -> Vec<String> {
     files
 }
 
+/// `build --pull-licenses --tag t --progress plain`.
+fn build_pulling_licenses(repo: &Repo) -> Run {
+    repo.run(&[
+        "build",
+        "--pull-licenses",
+        "--tag",
+        "t",
+        "--progress",
+        "plain",
+    ])
+}
+
+/// The `licensed_sdk/index.json` that `licenses --out <out>` wrote.
+fn read_index(out: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(out.join("licensed_sdk/index.json")).unwrap()).unwrap()
+}
+
 fn expected_files(hostname_version: &str) -> Vec<String> {
     vec![
         "cargo/itoa-1.0.18/LICENSE-APACHE".to_string(),
@@ -194,16 +211,13 @@ fn expected_files(hostname_version: &str) -> Vec<String> {
 #[test]
 fn pull_licenses_puts_every_text_and_an_index_into_the_image() {
     let (repo, hostname_version) = licensed_repo();
-    let meta = repo.file("meta.json");
-    let run = repo.run(&[
+    let (run, meta) = repo.run_with_metadata(&[
         "build",
         "--pull-licenses",
         "--tag",
         "t",
         "--progress",
         "none",
-        "--metadata-file",
-        meta.to_str().unwrap(),
     ]);
     run.success();
     let image = format!("{}/licensed_sdk:t", repo.root);
@@ -271,17 +285,8 @@ fn pull_licenses_puts_every_text_and_an_index_into_the_image() {
 #[test]
 fn without_pull_licenses_nothing_is_added() {
     let (repo, _) = licensed_repo();
-    let meta = repo.file("meta.json");
-    repo.run(&[
-        "build",
-        "--tag",
-        "t",
-        "--progress",
-        "none",
-        "--metadata-file",
-        meta.to_str().unwrap(),
-    ])
-    .success();
+    let (run, meta) = repo.run_with_metadata(&["build", "--tag", "t", "--progress", "none"]);
+    run.success();
     let image = format!("{}/licensed_sdk:t", repo.root);
     // The image is there (the check below can tell), without the licenses folder.
     assert_eq!(sh(&image, "test -e /usr/share/doc/hostname/copyright").0, 0);
@@ -334,14 +339,7 @@ fn missing_license_texts_fail_with_the_overrides_to_paste_and_pass_once_pasted()
     let (repo, _) = licensed_repo();
     add_packages_without_texts(&repo);
     let image = format!("{}/licensed_sdk:t", repo.root);
-    let run = repo.run(&[
-        "build",
-        "--pull-licenses",
-        "--tag",
-        "t",
-        "--progress",
-        "plain",
-    ]);
+    let run = build_pulling_licenses(&repo);
     run.expect_code(1);
     let err = run.stderr();
     for offender in ["debian mystery-tool 0.9-1", "python nolicense 0.1"] {
@@ -400,14 +398,7 @@ fn missing_license_texts_fail_with_the_overrides_to_paste_and_pass_once_pasted()
     }
     repo.write("licenses/overrides.toml", &overrides);
 
-    let run = repo.run(&[
-        "build",
-        "--pull-licenses",
-        "--tag",
-        "t",
-        "--progress",
-        "plain",
-    ]);
+    let run = build_pulling_licenses(&repo);
     run.success();
     let (_, text) = sh(&image, &format!("cat {DEST}/index.json"));
     let entries = entries_by_key(&serde_json::from_str(&text).unwrap());
@@ -429,14 +420,7 @@ fn a_policy_that_does_not_allow_a_license_fails_naming_it() {
         "licenses/policy.toml",
         "allow = [\"MIT\", \"Apache-2.0\"]\n",
     );
-    let run = repo.run(&[
-        "build",
-        "--pull-licenses",
-        "--tag",
-        "t",
-        "--progress",
-        "plain",
-    ]);
+    let run = build_pulling_licenses(&repo);
     run.expect_code(1);
     let err = run.stderr();
     let offender = err
@@ -476,9 +460,7 @@ fn licenses_out_writes_the_index_and_texts_of_each_image() {
         "none",
     ])
     .success();
-    let index: Value =
-        serde_json::from_slice(&std::fs::read(out.join("licensed_sdk/index.json")).unwrap())
-            .unwrap();
+    let index = read_index(&out);
     assert_eq!(indexed_files(&index), expected_files(&hostname_version));
     for file in expected_files(&hostname_version) {
         assert!(out.join("licensed_sdk").join(&file).is_file(), "{file}");
@@ -502,9 +484,7 @@ fn licenses_out_of_a_cargo_only_manifest_needs_no_engine() {
         &[("DOCKER_HOST", "unix:///nonexistent/docker.sock")],
     );
     run.success();
-    let index: Value =
-        serde_json::from_slice(&std::fs::read(out.join("licensed_sdk/index.json")).unwrap())
-            .unwrap();
+    let index = read_index(&out);
     assert_eq!(
         indexed_files(&index),
         [

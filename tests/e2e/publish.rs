@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use sdkimage::output::{Event, EventKind};
 
 use crate::support::{
-    RegistryApi, Repo, counts, docker, docker_image_id, read_metadata, repo_digests,
+    RegistryApi, Repo, Run, counts, docker, docker_image_id, read_metadata, repo_digests,
 };
 
 const BEAM_IMAGES: [&str; 4] = [
@@ -34,6 +34,34 @@ fn pushed_digests(events: &[Event]) -> BTreeMap<String, String> {
             )
         })
         .collect()
+}
+
+/// `build go --tag <tag> --push --progress none`, which must succeed.
+fn push_go(repo: &Repo, tag: &str) {
+    repo.run(&["build", "go", "--tag", tag, "--push", "--progress", "none"])
+        .success();
+}
+
+/// `build go --tag 1.0 --push --message-format json --progress none` with `env`, which must
+/// succeed: the run and the digests it pushed.
+fn push_go_json(repo: &Repo, env: &[(&str, &str)]) -> (Run, BTreeMap<String, String>) {
+    let run = repo.run_with(
+        &[
+            "build",
+            "go",
+            "--tag",
+            "1.0",
+            "--push",
+            "--message-format",
+            "json",
+            "--progress",
+            "none",
+        ],
+        env,
+    );
+    run.success();
+    let pushed = pushed_digests(&run.events());
+    (run, pushed)
 }
 
 /// A build context folder with one unique file, built by the docker CLI (classic builder) as
@@ -63,8 +91,7 @@ fn build_intruder(repo: &Repo, reference: &str) {
 #[test]
 fn build_push_digests_agree_in_events_metadata_registry_and_engine() {
     let repo = Repo::in_registry("beam");
-    let meta = repo.file("meta.json");
-    let run = repo.run(&[
+    let (run, meta) = repo.run_with_metadata(&[
         "build",
         "--tag",
         "2.61.0",
@@ -75,8 +102,6 @@ fn build_push_digests_agree_in_events_metadata_registry_and_engine() {
         "json",
         "--progress",
         "none",
-        "--metadata-file",
-        meta.to_str().unwrap(),
     ]);
     run.success();
     let events = run.events();
@@ -196,16 +221,7 @@ impl Drop for RemoveOnDrop {
 #[test]
 fn verify_names_a_tag_that_was_repushed_with_other_content() {
     let repo = Repo::in_registry("beam");
-    repo.run(&[
-        "build",
-        "go",
-        "--tag",
-        "1.0",
-        "--push",
-        "--progress",
-        "none",
-    ])
-    .success();
+    push_go(&repo, "1.0");
     let go = repo.image_ref("beam_go_sdk", "1.0");
     let released = RegistryApi::digest(&go).expect("go pushed");
     let go_id = docker_image_id(&go).unwrap();
@@ -410,16 +426,7 @@ fn staging_tag_mistakes_stop_the_run_before_anything_is_built() {
 #[test]
 fn promote_copies_the_release_candidate_and_dry_run_changes_nothing() {
     let repo = Repo::in_registry("beam");
-    repo.run(&[
-        "build",
-        "go",
-        "--tag",
-        "rc1",
-        "--push",
-        "--progress",
-        "none",
-    ])
-    .success();
+    push_go(&repo, "rc1");
     let rc: BTreeMap<&str, String> = ["beam_base", "beam_go_sdk"]
         .into_iter()
         .map(|i| (i, RegistryApi::digest(&repo.image_ref(i, "rc1")).unwrap()))
@@ -504,8 +511,7 @@ fn promote_copies_the_release_candidate_and_dry_run_changes_nothing() {
 #[test]
 fn verify_from_metadata_needs_no_engine_and_catches_an_edited_digest() {
     let repo = Repo::in_registry("beam");
-    let meta = repo.file("meta.json");
-    repo.run(&[
+    let (run, meta) = repo.run_with_metadata(&[
         "build",
         "go",
         "--tag",
@@ -513,10 +519,8 @@ fn verify_from_metadata_needs_no_engine_and_catches_an_edited_digest() {
         "--push",
         "--progress",
         "none",
-        "--metadata-file",
-        meta.to_str().unwrap(),
-    ])
-    .success();
+    ]);
+    run.success();
     let no_engine = [("DOCKER_HOST", "unix:///nonexistent/docker.sock")];
     // The images a successful `verify [SELECTOR] --from-metadata` reports verified.
     let verified = |selector: &[&str]| -> Vec<String> {
@@ -632,6 +636,15 @@ impl AuthRegistry {
         std::fs::write(dir.join("config.json"), config.to_string()).unwrap();
         dir
     }
+
+    /// A `DOCKER_CONFIG` folder in `repo` with `auths` credentials of `USER` and `password` for
+    /// this registry.
+    fn auths_config(&self, repo: &Repo, password: &str) -> PathBuf {
+        self.docker_config(
+            repo.path(),
+            serde_json::json!({"auths": {self.host(): {"auth": basic_auth(USER, password)}}}),
+        )
+    }
 }
 
 impl Drop for AuthRegistry {
@@ -691,26 +704,8 @@ fn base64_of_basic_auth_matches_the_docker_cli() {
 fn pushes_to_an_htpasswd_registry_with_auths_credentials() {
     let registry = AuthRegistry::start();
     let repo = Repo::in_registry_at("beam", &registry.host());
-    let config = registry.docker_config(
-        repo.path(),
-        serde_json::json!({"auths": {registry.host(): {"auth": basic_auth(USER, PASSWORD)}}}),
-    );
-    let run = repo.run_with(
-        &[
-            "build",
-            "go",
-            "--tag",
-            "1.0",
-            "--push",
-            "--message-format",
-            "json",
-            "--progress",
-            "none",
-        ],
-        &[("DOCKER_CONFIG", config.to_str().unwrap())],
-    );
-    run.success();
-    let pushed = pushed_digests(&run.events());
+    let config = registry.auths_config(&repo, PASSWORD);
+    let (run, pushed) = push_go_json(&repo, &[("DOCKER_CONFIG", config.to_str().unwrap())]);
     let go = repo.image_ref("beam_go_sdk", "1.0");
     assert_eq!(
         RegistryApi::digest_as(&go, Some((USER, PASSWORD))),
@@ -723,10 +718,7 @@ fn pushes_to_an_htpasswd_registry_with_auths_credentials() {
 fn wrong_credentials_fail_naming_the_registry_never_the_password() {
     let registry = AuthRegistry::start();
     let repo = Repo::in_registry_at("beam", &registry.host());
-    let config = registry.docker_config(
-        repo.path(),
-        serde_json::json!({"auths": {registry.host(): {"auth": basic_auth(USER, WRONG_PASSWORD)}}}),
-    );
+    let config = registry.auths_config(&repo, WRONG_PASSWORD);
     let env = [("DOCKER_CONFIG", config.to_str().unwrap())];
     repo.run(&["build", "go", "--tag", "1.0", "--progress", "none"])
         .success();
@@ -797,22 +789,10 @@ fn a_credential_helper_on_path_supplies_the_credentials() {
         serde_json::json!({"credHelpers": {registry.host(): "e2e"}}),
     );
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
-    let run = repo.run_with(
-        &[
-            "build",
-            "go",
-            "--tag",
-            "1.0",
-            "--push",
-            "--message-format",
-            "json",
-            "--progress",
-            "none",
-        ],
+    let (run, pushed) = push_go_json(
+        &repo,
         &[("DOCKER_CONFIG", config.to_str().unwrap()), ("PATH", &path)],
     );
-    run.success();
-    let pushed = pushed_digests(&run.events());
     assert_eq!(
         RegistryApi::digest_as(
             &repo.image_ref("beam_go_sdk", "1.0"),
@@ -829,10 +809,7 @@ fn a_credential_helper_on_path_supplies_the_credentials() {
 fn builds_pull_private_base_images_with_the_configs_credentials() {
     let registry = AuthRegistry::start();
     let repo = Repo::in_registry_at("beam", &registry.host());
-    let config = registry.docker_config(
-        repo.path(),
-        serde_json::json!({"auths": {registry.host(): {"auth": basic_auth(USER, PASSWORD)}}}),
-    );
+    let config = registry.auths_config(&repo, PASSWORD);
     let empty_config = repo.file("empty-docker-config");
     std::fs::create_dir_all(&empty_config).unwrap();
 

@@ -76,20 +76,23 @@ impl Repo {
     /// `cargo-sdkimage sdkimage <args>` in the repo, with `--repository-root` set to ours unless
     /// the arguments already set one.
     pub fn run(&self, args: &[&str]) -> Run {
-        let mut all: Vec<String> = vec!["sdkimage".into()];
-        all.extend(args.iter().map(|s| s.to_string()));
-        if !args.iter().any(|a| a.starts_with("--repository-root")) && needs_root(args) {
-            all.push("--repository-root".into());
-            all.push(self.root.clone());
-        }
-        let output = tool()
-            .args(&all)
-            .current_dir(self.path())
-            .env_remove("CARGO_TERM_COLOR")
-            .env("NO_COLOR", "1")
-            .output()
-            .expect("run cargo-sdkimage");
-        Run { output, args: all }
+        self.run_with(args, &[])
+    }
+
+    /// As [`Repo::run`], with `--metadata-file <repo>/meta.json` added after `args`; the run and
+    /// the metadata file's path.
+    pub fn run_with_metadata(&self, args: &[&str]) -> (Run, PathBuf) {
+        let meta = self.file("meta.json");
+        let run = self.run(&[args, &["--metadata-file", meta.to_str().unwrap()]].concat());
+        (run, meta)
+    }
+
+    /// `list --message-format json <args>`, which must succeed: the images listed.
+    #[track_caller]
+    pub fn list_json(&self, args: &[&str]) -> Vec<ListEntry> {
+        let run = self.run(&[&["list", "--message-format", "json"], args].concat());
+        run.success();
+        run.list()
     }
 
     /// Local image id of a reference, via the docker CLI (an independent witness).
@@ -107,24 +110,43 @@ fn needs_root(args: &[&str]) -> bool {
 
 impl Drop for Repo {
     fn drop(&mut self) {
-        let out = Command::new("docker")
-            .args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
-            .output();
-        if let Ok(out) = out {
-            let refs: Vec<String> = String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .filter(|l| l.starts_with(&format!("{}/", self.root)))
-                .map(str::to_string)
-                .collect();
-            if !refs.is_empty() {
-                let _ = Command::new("docker")
-                    .arg("rmi")
-                    .arg("-f")
-                    .args(&refs)
-                    .output();
-            }
-        }
+        remove_images_under(&self.root, &["-f"]);
     }
+}
+
+/// `docker rmi <rmi_flags> <refs>` of every local image whose reference is under `root/`.
+pub fn remove_images_under(root: &str, rmi_flags: &[&str]) {
+    let Ok(out) = Command::new("docker")
+        .args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
+        .output()
+    else {
+        return;
+    };
+    let refs: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with(&format!("{root}/")))
+        .map(str::to_string)
+        .collect();
+    if !refs.is_empty() {
+        let _ = Command::new("docker")
+            .arg("rmi")
+            .args(rmi_flags)
+            .args(&refs)
+            .output();
+    }
+}
+
+/// `--builder <builder> --progress plain --metadata-file <meta>`: the arguments of a build by
+/// `builder` whose plain log and metadata a test reads.
+pub fn builder_plain_meta<'a>(builder: &'a str, meta: &'a Path) -> [&'a str; 6] {
+    [
+        "--builder",
+        builder,
+        "--progress",
+        "plain",
+        "--metadata-file",
+        meta.to_str().unwrap(),
+    ]
 }
 
 pub fn docker_image_id(reference: &str) -> Option<String> {
@@ -298,23 +320,27 @@ impl Repo {
 
     /// As [`Repo::run`], with extra environment variables (`DOCKER_CONFIG`, `DOCKER_HOST`, ...).
     pub fn run_with(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
-        let mut all: Vec<String> = vec!["sdkimage".into()];
-        all.extend(args.iter().map(|s| s.to_string()));
+        let mut all: Vec<&str> = args.to_vec();
         if !args.iter().any(|a| a.starts_with("--repository-root")) && needs_root(args) {
-            all.push("--repository-root".into());
-            all.push(self.root.clone());
+            all.extend(["--repository-root", &self.root]);
         }
-        let mut cmd = tool();
-        cmd.args(&all)
-            .current_dir(self.path())
-            .env_remove("CARGO_TERM_COLOR")
-            .env("NO_COLOR", "1");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let output = cmd.output().expect("run cargo-sdkimage");
-        Run { output, args: all }
+        run_sdkimage(self.path(), &all, env)
     }
+}
+
+/// `cargo-sdkimage sdkimage <args>` in `dir`, without colours, with `env` added.
+pub fn run_sdkimage(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut all: Vec<String> = vec!["sdkimage".into()];
+    all.extend(args.iter().map(|s| s.to_string()));
+    let output = tool()
+        .args(&all)
+        .current_dir(dir)
+        .env_remove("CARGO_TERM_COLOR")
+        .env("NO_COLOR", "1")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run cargo-sdkimage");
+    Run { output, args: all }
 }
 
 impl Run {

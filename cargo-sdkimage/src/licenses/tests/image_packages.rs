@@ -26,20 +26,23 @@ const WHEELS: &[(&str, &str)] = &[
     ("packaging==25.0", "usr/local/lib/python3.11/site-packages"),
 ];
 
+/// The file of `dir` whose name starts with `prefix` and whose extension is `extension`.
+fn find_cached(dir: &Path, prefix: &str, extension: &str) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(prefix))
+                && p.extension().is_some_and(|x| x == extension)
+        })
+}
+
 /// The `.deb` of `package` in the cache, downloaded once.
 fn deb(package: &str) -> PathBuf {
     let dir = cache_dir("debs");
-    let find = || {
-        std::fs::read_dir(&dir)
-            .ok()?
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .find(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with(&format!("{package}_")))
-                    && p.extension().is_some_and(|x| x == "deb")
-            })
-    };
+    let find = || find_cached(&dir, &format!("{package}_"), "deb");
     if let Some(found) = find() {
         return found;
     }
@@ -60,17 +63,7 @@ fn wheel(requirement: &str) -> PathBuf {
     let dir = cache_dir("wheels");
     let (name, version) = requirement.split_once("==").expect("name==version");
     let prefix = format!("{name}-{version}-");
-    let find = || {
-        std::fs::read_dir(&dir)
-            .ok()?
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .find(|p| {
-                p.file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with(&prefix))
-                    && p.extension().is_some_and(|x| x == "whl")
-            })
-    };
+    let find = || find_cached(&dir, &prefix, "whl");
     if let Some(found) = find() {
         return found;
     }
