@@ -127,7 +127,8 @@ pub struct SecretFrom {
     pub file: Option<String>,
 }
 
-const KEYS: &[&str] = &[
+/// Every top-level key a manifest may have.
+pub const KEYS: &[&str] = &[
     "language",
     "name",
     "dockerfile",

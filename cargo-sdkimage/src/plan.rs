@@ -255,54 +255,39 @@ impl BuildPlan {
             }
         }
 
-        // Two manifests giving one selector: `dockerfile python:3.11` could not tell them apart.
-        let mut by_selector: BTreeMap<String, ImageIndex> = BTreeMap::new();
-        for (i, img) in images.iter().enumerate() {
-            let i = ImageIndex(i);
-            let selector = img.label();
-            match by_selector.get(&selector) {
-                Some(&first) if images[first.get()].manifest != img.manifest => {
-                    let other = &manifests[images[first.get()].manifest.get()];
-                    let (line, col) =
-                        crate::error::line_col(&other.source, other.name.span().start);
+        // Two manifests giving one selector (`dockerfile python:3.11` could not tell them apart),
+        // or producing one image name.
+        let clash = |key: &dyn Fn(&Image) -> String,
+                     message: &dyn Fn(&Image, &Image, String) -> String| {
+            let mut first_of: BTreeMap<String, usize> = BTreeMap::new();
+            let mut found = Vec::new();
+            for (i, img) in images.iter().enumerate() {
+                let first = *first_of.entry(key(img)).or_insert(i);
+                let other = &images[first];
+                if first != i && other.manifest != img.manifest {
+                    let o = &manifests[other.manifest.get()];
+                    let (line, col) = crate::error::line_col(&o.source, o.name.span().start);
                     let m = &manifests[img.manifest.get()];
-                    diags.push(m.diag(
-                        m.name.span(),
-                        format!(
-                            "selector `{selector}` (image `{}`) is also given by {}:{line}:{col} (image `{}`); give one of them another language or variant",
-                            img.name,
-                            other.path.display(),
-                            images[first.get()].name
-                        ),
-                    ));
-                }
-                Some(_) => {}
-                None => {
-                    by_selector.insert(selector, i);
+                    let at = format!("{}:{line}:{col}", o.path.display());
+                    found.push(m.diag(m.name.span(), message(img, other, at)));
                 }
             }
-        }
-
-        // Two manifests producing one image name.
-        let mut by_name: BTreeMap<&str, ImageIndex> = BTreeMap::new();
-        for (i, img) in images.iter().enumerate() {
-            let i = ImageIndex(i);
-            if let Some(&first) = by_name.get(img.name.as_str()) {
-                let other = &manifests[images[first.get()].manifest.get()];
-                let (line, col) = crate::error::line_col(&other.source, other.name.span().start);
-                let m = &manifests[img.manifest.get()];
-                diags.push(m.diag(
-                    m.name.span(),
-                    format!(
-                        "image name `{}` is also produced by {}:{line}:{col}; give one of them another name",
-                        img.name,
-                        other.path.display()
-                    ),
-                ));
-            } else {
-                by_name.insert(&img.name, i);
-            }
-        }
+            found
+        };
+        diags.extend(clash(&|img| img.label(), &|img, other, at| {
+            format!(
+                "selector `{}` (image `{}`) is also given by {at} (image `{}`); give one of them another language or variant",
+                img.label(),
+                img.name,
+                other.name
+            )
+        }));
+        diags.extend(clash(&|img| img.name.clone(), &|img, _, at| {
+            format!(
+                "image name `{}` is also produced by {at}; give one of them another name",
+                img.name
+            )
+        }));
 
         // depends-on, and build args that name one of our images.
         let mut deps: Vec<BTreeSet<ImageIndex>> = vec![BTreeSet::new(); images.len()];

@@ -120,15 +120,12 @@ fn value() -> impl Strategy<Value = String> {
     ]
 }
 
-const TOP_KEYS: &[&str] = &[
-    "language",
-    "name",
-    "dockerfile",
-    "context",
-    "depends-on",
-    "platforms",
-    "unknown-key",
-];
+/// The manifest's own keys, and one it does not know.
+fn top_keys() -> Vec<&'static str> {
+    let mut keys = sdkimage::manifest::KEYS.to_vec();
+    keys.push("unknown-key");
+    keys
+}
 const TABLES: &[(&str, &[&str])] = &[
     ("[variants]", &["\"3.11\"", "\"\"", "\"a:b\"", "x"]),
     ("[build-args]", &["A", "B_C", "\"\"", "\"x y\""]),
@@ -139,7 +136,7 @@ const TABLES: &[(&str, &[&str])] = &[
 
 /// A manifest assembled from the real keys and tables with values of any kind.
 fn structured_manifest() -> impl Strategy<Value = String> {
-    let top = prop::collection::vec((prop::sample::select(TOP_KEYS), value()), 0..8);
+    let top = prop::collection::vec((prop::sample::select(top_keys()), value()), 0..8);
     let tables = prop::collection::vec(
         (
             prop::sample::select(TABLES),

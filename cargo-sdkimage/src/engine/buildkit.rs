@@ -18,17 +18,12 @@ use std::collections::HashMap;
 use bollard::models::{BuildInfo, BuildInfoAux};
 use bollard::query_parameters::{BuildImageOptions, BuilderVersion};
 use bollard_stubs::moby::buildkit::v1::StatusResponse;
-use futures_util::Stream;
 
-use super::{BuildFailure, BuildOutput, BuildRequest, ContextBody, Engine, EngineError};
+use super::{BuildFailure, BuildOutput, BuildRequest, EngineError};
 
-/// Start a BuildKit build of `context` (a tar stream).
-pub(super) fn build<'a>(
-    engine: &'a Engine,
-    request: &BuildRequest,
-    context: ContextBody,
-) -> impl Stream<Item = Result<BuildOutput, BuildFailure>> + Send + 'a {
-    let options = BuildImageOptions {
+/// The request's options for BuildKit.
+pub(super) fn options(request: &BuildRequest) -> BuildImageOptions {
+    BuildImageOptions {
         dockerfile: request.dockerfile.clone(),
         t: None,
         nocache: request.no_cache,
@@ -38,8 +33,7 @@ pub(super) fn build<'a>(
         version: BuilderVersion::BuilderBuildKit,
         session: request.session.clone(),
         ..Default::default()
-    };
-    super::stream_build(engine, options, request, context, Trace::default())
+    }
 }
 
 impl super::ReadStream for Trace {
@@ -63,7 +57,7 @@ impl super::ReadStream for Trace {
 
 /// What is known of BuildKit's vertexes (one per step), by digest.
 #[derive(Default)]
-struct Trace {
+pub(super) struct Trace {
     /// Digest -> its number in the output (`#3`), in order of appearance.
     numbers: HashMap<String, usize>,
     names: HashMap<String, String>,

@@ -9,17 +9,12 @@
 use bollard::Docker;
 use bollard::models::{BuildInfo, BuildInfoAux};
 use bollard::query_parameters::{BuildImageOptions, BuilderVersion};
-use futures_util::Stream;
 
-use super::{BuildFailure, BuildOutput, BuildRequest, ContextBody, Engine, EngineError};
+use super::{BuildFailure, BuildOutput, BuildRequest, Engine, EngineError};
 
-/// Start a classic build of `context` (a tar stream).
-pub(super) fn build<'a>(
-    engine: &'a Engine,
-    request: &BuildRequest,
-    context: ContextBody,
-) -> impl Stream<Item = Result<BuildOutput, BuildFailure>> + Send + 'a {
-    let options = BuildImageOptions {
+/// The request's options for the classic builder.
+pub(super) fn options(request: &BuildRequest) -> BuildImageOptions {
+    BuildImageOptions {
         dockerfile: request.dockerfile.clone(),
         t: None,
         rm: true,
@@ -28,16 +23,19 @@ pub(super) fn build<'a>(
         buildargs: Some(request.build_args.clone().into_iter().collect()),
         version: BuilderVersion::BuilderV1,
         ..Default::default()
-    };
-    let state = Progress {
+    }
+}
+
+/// How the classic builder's stream is read, for a build on `engine`.
+pub(super) fn reader(engine: &Engine) -> impl super::ReadStream + use<> {
+    Progress {
         partial: String::new(),
         step: None,
         container: StepContainer {
             docker: engine.docker.clone(),
             id: None,
         },
-    };
-    super::stream_build(engine, options, request, context, state)
+    }
 }
 
 impl super::ReadStream for Progress {

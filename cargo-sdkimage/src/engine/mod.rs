@@ -258,9 +258,18 @@ impl Engine {
         request: &BuildRequest,
         context: impl Stream<Item = std::result::Result<Bytes, std::io::Error>> + Send + 'static,
     ) -> impl Stream<Item = std::result::Result<BuildOutput, BuildFailure>> + Send + 'a {
+        let context: ContextBody = Box::pin(context);
         match request.builder {
-            Builder::BuildKit => buildkit::build(self, request, Box::pin(context)).left_stream(),
-            Builder::Classic => classic::build(self, request, Box::pin(context)).right_stream(),
+            Builder::BuildKit => {
+                let reader = buildkit::Trace::default();
+                stream_build(self, buildkit::options(request), request, context, reader)
+                    .left_stream()
+            }
+            Builder::Classic => {
+                let reader = classic::reader(self);
+                stream_build(self, classic::options(request), request, context, reader)
+                    .right_stream()
+            }
         }
     }
 

@@ -360,18 +360,20 @@ async fn promote_copies_manifests_and_keeps_digests() {
     let reporter = quiet_reporter();
     let pushed = push_first(&engine, &registries, &plan, &ids).await.unwrap();
     let to = vec!["1.0".to_string(), "latest".to_string()];
+    let selection = [ImageIndex::new(0)];
+    let promote_from = |from: &'static str, dry_run: bool| {
+        promote(
+            &registries,
+            &plan,
+            &selection,
+            from,
+            &to,
+            dry_run,
+            &reporter,
+        )
+    };
 
-    let dry = promote(
-        &registries,
-        &plan,
-        &[ImageIndex::new(0)],
-        "rc1",
-        &to,
-        true,
-        &reporter,
-    )
-    .await
-    .unwrap();
+    let dry = promote_from("rc1", true).await.unwrap();
     assert_eq!(dry[0].digest, pushed[0].digest);
     assert_eq!(
         reg.digest("sdk/p", "1.0", None).await,
@@ -379,31 +381,11 @@ async fn promote_copies_manifests_and_keeps_digests() {
         "a dry run changes nothing"
     );
 
-    let missing = promote(
-        &registries,
-        &plan,
-        &[ImageIndex::new(0)],
-        "rc9",
-        &to,
-        false,
-        &reporter,
-    )
-    .await
-    .unwrap_err();
+    let missing = promote_from("rc9", false).await.unwrap_err();
     assert!(missing.to_string().contains("rc9"), "{missing}");
     assert_eq!(reg.digest("sdk/p", "1.0", None).await, None);
 
-    let promoted = promote(
-        &registries,
-        &plan,
-        &[ImageIndex::new(0)],
-        "rc1",
-        &to,
-        false,
-        &reporter,
-    )
-    .await
-    .unwrap();
+    let promoted = promote_from("rc1", false).await.unwrap();
     assert_eq!(promoted[0].digest, pushed[0].digest);
     assert_eq!(
         promoted[0]
