@@ -115,6 +115,26 @@ fn both(ids: &[String]) -> Vec<(ImageIndex, String)> {
     ]
 }
 
+/// `built` pushed with `opts`, never interrupted.
+async fn push_quietly(
+    engine: &Engine,
+    registries: &Registries,
+    plan: &BuildPlan,
+    built: &[(ImageIndex, String)],
+    opts: &PublishOptions,
+) -> Result<Vec<Published>> {
+    push(
+        engine,
+        registries,
+        plan,
+        built,
+        opts,
+        &quiet_reporter(),
+        &Interrupt::never(),
+    )
+    .await
+}
+
 /// The first image of `plan` pushed with the default options, nothing reported.
 async fn push_first(
     engine: &Engine,
@@ -187,17 +207,9 @@ async fn two_phase_push_points_every_tag_at_the_pushed_digest() {
         "a dry run pushes nothing"
     );
 
-    let published = push(
-        &engine,
-        &registries,
-        &plan,
-        &both(&ids),
-        &opts,
-        &reporter,
-        &Interrupt::never(),
-    )
-    .await
-    .unwrap();
+    let published = push_quietly(&engine, &registries, &plan, &both(&ids), &opts)
+        .await
+        .unwrap();
     assert_eq!(published.len(), 2);
     assert_ne!(published[0].digest, published[1].digest);
     for (p, path) in published.iter().zip(["sdk/a", "sdk/b"]) {
@@ -313,7 +325,6 @@ async fn a_failure_in_phase_one_changes_no_release_tag() {
         &["1.0"],
     );
     let registries = registries(&engine, DockerConfig::default()).await;
-    let reporter = quiet_reporter();
     let old = vec![build_image(&engine, "old a").await];
     let before = push_first(&engine, &registries, &plan, &old).await.unwrap();
 
@@ -325,17 +336,9 @@ async fn a_failure_in_phase_one_changes_no_release_tag() {
         jobs: 2,
         ..Default::default()
     };
-    let e = push(
-        &engine,
-        &registries,
-        &plan,
-        &both(&ids),
-        &opts,
-        &reporter,
-        &Interrupt::never(),
-    )
-    .await
-    .unwrap_err();
+    let e = push_quietly(&engine, &registries, &plan, &both(&ids), &opts)
+        .await
+        .unwrap_err();
     assert_eq!(e.exit_code(), 1);
     let text = e.to_string();
     assert!(
