@@ -172,6 +172,15 @@ pub fn describe(
         for c in m.copies_for(img.variant.as_deref()) {
             line.push_str(&format!(", + {} -> {}", ws.display_path(&c.from), c.to));
         }
+        if let Some(target) = &img.target {
+            line.push_str(&format!(", --target {target}"));
+        }
+        if !img.platforms.is_empty() {
+            line.push_str(&format!(", --platform {}", img.platforms.join(",")));
+        }
+        if img.builder != "auto" {
+            line.push_str(&format!(", builder {}", img.builder));
+        }
         if opts.no_cache {
             line.push_str(", --no-cache");
         }
