@@ -306,7 +306,7 @@ fn familiar(repository: &str) -> &str {
     }
 }
 
-/// One image of a metadata file.
+/// One image of a metadata file, as `verify --from-metadata` checks it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct MetadataEntry {
     name: String,
@@ -314,41 +314,25 @@ struct MetadataEntry {
     digest: Option<String>,
 }
 
-/// An object keyed by image name; each value has `refs` and `digest` (or bake's `image.name`
-/// and `containerimage.digest`).
+/// A metadata file, read through the contract's own type ([`crate::output::MetadataEntry`]):
+/// each image has `refs` and `digest`, or bake's `image.name` and `containerimage.digest`.
 fn parse_metadata(text: &str) -> std::result::Result<Vec<MetadataEntry>, String> {
-    let value: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| format!("not valid JSON ({e})"))?;
-    let object = value
-        .as_object()
-        .ok_or("expected an object keyed by image name")?;
+    let nonempty = |s: Option<String>| s.filter(|s| !s.is_empty());
     let mut entries = Vec::new();
-    for (name, entry) in object {
-        let field = |k: &str| {
-            entry
-                .get(k)
-                .and_then(|v| v.as_str())
-                .filter(|s| !s.is_empty())
-        };
-        let refs: Vec<&str> = match entry.get("refs").and_then(|v| v.as_array()) {
-            Some(refs) => refs.iter().filter_map(|r| r.as_str()).collect(),
-            None => field("image.name")
-                .map(|n| n.split(',').map(str::trim).collect())
+    for (name, entry) in crate::output::read_metadata(text)? {
+        let refs: Vec<String> = match entry.refs {
+            Some(refs) => refs,
+            None => nonempty(entry.image_name)
+                .map(|n| n.split(',').map(|r| r.trim().to_string()).collect())
                 .unwrap_or_default(),
         };
         let refs = refs
-            .into_iter()
-            .map(parse_ref)
+            .iter()
+            .map(|r| parse_ref(r))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| format!("`{name}`: {e}"))?;
-        let digest = field("digest")
-            .or_else(|| field("containerimage.digest"))
-            .map(String::from);
-        entries.push(MetadataEntry {
-            name: name.clone(),
-            refs,
-            digest,
-        });
+        let digest = nonempty(entry.digest).or_else(|| nonempty(entry.containerimage_digest));
+        entries.push(MetadataEntry { name, refs, digest });
     }
     Ok(entries)
 }
