@@ -2,7 +2,7 @@
 //! asked for new tags), else a build through the engine, the licenses layer, and the tags,
 //! which only a complete build gets.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
@@ -82,13 +82,19 @@ struct Done {
     licenses: Option<usize>,
 }
 
-/// What the context and Dockerfile of an image were found to be.
-struct Prepared {
+/// What the context and Dockerfile of an image were found to be: read and hashed once per
+/// image, whatever its number of platforms.
+struct Sources {
     ctx: Context,
     /// The digest of the context's entries.
     digest: String,
     files: BTreeMap<String, FileStamp>,
-    previous: Option<ImageState>,
+    /// The Dockerfile's text.
+    dockerfile: String,
+}
+
+/// What the Dockerfile means for one platform.
+struct PlatformInputs {
     /// External `FROM` images, by name.
     bases: Vec<String>,
     /// The platform args given as build args (where the Dockerfile declares them).
@@ -105,7 +111,18 @@ impl ImageJob<'_> {
         opts: &BuildOptions,
     ) -> Result<ImageResult> {
         let variants = self.variants();
-        let runs = variants.iter().map(|v| self.run(v, logs, dep_ids, opts));
+        let sources = match self.sources().await {
+            Ok(sources) => sources,
+            Err(e) => {
+                for v in &variants {
+                    self.store.forget(&v.state_key);
+                }
+                return Err(e);
+            }
+        };
+        let runs = variants
+            .iter()
+            .map(|v| self.run(v, &sources, logs, dep_ids, opts));
         let done = futures_util::future::join_all(runs).await;
         let mut results = Vec::new();
         let mut first_error = None;
@@ -221,42 +238,42 @@ impl ImageJob<'_> {
     async fn run(
         &self,
         v: &Variant,
+        sources: &Sources,
         logs: &Path,
         dep_ids: &BTreeMap<ImageIndex, String>,
         opts: &BuildOptions,
     ) -> Result<Done> {
         let mut inputs = self.inputs(v, dep_ids, opts);
-        let prepared = self.prepare(v).await?;
-        inputs.dockerfile = prepared.ctx.dockerfile_in_context.clone();
-        // A base the engine lacks is a cache miss: the build pulls it, and the fingerprint is
-        // taken again afterwards with its id.
-        let bases_complete =
-            resolve_bases(&self.session.engine, &prepared.bases, &mut inputs.bases).await?;
-        let fingerprint = fingerprint::fingerprint(&inputs, &prepared.digest);
-        if !opts.force && bases_complete {
-            let previous = prepared.previous.as_ref();
-            if let Some(prev) = previous.filter(|p| p.fingerprint == fingerprint)
-                && self.session.engine.image_id(&prev.id).await?.is_some()
-            {
-                return self.reuse(v, prev, fingerprint, prepared.files).await;
-            }
-        }
-        let Prepared {
-            ctx,
-            digest,
-            files,
+        inputs.dockerfile = sources.ctx.dockerfile_in_context.clone();
+        let PlatformInputs {
             bases,
             platform_args,
-            ..
-        } = prepared;
-        let id = self.build(v, logs, ctx, platform_args, opts).await?;
+        } = self.platform_inputs(v, &sources.dockerfile);
+        // A base the engine lacks is a cache miss: the build pulls it, and the fingerprint is
+        // taken again afterwards with its id.
+        let bases_complete = resolve_bases(&self.session.engine, &bases, &mut inputs.bases).await?;
+        let fingerprint = fingerprint::fingerprint(&inputs, &sources.digest);
+        if !opts.force
+            && bases_complete
+            && let Some(prev) = self.store.load(&v.state_key)
+            && prev.fingerprint == fingerprint
+            && self.session.engine.image_id(&prev.id).await?.is_some()
+        {
+            return self
+                .reuse(v, &prev, fingerprint, sources.files.clone())
+                .await;
+        }
+        let id = self
+            .build(v, logs, sources.ctx.clone(), platform_args, opts)
+            .await?;
         let fingerprint = if bases_complete {
             fingerprint
         } else {
             resolve_bases(&self.session.engine, &bases, &mut inputs.bases).await?;
-            fingerprint::fingerprint(&inputs, &digest)
+            fingerprint::fingerprint(&inputs, &sources.digest)
         };
-        self.finish(v, id, fingerprint, files, opts).await
+        self.finish(v, id, fingerprint, sources.files.clone(), opts)
+            .await
     }
 
     /// The non-file inputs: build args (ours by id), dependency ids, the license inputs.
@@ -289,8 +306,10 @@ impl ImageJob<'_> {
         inputs
     }
 
-    /// Collect the context, read the Dockerfile's bases and hash the context, off the runtime.
-    async fn prepare(&self, v: &Variant) -> Result<Prepared> {
+    /// Collect the context, read the Dockerfile and hash the context, off the runtime; file
+    /// hashes of the last build (of the platform the refs name) are reused where files did not
+    /// change.
+    async fn sources(&self) -> Result<Sources> {
         let session = self.session;
         let manifest = session.plan.manifest_of(self.index);
         let spec = manifest.context_spec(
@@ -298,55 +317,55 @@ impl ImageJob<'_> {
             &session.ws.root,
             &session.ws.state_dir(),
         );
-        let previous = self.store.load(&v.state_key);
-        let builder = self.builder();
-        let platform = v.platform.clone().unwrap_or_else(|| session.native.clone());
-        let automatic = platform.args(&session.native);
-        let dockerfile = manifest.dockerfile.clone();
-        let (root, build_args) = (session.ws.root.clone(), self.image.build_args.clone());
-        // Our own images count as dependencies, by id, already.
-        let own_refs: BTreeSet<String> = session
-            .plan
-            .images
-            .iter()
-            .flat_map(|i| i.refs.iter().map(ToString::to_string))
-            .collect();
-        tokio::task::spawn_blocking(move || -> Result<Prepared> {
+        let previous = self.store.load(&self.image.name);
+        let path = manifest.dockerfile.clone();
+        let root = session.ws.root.clone();
+        tokio::task::spawn_blocking(move || -> Result<Sources> {
             let ctx = context::collect(&spec)?;
             let rules =
                 crate::guarded::Rules::new(&root, crate::guarded::CONFIG_CAP, "a Dockerfile");
-            let text = crate::guarded::read_to_string(&dockerfile, rules)
+            let dockerfile = crate::guarded::read_to_string(&path, rules)
                 .map_err(|e| Error::Failed(format!("cannot read {e}")))?;
-            // The platform args go as build args wherever the Dockerfile declares them: the
-            // classic builder has none of its own, and the engine's BuildKit (0.8) empties one
-            // that a global `ARG TARGETARCH` re-declares, which `FROM ...-${TARGETARCH}` needs.
-            // (Only global ones reach the classic builder's `FROM` lines.)
-            let declared = crate::dockerfile::declared_args(&text);
-            let platform_args: BTreeMap<String, String> = automatic
-                .iter()
-                .filter(|(k, _)| declared.contains(*k) && !build_args.contains_key(*k))
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            let from_scope = match builder {
-                Builder::BuildKit => automatic,
-                Builder::Classic => BTreeMap::new(),
-            };
-            let mut args = build_args.clone();
-            args.extend(platform_args.clone());
-            let mut bases = crate::dockerfile::external_bases(&text, &args, &from_scope);
-            bases.retain(|b| !own_refs.contains(b));
             let (digest, files) = fingerprint::hash_context(&ctx, previous.as_ref())?;
-            Ok(Prepared {
+            Ok(Sources {
                 ctx,
                 digest,
                 files,
-                previous,
-                bases,
-                platform_args,
+                dockerfile,
             })
         })
         .await
         .map_err(|e| Error::Failed(format!("context task failed: {e}")))?
+    }
+
+    /// The Dockerfile for platform `v`: its external bases and the platform args it declares.
+    fn platform_inputs(&self, v: &Variant, dockerfile: &str) -> PlatformInputs {
+        let session = self.session;
+        let platform = v.platform.as_ref().unwrap_or(&session.native);
+        let automatic = platform.args(&session.native);
+        let build_args = &self.image.build_args;
+        // The platform args go as build args wherever the Dockerfile declares them: the
+        // classic builder has none of its own, and the engine's BuildKit (0.8) empties one
+        // that a global `ARG TARGETARCH` re-declares, which `FROM ...-${TARGETARCH}` needs.
+        // (Only global ones reach the classic builder's `FROM` lines.)
+        let declared = crate::dockerfile::declared_args(dockerfile);
+        let platform_args: BTreeMap<String, String> = automatic
+            .iter()
+            .filter(|(k, _)| declared.contains(*k) && !build_args.contains_key(*k))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let from_scope = match self.builder() {
+            Builder::BuildKit => automatic,
+            Builder::Classic => BTreeMap::new(),
+        };
+        let mut args = build_args.clone();
+        args.extend(platform_args.clone());
+        let mut bases = crate::dockerfile::external_bases(dockerfile, &args, &from_scope);
+        bases.retain(|b| !session.own_refs.contains(b));
+        PlatformInputs {
+            bases,
+            platform_args,
+        }
     }
 
     /// Up to date: point every ref at the last build (re-tagging where needed) and remember.

@@ -96,6 +96,9 @@ pub struct Session {
     builders: Vec<crate::engine::Builder>,
     /// The engine's own platform.
     pub native: crate::reference::Platform,
+    /// Every ref of the plan's images: a `FROM` naming one is ours, a dependency already
+    /// counted by id, not an external base.
+    own_refs: BTreeSet<String>,
 }
 
 impl Session {
@@ -122,7 +125,13 @@ impl Session {
         builders: Vec<crate::engine::Builder>,
         native: crate::reference::Platform,
     ) -> Session {
+        let own_refs = plan
+            .images
+            .iter()
+            .flat_map(|i| i.refs.iter().map(ToString::to_string))
+            .collect();
         Session {
+            own_refs,
             ws: Arc::new(ws),
             plan: Arc::new(plan),
             engine,
