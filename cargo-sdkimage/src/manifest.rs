@@ -174,6 +174,19 @@ type Variants = BTreeMap<String, BTreeMap<String, Spanned<Template>>>;
 /// The values `builder` takes, in the workspace and in a manifest.
 pub const BUILDERS: &[&str] = &["auto", "buildkit", "classic"];
 
+/// A `builder` value, in the workspace or a manifest: one of [`BUILDERS`].
+pub fn check_builder(name: &str) -> std::result::Result<(), String> {
+    if BUILDERS.contains(&name) {
+        Ok(())
+    } else {
+        Err(format!(
+            "builder {} is not one of {}",
+            crate::error::quoted(name),
+            BUILDERS.join(", ")
+        ))
+    }
+}
+
 /// Collects the problems of one file.
 struct Checker<'a> {
     path: &'a Path,

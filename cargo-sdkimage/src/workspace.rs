@@ -278,18 +278,9 @@ impl WorkspaceConfig {
             None => root.join("licenses"),
         };
         if let Some(b) = &raw.builder
-            && !crate::manifest::BUILDERS.contains(&b.get_ref().as_str())
+            && let Err(e) = crate::manifest::check_builder(b.get_ref())
         {
-            diags.push(Diagnostic::at(
-                file,
-                text,
-                b.span().start,
-                format!(
-                    "builder {} is not one of {}",
-                    crate::error::quoted(b.get_ref()),
-                    crate::manifest::BUILDERS.join(", ")
-                ),
-            ));
+            diags.push(Diagnostic::at(file, text, b.span().start, e));
         }
         let platforms: Vec<String> = raw
             .platforms

@@ -49,6 +49,29 @@ pub(super) fn registry_config(config: RegistryServiceConfig) -> EngineRegistryCo
     }
 }
 
+/// The build credentials as a BuildKit session hands them out: registry host ->
+/// (username, password or identity token).
+pub fn registry_auths(credentials: &super::BuildCredentials) -> super::session::RegistryAuths {
+    credentials
+        .iter()
+        .filter_map(|(server, c)| {
+            let host = server
+                .trim_start_matches("https://")
+                .trim_start_matches("http://")
+                .split('/')
+                .next()
+                .unwrap_or(server)
+                .to_string();
+            let secret = c
+                .identitytoken
+                .clone()
+                .filter(|t| !t.is_empty())
+                .or_else(|| c.password.clone())?;
+            Some((host, (c.username.clone().unwrap_or_default(), secret)))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::{BTreeMap, HashMap};

@@ -7,6 +7,7 @@
 //! or the classic builder (`classic.rs`).
 
 mod auth;
+pub use auth::registry_auths;
 mod buildkit;
 mod classic;
 mod container;
@@ -137,29 +138,6 @@ fn stream_build<'a>(
             }
             futures_util::stream::iter(out)
         })
-}
-
-/// The build credentials as a BuildKit session hands them out: registry host ->
-/// (username, password or identity token).
-pub fn registry_auths(credentials: &BuildCredentials) -> session::RegistryAuths {
-    credentials
-        .iter()
-        .filter_map(|(server, c)| {
-            let host = server
-                .trim_start_matches("https://")
-                .trim_start_matches("http://")
-                .split('/')
-                .next()
-                .unwrap_or(server)
-                .to_string();
-            let secret = c
-                .identitytoken
-                .clone()
-                .filter(|t| !t.is_empty())
-                .or_else(|| c.password.clone())?;
-            Some((host, (c.username.clone().unwrap_or_default(), secret)))
-        })
-        .collect()
 }
 
 fn to_bollard_auths(

@@ -5,22 +5,15 @@ use std::collections::BTreeMap;
 
 use toml::Spanned;
 
-use super::{BUILDERS, Checker, SecretFrom, Variants};
+use super::{Checker, SecretFrom, Variants};
 
 impl Checker<'_> {
     /// `builder`: one of the builder names.
     pub(super) fn builder(&mut self, builder: Option<&Spanned<String>>) {
         if let Some(b) = builder
-            && !BUILDERS.contains(&b.get_ref().as_str())
+            && let Err(e) = super::check_builder(b.get_ref())
         {
-            self.error(
-                b.span().start,
-                format!(
-                    "builder {} is not one of {}",
-                    crate::error::quoted(b.get_ref()),
-                    BUILDERS.join(", ")
-                ),
-            );
+            self.error(b.span().start, e);
         }
     }
 
