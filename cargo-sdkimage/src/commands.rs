@@ -191,7 +191,16 @@ pub async fn build(
                     .collect();
                 // The publish watches for signals itself: it never stops half-way through
                 // pointing the release tags.
-                match publish_images(&session, &built, push, &tally).await {
+                match publish_images(
+                    &session.engine,
+                    &session.plan,
+                    &built,
+                    push,
+                    &tally,
+                    &session.interrupt,
+                )
+                .await
+                {
                     Ok(p) => {
                         pushed = p;
                         None
@@ -382,23 +391,15 @@ pub fn dockerfile(target: &Target) -> Result<String> {
 
 /// Phase one and two of a publish, with the registries of the environment.
 async fn publish_images(
-    session: &Session,
+    engine: &Engine,
+    plan: &BuildPlan,
     built: &[(ImageIndex, String)],
     opts: &PublishOptions,
     sink: &dyn EventSink,
+    interrupt: &Interrupt,
 ) -> Result<Vec<Published>> {
-    let registries =
-        Registries::from_env()?.with_insecure(&session.engine.insecure_registries().await?);
-    publish::push(
-        &session.engine,
-        &registries,
-        &session.plan,
-        built,
-        opts,
-        sink,
-        &session.interrupt,
-    )
-    .await
+    let registries = Registries::from_env()?.with_insecure(&engine.insecure_registries().await?);
+    publish::push(engine, &registries, plan, built, opts, sink, interrupt).await
 }
 
 /// Totals of a publish, verify or promote run as the `summary` event.
@@ -475,17 +476,8 @@ pub async fn push(
             missing.join(", ")
         )));
     }
-    let facts = check_builders(&engine, &l, &[], &*reporter).await?;
-    let session = Session::new(
-        l.ws,
-        l.plan,
-        engine,
-        reporter.clone(),
-        interrupt,
-        facts.builders,
-        facts.native,
-    );
-    let pushed = publish_images(&session, &built, opts, &tally).await;
+    // Nothing is built: no builder to choose, no session to set up.
+    let pushed = publish_images(&engine, &l.plan, &built, opts, &tally, &interrupt).await;
     let pushed = failed_summary(&tally, started, pushed)?;
     summary_of(
         &tally,
