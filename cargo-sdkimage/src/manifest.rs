@@ -43,6 +43,7 @@ pub struct Manifest {
     pub prepare: Vec<Prepare>,
     pub copies: Vec<CopySpec>,
     pub licenses: Option<Licenses>,
+    pub custom: Option<custom::Custom>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +145,10 @@ pub const KEYS: &[&str] = &[
     "prepare",
     "copy",
     "licenses",
+    "extends",
+    "adapt",
+    "template",
+    "customize",
 ];
 
 /// The keys of one file, each deserialized to its raw type: `None` or empty when absent or of
@@ -165,27 +170,12 @@ struct RawManifest {
     prepare: Vec<RawPrepare>,
     copy: Vec<RawCopy>,
     licenses: Option<RawLicenses>,
+    custom: custom::RawCustom,
     /// Keys written in the file, even with a value of the wrong type: such a key is not missing.
     present: BTreeSet<String>,
 }
 
 type Variants = BTreeMap<String, BTreeMap<String, Spanned<Template>>>;
-
-/// The values `builder` takes, in the workspace and in a manifest.
-pub const BUILDERS: &[&str] = &["auto", "buildkit", "classic"];
-
-/// A `builder` value, in the workspace or a manifest: one of [`BUILDERS`].
-pub fn check_builder(name: &str) -> std::result::Result<(), String> {
-    if BUILDERS.contains(&name) {
-        Ok(())
-    } else {
-        Err(format!(
-            "builder {} is not one of {}",
-            crate::error::quoted(name),
-            BUILDERS.join(", ")
-        ))
-    }
-}
 
 /// Collects the problems of one file.
 struct Checker<'a> {
@@ -245,10 +235,9 @@ impl Manifest {
             diags: Vec::new(),
         };
         let raw = c.keys(table.into_inner());
+        let (dockerfile, context) = c.dockerfile_and_context(&raw);
         let language = c.language(raw.language, &raw.present);
         let name = c.name(raw.name.as_ref(), &raw.present);
-        let (dockerfile, context) =
-            c.paths(raw.dockerfile.as_ref(), raw.context.as_ref(), &raw.present);
         c.platforms(&raw.platforms);
         c.builder(raw.builder.as_ref());
         c.secrets(&raw.secrets);
@@ -265,6 +254,7 @@ impl Manifest {
         let build_files = build_files(dockerfile.as_deref(), context.as_deref());
         let copies = c.copies(raw.copy, &variants, copy_kind, &build_files);
         let licenses = raw.licenses.map(|l| c.licenses(l));
+        let custom = c.custom(raw.custom, (raw.dockerfile, raw.context), &copies);
         c.finish()?;
         Ok(Manifest {
             path: path.to_path_buf(),
@@ -284,6 +274,7 @@ impl Manifest {
             prepare,
             copies,
             licenses,
+            custom,
             source,
         })
     }
@@ -418,6 +409,10 @@ impl Checker<'_> {
                 "prepare" => raw.prepare = self.value(&key, value).unwrap_or_default(),
                 "copy" => raw.copy = self.value(&key, value).unwrap_or_default(),
                 "licenses" => raw.licenses = self.value(&key, value),
+                "extends" => raw.custom.extends = self.value(&key, value),
+                "adapt" => raw.custom.adapt = self.value(&key, value),
+                "template" => raw.custom.template = self.value(&key, value),
+                "customize" => raw.custom.customize = self.value(&key, value),
                 other => self.error(
                     key_start,
                     format!(
@@ -796,5 +791,7 @@ fn build_files(dockerfile: Option<&Path>, context: Option<&Path>) -> Vec<String>
 }
 
 mod build_keys;
+pub use build_keys::{BUILDERS, check_builder};
+pub mod custom;
 #[cfg(test)]
 pub(crate) mod tests;

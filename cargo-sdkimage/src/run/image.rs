@@ -312,11 +312,16 @@ impl ImageJob<'_> {
     async fn sources(&self) -> Result<Sources> {
         let session = self.session;
         let manifest = session.plan.manifest_of(self.index);
-        let spec = manifest.context_spec(
+        let mut spec = manifest.context_spec(
             self.image.variant.as_deref(),
             &session.ws.root,
             &session.ws.state_dir(),
         );
+        // A custom image's Dockerfile is rendered: written under the state folder, sent from there.
+        let rendered = crate::custom::write_for(self.image, &session.ws.state_dir())?;
+        if let Some((path, _)) = &rendered {
+            spec.dockerfile = path.clone();
+        }
         let previous = self.store.load(&self.image.name);
         let path = manifest.dockerfile.clone();
         let root = session.ws.root.clone();
@@ -324,8 +329,11 @@ impl ImageJob<'_> {
             let ctx = context::collect(&spec)?;
             let rules =
                 crate::guarded::Rules::new(&root, crate::guarded::CONFIG_CAP, "a Dockerfile");
-            let dockerfile = crate::guarded::read_to_string(&path, rules)
-                .map_err(|e| Error::Failed(format!("cannot read {e}")))?;
+            let dockerfile = match rendered {
+                Some((_, text)) => text,
+                None => crate::guarded::read_to_string(&path, rules)
+                    .map_err(|e| Error::Failed(format!("cannot read {e}")))?,
+            };
             let (digest, files) = fingerprint::hash_context(&ctx, previous.as_ref())?;
             Ok(Sources {
                 ctx,
@@ -524,7 +532,11 @@ impl ImageJob<'_> {
                 if let Some(parse) = dockerfile_parse_error(&f.error.to_string()) {
                     return Err(Error::Failed(format!(
                         "{}:{parse} ({log_hint})",
-                        session.ws.display_path(&manifest.dockerfile)
+                        session.ws.display_path(&crate::custom::dockerfile_path(
+                            image,
+                            manifest,
+                            &session.ws.state_dir()
+                        ))
                     )));
                 }
                 let at = f.step.map(|s| format!(" at {s}")).unwrap_or_default();
