@@ -43,6 +43,7 @@ pub struct Manifest {
     pub prepare: Vec<Prepare>,
     pub copies: Vec<CopySpec>,
     pub licenses: Option<Licenses>,
+    pub contract: Option<contract::Contract>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +145,7 @@ pub const KEYS: &[&str] = &[
     "prepare",
     "copy",
     "licenses",
+    "contract",
 ];
 
 /// The keys of one file, each deserialized to its raw type: `None` or empty when absent or of
@@ -165,6 +167,7 @@ struct RawManifest {
     prepare: Vec<RawPrepare>,
     copy: Vec<RawCopy>,
     licenses: Option<RawLicenses>,
+    contract: Option<Spanned<contract::RawContract>>,
     /// Keys written in the file, even with a value of the wrong type: such a key is not missing.
     present: BTreeSet<String>,
 }
@@ -262,9 +265,10 @@ impl Manifest {
         } else {
             PathKind::Artifact
         };
-        let build_files = build_files(dockerfile.as_deref(), context.as_deref());
+        let build_files = build_keys::build_files(dockerfile.as_deref(), context.as_deref());
         let copies = c.copies(raw.copy, &variants, copy_kind, &build_files);
         let licenses = raw.licenses.map(|l| c.licenses(l));
+        let contract = raw.contract.and_then(|k| c.contract(k, &variants));
         c.finish()?;
         Ok(Manifest {
             path: path.to_path_buf(),
@@ -284,6 +288,7 @@ impl Manifest {
             prepare,
             copies,
             licenses,
+            contract,
             source,
         })
     }
@@ -418,6 +423,7 @@ impl Checker<'_> {
                 "prepare" => raw.prepare = self.value(&key, value).unwrap_or_default(),
                 "copy" => raw.copy = self.value(&key, value).unwrap_or_default(),
                 "licenses" => raw.licenses = self.value(&key, value),
+                "contract" => raw.contract = self.value(&key, value),
                 other => self.error(
                     key_start,
                     format!(
@@ -782,19 +788,7 @@ impl Checker<'_> {
     }
 }
 
-/// The two files the engine reads from the context, as context-relative paths: a copy may not
-/// replace them.
-fn build_files(dockerfile: Option<&Path>, context: Option<&Path>) -> Vec<String> {
-    dockerfile
-        .zip(context)
-        .and_then(|(d, ctx)| d.strip_prefix(ctx).ok())
-        .and_then(|rel| rel.to_str())
-        .map(str::to_string)
-        .into_iter()
-        .chain([".dockerignore".to_string()])
-        .collect()
-}
-
 mod build_keys;
+pub mod contract;
 #[cfg(test)]
 pub(crate) mod tests;
