@@ -3,6 +3,7 @@
 
 pub mod commands;
 pub mod context;
+pub mod contract;
 pub mod custom;
 pub mod diag;
 pub mod discover;

@@ -44,6 +44,7 @@ pub struct Manifest {
     pub copies: Vec<CopySpec>,
     pub licenses: Option<Licenses>,
     pub custom: Option<custom::Custom>,
+    pub contract: Option<contract::Contract>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,6 +150,7 @@ pub const KEYS: &[&str] = &[
     "adapt",
     "template",
     "customize",
+    "contract",
 ];
 
 /// The keys of one file, each deserialized to its raw type: `None` or empty when absent or of
@@ -171,6 +173,7 @@ struct RawManifest {
     copy: Vec<RawCopy>,
     licenses: Option<RawLicenses>,
     custom: custom::RawCustom,
+    contract: Option<Spanned<contract::RawContract>>,
     /// Keys written in the file, even with a value of the wrong type: such a key is not missing.
     present: BTreeSet<String>,
 }
@@ -251,10 +254,11 @@ impl Manifest {
         } else {
             PathKind::Artifact
         };
-        let build_files = build_files(dockerfile.as_deref(), context.as_deref());
+        let build_files = build_keys::build_files(dockerfile.as_deref(), context.as_deref());
         let copies = c.copies(raw.copy, &variants, copy_kind, &build_files);
         let licenses = raw.licenses.map(|l| c.licenses(l));
         let custom = c.custom(raw.custom, (raw.dockerfile, raw.context), &copies);
+        let contract = raw.contract.and_then(|k| c.contract(k, &variants));
         c.finish()?;
         Ok(Manifest {
             path: path.to_path_buf(),
@@ -275,6 +279,7 @@ impl Manifest {
             copies,
             licenses,
             custom,
+            contract,
             source,
         })
     }
@@ -413,6 +418,7 @@ impl Checker<'_> {
                 "adapt" => raw.custom.adapt = self.value(&key, value),
                 "template" => raw.custom.template = self.value(&key, value),
                 "customize" => raw.custom.customize = self.value(&key, value),
+                "contract" => raw.contract = self.value(&key, value),
                 other => self.error(
                     key_start,
                     format!(
@@ -777,21 +783,9 @@ impl Checker<'_> {
     }
 }
 
-/// The two files the engine reads from the context, as context-relative paths: a copy may not
-/// replace them.
-fn build_files(dockerfile: Option<&Path>, context: Option<&Path>) -> Vec<String> {
-    dockerfile
-        .zip(context)
-        .and_then(|(d, ctx)| d.strip_prefix(ctx).ok())
-        .and_then(|rel| rel.to_str())
-        .map(str::to_string)
-        .into_iter()
-        .chain([".dockerignore".to_string()])
-        .collect()
-}
-
 mod build_keys;
 pub use build_keys::{BUILDERS, check_builder};
+pub mod contract;
 pub mod custom;
 #[cfg(test)]
 pub(crate) mod tests;
