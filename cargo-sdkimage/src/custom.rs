@@ -376,7 +376,11 @@ fn known(images: &[Image]) -> String {
 /// Render the Dockerfile of every custom image of the plan (dependencies are resolved, so
 /// the refs `FROM` names are known).
 /// Every problem is reported at once, located in the template or manifest.
-pub fn render_all(plan: &mut BuildPlan, display: &dyn Fn(&Path) -> String) -> Result<()> {
+pub fn render_all(
+    plan: &mut BuildPlan,
+    display: &dyn Fn(&Path) -> String,
+    version: Option<&str>,
+) -> Result<()> {
     let mut diags = Vec::new();
     for i in plan.indexes() {
         let Some(custom) = plan.image(i).custom.clone() else {
@@ -390,13 +394,15 @@ pub fn render_all(plan: &mut BuildPlan, display: &dyn Fn(&Path) -> String) -> Re
         };
         let base = from(custom.base_image, &custom.base);
         let adapt = match (custom.sdk_image, &custom.sdk, &spec.adapt) {
-            (Some(s), Some(text), Some(a)) => match adapt_sdk(plan, s, from(Some(s), text)) {
-                Ok(sdk) => Some(sdk),
-                Err(e) => {
-                    diags.push(m.diag(a.sdk.span(), e));
-                    continue;
+            (Some(s), Some(text), Some(a)) => {
+                match adapt_sdk(plan, s, from(Some(s), text), version) {
+                    Ok(sdk) => Some(sdk),
+                    Err(e) => {
+                        diags.push(m.diag(a.sdk.span(), e));
+                        continue;
+                    }
                 }
-            },
+            }
             _ => None,
         };
         let img = plan.image(i);
@@ -427,12 +433,66 @@ fn adapt_sdk(
     plan: &BuildPlan,
     sdk: ImageIndex,
     sdk_ref: String,
+    version: Option<&str>,
 ) -> std::result::Result<AdaptSdk, String> {
-    let _ = (plan, sdk_ref);
-    Err(format!(
-        "adapt.sdk `{}`: its manifest declares no [contract] with `artifacts` and `entrypoint`, so there is nothing to copy",
-        plan.image(sdk).label()
-    ))
+    let label = plan.image(sdk).label();
+    let contract = crate::contract::effective(plan, sdk, version)
+        .map_err(|d| format!("adapt.sdk `{label}`: its contract cannot be expanded: {d}"))?;
+    let Some(c) = contract.map(|c| c.contract) else {
+        return Err(format!(
+            "adapt.sdk `{label}`: its manifest declares no [contract], so nothing says what to copy; add [contract] artifacts = [...] and entrypoint = \"...\" to it"
+        ));
+    };
+    if c.artifacts.is_empty() {
+        return Err(format!(
+            "adapt.sdk `{label}`: its [contract] declares no `artifacts`, so there is nothing to copy; list the SDK's folders there (e.g. artifacts = [\"/opt/apache/beam\"])"
+        ));
+    }
+    Ok(AdaptSdk {
+        sdk: sdk_ref,
+        artifacts: c.artifacts,
+        entrypoint: c.entrypoint.into_iter().collect(),
+    })
+}
+
+/// The SDK image of ours a custom image stands on (`adapt.sdk`, else what `extends` names),
+/// whose contract it inherits.
+pub fn stands_on(image: &Image) -> Option<ImageIndex> {
+    let c = image.custom.as_ref()?;
+    c.sdk_image.or(c.base_image)
+}
+
+/// The contract of a custom image: the one it inherits (expanded for the SDK image that
+/// declares it) with its own `[contract]` added: its own entrypoint wins, its artifacts,
+/// tools and commands are checked too. Neither: none.
+pub fn inherit(
+    inherited: Option<crate::contract::EffectiveContract>,
+    own: Option<crate::contract::EffectiveContract>,
+) -> Option<crate::contract::EffectiveContract> {
+    let (mut merged, own) = match (inherited, own) {
+        (Some(i), Some(o)) => (i, o),
+        (i, o) => return i.or(o),
+    };
+    let (to, from) = (&mut merged.contract, own.contract);
+    if from.entrypoint.is_some() {
+        to.entrypoint = from.entrypoint;
+    }
+    for a in from.artifacts {
+        if !to.artifacts.contains(&a) {
+            to.artifacts.push(a);
+        }
+    }
+    for t in from.tools {
+        if !to.tools.contains(&t) {
+            to.tools.push(t);
+        }
+    }
+    for c in from.commands {
+        if !to.commands.contains(&c) {
+            to.commands.push(c);
+        }
+    }
+    Some(merged)
 }
 
 /// Render one Dockerfile: the `template` file when there is one, else the default.

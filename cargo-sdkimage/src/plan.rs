@@ -345,7 +345,7 @@ impl BuildPlan {
             tags,
         };
         plan.check_cycles()?;
-        crate::custom::render_all(&mut plan, &|p| ws.display_path(p))?;
+        crate::custom::render_all(&mut plan, &|p| ws.display_path(p), ws.version.as_deref())?;
         Ok(plan)
     }
 
