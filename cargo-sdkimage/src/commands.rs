@@ -17,7 +17,10 @@ use crate::run::{self, BuildOptions, ImageResult, Session};
 use crate::workspace::Workspace;
 use crate::{context, discover};
 
+mod check;
 mod setup;
+
+pub use check::{CheckCommand, check};
 
 pub use setup::{EngineFacts, check_builders};
 use setup::{check_secrets, check_with_engine_if_any, open_session};
@@ -107,6 +110,8 @@ pub struct BuildCommand {
     pub metadata_file: Option<PathBuf>,
     /// `--push`: publish after every selected build succeeded.
     pub push: Option<PublishOptions>,
+    /// `--check`: check each built image against its contract before anything is pushed.
+    pub check: Option<crate::check::CheckOptions>,
 }
 
 /// `build`: prepare, build, tag; then the summary. Exit 1 when any image failed.
@@ -128,6 +133,9 @@ pub async fn build(
         reporter.note(&warning);
     }
     check_secrets(&l, &opts.secrets)?;
+    if cmd.check.is_some() {
+        crate::contract::effective_all(&l.plan, &l.selection, l.ws.version.as_deref())?;
+    }
     if cmd.dry_run {
         check_with_engine_if_any(&l, &opts.secrets, &*reporter).await?;
         let text = run::describe(&l.ws, &l.plan, &l.selection, opts);
@@ -162,7 +170,13 @@ pub async fn build(
             )
         }
         Ok(failed_before) => {
-            let run = run::build(session.clone(), &selection, opts, &failed_before).await?;
+            let mut run = run::build(session.clone(), &selection, opts, &failed_before).await?;
+            if let Some(c) = &cmd.check
+                && run.interrupted.is_none()
+            {
+                run.interrupted =
+                    check::after_build(&session, &mut run.results, c, opts.jobs).await?;
+            }
             let failed: Vec<&str> = run
                 .results
                 .iter()
