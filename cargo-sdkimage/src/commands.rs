@@ -18,6 +18,7 @@ use crate::workspace::Workspace;
 use crate::{context, discover};
 
 mod check;
+mod custom;
 mod setup;
 
 pub use check::{CheckCommand, check};
@@ -176,6 +177,9 @@ pub async fn build(
             {
                 run.interrupted =
                     check::after_build(&session, &mut run.results, c, opts.jobs).await?;
+            } else if run.interrupted.is_none() {
+                run.interrupted =
+                    custom::check_adapted(&session, &mut run.results, opts.jobs).await?;
             }
             let failed: Vec<&str> = run
                 .results

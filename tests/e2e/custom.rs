@@ -236,3 +236,151 @@ fn conflicting_or_unresolvable_bases_are_input_errors() {
         run.stderr()
     );
 }
+
+/// `build <args> --message-format json --progress none`.
+fn build_json(repo: &Repo, args: &[&str]) -> crate::support::Run {
+    let mut all = vec!["build"];
+    all.extend(args);
+    all.extend(["--message-format", "json", "--progress", "none"]);
+    repo.run(&all)
+}
+
+/// The requirements of `image` that `events` report with `kind`.
+fn requirements(events: &[sdkimage::output::Event], kind: EventKind, image: &str) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e.event == kind && e.image.as_deref() == Some(image))
+        .filter_map(|e| e.requirement.clone())
+        .collect()
+}
+
+#[test]
+fn a_custom_image_inherits_its_sdk_contract_expanded_for_the_sdk() {
+    let repo = Repo::new("custom");
+    // Unchanged promises: every requirement of the SDK's contract holds for the custom image.
+    let run = build_json(&repo, &["extended", "--check"]);
+    run.success();
+    let passed = requirements(&run.events(), EventKind::CheckPassed, "custom_extended");
+    for want in [
+        "entrypoint /opt/sdk/boot",
+        "artifact /opt/sdk",
+        "tool python3",
+        "command cat /opt/sdk/version",
+    ] {
+        assert!(passed.iter().any(|p| p == want), "{want} not in {passed:?}");
+    }
+    // A custom image that breaks the SDK's version promise (`sdk {variant}`, expanded for the
+    // SDK image: `sdk 3.11`) fails its check; the SDK image itself passes.
+    repo.write(
+        "custom/override/sdkimage.toml",
+        "language = \"override\"\nname = \"custom_override\"\nextends = \"python:3.11\"\n[customize]\nrun = [\"echo 'sdk 9.9' > /opt/sdk/version\"]\n",
+    );
+    let run = build_json(&repo, &["override", "--check"]);
+    run.expect_code(1);
+    let events = run.events();
+    assert_eq!(
+        requirements(&events, EventKind::CheckFailed, "custom_override"),
+        ["command cat /opt/sdk/version"],
+        "{}",
+        run.stdout()
+    );
+    let violation = events
+        .iter()
+        .find(|e| {
+            e.event == EventKind::CheckFailed && e.image.as_deref() == Some("custom_override")
+        })
+        .expect("a check-failed event");
+    assert!(
+        violation
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .contains("sdk 3.11")
+            && violation
+                .output
+                .as_deref()
+                .unwrap_or("")
+                .contains("sdk 9.9"),
+        "{violation:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.event == EventKind::Failed && e.image.as_deref() == Some("custom_override")),
+        "{}",
+        run.stdout()
+    );
+    assert!(requirements(&events, EventKind::CheckFailed, "custom_python3.11_sdk").is_empty());
+}
+
+#[test]
+fn adapt_onto_a_base_without_python3_fails_saying_what_is_missing() {
+    let repo = Repo::new("custom");
+    repo.write(
+        "custom/adapted/sdkimage.toml",
+        "# The SDK's artifacts on the bare base, which has no python3.\nlanguage = \"adapted\"\nname = \"custom_adapted\"\nadapt = { base = \"base\", sdk = \"python:3.11\" }\n",
+    );
+    let entry = dockerfile_json(&repo, "adapted");
+    let lines: Vec<&str> = entry
+        .dockerfile
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            format!("FROM {}/custom_python3.11_sdk:2.61.0 AS sdk", repo.root).as_str(),
+            format!("FROM {}/custom_base:2.61.0", repo.root).as_str(),
+            r#"COPY --from=sdk ["/opt/sdk", "/opt/sdk"]"#,
+            r#"ENTRYPOINT ["/opt/sdk/boot"]"#,
+        ]
+    );
+    // No --check: an adapt image is always checked after its build.
+    let run = build_json(&repo, &["adapted"]);
+    run.expect_code(1);
+    let events = run.events();
+    assert_eq!(
+        requirements(&events, EventKind::CheckFailed, "custom_adapted"),
+        ["tool python3"],
+        "{}",
+        run.stdout()
+    );
+    let violation = events
+        .iter()
+        .find(|e| e.event == EventKind::CheckFailed && e.image.as_deref() == Some("custom_adapted"))
+        .expect("a check-failed event");
+    let message = violation.message.as_deref().unwrap_or("");
+    assert!(
+        message.contains("python3 is not on the image's PATH"),
+        "{message}"
+    );
+    let failed = events
+        .iter()
+        .find(|e| e.event == EventKind::Failed && e.image.as_deref() == Some("custom_adapted"))
+        .expect("the adapt image failed");
+    assert!(
+        failed
+            .message
+            .as_deref()
+            .unwrap_or("")
+            .contains("tool python3"),
+        "{failed:?}"
+    );
+    // What the SDK's artifacts and entrypoint brought does work on the base.
+    assert!(
+        requirements(&events, EventKind::CheckPassed, "custom_adapted")
+            .contains(&"entrypoint /opt/sdk/boot".to_string())
+    );
+    // An SDK without a contract cannot be adapted: nothing says what to copy.
+    repo.write(
+        "custom/adapted/sdkimage.toml",
+        "language = \"adapted\"\nname = \"custom_adapted\"\nadapt = { base = \"python:3.11\", sdk = \"base\" }\n",
+    );
+    let run = repo.run(&["list"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr().contains("declares no [contract]"),
+        "{}",
+        run.stderr()
+    );
+}
