@@ -108,7 +108,15 @@ fn examples_build_with_licenses_and_their_entrypoints_run() {
         };
         let out = docker(
             &[
-                &["run", "--rm", "--network", "none", "--entrypoint", program, &reference][..],
+                &[
+                    "run",
+                    "--rm",
+                    "--network",
+                    "none",
+                    "--entrypoint",
+                    program,
+                    &reference,
+                ][..],
                 &args,
             ]
             .concat(),
