@@ -83,6 +83,9 @@ ENTRYPOINT {{ adapt.entrypoint | json }}
 {% endblock %}
 "#;
 
+/// The instructions one rendering may run (a Dockerfile takes a few thousand).
+const TEMPLATE_FUEL: u64 = 5_000_000;
+
 /// What a custom image stands on, once the plan resolved it.
 #[derive(Debug, Clone, Default)]
 pub struct CustomImage {
@@ -181,6 +184,8 @@ fn environment() -> Environment<'static> {
             .expect("default delimiters"),
     );
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    // A template that loops without end stops with an error instead of hanging the tool.
+    env.set_fuel(Some(TEMPLATE_FUEL));
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     // A JSON string or array: Dockerfile exec form, COPY with spaces, quoted ENV values.
     env.add_filter("json", |v: minijinja::Value| -> String { to_json(&v) });

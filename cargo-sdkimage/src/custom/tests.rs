@@ -210,3 +210,22 @@ fn base_references_are_checked() {
     assert!(check_base_ref("Bad Ref").is_err());
     assert!(check_base_ref("x:bad tag").is_err());
 }
+
+#[test]
+fn a_template_that_never_ends_is_an_error() {
+    let root = temp_tree("custom-fuel");
+    std::fs::create_dir_all(root.join("sdk")).unwrap();
+    std::fs::write(
+        root.join("sdk/Dockerfile.j2"),
+        "{% extends \"sdkimage\" %}\n{% block commands %}\n{% for a in range(100000) %}{% for b in range(100000) %}{% endfor %}{% endfor %}\n{% endblock %}\n",
+    )
+    .unwrap();
+    let d = rendered(
+        &root,
+        "language = \"x\"\nname = \"x\"\nextends = \"base\"\ntemplate = \"Dockerfile.j2\"\n",
+        None,
+    )
+    .unwrap_err();
+    assert_eq!(d.line, 3, "{d}");
+    assert!(d.message.contains("fuel"), "{d}");
+}
