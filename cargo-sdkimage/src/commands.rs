@@ -65,7 +65,13 @@ pub fn load(target: &Target) -> Result<Loaded> {
         return Err(Error::Invalid(diags));
     }
     let plan = BuildPlan::new(&ws, manifests, &target.plan)?;
-    let selection = plan.select(&target.selectors, &target.cwd)?;
+    // No selector in a member folder: what is at or below it, as cargo does.
+    let selectors = if target.selectors.is_empty() {
+        plan.default_selectors(&ws.root, &target.cwd)
+    } else {
+        target.selectors.clone()
+    };
+    let selection = plan.select(&selectors, &target.cwd)?;
     Ok(Loaded {
         ws,
         plan,
@@ -123,6 +129,7 @@ pub async fn build(
     }
     if opts.pull_licenses {
         crate::licenses::check_files(&l.ws.config.licenses_dir)?;
+        check_cargo_sources(&l)?;
     }
     if let Some(warning) = run::secret_args_warning(&l.plan, &l.selection) {
         reporter.note(&warning);
@@ -241,6 +248,25 @@ pub async fn build(
         Some(e) => Err(e),
         None => Ok(results),
     }
+}
+
+/// A `cargo` license source needs a Cargo workspace: said before anything runs.
+fn check_cargo_sources(l: &Loaded) -> Result<()> {
+    use crate::manifest::LicenseSource;
+    for &i in &l.selection {
+        let m = l.plan.manifest_of(i);
+        if m.licenses.as_ref().is_some_and(|spec| {
+            spec.sources
+                .iter()
+                .any(|s| matches!(s, LicenseSource::Cargo { .. }))
+        }) {
+            l.ws.cargo_manifest(&format!(
+                "the `cargo` license source of {}",
+                l.ws.display_path(&m.path)
+            ))?;
+        }
+    }
+    Ok(())
 }
 
 /// The metadata file entries of a build's results.
@@ -424,10 +450,13 @@ fn failed_summary<T>(
     result
 }
 
-/// `push`: publish images that are already built (dependencies included).
+/// `push`: publish images that are already built (dependencies included); with
+/// `metadata_file`, their refs, local ids and pushed digests are written there (also when
+/// the publish fails, then with `pushed: false`).
 pub async fn push(
     target: &Target,
     opts: &PublishOptions,
+    metadata_file: Option<&std::path::Path>,
     reporter: Arc<dyn EventSink>,
     interrupt: Interrupt,
 ) -> Result<Vec<Published>> {
@@ -478,7 +507,15 @@ pub async fn push(
     }
     // Nothing is built: no builder to choose, no session to set up.
     let pushed = publish_images(&engine, &l.plan, &built, opts, &tally, &interrupt).await;
+    let written = match metadata_file {
+        Some(path) if !opts.dry_run => {
+            let done = pushed.as_deref().unwrap_or_default();
+            output::write_metadata(path, &push_metadata(&l.plan, &built, done))
+        }
+        _ => Ok(()),
+    };
     let pushed = failed_summary(&tally, started, pushed)?;
+    written?;
     summary_of(
         &tally,
         Counts {
@@ -489,6 +526,50 @@ pub async fn push(
         started.elapsed(),
     );
     Ok(pushed)
+}
+
+/// The metadata file entries of a `push`: the images as they were found locally (`outcome`
+/// `up-to-date`: push builds nothing) with the digests of those pushed.
+fn push_metadata(
+    plan: &BuildPlan,
+    built: &[(ImageIndex, String)],
+    pushed: &[Published],
+) -> Vec<(String, ImageMetadata)> {
+    built
+        .iter()
+        .map(|(i, id)| {
+            let img = plan.image(*i);
+            let refs: Vec<String> = img.refs.iter().map(ToString::to_string).collect();
+            let published = pushed.iter().find(|p| p.image == *i);
+            let meta = ImageMetadata {
+                image_name: refs.join(","),
+                refs,
+                id: Some(id.clone()),
+                digest: published.map(|p| p.digest.clone()),
+                pushed: published.is_some(),
+                licenses: None,
+                duration_ms: 0,
+                outcome: Outcome::UpToDate,
+                containerimage_digest: published.map(|p| p.digest.clone()),
+                containerimage_config_digest: Some(id.clone()),
+                platforms: published
+                    .map(|p| {
+                        p.platforms
+                            .iter()
+                            .map(|(platform, digest)| {
+                                let entry = output::PlatformMetadata {
+                                    id: None,
+                                    digest: Some(digest.clone()),
+                                };
+                                (platform.clone(), entry)
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            };
+            (img.name.clone(), meta)
+        })
+        .collect()
 }
 
 /// `verify`: every ref of the selection, registry digest == the local image's repo digest;
@@ -621,6 +702,7 @@ pub async fn licenses(
         ));
     }
     crate::licenses::check_files(&l.ws.config.licenses_dir)?;
+    check_cargo_sources(&l)?;
     let needs_image = wanted.iter().any(|&i| {
         let spec = l.plan.manifest_of(i).licenses.as_ref().expect("filtered");
         spec.sources
