@@ -128,8 +128,8 @@ pub async fn build(
         push.check(&l.plan, l.selection.iter().copied())?;
     }
     if opts.pull_licenses {
-        crate::licenses::check_files(&l.ws.config.licenses_dir)?;
         check_cargo_sources(&l)?;
+        crate::licenses::check_files(&l.ws.config.licenses_dir)?;
     }
     if let Some(warning) = run::secret_args_warning(&l.plan, &l.selection) {
         reporter.note(&warning);
@@ -701,8 +701,8 @@ pub async fn licenses(
             "no selected image has a [licenses] table".into(),
         ));
     }
-    crate::licenses::check_files(&l.ws.config.licenses_dir)?;
     check_cargo_sources(&l)?;
+    crate::licenses::check_files(&l.ws.config.licenses_dir)?;
     let needs_image = wanted.iter().any(|&i| {
         let spec = l.plan.manifest_of(i).licenses.as_ref().expect("filtered");
         spec.sources

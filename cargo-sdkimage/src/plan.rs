@@ -655,7 +655,7 @@ fn resolve_tags(ws: &Workspace, opts: &PlanOptions) -> Result<Vec<String>> {
             .collect::<Result<_>>()?;
         (parsed, "--tag")
     } else if let Some(tags) = &ws.config.tags {
-        (tags.clone(), "tags in [workspace.metadata.sdkimage]")
+        (tags.clone(), "the workspace's tags")
     } else if ws.version.is_some() {
         (
             vec![Template::parse("{version}").expect("valid")],
