@@ -65,9 +65,14 @@ pub fn load(target: &Target) -> Result<Loaded> {
         return Err(Error::Invalid(diags));
     }
     let plan = BuildPlan::new(&ws, manifests, &target.plan)?;
-    // No selector in a member folder: what is at or below it, as cargo does.
+    // No selector in a member folder: what is at or below it, as cargo does. With
+    // --manifest-path, the folder of that manifest is the one cargo would start from.
     let selectors = if target.selectors.is_empty() {
-        plan.default_selectors(&ws.root, &target.cwd)
+        let here = match target.manifest_path.as_deref().and_then(|p| p.parent()) {
+            Some(dir) => target.cwd.join(dir),
+            None => target.cwd.clone(),
+        };
+        plan.default_selectors(&ws.root, &here)
     } else {
         target.selectors.clone()
     };

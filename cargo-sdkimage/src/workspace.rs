@@ -121,7 +121,15 @@ impl Workspace {
     pub fn load(manifest_path: Option<&Path>, cargo: CargoFlags) -> Result<Workspace> {
         let named = |path: &Path, name: &str| path.file_name() == Some(std::ffi::OsStr::new(name));
         let file = match manifest_path {
-            Some(path) if named(path, standalone::WORKSPACE_FILE) => Some(path.to_path_buf()),
+            Some(path) if named(path, standalone::WORKSPACE_FILE) => {
+                if !path.is_file() {
+                    return Err(Error::Usage(format!(
+                        "--manifest-path {}: no such file",
+                        crate::error::quoted(&path.display().to_string())
+                    )));
+                }
+                Some(path.to_path_buf())
+            }
             Some(path) if named(path, "Cargo.toml") => None,
             Some(path) => {
                 return Err(Error::Usage(format!(

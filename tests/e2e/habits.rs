@@ -137,6 +137,27 @@ fn cargo_sdkimage_runs_with_no_cargo_toml_and_takes_flags_before_the_subcommand(
     let names: Vec<&str> = list.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, ["beam_base", "beam_go_sdk"]);
 
+    // --manifest-path names the file; the folder of that file is where the run starts from.
+    let file = repo.file("sdkimage-workspace.toml");
+    for dir in [std::env::temp_dir(), repo.file("sdks/go")] {
+        let args = [
+            "list",
+            "--message-format",
+            "json",
+            "--manifest-path",
+            file.to_str().unwrap(),
+        ];
+        assert_eq!(run_sdkimage(&dir, &args, &[]).success().list().len(), 4);
+    }
+    let args = [
+        "list",
+        "--manifest-path",
+        "../nothere/sdkimage-workspace.toml",
+    ];
+    let run = run_sdkimage(&repo.file("sdks/go"), &args, &[]);
+    run.expect_code(2);
+    assert!(run.stderr().contains("no such file"), "{}", run.stderr());
+
     // -v, -q and --color before the subcommand as after it; -v and -q exclude each other.
     for args in [
         &["-q", "--color", "never", "list"][..],
