@@ -149,6 +149,7 @@ impl Workspace {
                 let cwd = std::env::current_dir()
                     .map_err(|e| Error::io("cannot read the current folder", e))?;
                 standalone::find_up(&cwd)
+                    .filter(|file| !standalone::cargo_nearer(&cwd, file, cargo))
             }
         };
         match file {

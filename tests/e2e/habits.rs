@@ -243,6 +243,26 @@ fn settings_in_both_files_are_refused_and_one_file_is_used() {
         refs.contains(&"from-file/beam_go_sdk:9.9.9".to_string()),
         "{refs:?}"
     );
+    // A Cargo workspace nested below the root is a workspace of its own, from inside it; from
+    // the root, discovery skips it.
+    repo.write(
+        "sdks/rust/Cargo.toml",
+        "[workspace]\nmembers = []\n\n[workspace.metadata.sdkimage]\nrepository-root = \"rusty\"\ntags = [\"1\"]\n",
+    );
+    repo.write(
+        "sdks/rust/container/sdkimage.toml",
+        "language = \"rust\"\nname = \"rust_sdk\"\n",
+    );
+    repo.write("sdks/rust/container/Dockerfile", "FROM scratch\n");
+    let nested: Vec<String> = list("sdks/rust/container")
+        .success()
+        .list()
+        .into_iter()
+        .flat_map(|e| e.refs)
+        .collect();
+    assert_eq!(nested, ["rusty/rust_sdk:1"]);
+    assert_eq!(list("sdks/go").success().list().len(), 2);
+    assert_eq!(list("").success().list().len(), 4);
     // `version` belongs to sdkimage-workspace.toml, not to cargo's metadata.
     repo.write(
         "Cargo.toml",

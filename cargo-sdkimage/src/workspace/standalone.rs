@@ -19,6 +19,28 @@ pub fn find_up(start: &Path) -> Option<PathBuf> {
         .find(|file| file.exists())
 }
 
+/// Whether a Cargo workspace nested below the folder of `file` holds `cwd`: it is then the
+/// workspace (as cargo's nearest one is), just as discovery from `file`'s folder skips it.
+pub(super) fn cargo_nearer(cwd: &Path, file: &Path, cargo: super::CargoFlags) -> bool {
+    let Some(top) = file.parent() else {
+        return false;
+    };
+    let below = |dir: &Path| dir != top && dir.starts_with(top);
+    // Only when a Cargo.toml lies between: most runs of a Beam-like repo never ask cargo.
+    if !cwd
+        .ancestors()
+        .take_while(|d| below(d))
+        .any(|d| d.join("Cargo.toml").is_file())
+    {
+        return false;
+    }
+    let top = top.canonicalize().unwrap_or_else(|_| top.to_path_buf());
+    super::cargo_metadata(None, cargo)
+        .ok()
+        .and_then(|m| m.workspace_root.as_std_path().canonicalize().ok())
+        .is_some_and(|root| root != top && root.starts_with(&top))
+}
+
 /// The file's settings, checked against the keys we know (at `file:line:col`), and the keys
 /// it sets, sorted.
 pub(super) fn parse(file: &Path, text: &str) -> Result<(RawConfig, Vec<String>)> {
