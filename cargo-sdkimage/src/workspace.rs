@@ -12,7 +12,7 @@ use crate::template::Template;
 
 pub mod standalone;
 
-/// Repo-wide defaults from the root `Cargo.toml`.
+/// Repo-wide defaults from the root `Cargo.toml` or `sdkimage-workspace.toml`.
 #[derive(Debug, Clone, Default)]
 pub struct WorkspaceConfig {
     pub repository_root: Option<String>,
