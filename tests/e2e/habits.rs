@@ -370,6 +370,18 @@ fn init_writes_a_manifest_that_loads_and_never_overwrites() {
             .unwrap()
             .starts_with("# mine")
     );
+    // Beam's Python Dockerfile: `ARG py_version` without a default, `FROM ${BASE_IMAGE}`.
+    std::fs::remove_file(repo.file("sdks/python/container/sdkimage.toml")).unwrap();
+    repo.run(&["init", "sdks/python/container"]).success();
+    let text = std::fs::read_to_string(repo.file("sdks/python/container/sdkimage.toml")).unwrap();
+    assert!(
+        text.contains("# [variants]\n# \"3.11\" = { py_version = \"3.11\" }"),
+        "{text}"
+    );
+    assert!(text.contains("# BASE_IMAGE = \"...\""), "{text}");
+    let list = repo.list_json(&["python"]);
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].name, "python_sdk");
     // No Dockerfile: exit 2, nothing written.
     let run = repo.run(&["init", "sdks"]);
     run.expect_code(2);
