@@ -17,7 +17,12 @@ use crate::run::{self, BuildOptions, ImageResult, Session};
 use crate::workspace::Workspace;
 use crate::{context, discover};
 
+mod cargo_sources;
+mod push_metadata;
 mod setup;
+
+use cargo_sources::check_cargo_sources;
+use push_metadata::push_metadata;
 
 pub use setup::{EngineFacts, check_builders};
 use setup::{check_secrets, check_with_engine_if_any, open_session};
@@ -253,25 +258,6 @@ pub async fn build(
         Some(e) => Err(e),
         None => Ok(results),
     }
-}
-
-/// A `cargo` license source needs a Cargo workspace: said before anything runs.
-fn check_cargo_sources(l: &Loaded) -> Result<()> {
-    use crate::manifest::LicenseSource;
-    for &i in &l.selection {
-        let m = l.plan.manifest_of(i);
-        if m.licenses.as_ref().is_some_and(|spec| {
-            spec.sources
-                .iter()
-                .any(|s| matches!(s, LicenseSource::Cargo { .. }))
-        }) {
-            l.ws.cargo_manifest(&format!(
-                "the `cargo` license source of {}",
-                l.ws.display_path(&m.path)
-            ))?;
-        }
-    }
-    Ok(())
 }
 
 /// The metadata file entries of a build's results.
@@ -531,50 +517,6 @@ pub async fn push(
         started.elapsed(),
     );
     Ok(pushed)
-}
-
-/// The metadata file entries of a `push`: the images as they were found locally (`outcome`
-/// `up-to-date`: push builds nothing) with the digests of those pushed.
-fn push_metadata(
-    plan: &BuildPlan,
-    built: &[(ImageIndex, String)],
-    pushed: &[Published],
-) -> Vec<(String, ImageMetadata)> {
-    built
-        .iter()
-        .map(|(i, id)| {
-            let img = plan.image(*i);
-            let refs: Vec<String> = img.refs.iter().map(ToString::to_string).collect();
-            let published = pushed.iter().find(|p| p.image == *i);
-            let meta = ImageMetadata {
-                image_name: refs.join(","),
-                refs,
-                id: Some(id.clone()),
-                digest: published.map(|p| p.digest.clone()),
-                pushed: published.is_some(),
-                licenses: None,
-                duration_ms: 0,
-                outcome: Outcome::UpToDate,
-                containerimage_digest: published.map(|p| p.digest.clone()),
-                containerimage_config_digest: Some(id.clone()),
-                platforms: published
-                    .map(|p| {
-                        p.platforms
-                            .iter()
-                            .map(|(platform, digest)| {
-                                let entry = output::PlatformMetadata {
-                                    id: None,
-                                    digest: Some(digest.clone()),
-                                };
-                                (platform.clone(), entry)
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            };
-            (img.name.clone(), meta)
-        })
-        .collect()
 }
 
 /// `verify`: every ref of the selection, registry digest == the local image's repo digest;
