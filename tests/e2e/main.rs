@@ -3,6 +3,7 @@
 
 mod build;
 mod buildkit;
+mod contract;
 mod examples;
 mod graph;
 mod hardening;
