@@ -6,6 +6,7 @@ mod buildkit;
 mod contract;
 mod examples;
 mod graph;
+mod habits;
 mod hardening;
 mod input;
 mod licenses;

@@ -187,7 +187,8 @@ fn subjects(l: &Loaded, target: &Target, cmd: &CheckCommand) -> Result<Vec<Subje
     let mut images: Vec<ImageIndex> = Vec::new();
     let mut refs: Vec<ImageRef> = Vec::new();
     if target.selectors.is_empty() {
-        images = l.plan.indexes().collect();
+        // What `build` would build here (in a member folder: what is at or below it).
+        images = l.selection.clone();
     }
     for word in &target.selectors {
         match l.plan.named(std::slice::from_ref(word), &target.cwd) {

@@ -10,6 +10,7 @@ fn workspace(root: &Path, version: Option<&str>) -> Workspace {
     Workspace {
         root: root.to_path_buf(),
         manifest_path: root.join("Cargo.toml"),
+        cargo_manifest: Some(root.join("Cargo.toml")),
         target_dir: root.join("target"),
         version: version.map(str::to_string),
         config: WorkspaceConfig {
