@@ -3,6 +3,7 @@
 
 mod build;
 mod buildkit;
+mod contract;
 mod custom;
 mod examples;
 mod graph;

@@ -187,7 +187,8 @@ fn subjects(l: &Loaded, target: &Target, cmd: &CheckCommand) -> Result<Vec<Subje
     let mut images: Vec<ImageIndex> = Vec::new();
     let mut refs: Vec<ImageRef> = Vec::new();
     if target.selectors.is_empty() {
-        images = l.plan.indexes().collect();
+        // What `build` would build here (in a member folder: what is at or below it).
+        images = l.selection.clone();
     }
     for word in &target.selectors {
         match l.plan.named(std::slice::from_ref(word), &target.cwd) {
@@ -390,7 +391,43 @@ async fn check_built(
 
 #[cfg(test)]
 mod tests {
-    use super::parse_ref;
+    use super::{Registries, anonymous_pull, parse_ref};
+    use crate::reference::ImageRef;
+    use crate::registry::DockerConfig;
+    use crate::registry::testutil::TestRegistry;
+
+    /// A registry that wants credentials fails `--anonymous`, even when the Docker config has
+    /// them: none are sent.
+    #[tokio::test]
+    async fn anonymous_pull_sends_no_credentials() {
+        let locked = TestRegistry::start_with_htpasswd("alice", "right-pass");
+        use base64::Engine as _;
+        let auth = base64::engine::general_purpose::STANDARD.encode("alice:right-pass");
+        let text = format!(
+            r#"{{"auths": {{"http://{}": {{"auth": "{auth}"}}}}}}"#,
+            locked.host()
+        );
+        let config =
+            DockerConfig::parse(std::path::Path::new("/test/config.json"), &text, vec![]).unwrap();
+        let registries = Registries::new(config, Default::default());
+        let r = ImageRef::new(&format!("{}/sdk/runtime", locked.host()), "1").unwrap();
+        let checked = anonymous_pull(&registries, &r).await.unwrap();
+        assert!(!checked.passed, "{checked:?}");
+        assert_eq!(checked.name, format!("anonymous pull {r}"));
+        assert!(
+            checked
+                .message
+                .starts_with("not served without credentials"),
+            "{}",
+            checked.message
+        );
+        // Without auth, a missing image is named as missing.
+        let open = TestRegistry::start();
+        let r = ImageRef::new(&format!("{}/sdk/runtime", open.host()), "1").unwrap();
+        let checked = anonymous_pull(&registries, &r).await.unwrap();
+        assert!(!checked.passed);
+        assert!(checked.message.contains("has no"), "{}", checked.message);
+    }
 
     #[test]
     fn refs_on_the_command_line() {

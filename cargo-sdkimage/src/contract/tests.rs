@@ -10,6 +10,7 @@ fn workspace(root: &Path, version: Option<&str>) -> Workspace {
     Workspace {
         root: root.to_path_buf(),
         manifest_path: root.join("Cargo.toml"),
+        cargo_manifest: Some(root.join("Cargo.toml")),
         target_dir: root.join("target"),
         version: version.map(str::to_string),
         config: WorkspaceConfig {
@@ -123,15 +124,21 @@ fn bad_contract_values_are_named_at_file_line_col() {
 name = "go_sdk"
 [contract]
 entrypoint = "boot"
-artifacts = ["/", "/opt/../.."]
+artifacts = ["/", "/opt/../..", "/opt/x\u001b"]
 tools = ["/usr/bin/curl", "{tag}"]
 commands = [{ run = [] }, { run = ["go", "version"], expect = " " }, { run = ["x"], expect = "{variant}" }]
 "#,
     );
-    assert_eq!(e.len(), 8, "{e:#?}");
+    assert_eq!(e.len(), 9, "{e:#?}");
     assert!(e[0].starts_with("4:14: contract entrypoint \"boot\" must be an absolute path"));
     assert!(e[1].starts_with("5:14: contract artifact \"/\""));
     assert!(e[2].starts_with("5:19: contract artifact \"/opt/../..\""));
+    assert!(
+        e[3].starts_with("5:33: contract artifact \"/opt/x\\u{1b}\""),
+        "{}",
+        e[3]
+    );
+    let e = &e[1..];
     assert!(e[3].starts_with("6:10: contract tool \"/usr/bin/curl\" must be a program name"));
     assert!(
         e[4].starts_with("6:28: contract tool: unknown placeholder `{tag}`"),

@@ -158,11 +158,13 @@ impl Engine {
     /// Start container `id`, collect what it prints (at most `cap` bytes of each stream) until
     /// it exits, and its exit code. The caller bounds the time and removes the container.
     pub async fn run_probe(&self, id: &str, cap: usize) -> Result<ProbeOutput, EngineError> {
+        // Attached before the start, as `docker run` does: the stream carries everything. (With
+        // `logs` too, the engine may replay what the stream also carries.)
         let options = AttachContainerOptions {
             stdout: true,
             stderr: true,
             stream: true,
-            logs: true,
+            logs: false,
             ..Default::default()
         };
         let attached = self

@@ -151,11 +151,13 @@ impl Checker<'_> {
         let mut tools = Vec::new();
         for tool in &raw.tools {
             let name = tool.get_ref();
-            if name.is_empty() || name.contains(['/', ' ', '\t']) {
+            if name.is_empty()
+                || name.contains(|c: char| c == '/' || c.is_whitespace() || c.is_control())
+            {
                 self.error(
                     tool.span().start,
                     format!(
-                        "contract tool {} must be a program name looked up on PATH (e.g. \"curl\"), with no `/` or space; check a path with `entrypoint`, `artifacts` or a command",
+                        "contract tool {} must be a program name looked up on PATH (e.g. \"curl\"), with no `/`, space or control character; check a path with `entrypoint`, `artifacts` or a command",
                         crate::error::quoted(name)
                     ),
                 );
@@ -232,11 +234,11 @@ impl Checker<'_> {
     fn image_path(&mut self, text: &Spanned<String>, what: &str, example: &str) -> bool {
         let p = text.get_ref();
         let inner = crate::paths::normalize_inner(p.trim_start_matches('/'));
-        if !p.starts_with('/') || inner.as_deref().is_none_or(str::is_empty) {
+        if !p.starts_with('/') || inner.is_none() || p.contains(char::is_control) {
             self.error(
                 text.span().start,
                 format!(
-                    "{what} {} must be an absolute path inside the image, other than `/` and without `..` (e.g. {example})",
+                    "{what} {} must be an absolute path inside the image, other than `/`, without `..` out of it or control characters (e.g. {example})",
                     crate::error::quoted(p)
                 ),
             );
