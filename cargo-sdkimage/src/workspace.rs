@@ -21,6 +21,10 @@ pub struct WorkspaceConfig {
     pub builder: Option<String>,
     /// Default `platforms` of every manifest (`os/arch[/variant]`).
     pub platforms: Vec<String>,
+    /// `pull = true`: pull external bases before building, as `--pull` does.
+    pub pull: bool,
+    /// `default-labels`, `[labels]`, and the `[workspace.package]` keys the labels use.
+    pub labels: crate::labels::LabelSettings,
 }
 
 /// A workspace member: first-party code.
@@ -87,6 +91,8 @@ struct RootWorkspace {
 #[derive(Deserialize)]
 struct WorkspacePackage {
     version: Option<String>,
+    repository: Option<String>,
+    license: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -102,6 +108,9 @@ struct RawConfig {
     licenses_dir: Option<Spanned<String>>,
     builder: Option<Spanned<String>>,
     platforms: Option<Vec<Spanned<String>>>,
+    pull: Option<bool>,
+    default_labels: Option<bool>,
+    labels: Option<std::collections::BTreeMap<Spanned<String>, Spanned<String>>>,
 }
 
 impl Workspace {
@@ -155,11 +164,17 @@ impl Workspace {
             Some(ws) => (ws.package, ws.metadata.and_then(|m| m.sdkimage)),
             None => (None, None),
         };
+        let root_package = metadata.root_package();
+        let (repository, license) = package
+            .as_ref()
+            .map_or((None, None), |p| (p.repository.clone(), p.license.clone()));
         let version = package
             .and_then(|p| p.version)
-            .or_else(|| metadata.root_package().map(|p| p.version.to_string()));
-        let config =
+            .or_else(|| root_package.map(|p| p.version.to_string()));
+        let mut config =
             WorkspaceConfig::from_raw(raw, &root, version.as_deref(), &root_manifest, &text)?;
+        config.labels.repository = repository.or_else(|| root_package?.repository.clone());
+        config.labels.license = license.or_else(|| root_package?.license.clone());
         let members = metadata
             .workspace_packages()
             .into_iter()
@@ -298,6 +313,13 @@ impl WorkspaceConfig {
                 p.into_inner()
             })
             .collect();
+        let labels = crate::labels::LabelSettings {
+            defaults: raw.default_labels.unwrap_or(true),
+            labels: raw.labels.map_or_else(Default::default, |l| {
+                crate::labels::check_table(l, file, text, &mut diags)
+            }),
+            ..Default::default()
+        };
         if !diags.is_empty() {
             return Err(Error::Invalid(diags));
         }
@@ -307,6 +329,8 @@ impl WorkspaceConfig {
             licenses_dir,
             builder: raw.builder.map(Spanned::into_inner),
             platforms,
+            pull: raw.pull.unwrap_or(false),
+            labels,
         })
     }
 }

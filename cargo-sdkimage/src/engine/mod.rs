@@ -12,6 +12,8 @@ mod buildkit;
 mod classic;
 mod container;
 pub mod host;
+mod pull;
+pub use pull::LocalImage;
 pub mod session;
 #[cfg(test)]
 mod testing;
@@ -105,6 +107,8 @@ pub struct BuildRequest {
     pub target: Option<String>,
     /// The BuildKit session that serves this build's secrets.
     pub session: Option<String>,
+    /// Labels of the image (`crate::labels`).
+    pub labels: BTreeMap<String, String>,
 }
 
 /// Typed progress out of bollard's build stream: one builder's reading of it.

@@ -2,6 +2,7 @@
 //! cancelling what runs. Preparing a manifest is `prepare.rs`; building one image (inputs,
 //! reuse, build, tag) is `image.rs`.
 
+mod bases;
 mod image;
 mod prepare;
 
@@ -32,6 +33,23 @@ pub struct BuildOptions {
     /// `--secret`: build secrets for every image (a manifest's `[secrets]` of the same id
     /// loses).
     pub secrets: Vec<crate::engine::session::SecretSpec>,
+    /// `--pull`: pull external bases through the engine before building (or `pull = true`).
+    pub pull: bool,
+    /// `--label KEY=VALUE`: wins over the workspace's and manifests' `[labels]`.
+    pub labels: Vec<(String, String)>,
+}
+
+/// Pull the selection's external bases when asked (`--pull`, `pull = true`), then run the
+/// prepare steps ([`prepare`]). A pull that fails stops the run before anything is built.
+pub async fn pull_then_prepare(
+    session: &Session,
+    selection: &[ImageIndex],
+    opts: &BuildOptions,
+) -> Result<BTreeMap<ImageIndex, String>> {
+    if opts.pull || session.ws.config.pull {
+        bases::pull(session, selection, opts.jobs).await?;
+    }
+    Ok(prepare(session, selection, opts.keep_going).await)
 }
 
 /// The build secrets of image `index`: its manifest's `[secrets]` (a `file` relative to the
@@ -79,6 +97,8 @@ pub struct ImageResult {
     /// The image of each platform built, `os/arch[/variant]` -> id, when the image names its
     /// platforms (`platforms = [...]`); `id` is then the one the refs point at.
     pub platforms: BTreeMap<String, String>,
+    /// The external bases of the platform the refs point at, by reference.
+    pub bases: BTreeMap<String, crate::output::BaseMetadata>,
 }
 
 /// What every build task shares.
@@ -99,6 +119,8 @@ pub struct Session {
     /// Every ref of the plan's images: a `FROM` naming one is ours, a dependency already
     /// counted by id, not an external base.
     own_refs: BTreeSet<String>,
+    /// Git and the timestamp rule, read once, when the first image needs its labels.
+    provenance: tokio::sync::OnceCell<crate::provenance::Provenance>,
 }
 
 impl Session {
@@ -114,6 +136,16 @@ impl Session {
                 .unwrap_or_default()
         };
         self.build_credentials.get_or_init(read).await.clone()
+    }
+
+    async fn provenance(&self) -> Result<&crate::provenance::Provenance> {
+        let root = self.ws.root.clone();
+        let read = || async {
+            tokio::task::spawn_blocking(move || crate::provenance::Provenance::read(&root))
+                .await
+                .map_err(|e| Error::Failed(format!("reading git provenance stopped: {e}")))?
+        };
+        self.provenance.get_or_try_init(read).await
     }
 
     pub fn new(
@@ -140,6 +172,7 @@ impl Session {
             interrupt,
             builders,
             native,
+            provenance: tokio::sync::OnceCell::new(),
         }
     }
 }
@@ -360,6 +393,7 @@ impl ImageResult {
             message: Some(message),
             licenses: None,
             platforms: BTreeMap::new(),
+            bases: BTreeMap::new(),
         }
     }
 
@@ -372,6 +406,7 @@ impl ImageResult {
             message: Some(message),
             licenses: None,
             platforms: BTreeMap::new(),
+            bases: BTreeMap::new(),
         }
     }
 }
