@@ -150,7 +150,7 @@ pub fn merge(
             (SOURCE, source),
             (REVISION, d.provenance.revision.clone()),
             (VERSION, d.version.map(str::to_string)),
-            (CREATED, Some(d.provenance.created.clone())),
+            (CREATED, d.provenance.created.clone()),
             (TITLE, Some(d.title.to_string())),
             (LICENSES, settings.license.clone()),
         ];
@@ -228,7 +228,7 @@ mod tests {
         Provenance {
             remote: Some("https://example.com/org/repo.git".into()),
             revision: Some("abc123-dirty".into()),
-            created: "2023-11-14T22:13:20Z".into(),
+            created: Some("2023-11-14T22:13:20Z".into()),
         }
     }
 
@@ -273,7 +273,7 @@ mod tests {
         // Another commit, another time: the same fingerprint inputs.
         let later = Provenance {
             revision: Some("def456".into()),
-            created: "2024-01-01T00:00:00Z".into(),
+            created: Some("2024-01-01T00:00:00Z".into()),
             ..p.clone()
         };
         let d2 = Defaults {
@@ -300,7 +300,7 @@ mod tests {
         let p = Provenance {
             remote: Some("https://example.com/org/repo.git".into()),
             revision: None,
-            created: "2023-11-14T22:13:20Z".into(),
+            created: None,
         };
         let d = Defaults {
             provenance: &p,
@@ -310,11 +310,7 @@ mod tests {
         let labels = merge(&LabelSettings::default(), Some(d), &BTreeMap::new(), &[]);
         assert_eq!(
             labels.labels,
-            map(&[
-                (SOURCE, "https://example.com/org/repo.git"),
-                (CREATED, "2023-11-14T22:13:20Z"),
-                (TITLE, "x"),
-            ])
+            map(&[(SOURCE, "https://example.com/org/repo.git"), (TITLE, "x"),])
         );
         // A repository URL with credentials loses them.
         let s = LabelSettings {

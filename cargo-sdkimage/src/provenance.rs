@@ -22,17 +22,20 @@ pub struct Provenance {
     pub remote: Option<String>,
     /// The commit checked out, with `-dirty` when tracked files differ from it.
     pub revision: Option<String>,
-    /// [`created`]'s timestamp, RFC 3339 UTC with seconds.
-    pub created: String,
+    /// `SOURCE_DATE_EPOCH`, else the commit's time, RFC 3339 UTC with seconds; `None` when
+    /// neither is known (no checkout): a label of the build time would make every rebuild of
+    /// the same inputs another image.
+    pub created: Option<String>,
 }
 
 impl Provenance {
     /// Read git and the environment once, in the workspace `root`.
     pub fn read(root: &Path) -> Result<Provenance> {
+        let env = std::env::var(SOURCE_DATE_EPOCH).ok();
         Ok(Provenance {
             remote: remote_url(root),
             revision: revision(root),
-            created: created(root)?,
+            created: source_date(env.as_deref(), || commit_time(root))?.map(rfc3339),
         })
     }
 }
@@ -43,23 +46,24 @@ impl Provenance {
 pub fn created(root: &Path) -> Result<String> {
     let env = std::env::var(SOURCE_DATE_EPOCH).ok();
     let time = source_date(env.as_deref(), || commit_time(root))?;
-    Ok(rfc3339(time))
+    Ok(rfc3339(time.unwrap_or_else(SystemTime::now)))
 }
 
-/// The rule of [`created`] with its inputs given: the value of `SOURCE_DATE_EPOCH` (`None`:
-/// unset; an empty value counts as unset, as in the spec), and the commit's time.
+/// The rule of [`created`] with its inputs given, before its last resort (now): the value of
+/// `SOURCE_DATE_EPOCH` (`None`: unset; an empty value counts as unset, as in the spec), else
+/// the commit's time; `None` when neither is known.
 pub fn source_date(
     env: Option<&str>,
     commit: impl FnOnce() -> Option<SystemTime>,
-) -> Result<SystemTime> {
+) -> Result<Option<SystemTime>> {
     match env.map(str::trim).filter(|v| !v.is_empty()) {
-        Some(value) => parse_epoch(value).map_err(|why| {
+        Some(value) => parse_epoch(value).map(Some).map_err(|why| {
             Error::Usage(format!(
                 "{SOURCE_DATE_EPOCH}={}: {why}; set it to the seconds since 1970-01-01 UTC (e.g. `export {SOURCE_DATE_EPOCH}=$(git log -1 --format=%ct)`) or unset it",
                 crate::error::quoted(value)
             ))
         }),
-        None => Ok(commit().unwrap_or_else(SystemTime::now)),
+        None => Ok(commit()),
     }
 }
 
@@ -160,16 +164,20 @@ mod tests {
     #[test]
     fn source_date_epoch_wins_over_the_commit_then_now() {
         let commit = || Some(UNIX_EPOCH + Duration::from_secs(1_600_000_000));
-        let when = |env| rfc3339(source_date(env, commit).unwrap());
+        let when = |env| rfc3339(source_date(env, commit).unwrap().unwrap());
         assert_eq!(when(Some("1700000000")), "2023-11-14T22:13:20Z");
         assert_eq!(when(Some(" 1700000000\n")), "2023-11-14T22:13:20Z");
         // Unset or empty: the commit's time.
         assert_eq!(when(None), "2020-09-13T12:26:40Z");
         assert_eq!(when(Some("")), "2020-09-13T12:26:40Z");
-        // No commit: now.
-        let before = SystemTime::now() - Duration::from_secs(1);
-        let now = source_date(None, || None).unwrap();
-        assert!(now >= before);
+        // No commit: unknown to the rule, and now for `created`.
+        assert_eq!(source_date(None, || None).unwrap(), None);
+        if std::env::var_os(SOURCE_DATE_EPOCH).is_none() {
+            let dir = tempfile::tempdir().unwrap();
+            let before = rfc3339(SystemTime::now() - Duration::from_secs(1));
+            let now = created(dir.path()).unwrap();
+            assert!(now >= before, "{now} {before}");
+        }
     }
 
     #[test]
@@ -247,7 +255,7 @@ mod tests {
             Some("https://example.com/org/repo.git")
         );
         assert_eq!(
-            rfc3339(source_date(None, || commit_time(root)).unwrap()),
+            rfc3339(source_date(None, || commit_time(root)).unwrap().unwrap()),
             "2023-11-14T22:13:20Z"
         );
         // An untracked file is no change; an edit of a tracked one is.

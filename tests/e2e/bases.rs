@@ -237,6 +237,21 @@ fn bad_labels_and_a_bad_source_date_epoch_are_invalid_input() {
         run.stderr()
     );
     assert!(docker_image_id(&repo.image_ref("beam_base", "2.61.0")).is_none());
+
+    // No git checkout and no SOURCE_DATE_EPOCH: no revision, no created label, and a forced
+    // rebuild of the same inputs is the same image.
+    let base = repo.image_ref("beam_base", "2.61.0");
+    repo.run(&["build", "base"]).success();
+    let labels = labels_of(&base);
+    assert_eq!(labels[TITLE], "beam_base");
+    assert_eq!(labels[VERSION], "2.61.0");
+    assert!(
+        !labels.contains_key(REVISION) && !labels.contains_key(CREATED),
+        "{labels:?}"
+    );
+    let id = docker_image_id(&base);
+    repo.run(&["build", "base", "--force"]).success();
+    assert_eq!(docker_image_id(&base), id);
 }
 
 /// Build `reference` with the docker CLI from a scratch context holding busybox and a file
