@@ -284,6 +284,19 @@ mod tests {
             merge(&settings(), Some(d2), &BTreeMap::new(), &[]).fingerprinted(),
             fp
         );
+        // What an up-to-date check reads (git's remote alone) counts the same.
+        let remote_only = Provenance {
+            remote: p.remote.clone(),
+            ..Default::default()
+        };
+        let d4 = Defaults {
+            provenance: &remote_only,
+            ..d
+        };
+        assert_eq!(
+            merge(&settings(), Some(d4), &BTreeMap::new(), &[]).fingerprinted(),
+            fp
+        );
         // Another version is another input.
         let d3 = Defaults {
             version: Some("2.62.0"),

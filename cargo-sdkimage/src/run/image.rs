@@ -242,8 +242,7 @@ impl ImageJob<'_> {
     ) -> Result<Done> {
         let mut inputs = self.inputs(v, dep_ids, opts);
         inputs.dockerfile = sources.ctx.dockerfile_in_context.clone();
-        let labels = self.labels(opts).await?;
-        inputs.labels = labels.fingerprinted();
+        inputs.labels = self.labels(opts, false).await?.fingerprinted();
         let PlatformInputs {
             bases,
             platform_args,
@@ -270,15 +269,9 @@ impl ImageJob<'_> {
             done.bases = found;
             return Ok(done);
         }
+        let labels = self.labels(opts, true).await?.labels;
         let id = self
-            .build(
-                v,
-                logs,
-                sources.ctx.clone(),
-                platform_args,
-                labels.labels,
-                opts,
-            )
+            .build(v, logs, sources.ctx.clone(), platform_args, labels, opts)
             .await?;
         let fingerprint = if bases_complete {
             fingerprint
@@ -294,18 +287,25 @@ impl ImageJob<'_> {
     }
 
     /// The labels of this image: the defaults from git and the workspace, then the user's.
-    async fn labels(&self, opts: &BuildOptions) -> Result<crate::labels::ImageLabels> {
+    /// Not `building`: the labels that count in the fingerprint only are complete.
+    async fn labels(
+        &self,
+        opts: &BuildOptions,
+        building: bool,
+    ) -> Result<crate::labels::ImageLabels> {
         let session = self.session;
         let settings = &session.ws.config.labels;
         let provenance = match settings.defaults {
-            true => Some(session.provenance().await?),
+            true => Some(session.provenance(building).await?),
             false => None,
         };
-        let defaults = provenance.map(|provenance| crate::labels::Defaults {
-            provenance,
-            version: session.ws.version.as_deref(),
-            title: &self.image.name,
-        });
+        let defaults = provenance
+            .as_ref()
+            .map(|provenance| crate::labels::Defaults {
+                provenance,
+                version: session.ws.version.as_deref(),
+                title: &self.image.name,
+            });
         let manifest = &session.plan.manifest_of(self.index).labels;
         Ok(crate::labels::merge(
             settings,

@@ -119,7 +119,9 @@ pub struct Session {
     /// Every ref of the plan's images: a `FROM` naming one is ours, a dependency already
     /// counted by id, not an external base.
     own_refs: BTreeSet<String>,
-    /// Git and the timestamp rule, read once, when the first image needs its labels.
+    /// The git remote, read once, when the first image needs its labels' fingerprint.
+    remote: tokio::sync::OnceCell<Option<String>>,
+    /// Git and the timestamp rule, read once, when the first image is really built.
     provenance: tokio::sync::OnceCell<crate::provenance::Provenance>,
 }
 
@@ -138,14 +140,28 @@ impl Session {
         self.build_credentials.get_or_init(read).await.clone()
     }
 
-    async fn provenance(&self) -> Result<&crate::provenance::Provenance> {
+    /// What git says for the labels of an image being built (`building`), or, for its
+    /// fingerprint only, the remote alone: an up-to-date run never waits for `git status`.
+    async fn provenance(&self, building: bool) -> Result<crate::provenance::Provenance> {
         let root = self.ws.root.clone();
+        if !building {
+            let read = || async {
+                tokio::task::spawn_blocking(move || crate::provenance::remote_url(&root))
+                    .await
+                    .unwrap_or_default()
+            };
+            let remote = self.remote.get_or_init(read).await.clone();
+            return Ok(crate::provenance::Provenance {
+                remote,
+                ..Default::default()
+            });
+        }
         let read = || async {
             tokio::task::spawn_blocking(move || crate::provenance::Provenance::read(&root))
                 .await
                 .map_err(|e| Error::Failed(format!("reading git provenance stopped: {e}")))?
         };
-        self.provenance.get_or_try_init(read).await
+        self.provenance.get_or_try_init(read).await.cloned()
     }
 
     pub fn new(
@@ -172,6 +188,7 @@ impl Session {
             interrupt,
             builders,
             native,
+            remote: tokio::sync::OnceCell::new(),
             provenance: tokio::sync::OnceCell::new(),
         }
     }
