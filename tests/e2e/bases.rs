@@ -323,6 +323,23 @@ fn pull_rebuilds_exactly_the_images_on_a_changed_base_and_the_metadata_names_it(
     offline.success();
     assert_eq!(offline.summary().up_to_date, 4);
     assert_eq!(read_metadata(&meta)["beam_go_sdk"].bases[&external].id, v1);
+    // A build without --pull uses the engine's base, not the registry's newer one.
+    let go = repo.image_ref("beam_go_sdk", "2.61.0");
+    let version = || {
+        docker(&[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--entrypoint",
+            "/bin/busybox",
+            &go,
+            "cat",
+            "/version",
+        ])
+    };
+    repo.run(&["build", "go", "--force"]).success();
+    assert_eq!(version(), "one\n");
 
     // --pull brings the new base, which rebuilds the image on it and nothing else.
     let (pulled, meta) = repo.run_with_metadata(&args);
@@ -341,19 +358,7 @@ fn pull_rebuilds_exactly_the_images_on_a_changed_base_and_the_metadata_names_it(
         Some(d2.as_str())
     );
     // And the image is really built on it.
-    let go = repo.image_ref("beam_go_sdk", "2.61.0");
-    let out = docker(&[
-        "run",
-        "--rm",
-        "--network",
-        "none",
-        "--entrypoint",
-        "/bin/busybox",
-        &go,
-        "cat",
-        "/version",
-    ]);
-    assert_eq!(out, "two\n");
+    assert_eq!(version(), "two\n");
 }
 
 /// Image ids removed (forced) when dropped: bases a test made that no tag holds any more.
@@ -374,6 +379,15 @@ fn pull_from_an_unreachable_registry_exits_3_naming_it() {
         "sdks/go/container/Dockerfile",
         "FROM 127.0.0.1:9/sdkimage-e2e/missing:1\nCOPY boot.sh /boot\n",
     );
+    // A dry run says it would pull, and asks no registry.
+    let dry = repo.run(&["build", "go", "--pull", "--label", "k=v", "--dry-run"]);
+    dry.success();
+    assert!(
+        dry.stdout().starts_with("pull     the external bases"),
+        "{}",
+        dry.stdout()
+    );
+    assert!(dry.stdout().contains(", --label k=v"), "{}", dry.stdout());
     let (run, meta) =
         repo.run_with_metadata(&["build", "go", "--pull", "--message-format", "json"]);
     run.expect_code(3);

@@ -202,6 +202,9 @@ pub fn describe(
     opts: &BuildOptions,
 ) -> String {
     let mut out = String::new();
+    if opts.pull || ws.config.pull {
+        out.push_str("pull     the external bases of these images, through the engine\n");
+    }
     let mut prepared = BTreeSet::new();
     for &i in selection {
         let m = plan.manifest_of(i);
@@ -242,6 +245,9 @@ pub fn describe(
         }
         if opts.no_cache {
             line.push_str(", --no-cache");
+        }
+        for (k, v) in &opts.labels {
+            line.push_str(&format!(", --label {k}={v}"));
         }
         out.push_str(&line);
         out.push('\n');
