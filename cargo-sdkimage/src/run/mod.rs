@@ -37,6 +37,8 @@ pub struct BuildOptions {
     pub pull: bool,
     /// `--label KEY=VALUE`: wins over the workspace's and manifests' `[labels]`.
     pub labels: Vec<(String, String)>,
+    /// `-vv`: every message of the engine's build stream as a log line too.
+    pub raw_stream: bool,
 }
 
 /// Pull the selection's external bases when asked (`--pull`, `pull = true`), then run the
