@@ -85,9 +85,11 @@ pub fn rfc3339(time: SystemTime) -> String {
 }
 
 /// `git <args>` in `root`: its trimmed stdout when it succeeds; `None` when git is missing,
-/// `root` is no checkout, or the command fails.
+/// `root` is no checkout, or the command fails. Never takes git's optional locks (`git status`
+/// would otherwise refresh the index), so a git command the user runs meanwhile never fails.
 fn git(root: &Path, args: &[&str]) -> Option<String> {
     let out = Command::new("git")
+        .arg("--no-optional-locks")
         .arg("-C")
         .arg(root)
         .args(args)
