@@ -7,6 +7,7 @@ use std::process::Command;
 
 use sdkimage::output::{EventKind, Outcome};
 
+use crate::publish::{AuthRegistry, PASSWORD, USER};
 use crate::support::{RegistryApi, Repo, docker, docker_image_id, read_metadata};
 
 const SOURCE: &str = "org.opencontainers.image.source";
@@ -413,4 +414,63 @@ fn pull_from_an_unreachable_registry_exits_3_naming_it() {
     let run = repo.run(&["build", "go"]);
     run.expect_code(3);
     assert!(run.stderr().contains("registry 127.0.0.1:9 unreachable"));
+}
+
+#[test]
+fn pull_takes_the_docker_configs_credentials_and_a_denied_pull_names_the_registry() {
+    let registry = AuthRegistry::start();
+    let repo = Repo::in_registry_at("beam", &registry.host());
+    let config = registry.auths_config(&repo, PASSWORD);
+    let empty = repo.file("empty-docker-config");
+    std::fs::create_dir_all(&empty).unwrap();
+    // A private base, only in the registry.
+    let base = format!("{}/private/base:1", registry.host());
+    let id = build_external_base(&repo, &base, "private\n");
+    let _cleanup = RemoveIds(vec![id.clone()]);
+    let push = Command::new("docker")
+        .args(["push", &base])
+        .env("DOCKER_CONFIG", &config)
+        .output()
+        .unwrap();
+    assert!(
+        push.status.success(),
+        "{}",
+        String::from_utf8_lossy(&push.stderr)
+    );
+    docker(&["rmi", &base]);
+    repo.write(
+        "sdks/go/container/Dockerfile",
+        &format!("FROM {base}\nCOPY boot.sh /boot\n"),
+    );
+    let args = ["build", "go", "--pull", "--progress", "plain"];
+
+    let denied = repo.run_with(&args, &[("DOCKER_CONFIG", empty.to_str().unwrap())]);
+    denied.expect_code(1);
+    let err = denied.stderr();
+    assert!(
+        err.contains(&format!(
+            "registry {} denied the pull of base image {base}",
+            registry.host()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("docker login"), "{err}");
+    assert!(docker_image_id(&base).is_none());
+
+    let meta = repo.file("meta.json");
+    let meta_arg = meta.to_str().unwrap();
+    let pulled = repo.run_with(
+        &[&args[..], &["--metadata-file", meta_arg]].concat(),
+        &[("DOCKER_CONFIG", config.to_str().unwrap())],
+    );
+    pulled.success();
+    // Pulled through the engine: in its image list, under the base's name.
+    assert_eq!(docker_image_id(&base).as_deref(), Some(id.as_str()));
+    let recorded = &read_metadata(&meta)["beam_go_sdk"].bases[&base];
+    assert_eq!(recorded.id, id);
+    assert_eq!(
+        recorded.digest,
+        RegistryApi::digest_as(&base, Some((USER, PASSWORD)))
+    );
+    assert!(!pulled.all_output().contains(PASSWORD));
 }
