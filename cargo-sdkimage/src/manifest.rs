@@ -45,6 +45,7 @@ pub struct Manifest {
     pub licenses: Option<Licenses>,
     pub custom: Option<custom::Custom>,
     pub contract: Option<contract::Contract>,
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +152,7 @@ pub const KEYS: &[&str] = &[
     "template",
     "customize",
     "contract",
+    "labels",
 ];
 
 /// The keys of one file, each deserialized to its raw type: `None` or empty when absent or of
@@ -174,6 +176,7 @@ struct RawManifest {
     licenses: Option<RawLicenses>,
     custom: custom::RawCustom,
     contract: Option<Spanned<contract::RawContract>>,
+    labels: BTreeMap<Spanned<String>, Spanned<String>>,
     /// Keys written in the file, even with a value of the wrong type: such a key is not missing.
     present: BTreeSet<String>,
 }
@@ -259,6 +262,7 @@ impl Manifest {
         let licenses = raw.licenses.map(|l| c.licenses(l));
         let custom = c.custom(raw.custom, (raw.dockerfile, raw.context), &copies);
         let contract = raw.contract.and_then(|k| c.contract(k, &variants));
+        let labels = c.labels(raw.labels);
         c.finish()?;
         Ok(Manifest {
             path: path.to_path_buf(),
@@ -280,6 +284,7 @@ impl Manifest {
             licenses,
             custom,
             contract,
+            labels,
             source,
         })
     }
@@ -419,6 +424,7 @@ impl Checker<'_> {
                 "template" => raw.custom.template = self.value(&key, value),
                 "customize" => raw.custom.customize = self.value(&key, value),
                 "contract" => raw.contract = self.value(&key, value),
+                "labels" => raw.labels = self.value(&key, value).unwrap_or_default(),
                 other => self.error(
                     key_start,
                     format!(
@@ -787,5 +793,6 @@ mod build_keys;
 pub use build_keys::{BUILDERS, check_builder};
 pub mod contract;
 pub mod custom;
+mod labels;
 #[cfg(test)]
 pub(crate) mod tests;
