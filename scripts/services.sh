@@ -148,3 +148,74 @@ stop_kept_services() {
     done
     stop_started
 }
+
+# A second, empty engine: a cold CI runner that leaves the shared engine alone. Its own dockerd
+# (and the containerd it starts) with its own data root, exec root, pidfile, config and unix
+# socket, all under DIR, in a network namespace of its own (DIR/netns): its default bridge and
+# iptables rules live there, never touching the shared engine's docker0 (a dockerd started with
+# --bridge=none in the host's namespace deletes docker0, breaking the shared engine's builds).
+# The registry at SDKIMAGE_REGISTRY_ADDR's port is forwarded into that namespace's loopback
+# (socat over a unix socket), so `localhost:5000` means the same registry there. Prints the
+# DOCKER_HOST to use (unix://DIR/docker.sock). Stop it with `stop_cold_engine DIR`, which also
+# removes DIR.
+start_cold_engine() {
+    local dir="$1" port="${SDKIMAGE_REGISTRY_ADDR##*:}"
+    if [ -z "$dir" ]; then
+        echo "start_cold_engine: give the folder for its state (short: the socket path must fit in 108 bytes)" >&2
+        return 2
+    fi
+    command -v socat >/dev/null || {
+        echo "services: installing socat (Debian package)" >&2
+        _as_root apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive _as_root apt-get install -y -qq socat >/dev/null
+    }
+    mkdir -p "$dir"
+    dir="$(cd "$dir" && pwd)"
+    echo '{}' >"$dir/daemon.json"
+    touch "$dir/netns"
+    _as_root unshare --net="$dir/netns" true || return 1
+    _as_root nsenter --net="$dir/netns" ip link set lo up || return 1
+    # registry: namespace's 127.0.0.1:PORT -> DIR/registry.sock -> host's 127.0.0.1:PORT
+    socat "UNIX-LISTEN:$dir/registry.sock,fork" "TCP:127.0.0.1:$port" >/dev/null 2>&1 &
+    echo $! >"$dir/socat-host.pid"
+    _as_root sh -c "nsenter --net='$dir/netns' socat TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:'$dir/registry.sock' >/dev/null 2>&1 & echo \$! >'$dir/socat-netns.pid'"
+    _as_root sh -c "nsenter --net='$dir/netns' dockerd --config-file '$dir/daemon.json' \
+        --data-root '$dir/data' --exec-root '$dir/exec' --pidfile '$dir/dockerd.pid' \
+        --host 'unix://$dir/docker.sock' --cgroup-parent sdkimage-cold \
+        --iptables=false --ip-masq=false >'$dir/dockerd.log' 2>&1 &"
+    for _ in $(seq 1 60); do
+        if docker -H "unix://$dir/docker.sock" version --format '{{.Server.Version}}' >/dev/null 2>&1; then
+            echo "unix://$dir/docker.sock"
+            return 0
+        fi
+        sleep 0.5
+    done
+    echo "services: the cold engine did not come up; see $dir/dockerd.log" >&2
+    tail -n 20 "$dir/dockerd.log" >&2 || true
+    return 1
+}
+
+# Stop the engine `start_cold_engine DIR` started (and its containerd and forwarders), unmount
+# what it left mounted and remove DIR. Safe to call twice, or on a half-started engine.
+stop_cold_engine() {
+    local dir="$1" pidfile pid
+    [ -n "$dir" ] && [ -d "$dir" ] || return 0
+    dir="$(cd "$dir" && pwd)"
+    for pidfile in "$dir/dockerd.pid" "$dir/exec/containerd/containerd.pid"; do
+        [ -f "$pidfile" ] || continue
+        pid="$(cat "$pidfile")"
+        _as_root kill "$pid" 2>/dev/null || continue
+        for _ in $(seq 1 60); do
+            _as_root kill -0 "$pid" 2>/dev/null || break
+            sleep 0.25
+        done
+        _as_root kill -9 "$pid" 2>/dev/null || true
+    done
+    for pidfile in "$dir/socat-netns.pid" "$dir/socat-host.pid"; do
+        [ -f "$pidfile" ] && _as_root kill "$(cat "$pidfile")" 2>/dev/null
+    done
+    # Whatever is still mounted below DIR (overlays, shm, the namespace), deepest first.
+    awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r \
+        | while read -r m; do _as_root umount -l "$m" 2>/dev/null; done
+    _as_root rm -rf "$dir"
+}

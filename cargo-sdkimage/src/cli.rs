@@ -167,6 +167,10 @@ struct BuildFlags {
     secrets: Vec<sdkimage::engine::session::SecretSpec>,
 }
 
+fn parse_cache_to(s: &str) -> std::result::Result<String, String> {
+    sdkimage::cache::parse_to(s).map(|()| s.to_string())
+}
+
 fn parse_secret(s: &str) -> std::result::Result<sdkimage::engine::session::SecretSpec, String> {
     s.parse().map_err(|e: Error| e.to_string())
 }
@@ -180,6 +184,7 @@ impl BuildFlags {
             force: self.force || self.no_cache,
             pull_licenses,
             secrets: self.secrets.clone(),
+            cache: Default::default(),
         }
     }
 }
@@ -200,6 +205,14 @@ struct BuildArgs {
     /// Push every tag once all selected builds succeeded (two-phase; see `push`).
     #[arg(long)]
     push: bool,
+    /// A build cache source (BuildKit), as docker writes it: `type=registry,ref=REF` or a bare
+    /// REF (repeatable; replaces the manifests' and the workspace's `cache-from`).
+    #[arg(long = "cache-from", value_name = "SPEC", value_parser = sdkimage::cache::parse_from)]
+    cache_from: Vec<String>,
+    /// Export the build cache (BuildKit): `type=inline`, in the image, the one export the
+    /// engine's own BuildKit has.
+    #[arg(long = "cache-to", value_name = "SPEC", value_parser = parse_cache_to)]
+    cache_to: Vec<String>,
     #[command(flatten)]
     publish: PublishArgs,
 }
@@ -306,7 +319,12 @@ impl TargetArgs {
 
 impl BuildArgs {
     fn to_lib(&self) -> BuildCommand {
-        let build = self.flags.to_lib(self.pull_licenses);
+        let mut build = self.flags.to_lib(self.pull_licenses);
+        build.cache = sdkimage::cache::CacheConfig {
+            from: self.cache_from.clone(),
+            inline: !self.cache_to.is_empty(),
+            registry: false,
+        };
         BuildCommand {
             push: self.push.then(|| self.publish.to_lib(build.jobs, false)),
             build,

@@ -128,6 +128,9 @@ pub async fn build(
         reporter.note(&warning);
     }
     check_secrets(&l, &opts.secrets)?;
+    let ws_cache = l.ws.config.cache.clone();
+    let classic = |i| l.plan.image(i).builder == "classic";
+    crate::cache::check_builders(&l.plan, &l.selection, &ws_cache, &opts.cache, classic)?;
     if cmd.dry_run {
         check_with_engine_if_any(&l, &opts.secrets, &*reporter).await?;
         let text = run::describe(&l.ws, &l.plan, &l.selection, opts);
@@ -141,6 +144,8 @@ pub async fn build(
     }
     let (session, selection, _lock) =
         open_session(l, &opts.secrets, reporter.clone(), interrupt.clone()).await?;
+    let classic = |i| session.builder(i) == crate::engine::Builder::Classic;
+    crate::cache::check_builders(&session.plan, &selection, &ws_cache, &opts.cache, classic)?;
     let started = std::time::Instant::now();
     // Failures of a publish are reported per image as they happen; counted for the summary.
     let tally = Tally::new(&*reporter);

@@ -43,6 +43,8 @@ pub struct Manifest {
     pub prepare: Vec<Prepare>,
     pub copies: Vec<CopySpec>,
     pub licenses: Option<Licenses>,
+    /// `cache-from` / `cache-to` (see `manifest/cache_keys.rs`).
+    pub cache: crate::cache::CacheConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +146,8 @@ pub const KEYS: &[&str] = &[
     "prepare",
     "copy",
     "licenses",
+    "cache-from",
+    "cache-to",
 ];
 
 /// The keys of one file, each deserialized to its raw type: `None` or empty when absent or of
@@ -165,6 +169,7 @@ struct RawManifest {
     prepare: Vec<RawPrepare>,
     copy: Vec<RawCopy>,
     licenses: Option<RawLicenses>,
+    cache: [Vec<Spanned<String>>; 2],
     /// Keys written in the file, even with a value of the wrong type: such a key is not missing.
     present: BTreeSet<String>,
 }
@@ -265,6 +270,7 @@ impl Manifest {
         let build_files = build_files(dockerfile.as_deref(), context.as_deref());
         let copies = c.copies(raw.copy, &variants, copy_kind, &build_files);
         let licenses = raw.licenses.map(|l| c.licenses(l));
+        let cache = c.cache(&raw.cache[0], &raw.cache[1]);
         c.finish()?;
         Ok(Manifest {
             path: path.to_path_buf(),
@@ -284,6 +290,7 @@ impl Manifest {
             prepare,
             copies,
             licenses,
+            cache,
             source,
         })
     }
@@ -418,6 +425,8 @@ impl Checker<'_> {
                 "prepare" => raw.prepare = self.value(&key, value).unwrap_or_default(),
                 "copy" => raw.copy = self.value(&key, value).unwrap_or_default(),
                 "licenses" => raw.licenses = self.value(&key, value),
+                "cache-from" => raw.cache[0] = self.value(&key, value).unwrap_or_default(),
+                "cache-to" => raw.cache[1] = self.value(&key, value).unwrap_or_default(),
                 other => self.error(
                     key_start,
                     format!(
@@ -505,16 +514,6 @@ impl Checker<'_> {
             None => Some(self.dir.to_path_buf()),
         };
         (dockerfile, context)
-    }
-
-    /// `platforms`: each `os/arch` or `os/arch/variant`. (`depends-on` names other manifests;
-    /// it is checked once all of them are read.)
-    fn platforms(&mut self, platforms: &[Spanned<String>]) {
-        for p in platforms {
-            if let Err(e) = crate::reference::check_platform(p.get_ref()) {
-                self.error(p.span().start, e);
-            }
-        }
     }
 
     /// `[variants]`: names fit in a tag, build args are templates, and with several variants
@@ -796,5 +795,6 @@ fn build_files(dockerfile: Option<&Path>, context: Option<&Path>) -> Vec<String>
 }
 
 mod build_keys;
+mod cache_keys;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -21,6 +21,8 @@ pub struct WorkspaceConfig {
     pub builder: Option<String>,
     /// Default `platforms` of every manifest (`os/arch[/variant]`).
     pub platforms: Vec<String>,
+    /// `cache-from`, `cache-to` and `cache = "registry"` (see `cache.rs`).
+    pub cache: crate::cache::CacheConfig,
 }
 
 /// A workspace member: first-party code.
@@ -102,6 +104,9 @@ struct RawConfig {
     licenses_dir: Option<Spanned<String>>,
     builder: Option<Spanned<String>>,
     platforms: Option<Vec<Spanned<String>>>,
+    cache_from: Option<Vec<Spanned<String>>>,
+    cache_to: Option<Vec<Spanned<String>>>,
+    cache: Option<Spanned<String>>,
 }
 
 impl Workspace {
@@ -298,6 +303,14 @@ impl WorkspaceConfig {
                 p.into_inner()
             })
             .collect();
+        let cache = crate::cache::from_file(
+            raw.cache_from.as_deref().unwrap_or_default(),
+            raw.cache_to.as_deref().unwrap_or_default(),
+            raw.cache.as_ref(),
+            file,
+            text,
+            &mut diags,
+        );
         if !diags.is_empty() {
             return Err(Error::Invalid(diags));
         }
@@ -307,6 +320,7 @@ impl WorkspaceConfig {
             licenses_dir,
             builder: raw.builder.map(Spanned::into_inner),
             platforms,
+            cache,
         })
     }
 }

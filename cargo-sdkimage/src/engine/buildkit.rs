@@ -23,11 +23,20 @@ use super::{BuildFailure, BuildOutput, BuildRequest, EngineError};
 
 /// The request's options for BuildKit.
 pub(super) fn options(request: &BuildRequest) -> BuildImageOptions {
+    let mut buildargs: std::collections::HashMap<String, String> =
+        request.build_args.clone().into_iter().collect();
+    // The engine's BuildKit (moby's builder-next) exports the inline cache exactly when this
+    // build arg is true; it is no Dockerfile ARG, so no step's cache key changes.
+    if request.inline_cache {
+        buildargs.insert("BUILDKIT_INLINE_CACHE".into(), "1".into());
+    }
     BuildImageOptions {
         dockerfile: request.dockerfile.clone(),
         t: None,
         nocache: request.no_cache,
-        buildargs: Some(request.build_args.clone().into_iter().collect()),
+        // Each entry a registry ref: the built-in frontend reads them as `type=registry`.
+        cachefrom: (!request.cache_from.is_empty()).then(|| request.cache_from.clone()),
+        buildargs: Some(buildargs),
         platform: request.platform.clone().unwrap_or_default(),
         target: request.target.clone().unwrap_or_default(),
         version: BuilderVersion::BuilderBuildKit,

@@ -105,6 +105,10 @@ pub struct BuildRequest {
     pub target: Option<String>,
     /// The BuildKit session that serves this build's secrets.
     pub session: Option<String>,
+    /// BuildKit: registry refs whose cache the build may use (the API's `cachefrom`).
+    pub cache_from: Vec<String>,
+    /// BuildKit: export the inline cache into the image's config (`BUILDKIT_INLINE_CACHE=1`).
+    pub inline_cache: bool,
 }
 
 /// Typed progress out of bollard's build stream: one builder's reading of it.

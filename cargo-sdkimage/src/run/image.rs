@@ -297,6 +297,7 @@ impl ImageJob<'_> {
             builder: self.builder().as_str().to_string(),
             platform: v.platform.as_ref().map(ToString::to_string),
             target: self.image.target.clone(),
+            inline_cache: self.cache(opts).inline,
         };
         for (arg, dep) in &self.image.image_args {
             if let Some(id) = dep_ids.get(dep) {
@@ -413,6 +414,20 @@ impl ImageJob<'_> {
         self.session.builder(self.index)
     }
 
+    /// Its build cache (BuildKit only: the classic builder with cache settings is refused
+    /// before anything runs).
+    fn cache(&self, opts: &BuildOptions) -> crate::cache::ImageCache {
+        match self.builder() {
+            Builder::BuildKit => crate::cache::for_image(
+                &self.session.plan,
+                self.index,
+                &self.session.ws.config.cache,
+                &opts.cache,
+            ),
+            Builder::Classic => Default::default(),
+        }
+    }
+
     /// Build through the engine, untagged; the full log goes to `logs/<image>.log`.
     async fn build(
         &self,
@@ -453,6 +468,7 @@ impl ImageJob<'_> {
                 }
             }
         };
+        let cache = self.cache(opts);
         let request = BuildRequest {
             builder: self.builder(),
             dockerfile: ctx.dockerfile_in_context.clone(),
@@ -469,6 +485,12 @@ impl ImageJob<'_> {
             },
             target: image.target.clone(),
             session: build_session.as_ref().map(|s| s.id().to_string()),
+            // --no-cache uses no cache, so none is fetched.
+            cache_from: match opts.no_cache {
+                true => Vec::new(),
+                false => cache.from,
+            },
+            inline_cache: cache.inline,
         };
         let label = match &v.tag_suffix {
             Some(_) => format!(

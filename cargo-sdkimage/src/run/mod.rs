@@ -32,6 +32,8 @@ pub struct BuildOptions {
     /// `--secret`: build secrets for every image (a manifest's `[secrets]` of the same id
     /// loses).
     pub secrets: Vec<crate::engine::session::SecretSpec>,
+    /// `--cache-from` / `--cache-to` (wins over the manifests and the workspace).
+    pub cache: crate::cache::CacheConfig,
 }
 
 /// The build secrets of image `index`: its manifest's `[secrets]` (a `file` relative to the
