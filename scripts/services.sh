@@ -154,12 +154,16 @@ stop_kept_services() {
 # socket, all under DIR, in a network namespace of its own (DIR/netns): its default bridge and
 # iptables rules live there, never touching the shared engine's docker0 (a dockerd started with
 # --bridge=none in the host's namespace deletes docker0, breaking the shared engine's builds).
-# The registry at SDKIMAGE_REGISTRY_ADDR's port is forwarded into that namespace's loopback
-# (socat over a unix socket), so `localhost:5000` means the same registry there. Prints the
-# DOCKER_HOST to use (unix://DIR/docker.sock). Stop it with `stop_cold_engine DIR`, which also
-# removes DIR.
+# Each PORT (default: SDKIMAGE_REGISTRY_ADDR's, 5000) of the host's 127.0.0.1 is forwarded to
+# the same port of that namespace's loopback (socat over a unix socket), so `localhost:5000`
+# names the same registry there. Prints the DOCKER_HOST to use (unix://DIR/docker.sock). Stop it
+# with `stop_cold_engine DIR`, which also removes DIR.
+#
+#   host="$(start_cold_engine /tmp/cold 5000 5201)" && DOCKER_HOST="$host" docker info
 start_cold_engine() {
-    local dir="$1" port="${SDKIMAGE_REGISTRY_ADDR##*:}"
+    local dir="$1" port
+    shift
+    [ $# -gt 0 ] || set -- "${SDKIMAGE_REGISTRY_ADDR##*:}"
     if [ -z "$dir" ]; then
         echo "start_cold_engine: give the folder for its state (short: the socket path must fit in 108 bytes)" >&2
         return 2
@@ -175,10 +179,12 @@ start_cold_engine() {
     touch "$dir/netns"
     _as_root unshare --net="$dir/netns" true || return 1
     _as_root nsenter --net="$dir/netns" ip link set lo up || return 1
-    # registry: namespace's 127.0.0.1:PORT -> DIR/registry.sock -> host's 127.0.0.1:PORT
-    socat "UNIX-LISTEN:$dir/registry.sock,fork" "TCP:127.0.0.1:$port" >/dev/null 2>&1 &
-    echo $! >"$dir/socat-host.pid"
-    _as_root sh -c "nsenter --net='$dir/netns' socat TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:'$dir/registry.sock' >/dev/null 2>&1 & echo \$! >'$dir/socat-netns.pid'"
+    # namespace's 127.0.0.1:PORT -> DIR/port-PORT.sock -> host's 127.0.0.1:PORT
+    for port in "$@"; do
+        socat "UNIX-LISTEN:$dir/port-$port.sock,fork" "TCP:127.0.0.1:$port" >/dev/null 2>&1 &
+        echo $! >"$dir/socat-host-$port.pid"
+        _as_root sh -c "nsenter --net='$dir/netns' socat TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:'$dir/port-$port.sock' >/dev/null 2>&1 & echo \$! >'$dir/socat-netns-$port.pid'"
+    done
     _as_root sh -c "nsenter --net='$dir/netns' dockerd --config-file '$dir/daemon.json' \
         --data-root '$dir/data' --exec-root '$dir/exec' --pidfile '$dir/dockerd.pid' \
         --host 'unix://$dir/docker.sock' --cgroup-parent sdkimage-cold \
@@ -211,7 +217,7 @@ stop_cold_engine() {
         done
         _as_root kill -9 "$pid" 2>/dev/null || true
     done
-    for pidfile in "$dir/socat-netns.pid" "$dir/socat-host.pid"; do
+    for pidfile in "$dir"/socat-*.pid; do
         [ -f "$pidfile" ] && _as_root kill "$(cat "$pidfile")" 2>/dev/null
     done
     # Whatever is still mounted below DIR (overlays, shm, the namespace), deepest first.

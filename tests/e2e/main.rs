@@ -3,6 +3,7 @@
 
 mod build;
 mod buildkit;
+mod cache;
 mod examples;
 mod graph;
 mod hardening;
