@@ -218,10 +218,10 @@ stop_cold_engine() {
         _as_root kill -9 "$pid" 2>/dev/null || true
     done
     for pidfile in "$dir"/socat-*.pid; do
-        [ -f "$pidfile" ] && _as_root kill "$(cat "$pidfile")" 2>/dev/null
+        [ -f "$pidfile" ] && { _as_root kill "$(cat "$pidfile")" 2>/dev/null || true; }
     done
     # Whatever is still mounted below DIR (overlays, shm, the namespace), deepest first.
     awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r \
-        | while read -r m; do _as_root umount -l "$m" 2>/dev/null; done
+        | while read -r m; do _as_root umount -l "$m" 2>/dev/null || true; done
     _as_root rm -rf "$dir"
 }

@@ -41,6 +41,18 @@ impl ImageCache {
     pub fn is_empty(&self) -> bool {
         self.from.is_empty() && !self.inline
     }
+
+    /// `from REF, REF; export inline`, for `--dry-run`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.from.is_empty() {
+            parts.push(format!("from {}", self.from.join(", ")));
+        }
+        if self.inline {
+            parts.push("export inline".to_string());
+        }
+        parts.join("; ")
+    }
 }
 
 /// The values `cache` takes in the workspace.

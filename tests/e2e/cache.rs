@@ -182,6 +182,16 @@ fn workspace_registry_cache_warms_a_cold_runner() {
     let manifest = repo.file("Cargo.toml");
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(&manifest, format!("{text}cache = \"registry\"\n")).unwrap();
+    // --dry-run says what each image imports and exports.
+    let run = repo.run(&["build", "--dry-run"]);
+    run.success();
+    let own = repo.image_ref("cold_sdk", "1.0.0");
+    assert!(
+        run.stdout()
+            .contains(&format!("cache    sdk: from {own}; export inline")),
+        "{}",
+        run.stdout()
+    );
     cold_runner_reuses_the_pushed_cache(&repo, &[], &[]);
 }
 

@@ -202,6 +202,10 @@ pub fn describe(
         {
             out.push_str(&format!("licenses {}: into {}\n", img.label(), l.dest));
         }
+        let cache = crate::cache::for_image(plan, i, &ws.config.cache, &opts.cache);
+        if !cache.is_empty() {
+            out.push_str(&format!("cache    {}: {}\n", img.label(), cache.describe()));
+        }
         for r in &img.refs {
             out.push_str(&format!("tag      {}: {r}\n", img.label()));
         }
