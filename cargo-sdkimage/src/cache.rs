@@ -489,4 +489,17 @@ mod tests {
             "{e}"
         );
     }
+
+    #[test]
+    fn the_inline_export_is_a_fingerprint_input_and_absent_when_off() {
+        use crate::fingerprint::{Inputs, fingerprint};
+        let off = Inputs::default();
+        let json = serde_json::to_string(&off).unwrap();
+        assert!(!json.contains("inline_cache"), "{json}");
+        let on = Inputs {
+            inline_cache: true,
+            ..Default::default()
+        };
+        assert_ne!(fingerprint(&off, "ctx"), fingerprint(&on, "ctx"));
+    }
 }

@@ -158,3 +158,31 @@ impl Trace {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_sources_and_the_inline_export_reach_the_request() {
+        let request = BuildRequest {
+            cache_from: vec!["localhost:5000/x:1".into()],
+            inline_cache: true,
+            ..Default::default()
+        };
+        let o = options(&request);
+        assert_eq!(o.cachefrom, Some(vec!["localhost:5000/x:1".to_string()]));
+        let args = o.buildargs.expect("build args");
+        assert_eq!(
+            args.get("BUILDKIT_INLINE_CACHE").map(String::as_str),
+            Some("1")
+        );
+        let o = options(&BuildRequest::default());
+        assert_eq!(o.cachefrom, None);
+        assert!(
+            !o.buildargs
+                .expect("build args")
+                .contains_key("BUILDKIT_INLINE_CACHE")
+        );
+    }
+}
