@@ -4,7 +4,7 @@
 #
 # Debian's packages: docker.io (dockerd, classic builder, API 1.41), docker-registry
 # (distribution v2), busybox-static (the base of test images; nothing can be pulled here),
-# apache2-utils (htpasswd for auth tests).
+# apache2-utils (htpasswd for auth tests), socat and iproute2 (a second, cold engine).
 
 _services_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SDKIMAGE_STATE="${SDKIMAGE_STATE:-$_services_root/target/services}"
@@ -22,6 +22,9 @@ ensure_packages() {
     [ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || missing+=(busybox-static)
     command -v htpasswd >/dev/null || missing+=(apache2-utils)
     command -v qemu-aarch64-static >/dev/null || missing+=(qemu-user-static binfmt-support)
+    # start_cold_engine: a forwarder into its network namespace, and `ip`
+    command -v socat >/dev/null || missing+=(socat)
+    command -v ip >/dev/null || missing+=(iproute2)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "services: installing ${missing[*]} (Debian packages)" >&2
         _as_root apt-get update -qq >/dev/null
