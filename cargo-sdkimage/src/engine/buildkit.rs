@@ -109,7 +109,11 @@ impl Trace {
             if v.completed.is_some() && self.ended.insert(v.digest.clone()) {
                 self.flush(&v.digest, n, out);
                 if !v.error.is_empty() {
-                    self.failed = Some(v.name.clone());
+                    // A cache source that cannot be read warms nothing; the build goes on, so
+                    // a later failure is not this step's.
+                    if !v.name.starts_with("importing cache manifest") {
+                        self.failed = Some(v.name.clone());
+                    }
                     out.push(Ok(BuildOutput::Line(format!("#{n} ERROR: {}", v.error))));
                 } else if v.cached {
                     out.push(Ok(BuildOutput::Line(format!("#{n} CACHED"))));
@@ -184,5 +188,35 @@ mod tests {
                 .expect("build args")
                 .contains_key("BUILDKIT_INLINE_CACHE")
         );
+    }
+
+    #[test]
+    fn an_unreadable_cache_source_is_not_the_failing_step() {
+        use bollard_stubs::moby::buildkit::v1::Vertex;
+        let done = Some(Default::default());
+        let status = StatusResponse {
+            vertexes: vec![
+                Vertex {
+                    digest: "a".into(),
+                    name: "importing cache manifest from r/x:1".into(),
+                    started: done,
+                    completed: done,
+                    error: "not found".into(),
+                    ..Default::default()
+                },
+                Vertex {
+                    digest: "b".into(),
+                    name: "[2/2] RUN false".into(),
+                    started: done,
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let mut trace = Trace::default();
+        let mut out = Vec::new();
+        trace.read_status(&status, &mut out);
+        let failure = trace.failure(EngineError::Failed("exit code 1".into()));
+        assert_eq!(failure.step.as_deref(), Some("[2/2] RUN false"));
     }
 }
