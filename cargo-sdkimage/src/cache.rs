@@ -407,6 +407,7 @@ mod tests {
         let ws = crate::workspace::Workspace {
             root: root.to_path_buf(),
             manifest_path: root.join("Cargo.toml"),
+            cargo_manifest: Some(root.join("Cargo.toml")),
             target_dir: root.join("target"),
             version: Some("1.0".into()),
             config: crate::workspace::WorkspaceConfig {

@@ -6,6 +6,7 @@ mod buildkit;
 mod cache;
 mod examples;
 mod graph;
+mod habits;
 mod hardening;
 mod input;
 mod licenses;

@@ -491,6 +491,7 @@ impl ImageJob<'_> {
                 false => cache.from,
             },
             inline_cache: cache.inline,
+            raw_stream: opts.raw_stream,
         };
         let label = match &v.tag_suffix {
             Some(_) => format!(

@@ -34,6 +34,8 @@ pub struct BuildOptions {
     pub secrets: Vec<crate::engine::session::SecretSpec>,
     /// `--cache-from` / `--cache-to` (wins over the manifests and the workspace).
     pub cache: crate::cache::CacheConfig,
+    /// `-vv`: every message of the engine's build stream as a log line too.
+    pub raw_stream: bool,
 }
 
 /// The build secrets of image `index`: its manifest's `[secrets]` (a `file` relative to the
