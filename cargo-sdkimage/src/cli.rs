@@ -198,6 +198,12 @@ struct BuildFlags {
     /// it: `id=NAME,src=PATH` or `id=NAME,env=VAR` (repeatable).
     #[arg(long = "secret", value_name = "SPEC", value_parser = parse_secret)]
     secrets: Vec<sdkimage::engine::session::SecretSpec>,
+    /// Pull each external base image (not our own) through the engine before building.
+    #[arg(long)]
+    pull: bool,
+    /// Label of every image (repeatable); wins over the workspace's and manifests' [labels].
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = sdkimage::labels::parse_flag)]
+    labels: Vec<(String, String)>,
 }
 
 fn parse_cache_to(s: &str) -> std::result::Result<String, String> {
@@ -218,6 +224,8 @@ impl BuildFlags {
             pull_licenses,
             secrets: self.secrets.clone(),
             cache: Default::default(),
+            pull: self.pull,
+            labels: self.labels.clone(),
             raw_stream: false,
         }
     }

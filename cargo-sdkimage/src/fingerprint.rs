@@ -63,6 +63,9 @@ pub struct Inputs {
     /// Absent when off, so fingerprints recorded before it existed still match.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub inline_cache: bool,
+    /// The image's labels but the default revision and created (`crate::labels`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// The fingerprint of an image: its non-file inputs and the digest of its context

@@ -45,6 +45,7 @@ pub struct Manifest {
     pub licenses: Option<Licenses>,
     /// `cache-from` / `cache-to` (see `manifest/cache_keys.rs`).
     pub cache: crate::cache::CacheConfig,
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +149,7 @@ pub const KEYS: &[&str] = &[
     "licenses",
     "cache-from",
     "cache-to",
+    "labels",
 ];
 
 /// The keys of one file, each deserialized to its raw type: `None` or empty when absent or of
@@ -170,27 +172,12 @@ struct RawManifest {
     copy: Vec<RawCopy>,
     licenses: Option<RawLicenses>,
     cache: [Vec<Spanned<String>>; 2],
+    labels: BTreeMap<Spanned<String>, Spanned<String>>,
     /// Keys written in the file, even with a value of the wrong type: such a key is not missing.
     present: BTreeSet<String>,
 }
 
 type Variants = BTreeMap<String, BTreeMap<String, Spanned<Template>>>;
-
-/// The values `builder` takes, in the workspace and in a manifest.
-pub const BUILDERS: &[&str] = &["auto", "buildkit", "classic"];
-
-/// A `builder` value, in the workspace or a manifest: one of [`BUILDERS`].
-pub fn check_builder(name: &str) -> std::result::Result<(), String> {
-    if BUILDERS.contains(&name) {
-        Ok(())
-    } else {
-        Err(format!(
-            "builder {} is not one of {}",
-            crate::error::quoted(name),
-            BUILDERS.join(", ")
-        ))
-    }
-}
 
 /// Collects the problems of one file.
 struct Checker<'a> {
@@ -271,6 +258,7 @@ impl Manifest {
         let copies = c.copies(raw.copy, &variants, copy_kind, &build_files);
         let licenses = raw.licenses.map(|l| c.licenses(l));
         let cache = c.cache(&raw.cache[0], &raw.cache[1]);
+        let labels = c.labels(raw.labels);
         c.finish()?;
         Ok(Manifest {
             path: path.to_path_buf(),
@@ -291,6 +279,7 @@ impl Manifest {
             copies,
             licenses,
             cache,
+            labels,
             source,
         })
     }
@@ -427,6 +416,7 @@ impl Checker<'_> {
                 "licenses" => raw.licenses = self.value(&key, value),
                 "cache-from" => raw.cache[0] = self.value(&key, value).unwrap_or_default(),
                 "cache-to" => raw.cache[1] = self.value(&key, value).unwrap_or_default(),
+                "labels" => raw.labels = self.value(&key, value).unwrap_or_default(),
                 other => self.error(
                     key_start,
                     format!(
@@ -795,6 +785,8 @@ fn build_files(dockerfile: Option<&Path>, context: Option<&Path>) -> Vec<String>
 }
 
 mod build_keys;
+pub use build_keys::{BUILDERS, check_builder};
 mod cache_keys;
+mod labels;
 #[cfg(test)]
 pub(crate) mod tests;

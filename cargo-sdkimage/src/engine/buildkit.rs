@@ -37,6 +37,7 @@ pub(super) fn options(request: &BuildRequest) -> BuildImageOptions {
         // Each entry a registry ref: the built-in frontend reads them as `type=registry`.
         cachefrom: (!request.cache_from.is_empty()).then(|| request.cache_from.clone()),
         buildargs: Some(buildargs),
+        labels: Some(request.labels.clone().into_iter().collect()),
         platform: request.platform.clone().unwrap_or_default(),
         target: request.target.clone().unwrap_or_default(),
         version: BuilderVersion::BuilderBuildKit,

@@ -12,6 +12,8 @@ mod buildkit;
 mod classic;
 mod container;
 pub mod host;
+mod pull;
+pub use pull::LocalImage;
 pub mod session;
 #[cfg(test)]
 mod testing;
@@ -109,6 +111,8 @@ pub struct BuildRequest {
     pub cache_from: Vec<String>,
     /// BuildKit: export the inline cache into the image's config (`BUILDKIT_INLINE_CACHE=1`).
     pub inline_cache: bool,
+    /// Labels of the image (`crate::labels`).
+    pub labels: BTreeMap<String, String>,
     /// Each message of the engine's stream also as a [`BuildOutput::Line`] (`-vv`).
     pub raw_stream: bool,
 }
