@@ -17,6 +17,7 @@ use crate::run::{self, BuildOptions, ImageResult, Session};
 use crate::workspace::Workspace;
 use crate::{context, discover};
 
+mod sbom;
 mod setup;
 
 pub use setup::{EngineFacts, check_builders};
@@ -107,6 +108,9 @@ pub struct BuildCommand {
     pub metadata_file: Option<PathBuf>,
     /// `--push`: publish after every selected build succeeded.
     pub push: Option<PublishOptions>,
+    /// `--sbom-dir`: each image's SPDX document, copied out of the image, as
+    /// `DIR/<image name>.spdx.json` (with `--pull-licenses`).
+    pub sbom_dir: Option<PathBuf>,
 }
 
 /// `build`: prepare, build, tag; then the summary. Exit 1 when any image failed.
@@ -123,6 +127,7 @@ pub async fn build(
     }
     if opts.pull_licenses {
         crate::licenses::check_files(&l.ws.config.licenses_dir)?;
+        crate::licenses::sbom::created(&l.ws.root)?;
     }
     if let Some(warning) = run::secret_args_warning(&l.plan, &l.selection) {
         reporter.note(&warning);
@@ -163,6 +168,12 @@ pub async fn build(
         }
         Ok(failed_before) => {
             let run = run::build(session.clone(), &selection, opts, &failed_before).await?;
+            let sbom_error = match (&cmd.sbom_dir, run.interrupted) {
+                (Some(dir), None) => sbom::copy_from_images(&session, &run.results, dir)
+                    .await
+                    .err(),
+                _ => None,
+            };
             let failed: Vec<&str> = run
                 .results
                 .iter()
@@ -183,6 +194,8 @@ pub async fn build(
                     }
                     _ => Error::Failed(failed),
                 })
+            } else if sbom_error.is_some() {
+                sbom_error
             } else if let Some(push) = &cmd.push {
                 let built: Vec<(ImageIndex, String)> = run
                     .results
@@ -603,6 +616,7 @@ pub async fn promote(
 pub async fn licenses(
     target: &Target,
     out: &std::path::Path,
+    sbom_dir: Option<&std::path::Path>,
     build: &BuildOptions,
     reporter: Arc<dyn EventSink>,
     interrupt: Interrupt,
@@ -621,6 +635,10 @@ pub async fn licenses(
         ));
     }
     crate::licenses::check_files(&l.ws.config.licenses_dir)?;
+    let created = crate::licenses::sbom::created(&l.ws.root)?;
+    let write = |name: &str, resolved: &[crate::licenses::Resolved]| {
+        write_licenses(name, resolved, &created, out, sbom_dir, &*reporter)
+    };
     let needs_image = wanted.iter().any(|&i| {
         let spec = l.plan.manifest_of(i).licenses.as_ref().expect("filtered");
         spec.sources
@@ -633,7 +651,7 @@ pub async fn licenses(
         for &i in &wanted {
             let resolved =
                 crate::licenses::gather_licenses(&ws, l.plan.manifest_of(i), None).await?;
-            total += write_licenses(&l.plan.image(i).name, &resolved, out, &*reporter)?;
+            total += write(&l.plan.image(i).name, &resolved)?;
         }
         return Ok(total);
     }
@@ -661,7 +679,7 @@ pub async fn licenses(
             resolved = crate::licenses::gather_licenses(&session.ws, session.plan.manifest_of(i), image) => resolved?,
             number = signal.wait() => return Err(Error::Interrupted(number)),
         };
-        total += write_licenses(&session.plan.image(i).name, &resolved, out, &*reporter)?;
+        total += write(&session.plan.image(i).name, &resolved)?;
     }
     Ok(total)
 }
@@ -669,11 +687,17 @@ pub async fn licenses(
 fn write_licenses(
     name: &str,
     resolved: &[crate::licenses::Resolved],
+    created: &str,
     out: &std::path::Path,
+    sbom_dir: Option<&std::path::Path>,
     reporter: &dyn EventSink,
 ) -> Result<usize> {
     let dir = out.join(name);
-    crate::licenses::write_dir(resolved, &dir)?;
+    let document = crate::licenses::sbom::document(name, created, resolved)?;
+    crate::licenses::write_dir(resolved, &document, &dir)?;
+    if let Some(sbom_dir) = sbom_dir {
+        sbom::write_one(sbom_dir, name, &document, reporter)?;
+    }
     reporter.note(&format!(
         "{name}: {} license entries in {}",
         resolved.len(),

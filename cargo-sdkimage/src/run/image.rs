@@ -568,6 +568,8 @@ impl ImageJob<'_> {
                     Some((&session.engine, &id)),
                 )
                 .await?;
+                let created = crate::licenses::sbom::created(&session.ws.root)?;
+                let sbom = crate::licenses::sbom::document(&image.name, &created, &resolved)?;
                 let final_id = crate::licenses::add_licenses_layer(
                     &session.engine,
                     self.builder(),
@@ -575,11 +577,13 @@ impl ImageJob<'_> {
                     &id,
                     &spec.dest,
                     &resolved,
+                    &sbom,
                 )
                 .await?;
                 say(&format!(
-                    "added {} license entries under {}",
+                    "added {} license entries and {} under {}",
                     resolved.len(),
+                    crate::licenses::sbom::FILE,
                     spec.dest
                 ));
                 (final_id, Some(resolved.len()))
