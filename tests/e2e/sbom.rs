@@ -222,3 +222,122 @@ fn bad_sbom_input_is_refused_before_anything_is_built() {
     }
     assert!(!repo.file("sbom").exists());
 }
+
+/// `docker cp` of `path` out of a created (never started) container of `image`.
+fn docker_cp(image: &str, path: &str, to: &Path) -> Vec<u8> {
+    // Never started; an image without a default command needs one to be created.
+    let id = crate::support::docker(&["create", image, "/nothing"]);
+    let id = id.trim();
+    let copied = Command::new("docker")
+        .args(["cp", &format!("{id}:{path}")])
+        .arg(to)
+        .output()
+        .unwrap();
+    crate::support::docker(&["rm", id]);
+    assert!(
+        copied.status.success(),
+        "docker cp: {}",
+        String::from_utf8_lossy(&copied.stderr)
+    );
+    std::fs::read(to).unwrap()
+}
+
+/// A two-platform image: one document per platform's image, the refs' platform under the
+/// image's name, the other with its platform in the file name; each the bytes of its image.
+#[test]
+fn each_platform_of_an_image_has_its_document() {
+    let (repo, _) = licensed_repo();
+    let arm64 = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/arm64/busybox");
+    assert!(
+        arm64.exists(),
+        "{} is missing: run the tests through scripts/test, which unpacks Debian's busybox-static:arm64 there",
+        arm64.display()
+    );
+    std::fs::copy(&arm64, repo.file("sdk/busybox-arm64")).unwrap();
+    std::fs::copy(repo.file("vendor/busybox"), repo.file("sdk/busybox-amd64")).unwrap();
+    // Each platform's dpkg status names its architecture. No RUN: nothing needs emulation.
+    let status = std::fs::read_to_string(repo.file("vendor/rootfs/var/lib/dpkg/status")).unwrap();
+    let native = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Architecture: "))
+        .unwrap()
+        .to_string();
+    for arch in ["amd64", "arm64"] {
+        let own = status.replace(
+            &format!("Architecture: {native}"),
+            &format!("Architecture: {arch}"),
+        );
+        repo.write(&format!("sdk/status-{arch}"), &own);
+    }
+    repo.write(
+        "sdk/Dockerfile",
+        "FROM scratch\nARG TARGETARCH\nCOPY rootfs/ /\nCOPY status-${TARGETARCH} /var/lib/dpkg/status\nCOPY busybox-${TARGETARCH} /bin/busybox\n",
+    );
+    let manifest = std::fs::read_to_string(repo.file("sdk/sdkimage.toml")).unwrap();
+    repo.write(
+        "sdk/sdkimage.toml",
+        &manifest.replacen(
+            "name = \"licensed_sdk\"\n",
+            "name = \"licensed_sdk\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n",
+            1,
+        ),
+    );
+    let sbom_dir = repo.file("sbom");
+    repo.run_with(
+        &[
+            "build",
+            "--pull-licenses",
+            "--tag",
+            "t",
+            "--progress",
+            "none",
+            "--sbom-dir",
+            sbom_dir.to_str().unwrap(),
+        ],
+        &[EPOCH],
+    )
+    .success();
+    let mut files: Vec<String> = std::fs::read_dir(&sbom_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        [
+            "licensed_sdk.linux-arm64.spdx.json",
+            "licensed_sdk.spdx.json"
+        ]
+    );
+    let image = format!("{}/licensed_sdk:t", repo.root);
+    for (file, image, arch) in [
+        ("licensed_sdk.spdx.json", image.clone(), "amd64"),
+        (
+            "licensed_sdk.linux-arm64.spdx.json",
+            format!("{image}-linux-arm64"),
+            "arm64",
+        ),
+    ] {
+        let path = sbom_dir.join(file);
+        validate(&path);
+        let copied = docker_cp(
+            &image,
+            &format!("{DEST}/sbom.spdx.json"),
+            &repo.file(&format!("copied-{file}")),
+        );
+        assert_eq!(
+            copied,
+            std::fs::read(&path).unwrap(),
+            "{file} is not {image}'s"
+        );
+        let doc: Document = serde_json::from_slice(&copied).unwrap();
+        assert_eq!(
+            doc.packages.len(),
+            4,
+            "{file}: the image and its 3 packages"
+        );
+        let hostname = doc.packages.iter().find(|p| p.name == "hostname").unwrap();
+        let purl = &hostname.external_refs[0].reference_locator;
+        assert!(purl.ends_with(&format!("?arch={arch}")), "{file}: {purl}");
+    }
+}
