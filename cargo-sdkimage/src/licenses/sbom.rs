@@ -362,7 +362,7 @@ fn tokens(text: &str) -> Vec<&str> {
             if let Some(s) = start.take() {
                 tokens.push(&text[s..i]);
             }
-            if c != ' ' && !c.is_whitespace() {
+            if !c.is_whitespace() {
                 tokens.push(&text[i..i + 1]);
             }
         } else if start.is_none() {
