@@ -43,6 +43,7 @@ pub struct Manifest {
     pub prepare: Vec<Prepare>,
     pub copies: Vec<CopySpec>,
     pub licenses: Option<Licenses>,
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -144,6 +145,7 @@ pub const KEYS: &[&str] = &[
     "prepare",
     "copy",
     "licenses",
+    "labels",
 ];
 
 /// The keys of one file, each deserialized to its raw type: `None` or empty when absent or of
@@ -165,6 +167,7 @@ struct RawManifest {
     prepare: Vec<RawPrepare>,
     copy: Vec<RawCopy>,
     licenses: Option<RawLicenses>,
+    labels: BTreeMap<Spanned<String>, Spanned<String>>,
     /// Keys written in the file, even with a value of the wrong type: such a key is not missing.
     present: BTreeSet<String>,
 }
@@ -265,6 +268,7 @@ impl Manifest {
         let build_files = build_files(dockerfile.as_deref(), context.as_deref());
         let copies = c.copies(raw.copy, &variants, copy_kind, &build_files);
         let licenses = raw.licenses.map(|l| c.licenses(l));
+        let labels = c.labels(raw.labels);
         c.finish()?;
         Ok(Manifest {
             path: path.to_path_buf(),
@@ -284,6 +288,7 @@ impl Manifest {
             prepare,
             copies,
             licenses,
+            labels,
             source,
         })
     }
@@ -418,6 +423,7 @@ impl Checker<'_> {
                 "prepare" => raw.prepare = self.value(&key, value).unwrap_or_default(),
                 "copy" => raw.copy = self.value(&key, value).unwrap_or_default(),
                 "licenses" => raw.licenses = self.value(&key, value),
+                "labels" => raw.labels = self.value(&key, value).unwrap_or_default(),
                 other => self.error(
                     key_start,
                     format!(
@@ -796,5 +802,6 @@ fn build_files(dockerfile: Option<&Path>, context: Option<&Path>) -> Vec<String>
 }
 
 mod build_keys;
+mod labels;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -4,12 +4,10 @@
 //!
 //! The bytes depend only on the image name, the creation time and the packages: packages are
 //! sorted, the document namespace is derived from a hash of the rest of the document, and the
-//! creation time comes from `SOURCE_DATE_EPOCH`, else the time of the workspace's git commit
-//! (see [`created`]).
+//! creation time is the caller's (`provenance::created`: `SOURCE_DATE_EPOCH`, else the time of
+//! the workspace's git commit).
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -386,52 +384,6 @@ fn license_ref(name: &str) -> String {
         let hash = hex::encode(&Sha256::digest(name.as_bytes())[..4]);
         format!("LicenseRef-{}-{hash}", cleaned.trim_matches('-'))
     }
-}
-
-/// The creation time of the SBOMs of a run, RFC 3339 UTC with seconds: `SOURCE_DATE_EPOCH`
-/// when set, else the committer time of `HEAD` of the git repository at `root`, else now.
-/// A `SOURCE_DATE_EPOCH` that is not a number of seconds is a usage error.
-pub fn created(root: &Path) -> Result<String> {
-    created_with(std::env::var("SOURCE_DATE_EPOCH").ok().as_deref(), root)
-}
-
-/// [`created`] with the value of `SOURCE_DATE_EPOCH` given.
-fn created_with(source_date_epoch: Option<&str>, root: &Path) -> Result<String> {
-    let seconds = match source_date_epoch.map(str::trim) {
-        Some(value) if !value.is_empty() => value.parse::<u64>().map_err(|_| {
-            Error::Usage(format!(
-                "SOURCE_DATE_EPOCH={}: not a number of seconds since 1970-01-01 UTC; set it to an integer such as `$(git log -1 --format=%ct)`, or unset it",
-                crate::error::quoted(value)
-            ))
-        })?,
-        _ => commit_time(root).unwrap_or_else(|| {
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs())
-        }),
-    };
-    Ok(rfc3339(seconds))
-}
-
-/// `2023-11-14T22:13:20Z` for 1700000000.
-fn rfc3339(seconds: u64) -> String {
-    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(seconds)).to_string()
-}
-
-/// The committer time of `HEAD` in the git repository at `root`, when there is one.
-fn commit_time(root: &Path) -> Option<u64> {
-    let out = std::process::Command::new("git")
-        .arg("-C")
-        .arg(root)
-        .args(["log", "-1", "--format=%ct"])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
 
 #[cfg(test)]
