@@ -258,7 +258,12 @@ pub fn describe(
         if opts.pull_licenses
             && let Some(l) = &m.licenses
         {
-            out.push_str(&format!("licenses {}: into {}\n", img.label(), l.dest));
+            out.push_str(&format!(
+                "licenses {}: into {} (with {})\n",
+                img.label(),
+                l.dest,
+                crate::licenses::sbom::FILE
+            ));
         }
         let cache = crate::cache::for_image(plan, i, &ws.config.cache, &opts.cache);
         if !cache.is_empty() {
