@@ -209,6 +209,12 @@ struct BuildFlags {
     /// it: `id=NAME,src=PATH` or `id=NAME,env=VAR` (repeatable).
     #[arg(long = "secret", value_name = "SPEC", value_parser = parse_secret)]
     secrets: Vec<sdkimage::engine::session::SecretSpec>,
+    /// Pull each external base image (not our own) through the engine before building.
+    #[arg(long)]
+    pull: bool,
+    /// Label of every image (repeatable); wins over the workspace's and manifests' [labels].
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = sdkimage::labels::parse_flag)]
+    labels: Vec<(String, String)>,
 }
 
 fn parse_secret(s: &str) -> std::result::Result<sdkimage::engine::session::SecretSpec, String> {
@@ -224,6 +230,8 @@ impl BuildFlags {
             force: self.force || self.no_cache,
             pull_licenses,
             secrets: self.secrets.clone(),
+            pull: self.pull,
+            labels: self.labels.clone(),
             raw_stream: false,
         }
     }

@@ -149,6 +149,7 @@ pub async fn build(
         reporter.note(&warning);
     }
     check_secrets(&l, &opts.secrets)?;
+    crate::labels::check_before_build(&l.ws, &l.plan, &l.selection, &opts.labels)?;
     if cmd.check.is_some() {
         crate::contract::effective_all(&l.plan, &l.selection, l.ws.version.as_deref())?;
     }
@@ -172,15 +173,20 @@ pub async fn build(
     let mut pushed = Vec::new();
     // Every way out of the run below writes the metadata file and the summary.
     let (results, error) = match tokio::select! {
-        failed = run::prepare(&session, &selection, opts.keep_going) => Ok(failed),
+        failed = run::pull_then_prepare(&session, &selection, opts) => failed,
         signal = interrupt.wait() => Err(Error::Interrupted(signal)),
     } {
         Err(e) => {
-            let why = "not built: the run was interrupted during the prepare steps";
+            let why = match &e {
+                Error::Interrupted(_) => {
+                    "not built: the run was interrupted during the prepare steps".to_string()
+                }
+                e => format!("not built: {e}"),
+            };
             (
                 selection
                     .iter()
-                    .map(|&i| run::ImageResult::skipped(i, why.into()))
+                    .map(|&i| run::ImageResult::skipped(i, why.clone()))
                     .collect(),
                 Some(e),
             )
@@ -303,6 +309,7 @@ pub fn metadata_of(plan: &BuildPlan, results: &[ImageResult]) -> Vec<(String, Im
                         (p.clone(), meta)
                     })
                     .collect(),
+                bases: r.bases.clone(),
             };
             (img.name.clone(), meta)
         })
@@ -663,6 +670,7 @@ pub async fn licenses(
     }
     check_cargo_sources(&l)?;
     crate::licenses::check_files(&l.ws.config.licenses_dir)?;
+    crate::labels::check_before_build(&l.ws, &l.plan, &l.selection, &build.labels)?;
     let needs_image = wanted.iter().any(|&i| {
         let spec = l.plan.manifest_of(i).licenses.as_ref().expect("filtered");
         spec.sources
@@ -681,7 +689,7 @@ pub async fn licenses(
     }
     let (session, selection, _lock) =
         open_session(l, &build.secrets, reporter.clone(), interrupt).await?;
-    let failed_before = run::prepare(&session, &selection, build.keep_going).await;
+    let failed_before = run::pull_then_prepare(&session, &selection, build).await?;
     let run = run::build(session.clone(), &selection, build, &failed_before).await?;
     if let Some(signal) = run.interrupted {
         return Err(Error::Interrupted(signal));

@@ -57,6 +57,9 @@ pub struct Inputs {
     pub platform: Option<String>,
     /// The Dockerfile stage built.
     pub target: Option<String>,
+    /// The image's labels but the default revision and created (`crate::labels`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// The fingerprint of an image: its non-file inputs and the digest of its context

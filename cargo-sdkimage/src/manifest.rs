@@ -43,6 +43,7 @@ pub struct Manifest {
     pub prepare: Vec<Prepare>,
     pub copies: Vec<CopySpec>,
     pub licenses: Option<Licenses>,
+    pub labels: BTreeMap<String, String>,
     pub contract: Option<contract::Contract>,
 }
 
@@ -145,6 +146,7 @@ pub const KEYS: &[&str] = &[
     "prepare",
     "copy",
     "licenses",
+    "labels",
     "contract",
 ];
 
@@ -167,6 +169,7 @@ struct RawManifest {
     prepare: Vec<RawPrepare>,
     copy: Vec<RawCopy>,
     licenses: Option<RawLicenses>,
+    labels: BTreeMap<Spanned<String>, Spanned<String>>,
     contract: Option<Spanned<contract::RawContract>>,
     /// Keys written in the file, even with a value of the wrong type: such a key is not missing.
     present: BTreeSet<String>,
@@ -174,21 +177,7 @@ struct RawManifest {
 
 type Variants = BTreeMap<String, BTreeMap<String, Spanned<Template>>>;
 
-/// The values `builder` takes, in the workspace and in a manifest.
-pub const BUILDERS: &[&str] = &["auto", "buildkit", "classic"];
-
-/// A `builder` value, in the workspace or a manifest: one of [`BUILDERS`].
-pub fn check_builder(name: &str) -> std::result::Result<(), String> {
-    if BUILDERS.contains(&name) {
-        Ok(())
-    } else {
-        Err(format!(
-            "builder {} is not one of {}",
-            crate::error::quoted(name),
-            BUILDERS.join(", ")
-        ))
-    }
-}
+pub use build_keys::{BUILDERS, check_builder};
 
 /// Collects the problems of one file.
 struct Checker<'a> {
@@ -268,6 +257,7 @@ impl Manifest {
         let build_files = build_keys::build_files(dockerfile.as_deref(), context.as_deref());
         let copies = c.copies(raw.copy, &variants, copy_kind, &build_files);
         let licenses = raw.licenses.map(|l| c.licenses(l));
+        let labels = c.labels(raw.labels);
         let contract = raw.contract.and_then(|k| c.contract(k, &variants));
         c.finish()?;
         Ok(Manifest {
@@ -288,6 +278,7 @@ impl Manifest {
             prepare,
             copies,
             licenses,
+            labels,
             contract,
             source,
         })
@@ -423,6 +414,7 @@ impl Checker<'_> {
                 "prepare" => raw.prepare = self.value(&key, value).unwrap_or_default(),
                 "copy" => raw.copy = self.value(&key, value).unwrap_or_default(),
                 "licenses" => raw.licenses = self.value(&key, value),
+                "labels" => raw.labels = self.value(&key, value).unwrap_or_default(),
                 "contract" => raw.contract = self.value(&key, value),
                 other => self.error(
                     key_start,
@@ -790,5 +782,6 @@ impl Checker<'_> {
 
 mod build_keys;
 pub mod contract;
+mod labels;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -334,6 +334,20 @@ pub struct ImageMetadata {
     /// manifest digest (`containerimage.digest` is then the digest of the image index).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub platforms: std::collections::BTreeMap<String, PlatformMetadata>,
+    /// The external base images it was built on (`FROM` images that are not a stage, not
+    /// `scratch` and not one of ours), by reference as the Dockerfile names them, for the
+    /// platform its refs point at.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub bases: std::collections::BTreeMap<String, BaseMetadata>,
+}
+
+/// One external base image in the metadata file: the engine's id of it and, when it came from
+/// a registry (pulled, or pushed from here), the registry's manifest digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaseMetadata {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// One platform of an image in the metadata file.

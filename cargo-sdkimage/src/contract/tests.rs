@@ -19,6 +19,7 @@ fn workspace(root: &Path, version: Option<&str>) -> Workspace {
             licenses_dir: root.join("licenses"),
             builder: None,
             platforms: vec![],
+            ..Default::default()
         },
         members: vec![],
         cargo: Default::default(),

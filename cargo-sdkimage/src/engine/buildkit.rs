@@ -28,6 +28,7 @@ pub(super) fn options(request: &BuildRequest) -> BuildImageOptions {
         t: None,
         nocache: request.no_cache,
         buildargs: Some(request.build_args.clone().into_iter().collect()),
+        labels: Some(request.labels.clone().into_iter().collect()),
         platform: request.platform.clone().unwrap_or_default(),
         target: request.target.clone().unwrap_or_default(),
         version: BuilderVersion::BuilderBuildKit,

@@ -14,6 +14,8 @@ mod container;
 mod probe;
 pub use probe::{ImageConfig, PathStat, ProbeOutput};
 pub mod host;
+mod pull;
+pub use pull::LocalImage;
 pub mod session;
 #[cfg(test)]
 mod testing;
@@ -107,6 +109,8 @@ pub struct BuildRequest {
     pub target: Option<String>,
     /// The BuildKit session that serves this build's secrets.
     pub session: Option<String>,
+    /// Labels of the image (`crate::labels`).
+    pub labels: BTreeMap<String, String>,
     /// Each message of the engine's stream also as a [`BuildOutput::Line`] (`-vv`).
     pub raw_stream: bool,
 }

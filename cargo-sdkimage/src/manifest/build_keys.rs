@@ -8,11 +8,27 @@ use toml::Spanned;
 
 use super::{Checker, SecretFrom, Variants};
 
+/// The values `builder` takes, in the workspace and in a manifest.
+pub const BUILDERS: &[&str] = &["auto", "buildkit", "classic"];
+
+/// A `builder` value, in the workspace or a manifest: one of [`BUILDERS`].
+pub fn check_builder(name: &str) -> std::result::Result<(), String> {
+    if BUILDERS.contains(&name) {
+        Ok(())
+    } else {
+        Err(format!(
+            "builder {} is not one of {}",
+            crate::error::quoted(name),
+            BUILDERS.join(", ")
+        ))
+    }
+}
+
 impl Checker<'_> {
     /// `builder`: one of the builder names.
     pub(super) fn builder(&mut self, builder: Option<&Spanned<String>>) {
         if let Some(b) = builder
-            && let Err(e) = super::check_builder(b.get_ref())
+            && let Err(e) = check_builder(b.get_ref())
         {
             self.error(b.span().start, e);
         }

@@ -11,10 +11,11 @@ use futures_util::StreamExt;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::bases::{self, PlatformInputs};
 use super::{BuildOptions, ImageResult, Outcome, Session};
 use crate::context::{self, Context};
 use crate::engine::session::BuildSession;
-use crate::engine::{BuildOutput, BuildRequest, Builder, Engine};
+use crate::engine::{BuildOutput, BuildRequest, Builder};
 use crate::error::{Error, Result};
 use crate::fingerprint::{self, FileStamp, ImageState, Inputs, StateStore};
 use crate::output::{BuildLog, EventKind};
@@ -80,6 +81,8 @@ struct Done {
     outcome: Outcome,
     id: String,
     licenses: Option<usize>,
+    /// The external bases it was built on, with their ids and registry digests.
+    bases: BTreeMap<String, crate::output::BaseMetadata>,
 }
 
 /// What the context and Dockerfile of an image were found to be: read and hashed once per
@@ -91,14 +94,6 @@ struct Sources {
     files: BTreeMap<String, FileStamp>,
     /// The Dockerfile's text.
     dockerfile: String,
-}
-
-/// What the Dockerfile means for one platform.
-struct PlatformInputs {
-    /// External `FROM` images, by name.
-    bases: Vec<String>,
-    /// The platform args given as build args (where the Dockerfile declares them).
-    platform_args: BTreeMap<String, String>,
 }
 
 impl ImageJob<'_> {
@@ -153,6 +148,7 @@ impl ImageJob<'_> {
             .expect("one variant carries the refs");
         let id = main.id.clone();
         let licenses = main.licenses;
+        let bases = main.bases.clone();
         let platforms: BTreeMap<String, String> = results
             .iter()
             .filter_map(|(v, d)| Some((v.platform.as_ref()?.to_string(), d.id.clone())))
@@ -179,6 +175,7 @@ impl ImageJob<'_> {
             message: None,
             licenses,
             platforms,
+            bases,
         })
     }
 
@@ -245,13 +242,20 @@ impl ImageJob<'_> {
     ) -> Result<Done> {
         let mut inputs = self.inputs(v, dep_ids, opts);
         inputs.dockerfile = sources.ctx.dockerfile_in_context.clone();
+        inputs.labels = self.labels(opts, false).await?.fingerprinted();
         let PlatformInputs {
             bases,
             platform_args,
-        } = self.platform_inputs(v, &sources.dockerfile);
+        } = bases::platform_inputs(
+            self.session,
+            self.index,
+            v.platform.as_ref(),
+            &sources.dockerfile,
+        );
         // A base the engine lacks is a cache miss: the build pulls it, and the fingerprint is
         // taken again afterwards with its id.
-        let bases_complete = resolve_bases(&self.session.engine, &bases, &mut inputs.bases).await?;
+        let engine = &self.session.engine;
+        let (bases_complete, mut found) = bases::resolve(engine, &bases, &mut inputs.bases).await?;
         let fingerprint = fingerprint::fingerprint(&inputs, &sources.digest);
         if !opts.force
             && bases_complete
@@ -259,21 +263,56 @@ impl ImageJob<'_> {
             && prev.fingerprint == fingerprint
             && self.session.engine.image_id(&prev.id).await?.is_some()
         {
-            return self
+            let mut done = self
                 .reuse(v, &prev, fingerprint, sources.files.clone())
-                .await;
+                .await?;
+            done.bases = found;
+            return Ok(done);
         }
+        let labels = self.labels(opts, true).await?.labels;
         let id = self
-            .build(v, logs, sources.ctx.clone(), platform_args, opts)
+            .build(v, logs, sources.ctx.clone(), platform_args, labels, opts)
             .await?;
         let fingerprint = if bases_complete {
             fingerprint
         } else {
-            resolve_bases(&self.session.engine, &bases, &mut inputs.bases).await?;
+            found = bases::resolve(engine, &bases, &mut inputs.bases).await?.1;
             fingerprint::fingerprint(&inputs, &sources.digest)
         };
-        self.finish(v, id, fingerprint, sources.files.clone(), opts)
-            .await
+        let mut done = self
+            .finish(v, id, fingerprint, sources.files.clone(), opts)
+            .await?;
+        done.bases = found;
+        Ok(done)
+    }
+
+    /// The labels of this image: the defaults from git and the workspace, then the user's.
+    /// Not `building`: the labels that count in the fingerprint only are complete.
+    async fn labels(
+        &self,
+        opts: &BuildOptions,
+        building: bool,
+    ) -> Result<crate::labels::ImageLabels> {
+        let session = self.session;
+        let settings = &session.ws.config.labels;
+        let provenance = match settings.defaults {
+            true => Some(session.provenance(building).await?),
+            false => None,
+        };
+        let defaults = provenance
+            .as_ref()
+            .map(|provenance| crate::labels::Defaults {
+                provenance,
+                version: session.ws.version.as_deref(),
+                title: &self.image.name,
+            });
+        let manifest = &session.plan.manifest_of(self.index).labels;
+        Ok(crate::labels::merge(
+            settings,
+            defaults,
+            manifest,
+            &opts.labels,
+        ))
     }
 
     /// The non-file inputs: build args (ours by id), dependency ids, the license inputs.
@@ -297,6 +336,7 @@ impl ImageJob<'_> {
             builder: self.builder().as_str().to_string(),
             platform: v.platform.as_ref().map(ToString::to_string),
             target: self.image.target.clone(),
+            labels: BTreeMap::new(),
         };
         for (arg, dep) in &self.image.image_args {
             if let Some(id) = dep_ids.get(dep) {
@@ -338,36 +378,6 @@ impl ImageJob<'_> {
         .map_err(|e| Error::Failed(format!("context task failed: {e}")))?
     }
 
-    /// The Dockerfile for platform `v`: its external bases and the platform args it declares.
-    fn platform_inputs(&self, v: &Variant, dockerfile: &str) -> PlatformInputs {
-        let session = self.session;
-        let platform = v.platform.as_ref().unwrap_or(&session.native);
-        let automatic = platform.args(&session.native);
-        let build_args = &self.image.build_args;
-        // The platform args go as build args wherever the Dockerfile declares them: the
-        // classic builder has none of its own, and the engine's BuildKit (0.8) empties one
-        // that a global `ARG TARGETARCH` re-declares, which `FROM ...-${TARGETARCH}` needs.
-        // (Only global ones reach the classic builder's `FROM` lines.)
-        let declared = crate::dockerfile::declared_args(dockerfile);
-        let platform_args: BTreeMap<String, String> = automatic
-            .iter()
-            .filter(|(k, _)| declared.contains(*k) && !build_args.contains_key(*k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let from_scope = match self.builder() {
-            Builder::BuildKit => automatic,
-            Builder::Classic => BTreeMap::new(),
-        };
-        let mut args = build_args.clone();
-        args.extend(platform_args.clone());
-        let mut bases = crate::dockerfile::external_bases(dockerfile, &args, &from_scope);
-        bases.retain(|b| !session.own_refs.contains(b));
-        PlatformInputs {
-            bases,
-            platform_args,
-        }
-    }
-
     /// Up to date: point every ref at the last build (re-tagging where needed) and remember.
     async fn reuse(
         &self,
@@ -405,6 +415,7 @@ impl ImageJob<'_> {
             },
             id: prev.id.clone(),
             licenses: None,
+            bases: BTreeMap::new(),
         })
     }
 
@@ -420,6 +431,7 @@ impl ImageJob<'_> {
         logs: &Path,
         ctx: Context,
         platform_args: BTreeMap<String, String>,
+        labels: BTreeMap<String, String>,
         opts: &BuildOptions,
     ) -> Result<String> {
         let session = self.session;
@@ -469,6 +481,7 @@ impl ImageJob<'_> {
             },
             target: image.target.clone(),
             session: build_session.as_ref().map(|s| s.id().to_string()),
+            labels,
             raw_stream: opts.raw_stream,
         };
         let label = match &v.tag_suffix {
@@ -602,6 +615,7 @@ impl ImageJob<'_> {
             outcome: Outcome::Built,
             id,
             licenses,
+            bases: BTreeMap::new(),
         })
     }
 }
@@ -634,24 +648,4 @@ fn emulation_hint(error: &str, platform: Option<&Platform>) -> String {
         ),
         _ => String::new(),
     }
-}
-
-/// The engine's id of each external base into `ids` (`absent` for one it does not hold);
-/// whether every base was found.
-async fn resolve_bases(engine: &Engine, bases: &[String], ids: &mut Vec<String>) -> Result<bool> {
-    let mut complete = true;
-    ids.clear();
-    for base in bases {
-        let id = match engine.image_id(base).await {
-            Ok(Some(id)) => id,
-            Err(e @ Error::Unreachable(_)) => return Err(e),
-            // Not in the engine, or a name the engine cannot parse: the build will say.
-            Ok(None) | Err(_) => {
-                complete = false;
-                "absent".to_string()
-            }
-        };
-        ids.push(id);
-    }
-    Ok(complete)
 }
