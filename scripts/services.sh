@@ -148,3 +148,22 @@ stop_kept_services() {
     done
     stop_started
 }
+
+# The SPDX validator of the SBOM tests (`pyspdxtools -i FILE`, PyPI's spdx-tools) in a venv
+# under the target folder, with Debian's python3-venv when `python3 -m venv` is missing.
+# Exports its path as SDKIMAGE_PYSPDXTOOLS (a test that needs it fails when that is unset).
+ensure_spdx_validator() {
+    local venv="${CARGO_TARGET_DIR:-$_services_root/target}/spdx-tools"
+    if [ ! -x "$venv/bin/pyspdxtools" ]; then
+        if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+            rm -rf "$venv"
+            echo "services: installing python3-venv (Debian) for the SPDX validator" >&2
+            _as_root apt-get update -qq >/dev/null
+            DEBIAN_FRONTEND=noninteractive _as_root apt-get install -y -qq python3 python3-venv >/dev/null
+            python3 -m venv "$venv"
+        fi
+        echo "services: installing spdx-tools (PyPI) into $venv" >&2
+        "$venv/bin/pip" install -q --disable-pip-version-check "spdx-tools==0.8.5"
+    fi
+    export SDKIMAGE_PYSPDXTOOLS="$venv/bin/pyspdxtools"
+}

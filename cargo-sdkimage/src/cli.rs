@@ -113,6 +113,9 @@ enum Command {
         /// Where to write `<image>/<ecosystem>/<name>-<version>/...` and `<image>/index.json`.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// Also write each image's SPDX 2.3 SBOM as `DIR/<image name>.spdx.json`.
+        #[arg(long, value_name = "DIR")]
+        sbom_dir: Option<PathBuf>,
         #[command(flatten)]
         build: BuildFlags,
         #[command(flatten)]
@@ -247,6 +250,9 @@ struct BuildArgs {
     /// Gather third-party license texts into each image that has `[licenses]`.
     #[arg(long)]
     pull_licenses: bool,
+    /// Copy each image's SPDX 2.3 SBOM (`<dest>/sbom.spdx.json`) to `DIR/<image name>.spdx.json`.
+    #[arg(long, value_name = "DIR", requires = "pull_licenses")]
+    sbom_dir: Option<PathBuf>,
     /// Write per-image results (refs, id, digest, outcome) as JSON to FILE, also on failure.
     #[arg(long, value_name = "FILE")]
     metadata_file: Option<PathBuf>,
@@ -385,6 +391,7 @@ impl BuildArgs {
             build,
             dry_run: self.dry_run,
             metadata_file: self.metadata_file.clone(),
+            sbom_dir: self.sbom_dir.clone(),
             check: self.check.then(|| check_options(self.check_timeout)),
         }
     }
@@ -600,11 +607,16 @@ async fn run(
             ..
         } => commands::promote(&target.to_lib(), &from_tag, dry_run, reporter).await,
         Command::Licenses {
-            target, out, build, ..
+            target,
+            out,
+            sbom_dir,
+            build,
+            ..
         } => {
             let mut opts = build.to_lib(false);
             opts.raw_stream = raw_stream;
-            commands::licenses(&target.to_lib(), &out, &opts, reporter, interrupt)
+            let sbom_dir = sbom_dir.as_deref();
+            commands::licenses(&target.to_lib(), &out, sbom_dir, &opts, reporter, interrupt)
                 .await
                 .map(|_| ())
         }

@@ -20,6 +20,7 @@ use crate::{context, discover};
 mod cargo_sources;
 mod check;
 mod push_metadata;
+mod sbom;
 mod setup;
 
 use cargo_sources::check_cargo_sources;
@@ -125,6 +126,9 @@ pub struct BuildCommand {
     pub metadata_file: Option<PathBuf>,
     /// `--push`: publish after every selected build succeeded.
     pub push: Option<PublishOptions>,
+    /// `--sbom-dir`: each image's SPDX document, copied out of the image, as
+    /// `DIR/<image name>.spdx.json` (with `--pull-licenses`).
+    pub sbom_dir: Option<PathBuf>,
     /// `--check`: check each built image against its contract before anything is pushed.
     pub check: Option<crate::check::CheckOptions>,
 }
@@ -144,6 +148,7 @@ pub async fn build(
     if opts.pull_licenses {
         check_cargo_sources(&l)?;
         crate::licenses::check_files(&l.ws.config.licenses_dir)?;
+        crate::provenance::created(&l.ws.root)?;
     }
     if let Some(warning) = run::secret_args_warning(&l.plan, &l.selection) {
         reporter.note(&warning);
@@ -199,6 +204,12 @@ pub async fn build(
                 run.interrupted =
                     check::after_build(&session, &mut run.results, c, opts.jobs).await?;
             }
+            let sbom_error = match (&cmd.sbom_dir, run.interrupted) {
+                (Some(dir), None) => sbom::copy_from_images(&session, &run.results, dir)
+                    .await
+                    .err(),
+                _ => None,
+            };
             let failed: Vec<&str> = run
                 .results
                 .iter()
@@ -219,6 +230,8 @@ pub async fn build(
                     }
                     _ => Error::Failed(failed),
                 })
+            } else if sbom_error.is_some() {
+                sbom_error
             } else if let Some(push) = &cmd.push {
                 let built: Vec<(ImageIndex, String)> = run
                     .results
@@ -651,6 +664,7 @@ pub async fn promote(
 pub async fn licenses(
     target: &Target,
     out: &std::path::Path,
+    sbom_dir: Option<&std::path::Path>,
     build: &BuildOptions,
     reporter: Arc<dyn EventSink>,
     interrupt: Interrupt,
@@ -671,6 +685,10 @@ pub async fn licenses(
     check_cargo_sources(&l)?;
     crate::licenses::check_files(&l.ws.config.licenses_dir)?;
     crate::labels::check_before_build(&l.ws, &l.plan, &l.selection, &build.labels)?;
+    let created = crate::provenance::created(&l.ws.root)?;
+    let write = |name: &str, resolved: &[crate::licenses::Resolved]| {
+        write_licenses(name, resolved, &created, out, sbom_dir, &*reporter)
+    };
     let needs_image = wanted.iter().any(|&i| {
         let spec = l.plan.manifest_of(i).licenses.as_ref().expect("filtered");
         spec.sources
@@ -683,7 +701,7 @@ pub async fn licenses(
         for &i in &wanted {
             let resolved =
                 crate::licenses::gather_licenses(&ws, l.plan.manifest_of(i), None).await?;
-            total += write_licenses(&l.plan.image(i).name, &resolved, out, &*reporter)?;
+            total += write(&l.plan.image(i).name, &resolved)?;
         }
         return Ok(total);
     }
@@ -711,7 +729,7 @@ pub async fn licenses(
             resolved = crate::licenses::gather_licenses(&session.ws, session.plan.manifest_of(i), image) => resolved?,
             number = signal.wait() => return Err(Error::Interrupted(number)),
         };
-        total += write_licenses(&session.plan.image(i).name, &resolved, out, &*reporter)?;
+        total += write(&session.plan.image(i).name, &resolved)?;
     }
     Ok(total)
 }
@@ -719,11 +737,17 @@ pub async fn licenses(
 fn write_licenses(
     name: &str,
     resolved: &[crate::licenses::Resolved],
+    created: &str,
     out: &std::path::Path,
+    sbom_dir: Option<&std::path::Path>,
     reporter: &dyn EventSink,
 ) -> Result<usize> {
     let dir = out.join(name);
-    crate::licenses::write_dir(resolved, &dir)?;
+    let document = crate::licenses::sbom::document(name, created, resolved)?;
+    crate::licenses::write_dir(resolved, &document, &dir)?;
+    if let Some(sbom_dir) = sbom_dir {
+        sbom::write_one(sbom_dir, name, &document, reporter)?;
+    }
     reporter.note(&format!(
         "{name}: {} license entries in {}",
         resolved.len(),

@@ -12,4 +12,5 @@ mod hardening;
 mod input;
 mod licenses;
 mod publish;
+mod sbom;
 mod support;

@@ -582,6 +582,12 @@ impl ImageJob<'_> {
                     Some((&session.engine, &id)),
                 )
                 .await?;
+                // The time of the `created` label, else now (no commit, no SOURCE_DATE_EPOCH).
+                let created = match session.provenance(true).await?.created {
+                    Some(created) => created,
+                    None => crate::provenance::created(&session.ws.root)?,
+                };
+                let sbom = crate::licenses::sbom::document(&image.name, &created, &resolved)?;
                 let final_id = crate::licenses::add_licenses_layer(
                     &session.engine,
                     self.builder(),
@@ -589,11 +595,13 @@ impl ImageJob<'_> {
                     &id,
                     &spec.dest,
                     &resolved,
+                    &sbom,
                 )
                 .await?;
                 say(&format!(
-                    "added {} license entries under {}",
+                    "added {} license entries and {} under {}",
                     resolved.len(),
+                    crate::licenses::sbom::FILE,
                     spec.dest
                 ));
                 (final_id, Some(resolved.len()))

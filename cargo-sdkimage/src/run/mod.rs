@@ -256,7 +256,12 @@ pub fn describe(
         if opts.pull_licenses
             && let Some(l) = &m.licenses
         {
-            out.push_str(&format!("licenses {}: into {}\n", img.label(), l.dest));
+            out.push_str(&format!(
+                "licenses {}: into {} (with {})\n",
+                img.label(),
+                l.dest,
+                crate::licenses::sbom::FILE
+            ));
         }
         for r in &img.refs {
             out.push_str(&format!("tag      {}: {r}\n", img.label()));
