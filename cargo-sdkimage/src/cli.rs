@@ -121,6 +121,17 @@ enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// Check images against their SDK contract in throwaway containers (no network): the
+    /// entrypoint, tools, commands, pip conflicts, an end-of-life Python. Takes selectors or
+    /// image refs.
+    Check {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        check: CheckArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
     /// Show the effective Dockerfile and the build context listing of one image.
     Dockerfile {
         #[command(flatten)]
@@ -261,8 +272,37 @@ struct BuildArgs {
     /// engine's own BuildKit has.
     #[arg(long = "cache-to", value_name = "SPEC", value_parser = parse_cache_to)]
     cache_to: Vec<String>,
+    /// Check each built image against its contract (see `check`) before anything is pushed.
+    #[arg(long)]
+    check: bool,
+    /// With --check: seconds each program run for a check may take.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, requires = "check", value_parser = clap::value_parser!(u64).range(1..))]
+    check_timeout: u64,
     #[command(flatten)]
     publish: PublishArgs,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// The contract that image refs named on the command line must meet: that of this image
+    /// of the workspace (default: the workspace image with the same repository).
+    #[arg(long, value_name = "SELECTOR")]
+    contract_of: Option<String>,
+    /// Also check that the registry serves each image's refs without credentials.
+    #[arg(long)]
+    anonymous: bool,
+    /// Seconds each program run for a check may take.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    check_timeout: u64,
+    /// Images checked at the same time (default: the number of CPUs).
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<std::num::NonZeroUsize>,
+}
+
+fn check_options(seconds: u64) -> sdkimage::check::CheckOptions {
+    sdkimage::check::CheckOptions {
+        timeout: Duration::from_secs(seconds),
+    }
 }
 
 #[derive(Args)]
@@ -370,6 +410,7 @@ impl BuildArgs {
             dry_run: self.dry_run,
             metadata_file: self.metadata_file.clone(),
             sbom_dir: self.sbom_dir.clone(),
+            check: self.check.then(|| check_options(self.check_timeout)),
         }
     }
 }
@@ -436,6 +477,7 @@ pub fn main() -> i32 {
         | Command::Verify { output, .. }
         | Command::Promote { output, .. }
         | Command::Licenses { output, .. }
+        | Command::Check { output, .. }
         | Command::Dockerfile { output, .. } => Some(output),
         Command::Init { .. } | Command::Completions { .. } | Command::Man => None,
     };
@@ -595,6 +637,15 @@ async fn run(
             commands::licenses(&target.to_lib(), &out, sbom_dir, &opts, reporter, interrupt)
                 .await
                 .map(|_| ())
+        }
+        Command::Check { target, check, .. } => {
+            let cmd = commands::CheckCommand {
+                check: check_options(check.check_timeout),
+                contract_of: check.contract_of,
+                anonymous: check.anonymous,
+                jobs: default_jobs(check.jobs),
+            };
+            commands::check(&target.to_lib(), &cmd, reporter, interrupt).await
         }
         Command::Dockerfile { target, .. } => {
             reporter.out(&commands::dockerfile(&target.to_lib())?);

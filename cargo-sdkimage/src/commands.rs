@@ -18,11 +18,13 @@ use crate::workspace::Workspace;
 use crate::{context, discover};
 
 mod cargo_sources;
+mod check;
 mod push_metadata;
 mod sbom;
 mod setup;
 
 use cargo_sources::check_cargo_sources;
+pub use check::{CheckCommand, check};
 use push_metadata::push_metadata;
 
 pub use setup::{EngineFacts, check_builders};
@@ -127,6 +129,8 @@ pub struct BuildCommand {
     /// `--sbom-dir`: each image's SPDX document, copied out of the image, as
     /// `DIR/<image name>.spdx.json` (with `--pull-licenses`).
     pub sbom_dir: Option<PathBuf>,
+    /// `--check`: check each built image against its contract before anything is pushed.
+    pub check: Option<crate::check::CheckOptions>,
 }
 
 /// `build`: prepare, build, tag; then the summary. Exit 1 when any image failed.
@@ -154,6 +158,9 @@ pub async fn build(
     let classic = |i| l.plan.image(i).builder == "classic";
     crate::cache::check_builders(&l.plan, &l.selection, &ws_cache, &opts.cache, classic)?;
     crate::labels::check_before_build(&l.ws, &l.plan, &l.selection, &opts.labels)?;
+    if cmd.check.is_some() {
+        crate::contract::effective_all(&l.plan, &l.selection, l.ws.version.as_deref())?;
+    }
     if cmd.dry_run {
         check_with_engine_if_any(&l, &opts.secrets, &*reporter).await?;
         let text = run::describe(&l.ws, &l.plan, &l.selection, opts);
@@ -195,7 +202,13 @@ pub async fn build(
             )
         }
         Ok(failed_before) => {
-            let run = run::build(session.clone(), &selection, opts, &failed_before).await?;
+            let mut run = run::build(session.clone(), &selection, opts, &failed_before).await?;
+            if let Some(c) = &cmd.check
+                && run.interrupted.is_none()
+            {
+                run.interrupted =
+                    check::after_build(&session, &mut run.results, c, opts.jobs).await?;
+            }
             let sbom_error = match (&cmd.sbom_dir, run.interrupted) {
                 (Some(dir), None) => sbom::copy_from_images(&session, &run.results, dir)
                     .await

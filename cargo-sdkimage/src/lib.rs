@@ -2,8 +2,10 @@
 //! Docker engine, gather licenses, push and verify. The binary only parses flags and renders.
 
 pub mod cache;
+pub mod check;
 pub mod commands;
 pub mod context;
+pub mod contract;
 pub mod diag;
 pub mod discover;
 pub mod dockerconfig;

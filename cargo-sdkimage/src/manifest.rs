@@ -46,6 +46,7 @@ pub struct Manifest {
     /// `cache-from` / `cache-to` (see `manifest/cache_keys.rs`).
     pub cache: crate::cache::CacheConfig,
     pub labels: BTreeMap<String, String>,
+    pub contract: Option<contract::Contract>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,6 +151,7 @@ pub const KEYS: &[&str] = &[
     "cache-from",
     "cache-to",
     "labels",
+    "contract",
 ];
 
 /// The keys of one file, each deserialized to its raw type: `None` or empty when absent or of
@@ -173,11 +175,14 @@ struct RawManifest {
     licenses: Option<RawLicenses>,
     cache: [Vec<Spanned<String>>; 2],
     labels: BTreeMap<Spanned<String>, Spanned<String>>,
+    contract: Option<Spanned<contract::RawContract>>,
     /// Keys written in the file, even with a value of the wrong type: such a key is not missing.
     present: BTreeSet<String>,
 }
 
 type Variants = BTreeMap<String, BTreeMap<String, Spanned<Template>>>;
+
+pub use build_keys::{BUILDERS, check_builder};
 
 /// Collects the problems of one file.
 struct Checker<'a> {
@@ -254,11 +259,12 @@ impl Manifest {
         } else {
             PathKind::Artifact
         };
-        let build_files = build_files(dockerfile.as_deref(), context.as_deref());
+        let build_files = build_keys::build_files(dockerfile.as_deref(), context.as_deref());
         let copies = c.copies(raw.copy, &variants, copy_kind, &build_files);
         let licenses = raw.licenses.map(|l| c.licenses(l));
         let cache = c.cache(&raw.cache[0], &raw.cache[1]);
         let labels = c.labels(raw.labels);
+        let contract = raw.contract.and_then(|k| c.contract(k, &variants));
         c.finish()?;
         Ok(Manifest {
             path: path.to_path_buf(),
@@ -280,6 +286,7 @@ impl Manifest {
             licenses,
             cache,
             labels,
+            contract,
             source,
         })
     }
@@ -417,6 +424,7 @@ impl Checker<'_> {
                 "cache-from" => raw.cache[0] = self.value(&key, value).unwrap_or_default(),
                 "cache-to" => raw.cache[1] = self.value(&key, value).unwrap_or_default(),
                 "labels" => raw.labels = self.value(&key, value).unwrap_or_default(),
+                "contract" => raw.contract = self.value(&key, value),
                 other => self.error(
                     key_start,
                     format!(
@@ -771,22 +779,9 @@ impl Checker<'_> {
     }
 }
 
-/// The two files the engine reads from the context, as context-relative paths: a copy may not
-/// replace them.
-fn build_files(dockerfile: Option<&Path>, context: Option<&Path>) -> Vec<String> {
-    dockerfile
-        .zip(context)
-        .and_then(|(d, ctx)| d.strip_prefix(ctx).ok())
-        .and_then(|rel| rel.to_str())
-        .map(str::to_string)
-        .into_iter()
-        .chain([".dockerignore".to_string()])
-        .collect()
-}
-
 mod build_keys;
-pub use build_keys::{BUILDERS, check_builder};
 mod cache_keys;
+pub mod contract;
 mod labels;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -5,6 +5,7 @@ mod bases;
 mod build;
 mod buildkit;
 mod cache;
+mod contract;
 mod examples;
 mod graph;
 mod habits;

@@ -11,6 +11,8 @@ pub use auth::registry_auths;
 mod buildkit;
 mod classic;
 mod container;
+mod probe;
+pub use probe::{ImageConfig, PathStat, ProbeOutput};
 pub mod host;
 mod pull;
 pub use pull::LocalImage;

@@ -2,6 +2,7 @@
 //! and `[targets]`, `[secrets]`.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use toml::Spanned;
 
@@ -111,4 +112,17 @@ impl Checker<'_> {
         }
         (target.map(Spanned::into_inner), out)
     }
+}
+
+/// The two files the engine reads from the context, as context-relative paths: a copy may not
+/// replace them.
+pub(super) fn build_files(dockerfile: Option<&Path>, context: Option<&Path>) -> Vec<String> {
+    dockerfile
+        .zip(context)
+        .and_then(|(d, ctx)| d.strip_prefix(ctx).ok())
+        .and_then(|rel| rel.to_str())
+        .map(str::to_string)
+        .into_iter()
+        .chain([".dockerignore".to_string()])
+        .collect()
 }
