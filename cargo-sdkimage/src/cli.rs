@@ -113,6 +113,9 @@ enum Command {
         /// Where to write `<image>/<ecosystem>/<name>-<version>/...` and `<image>/index.json`.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// Also write each image's SPDX 2.3 SBOM as `DIR/<image name>.spdx.json`.
+        #[arg(long, value_name = "DIR")]
+        sbom_dir: Option<PathBuf>,
         #[command(flatten)]
         build: BuildFlags,
         #[command(flatten)]
@@ -218,6 +221,10 @@ struct BuildFlags {
     labels: Vec<(String, String)>,
 }
 
+fn parse_cache_to(s: &str) -> std::result::Result<String, String> {
+    sdkimage::cache::parse_to(s).map(|()| s.to_string())
+}
+
 fn parse_secret(s: &str) -> std::result::Result<sdkimage::engine::session::SecretSpec, String> {
     s.parse().map_err(|e: Error| e.to_string())
 }
@@ -231,6 +238,7 @@ impl BuildFlags {
             force: self.force || self.no_cache,
             pull_licenses,
             secrets: self.secrets.clone(),
+            cache: Default::default(),
             pull: self.pull,
             labels: self.labels.clone(),
             raw_stream: false,
@@ -248,12 +256,23 @@ struct BuildArgs {
     /// Gather third-party license texts into each image that has `[licenses]`.
     #[arg(long)]
     pull_licenses: bool,
+    /// Copy each image's SPDX 2.3 SBOM (`<dest>/sbom.spdx.json`) to `DIR/<image name>.spdx.json`.
+    #[arg(long, value_name = "DIR", requires = "pull_licenses")]
+    sbom_dir: Option<PathBuf>,
     /// Write per-image results (refs, id, digest, outcome) as JSON to FILE, also on failure.
     #[arg(long, value_name = "FILE")]
     metadata_file: Option<PathBuf>,
     /// Push every tag once all selected builds succeeded (two-phase; see `push`).
     #[arg(long)]
     push: bool,
+    /// A build cache source (BuildKit), as docker writes it: `type=registry,ref=REF` or a bare
+    /// REF (repeatable; replaces the manifests' and the workspace's `cache-from`).
+    #[arg(long = "cache-from", value_name = "SPEC", value_parser = sdkimage::cache::parse_from)]
+    cache_from: Vec<String>,
+    /// Export the build cache (BuildKit): `type=inline`, in the image, the one export the
+    /// engine's own BuildKit has.
+    #[arg(long = "cache-to", value_name = "SPEC", value_parser = parse_cache_to)]
+    cache_to: Vec<String>,
     /// Check each built image against its contract (see `check`) before anything is pushed.
     #[arg(long)]
     check: bool,
@@ -380,12 +399,18 @@ impl TargetArgs {
 
 impl BuildArgs {
     fn to_lib(&self) -> BuildCommand {
-        let build = self.flags.to_lib(self.pull_licenses);
+        let mut build = self.flags.to_lib(self.pull_licenses);
+        build.cache = sdkimage::cache::CacheConfig {
+            from: self.cache_from.clone(),
+            inline: !self.cache_to.is_empty(),
+            registry: false,
+        };
         BuildCommand {
             push: self.push.then(|| self.publish.to_lib(build.jobs, false)),
             build,
             dry_run: self.dry_run,
             metadata_file: self.metadata_file.clone(),
+            sbom_dir: self.sbom_dir.clone(),
             check: self.check.then(|| check_options(self.check_timeout)),
         }
     }
@@ -601,11 +626,16 @@ async fn run(
             ..
         } => commands::promote(&target.to_lib(), &from_tag, dry_run, reporter).await,
         Command::Licenses {
-            target, out, build, ..
+            target,
+            out,
+            sbom_dir,
+            build,
+            ..
         } => {
             let mut opts = build.to_lib(false);
             opts.raw_stream = raw_stream;
-            commands::licenses(&target.to_lib(), &out, &opts, reporter, interrupt)
+            let sbom_dir = sbom_dir.as_deref();
+            commands::licenses(&target.to_lib(), &out, sbom_dir, &opts, reporter, interrupt)
                 .await
                 .map(|_| ())
         }

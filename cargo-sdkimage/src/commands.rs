@@ -21,6 +21,7 @@ mod cargo_sources;
 mod check;
 mod custom;
 mod push_metadata;
+mod sbom;
 mod setup;
 
 use cargo_sources::check_cargo_sources;
@@ -126,6 +127,9 @@ pub struct BuildCommand {
     pub metadata_file: Option<PathBuf>,
     /// `--push`: publish after every selected build succeeded.
     pub push: Option<PublishOptions>,
+    /// `--sbom-dir`: each image's SPDX document, copied out of the image, as
+    /// `DIR/<image name>.spdx.json` (with `--pull-licenses`).
+    pub sbom_dir: Option<PathBuf>,
     /// `--check`: check each built image against its contract before anything is pushed.
     pub check: Option<crate::check::CheckOptions>,
 }
@@ -145,15 +149,19 @@ pub async fn build(
     if opts.pull_licenses {
         check_cargo_sources(&l)?;
         crate::licenses::check_files(&l.ws.config.licenses_dir)?;
+        crate::provenance::created(&l.ws.root)?;
     }
     if let Some(warning) = run::secret_args_warning(&l.plan, &l.selection) {
         reporter.note(&warning);
     }
     check_secrets(&l, &opts.secrets)?;
+    let ws_cache = l.ws.config.cache.clone();
+    let classic = |i| l.plan.image(i).builder == "classic";
+    crate::cache::check_builders(&l.plan, &l.selection, &ws_cache, &opts.cache, classic)?;
+    crate::labels::check_before_build(&l.ws, &l.plan, &l.selection, &opts.labels)?;
     if cmd.check.is_some() {
         crate::contract::effective_all(&l.plan, &l.selection, l.ws.version.as_deref())?;
     }
-    crate::labels::check_before_build(&l.ws, &l.plan, &l.selection, &opts.labels)?;
     if cmd.dry_run {
         check_with_engine_if_any(&l, &opts.secrets, &*reporter).await?;
         let text = run::describe(&l.ws, &l.plan, &l.selection, opts);
@@ -167,6 +175,8 @@ pub async fn build(
     }
     let (session, selection, _lock) =
         open_session(l, &opts.secrets, reporter.clone(), interrupt.clone()).await?;
+    let classic = |i| session.builder(i) == crate::engine::Builder::Classic;
+    crate::cache::check_builders(&session.plan, &selection, &ws_cache, &opts.cache, classic)?;
     let started = std::time::Instant::now();
     // Failures of a publish are reported per image as they happen; counted for the summary.
     let tally = Tally::new(&*reporter);
@@ -203,6 +213,12 @@ pub async fn build(
                 run.interrupted =
                     custom::check_adapted(&session, &mut run.results, opts.jobs).await?;
             }
+            let sbom_error = match (&cmd.sbom_dir, run.interrupted) {
+                (Some(dir), None) => sbom::copy_from_images(&session, &run.results, dir)
+                    .await
+                    .err(),
+                _ => None,
+            };
             let failed: Vec<&str> = run
                 .results
                 .iter()
@@ -223,6 +239,8 @@ pub async fn build(
                     }
                     _ => Error::Failed(failed),
                 })
+            } else if sbom_error.is_some() {
+                sbom_error
             } else if let Some(push) = &cmd.push {
                 let built: Vec<(ImageIndex, String)> = run
                     .results
@@ -691,6 +709,7 @@ pub async fn promote(
 pub async fn licenses(
     target: &Target,
     out: &std::path::Path,
+    sbom_dir: Option<&std::path::Path>,
     build: &BuildOptions,
     reporter: Arc<dyn EventSink>,
     interrupt: Interrupt,
@@ -711,6 +730,10 @@ pub async fn licenses(
     check_cargo_sources(&l)?;
     crate::licenses::check_files(&l.ws.config.licenses_dir)?;
     crate::labels::check_before_build(&l.ws, &l.plan, &l.selection, &build.labels)?;
+    let created = crate::provenance::created(&l.ws.root)?;
+    let write = |name: &str, resolved: &[crate::licenses::Resolved]| {
+        write_licenses(name, resolved, &created, out, sbom_dir, &*reporter)
+    };
     let needs_image = wanted.iter().any(|&i| {
         let spec = l.plan.manifest_of(i).licenses.as_ref().expect("filtered");
         spec.sources
@@ -723,7 +746,7 @@ pub async fn licenses(
         for &i in &wanted {
             let resolved =
                 crate::licenses::gather_licenses(&ws, l.plan.manifest_of(i), None).await?;
-            total += write_licenses(&l.plan.image(i).name, &resolved, out, &*reporter)?;
+            total += write(&l.plan.image(i).name, &resolved)?;
         }
         return Ok(total);
     }
@@ -751,7 +774,7 @@ pub async fn licenses(
             resolved = crate::licenses::gather_licenses(&session.ws, session.plan.manifest_of(i), image) => resolved?,
             number = signal.wait() => return Err(Error::Interrupted(number)),
         };
-        total += write_licenses(&session.plan.image(i).name, &resolved, out, &*reporter)?;
+        total += write(&session.plan.image(i).name, &resolved)?;
     }
     Ok(total)
 }
@@ -759,11 +782,17 @@ pub async fn licenses(
 fn write_licenses(
     name: &str,
     resolved: &[crate::licenses::Resolved],
+    created: &str,
     out: &std::path::Path,
+    sbom_dir: Option<&std::path::Path>,
     reporter: &dyn EventSink,
 ) -> Result<usize> {
     let dir = out.join(name);
-    crate::licenses::write_dir(resolved, &dir)?;
+    let document = crate::licenses::sbom::document(name, created, resolved)?;
+    crate::licenses::write_dir(resolved, &document, &dir)?;
+    if let Some(sbom_dir) = sbom_dir {
+        sbom::write_one(sbom_dir, name, &document, reporter)?;
+    }
     reporter.note(&format!(
         "{name}: {} license entries in {}",
         resolved.len(),

@@ -43,9 +43,11 @@ pub struct Manifest {
     pub prepare: Vec<Prepare>,
     pub copies: Vec<CopySpec>,
     pub licenses: Option<Licenses>,
-    pub custom: Option<custom::Custom>,
-    pub contract: Option<contract::Contract>,
+    /// `cache-from` / `cache-to` (see `manifest/cache_keys.rs`).
+    pub cache: crate::cache::CacheConfig,
     pub labels: BTreeMap<String, String>,
+    pub contract: Option<contract::Contract>,
+    pub custom: Option<custom::Custom>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,12 +149,14 @@ pub const KEYS: &[&str] = &[
     "prepare",
     "copy",
     "licenses",
+    "cache-from",
+    "cache-to",
+    "labels",
+    "contract",
     "extends",
     "adapt",
     "template",
     "customize",
-    "contract",
-    "labels",
 ];
 
 /// The keys of one file, each deserialized to its raw type: `None` or empty when absent or of
@@ -174,14 +178,17 @@ struct RawManifest {
     prepare: Vec<RawPrepare>,
     copy: Vec<RawCopy>,
     licenses: Option<RawLicenses>,
-    custom: custom::RawCustom,
-    contract: Option<Spanned<contract::RawContract>>,
+    cache: [Vec<Spanned<String>>; 2],
     labels: BTreeMap<Spanned<String>, Spanned<String>>,
+    contract: Option<Spanned<contract::RawContract>>,
+    custom: custom::RawCustom,
     /// Keys written in the file, even with a value of the wrong type: such a key is not missing.
     present: BTreeSet<String>,
 }
 
 type Variants = BTreeMap<String, BTreeMap<String, Spanned<Template>>>;
+
+pub use build_keys::{BUILDERS, check_builder};
 
 /// Collects the problems of one file.
 struct Checker<'a> {
@@ -260,9 +267,10 @@ impl Manifest {
         let build_files = build_keys::build_files(dockerfile.as_deref(), context.as_deref());
         let copies = c.copies(raw.copy, &variants, copy_kind, &build_files);
         let licenses = raw.licenses.map(|l| c.licenses(l));
-        let custom = c.custom(raw.custom, (raw.dockerfile, raw.context), &copies);
-        let contract = raw.contract.and_then(|k| c.contract(k, &variants));
+        let cache = c.cache(&raw.cache[0], &raw.cache[1]);
         let labels = c.labels(raw.labels);
+        let contract = raw.contract.and_then(|k| c.contract(k, &variants));
+        let custom = c.custom(raw.custom, (raw.dockerfile, raw.context), &copies);
         c.finish()?;
         Ok(Manifest {
             path: path.to_path_buf(),
@@ -282,9 +290,10 @@ impl Manifest {
             prepare,
             copies,
             licenses,
-            custom,
-            contract,
+            cache,
             labels,
+            contract,
+            custom,
             source,
         })
     }
@@ -419,12 +428,14 @@ impl Checker<'_> {
                 "prepare" => raw.prepare = self.value(&key, value).unwrap_or_default(),
                 "copy" => raw.copy = self.value(&key, value).unwrap_or_default(),
                 "licenses" => raw.licenses = self.value(&key, value),
+                "cache-from" => raw.cache[0] = self.value(&key, value).unwrap_or_default(),
+                "cache-to" => raw.cache[1] = self.value(&key, value).unwrap_or_default(),
+                "labels" => raw.labels = self.value(&key, value).unwrap_or_default(),
+                "contract" => raw.contract = self.value(&key, value),
                 "extends" => raw.custom.extends = self.value(&key, value),
                 "adapt" => raw.custom.adapt = self.value(&key, value),
                 "template" => raw.custom.template = self.value(&key, value),
                 "customize" => raw.custom.customize = self.value(&key, value),
-                "contract" => raw.contract = self.value(&key, value),
-                "labels" => raw.labels = self.value(&key, value).unwrap_or_default(),
                 other => self.error(
                     key_start,
                     format!(
@@ -512,16 +523,6 @@ impl Checker<'_> {
             None => Some(self.dir.to_path_buf()),
         };
         (dockerfile, context)
-    }
-
-    /// `platforms`: each `os/arch` or `os/arch/variant`. (`depends-on` names other manifests;
-    /// it is checked once all of them are read.)
-    fn platforms(&mut self, platforms: &[Spanned<String>]) {
-        for p in platforms {
-            if let Err(e) = crate::reference::check_platform(p.get_ref()) {
-                self.error(p.span().start, e);
-            }
-        }
     }
 
     /// `[variants]`: names fit in a tag, build args are templates, and with several variants
@@ -790,7 +791,7 @@ impl Checker<'_> {
 }
 
 mod build_keys;
-pub use build_keys::{BUILDERS, check_builder};
+mod cache_keys;
 pub mod contract;
 pub mod custom;
 mod labels;

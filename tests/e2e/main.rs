@@ -4,6 +4,7 @@
 mod bases;
 mod build;
 mod buildkit;
+mod cache;
 mod contract;
 mod custom;
 mod examples;
@@ -13,4 +14,5 @@ mod hardening;
 mod input;
 mod licenses;
 mod publish;
+mod sbom;
 mod support;

@@ -128,6 +128,12 @@ async fn check_all(
         let (subject, checked) = done?;
         match checked {
             Ok(c) => {
+                if c.requirements.is_empty() {
+                    reporter.note(&format!(
+                        "  {}: nothing to check (no [contract], no python3 on PATH)",
+                        subject.name
+                    ));
+                }
                 report(reporter, &c, |kind| subject.event(kind));
                 if c.passed() {
                     passed += 1;

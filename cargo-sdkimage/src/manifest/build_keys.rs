@@ -1,5 +1,5 @@
-//! The keys that say how an image is built by the engine: `builder`, `target` and
-//! `[targets]`, `[secrets]`.
+//! The keys that say how an image is built by the engine: `builder`, `platforms`, `target`
+//! and `[targets]`, `[secrets]`.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -25,10 +25,20 @@ pub fn check_builder(name: &str) -> std::result::Result<(), String> {
 }
 
 impl Checker<'_> {
+    /// `platforms`: each `os/arch` or `os/arch/variant`. (`depends-on` names other manifests;
+    /// it is checked once all of them are read.)
+    pub(super) fn platforms(&mut self, platforms: &[Spanned<String>]) {
+        for p in platforms {
+            if let Err(e) = crate::reference::check_platform(p.get_ref()) {
+                self.error(p.span().start, e);
+            }
+        }
+    }
+
     /// `builder`: one of the builder names.
     pub(super) fn builder(&mut self, builder: Option<&Spanned<String>>) {
         if let Some(b) = builder
-            && let Err(e) = super::check_builder(b.get_ref())
+            && let Err(e) = check_builder(b.get_ref())
         {
             self.error(b.span().start, e);
         }

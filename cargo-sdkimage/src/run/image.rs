@@ -336,6 +336,7 @@ impl ImageJob<'_> {
             builder: self.builder().as_str().to_string(),
             platform: v.platform.as_ref().map(ToString::to_string),
             target: self.image.target.clone(),
+            inline_cache: self.cache(opts).inline,
             labels: BTreeMap::new(),
         };
         for (arg, dep) in &self.image.image_args {
@@ -432,6 +433,20 @@ impl ImageJob<'_> {
         self.session.builder(self.index)
     }
 
+    /// Its build cache (BuildKit only: the classic builder with cache settings is refused
+    /// before anything runs).
+    fn cache(&self, opts: &BuildOptions) -> crate::cache::ImageCache {
+        match self.builder() {
+            Builder::BuildKit => crate::cache::for_image(
+                &self.session.plan,
+                self.index,
+                &self.session.ws.config.cache,
+                &opts.cache,
+            ),
+            Builder::Classic => Default::default(),
+        }
+    }
+
     /// Build through the engine, untagged; the full log goes to `logs/<image>.log`.
     async fn build(
         &self,
@@ -473,6 +488,7 @@ impl ImageJob<'_> {
                 }
             }
         };
+        let cache = self.cache(opts);
         let request = BuildRequest {
             builder: self.builder(),
             dockerfile: ctx.dockerfile_in_context.clone(),
@@ -489,6 +505,12 @@ impl ImageJob<'_> {
             },
             target: image.target.clone(),
             session: build_session.as_ref().map(|s| s.id().to_string()),
+            // --no-cache uses no cache, so none is fetched.
+            cache_from: match opts.no_cache {
+                true => Vec::new(),
+                false => cache.from,
+            },
+            inline_cache: cache.inline,
             labels,
             raw_stream: opts.raw_stream,
         };
@@ -594,6 +616,12 @@ impl ImageJob<'_> {
                     Some((&session.engine, &id)),
                 )
                 .await?;
+                // The time of the `created` label, else now (no commit, no SOURCE_DATE_EPOCH).
+                let created = match session.provenance(true).await?.created {
+                    Some(created) => created,
+                    None => crate::provenance::created(&session.ws.root)?,
+                };
+                let sbom = crate::licenses::sbom::document(&image.name, &created, &resolved)?;
                 let final_id = crate::licenses::add_licenses_layer(
                     &session.engine,
                     self.builder(),
@@ -601,11 +629,13 @@ impl ImageJob<'_> {
                     &id,
                     &spec.dest,
                     &resolved,
+                    &sbom,
                 )
                 .await?;
                 say(&format!(
-                    "added {} license entries under {}",
+                    "added {} license entries and {} under {}",
                     resolved.len(),
+                    crate::licenses::sbom::FILE,
                     spec.dest
                 ));
                 (final_id, Some(resolved.len()))
