@@ -161,7 +161,7 @@ pub async fn build(
         .check_cache_builders(&l.selection, &ws_cache, &opts.cache, classic)?;
     l.plan.check_labels(&l.ws, &l.selection, &opts.labels)?;
     if cmd.check.is_some() {
-        crate::contract::effective_all(&l.plan, &l.selection, l.ws.version.as_deref())?;
+        crate::plan::contract::effective_all(&l.plan, &l.selection, l.ws.version.as_deref())?;
     }
     if cmd.dry_run {
         check_with_engine_if_any(&l, &opts.secrets, &*reporter).await?;
@@ -463,7 +463,7 @@ pub fn dockerfiles(target: &Target) -> Result<Vec<output::DockerfileEntry>> {
 fn dockerfile_entry(l: &Loaded, i: ImageIndex) -> Result<output::DockerfileEntry> {
     let img = l.plan.image(i);
     let m = l.plan.manifest_of(i);
-    let (path, text) = match crate::custom::write_for(img, &l.ws.state_dir())? {
+    let (path, text) = match img.write_rendered(&l.ws.state_dir())? {
         Some(rendered) => rendered,
         None => {
             let rules =

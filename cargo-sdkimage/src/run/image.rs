@@ -359,7 +359,7 @@ impl ImageJob<'_> {
             &session.ws.state_dir(),
         );
         // A custom image's Dockerfile is rendered: written under the state folder, sent from there.
-        let rendered = crate::custom::write_for(self.image, &session.ws.state_dir())?;
+        let rendered = self.image.write_rendered(&session.ws.state_dir())?;
         if let Some((path, _)) = &rendered {
             spec.dockerfile = path.clone();
         }
@@ -567,11 +567,9 @@ impl ImageJob<'_> {
                 if let Some(parse) = dockerfile_parse_error(&f.error.to_string()) {
                     return Err(Error::Failed(format!(
                         "{}:{parse} ({log_hint})",
-                        session.ws.display_path(&crate::custom::dockerfile_path(
-                            image,
-                            manifest,
-                            &session.ws.state_dir()
-                        ))
+                        session.ws.display_path(
+                            &image.dockerfile_path(manifest, &session.ws.state_dir())
+                        )
                     )));
                 }
                 let at = f.step.map(|s| format!(" at {s}")).unwrap_or_default();
