@@ -17,6 +17,7 @@ use crate::run::{self, BuildOptions, ImageResult, Session};
 use crate::workspace::Workspace;
 use crate::{context, discover};
 
+mod print;
 mod setup;
 
 pub use setup::{EngineFacts, check_builders};
@@ -104,6 +105,8 @@ pub async fn list(target: &Target, reporter: &dyn EventSink) -> Result<Vec<ListE
 pub struct BuildCommand {
     pub build: BuildOptions,
     pub dry_run: bool,
+    /// `--print`: the resolved plan as JSON on stdout; nothing runs.
+    pub print: bool,
     pub metadata_file: Option<PathBuf>,
     /// `--push`: publish after every selected build succeeded.
     pub push: Option<PublishOptions>,
@@ -126,6 +129,12 @@ pub async fn build(
     }
     if let Some(warning) = run::secret_args_warning(&l.plan, &l.selection) {
         reporter.note(&warning);
+    }
+    if cmd.print {
+        let plan = print::print(l, opts, reporter.clone(), interrupt).await?;
+        let text = serde_json::to_string_pretty(&plan).expect("the plan serializes");
+        reporter.data(&format!("{text}\n"));
+        return Ok(Vec::new());
     }
     check_secrets(&l, &opts.secrets)?;
     if cmd.dry_run {

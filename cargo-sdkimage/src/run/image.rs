@@ -16,7 +16,7 @@ use crate::context::{self, Context};
 use crate::engine::session::BuildSession;
 use crate::engine::{BuildOutput, BuildRequest, Builder, Engine};
 use crate::error::{Error, Result};
-use crate::fingerprint::{self, FileStamp, ImageState, Inputs, StateStore};
+use crate::fingerprint::{self, FileStamp, ImageState, InputDigests, Inputs, StateStore};
 use crate::output::{BuildLog, EventKind};
 use crate::plan::{Image, ImageIndex};
 use crate::reference::{ImageRef, Platform};
@@ -91,6 +91,24 @@ struct Sources {
     files: BTreeMap<String, FileStamp>,
     /// The Dockerfile's text.
     dockerfile: String,
+}
+
+/// What the scheduler finds for one platform before it builds: the inputs, the fingerprint they
+/// make, and the recorded build, which stands when it has that fingerprint and the engine still
+/// holds its image. `build --print` reads the same.
+pub(super) struct Check {
+    pub inputs: Inputs,
+    /// External `FROM` images, by name (their ids are `inputs.bases`).
+    pub bases: Vec<String>,
+    platform_args: BTreeMap<String, String>,
+    /// Whether the engine holds every external base.
+    pub bases_complete: bool,
+    pub fingerprint: String,
+    pub digests: InputDigests,
+    /// The state of the last successful build of this platform.
+    pub recorded: Option<ImageState>,
+    /// Whether the recorded build stands for these inputs.
+    pub standing: bool,
 }
 
 /// What the Dockerfile means for one platform.
@@ -243,6 +261,48 @@ impl ImageJob<'_> {
         dep_ids: &BTreeMap<ImageIndex, String>,
         opts: &BuildOptions,
     ) -> Result<Done> {
+        let Check {
+            mut inputs,
+            bases,
+            platform_args,
+            bases_complete,
+            fingerprint,
+            digests,
+            recorded,
+            standing,
+        } = self.check(v, sources, dep_ids, opts).await?;
+        if !opts.force
+            && standing
+            && let Some(prev) = recorded
+        {
+            return self
+                .reuse(v, &prev, fingerprint, digests, sources.files.clone())
+                .await;
+        }
+        let id = self
+            .build(v, logs, sources.ctx.clone(), platform_args, opts)
+            .await?;
+        let (fingerprint, digests) = if bases_complete {
+            (fingerprint, digests)
+        } else {
+            resolve_bases(&self.session.engine, &bases, &mut inputs.bases).await?;
+            (
+                fingerprint::fingerprint(&inputs, &sources.digest),
+                InputDigests::of(&inputs, &sources.digest),
+            )
+        };
+        self.finish(v, id, fingerprint, digests, sources.files.clone(), opts)
+            .await
+    }
+
+    /// The inputs and fingerprint of platform `v`, and whether its recorded build stands.
+    async fn check(
+        &self,
+        v: &Variant,
+        sources: &Sources,
+        dep_ids: &BTreeMap<ImageIndex, String>,
+        opts: &BuildOptions,
+    ) -> Result<Check> {
         let mut inputs = self.inputs(v, dep_ids, opts);
         inputs.dockerfile = sources.ctx.dockerfile_in_context.clone();
         let PlatformInputs {
@@ -253,27 +313,24 @@ impl ImageJob<'_> {
         // taken again afterwards with its id.
         let bases_complete = resolve_bases(&self.session.engine, &bases, &mut inputs.bases).await?;
         let fingerprint = fingerprint::fingerprint(&inputs, &sources.digest);
-        if !opts.force
-            && bases_complete
-            && let Some(prev) = self.store.load(&v.state_key)
-            && prev.fingerprint == fingerprint
-            && self.session.engine.image_id(&prev.id).await?.is_some()
-        {
-            return self
-                .reuse(v, &prev, fingerprint, sources.files.clone())
-                .await;
-        }
-        let id = self
-            .build(v, logs, sources.ctx.clone(), platform_args, opts)
-            .await?;
-        let fingerprint = if bases_complete {
-            fingerprint
-        } else {
-            resolve_bases(&self.session.engine, &bases, &mut inputs.bases).await?;
-            fingerprint::fingerprint(&inputs, &sources.digest)
+        let digests = InputDigests::of(&inputs, &sources.digest);
+        let recorded = self.store.load(&v.state_key);
+        let standing = match &recorded {
+            Some(prev) if bases_complete && prev.fingerprint == fingerprint => {
+                self.session.engine.image_id(&prev.id).await?.is_some()
+            }
+            _ => false,
         };
-        self.finish(v, id, fingerprint, sources.files.clone(), opts)
-            .await
+        Ok(Check {
+            inputs,
+            bases,
+            platform_args,
+            bases_complete,
+            fingerprint,
+            digests,
+            recorded,
+            standing,
+        })
     }
 
     /// The non-file inputs: build args (ours by id), dependency ids, the license inputs.
@@ -368,24 +425,34 @@ impl ImageJob<'_> {
         }
     }
 
+    /// The refs of platform `v` that do not point at image `id` in the engine.
+    async fn refs_elsewhere(&self, v: &Variant, id: &str) -> Result<Vec<ImageRef>> {
+        let mut elsewhere = Vec::new();
+        for r in self.refs_of(v) {
+            let current = self.session.engine.image_id(&r.to_string()).await?;
+            if current.as_deref() != Some(id) {
+                elsewhere.push(r);
+            }
+        }
+        Ok(elsewhere)
+    }
+
     /// Up to date: point every ref at the last build (re-tagging where needed) and remember.
     async fn reuse(
         &self,
         v: &Variant,
         prev: &ImageState,
         fingerprint: String,
+        digests: InputDigests,
         files: BTreeMap<String, FileStamp>,
     ) -> Result<Done> {
         let engine = &self.session.engine;
         let refs = self.refs_of(v);
-        let mut retagged = false;
-        for r in &refs {
-            let current = engine.image_id(&r.to_string()).await?;
-            if current.as_deref() != Some(prev.id.as_str()) {
-                engine.tag(&prev.id, r).await?;
-                retagged = true;
-            }
+        let elsewhere = self.refs_elsewhere(v, &prev.id).await?;
+        for r in &elsewhere {
+            engine.tag(&prev.id, r).await?;
         }
+        let retagged = !elsewhere.is_empty();
         let mut all_refs = prev.refs.clone();
         all_refs.extend(refs.iter().map(ToString::to_string));
         all_refs.sort();
@@ -395,6 +462,7 @@ impl ImageJob<'_> {
             id: prev.id.clone(),
             refs: all_refs,
             files,
+            inputs: Some(digests),
         };
         self.store.save(&v.state_key, &state)?;
         Ok(Done {
@@ -547,6 +615,7 @@ impl ImageJob<'_> {
         v: &Variant,
         id: String,
         fingerprint: String,
+        digests: InputDigests,
         files: BTreeMap<String, FileStamp>,
         opts: &BuildOptions,
     ) -> Result<Done> {
@@ -595,6 +664,7 @@ impl ImageJob<'_> {
             id: id.clone(),
             refs: refs.iter().map(ToString::to_string).collect(),
             files,
+            inputs: Some(digests),
         };
         self.store.save(&v.state_key, &state)?;
         Ok(Done {
@@ -653,4 +723,59 @@ async fn resolve_bases(engine: &Engine, bases: &[String], ids: &mut Vec<String>)
         ids.push(id);
     }
     Ok(complete)
+}
+
+/// One platform of an image as `build --print` finds it: what the scheduler would check, and
+/// the refs an up-to-date image would be re-tagged under.
+pub(super) struct Found {
+    /// The platform (`None`: the engine's own, none named).
+    pub platform: Option<Platform>,
+    /// Whether the image's refs point at this platform (the others get local-only tags).
+    pub carries_refs: bool,
+    pub check: Check,
+    /// The context's files now (path -> stamp with content hash).
+    pub files: BTreeMap<String, FileStamp>,
+    /// The refs that do not point at the recorded image (asked only when it stands).
+    pub refs_elsewhere: Vec<String>,
+}
+
+/// `build --print`: the scheduler's checks of every platform of image `index`, with `dep_ids`
+/// the ids its dependencies are known to have; nothing is built, tagged or recorded.
+pub(super) async fn check_one(
+    session: &Session,
+    store: &StateStore,
+    index: ImageIndex,
+    dep_ids: &BTreeMap<ImageIndex, String>,
+    opts: &BuildOptions,
+) -> Result<Vec<Found>> {
+    let job = ImageJob {
+        session,
+        store,
+        index,
+        image: session.plan.image(index),
+        started: Instant::now(),
+        announced: AtomicBool::new(false),
+    };
+    let sources = job.sources().await?;
+    let mut found = Vec::new();
+    for v in job.variants() {
+        let check = job.check(&v, &sources, dep_ids, opts).await?;
+        let refs_elsewhere = match (&check.recorded, check.standing) {
+            (Some(prev), true) => job
+                .refs_elsewhere(&v, &prev.id)
+                .await?
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            _ => Vec::new(),
+        };
+        found.push(Found {
+            carries_refs: v.tag_suffix.is_none(),
+            platform: v.platform,
+            check,
+            files: sources.files.clone(),
+            refs_elsewhere,
+        });
+    }
+    Ok(found)
 }
