@@ -8,5 +8,6 @@ mod graph;
 mod hardening;
 mod input;
 mod licenses;
+mod print;
 mod publish;
 mod support;
