@@ -462,3 +462,100 @@ fn short_ids(ids: &[String]) -> String {
         _ => shown.join(", "),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stamp(hash: &str) -> FileStamp {
+        FileStamp {
+            size: 1,
+            mtime_ns: 0,
+            inode: 0,
+            hash: hash.into(),
+        }
+    }
+
+    #[test]
+    fn context_changes_name_the_files() {
+        let before: BTreeMap<String, FileStamp> = [("a", "1"), ("b", "2"), ("gone", "3")]
+            .map(|(p, h)| (p.to_string(), stamp(h)))
+            .into_iter()
+            .collect();
+        let mut now = before.clone();
+        now.remove("gone");
+        now.insert("b".into(), stamp("changed"));
+        now.insert("new".into(), stamp("4"));
+        assert_eq!(
+            context_change(&before, &now),
+            "its context changed: modified b; added new; removed gone"
+        );
+        assert_eq!(
+            context_change(&before, &before),
+            "its context changed (a file's mode, a folder or a link)"
+        );
+        let many: BTreeMap<String, FileStamp> =
+            (0..7).map(|i| (format!("f{i}"), stamp("x"))).collect();
+        assert_eq!(
+            context_change(&BTreeMap::new(), &many),
+            "its context changed: added f0, f1, f2, f3, f4 and 2 more"
+        );
+    }
+
+    #[test]
+    fn an_image_is_as_settled_as_its_least_settled_platform() {
+        let check = |platform: &str, status, reason: &str| PlatformCheck {
+            platform: platform.into(),
+            status,
+            reasons: if reason.is_empty() {
+                vec![]
+            } else {
+                vec![reason.into()]
+            },
+            id: None,
+            fingerprint: None,
+        };
+        let mut printed = PrintedImage {
+            name: "x".into(),
+            language: "x".into(),
+            variant: None,
+            refs: vec![],
+            manifest: String::new(),
+            dockerfile: String::new(),
+            context: String::new(),
+            depends_on: vec![],
+            platforms: vec![],
+            target: None,
+            builder: "buildkit".into(),
+            build_args: BTreeMap::new(),
+            secrets: vec![],
+            prepare: vec![],
+            status: PlanStatus::Unknown,
+            reasons: vec![],
+            note: None,
+            checks: vec![],
+        };
+        settle(
+            &mut printed,
+            vec![
+                check("linux/amd64", PlanStatus::UpToDate, ""),
+                check("linux/arm64", PlanStatus::Retag, "new tag"),
+            ],
+        );
+        assert_eq!(printed.status, PlanStatus::Retag);
+        assert_eq!(printed.reasons, ["linux/arm64: new tag"]);
+        settle(
+            &mut printed,
+            vec![
+                check("linux/amd64", PlanStatus::Unknown, "dep"),
+                check("linux/arm64", PlanStatus::Build, "changed"),
+            ],
+        );
+        assert_eq!(printed.status, PlanStatus::Build);
+        settle(
+            &mut printed,
+            vec![check("linux/amd64", PlanStatus::Build, "changed")],
+        );
+        assert_eq!(printed.reasons, ["changed"], "one platform: no prefix");
+    }
+}
