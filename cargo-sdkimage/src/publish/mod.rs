@@ -8,6 +8,7 @@
 
 pub mod index;
 mod jobs;
+mod mounts;
 mod promote;
 mod push;
 mod verify;
