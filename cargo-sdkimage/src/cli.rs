@@ -26,8 +26,24 @@ enum CargoCli {
 #[derive(Args)]
 #[command(version, about, long_about = None, after_help = "Exit codes: 0 success, 1 a build/push/verify/license step failed, 2 invalid input, 3 engine or registry unreachable, 130/143 interrupted.")]
 struct SdkimageCli {
+    #[command(flatten)]
+    global: GlobalArgs,
     #[command(subcommand)]
     command: Command,
+}
+
+/// cargo's output flags: accepted before the subcommand too (`cargo sdkimage -vv list`).
+#[derive(Args)]
+struct GlobalArgs {
+    /// More output: every log line; `-vv` also the engine's raw build stream.
+    #[arg(long, short = 'v', action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
+    verbose: u8,
+    /// Only errors on stderr.
+    #[arg(long, short = 'q', global = true)]
+    quiet: bool,
+    /// Coloring: auto, always, never (default from CARGO_TERM_COLOR).
+    #[arg(long, value_enum, value_name = "WHEN", global = true)]
+    color: Option<Color>,
 }
 
 #[derive(Subcommand)]
@@ -61,6 +77,10 @@ enum Command {
         /// the CPUs).
         #[arg(long, short = 'j', value_name = "N")]
         jobs: Option<std::num::NonZeroUsize>,
+        /// Write per-image results (refs, local id, pushed digest) as JSON to FILE, as
+        /// `build --metadata-file` does.
+        #[arg(long, value_name = "FILE")]
+        metadata_file: Option<PathBuf>,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -106,6 +126,19 @@ enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// Write an sdkimage.toml next to an existing Dockerfile (never overwrites).
+    Init {
+        /// The folder holding the Dockerfile (default: the current folder).
+        #[arg(value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Print a shell completion script for `cargo-sdkimage` to stdout.
+    Completions {
+        #[arg(value_name = "SHELL")]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) to stdout.
+    Man,
 }
 
 #[derive(Args)]
@@ -182,6 +215,7 @@ impl BuildFlags {
             force: self.force || self.no_cache,
             pull_licenses,
             secrets: self.secrets.clone(),
+            raw_stream: false,
         }
     }
 }
@@ -257,15 +291,6 @@ struct OutputArgs {
     /// Progress on stderr: `auto` draws bars on a terminal outside CI, else plain lines.
     #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
     progress: Progress,
-    /// Coloring: auto, always, never (default from CARGO_TERM_COLOR).
-    #[arg(long, value_enum, value_name = "WHEN")]
-    color: Option<Color>,
-    /// Show every log line.
-    #[arg(long, short = 'v', conflicts_with = "quiet")]
-    verbose: bool,
-    /// Only errors on stderr.
-    #[arg(long, short = 'q')]
-    quiet: bool,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -335,10 +360,10 @@ impl BuildArgs {
 }
 
 impl OutputArgs {
-    fn to_lib(&self) -> ReportOptions {
+    fn to_lib(&self, global: &GlobalArgs) -> ReportOptions {
         let env = |k: &str| std::env::var(k).ok();
         let stderr_tty = std::io::stderr().is_terminal();
-        let color = match self
+        let color = match global
             .color
             .or_else(|| match env("CARGO_TERM_COLOR").as_deref() {
                 Some("always") => Some(Color::Always),
@@ -362,8 +387,8 @@ impl OutputArgs {
             },
             progress: report::progress_mode(requested, stderr_tty, report::in_ci(&env)),
             color,
-            verbose: self.verbose,
-            quiet: self.quiet,
+            verbose: global.verbose > 0,
+            quiet: global.quiet,
         }
     }
 }
@@ -396,9 +421,19 @@ pub fn main() -> i32 {
         | Command::Verify { output, .. }
         | Command::Promote { output, .. }
         | Command::Licenses { output, .. }
-        | Command::Dockerfile { output, .. } => output,
+        | Command::Dockerfile { output, .. } => Some(output),
+        Command::Init { .. } | Command::Completions { .. } | Command::Man => None,
     };
-    let report_opts = output.to_lib();
+    let report_opts = match output {
+        Some(output) => output.to_lib(&cli.global),
+        // Commands that only write a file or print text: people's defaults.
+        None => OutputArgs {
+            message_format: Format::Human,
+            progress: Progress::Auto,
+        }
+        .to_lib(&cli.global),
+    };
+    let raw_stream = cli.global.verbose >= 2;
     let reporter = Arc::new(Reporter::new(report_opts));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -415,7 +450,7 @@ pub fn main() -> i32 {
         let mut interrupt =
             Interrupt::install().map_err(|e| Error::io("cannot watch SIGINT and SIGTERM", e))?;
         let result = {
-            let command = run(cli.command, reporter.clone(), interrupt.clone());
+            let command = run(cli.command, raw_stream, reporter.clone(), interrupt.clone());
             tokio::pin!(command);
             tokio::select! {
                 result = &mut command => result,
@@ -479,7 +514,12 @@ fn json_requested(args: &[std::ffi::OsString]) -> bool {
         || args.contains(&"--message-format=json")
 }
 
-async fn run(command: Command, reporter: Arc<Reporter>, interrupt: Interrupt) -> Result<()> {
+async fn run(
+    command: Command,
+    raw_stream: bool,
+    reporter: Arc<Reporter>,
+    interrupt: Interrupt,
+) -> Result<()> {
     match command {
         Command::List { target, output } => {
             let entries = commands::list(&target.to_lib(), &*reporter).await?;
@@ -496,7 +536,9 @@ async fn run(command: Command, reporter: Arc<Reporter>, interrupt: Interrupt) ->
         Command::Build { target, build, .. } => {
             let mut target = target.to_lib();
             target.plan.pull_licenses = build.pull_licenses;
-            commands::build(&target, &build.to_lib(), reporter, interrupt)
+            let mut cmd = build.to_lib();
+            cmd.build.raw_stream = raw_stream;
+            commands::build(&target, &cmd, reporter, interrupt)
                 .await
                 .map(|_| ())
         }
@@ -505,10 +547,12 @@ async fn run(command: Command, reporter: Arc<Reporter>, interrupt: Interrupt) ->
             publish,
             jobs,
             dry_run,
+            metadata_file,
             ..
         } => {
             let opts = publish.to_lib(push_jobs(jobs), dry_run);
-            commands::push(&target.to_lib(), &opts, reporter, interrupt)
+            let metadata_file = metadata_file.as_deref();
+            commands::push(&target.to_lib(), &opts, metadata_file, reporter, interrupt)
                 .await
                 .map(|_| ())
         }
@@ -526,7 +570,8 @@ async fn run(command: Command, reporter: Arc<Reporter>, interrupt: Interrupt) ->
         Command::Licenses {
             target, out, build, ..
         } => {
-            let opts = build.to_lib(false);
+            let mut opts = build.to_lib(false);
+            opts.raw_stream = raw_stream;
             commands::licenses(&target.to_lib(), &out, &opts, reporter, interrupt)
                 .await
                 .map(|_| ())
@@ -535,5 +580,47 @@ async fn run(command: Command, reporter: Arc<Reporter>, interrupt: Interrupt) ->
             reporter.out(&commands::dockerfile(&target.to_lib())?);
             Ok(())
         }
+        Command::Init { dir } => {
+            let dir = dir.unwrap_or_else(|| PathBuf::from("."));
+            let done = sdkimage::init::init(&dir)?;
+            for guess in &done.guesses {
+                reporter.note(&format!("guessed {guess}"));
+            }
+            reporter.note(&format!(
+                "wrote {}: check it, then `cargo sdkimage list`",
+                done.path.display()
+            ));
+            Ok(())
+        }
+        Command::Completions { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut direct_command(), "cargo-sdkimage", &mut out);
+            reporter.out(&String::from_utf8_lossy(&out));
+            Ok(())
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(direct_command())
+                .render(&mut out)
+                .map_err(|e| Error::io("cannot render the man page", e))?;
+            reporter.out(&String::from_utf8_lossy(&out));
+            Ok(())
+        }
     }
+}
+
+/// The command line as `cargo-sdkimage <command>`: what completions and the man page
+/// describe. (A completion script for `cargo` itself would replace cargo's own.)
+fn direct_command() -> clap::Command {
+    use clap::{Args as _, CommandFactory as _};
+    let about = CargoCli::command()
+        .find_subcommand("sdkimage")
+        .and_then(|c| c.get_about().cloned());
+    let mut command = SdkimageCli::augment_args(clap::Command::new("cargo-sdkimage"))
+        .bin_name("cargo-sdkimage")
+        .version(env!("CARGO_PKG_VERSION"));
+    if let Some(about) = about {
+        command = command.about(about);
+    }
+    command
 }

@@ -17,8 +17,13 @@ use crate::run::{self, BuildOptions, ImageResult, Session};
 use crate::workspace::Workspace;
 use crate::{context, discover};
 
+mod cargo_sources;
 mod print;
+mod push_metadata;
 mod setup;
+
+use cargo_sources::check_cargo_sources;
+use push_metadata::push_metadata;
 
 pub use setup::{EngineFacts, check_builders};
 use setup::{check_secrets, check_with_engine_if_any, open_session};
@@ -66,7 +71,18 @@ pub fn load(target: &Target) -> Result<Loaded> {
         return Err(Error::Invalid(diags));
     }
     let plan = BuildPlan::new(&ws, manifests, &target.plan)?;
-    let selection = plan.select(&target.selectors, &target.cwd)?;
+    // No selector in a member folder: what is at or below it, as cargo does. With
+    // --manifest-path, the folder of that manifest is the one cargo would start from.
+    let selectors = if target.selectors.is_empty() {
+        let here = match target.manifest_path.as_deref().and_then(|p| p.parent()) {
+            Some(dir) => target.cwd.join(dir),
+            None => target.cwd.clone(),
+        };
+        plan.default_selectors(&ws.root, &here)
+    } else {
+        target.selectors.clone()
+    };
+    let selection = plan.select(&selectors, &target.cwd)?;
     Ok(Loaded {
         ws,
         plan,
@@ -125,6 +141,7 @@ pub async fn build(
         push.check(&l.plan, l.selection.iter().copied())?;
     }
     if opts.pull_licenses {
+        check_cargo_sources(&l)?;
         crate::licenses::check_files(&l.ws.config.licenses_dir)?;
     }
     if let Some(warning) = run::secret_args_warning(&l.plan, &l.selection) {
@@ -433,10 +450,13 @@ fn failed_summary<T>(
     result
 }
 
-/// `push`: publish images that are already built (dependencies included).
+/// `push`: publish images that are already built (dependencies included); with
+/// `metadata_file`, their refs, local ids and pushed digests are written there (also when
+/// the publish fails, then with `pushed: false`).
 pub async fn push(
     target: &Target,
     opts: &PublishOptions,
+    metadata_file: Option<&std::path::Path>,
     reporter: Arc<dyn EventSink>,
     interrupt: Interrupt,
 ) -> Result<Vec<Published>> {
@@ -487,7 +507,15 @@ pub async fn push(
     }
     // Nothing is built: no builder to choose, no session to set up.
     let pushed = publish_images(&engine, &l.plan, &built, opts, &tally, &interrupt).await;
+    let written = match metadata_file {
+        Some(path) if !opts.dry_run => {
+            let done = pushed.as_deref().unwrap_or_default();
+            output::write_metadata(path, &push_metadata(&l.plan, &built, done))
+        }
+        _ => Ok(()),
+    };
     let pushed = failed_summary(&tally, started, pushed)?;
+    written?;
     summary_of(
         &tally,
         Counts {
@@ -629,6 +657,7 @@ pub async fn licenses(
             "no selected image has a [licenses] table".into(),
         ));
     }
+    check_cargo_sources(&l)?;
     crate::licenses::check_files(&l.ws.config.licenses_dir)?;
     let needs_image = wanted.iter().any(|&i| {
         let spec = l.plan.manifest_of(i).licenses.as_ref().expect("filtered");

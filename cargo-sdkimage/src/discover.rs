@@ -1,7 +1,8 @@
 //! The walk that finds `sdkimage.toml` files below the workspace root.
 //!
 //! Skips `.git`, `target`, `node_modules`, hidden folders, whatever `.gitignore` ignores, and
-//! any folder below the root holding a Cargo workspace of its own (another monorepo, a fixture).
+//! any folder below the root holding a Cargo workspace or an `sdkimage-workspace.toml` of its own
+//! (another monorepo, a fixture).
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -73,6 +74,11 @@ pub fn find_manifests(root: &Path) -> Vec<PathBuf> {
                     && is_nested_workspace(dir)
                 {
                     nested.insert(dir.to_path_buf());
+                } else if name == crate::workspace::standalone::WORKSPACE_FILE
+                    && entry.depth() >= 2
+                    && let Some(dir) = entry.path().parent()
+                {
+                    nested.insert(dir.to_path_buf());
                 }
                 WalkState::Continue
             })
@@ -122,8 +128,14 @@ fn below_nested_workspace(root: &Path, manifest: &Path, known: &[PathBuf]) -> bo
         .any(is_nested_workspace)
 }
 
-/// A folder whose `Cargo.toml` declares `[workspace]`.
+/// A folder whose `Cargo.toml` declares `[workspace]`, or that has an `sdkimage-workspace.toml`.
 fn is_nested_workspace(dir: &Path) -> bool {
+    if dir
+        .join(crate::workspace::standalone::WORKSPACE_FILE)
+        .exists()
+    {
+        return true;
+    }
     // Only a regular file of sane size is looked at: a FIFO named Cargo.toml must not hang
     // discovery, and a file that is not one cargo could read declares no workspace.
     let rules = crate::guarded::Rules::anywhere(crate::guarded::CONFIG_CAP, "a Cargo.toml");
@@ -170,9 +182,12 @@ mod tests {
             "tests/fixture/sdkimage.toml",
             "tests/fixture/sub/sdkimage.toml",
             "crates/member/sdkimage.toml",
+            "vendor/beam/sdks/java/container/sdkimage.toml",
         ] {
             touch(&root, rel, "");
         }
+        // A repository of its own without cargo: skipped like a nested Cargo workspace.
+        touch(&root, "vendor/beam/sdkimage-workspace.toml", "");
         touch(&root, ".gitignore", "/ignored\nbuild/\n");
         touch(
             &root,

@@ -156,6 +156,31 @@ pub fn declared_args(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// Every `ARG` declaration with its default (quotes removed), in order, each name once; and
+/// the `FROM` images as written (before expansion). For `cargo sdkimage init`.
+pub fn args_and_raw_froms(text: &str) -> (Vec<(String, Option<String>)>, Vec<String>) {
+    let mut args: Vec<(String, Option<String>)> = Vec::new();
+    let mut froms = Vec::new();
+    for ins in instructions(text) {
+        match ins.keyword.as_str() {
+            "ARG" => {
+                for (name, default) in arg_declarations(&ins.args) {
+                    if !args.iter().any(|(n, _)| *n == name) {
+                        args.push((name, default));
+                    }
+                }
+            }
+            "FROM" => {
+                if let Some(image) = ins.args.split_whitespace().find(|w| !w.starts_with("--")) {
+                    froms.push(image.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    (args, froms)
+}
+
 /// The images a Dockerfile builds on that are neither `scratch` nor one of its own stages,
 /// in order, each once.
 pub fn external_bases(

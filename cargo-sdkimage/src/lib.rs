@@ -11,6 +11,7 @@ pub mod engine;
 pub mod error;
 pub mod fingerprint;
 pub mod guarded;
+pub mod init;
 pub mod interrupt;
 pub mod licenses;
 pub mod manifest;

@@ -554,7 +554,7 @@ fn expand(
     };
     expanded.map_err(|missing| {
         let why = match missing.as_str() {
-            "version" => "the workspace has no version: set [workspace.package] version or the root package's version",
+            "version" => "the workspace has no version: set [workspace.package] version or the root package's version (in Cargo.toml), or `version` in sdkimage-workspace.toml",
             _ => "it has no value here",
         };
         m.diag(t.span(), format!("`{{{missing}}}` cannot be expanded: {why}"))
@@ -655,7 +655,7 @@ fn resolve_tags(ws: &Workspace, opts: &PlanOptions) -> Result<Vec<String>> {
             .collect::<Result<_>>()?;
         (parsed, "--tag")
     } else if let Some(tags) = &ws.config.tags {
-        (tags.clone(), "tags in [workspace.metadata.sdkimage]")
+        (tags.clone(), "the workspace's tags")
     } else if ws.version.is_some() {
         (
             vec![Template::parse("{version}").expect("valid")],
@@ -669,12 +669,20 @@ fn resolve_tags(ws: &Workspace, opts: &PlanOptions) -> Result<Vec<String>> {
     };
     let mut tags = Vec::new();
     for t in templates {
-        let tag = t.expand(|p| if p == "version" { ws.version.clone() } else { None }).map_err(|_| {
-            Error::Usage(format!(
-                "{source}: `{t}` uses {{version}}, but the workspace has no version; set [workspace.package] version in {}",
-                ws.manifest_path.display()
-            ))
-        })?;
+        let tag = t
+            .expand(|p| {
+                if p == "version" {
+                    ws.version.clone()
+                } else {
+                    None
+                }
+            })
+            .map_err(|_| {
+                Error::Usage(format!(
+                    "{source}: `{t}` uses {{version}}, but the workspace has no version; {}",
+                    ws.version_hint()
+                ))
+            })?;
         reference::check_tag(&tag).map_err(|e| Error::Usage(format!("{source}: {e}")))?;
         if !tags.contains(&tag) {
             tags.push(tag);
@@ -683,5 +691,6 @@ fn resolve_tags(ws: &Workspace, opts: &PlanOptions) -> Result<Vec<String>> {
     Ok(tags)
 }
 
+mod member;
 #[cfg(test)]
 mod tests;

@@ -1,5 +1,6 @@
-//! The monorepo: its root (from `cargo metadata --no-deps`), its version and the repo-wide
-//! defaults in `[workspace.metadata.sdkimage]`.
+//! The monorepo: its root (from `cargo metadata --no-deps`, or the folder of an
+//! `sdkimage-workspace.toml`), its version and the repo-wide defaults in
+//! `[workspace.metadata.sdkimage]` or `sdkimage-workspace.toml` (one raw type, [`RawConfig`]).
 
 use std::path::{Path, PathBuf};
 
@@ -9,7 +10,9 @@ use toml::Spanned;
 use crate::error::{Diagnostic, Error, Result};
 use crate::template::Template;
 
-/// Repo-wide defaults from the root `Cargo.toml`.
+pub mod standalone;
+
+/// Repo-wide defaults from the root `Cargo.toml` or `sdkimage-workspace.toml`.
 #[derive(Debug, Clone, Default)]
 pub struct WorkspaceConfig {
     pub repository_root: Option<String>,
@@ -62,8 +65,11 @@ impl CargoFlags {
 pub struct Workspace {
     /// Canonical workspace root.
     pub root: PathBuf,
-    /// The root `Cargo.toml`.
+    /// The file the workspace's settings come from: the root `Cargo.toml`, or the
+    /// `sdkimage-workspace.toml` that sets them.
     pub manifest_path: PathBuf,
+    /// The root `Cargo.toml` when the root is a Cargo workspace (None: no cargo at all).
+    pub cargo_manifest: Option<PathBuf>,
     /// Cargo's target directory; our state lives in `<target>/sdkimage/`.
     pub target_dir: PathBuf,
     /// `[workspace.package] version`, else the root package's version.
@@ -94,9 +100,13 @@ struct WorkspaceMetadata {
     sdkimage: Option<RawConfig>,
 }
 
+/// The keys of `[workspace.metadata.sdkimage]` and of `sdkimage-workspace.toml` (one type, so
+/// every key works in both files).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RawConfig {
+pub(crate) struct RawConfig {
+    /// `sdkimage-workspace.toml` only: the version `{version}` expands to.
+    version: Option<Spanned<String>>,
     repository_root: Option<Spanned<String>>,
     tags: Option<Vec<Spanned<String>>>,
     licenses_dir: Option<Spanned<String>>,
@@ -105,79 +115,217 @@ struct RawConfig {
 }
 
 impl Workspace {
-    /// Find the workspace the way cargo does: from `manifest_path`, or from the current folder.
+    /// Find the workspace the way cargo does: from `manifest_path` (a `Cargo.toml` or an
+    /// `sdkimage-workspace.toml`), or from the current folder upwards. The nearest
+    /// `sdkimage-workspace.toml` marks the root; without one, `cargo metadata` finds it.
     pub fn load(manifest_path: Option<&Path>, cargo: CargoFlags) -> Result<Workspace> {
-        if let Some(path) = manifest_path
-            && path.file_name() != Some(std::ffi::OsStr::new("Cargo.toml"))
-        {
-            return Err(Error::Usage(format!(
-                "--manifest-path {}: expected the path of a Cargo.toml (the workspace's root manifest or a member's), not {}",
-                crate::error::quoted(&path.display().to_string()),
-                path.file_name().map_or_else(
-                    || "a folder".to_string(),
-                    |n| format!(
-                        "a file named {}",
-                        crate::error::quoted(&n.to_string_lossy())
+        let named = |path: &Path, name: &str| path.file_name() == Some(std::ffi::OsStr::new(name));
+        let file = match manifest_path {
+            Some(path) if named(path, standalone::WORKSPACE_FILE) => {
+                if !path.is_file() {
+                    return Err(Error::Usage(format!(
+                        "--manifest-path {}: no such file",
+                        crate::error::quoted(&path.display().to_string())
+                    )));
+                }
+                Some(path.to_path_buf())
+            }
+            Some(path) if named(path, "Cargo.toml") => None,
+            Some(path) => {
+                return Err(Error::Usage(format!(
+                    "--manifest-path {}: expected the path of a Cargo.toml (the workspace's root manifest or a member's) or of an {}, not {}",
+                    crate::error::quoted(&path.display().to_string()),
+                    standalone::WORKSPACE_FILE,
+                    path.file_name().map_or_else(
+                        || "a folder".to_string(),
+                        |n| format!(
+                            "a file named {}",
+                            crate::error::quoted(&n.to_string_lossy())
+                        )
                     )
+                )));
+            }
+            None => {
+                let cwd = std::env::current_dir()
+                    .map_err(|e| Error::io("cannot read the current folder", e))?;
+                standalone::find_up(&cwd)
+                    .filter(|file| !standalone::cargo_nearer(&cwd, file, cargo))
+            }
+        };
+        match file {
+            Some(file) => {
+                let root = file.parent().unwrap_or(Path::new(".")).to_path_buf();
+                let root = canonical_root(if root.as_os_str().is_empty() {
+                    Path::new(".")
+                } else {
+                    &root
+                })?;
+                let cargo_toml = root.join("Cargo.toml");
+                // A Cargo workspace counts only when its root is this folder.
+                let metadata = if cargo_toml.is_file() {
+                    let m = cargo_metadata(Some(&cargo_toml), cargo)?;
+                    let same =
+                        canonical_root(m.workspace_root.as_std_path()).ok() == Some(root.clone());
+                    same.then_some(m)
+                } else {
+                    None
+                };
+                Workspace::assemble(
+                    root.clone(),
+                    Some(root.join(standalone::WORKSPACE_FILE)),
+                    metadata,
+                    cargo,
                 )
-            )));
+            }
+            None => {
+                let metadata = cargo_metadata(manifest_path, cargo)?;
+                let root = canonical_root(metadata.workspace_root.as_std_path())?;
+                let file = root.join(standalone::WORKSPACE_FILE);
+                let file = file.is_file().then_some(file);
+                Workspace::assemble(root, file, Some(metadata), cargo)
+            }
         }
-        let mut cmd = cargo_metadata::MetadataCommand::new();
-        cmd.no_deps();
-        cmd.other_options(cargo.args(false));
-        if let Some(path) = manifest_path {
-            cmd.manifest_path(path);
-        }
-        let metadata = cmd.exec().map_err(|e| {
-            let detail = match &e {
-                cargo_metadata::Error::CargoMetadata { stderr } => stderr.trim().to_string(),
-                other => other.to_string(),
-            };
-            Error::Usage(format!(
-                "cannot read the Cargo workspace{}: {detail}\nRun cargo sdkimage inside a Cargo workspace, or pass --manifest-path <path/to/Cargo.toml>.",
-                manifest_path.map(|p| format!(" at {}", p.display())).unwrap_or_default()
-            ))
-        })?;
-        let root = metadata.workspace_root.clone().into_std_path_buf();
-        let root = root.canonicalize().map_err(|e| {
-            Error::io(
-                format!("cannot open the workspace root {}", root.display()),
-                e,
-            )
-        })?;
-        let root_manifest = root.join("Cargo.toml");
+    }
+
+    /// The workspace at `root` from its Cargo metadata and its `sdkimage-workspace.toml`,
+    /// either or both.
+    fn assemble(
+        root: PathBuf,
+        file: Option<PathBuf>,
+        metadata: Option<cargo_metadata::Metadata>,
+        cargo: CargoFlags,
+    ) -> Result<Workspace> {
         let rules =
             crate::guarded::Rules::new(&root, crate::guarded::CONFIG_CAP, "the workspace manifest");
-        let text = crate::guarded::read_to_string(&root_manifest, rules)?;
-        let parsed: RootToml =
-            toml::from_str(&text).map_err(|e| crate::diag::toml_diag(&root_manifest, &text, &e))?;
-        let (package, raw) = match parsed.workspace {
-            Some(ws) => (ws.package, ws.metadata.and_then(|m| m.sdkimage)),
-            None => (None, None),
+        let mut cargo_side = None;
+        if let Some(metadata) = &metadata {
+            let root_manifest = root.join("Cargo.toml");
+            let text = crate::guarded::read_to_string(&root_manifest, rules)?;
+            let parsed: RootToml = toml::from_str(&text)
+                .map_err(|e| crate::diag::toml_diag(&root_manifest, &text, &e))?;
+            let (package, raw) = match parsed.workspace {
+                Some(ws) => (ws.package, ws.metadata.and_then(|m| m.sdkimage)),
+                None => (None, None),
+            };
+            if let Some(v) = raw.as_ref().and_then(|r| r.version.as_ref()) {
+                return Err(Error::invalid(Diagnostic::at(
+                    &root_manifest,
+                    &text,
+                    v.span().start,
+                    format!(
+                        "`version` is not a key of [workspace.metadata.sdkimage]: in a Cargo workspace the version is [workspace.package] version (`version` is for {})",
+                        standalone::WORKSPACE_FILE
+                    ),
+                )));
+            }
+            let version = package
+                .and_then(|p| p.version)
+                .or_else(|| metadata.root_package().map(|p| p.version.to_string()));
+            let keys = standalone::cargo_keys(&text);
+            cargo_side = Some((root_manifest, text, raw, version, keys));
+        }
+        let mut file_side = None;
+        if let Some(file) = file {
+            let text = crate::guarded::read_to_string(&file, rules)?;
+            let (raw, keys) = standalone::parse(&file, &text)?;
+            file_side = Some((file, text, raw, keys));
+        }
+        if let (Some((cargo_file, _, _, _, cargo_keys)), Some((file, _, _, file_keys))) =
+            (&cargo_side, &file_side)
+            && !cargo_keys.is_empty()
+            && !file_keys.is_empty()
+        {
+            return Err(Error::Usage(format!(
+                "the settings of cargo sdkimage are given twice: [workspace.metadata.sdkimage] in {} sets {} and {} sets {}. Keep them in one of the two files.",
+                cargo_file.display(),
+                cargo_keys.join(", "),
+                file.display(),
+                file_keys.join(", ")
+            )));
+        }
+        let cargo_version = cargo_side.as_ref().and_then(|c| c.3.clone());
+        let (manifest_path, config, version) = match (file_side, cargo_side) {
+            // The file sets keys (or there is no cargo): it is the source.
+            (Some((file, text, mut raw, keys)), cargo_side)
+                if !keys.is_empty() || cargo_side.is_none() =>
+            {
+                let version = raw
+                    .version
+                    .take()
+                    .map(Spanned::into_inner)
+                    .or(cargo_version);
+                let config =
+                    WorkspaceConfig::from_raw(Some(raw), &root, version.as_deref(), &file, &text)?;
+                (file, config, version)
+            }
+            (_, Some((root_manifest, text, raw, version, _))) => {
+                let config = WorkspaceConfig::from_raw(
+                    raw,
+                    &root,
+                    version.as_deref(),
+                    &root_manifest,
+                    &text,
+                )?;
+                (root_manifest, config, version)
+            }
+            // No keys in the file and no cargo is the first arm; nothing at all cannot be.
+            (_, None) => unreachable!("a workspace has a Cargo.toml or a workspace file"),
         };
-        let version = package
-            .and_then(|p| p.version)
-            .or_else(|| metadata.root_package().map(|p| p.version.to_string()));
-        let config =
-            WorkspaceConfig::from_raw(raw, &root, version.as_deref(), &root_manifest, &text)?;
         let members = metadata
-            .workspace_packages()
-            .into_iter()
-            .map(|p| Member {
-                name: p.name.to_string(),
-                version: p.version.to_string(),
-                manifest_path: p.manifest_path.clone().into_std_path_buf(),
+            .as_ref()
+            .map(|m| {
+                m.workspace_packages()
+                    .into_iter()
+                    .map(|p| Member {
+                        name: p.name.to_string(),
+                        version: p.version.to_string(),
+                        manifest_path: p.manifest_path.clone().into_std_path_buf(),
+                    })
+                    .collect()
             })
-            .collect();
+            .unwrap_or_default();
+        // Without cargo, the state lives where cargo's would: `<root>/target`.
+        let target_dir = metadata.as_ref().map_or_else(
+            || root.join("target"),
+            |m| m.target_directory.clone().into_std_path_buf(),
+        );
         Ok(Workspace {
+            cargo_manifest: metadata.is_some().then(|| root.join("Cargo.toml")),
             root,
-            manifest_path: root_manifest,
-            target_dir: metadata.target_directory.into_std_path_buf(),
+            manifest_path,
+            target_dir,
             version,
             config,
             members,
             cargo,
         })
+    }
+
+    /// The root `Cargo.toml`, for what needs cargo (`what`); a clear error when the workspace
+    /// is an `sdkimage-workspace.toml` without one.
+    pub fn cargo_manifest(&self, what: &str) -> Result<&Path> {
+        self.cargo_manifest.as_deref().ok_or_else(|| {
+            Error::Usage(format!(
+                "{what} needs cargo, but {} is not a Cargo workspace (it has an {} and no Cargo.toml). Add a Cargo workspace at the root, or remove what needs cargo.",
+                self.root.display(),
+                standalone::WORKSPACE_FILE
+            ))
+        })
+    }
+
+    /// Where a missing version is set, for messages.
+    pub fn version_hint(&self) -> String {
+        if self.cargo_manifest.is_some() {
+            format!(
+                "set [workspace.package] version in {}",
+                self.root.join("Cargo.toml").display()
+            )
+        } else {
+            format!(
+                "set `version = \"...\"` in {} (there is no Cargo workspace to take it from)",
+                self.root.join(standalone::WORKSPACE_FILE).display()
+            )
+        }
     }
 
     /// `<target>/sdkimage`: logs, fingerprints and the lock.
@@ -193,6 +341,40 @@ impl Workspace {
             Err(_) => path.display().to_string(),
         }
     }
+}
+
+/// `cargo metadata --no-deps` of the workspace at `manifest_path` (or the current folder).
+fn cargo_metadata(
+    manifest_path: Option<&Path>,
+    cargo: CargoFlags,
+) -> Result<cargo_metadata::Metadata> {
+    let mut cmd = cargo_metadata::MetadataCommand::new();
+    cmd.no_deps();
+    cmd.other_options(cargo.args(false));
+    if let Some(path) = manifest_path {
+        cmd.manifest_path(path);
+    }
+    cmd.exec().map_err(|e| {
+        let detail = match &e {
+            cargo_metadata::Error::CargoMetadata { stderr } => stderr.trim().to_string(),
+            other => other.to_string(),
+        };
+        Error::Usage(format!(
+            "cannot read the Cargo workspace{}: {detail}\nRun cargo sdkimage inside a Cargo workspace or below an {} (a repository that is no Cargo workspace puts one at its root), or pass --manifest-path <path/to/Cargo.toml or {}>.",
+            manifest_path.map(|p| format!(" at {}", p.display())).unwrap_or_default(),
+            standalone::WORKSPACE_FILE,
+            standalone::WORKSPACE_FILE,
+        ))
+    })
+}
+
+fn canonical_root(root: &Path) -> Result<PathBuf> {
+    root.canonicalize().map_err(|e| {
+        Error::io(
+            format!("cannot open the workspace root {}", root.display()),
+            e,
+        )
+    })
 }
 
 impl WorkspaceConfig {

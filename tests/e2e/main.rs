@@ -5,6 +5,7 @@ mod build;
 mod buildkit;
 mod examples;
 mod graph;
+mod habits;
 mod hardening;
 mod input;
 mod licenses;

@@ -105,6 +105,8 @@ pub struct BuildRequest {
     pub target: Option<String>,
     /// The BuildKit session that serves this build's secrets.
     pub session: Option<String>,
+    /// Each message of the engine's stream also as a [`BuildOutput::Line`] (`-vv`).
+    pub raw_stream: bool,
 }
 
 /// Typed progress out of bollard's build stream: one builder's reading of it.
@@ -127,13 +129,19 @@ fn stream_build<'a>(
 ) -> impl Stream<Item = std::result::Result<BuildOutput, BuildFailure>> + Send + 'a {
     let credentials = request.credentials.clone().map(to_bollard_auths);
     let body = bollard::body_try_stream(context);
+    let raw = request.raw_stream;
     engine
         .docker
         .build_image(options, credentials, Some(body))
         .flat_map(move |item| {
             let mut out = Vec::new();
             match item {
-                Ok(info) => reader.read(info, &mut out),
+                Ok(info) => {
+                    if raw {
+                        out.push(Ok(BuildOutput::Line(format!("engine: {info:?}"))));
+                    }
+                    reader.read(info, &mut out)
+                }
                 Err(e) => out.push(Err(reader.failure(classify_error(e, &engine.host)))),
             }
             futures_util::stream::iter(out)

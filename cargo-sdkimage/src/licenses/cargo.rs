@@ -20,12 +20,13 @@ use crate::workspace::Workspace;
 /// host platform: normal dependencies, followed transitively (also through first-party members,
 /// which are not listed themselves); dev and build dependencies do not ship and are left out.
 pub fn gather_cargo(ws: &Workspace, crate_manifest: &Path) -> Result<Gathered> {
+    let cargo_manifest = ws.cargo_manifest("a `cargo` license source")?;
     let host = host_triple()?;
     // Never rewrite Cargo.lock: `--locked` whenever it exists, and the user's cargo flags.
     let mut options = ws.cargo.args(ws.root.join("Cargo.lock").is_file());
     options.extend(["--filter-platform".to_string(), host]);
     let metadata = MetadataCommand::new()
-        .manifest_path(&ws.manifest_path)
+        .manifest_path(cargo_manifest)
         .other_options(options)
         .exec()
         .map_err(|e| {
@@ -35,7 +36,7 @@ pub fn gather_cargo(ws: &Workspace, crate_manifest: &Path) -> Result<Gathered> {
             };
             Error::Failed(format!(
                 "cargo licenses: cannot resolve the dependencies of {}: {detail}",
-                ws.manifest_path.display()
+                cargo_manifest.display()
             ))
         })?;
     let root = find_package(&metadata, crate_manifest)?;

@@ -5,6 +5,7 @@ fn workspace(root: &Path) -> Workspace {
     Workspace {
         root: root.to_path_buf(),
         manifest_path: root.join("Cargo.toml"),
+        cargo_manifest: Some(root.join("Cargo.toml")),
         target_dir: root.join("target"),
         version: Some("2.61.0".into()),
         config: WorkspaceConfig {
@@ -200,4 +201,30 @@ fn bad_references_and_tags() {
     ws.version = None;
     let plan = BuildPlan::new(&ws, ms, &PlanOptions::default()).unwrap();
     assert_eq!(plan.tags, ["latest"]);
+}
+
+#[test]
+fn without_selectors_a_member_folder_selects_what_is_at_or_below_it() {
+    let (root, ms) = beam("plan-member");
+    let plan = BuildPlan::new(&workspace(&root), ms, &PlanOptions::default()).unwrap();
+    std::fs::create_dir_all(root.join("sdks/go/container/src")).unwrap();
+    std::fs::create_dir_all(root.join("docs")).unwrap();
+    let pick = |rel: &str| {
+        let cwd = root.join(rel);
+        let selectors = plan.default_selectors(&root, &cwd);
+        names(&plan, &plan.select(&selectors, &cwd).unwrap())
+    };
+    let everything = pick("");
+    assert_eq!(everything.len(), 4);
+    // At or below the folder, with what it depends on.
+    assert_eq!(
+        pick("sdks/python"),
+        ["beam_base", "beam_python3.10_sdk", "beam_python3.11_sdk"]
+    );
+    assert_eq!(pick("sdks/base"), ["beam_base"]);
+    // Inside a manifest's folder: that manifest (its build arg names the base).
+    assert_eq!(pick("sdks/go/container/src"), ["beam_base", "beam_go_sdk"]);
+    // Nothing at, below or above it: everything, as at the root.
+    assert_eq!(pick("docs"), everything);
+    assert_eq!(pick("sdks"), everything);
 }

@@ -537,6 +537,7 @@ impl ImageJob<'_> {
             },
             target: image.target.clone(),
             session: build_session.as_ref().map(|s| s.id().to_string()),
+            raw_stream: opts.raw_stream,
         };
         let label = match &v.tag_suffix {
             Some(_) => format!(

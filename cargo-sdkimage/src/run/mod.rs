@@ -34,6 +34,8 @@ pub struct BuildOptions {
     /// `--secret`: build secrets for every image (a manifest's `[secrets]` of the same id
     /// loses).
     pub secrets: Vec<crate::engine::session::SecretSpec>,
+    /// `-vv`: every message of the engine's build stream as a log line too.
+    pub raw_stream: bool,
 }
 
 /// The build secrets of image `index`: its manifest's `[secrets]` (a `file` relative to the
