@@ -114,8 +114,22 @@ enum Command {
         /// Where to write `<image>/<ecosystem>/<name>-<version>/...` and `<image>/index.json`.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// Also write each image's SPDX 2.3 SBOM as `DIR/<image name>.spdx.json`.
+        #[arg(long, value_name = "DIR")]
+        sbom_dir: Option<PathBuf>,
         #[command(flatten)]
         build: BuildFlags,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Check images against their SDK contract in throwaway containers (no network): the
+    /// entrypoint, tools, commands, pip conflicts, an end-of-life Python. Takes selectors or
+    /// image refs.
+    Check {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        check: CheckArgs,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -200,6 +214,16 @@ struct BuildFlags {
     /// it: `id=NAME,src=PATH` or `id=NAME,env=VAR` (repeatable).
     #[arg(long = "secret", value_name = "SPEC", value_parser = parse_secret)]
     secrets: Vec<sdkimage::engine::session::SecretSpec>,
+    /// Pull each external base image (not our own) through the engine before building.
+    #[arg(long)]
+    pull: bool,
+    /// Label of every image (repeatable); wins over the workspace's and manifests' [labels].
+    #[arg(long = "label", value_name = "KEY=VALUE", value_parser = sdkimage::labels::parse_flag)]
+    labels: Vec<(String, String)>,
+}
+
+fn parse_cache_to(s: &str) -> std::result::Result<String, String> {
+    sdkimage::cache::parse_to(s).map(|()| s.to_string())
 }
 
 fn parse_secret(s: &str) -> std::result::Result<sdkimage::engine::session::SecretSpec, String> {
@@ -215,6 +239,9 @@ impl BuildFlags {
             force: self.force || self.no_cache,
             pull_licenses,
             secrets: self.secrets.clone(),
+            cache: Default::default(),
+            pull: self.pull,
+            labels: self.labels.clone(),
             raw_stream: false,
         }
     }
@@ -234,14 +261,54 @@ struct BuildArgs {
     /// Gather third-party license texts into each image that has `[licenses]`.
     #[arg(long)]
     pull_licenses: bool,
+    /// Copy each image's SPDX 2.3 SBOM (`<dest>/sbom.spdx.json`) to `DIR/<image name>.spdx.json`.
+    #[arg(long, value_name = "DIR", requires = "pull_licenses")]
+    sbom_dir: Option<PathBuf>,
     /// Write per-image results (refs, id, digest, outcome) as JSON to FILE, also on failure.
     #[arg(long, value_name = "FILE")]
     metadata_file: Option<PathBuf>,
     /// Push every tag once all selected builds succeeded (two-phase; see `push`).
     #[arg(long)]
     push: bool,
+    /// A build cache source (BuildKit), as docker writes it: `type=registry,ref=REF` or a bare
+    /// REF (repeatable; replaces the manifests' and the workspace's `cache-from`).
+    #[arg(long = "cache-from", value_name = "SPEC", value_parser = sdkimage::cache::parse_from)]
+    cache_from: Vec<String>,
+    /// Export the build cache (BuildKit): `type=inline`, in the image, the one export the
+    /// engine's own BuildKit has.
+    #[arg(long = "cache-to", value_name = "SPEC", value_parser = parse_cache_to)]
+    cache_to: Vec<String>,
+    /// Check each built image against its contract (see `check`) before anything is pushed.
+    #[arg(long)]
+    check: bool,
+    /// With --check: seconds each program run for a check may take.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, requires = "check", value_parser = clap::value_parser!(u64).range(1..))]
+    check_timeout: u64,
     #[command(flatten)]
     publish: PublishArgs,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// The contract that image refs named on the command line must meet: that of this image
+    /// of the workspace (default: the workspace image with the same repository).
+    #[arg(long, value_name = "SELECTOR")]
+    contract_of: Option<String>,
+    /// Also check that the registry serves each image's refs without credentials.
+    #[arg(long)]
+    anonymous: bool,
+    /// Seconds each program run for a check may take.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    check_timeout: u64,
+    /// Images checked at the same time (default: the number of CPUs).
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<std::num::NonZeroUsize>,
+}
+
+fn check_options(seconds: u64) -> sdkimage::check::CheckOptions {
+    sdkimage::check::CheckOptions {
+        timeout: Duration::from_secs(seconds),
+    }
 }
 
 #[derive(Args)]
@@ -346,7 +413,12 @@ impl TargetArgs {
 
 impl BuildArgs {
     fn to_lib(&self) -> BuildCommand {
-        let build = self.flags.to_lib(self.pull_licenses);
+        let mut build = self.flags.to_lib(self.pull_licenses);
+        build.cache = sdkimage::cache::CacheConfig {
+            from: self.cache_from.clone(),
+            inline: !self.cache_to.is_empty(),
+            registry: false,
+        };
         BuildCommand {
             push: self
                 .push
@@ -355,6 +427,8 @@ impl BuildArgs {
             dry_run: self.dry_run,
             print: self.print,
             metadata_file: self.metadata_file.clone(),
+            sbom_dir: self.sbom_dir.clone(),
+            check: self.check.then(|| check_options(self.check_timeout)),
         }
     }
 }
@@ -421,6 +495,7 @@ pub fn main() -> i32 {
         | Command::Verify { output, .. }
         | Command::Promote { output, .. }
         | Command::Licenses { output, .. }
+        | Command::Check { output, .. }
         | Command::Dockerfile { output, .. } => Some(output),
         Command::Init { .. } | Command::Completions { .. } | Command::Man => None,
     };
@@ -568,13 +643,27 @@ async fn run(
             ..
         } => commands::promote(&target.to_lib(), &from_tag, dry_run, reporter).await,
         Command::Licenses {
-            target, out, build, ..
+            target,
+            out,
+            sbom_dir,
+            build,
+            ..
         } => {
             let mut opts = build.to_lib(false);
             opts.raw_stream = raw_stream;
-            commands::licenses(&target.to_lib(), &out, &opts, reporter, interrupt)
+            let sbom_dir = sbom_dir.as_deref();
+            commands::licenses(&target.to_lib(), &out, sbom_dir, &opts, reporter, interrupt)
                 .await
                 .map(|_| ())
+        }
+        Command::Check { target, check, .. } => {
+            let cmd = commands::CheckCommand {
+                check: check_options(check.check_timeout),
+                contract_of: check.contract_of,
+                anonymous: check.anonymous,
+                jobs: default_jobs(check.jobs),
+            };
+            commands::check(&target.to_lib(), &cmd, reporter, interrupt).await
         }
         Command::Dockerfile { target, .. } => {
             reporter.out(&commands::dockerfile(&target.to_lib())?);

@@ -18,11 +18,14 @@ use crate::workspace::Workspace;
 use crate::{context, discover};
 
 mod cargo_sources;
+mod check;
 mod print;
 mod push_metadata;
+mod sbom;
 mod setup;
 
 use cargo_sources::check_cargo_sources;
+pub use check::{CheckCommand, check};
 use push_metadata::push_metadata;
 
 pub use setup::{EngineFacts, check_builders};
@@ -126,6 +129,11 @@ pub struct BuildCommand {
     pub metadata_file: Option<PathBuf>,
     /// `--push`: publish after every selected build succeeded.
     pub push: Option<PublishOptions>,
+    /// `--sbom-dir`: each image's SPDX document, copied out of the image, as
+    /// `DIR/<image name>.spdx.json` (with `--pull-licenses`).
+    pub sbom_dir: Option<PathBuf>,
+    /// `--check`: check each built image against its contract before anything is pushed.
+    pub check: Option<crate::check::CheckOptions>,
 }
 
 /// `build`: prepare, build, tag; then the summary. Exit 1 when any image failed.
@@ -143,6 +151,7 @@ pub async fn build(
     if opts.pull_licenses {
         check_cargo_sources(&l)?;
         crate::licenses::check_files(&l.ws.config.licenses_dir)?;
+        crate::provenance::created(&l.ws.root)?;
     }
     if let Some(warning) = run::secret_args_warning(&l.plan, &l.selection) {
         reporter.note(&warning);
@@ -154,6 +163,13 @@ pub async fn build(
         return Ok(Vec::new());
     }
     check_secrets(&l, &opts.secrets)?;
+    let ws_cache = l.ws.config.cache.clone();
+    let classic = |i| l.plan.image(i).builder == "classic";
+    crate::cache::check_builders(&l.plan, &l.selection, &ws_cache, &opts.cache, classic)?;
+    crate::labels::check_before_build(&l.ws, &l.plan, &l.selection, &opts.labels)?;
+    if cmd.check.is_some() {
+        crate::contract::effective_all(&l.plan, &l.selection, l.ws.version.as_deref())?;
+    }
     if cmd.dry_run {
         check_with_engine_if_any(&l, &opts.secrets, &*reporter).await?;
         let text = run::describe(&l.ws, &l.plan, &l.selection, opts);
@@ -167,6 +183,8 @@ pub async fn build(
     }
     let (session, selection, _lock) =
         open_session(l, &opts.secrets, reporter.clone(), interrupt.clone()).await?;
+    let classic = |i| session.builder(i) == crate::engine::Builder::Classic;
+    crate::cache::check_builders(&session.plan, &selection, &ws_cache, &opts.cache, classic)?;
     let started = std::time::Instant::now();
     // Failures of a publish are reported per image as they happen; counted for the summary.
     let tally = Tally::new(&*reporter);
@@ -174,21 +192,38 @@ pub async fn build(
     let mut pushed = Vec::new();
     // Every way out of the run below writes the metadata file and the summary.
     let (results, error) = match tokio::select! {
-        failed = run::prepare(&session, &selection, opts.keep_going) => Ok(failed),
+        failed = run::pull_then_prepare(&session, &selection, opts) => failed,
         signal = interrupt.wait() => Err(Error::Interrupted(signal)),
     } {
         Err(e) => {
-            let why = "not built: the run was interrupted during the prepare steps";
+            let why = match &e {
+                Error::Interrupted(_) => {
+                    "not built: the run was interrupted during the prepare steps".to_string()
+                }
+                e => format!("not built: {e}"),
+            };
             (
                 selection
                     .iter()
-                    .map(|&i| run::ImageResult::skipped(i, why.into()))
+                    .map(|&i| run::ImageResult::skipped(i, why.clone()))
                     .collect(),
                 Some(e),
             )
         }
         Ok(failed_before) => {
-            let run = run::build(session.clone(), &selection, opts, &failed_before).await?;
+            let mut run = run::build(session.clone(), &selection, opts, &failed_before).await?;
+            if let Some(c) = &cmd.check
+                && run.interrupted.is_none()
+            {
+                run.interrupted =
+                    check::after_build(&session, &mut run.results, c, opts.jobs).await?;
+            }
+            let sbom_error = match (&cmd.sbom_dir, run.interrupted) {
+                (Some(dir), None) => sbom::copy_from_images(&session, &run.results, dir)
+                    .await
+                    .err(),
+                _ => None,
+            };
             let failed: Vec<&str> = run
                 .results
                 .iter()
@@ -209,6 +244,8 @@ pub async fn build(
                     }
                     _ => Error::Failed(failed),
                 })
+            } else if sbom_error.is_some() {
+                sbom_error
             } else if let Some(push) = &cmd.push {
                 let built: Vec<(ImageIndex, String)> = run
                     .results
@@ -299,6 +336,7 @@ pub fn metadata_of(plan: &BuildPlan, results: &[ImageResult]) -> Vec<(String, Im
                         (p.clone(), meta)
                     })
                     .collect(),
+                bases: r.bases.clone(),
             };
             (img.name.clone(), meta)
         })
@@ -640,6 +678,7 @@ pub async fn promote(
 pub async fn licenses(
     target: &Target,
     out: &std::path::Path,
+    sbom_dir: Option<&std::path::Path>,
     build: &BuildOptions,
     reporter: Arc<dyn EventSink>,
     interrupt: Interrupt,
@@ -659,6 +698,11 @@ pub async fn licenses(
     }
     check_cargo_sources(&l)?;
     crate::licenses::check_files(&l.ws.config.licenses_dir)?;
+    crate::labels::check_before_build(&l.ws, &l.plan, &l.selection, &build.labels)?;
+    let created = crate::provenance::created(&l.ws.root)?;
+    let write = |name: &str, resolved: &[crate::licenses::Resolved]| {
+        write_licenses(name, resolved, &created, out, sbom_dir, &*reporter)
+    };
     let needs_image = wanted.iter().any(|&i| {
         let spec = l.plan.manifest_of(i).licenses.as_ref().expect("filtered");
         spec.sources
@@ -671,13 +715,13 @@ pub async fn licenses(
         for &i in &wanted {
             let resolved =
                 crate::licenses::gather_licenses(&ws, l.plan.manifest_of(i), None).await?;
-            total += write_licenses(&l.plan.image(i).name, &resolved, out, &*reporter)?;
+            total += write(&l.plan.image(i).name, &resolved)?;
         }
         return Ok(total);
     }
     let (session, selection, _lock) =
         open_session(l, &build.secrets, reporter.clone(), interrupt).await?;
-    let failed_before = run::prepare(&session, &selection, build.keep_going).await;
+    let failed_before = run::pull_then_prepare(&session, &selection, build).await?;
     let run = run::build(session.clone(), &selection, build, &failed_before).await?;
     if let Some(signal) = run.interrupted {
         return Err(Error::Interrupted(signal));
@@ -699,7 +743,7 @@ pub async fn licenses(
             resolved = crate::licenses::gather_licenses(&session.ws, session.plan.manifest_of(i), image) => resolved?,
             number = signal.wait() => return Err(Error::Interrupted(number)),
         };
-        total += write_licenses(&session.plan.image(i).name, &resolved, out, &*reporter)?;
+        total += write(&session.plan.image(i).name, &resolved)?;
     }
     Ok(total)
 }
@@ -707,11 +751,17 @@ pub async fn licenses(
 fn write_licenses(
     name: &str,
     resolved: &[crate::licenses::Resolved],
+    created: &str,
     out: &std::path::Path,
+    sbom_dir: Option<&std::path::Path>,
     reporter: &dyn EventSink,
 ) -> Result<usize> {
     let dir = out.join(name);
-    crate::licenses::write_dir(resolved, &dir)?;
+    let document = crate::licenses::sbom::document(name, created, resolved)?;
+    crate::licenses::write_dir(resolved, &document, &dir)?;
+    if let Some(sbom_dir) = sbom_dir {
+        sbom::write_one(sbom_dir, name, &document, reporter)?;
+    }
     reporter.note(&format!(
         "{name}: {} license entries in {}",
         resolved.len(),

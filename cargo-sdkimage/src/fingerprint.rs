@@ -46,6 +46,11 @@ pub struct InputDigests {
     pub builder: String,
     pub platform: Option<String>,
     pub target: Option<String>,
+    #[serde(default)]
+    pub inline_cache: bool,
+    /// Label -> digest of its value (the labels that count in the fingerprint).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 impl InputDigests {
@@ -65,6 +70,12 @@ impl InputDigests {
             builder: inputs.builder.clone(),
             platform: inputs.platform.clone(),
             target: inputs.target.clone(),
+            inline_cache: inputs.inline_cache,
+            labels: inputs
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), digest(v)))
+                .collect(),
         }
     }
 }
@@ -99,6 +110,15 @@ pub struct Inputs {
     pub platform: Option<String>,
     /// The Dockerfile stage built.
     pub target: Option<String>,
+    /// The inline cache is exported: it is written into the image's config (a different image
+    /// id), and an image built without it gives a cold runner nothing to import. Cache sources
+    /// (`cache-from`) are no input: they change where layers come from, not what is built.
+    /// Absent when off, so fingerprints recorded before it existed still match.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub inline_cache: bool,
+    /// The image's labels but the default revision and created (`crate::labels`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// The fingerprint of an image: its non-file inputs and the digest of its context

@@ -1,8 +1,11 @@
 //! cargo-sdkimage: find a monorepo's SDK container manifests, build their images through the
 //! Docker engine, gather licenses, push and verify. The binary only parses flags and renders.
 
+pub mod cache;
+pub mod check;
 pub mod commands;
 pub mod context;
+pub mod contract;
 pub mod diag;
 pub mod discover;
 pub mod dockerconfig;
@@ -13,11 +16,13 @@ pub mod fingerprint;
 pub mod guarded;
 pub mod init;
 pub mod interrupt;
+pub mod labels;
 pub mod licenses;
 pub mod manifest;
 pub mod output;
 pub mod paths;
 pub mod plan;
+pub mod provenance;
 pub mod publish;
 pub mod reference;
 pub mod registry;

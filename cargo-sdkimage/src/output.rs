@@ -26,6 +26,10 @@ pub enum EventKind {
     Failed,
     Error,
     Summary,
+    /// One requirement of an image's contract met (`check`, `build --check`).
+    CheckPassed,
+    /// One requirement of an image's contract not met.
+    CheckFailed,
 }
 
 /// One line of `--message-format json` output.
@@ -53,6 +57,12 @@ pub struct Event {
     /// platforms (`build-finished`, `up-to-date`, `retagged`); `id` is the one its refs point at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platforms: Option<std::collections::BTreeMap<String, String>>,
+    /// On `check-passed` / `check-failed`: the requirement (`tool curl`, `entrypoint /boot`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requirement: Option<String>,
+    /// On `check-passed` / `check-failed`: what the program run for it printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 /// Totals of a run, on the `summary` event.
@@ -67,6 +77,9 @@ pub struct Counts {
     pub pushed: usize,
     pub verified: usize,
     pub promoted: usize,
+    /// Images whose every contract requirement was met (`check`, `build --check`).
+    #[serde(default)]
+    pub checked: usize,
 }
 
 impl Event {
@@ -91,6 +104,8 @@ impl Event {
             message: None,
             counts: None,
             platforms: None,
+            requirement: None,
+            output: None,
         }
     }
 
@@ -108,7 +123,16 @@ impl Event {
             message,
             counts: None,
             platforms: None,
+            requirement: None,
+            output: None,
         }
+    }
+
+    /// A `check-passed` / `check-failed` event's requirement and captured output.
+    pub fn requirement(mut self, requirement: &str, output: &str) -> Self {
+        self.requirement = Some(requirement.to_string());
+        self.output = Some(output.to_string());
+        self
     }
 
     pub fn id(mut self, id: Option<String>) -> Self {
@@ -310,6 +334,20 @@ pub struct ImageMetadata {
     /// manifest digest (`containerimage.digest` is then the digest of the image index).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub platforms: std::collections::BTreeMap<String, PlatformMetadata>,
+    /// The external base images it was built on (`FROM` images that are not a stage, not
+    /// `scratch` and not one of ours), by reference as the Dockerfile names them, for the
+    /// platform its refs point at.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub bases: std::collections::BTreeMap<String, BaseMetadata>,
+}
+
+/// One external base image in the metadata file: the engine's id of it and, when it came from
+/// a registry (pulled, or pushed from here), the registry's manifest digest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BaseMetadata {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub digest: Option<String>,
 }
 
 /// One platform of an image in the metadata file.

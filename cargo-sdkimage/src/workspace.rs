@@ -24,6 +24,12 @@ pub struct WorkspaceConfig {
     pub builder: Option<String>,
     /// Default `platforms` of every manifest (`os/arch[/variant]`).
     pub platforms: Vec<String>,
+    /// `cache-from`, `cache-to` and `cache = "registry"` (see `cache.rs`).
+    pub cache: crate::cache::CacheConfig,
+    /// `pull = true`: pull external bases before building, as `--pull` does.
+    pub pull: bool,
+    /// `default-labels`, `[labels]`, and the `[workspace.package]` keys the labels use.
+    pub labels: crate::labels::LabelSettings,
 }
 
 /// A workspace member: first-party code.
@@ -93,6 +99,8 @@ struct RootWorkspace {
 #[derive(Deserialize)]
 struct WorkspacePackage {
     version: Option<String>,
+    repository: Option<String>,
+    license: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -112,6 +120,12 @@ pub(crate) struct RawConfig {
     licenses_dir: Option<Spanned<String>>,
     builder: Option<Spanned<String>>,
     platforms: Option<Vec<Spanned<String>>>,
+    cache_from: Option<Vec<Spanned<String>>>,
+    cache_to: Option<Vec<Spanned<String>>>,
+    cache: Option<Spanned<String>>,
+    pull: Option<bool>,
+    default_labels: Option<bool>,
+    labels: Option<std::collections::BTreeMap<Spanned<String>, Spanned<String>>>,
 }
 
 impl Workspace {
@@ -198,6 +212,8 @@ impl Workspace {
         let rules =
             crate::guarded::Rules::new(&root, crate::guarded::CONFIG_CAP, "the workspace manifest");
         let mut cargo_side = None;
+        // `[workspace.package]` repository and license (else the root package's), for labels.
+        let mut package_facts = (None, None);
         if let Some(metadata) = &metadata {
             let root_manifest = root.join("Cargo.toml");
             let text = crate::guarded::read_to_string(&root_manifest, rules)?;
@@ -218,9 +234,15 @@ impl Workspace {
                     ),
                 )));
             }
+            let root_package = metadata.root_package();
+            package_facts = package
+                .as_ref()
+                .map_or((None, None), |p| (p.repository.clone(), p.license.clone()));
+            package_facts.0 = package_facts.0.or_else(|| root_package?.repository.clone());
+            package_facts.1 = package_facts.1.or_else(|| root_package?.license.clone());
             let version = package
                 .and_then(|p| p.version)
-                .or_else(|| metadata.root_package().map(|p| p.version.to_string()));
+                .or_else(|| root_package.map(|p| p.version.to_string()));
             let keys = standalone::cargo_keys(&text);
             cargo_side = Some((root_manifest, text, raw, version, keys));
         }
@@ -244,7 +266,7 @@ impl Workspace {
             )));
         }
         let cargo_version = cargo_side.as_ref().and_then(|c| c.3.clone());
-        let (manifest_path, config, version) = match (file_side, cargo_side) {
+        let (manifest_path, mut config, version) = match (file_side, cargo_side) {
             // The file sets keys (or there is no cargo): it is the source.
             (Some((file, text, mut raw, keys)), cargo_side)
                 if !keys.is_empty() || cargo_side.is_none() =>
@@ -271,6 +293,7 @@ impl Workspace {
             // No keys in the file and no cargo is the first arm; nothing at all cannot be.
             (_, None) => unreachable!("a workspace has a Cargo.toml or a workspace file"),
         };
+        (config.labels.repository, config.labels.license) = package_facts;
         let members = metadata
             .as_ref()
             .map(|m| {
@@ -480,6 +503,21 @@ impl WorkspaceConfig {
                 p.into_inner()
             })
             .collect();
+        let cache = crate::cache::from_file(
+            raw.cache_from.as_deref().unwrap_or_default(),
+            raw.cache_to.as_deref().unwrap_or_default(),
+            raw.cache.as_ref(),
+            file,
+            text,
+            &mut diags,
+        );
+        let labels = crate::labels::LabelSettings {
+            defaults: raw.default_labels.unwrap_or(true),
+            labels: raw.labels.map_or_else(Default::default, |l| {
+                crate::labels::check_table(l, file, text, &mut diags)
+            }),
+            ..Default::default()
+        };
         if !diags.is_empty() {
             return Err(Error::Invalid(diags));
         }
@@ -489,6 +527,9 @@ impl WorkspaceConfig {
             licenses_dir,
             builder: raw.builder.map(Spanned::into_inner),
             platforms,
+            cache,
+            pull: raw.pull.unwrap_or(false),
+            labels,
         })
     }
 }

@@ -128,6 +128,25 @@ fn json_events_and_metadata_file() {
     assert!(!go.pushed);
 }
 
+/// `Step 4/7 : RUN x` -> `Step 4 : RUN x`: the classic builder counts each label it is given
+/// as a step of its own, at the end (`org.opencontainers.image.*`, see README "Provenance").
+fn without_step_total(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("Step ") {
+        let (before, after) = rest.split_at(at + "Step ".len());
+        out.push_str(before);
+        let digits = after.chars().take_while(char::is_ascii_digit).count();
+        out.push_str(&after[..digits]);
+        rest = &after[digits..];
+        if let Some(total) = rest.strip_prefix('/') {
+            rest = total.trim_start_matches(|c: char| c.is_ascii_digit());
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 #[test]
 fn a_failed_build_owns_no_tag_and_names_its_step() {
     // Each builder names the step in its own words.
@@ -160,7 +179,9 @@ fn a_failed_build_owns_no_tag_and_names_its_step() {
         run.expect_code(1);
         let err = run.stderr();
         assert!(
-            err.contains(&format!("failed go: build failed at {step}")),
+            without_step_total(&err).contains(&without_step_total(&format!(
+                "failed go: build failed at {step}"
+            ))),
             "{builder}: {err}"
         );
         assert!(err.contains(code), "{builder}: {err}");

@@ -14,7 +14,7 @@ use serde_json::Value;
 
 use crate::support::{Repo, Run, docker_image_id, read_metadata};
 
-const DEST: &str = "/opt/licensed/third_party_licenses";
+pub(crate) const DEST: &str = "/opt/licensed/third_party_licenses";
 const DEB: &str = "hostname";
 const WHEEL: (&str, &str) = ("six", "1.16.0");
 
@@ -102,7 +102,7 @@ fn deb_version(deb: &Path) -> String {
 /// The `licensed` fixture with its image's packages staged in `vendor/rootfs`: the Debian
 /// package unpacked, a dpkg status naming it (installed), and the wheel unpacked into
 /// dist-packages. Returns the repo and the Debian package's version.
-fn licensed_repo() -> (Repo, String) {
+pub(crate) fn licensed_repo() -> (Repo, String) {
     let repo = Repo::new("licensed");
     let rootfs = repo.file("vendor/rootfs");
     std::fs::create_dir_all(&rootfs).unwrap();
@@ -123,7 +123,7 @@ fn licensed_repo() -> (Repo, String) {
 }
 
 /// `sh -c script` in a container of `image`: (exit code, stdout).
-fn sh(image: &str, script: &str) -> (i32, String) {
+pub(crate) fn sh(image: &str, script: &str) -> (i32, String) {
     let out = Command::new("docker")
         .args([
             "run",
@@ -247,7 +247,11 @@ fn pull_licenses_puts_every_text_and_an_index_into_the_image() {
         .map(|l| l.trim_start_matches("./").to_string())
         .collect();
     assert!(in_image.contains(&"index.json".to_string()), "{listing}");
-    in_image.retain(|f| f != "index.json");
+    assert!(
+        in_image.contains(&"sbom.spdx.json".to_string()),
+        "{listing}"
+    );
+    in_image.retain(|f| f != "index.json" && f != "sbom.spdx.json");
     assert_eq!(in_image, expected_files(&hostname_version));
     assert_eq!(indexed_files(&index), in_image);
 

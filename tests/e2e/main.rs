@@ -1,8 +1,11 @@
 //! End-to-end tests: the built binary on fixture monorepos, against the real Docker engine
 //! (and, for publishing, a real registry). `scripts/test` starts both when they are missing.
 
+mod bases;
 mod build;
 mod buildkit;
+mod cache;
+mod contract;
 mod examples;
 mod graph;
 mod habits;
@@ -11,4 +14,5 @@ mod input;
 mod licenses;
 mod print;
 mod publish;
+mod sbom;
 mod support;

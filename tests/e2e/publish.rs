@@ -566,12 +566,12 @@ fn verify_from_metadata_needs_no_engine_and_catches_an_edited_digest() {
 // ---------------------------------------------------------------------------------------------
 // An htpasswd registry of our own.
 
-const USER: &str = "releaser";
-const PASSWORD: &str = "correct-Horse-9f3a";
+pub(crate) const USER: &str = "releaser";
+pub(crate) const PASSWORD: &str = "correct-Horse-9f3a";
 const WRONG_PASSWORD: &str = "Wr0ng-Secret-71c2e";
 
 /// `docker-registry serve` with htpasswd auth on a free port of 5100-5199; killed on drop.
-struct AuthRegistry {
+pub(crate) struct AuthRegistry {
     port: u16,
     dir: tempfile::TempDir,
     child: Child,
@@ -579,7 +579,7 @@ struct AuthRegistry {
 }
 
 impl AuthRegistry {
-    fn start() -> AuthRegistry {
+    pub(crate) fn start() -> AuthRegistry {
         let dir = tempfile::tempdir().unwrap();
         let (port, port_lock) = free_port();
         let htpasswd = Command::new("htpasswd")
@@ -624,7 +624,7 @@ impl AuthRegistry {
         registry
     }
 
-    fn host(&self) -> String {
+    pub(crate) fn host(&self) -> String {
         format!("localhost:{}", self.port)
     }
 
@@ -639,7 +639,7 @@ impl AuthRegistry {
 
     /// A `DOCKER_CONFIG` folder in `repo` with `auths` credentials of `USER` and `password` for
     /// this registry.
-    fn auths_config(&self, repo: &Repo, password: &str) -> PathBuf {
+    pub(crate) fn auths_config(&self, repo: &Repo, password: &str) -> PathBuf {
         self.docker_config(
             repo.path(),
             serde_json::json!({"auths": {self.host(): {"auth": basic_auth(USER, password)}}}),

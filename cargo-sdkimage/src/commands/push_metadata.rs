@@ -42,6 +42,8 @@ pub(super) fn push_metadata(
                             .collect()
                     })
                     .unwrap_or_default(),
+                // Push reads no Dockerfile: `build --metadata-file` records the bases.
+                bases: Default::default(),
             };
             (img.name.clone(), meta)
         })

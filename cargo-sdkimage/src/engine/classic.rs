@@ -21,6 +21,7 @@ pub(super) fn options(request: &BuildRequest) -> BuildImageOptions {
         forcerm: true,
         nocache: request.no_cache,
         buildargs: Some(request.build_args.clone().into_iter().collect()),
+        labels: Some(request.labels.clone().into_iter().collect()),
         version: BuilderVersion::BuilderV1,
         ..Default::default()
     }

@@ -3,8 +3,11 @@
 
 use std::collections::HashMap;
 
+use bollard::errors::Error as BollardError;
 use bollard::models::ContainerCreateBody;
-use bollard::query_parameters::{CreateContainerOptions, RemoveContainerOptions};
+use bollard::query_parameters::{
+    CreateContainerOptions, DownloadFromContainerOptionsBuilder, RemoveContainerOptions,
+};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
@@ -48,6 +51,37 @@ impl Engine {
         self.docker
             .export_container(id)
             .map(|item| item.map_err(|e| EngineError::Failed(error_text(&e))))
+    }
+
+    /// The tar archive the engine makes of `path` in container `id` (`GET
+    /// /containers/{id}/archive`, as `docker cp` reads it); `Ok(None)` when there is no such
+    /// path. More than `cap` bytes is an error.
+    pub async fn archive_of(
+        &self,
+        id: &str,
+        path: &str,
+        cap: usize,
+    ) -> Result<Option<Vec<u8>>, EngineError> {
+        let options = DownloadFromContainerOptionsBuilder::new()
+            .path(path)
+            .build();
+        let mut stream = Box::pin(self.docker.download_from_container(id, Some(options)));
+        let mut archive = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(bytes) => archive.extend_from_slice(&bytes),
+                Err(BollardError::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => return Ok(None),
+                Err(e) => return Err(EngineError::Failed(error_text(&e))),
+            }
+            if archive.len() > cap {
+                return Err(EngineError::Failed(format!(
+                    "{path} in container {id} is larger than {cap} bytes"
+                )));
+            }
+        }
+        Ok(Some(archive))
     }
 
     /// Remove container `id` (forced, with its volumes) and report how that went, without

@@ -12,7 +12,9 @@ use std::process::Command;
 
 use cargo_metadata::{DependencyKind, Metadata, MetadataCommand, Package, PackageId};
 
-use super::{Ecosystem, Gathered, LicenseEntry, canonical_spdx, is_license_file_name};
+use serde::Deserialize;
+
+use super::{Ecosystem, Gathered, LicenseEntry, Origin, canonical_spdx, is_license_file_name};
 use crate::error::{Error, Result};
 use crate::workspace::Workspace;
 
@@ -40,12 +42,92 @@ pub fn gather_cargo(ws: &Workspace, crate_manifest: &Path) -> Result<Gathered> {
             ))
         })?;
     let root = find_package(&metadata, crate_manifest)?;
+    let checksums = lock_checksums(&ws.root)?;
     let mut gathered = Gathered::default();
     for id in third_party_dependencies(&metadata, &root.id)? {
         let package = &metadata[&id];
-        gathered.entries.push(entry(package)?);
+        let mut entry = entry(package)?;
+        entry.origin = origin(package, &checksums);
+        gathered.entries.push(entry);
     }
     Ok(gathered)
+}
+
+/// `Cargo.lock`'s packages, for their checksums.
+#[derive(Deserialize)]
+struct Lock {
+    #[serde(default)]
+    package: Vec<LockedPackage>,
+}
+
+#[derive(Deserialize)]
+struct LockedPackage {
+    name: String,
+    version: String,
+    source: Option<String>,
+    checksum: Option<String>,
+}
+
+/// `(name, version, source) -> checksum` of the registry packages of the workspace's
+/// `Cargo.lock` (the sha256 of the `.crate` file); empty without a lock file.
+fn lock_checksums(root: &Path) -> Result<HashMap<(String, String, String), String>> {
+    let path = root.join("Cargo.lock");
+    let rules = crate::guarded::Rules::new(root, crate::guarded::METADATA_CAP, "Cargo.lock");
+    let text = match crate::guarded::read_to_string(&path, rules) {
+        Ok(text) => text,
+        Err(e) if e.is_not_found() => return Ok(HashMap::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let lock: Lock = toml::from_str(&text).map_err(|e| {
+        Error::Usage(format!(
+            "cannot read {}: {}; let cargo rewrite it (`cargo update --workspace`)",
+            path.display(),
+            e.message()
+        ))
+    })?;
+    Ok(lock
+        .package
+        .into_iter()
+        .filter_map(|p| Some(((p.name, p.version, p.source?), p.checksum?)))
+        .collect())
+}
+
+/// A crate's download location and checksum: crates.io's download URL and the lock file's
+/// sha256 for a crates.io crate, the lock's checksum alone for another registry's, the
+/// repository at its commit for a git dependency, nothing for a path dependency.
+fn origin(package: &Package, checksums: &HashMap<(String, String, String), String>) -> Origin {
+    let Some(source) = &package.source else {
+        return Origin::default();
+    };
+    let (name, version) = (package.name.to_string(), package.version.to_string());
+    let sha256 = checksums
+        .get(&(name.clone(), version.clone(), source.repr.clone()))
+        .cloned();
+    let crates_io = matches!(
+        source.repr.as_str(),
+        "registry+https://github.com/rust-lang/crates.io-index" | "sparse+https://index.crates.io/"
+    );
+    let download = if crates_io {
+        Some(format!(
+            "https://crates.io/api/v1/crates/{name}/{version}/download"
+        ))
+    } else {
+        git_location(&source.repr)
+    };
+    Origin {
+        download,
+        sha256,
+        arch: None,
+    }
+}
+
+/// `git+https://host/repo?branch=main#<commit>` as SPDX writes a VCS location:
+/// `git+https://host/repo@<commit>`.
+fn git_location(source: &str) -> Option<String> {
+    let rest = source.strip_prefix("git+")?;
+    let (url, commit) = rest.split_once('#')?;
+    let url = url.split('?').next().unwrap_or(url);
+    Some(format!("git+{url}@{commit}"))
 }
 
 /// The host target triple, from `cargo -vV` (the platform the crate is built for).

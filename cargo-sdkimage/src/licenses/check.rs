@@ -81,6 +81,10 @@ fn merge(entries: Vec<LicenseEntry>) -> Vec<LicenseEntry> {
                 if kept.license.is_none() {
                     kept.license = entry.license;
                 }
+                let origin = &mut kept.origin;
+                origin.download = origin.download.take().or(entry.origin.download);
+                origin.sha256 = origin.sha256.take().or(entry.origin.sha256);
+                origin.arch = origin.arch.take().or(entry.origin.arch);
             }
             None => {
                 merged.insert(key, entry);

@@ -26,7 +26,8 @@ pub(crate) fn reads(path: &str) -> bool {
         .is_some_and(|package| !package.is_empty() && !package.contains('/'))
 }
 
-/// One entry per installed package (name and version), in name order.
+/// One entry per installed package (name and version), in name order, with its architecture
+/// when dpkg records one.
 pub(crate) fn gather(snapshot: &Snapshot) -> Result<Vec<LicenseEntry>> {
     let mut sources: Vec<&[u8]> = snapshot.read(STATUS).map(|(_, c)| c).into_iter().collect();
     sources.extend(snapshot.files_under(STATUS_DIR).map(|(_, c)| c));
@@ -35,14 +36,24 @@ pub(crate) fn gather(snapshot: &Snapshot) -> Result<Vec<LicenseEntry>> {
             "debian licenses: the image has no {STATUS} (nor {STATUS_DIR}); is it Debian-based? Remove the `debian` license source otherwise"
         )));
     }
-    let packages: BTreeSet<(String, String)> = sources
+    let packages: BTreeSet<(String, String, Option<String>)> = sources
         .into_iter()
         .flat_map(|text| installed(&String::from_utf8_lossy(text)))
         .collect();
-    Ok(packages
-        .into_iter()
-        .map(|(name, version)| entry(snapshot, &name, &version))
-        .collect())
+    let mut entries: Vec<LicenseEntry> = Vec::new();
+    for (name, version, arch) in packages {
+        // One entry per name and version (a multi-arch package installed twice is one).
+        if entries
+            .last()
+            .is_some_and(|e| e.name == name && e.version == version)
+        {
+            continue;
+        }
+        let mut entry = entry(snapshot, &name, &version);
+        entry.origin.arch = arch;
+        entries.push(entry);
+    }
+    Ok(entries)
 }
 
 fn entry(snapshot: &Snapshot, name: &str, version: &str) -> LicenseEntry {
@@ -57,8 +68,8 @@ fn entry(snapshot: &Snapshot, name: &str, version: &str) -> LicenseEntry {
     entry
 }
 
-/// The `(Package, Version)` of the installed stanzas of a dpkg status file.
-fn installed(status: &str) -> Vec<(String, String)> {
+/// The `(Package, Version, Architecture)` of the installed stanzas of a dpkg status file.
+fn installed(status: &str) -> Vec<(String, String, Option<String>)> {
     paragraphs(status)
         .into_iter()
         .filter(|fields| {
@@ -68,6 +79,7 @@ fn installed(status: &str) -> Vec<(String, String)> {
             Some((
                 field(&fields, "Package")?.to_string(),
                 field(&fields, "Version")?.to_string(),
+                field(&fields, "Architecture").map(str::to_string),
             ))
         })
         .collect()
@@ -310,12 +322,16 @@ mod tests {
 
     #[test]
     fn status_keeps_installed_packages_only() {
-        let status = "Package: hostname\nStatus: install ok installed\nVersion: 3.23+nmu1\nDescription: x\n more\n\n\
+        let status = "Package: hostname\nStatus: install ok installed\nVersion: 3.23+nmu1\nArchitecture: amd64\nDescription: x\n more\n\n\
                       Package: hello\nStatus: deinstall ok config-files\nVersion: 2.10-3\n\n\
                       Package: nover\nStatus: install ok installed\n";
         assert_eq!(
             installed(status),
-            vec![("hostname".to_string(), "3.23+nmu1".to_string())]
+            vec![(
+                "hostname".to_string(),
+                "3.23+nmu1".to_string(),
+                Some("amd64".to_string())
+            )]
         );
     }
 

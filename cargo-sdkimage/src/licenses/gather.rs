@@ -21,8 +21,9 @@ pub fn license_inputs(ws: &Workspace, manifest: &Manifest) -> Option<String> {
             paths.push(manifest.clone());
         }
     }
+    // `sbom=spdx-2.3`: images from before the SBOM rebuild once, to get one.
     Some(format!(
-        "{}:{:?}:{}",
+        "{}:{:?}:{}:sbom=spdx-2.3",
         spec.dest,
         spec.sources,
         fingerprint::hash_paths(&paths)
@@ -68,7 +69,8 @@ pub async fn gather_licenses(
         .map_err(|e| Error::Failed(format!("license task failed: {e}")))?
 }
 
-/// Add the license layout to image `id` as one final layer; returns the new image's id.
+/// Add the license layout and the SBOM (`sbom`, its bytes) to image `id` as one final layer;
+/// returns the new image's id.
 pub async fn add_licenses_layer(
     engine: &Engine,
     builder: Builder,
@@ -76,6 +78,7 @@ pub async fn add_licenses_layer(
     id: &str,
     dest: &str,
     resolved: &[Resolved],
+    sbom: &[u8],
 ) -> Result<String> {
     const DOCKERFILE: &str = ".sdkimage.licenses.Dockerfile";
     let failed =
@@ -107,7 +110,7 @@ pub async fn add_licenses_layer(
     header.set_entry_type(tar::EntryType::Regular);
     tar.append_data(&mut header, DOCKERFILE, dockerfile.as_bytes())
         .map_err(|e| failed(&e))?;
-    super::append_to_tar(resolved, dest, &mut tar).map_err(|e| failed(&e))?;
+    super::append_to_tar(resolved, sbom, dest, &mut tar).map_err(|e| failed(&e))?;
     let body = tar.into_inner().map_err(|e| failed(&e))?;
     let request = BuildRequest {
         builder,

@@ -46,6 +46,37 @@ pub async fn gather_image(
     Ok(gathered)
 }
 
+/// The file at `path` (absolute) in image `image_id`, read through a created, never-started
+/// container as `docker cp` reads it; `None` when the image has no regular file there.
+pub async fn read_image_file(
+    engine: &Engine,
+    image_id: &str,
+    path: &str,
+) -> Result<Option<Vec<u8>>> {
+    let container = ScanContainer::create(engine, image_id).await?;
+    let archive = engine
+        .archive_of(&container.id, path, MAX_FILE as usize)
+        .await;
+    let removed = container.remove().await;
+    let archive = archive
+        .map_err(|e| Error::Failed(format!("cannot read {path} of image {image_id}: {e}")))?;
+    removed?;
+    let Some(archive) = archive else {
+        return Ok(None);
+    };
+    let bad = |e: io::Error| Error::Failed(format!("cannot read {path} of image {image_id}: {e}"));
+    let mut tar = tar::Archive::new(&archive[..]);
+    for entry in tar.entries().map_err(bad)? {
+        let mut entry = entry.map_err(bad)?;
+        if entry.header().entry_type().is_file() {
+            let mut contents = Vec::new();
+            entry.read_to_end(&mut contents).map_err(bad)?;
+            return Ok(Some(contents));
+        }
+    }
+    Ok(None)
+}
+
 /// A created container; removed by [`ScanContainer::remove`], or in the background on drop.
 struct ScanContainer {
     engine: Engine,

@@ -1,5 +1,5 @@
-//! The output layout: `<dest>/<ecosystem>/<name>-<version>/<files>` and `<dest>/index.json`,
-//! as deterministic tar entries (a final image layer) or as files in a folder.
+//! The output layout: `<dest>/<ecosystem>/<name>-<version>/<files>`, `<dest>/index.json` and
+//! `<dest>/sbom.spdx.json` (the SBOM, made by `sbom.rs`), as deterministic tar entries (a final image layer) or as files in a folder.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -41,8 +41,8 @@ struct IndexFile<'a> {
 /// A folder (`None`) or a file of the layout, by `/`-separated path relative to `dest`.
 type Tree<'a> = BTreeMap<String, Option<Cow<'a, [u8]>>>;
 
-/// The whole layout, parents before children (sorted paths).
-fn tree(resolved: &[Resolved]) -> Result<Tree<'_>> {
+/// The whole layout, parents before children (sorted paths); `sbom` is the SBOM's bytes.
+fn tree<'a>(resolved: &'a [Resolved], sbom: &'a [u8]) -> Result<Tree<'a>> {
     let mut tree: Tree<'_> = BTreeMap::new();
     let mut index = Index {
         entries: Vec::new(),
@@ -84,6 +84,7 @@ fn tree(resolved: &[Resolved]) -> Result<Tree<'_>> {
         .map_err(|e| Error::Failed(format!("cannot write {INDEX}: {e}")))?;
     json.push(b'\n');
     tree.insert(INDEX.to_string(), Some(Cow::Owned(json)));
+    tree.insert(super::sbom::FILE.to_string(), Some(Cow::Borrowed(sbom)));
     Ok(tree)
 }
 
@@ -138,6 +139,7 @@ fn relative(raw: &str) -> String {
 /// `dest` are not added, so a layer made of these entries leaves them as they are.
 pub fn append_to_tar<W: Write>(
     resolved: &[Resolved],
+    sbom: &[u8],
     dest: &str,
     builder: &mut tar::Builder<W>,
 ) -> Result<()> {
@@ -153,7 +155,7 @@ pub fn append_to_tar<W: Write>(
     if !prefix.is_empty() {
         append(builder, prefix, None).map_err(failed)?;
     }
-    for (path, contents) in &tree(resolved)? {
+    for (path, contents) in &tree(resolved, sbom)? {
         append(builder, &full(path), contents.as_deref()).map_err(failed)?;
     }
     Ok(())
@@ -185,9 +187,9 @@ fn append<W: Write>(
 }
 
 /// The layout as a complete tar archive written to `out` (see [`append_to_tar`]).
-pub fn write_tar<W: Write>(resolved: &[Resolved], dest: &str, out: W) -> Result<()> {
+pub fn write_tar<W: Write>(resolved: &[Resolved], sbom: &[u8], dest: &str, out: W) -> Result<()> {
     let mut builder = tar::Builder::new(out);
-    append_to_tar(resolved, dest, &mut builder)?;
+    append_to_tar(resolved, sbom, dest, &mut builder)?;
     builder
         .finish()
         .map_err(|e| Error::io("cannot write the licenses layer", e))
@@ -195,10 +197,10 @@ pub fn write_tar<W: Write>(resolved: &[Resolved], dest: &str, out: W) -> Result<
 
 /// The layout as files under `out_dir` (created when missing; files of the layout overwritten,
 /// nothing else removed).
-pub fn write_dir(resolved: &[Resolved], out_dir: &Path) -> Result<()> {
+pub fn write_dir(resolved: &[Resolved], sbom: &[u8], out_dir: &Path) -> Result<()> {
     std::fs::create_dir_all(out_dir)
         .map_err(|e| Error::io(format!("cannot create {}", out_dir.display()), e))?;
-    for (path, contents) in &tree(resolved)? {
+    for (path, contents) in &tree(resolved, sbom)? {
         let target = out_dir.join(path);
         let done = match contents {
             None => std::fs::create_dir_all(&target),
@@ -253,11 +255,11 @@ mod tests {
     #[test]
     fn tar_is_sorted_deterministic_and_stays_under_dest() {
         let mut first = Vec::new();
-        write_tar(&resolved(), "/opt/licenses/", &mut first).expect("tar");
+        write_tar(&resolved(), b"{}", "/opt/licenses/", &mut first).expect("tar");
         let mut reversed = resolved();
         reversed.reverse();
         let mut second = Vec::new();
-        write_tar(&reversed, "/opt/licenses", &mut second).expect("tar");
+        write_tar(&reversed, b"{}", "/opt/licenses", &mut second).expect("tar");
         assert_eq!(first, second);
         let mut archive = tar::Archive::new(&first[..]);
         let mut paths = Vec::new();
@@ -295,6 +297,7 @@ mod tests {
             "opt/licenses/python/.._evil-1.0/_../_../",
             "opt/licenses/python/.._evil-1.0/_../_../etc/",
             "opt/licenses/python/.._evil-1.0/_../_../etc/passwd",
+            "opt/licenses/sbom.spdx.json",
         ];
         assert_eq!(paths, expected);
         assert!(
@@ -308,7 +311,9 @@ mod tests {
     #[test]
     fn dir_and_index_describe_every_text() {
         let out = tempfile::tempdir().expect("tempdir");
-        write_dir(&resolved(), out.path()).expect("write");
+        write_dir(&resolved(), b"{\"sbom\": 1}\n", out.path()).expect("write");
+        let sbom = std::fs::read(out.path().join("sbom.spdx.json")).expect("sbom");
+        assert_eq!(sbom, b"{\"sbom\": 1}\n");
         let mit = std::fs::read(out.path().join("cargo/itoa-1.0.18/LICENSE-MIT")).expect("text");
         assert_eq!(mit, b"mit");
         let index: serde_json::Value =

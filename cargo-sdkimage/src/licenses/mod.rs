@@ -15,6 +15,7 @@ mod layout;
 mod overrides;
 mod policy;
 mod python;
+pub mod sbom;
 mod snapshot;
 
 #[cfg(test)]
@@ -27,7 +28,7 @@ use serde::{Deserialize, Serialize};
 pub use cargo::gather_cargo;
 pub use check::{check, check_files};
 pub use gather::{add_licenses_layer, gather_licenses, license_inputs};
-pub use image::gather_image;
+pub use image::{gather_image, read_image_file};
 pub use layout::{append_to_tar, write_dir, write_tar};
 
 /// Where a dependency comes from. Ordered by name, as the layout's folders are.
@@ -76,6 +77,21 @@ pub struct LicenseEntry {
     /// when nothing is declared (a copyright file that is not machine-readable).
     pub license: Option<String>,
     pub files: Vec<LicenseFile>,
+    /// Where the package came from, as far as the gatherer knows (for the SBOM).
+    pub origin: Origin,
+}
+
+/// What a gatherer knows of a package's origin besides its name and version: the SBOM's
+/// download location, checksum and purl qualifiers. Not part of the license layout.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Origin {
+    /// An SPDX download location (`https://crates.io/api/v1/crates/itoa/1.0.18/download`,
+    /// `git+https://github.com/o/r@<rev>`), when known.
+    pub download: Option<String>,
+    /// The sha256 (hex) of what `download` gives (Cargo.lock's checksum of a registry crate).
+    pub sha256: Option<String>,
+    /// The architecture the package was built for (dpkg's `Architecture`).
+    pub arch: Option<String>,
 }
 
 impl LicenseEntry {
@@ -86,6 +102,7 @@ impl LicenseEntry {
             ecosystem,
             license,
             files: Vec::new(),
+            origin: Origin::default(),
         }
     }
 

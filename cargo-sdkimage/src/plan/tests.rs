@@ -14,6 +14,7 @@ fn workspace(root: &Path) -> Workspace {
             licenses_dir: root.join("licenses"),
             builder: None,
             platforms: vec![],
+            ..Default::default()
         },
         members: vec![],
         cargo: Default::default(),

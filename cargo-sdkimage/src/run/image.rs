@@ -11,10 +11,12 @@ use futures_util::StreamExt;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::bases::{self, PlatformInputs};
+use super::print::Found;
 use super::{BuildOptions, ImageResult, Outcome, Session};
 use crate::context::{self, Context};
 use crate::engine::session::BuildSession;
-use crate::engine::{BuildOutput, BuildRequest, Builder, Engine};
+use crate::engine::{BuildOutput, BuildRequest, Builder};
 use crate::error::{Error, Result};
 use crate::fingerprint::{self, FileStamp, ImageState, InputDigests, Inputs, StateStore};
 use crate::output::{BuildLog, EventKind};
@@ -80,17 +82,8 @@ struct Done {
     outcome: Outcome,
     id: String,
     licenses: Option<usize>,
-}
-
-/// What the context and Dockerfile of an image were found to be: read and hashed once per
-/// image, whatever its number of platforms.
-struct Sources {
-    ctx: Context,
-    /// The digest of the context's entries.
-    digest: String,
-    files: BTreeMap<String, FileStamp>,
-    /// The Dockerfile's text.
-    dockerfile: String,
+    /// The external bases it was built on, with their ids and registry digests.
+    bases: BTreeMap<String, crate::output::BaseMetadata>,
 }
 
 /// What the scheduler finds for one platform before it builds: the inputs, the fingerprint they
@@ -103,6 +96,8 @@ pub(super) struct Check {
     platform_args: BTreeMap<String, String>,
     /// Whether the engine holds every external base.
     pub bases_complete: bool,
+    /// The external bases found, with their ids and registry digests.
+    found: BTreeMap<String, crate::output::BaseMetadata>,
     pub fingerprint: String,
     pub digests: InputDigests,
     /// The state of the last successful build of this platform.
@@ -111,12 +106,15 @@ pub(super) struct Check {
     pub standing: bool,
 }
 
-/// What the Dockerfile means for one platform.
-struct PlatformInputs {
-    /// External `FROM` images, by name.
-    bases: Vec<String>,
-    /// The platform args given as build args (where the Dockerfile declares them).
-    platform_args: BTreeMap<String, String>,
+/// What the context and Dockerfile of an image were found to be: read and hashed once per
+/// image, whatever its number of platforms.
+struct Sources {
+    ctx: Context,
+    /// The digest of the context's entries.
+    digest: String,
+    files: BTreeMap<String, FileStamp>,
+    /// The Dockerfile's text.
+    dockerfile: String,
 }
 
 impl ImageJob<'_> {
@@ -171,6 +169,7 @@ impl ImageJob<'_> {
             .expect("one variant carries the refs");
         let id = main.id.clone();
         let licenses = main.licenses;
+        let bases = main.bases.clone();
         let platforms: BTreeMap<String, String> = results
             .iter()
             .filter_map(|(v, d)| Some((v.platform.as_ref()?.to_string(), d.id.clone())))
@@ -197,6 +196,7 @@ impl ImageJob<'_> {
             message: None,
             licenses,
             platforms,
+            bases,
         })
     }
 
@@ -266,6 +266,7 @@ impl ImageJob<'_> {
             bases,
             platform_args,
             bases_complete,
+            mut found,
             fingerprint,
             digests,
             recorded,
@@ -275,24 +276,31 @@ impl ImageJob<'_> {
             && standing
             && let Some(prev) = recorded
         {
-            return self
+            let mut done = self
                 .reuse(v, &prev, fingerprint, digests, sources.files.clone())
-                .await;
+                .await?;
+            done.bases = found;
+            return Ok(done);
         }
+        let labels = self.labels(opts, true).await?.labels;
         let id = self
-            .build(v, logs, sources.ctx.clone(), platform_args, opts)
+            .build(v, logs, sources.ctx.clone(), platform_args, labels, opts)
             .await?;
+        let engine = &self.session.engine;
         let (fingerprint, digests) = if bases_complete {
             (fingerprint, digests)
         } else {
-            resolve_bases(&self.session.engine, &bases, &mut inputs.bases).await?;
+            found = bases::resolve(engine, &bases, &mut inputs.bases).await?.1;
             (
                 fingerprint::fingerprint(&inputs, &sources.digest),
                 InputDigests::of(&inputs, &sources.digest),
             )
         };
-        self.finish(v, id, fingerprint, digests, sources.files.clone(), opts)
-            .await
+        let mut done = self
+            .finish(v, id, fingerprint, digests, sources.files.clone(), opts)
+            .await?;
+        done.bases = found;
+        Ok(done)
     }
 
     /// The inputs and fingerprint of platform `v`, and whether its recorded build stands.
@@ -305,19 +313,26 @@ impl ImageJob<'_> {
     ) -> Result<Check> {
         let mut inputs = self.inputs(v, dep_ids, opts);
         inputs.dockerfile = sources.ctx.dockerfile_in_context.clone();
+        inputs.labels = self.labels(opts, false).await?.fingerprinted();
         let PlatformInputs {
             bases,
             platform_args,
-        } = self.platform_inputs(v, &sources.dockerfile);
+        } = bases::platform_inputs(
+            self.session,
+            self.index,
+            v.platform.as_ref(),
+            &sources.dockerfile,
+        );
         // A base the engine lacks is a cache miss: the build pulls it, and the fingerprint is
         // taken again afterwards with its id.
-        let bases_complete = resolve_bases(&self.session.engine, &bases, &mut inputs.bases).await?;
+        let engine = &self.session.engine;
+        let (bases_complete, found) = bases::resolve(engine, &bases, &mut inputs.bases).await?;
         let fingerprint = fingerprint::fingerprint(&inputs, &sources.digest);
         let digests = InputDigests::of(&inputs, &sources.digest);
         let recorded = self.store.load(&v.state_key);
         let standing = match &recorded {
             Some(prev) if bases_complete && prev.fingerprint == fingerprint => {
-                self.session.engine.image_id(&prev.id).await?.is_some()
+                engine.image_id(&prev.id).await?.is_some()
             }
             _ => false,
         };
@@ -326,11 +341,41 @@ impl ImageJob<'_> {
             bases,
             platform_args,
             bases_complete,
+            found,
             fingerprint,
             digests,
             recorded,
             standing,
         })
+    }
+
+    /// The labels of this image: the defaults from git and the workspace, then the user's.
+    /// Not `building`: the labels that count in the fingerprint only are complete.
+    async fn labels(
+        &self,
+        opts: &BuildOptions,
+        building: bool,
+    ) -> Result<crate::labels::ImageLabels> {
+        let session = self.session;
+        let settings = &session.ws.config.labels;
+        let provenance = match settings.defaults {
+            true => Some(session.provenance(building).await?),
+            false => None,
+        };
+        let defaults = provenance
+            .as_ref()
+            .map(|provenance| crate::labels::Defaults {
+                provenance,
+                version: session.ws.version.as_deref(),
+                title: &self.image.name,
+            });
+        let manifest = &session.plan.manifest_of(self.index).labels;
+        Ok(crate::labels::merge(
+            settings,
+            defaults,
+            manifest,
+            &opts.labels,
+        ))
     }
 
     /// The non-file inputs: build args (ours by id), dependency ids, the license inputs.
@@ -354,6 +399,8 @@ impl ImageJob<'_> {
             builder: self.builder().as_str().to_string(),
             platform: v.platform.as_ref().map(ToString::to_string),
             target: self.image.target.clone(),
+            inline_cache: self.cache(opts).inline,
+            labels: BTreeMap::new(),
         };
         for (arg, dep) in &self.image.image_args {
             if let Some(id) = dep_ids.get(dep) {
@@ -393,36 +440,6 @@ impl ImageJob<'_> {
         })
         .await
         .map_err(|e| Error::Failed(format!("context task failed: {e}")))?
-    }
-
-    /// The Dockerfile for platform `v`: its external bases and the platform args it declares.
-    fn platform_inputs(&self, v: &Variant, dockerfile: &str) -> PlatformInputs {
-        let session = self.session;
-        let platform = v.platform.as_ref().unwrap_or(&session.native);
-        let automatic = platform.args(&session.native);
-        let build_args = &self.image.build_args;
-        // The platform args go as build args wherever the Dockerfile declares them: the
-        // classic builder has none of its own, and the engine's BuildKit (0.8) empties one
-        // that a global `ARG TARGETARCH` re-declares, which `FROM ...-${TARGETARCH}` needs.
-        // (Only global ones reach the classic builder's `FROM` lines.)
-        let declared = crate::dockerfile::declared_args(dockerfile);
-        let platform_args: BTreeMap<String, String> = automatic
-            .iter()
-            .filter(|(k, _)| declared.contains(*k) && !build_args.contains_key(*k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        let from_scope = match self.builder() {
-            Builder::BuildKit => automatic,
-            Builder::Classic => BTreeMap::new(),
-        };
-        let mut args = build_args.clone();
-        args.extend(platform_args.clone());
-        let mut bases = crate::dockerfile::external_bases(dockerfile, &args, &from_scope);
-        bases.retain(|b| !session.own_refs.contains(b));
-        PlatformInputs {
-            bases,
-            platform_args,
-        }
     }
 
     /// The refs of platform `v` that do not point at image `id` in the engine.
@@ -473,12 +490,27 @@ impl ImageJob<'_> {
             },
             id: prev.id.clone(),
             licenses: None,
+            bases: BTreeMap::new(),
         })
     }
 
     /// The builder this image is built with.
     fn builder(&self) -> Builder {
         self.session.builder(self.index)
+    }
+
+    /// Its build cache (BuildKit only: the classic builder with cache settings is refused
+    /// before anything runs).
+    fn cache(&self, opts: &BuildOptions) -> crate::cache::ImageCache {
+        match self.builder() {
+            Builder::BuildKit => crate::cache::for_image(
+                &self.session.plan,
+                self.index,
+                &self.session.ws.config.cache,
+                &opts.cache,
+            ),
+            Builder::Classic => Default::default(),
+        }
     }
 
     /// Build through the engine, untagged; the full log goes to `logs/<image>.log`.
@@ -488,6 +520,7 @@ impl ImageJob<'_> {
         logs: &Path,
         ctx: Context,
         platform_args: BTreeMap<String, String>,
+        labels: BTreeMap<String, String>,
         opts: &BuildOptions,
     ) -> Result<String> {
         let session = self.session;
@@ -521,6 +554,7 @@ impl ImageJob<'_> {
                 }
             }
         };
+        let cache = self.cache(opts);
         let request = BuildRequest {
             builder: self.builder(),
             dockerfile: ctx.dockerfile_in_context.clone(),
@@ -537,6 +571,13 @@ impl ImageJob<'_> {
             },
             target: image.target.clone(),
             session: build_session.as_ref().map(|s| s.id().to_string()),
+            // --no-cache uses no cache, so none is fetched.
+            cache_from: match opts.no_cache {
+                true => Vec::new(),
+                false => cache.from,
+            },
+            inline_cache: cache.inline,
+            labels,
             raw_stream: opts.raw_stream,
         };
         let label = match &v.tag_suffix {
@@ -638,6 +679,12 @@ impl ImageJob<'_> {
                     Some((&session.engine, &id)),
                 )
                 .await?;
+                // The time of the `created` label, else now (no commit, no SOURCE_DATE_EPOCH).
+                let created = match session.provenance(true).await?.created {
+                    Some(created) => created,
+                    None => crate::provenance::created(&session.ws.root)?,
+                };
+                let sbom = crate::licenses::sbom::document(&image.name, &created, &resolved)?;
                 let final_id = crate::licenses::add_licenses_layer(
                     &session.engine,
                     self.builder(),
@@ -645,11 +692,13 @@ impl ImageJob<'_> {
                     &id,
                     &spec.dest,
                     &resolved,
+                    &sbom,
                 )
                 .await?;
                 say(&format!(
-                    "added {} license entries under {}",
+                    "added {} license entries and {} under {}",
                     resolved.len(),
+                    crate::licenses::sbom::FILE,
                     spec.dest
                 ));
                 (final_id, Some(resolved.len()))
@@ -672,6 +721,7 @@ impl ImageJob<'_> {
             outcome: Outcome::Built,
             id,
             licenses,
+            bases: BTreeMap::new(),
         })
     }
 }
@@ -704,40 +754,6 @@ fn emulation_hint(error: &str, platform: Option<&Platform>) -> String {
         ),
         _ => String::new(),
     }
-}
-
-/// The engine's id of each external base into `ids` (`absent` for one it does not hold);
-/// whether every base was found.
-async fn resolve_bases(engine: &Engine, bases: &[String], ids: &mut Vec<String>) -> Result<bool> {
-    let mut complete = true;
-    ids.clear();
-    for base in bases {
-        let id = match engine.image_id(base).await {
-            Ok(Some(id)) => id,
-            Err(e @ Error::Unreachable(_)) => return Err(e),
-            // Not in the engine, or a name the engine cannot parse: the build will say.
-            Ok(None) | Err(_) => {
-                complete = false;
-                "absent".to_string()
-            }
-        };
-        ids.push(id);
-    }
-    Ok(complete)
-}
-
-/// One platform of an image as `build --print` finds it: what the scheduler would check, and
-/// the refs an up-to-date image would be re-tagged under.
-pub(super) struct Found {
-    /// The platform (`None`: the engine's own, none named).
-    pub platform: Option<Platform>,
-    /// Whether the image's refs point at this platform (the others get local-only tags).
-    pub carries_refs: bool,
-    pub check: Check,
-    /// The context's files now (path -> stamp with content hash).
-    pub files: BTreeMap<String, FileStamp>,
-    /// The refs that do not point at the recorded image (asked only when it stands).
-    pub refs_elsewhere: Vec<String>,
 }
 
 /// `build --print`: the scheduler's checks of every platform of image `index`, with `dep_ids`

@@ -2,6 +2,7 @@
 //! cancelling what runs. Preparing a manifest is `prepare.rs`; building one image (inputs,
 //! reuse, build, tag) is `image.rs`.
 
+mod bases;
 mod image;
 mod prepare;
 mod print;
@@ -34,8 +35,27 @@ pub struct BuildOptions {
     /// `--secret`: build secrets for every image (a manifest's `[secrets]` of the same id
     /// loses).
     pub secrets: Vec<crate::engine::session::SecretSpec>,
+    /// `--cache-from` / `--cache-to` (wins over the manifests and the workspace).
+    pub cache: crate::cache::CacheConfig,
+    /// `--pull`: pull external bases through the engine before building (or `pull = true`).
+    pub pull: bool,
+    /// `--label KEY=VALUE`: wins over the workspace's and manifests' `[labels]`.
+    pub labels: Vec<(String, String)>,
     /// `-vv`: every message of the engine's build stream as a log line too.
     pub raw_stream: bool,
+}
+
+/// Pull the selection's external bases when asked (`--pull`, `pull = true`), then run the
+/// prepare steps ([`prepare`]). A pull that fails stops the run before anything is built.
+pub async fn pull_then_prepare(
+    session: &Session,
+    selection: &[ImageIndex],
+    opts: &BuildOptions,
+) -> Result<BTreeMap<ImageIndex, String>> {
+    if opts.pull || session.ws.config.pull {
+        bases::pull(session, selection, opts.jobs).await?;
+    }
+    Ok(prepare(session, selection, opts.keep_going).await)
 }
 
 /// The build secrets of image `index`: its manifest's `[secrets]` (a `file` relative to the
@@ -83,6 +103,8 @@ pub struct ImageResult {
     /// The image of each platform built, `os/arch[/variant]` -> id, when the image names its
     /// platforms (`platforms = [...]`); `id` is then the one the refs point at.
     pub platforms: BTreeMap<String, String>,
+    /// The external bases of the platform the refs point at, by reference.
+    pub bases: BTreeMap<String, crate::output::BaseMetadata>,
 }
 
 /// What every build task shares.
@@ -103,6 +125,10 @@ pub struct Session {
     /// Every ref of the plan's images: a `FROM` naming one is ours, a dependency already
     /// counted by id, not an external base.
     own_refs: BTreeSet<String>,
+    /// The git remote, read once, when the first image needs its labels' fingerprint.
+    remote: tokio::sync::OnceCell<Option<String>>,
+    /// Git and the timestamp rule, read once, when the first image is really built.
+    provenance: tokio::sync::OnceCell<crate::provenance::Provenance>,
 }
 
 impl Session {
@@ -118,6 +144,30 @@ impl Session {
                 .unwrap_or_default()
         };
         self.build_credentials.get_or_init(read).await.clone()
+    }
+
+    /// What git says for the labels of an image being built (`building`), or, for its
+    /// fingerprint only, the remote alone: an up-to-date run never waits for `git status`.
+    async fn provenance(&self, building: bool) -> Result<crate::provenance::Provenance> {
+        let root = self.ws.root.clone();
+        if !building {
+            let read = || async {
+                tokio::task::spawn_blocking(move || crate::provenance::remote_url(&root))
+                    .await
+                    .unwrap_or_default()
+            };
+            let remote = self.remote.get_or_init(read).await.clone();
+            return Ok(crate::provenance::Provenance {
+                remote,
+                ..Default::default()
+            });
+        }
+        let read = || async {
+            tokio::task::spawn_blocking(move || crate::provenance::Provenance::read(&root))
+                .await
+                .map_err(|e| Error::Failed(format!("reading git provenance stopped: {e}")))?
+        };
+        self.provenance.get_or_try_init(read).await.cloned()
     }
 
     pub fn new(
@@ -144,6 +194,8 @@ impl Session {
             interrupt,
             builders,
             native,
+            remote: tokio::sync::OnceCell::new(),
+            provenance: tokio::sync::OnceCell::new(),
         }
     }
 }
@@ -156,6 +208,9 @@ pub fn describe(
     opts: &BuildOptions,
 ) -> String {
     let mut out = String::new();
+    if opts.pull || ws.config.pull {
+        out.push_str("pull     the external bases of these images, through the engine\n");
+    }
     let mut prepared = BTreeSet::new();
     for &i in selection {
         let m = plan.manifest_of(i);
@@ -197,12 +252,24 @@ pub fn describe(
         if opts.no_cache {
             line.push_str(", --no-cache");
         }
+        for (k, v) in &opts.labels {
+            line.push_str(&format!(", --label {k}={v}"));
+        }
         out.push_str(&line);
         out.push('\n');
         if opts.pull_licenses
             && let Some(l) = &m.licenses
         {
-            out.push_str(&format!("licenses {}: into {}\n", img.label(), l.dest));
+            out.push_str(&format!(
+                "licenses {}: into {} (with {})\n",
+                img.label(),
+                l.dest,
+                crate::licenses::sbom::FILE
+            ));
+        }
+        let cache = crate::cache::for_image(plan, i, &ws.config.cache, &opts.cache);
+        if !cache.is_empty() {
+            out.push_str(&format!("cache    {}: {}\n", img.label(), cache.describe()));
         }
         for r in &img.refs {
             out.push_str(&format!("tag      {}: {r}\n", img.label()));
@@ -364,6 +431,7 @@ impl ImageResult {
             message: Some(message),
             licenses: None,
             platforms: BTreeMap::new(),
+            bases: BTreeMap::new(),
         }
     }
 
@@ -376,6 +444,7 @@ impl ImageResult {
             message: Some(message),
             licenses: None,
             platforms: BTreeMap::new(),
+            bases: BTreeMap::new(),
         }
     }
 }

@@ -4,14 +4,29 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::image::{self, Found};
+use super::image::{self, Check};
 use super::{BuildOptions, Session};
 use crate::error::{Error, Result};
 use crate::fingerprint::{FileStamp, ImageState, InputDigests, StateStore};
 use crate::output::{BuildPrint, PlanStatus, PlatformCheck, PrintedImage, SCHEMA};
 use crate::plan::{BuildPlan, ImageIndex};
+use crate::reference::Platform;
 use crate::report::short_id;
 use crate::workspace::Workspace;
+
+/// One platform of an image as `build --print` finds it: what the scheduler would check, and
+/// the refs an up-to-date image would be re-tagged under.
+pub(super) struct Found {
+    /// The platform (`None`: the engine's own, none named).
+    pub platform: Option<Platform>,
+    /// Whether the image's refs point at this platform (the others get local-only tags).
+    pub carries_refs: bool,
+    pub check: Check,
+    /// The context's files now (path -> stamp with content hash).
+    pub files: BTreeMap<String, FileStamp>,
+    /// The refs that do not point at the recorded image (asked only when it stands).
+    pub refs_elsewhere: Vec<String>,
+}
 
 /// The reason of an image whose `[[prepare]]` steps make an input that does not exist yet.
 pub const PREPARE_NOT_RUN: &str = "unknown: prepare steps have not run";
@@ -340,6 +355,15 @@ fn changes(
             (Some(a), Some(b)) if a != b => out.push(format!("build arg {name} changed")),
             _ => {}
         }
+    }
+    let labels: BTreeSet<&String> = before.labels.keys().chain(now.labels.keys()).collect();
+    for name in labels {
+        if before.labels.get(name) != now.labels.get(name) {
+            out.push(format!("label {name} changed"));
+        }
+    }
+    if before.inline_cache != now.inline_cache {
+        out.push("the inline cache export changed".into());
     }
     if !skip_deps && before.dependency_ids != now.dependency_ids {
         let deps: Vec<&str> = plan

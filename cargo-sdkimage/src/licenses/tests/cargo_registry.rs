@@ -117,6 +117,26 @@ fn gathers_normal_third_party_dependencies_with_every_text() {
         .expect("bare");
     assert_eq!(bare.license.as_deref(), Some("MIT"));
     assert!(bare.files.is_empty());
+    // A path dependency has no known download location nor checksum (the SBOM says
+    // NOASSERTION); a crates.io crate has its download URL and Cargo.lock's checksum.
+    assert_eq!(bare.origin, crate::licenses::Origin::default());
+    let itoa = gathered
+        .entries
+        .iter()
+        .find(|e| e.name == "itoa")
+        .expect("itoa");
+    assert_eq!(
+        itoa.origin.download.as_deref(),
+        Some("https://crates.io/api/v1/crates/itoa/1.0.18/download")
+    );
+    let lock = std::fs::read_to_string(ws.root.join("Cargo.lock")).expect("lock file");
+    let block = &lock[lock.find("name = \"itoa\"").expect("itoa in the lock")..];
+    let checksum = block
+        .lines()
+        .find_map(|l| l.strip_prefix("checksum = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("itoa's checksum");
+    assert_eq!(itoa.origin.sha256.as_deref(), Some(checksum));
 }
 
 #[test]
@@ -155,7 +175,22 @@ fn a_crate_without_text_fails_until_overridden() {
     let resolved = check(gathered, licenses).expect("settled");
     assert_eq!(resolved.len(), 5);
     let out = dir.path().join("out");
-    write_dir(&resolved, &out).expect("write the layout");
+    let sbom = crate::licenses::sbom::document("bare_sdk", "2023-11-14T22:13:20Z", &resolved)
+        .expect("sbom");
+    write_dir(&resolved, &sbom, &out).expect("write the layout");
+    super::validate_spdx(&out.join("sbom.spdx.json"));
+    let doc: crate::licenses::sbom::Document =
+        serde_json::from_slice(&sbom).expect("the SBOM is a document");
+    let itoa = doc
+        .packages
+        .iter()
+        .find(|p| p.name == "itoa")
+        .expect("itoa");
+    assert_eq!(itoa.checksums.len(), 1, "{itoa:?}");
+    assert_eq!(
+        itoa.external_refs[0].reference_locator,
+        "pkg:cargo/itoa@1.0.18"
+    );
     let text =
         std::fs::read_to_string(out.join("cargo/bare-2.0.0/LICENSE")).expect("override text");
     assert!(text.contains("Copyright (c) bare"));

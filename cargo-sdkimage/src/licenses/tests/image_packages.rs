@@ -345,9 +345,15 @@ fn policy_and_overrides(gathered: Gathered, versions: &HashMap<String, String>) 
     let resolved = check(gathered, dir).expect("settled by the overrides");
     assert_eq!(resolved.len(), 7);
 
+    let sbom = crate::licenses::sbom::document("beam_sdk", "2023-11-14T22:13:20Z", &resolved)
+        .expect("sbom");
+    let sbom_file = dir.join("sbom.spdx.json");
+    std::fs::write(&sbom_file, &sbom).expect("write the sbom");
+    super::validate_spdx(&sbom_file);
     let mut layer = Vec::new();
     write_tar(
         &resolved,
+        &sbom,
         "/opt/apache/beam/third_party_licenses",
         &mut layer,
     )

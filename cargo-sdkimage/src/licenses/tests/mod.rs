@@ -52,3 +52,30 @@ fn copy_tree(from: &Path, to: &Path) {
         }
     }
 }
+
+/// Validate an SPDX document with the real validator (`pyspdxtools -i`, PyPI's spdx-tools):
+/// `SDKIMAGE_PYSPDXTOOLS` names it (`scripts/test` installs it and sets it). Panics with the
+/// validator's findings when the document is invalid, and when the validator is missing.
+pub(crate) fn validate_spdx(file: &Path) {
+    let tool = std::env::var_os("SDKIMAGE_PYSPDXTOOLS").unwrap_or_else(|| {
+        panic!(
+            "SDKIMAGE_PYSPDXTOOLS is not set: the SBOM tests need the SPDX validator; run them through scripts/test, which installs spdx-tools and sets it"
+        )
+    });
+    let output = Command::new(&tool)
+        .arg("-i")
+        .arg(file)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", Path::new(&tool).display()));
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        output.status.success() && !said.contains("invalid") && !said.contains("Invalid"),
+        "{} is not a valid SPDX document ({}):\n{said}",
+        file.display(),
+        output.status
+    );
+}

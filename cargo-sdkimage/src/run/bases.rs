@@ -1,0 +1,308 @@
+//! The external bases of a build: the `FROM` images an image's Dockerfile builds on for one
+//! platform (not a stage, not `scratch`, not one of our images), pulled through the engine
+//! before anything is built when asked (`--pull`, `pull = true`), and what each one is (its id
+//! for the fingerprint; its id and registry digest for the metadata file).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use futures_util::StreamExt;
+
+use super::Session;
+use crate::engine::{Builder, Engine, EngineError};
+use crate::error::{Error, Result};
+use crate::output::BaseMetadata;
+use crate::plan::ImageIndex;
+use crate::reference::Platform;
+use crate::registry::{Failure, Registries};
+
+/// What the Dockerfile means for one platform.
+pub(super) struct PlatformInputs {
+    /// External `FROM` images, by name.
+    pub bases: Vec<String>,
+    /// The platform args given as build args (where the Dockerfile declares them).
+    pub platform_args: BTreeMap<String, String>,
+}
+
+/// The Dockerfile `dockerfile` of image `index` for `platform` (`None`: the engine's own): its
+/// external bases and the platform args it declares.
+pub(super) fn platform_inputs(
+    session: &Session,
+    index: ImageIndex,
+    platform: Option<&Platform>,
+    dockerfile: &str,
+) -> PlatformInputs {
+    let platform = platform.unwrap_or(&session.native);
+    let automatic = platform.args(&session.native);
+    let build_args = &session.plan.image(index).build_args;
+    // The platform args go as build args wherever the Dockerfile declares them: the classic
+    // builder has none of its own, and the engine's BuildKit (0.8) empties one that a global
+    // `ARG TARGETARCH` re-declares, which `FROM ...-${TARGETARCH}` needs. (Only global ones
+    // reach the classic builder's `FROM` lines.)
+    let declared = crate::dockerfile::declared_args(dockerfile);
+    let platform_args: BTreeMap<String, String> = automatic
+        .iter()
+        .filter(|(k, _)| declared.contains(*k) && !build_args.contains_key(*k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let from_scope = match session.builder(index) {
+        Builder::BuildKit => automatic,
+        Builder::Classic => BTreeMap::new(),
+    };
+    let mut args = build_args.clone();
+    args.extend(platform_args.clone());
+    let mut bases = crate::dockerfile::external_bases(dockerfile, &args, &from_scope);
+    bases.retain(|b| !session.own_refs.contains(b));
+    PlatformInputs {
+        bases,
+        platform_args,
+    }
+}
+
+/// The engine's id of each external base into `ids` (`absent` for one it does not hold), and
+/// each base the engine holds with its id and registry digest; whether every base was found.
+pub(super) async fn resolve(
+    engine: &Engine,
+    bases: &[String],
+    ids: &mut Vec<String>,
+) -> Result<(bool, BTreeMap<String, BaseMetadata>)> {
+    let mut complete = true;
+    let mut found = BTreeMap::new();
+    ids.clear();
+    for base in bases {
+        let id = match engine.local_image(base).await {
+            Ok(Some(local)) => {
+                let meta = BaseMetadata {
+                    id: local.id.clone(),
+                    digest: registry_digest(base, &local.repo_digests),
+                };
+                found.insert(base.clone(), meta);
+                local.id
+            }
+            Err(e @ Error::Unreachable(_)) => return Err(e),
+            // Not in the engine, or a name the engine cannot parse: the build will say.
+            Ok(None) | Err(_) => {
+                complete = false;
+                "absent".to_string()
+            }
+        };
+        ids.push(id);
+    }
+    Ok((complete, found))
+}
+
+/// Pull every external base of the selection through the engine, each for every platform
+/// that builds on it (the engine's own last, so that its tag names the image local builds
+/// use), bases in parallel up to `jobs`. A registry that cannot be reached is
+/// [`Error::Unreachable`] naming it; any other failure stops the run too, naming the base
+/// and the images on it.
+pub(super) async fn pull(session: &Session, selection: &[ImageIndex], jobs: usize) -> Result<()> {
+    // base -> (platforms, images on it)
+    let mut wanted: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
+    for &i in selection {
+        let image = session.plan.image(i);
+        let path = &session.plan.manifest_of(i).dockerfile;
+        let rules = crate::guarded::Rules::new(
+            &session.ws.root,
+            crate::guarded::CONFIG_CAP,
+            "a Dockerfile",
+        );
+        // A Dockerfile that cannot be read fails its image's build, which says why.
+        let Ok(text) = crate::guarded::read_to_string(path, rules) else {
+            continue;
+        };
+        let platforms: Vec<Option<Platform>> = if image.platforms.is_empty() {
+            vec![None]
+        } else {
+            image.platforms.iter().map(|p| Platform::parse(p)).collect()
+        };
+        for p in &platforms {
+            let name = p.as_ref().unwrap_or(&session.native).to_string();
+            for base in platform_inputs(session, i, p.as_ref(), &text).bases {
+                let entry = wanted.entry(base).or_default();
+                entry.0.insert(name.clone());
+                entry.1.insert(image.name.clone());
+            }
+        }
+    }
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    let registries = Registries::from_env()?;
+    let native = session.native.to_string();
+    let registries = &registries;
+    let native = &native;
+    let mut pulls = futures_util::stream::iter(wanted)
+        .map(|(base, (platforms, images))| async move {
+            let mut order: Vec<&String> = platforms.iter().filter(|p| *p != native).collect();
+            order.extend(platforms.get(native));
+            for platform in order {
+                pull_one(session, registries, &base, platform, &images).await?;
+            }
+            Ok::<(), Error>(())
+        })
+        .buffer_unordered(jobs.max(1));
+    let mut first_error = None;
+    while let Some(result) = pulls.next().await {
+        if let Err(e) = result {
+            // An unreachable registry says the most about what to do; it wins.
+            let replace = matches!(e, Error::Unreachable(_))
+                && !matches!(first_error, Some(Error::Unreachable(_)));
+            if first_error.is_none() || replace {
+                first_error = Some(e);
+            }
+        }
+    }
+    first_error.map_or(Ok(()), Err)
+}
+
+/// Pull one base for one platform, retrying what may pass (no connection, a busy registry).
+async fn pull_one(
+    session: &Session,
+    registries: &Registries,
+    base: &str,
+    platform: &str,
+    images: &BTreeSet<String>,
+) -> Result<()> {
+    let registry = registry_of(base);
+    let credentials = registries.credentials(registry).await?;
+    let auth = credentials
+        .as_ref()
+        .map(|c| c.to_docker(&crate::registry::credentials::config_key(registry)));
+    session
+        .reporter
+        .progress_note(&format!("pulling {base} ({platform})"));
+    let engine = &session.engine;
+    let result = registries
+        .retry()
+        .run(|| async {
+            match engine.pull(base, Some(platform), auth.clone()).await {
+                Ok(digest) => Ok(Ok(digest)),
+                // The engine itself went away: nothing to retry.
+                Err(EngineError::Unreachable(m)) => Ok(Err(m)),
+                Err(EngineError::Failed(m)) => Err(Failure::from_engine_message(&m)),
+            }
+        })
+        .await;
+    let on = images.iter().cloned().collect::<Vec<_>>().join(", ");
+    match result {
+        Ok(Ok(digest)) => {
+            let digest = digest.map(|d| format!(" {d}")).unwrap_or_default();
+            session
+                .reporter
+                .progress_note(&format!("pulled {base} ({platform}){digest}"));
+            Ok(())
+        }
+        Ok(Err(lost)) => Err(Error::Unreachable(lost)),
+        Err(Failure::Connection(m)) => Err(Error::Unreachable(format!(
+            "cannot pull base image {base} (of {on}): registry {registry} unreachable after {} attempts: {m}. Check the registry, or build without --pull (and without `pull = true`) from the engine's local images",
+            registries.retry().attempts
+        ))),
+        Err(Failure::Denied(m)) => {
+            let why = match credentials {
+                None => format!(
+                    "the Docker config has no credentials for {registry} (run `docker login {registry}`)"
+                ),
+                Some(_) => {
+                    format!("the credentials the Docker config holds for {registry} were rejected")
+                }
+            };
+            Err(Error::Failed(format!(
+                "registry {registry} denied the pull of base image {base} (of {on}): {why} (engine: {m})"
+            )))
+        }
+        Err(other) => Err(Error::Failed(format!(
+            "cannot pull base image {base} for {platform} (of {on}): {}",
+            other.message()
+        ))),
+    }
+}
+
+/// `name[:tag][@digest]` -> `name`.
+fn repository_of(reference: &str) -> &str {
+    let name = reference.split_once('@').map_or(reference, |(n, _)| n);
+    match name.rfind(':') {
+        Some(colon) if !name[colon..].contains('/') => &name[..colon],
+        _ => name,
+    }
+}
+
+/// The registry host of a reference (`docker.io` when it names none).
+fn registry_of(reference: &str) -> &str {
+    crate::reference::split_domain(repository_of(reference))
+        .0
+        .unwrap_or("docker.io")
+}
+
+/// A repository as the engine shows it (`docker.io/library/busybox` -> `busybox`).
+fn familiar(repository: &str) -> &str {
+    let short = repository
+        .strip_prefix("docker.io/")
+        .or_else(|| repository.strip_prefix("index.docker.io/"))
+        .unwrap_or(repository);
+    match short.strip_prefix("library/") {
+        Some(rest) if !rest.contains('/') => rest,
+        _ => short,
+    }
+}
+
+/// The registry digest a base was pulled (or pushed) as: the digest it is pinned to, else
+/// the engine's `RepoDigests` entry of its repository; `None` for an image that never came
+/// from a registry (built or loaded locally).
+fn registry_digest(base: &str, repo_digests: &[String]) -> Option<String> {
+    if let Some((_, digest)) = base.split_once('@') {
+        return Some(digest.to_string());
+    }
+    let repository = familiar(repository_of(base));
+    repo_digests.iter().find_map(|entry| {
+        let (repo, digest) = entry.split_once('@')?;
+        (familiar(repo) == repository).then(|| digest.to_string())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn references_split_into_repository_and_registry() {
+        assert_eq!(repository_of("busybox"), "busybox");
+        assert_eq!(repository_of("busybox:1.36"), "busybox");
+        assert_eq!(repository_of("localhost:5000/x/y:1"), "localhost:5000/x/y");
+        assert_eq!(repository_of("localhost:5000/x/y"), "localhost:5000/x/y");
+        assert_eq!(repository_of("x/y:1@sha256:ab"), "x/y");
+        assert_eq!(registry_of("localhost:5000/x/y:1"), "localhost:5000");
+        assert_eq!(registry_of("127.0.0.1:9/x"), "127.0.0.1:9");
+        assert_eq!(registry_of("debian:bookworm"), "docker.io");
+        assert_eq!(registry_of("gcr.io/p/x@sha256:ab"), "gcr.io");
+    }
+
+    #[test]
+    fn the_registry_digest_is_the_repo_digest_of_the_base_repository() {
+        let digests = vec![
+            "localhost:5000/other@sha256:00".to_string(),
+            "localhost:5000/team/base@sha256:11".to_string(),
+        ];
+        assert_eq!(
+            registry_digest("localhost:5000/team/base:1", &digests).as_deref(),
+            Some("sha256:11")
+        );
+        assert_eq!(registry_digest("team/base:1", &digests), None);
+        // Docker Hub names, written either way.
+        let hub = vec!["busybox@sha256:22".to_string()];
+        assert_eq!(
+            registry_digest("docker.io/library/busybox:1", &hub).as_deref(),
+            Some("sha256:22")
+        );
+        assert_eq!(
+            registry_digest("busybox", &hub).as_deref(),
+            Some("sha256:22")
+        );
+        // Pinned: that digest.
+        assert_eq!(
+            registry_digest("x@sha256:33", &[]).as_deref(),
+            Some("sha256:33")
+        );
+        // Built locally: none.
+        assert_eq!(registry_digest("local/base:1", &[]), None);
+    }
+}
