@@ -133,7 +133,8 @@ enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
-    /// Show the effective Dockerfile and the build context listing of one image.
+    /// Show the effective Dockerfile (rendered for extends/adapt) and the build context listing
+    /// of one image (`--message-format json`: the Dockerfile of each selected image)
     Dockerfile {
         #[command(flatten)]
         target: TargetArgs,
@@ -665,8 +666,16 @@ async fn run(
             };
             commands::check(&target.to_lib(), &cmd, reporter, interrupt).await
         }
-        Command::Dockerfile { target, .. } => {
-            reporter.out(&commands::dockerfile(&target.to_lib())?);
+        Command::Dockerfile { target, output } => {
+            match output.message_format {
+                Format::Json => {
+                    let entries = commands::dockerfiles(&target.to_lib())?;
+                    let text = serde_json::to_string_pretty(&entries)
+                        .map_err(|e| Error::Failed(e.to_string()))?;
+                    reporter.out(&format!("{text}\n"));
+                }
+                Format::Human => reporter.out(&commands::dockerfile(&target.to_lib())?),
+            }
             Ok(())
         }
         Command::Init { dir } => {

@@ -19,6 +19,7 @@ use crate::{context, discover};
 
 mod cargo_sources;
 mod check;
+mod custom;
 mod print;
 mod push_metadata;
 mod sbom;
@@ -124,8 +125,7 @@ pub async fn list(target: &Target, reporter: &dyn EventSink) -> Result<Vec<ListE
 pub struct BuildCommand {
     pub build: BuildOptions,
     pub dry_run: bool,
-    /// `--print`: the resolved plan as JSON on stdout; nothing runs.
-    pub print: bool,
+    pub print: bool, // the plan as JSON (`commands/print.rs`); nothing runs
     pub metadata_file: Option<PathBuf>,
     /// `--push`: publish after every selected build succeeded.
     pub push: Option<PublishOptions>,
@@ -157,10 +157,9 @@ pub async fn build(
         reporter.note(&warning);
     }
     if cmd.print {
-        let plan = print::print(l, opts, reporter.clone(), interrupt).await?;
-        let text = serde_json::to_string_pretty(&plan).expect("the plan serializes");
-        reporter.data(&format!("{text}\n"));
-        return Ok(Vec::new());
+        return print::print(l, opts, reporter, interrupt)
+            .await
+            .map(|()| Vec::new());
     }
     check_secrets(&l, &opts.secrets)?;
     let ws_cache = l.ws.config.cache.clone();
@@ -217,6 +216,9 @@ pub async fn build(
             {
                 run.interrupted =
                     check::after_build(&session, &mut run.results, c, opts.jobs).await?;
+            } else if run.interrupted.is_none() {
+                run.interrupted =
+                    custom::check_adapted(&session, &mut run.results, opts.jobs).await?;
             }
             let sbom_error = match (&cmd.sbom_dir, run.interrupted) {
                 (Some(dir), None) => sbom::copy_from_images(&session, &run.results, dir)
@@ -400,9 +402,10 @@ pub fn dockerfile(target: &Target) -> Result<String> {
     };
     let m = l.plan.manifest_of(image);
     let img = l.plan.image(image);
-    let rules = crate::guarded::Rules::new(&l.ws.root, crate::guarded::CONFIG_CAP, "a Dockerfile");
-    let text = crate::guarded::read_to_string(&m.dockerfile, rules)?;
+    let entry = dockerfile_entry(&l, image)?;
+    let text = entry.dockerfile;
     let mut spec = m.context_spec(img.variant.as_deref(), &l.ws.root, &l.ws.state_dir());
+    spec.dockerfile = l.ws.root.join(&entry.path);
     // Artifacts of `[[prepare]]` steps that have not run yet are listed apart, not an error:
     // `dockerfile` runs nothing.
     let (copies, unmade): (Vec<_>, Vec<_>) = std::mem::take(&mut spec.copies)
@@ -414,7 +417,7 @@ pub fn dockerfile(target: &Target) -> Result<String> {
         "# {} ({})\n# dockerfile: {}\n",
         img.name,
         img.label(),
-        l.ws.display_path(&m.dockerfile)
+        entry.path
     );
     for (k, v) in &img.build_args {
         out.push_str(&format!("# --build-arg {k}={}\n", run::shown_arg(k, v)));
@@ -451,6 +454,41 @@ pub fn dockerfile(target: &Target) -> Result<String> {
         }
     }
     Ok(out)
+}
+
+/// `dockerfile --message-format json`: the Dockerfile of each named image (none: every one).
+pub fn dockerfiles(target: &Target) -> Result<Vec<output::DockerfileEntry>> {
+    let l = load(target)?;
+    let named = l.plan.named(&target.selectors, &target.cwd)?;
+    named.iter().map(|&i| dockerfile_entry(&l, i)).collect()
+}
+
+/// The Dockerfile image `i` is built from: a custom image's rendered one is written first.
+fn dockerfile_entry(l: &Loaded, i: ImageIndex) -> Result<output::DockerfileEntry> {
+    let img = l.plan.image(i);
+    let m = l.plan.manifest_of(i);
+    let (path, text) = match crate::custom::write_for(img, &l.ws.state_dir())? {
+        Some(rendered) => rendered,
+        None => {
+            let rules =
+                crate::guarded::Rules::new(&l.ws.root, crate::guarded::CONFIG_CAP, "a Dockerfile");
+            let text = crate::guarded::read_to_string(&m.dockerfile, rules)?;
+            (m.dockerfile.clone(), text)
+        }
+    };
+    Ok(output::DockerfileEntry {
+        name: img.name.clone(),
+        language: img.language.clone(),
+        variant: img.variant.clone(),
+        path: l.ws.display_path(&path),
+        rendered: img.custom.is_some(),
+        dockerfile: text,
+        build_args: img
+            .build_args
+            .iter()
+            .map(|(k, v)| (k.clone(), run::shown_arg(k, v).to_string()))
+            .collect(),
+    })
 }
 
 /// Phase one and two of a publish, with the registries of the environment.

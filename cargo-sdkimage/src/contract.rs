@@ -22,9 +22,24 @@ pub struct EffectiveContract {
 /// workspace's version (`{version}`). A value that cannot be expanded is an error at its place
 /// in the declaring manifest.
 ///
-/// This is the one place that decides which contract applies to an image: today the image's
-/// own `[contract]`.
+/// This is the one place that decides which contract applies to an image: the image's own
+/// `[contract]`, and for a custom image (`extends`, `adapt`) the contract of the SDK image it
+/// stands on, expanded for that SDK image (see [`crate::custom::inherit`]).
 pub fn effective(
+    plan: &BuildPlan,
+    i: ImageIndex,
+    version: Option<&str>,
+) -> std::result::Result<Option<EffectiveContract>, Diagnostic> {
+    let own = declared(plan, i, version)?;
+    let inherited = match crate::custom::stands_on(plan.image(i)) {
+        Some(sdk) => effective(plan, sdk, version)?,
+        None => None,
+    };
+    Ok(crate::custom::inherit(inherited, own))
+}
+
+/// The image's own `[contract]`, expanded with its values.
+fn declared(
     plan: &BuildPlan,
     i: ImageIndex,
     version: Option<&str>,

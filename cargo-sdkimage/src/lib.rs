@@ -6,6 +6,7 @@ pub mod check;
 pub mod commands;
 pub mod context;
 pub mod contract;
+pub mod custom;
 pub mod diag;
 pub mod discover;
 pub mod dockerconfig;

@@ -47,6 +47,7 @@ pub struct Manifest {
     pub cache: crate::cache::CacheConfig,
     pub labels: BTreeMap<String, String>,
     pub contract: Option<contract::Contract>,
+    pub custom: Option<custom::Custom>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +153,10 @@ pub const KEYS: &[&str] = &[
     "cache-to",
     "labels",
     "contract",
+    "extends",
+    "adapt",
+    "template",
+    "customize",
 ];
 
 /// The keys of one file, each deserialized to its raw type: `None` or empty when absent or of
@@ -176,6 +181,7 @@ struct RawManifest {
     cache: [Vec<Spanned<String>>; 2],
     labels: BTreeMap<Spanned<String>, Spanned<String>>,
     contract: Option<Spanned<contract::RawContract>>,
+    custom: custom::RawCustom,
     /// Keys written in the file, even with a value of the wrong type: such a key is not missing.
     present: BTreeSet<String>,
 }
@@ -242,10 +248,9 @@ impl Manifest {
             diags: Vec::new(),
         };
         let raw = c.keys(table.into_inner());
+        let (dockerfile, context) = c.dockerfile_and_context(&raw);
         let language = c.language(raw.language, &raw.present);
         let name = c.name(raw.name.as_ref(), &raw.present);
-        let (dockerfile, context) =
-            c.paths(raw.dockerfile.as_ref(), raw.context.as_ref(), &raw.present);
         c.platforms(&raw.platforms);
         c.builder(raw.builder.as_ref());
         c.secrets(&raw.secrets);
@@ -265,6 +270,7 @@ impl Manifest {
         let cache = c.cache(&raw.cache[0], &raw.cache[1]);
         let labels = c.labels(raw.labels);
         let contract = raw.contract.and_then(|k| c.contract(k, &variants));
+        let custom = c.custom(raw.custom, (raw.dockerfile, raw.context), &copies);
         c.finish()?;
         Ok(Manifest {
             path: path.to_path_buf(),
@@ -287,6 +293,7 @@ impl Manifest {
             cache,
             labels,
             contract,
+            custom,
             source,
         })
     }
@@ -425,6 +432,10 @@ impl Checker<'_> {
                 "cache-to" => raw.cache[1] = self.value(&key, value).unwrap_or_default(),
                 "labels" => raw.labels = self.value(&key, value).unwrap_or_default(),
                 "contract" => raw.contract = self.value(&key, value),
+                "extends" => raw.custom.extends = self.value(&key, value),
+                "adapt" => raw.custom.adapt = self.value(&key, value),
+                "template" => raw.custom.template = self.value(&key, value),
+                "customize" => raw.custom.customize = self.value(&key, value),
                 other => self.error(
                     key_start,
                     format!(
@@ -782,6 +793,7 @@ impl Checker<'_> {
 mod build_keys;
 mod cache_keys;
 pub mod contract;
+pub mod custom;
 mod labels;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -198,6 +198,23 @@ pub struct ListEntry {
     pub target: Option<String>,
 }
 
+/// One element of `dockerfile --message-format json` (a JSON array of these, one per image).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DockerfileEntry {
+    pub name: String,
+    pub language: String,
+    pub variant: Option<String>,
+    /// The file the build reads: the manifest's Dockerfile, or the rendered one under the
+    /// state folder (`target/sdkimage/dockerfiles/`).
+    pub path: String,
+    /// Whether the tool rendered it (`extends` / `adapt`).
+    pub rendered: bool,
+    /// Its text.
+    pub dockerfile: String,
+    /// The build args the image gets (secret-looking values as `***`).
+    pub build_args: std::collections::BTreeMap<String, String>,
+}
+
 /// One row of the human summary table of a build.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResultRow {

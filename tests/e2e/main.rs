@@ -6,6 +6,7 @@ mod build;
 mod buildkit;
 mod cache;
 mod contract;
+mod custom;
 mod examples;
 mod graph;
 mod habits;

@@ -11,8 +11,21 @@ use crate::interrupt::Interrupt;
 use crate::output::{BuildPrint, EventSink};
 use crate::run::{self, BuildOptions, Session};
 
-/// The plan of the selection, checked against the engine when one answers.
+/// Print the plan of the selection on stdout, checked against the engine when one answers.
 pub(super) async fn print(
+    l: Loaded,
+    opts: &BuildOptions,
+    reporter: Arc<dyn EventSink>,
+    interrupt: Interrupt,
+) -> Result<()> {
+    let plan = plan(l, opts, reporter.clone(), interrupt).await?;
+    let text = serde_json::to_string_pretty(&plan).expect("the plan serializes");
+    reporter.data(&format!("{text}\n"));
+    Ok(())
+}
+
+/// The plan of the selection, checked against the engine when one answers.
+async fn plan(
     l: Loaded,
     opts: &BuildOptions,
     reporter: Arc<dyn EventSink>,

@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::bases::{self, PlatformInputs};
-use super::print::Found;
+use super::print::{Check, Found};
 use super::{BuildOptions, ImageResult, Outcome, Session};
 use crate::context::{self, Context};
 use crate::engine::session::BuildSession;
@@ -84,26 +84,6 @@ struct Done {
     licenses: Option<usize>,
     /// The external bases it was built on, with their ids and registry digests.
     bases: BTreeMap<String, crate::output::BaseMetadata>,
-}
-
-/// What the scheduler finds for one platform before it builds: the inputs, the fingerprint they
-/// make, and the recorded build, which stands when it has that fingerprint and the engine still
-/// holds its image. `build --print` reads the same.
-pub(super) struct Check {
-    pub inputs: Inputs,
-    /// External `FROM` images, by name (their ids are `inputs.bases`).
-    pub bases: Vec<String>,
-    platform_args: BTreeMap<String, String>,
-    /// Whether the engine holds every external base.
-    pub bases_complete: bool,
-    /// The external bases found, with their ids and registry digests.
-    found: BTreeMap<String, crate::output::BaseMetadata>,
-    pub fingerprint: String,
-    pub digests: InputDigests,
-    /// The state of the last successful build of this platform.
-    pub recorded: Option<ImageState>,
-    /// Whether the recorded build stands for these inputs.
-    pub standing: bool,
 }
 
 /// What the context and Dockerfile of an image were found to be: read and hashed once per
@@ -416,11 +396,16 @@ impl ImageJob<'_> {
     async fn sources(&self) -> Result<Sources> {
         let session = self.session;
         let manifest = session.plan.manifest_of(self.index);
-        let spec = manifest.context_spec(
+        let mut spec = manifest.context_spec(
             self.image.variant.as_deref(),
             &session.ws.root,
             &session.ws.state_dir(),
         );
+        // A custom image's Dockerfile is rendered: written under the state folder, sent from there.
+        let rendered = crate::custom::write_for(self.image, &session.ws.state_dir())?;
+        if let Some((path, _)) = &rendered {
+            spec.dockerfile = path.clone();
+        }
         let previous = self.store.load(&self.image.name);
         let path = manifest.dockerfile.clone();
         let root = session.ws.root.clone();
@@ -428,8 +413,11 @@ impl ImageJob<'_> {
             let ctx = context::collect(&spec)?;
             let rules =
                 crate::guarded::Rules::new(&root, crate::guarded::CONFIG_CAP, "a Dockerfile");
-            let dockerfile = crate::guarded::read_to_string(&path, rules)
-                .map_err(|e| Error::Failed(format!("cannot read {e}")))?;
+            let dockerfile = match rendered {
+                Some((_, text)) => text,
+                None => crate::guarded::read_to_string(&path, rules)
+                    .map_err(|e| Error::Failed(format!("cannot read {e}")))?,
+            };
             let (digest, files) = fingerprint::hash_context(&ctx, previous.as_ref())?;
             Ok(Sources {
                 ctx,
@@ -634,7 +622,11 @@ impl ImageJob<'_> {
                 if let Some(parse) = dockerfile_parse_error(&f.error.to_string()) {
                     return Err(Error::Failed(format!(
                         "{}:{parse} ({log_hint})",
-                        session.ws.display_path(&manifest.dockerfile)
+                        session.ws.display_path(&crate::custom::dockerfile_path(
+                            image,
+                            manifest,
+                            &session.ws.state_dir()
+                        ))
                     )));
                 }
                 let at = f.step.map(|s| format!(" at {s}")).unwrap_or_default();
