@@ -164,8 +164,9 @@ pub async fn build(
     check_secrets(&l, &opts.secrets)?;
     let ws_cache = l.ws.config.cache.clone();
     let classic = |i| l.plan.image(i).builder == "classic";
-    crate::cache::check_builders(&l.plan, &l.selection, &ws_cache, &opts.cache, classic)?;
-    crate::labels::check_before_build(&l.ws, &l.plan, &l.selection, &opts.labels)?;
+    l.plan
+        .check_cache_builders(&l.selection, &ws_cache, &opts.cache, classic)?;
+    l.plan.check_labels(&l.ws, &l.selection, &opts.labels)?;
     if cmd.check.is_some() {
         crate::contract::effective_all(&l.plan, &l.selection, l.ws.version.as_deref())?;
     }
@@ -183,7 +184,9 @@ pub async fn build(
     let (session, selection, _lock) =
         open_session(l, &opts.secrets, reporter.clone(), interrupt.clone()).await?;
     let classic = |i| session.builder(i) == crate::engine::Builder::Classic;
-    crate::cache::check_builders(&session.plan, &selection, &ws_cache, &opts.cache, classic)?;
+    session
+        .plan
+        .check_cache_builders(&selection, &ws_cache, &opts.cache, classic)?;
     let started = std::time::Instant::now();
     // Failures of a publish are reported per image as they happen; counted for the summary.
     let tally = Tally::new(&*reporter);
@@ -736,7 +739,7 @@ pub async fn licenses(
     }
     check_cargo_sources(&l)?;
     crate::licenses::check_files(&l.ws.config.licenses_dir)?;
-    crate::labels::check_before_build(&l.ws, &l.plan, &l.selection, &build.labels)?;
+    l.plan.check_labels(&l.ws, &l.selection, &build.labels)?;
     let created = crate::provenance::created(&l.ws.root)?;
     let write = |name: &str, resolved: &[crate::licenses::Resolved]| {
         write_licenses(name, resolved, &created, out, sbom_dir, &*reporter)

@@ -699,6 +699,8 @@ fn resolve_tags(ws: &Workspace, opts: &PlanOptions) -> Result<Vec<String>> {
     Ok(tags)
 }
 
+mod cache;
+mod labels;
 mod member;
 #[cfg(test)]
 mod tests;

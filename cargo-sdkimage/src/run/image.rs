@@ -491,12 +491,11 @@ impl ImageJob<'_> {
     /// before anything runs).
     fn cache(&self, opts: &BuildOptions) -> crate::cache::ImageCache {
         match self.builder() {
-            Builder::BuildKit => crate::cache::for_image(
-                &self.session.plan,
-                self.index,
-                &self.session.ws.config.cache,
-                &opts.cache,
-            ),
+            Builder::BuildKit => {
+                self.session
+                    .plan
+                    .cache_of(self.index, &self.session.ws.config.cache, &opts.cache)
+            }
             Builder::Classic => Default::default(),
         }
     }

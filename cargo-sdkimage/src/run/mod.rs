@@ -267,7 +267,7 @@ pub fn describe(
                 crate::licenses::sbom::FILE
             ));
         }
-        let cache = crate::cache::for_image(plan, i, &ws.config.cache, &opts.cache);
+        let cache = plan.cache_of(i, &ws.config.cache, &opts.cache);
         if !cache.is_empty() {
             out.push_str(&format!("cache    {}: {}\n", img.label(), cache.describe()));
         }
