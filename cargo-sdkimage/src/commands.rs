@@ -20,6 +20,7 @@ use crate::{context, discover};
 mod cargo_sources;
 mod check;
 mod custom;
+mod print;
 mod push_metadata;
 mod sbom;
 mod setup;
@@ -124,6 +125,7 @@ pub async fn list(target: &Target, reporter: &dyn EventSink) -> Result<Vec<ListE
 pub struct BuildCommand {
     pub build: BuildOptions,
     pub dry_run: bool,
+    pub print: bool, // the plan as JSON (`commands/print.rs`); nothing runs
     pub metadata_file: Option<PathBuf>,
     /// `--push`: publish after every selected build succeeded.
     pub push: Option<PublishOptions>,
@@ -153,6 +155,11 @@ pub async fn build(
     }
     if let Some(warning) = run::secret_args_warning(&l.plan, &l.selection) {
         reporter.note(&warning);
+    }
+    if cmd.print {
+        return print::print(l, opts, reporter, interrupt)
+            .await
+            .map(|()| Vec::new());
     }
     check_secrets(&l, &opts.secrets)?;
     let ws_cache = l.ws.config.cache.clone();

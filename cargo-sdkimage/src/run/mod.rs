@@ -5,6 +5,7 @@
 mod bases;
 mod image;
 mod prepare;
+mod print;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use crate::plan::{BuildPlan, ImageIndex};
 use crate::workspace::Workspace;
 
 pub use prepare::prepare;
+pub use print::{PREPARE_NOT_RUN, print, print_without_engine};
 
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
