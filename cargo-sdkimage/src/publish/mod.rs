@@ -18,8 +18,19 @@ mod tests;
 
 use crate::error::{Error, Result};
 use crate::plan::{BuildPlan, Image, ImageIndex};
-use crate::reference::{self, ImageRef};
-use crate::registry::Registries;
+use crate::reference::{self, ImageRef, Platform};
+use crate::registry::{Registries, RegistryManifest};
+
+/// One repository of one image and the digest it was pushed as.
+#[derive(Debug, Clone)]
+struct Pushed {
+    pub repository: String,
+    digest: String,
+    /// The platform manifests the index `digest` holds (several platforms only).
+    platforms: Vec<(Platform, RegistryManifest)>,
+    /// The manifest pushed under the staging tag (one platform), as read back by its digest.
+    pub manifest: Option<RegistryManifest>,
+}
 
 pub use promote::{Promoted, promote};
 pub use push::{Published, push};

@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use futures_util::{StreamExt, stream};
 
+use super::Pushed;
 use super::index::is_multi_platform;
-use super::push::Pushed;
 use super::repositories;
 use crate::engine::Engine;
 use crate::plan::Image;

@@ -3,7 +3,9 @@
 //! every ref is pushed through the engine).
 
 use super::jobs::{all_or_failure, bounded, seeded};
-use super::{CHECK_JOBS, PublishOptions, image_at, mismatch, registry_digest, repositories};
+use super::{
+    CHECK_JOBS, PublishOptions, Pushed, image_at, mismatch, registry_digest, repositories,
+};
 use std::collections::BTreeMap;
 
 use super::index::{self, index_of, is_multi_platform};
@@ -12,9 +14,9 @@ use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
 use crate::output::{EventKind, EventSink};
 use crate::plan::{BuildPlan, Image, ImageIndex};
-use crate::reference::{ImageRef, Platform};
+use crate::reference::ImageRef;
 use crate::registry::credentials::config_key;
-use crate::registry::{Failure, Registries, RegistryManifest};
+use crate::registry::{Failure, Registries};
 use crate::report::short_id;
 
 /// An image [`push`] published: all its refs point at `digest` in the registry.
@@ -28,17 +30,6 @@ pub struct Published {
     pub refs: Vec<ImageRef>,
     /// For an image of several platforms: platform -> the digest of its manifest.
     pub platforms: BTreeMap<String, String>,
-}
-
-/// One repository of one image and the digest it was pushed as.
-#[derive(Debug, Clone)]
-pub(super) struct Pushed {
-    pub repository: String,
-    digest: String,
-    /// The platform manifests the index `digest` holds (several platforms only).
-    platforms: Vec<(Platform, RegistryManifest)>,
-    /// The manifest pushed under the staging tag (one platform), as read back by its digest.
-    pub manifest: Option<RegistryManifest>,
 }
 
 /// Push already-built local images: `built` pairs an image of the plan ([`ImageIndex`]) with

@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::bases::{self, PlatformInputs};
-use super::print::{Check, Found};
+use super::status::{Check, Found};
 use super::{BuildOptions, ImageResult, Outcome, Session};
 use crate::context::{self, Context};
 use crate::engine::session::BuildSession;

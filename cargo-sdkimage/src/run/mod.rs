@@ -6,6 +6,7 @@ mod bases;
 mod image;
 mod prepare;
 mod print;
+mod status;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
