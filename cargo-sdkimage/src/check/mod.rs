@@ -11,7 +11,7 @@ pub mod record;
 
 use std::time::Duration;
 
-use crate::engine::{Engine, PathStat, ProbeOutput};
+use crate::engine::{Engine, PathStat, ProbeOutput, Throwaway};
 use crate::error::{Error, Result};
 use crate::manifest::contract::ImageContract;
 
@@ -332,12 +332,11 @@ async fn run(
     result
 }
 
-/// A container made by `check`; removed by [`Probe::remove`], or in the background when
-/// dropped (a cancelled check), before the process exits.
+/// A container made by `check` (an engine [`Throwaway`]: removed on every path).
 struct Probe<'a> {
     engine: &'a Engine,
+    container: Throwaway,
     id: String,
-    removed: bool,
 }
 
 impl<'a> Probe<'a> {
@@ -347,8 +346,8 @@ impl<'a> Probe<'a> {
         entrypoint: Vec<String>,
         cmd: Vec<String>,
     ) -> Result<Probe<'a>> {
-        let id = engine
-            .create_probe_container(image, entrypoint, cmd, &[CHECK_LABEL])
+        let container = engine
+            .create_throwaway(image, Some(entrypoint), cmd, &[CHECK_LABEL])
             .await
             .map_err(|e| match e {
                 crate::engine::EngineError::Failed(m) => Error::Failed(format!(
@@ -358,17 +357,17 @@ impl<'a> Probe<'a> {
             })?;
         Ok(Probe {
             engine,
-            id,
-            removed: false,
+            id: container.id().to_string(),
+            container,
         })
     }
 
-    async fn remove(mut self) -> Result<()> {
-        self.removed = true;
-        self.engine
-            .remove_container_checked(&self.id)
+    async fn remove(self) -> Result<()> {
+        let id = self.id;
+        self.container
+            .remove()
             .await
-            .map_err(|e| Error::Failed(format!("check: cannot remove container {}: {e}", self.id)))
+            .map_err(|e| Error::Failed(format!("check: cannot remove container {id}: {e}")))
     }
 
     /// The file at `path` after following symlinks: its stat and real path.
@@ -401,18 +400,5 @@ impl<'a> Probe<'a> {
             }
         }
         Ok(None)
-    }
-}
-
-impl Drop for Probe<'_> {
-    fn drop(&mut self) {
-        if self.removed {
-            return;
-        }
-        let engine = self.engine.clone();
-        let id = std::mem::take(&mut self.id);
-        crate::interrupt::defer_cleanup(async move {
-            let _ = engine.remove_container_checked(&id).await;
-        });
     }
 }

@@ -1,32 +1,42 @@
-//! Containers that are created and never started: made from an image to read its filesystem
-//! (an export), then removed.
+//! Containers made for a moment from an image (a license scan reads its filesystem, a
+//! contract check runs a program in it), never networked, then removed: [`Throwaway`].
 
 use std::collections::HashMap;
 
 use bollard::errors::Error as BollardError;
-use bollard::models::ContainerCreateBody;
+use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
     CreateContainerOptions, DownloadFromContainerOptionsBuilder, RemoveContainerOptions,
 };
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 
-use super::{Engine, EngineError, error_text};
+use super::{Engine, EngineError, classify_error, error_text};
 
 impl Engine {
-    /// Create (never start) a container of image `image_id` running `command`, with no network
-    /// and `labels`; its id. An image without a shell or default command can still be created.
-    /// The error is the engine's message.
-    pub async fn create_scan_container(
+    /// Create (not start) a container of image `image_id` with no network (`--network none`),
+    /// `entrypoint` (`None`: the image's) and `cmd` replacing the image's, stdout and stderr
+    /// attachable, and `labels`. An image without a shell or default command can still be
+    /// created.
+    pub async fn create_throwaway(
         &self,
         image_id: &str,
-        command: &str,
+        entrypoint: Option<Vec<String>>,
+        cmd: Vec<String>,
         labels: &[(&str, &str)],
-    ) -> Result<String, EngineError> {
+    ) -> Result<Throwaway, EngineError> {
         let body = ContainerCreateBody {
             image: Some(image_id.to_string()),
-            cmd: Some(vec![command.to_string()]),
+            entrypoint,
+            cmd: Some(cmd),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            tty: Some(false),
             network_disabled: Some(true),
+            host_config: Some(HostConfig {
+                network_mode: Some("none".to_string()),
+                ..Default::default()
+            }),
             labels: Some(
                 labels
                     .iter()
@@ -35,11 +45,17 @@ impl Engine {
             ),
             ..Default::default()
         };
-        self.docker
+        let id = self
+            .docker
             .create_container(None::<CreateContainerOptions>, body)
             .await
             .map(|created| created.id)
-            .map_err(|e| EngineError::Failed(error_text(&e)))
+            .map_err(|e| classify_error(e, &self.host))?;
+        Ok(Throwaway {
+            engine: self.clone(),
+            id,
+            removed: false,
+        })
     }
 
     /// The filesystem of container `id` as a tar stream (`GET /containers/{id}/export`); an
@@ -96,5 +112,37 @@ impl Engine {
             .remove_container(id, Some(options))
             .await
             .map_err(|e| EngineError::Failed(error_text(&e)))
+    }
+}
+
+/// A container made for a moment; removed by [`Throwaway::remove`], or in the background when
+/// dropped (a cancelled run), before the process exits.
+pub struct Throwaway {
+    engine: Engine,
+    id: String,
+    removed: bool,
+}
+
+impl Throwaway {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub async fn remove(mut self) -> Result<(), EngineError> {
+        self.removed = true;
+        self.engine.remove_container_checked(&self.id).await
+    }
+}
+
+impl Drop for Throwaway {
+    fn drop(&mut self) {
+        if self.removed {
+            return;
+        }
+        let engine = self.engine.clone();
+        let id = std::mem::take(&mut self.id);
+        crate::interrupt::defer_cleanup(async move {
+            let _ = engine.remove_container_checked(&id).await;
+        });
     }
 }

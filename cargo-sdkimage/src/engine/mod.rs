@@ -11,6 +11,7 @@ pub use auth::registry_auths;
 mod buildkit;
 mod classic;
 mod container;
+pub use container::Throwaway;
 mod probe;
 pub use probe::{ImageConfig, PathStat, ProbeOutput};
 pub mod host;

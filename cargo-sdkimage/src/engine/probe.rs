@@ -2,13 +2,9 @@
 //! (stat through the archive API, no shell needed, the container never started) and programs
 //! run with no network, their output captured.
 
-use std::collections::HashMap;
-
 use bollard::errors::Error as BollardError;
-use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
-    AttachContainerOptions, ContainerArchiveInfoOptions, CreateContainerOptions,
-    StartContainerOptions,
+    AttachContainerOptions, ContainerArchiveInfoOptions, StartContainerOptions,
 };
 use futures_util::StreamExt;
 
@@ -94,42 +90,6 @@ impl Engine {
             }) => Ok(None),
             Err(e) => Err(self.classify(e)),
         }
-    }
-
-    /// Create (not start) a container of image `image_id` with no network (`--network none`),
-    /// `entrypoint` and `cmd` replacing the image's, stdout and stderr attachable, `labels`.
-    pub async fn create_probe_container(
-        &self,
-        image_id: &str,
-        entrypoint: Vec<String>,
-        cmd: Vec<String>,
-        labels: &[(&str, &str)],
-    ) -> Result<String, EngineError> {
-        let body = ContainerCreateBody {
-            image: Some(image_id.to_string()),
-            entrypoint: Some(entrypoint),
-            cmd: Some(cmd),
-            attach_stdout: Some(true),
-            attach_stderr: Some(true),
-            tty: Some(false),
-            network_disabled: Some(true),
-            host_config: Some(HostConfig {
-                network_mode: Some("none".to_string()),
-                ..Default::default()
-            }),
-            labels: Some(
-                labels
-                    .iter()
-                    .map(|(k, v)| (k.to_string(), v.to_string()))
-                    .collect::<HashMap<_, _>>(),
-            ),
-            ..Default::default()
-        };
-        self.docker
-            .create_container(None::<CreateContainerOptions>, body)
-            .await
-            .map(|created| created.id)
-            .map_err(|e| classify_error(e, &self.host))
     }
 
     /// Stat `path` in container `id` (started or not); `None` when nothing is there. Symlinks

@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 
 use super::snapshot::{Link, Snapshot, normalize};
 use super::{Gathered, debian, python};
-use crate::engine::Engine;
+use crate::engine::{Engine, Throwaway};
 use crate::error::{Error, Result};
 
 /// The largest file kept; anything bigger on a path we read is an error, not a silent skip.
@@ -31,9 +31,9 @@ pub async fn gather_image(
         return Ok(Gathered::default());
     }
     let wanted = Wanted { python, debian };
-    let container = ScanContainer::create(engine, image_id).await?;
-    let snapshot = export(engine, &container.id, wanted).await;
-    let removed = container.remove().await;
+    let container = scan_container(engine, image_id).await?;
+    let snapshot = export(engine, container.id(), wanted).await;
+    let removed = remove(container).await;
     let snapshot = snapshot?;
     removed?;
     let mut gathered = Gathered::default();
@@ -53,11 +53,11 @@ pub async fn read_image_file(
     image_id: &str,
     path: &str,
 ) -> Result<Option<Vec<u8>>> {
-    let container = ScanContainer::create(engine, image_id).await?;
+    let container = scan_container(engine, image_id).await?;
     let archive = engine
-        .archive_of(&container.id, path, MAX_FILE as usize)
+        .archive_of(container.id(), path, MAX_FILE as usize)
         .await;
-    let removed = container.remove().await;
+    let removed = remove(container).await;
     let archive = archive
         .map_err(|e| Error::Failed(format!("cannot read {path} of image {image_id}: {e}")))?;
     removed?;
@@ -77,60 +77,31 @@ pub async fn read_image_file(
     Ok(None)
 }
 
-/// A created container; removed by [`ScanContainer::remove`], or in the background on drop.
-struct ScanContainer {
-    engine: Engine,
-    id: String,
-    removed: bool,
-}
-
-impl ScanContainer {
-    async fn create(engine: &Engine, image_id: &str) -> Result<ScanContainer> {
-        // Never run; an image without a shell or default command can still be created.
-        let id = engine
-            .create_scan_container(
-                image_id,
-                "/sdkimage-license-scan",
-                &[("org.sdkimage.purpose", "license-scan")],
-            )
-            .await
-            .map_err(|e| {
-                Error::Failed(format!(
-                    "licenses: cannot create a container of image {image_id}: {e}"
-                ))
-            })?;
-        Ok(ScanContainer {
-            engine: engine.clone(),
-            id,
-            removed: false,
+/// A container of `image_id` for a license scan, never run (an image without a shell or
+/// default command can still be created).
+async fn scan_container(engine: &Engine, image_id: &str) -> Result<Throwaway> {
+    engine
+        .create_throwaway(
+            image_id,
+            None,
+            vec!["/sdkimage-license-scan".to_string()],
+            &[("org.sdkimage.purpose", "license-scan")],
+        )
+        .await
+        .map_err(|e| {
+            Error::Failed(format!(
+                "licenses: cannot create a container of image {image_id}: {e}"
+            ))
         })
-    }
-
-    async fn remove(mut self) -> Result<()> {
-        self.removed = true;
-        self.engine
-            .remove_container_checked(&self.id)
-            .await
-            .map_err(|e| {
-                Error::Failed(format!(
-                    "licenses: cannot remove scan container {}: {e}",
-                    self.id
-                ))
-            })
-    }
 }
 
-impl Drop for ScanContainer {
-    fn drop(&mut self) {
-        if self.removed {
-            return;
-        }
-        let engine = self.engine.clone();
-        let id = std::mem::take(&mut self.id);
-        crate::interrupt::defer_cleanup(async move {
-            let _ = engine.remove_container_checked(&id).await;
-        });
-    }
+/// Remove a scan container.
+async fn remove(container: Throwaway) -> Result<()> {
+    let id = container.id().to_string();
+    container
+        .remove()
+        .await
+        .map_err(|e| Error::Failed(format!("licenses: cannot remove scan container {id}: {e}")))
 }
 
 /// Stream the container's export into the tar parser (on a blocking thread) through a bounded
