@@ -4,6 +4,7 @@
 mod bases;
 mod build;
 mod buildkit;
+mod context_content;
 mod examples;
 mod graph;
 mod habits;
