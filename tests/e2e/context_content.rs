@@ -151,3 +151,88 @@ fn each_platform_gets_its_own_file_of_the_same_size() {
     assert_holds(&image, "amd64\n");
     assert_holds(&format!("{image}-linux-arm64"), "arm64\n");
 }
+
+/// Five letters never used before (a fresh BuildKit cache key for a file holding them).
+fn fresh_word() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    let mut n = nanos ^ (u128::from(std::process::id()) << 64);
+    (0..5)
+        .map(|_| {
+            let c = (b'a' + (n % 26) as u8) as char;
+            n /= 26;
+            c
+        })
+        .collect()
+}
+
+/// The shape the SBOM test hit: the `licensed` fixture's rootfs (a layer every run of the
+/// licenses tests shares) copied first, then per platform a dpkg status of the same size that
+/// differs only in its architecture word. On this project's test engine that rootfs step is in
+/// the state that makes moby diff by stat, so before the fix both platforms' `COPY status-*`
+/// layers came out empty: containers showed the new file, the layers (what a push sends) the
+/// rootfs's. Each word is new, so no cached step from an earlier run answers.
+#[test]
+fn a_same_size_status_over_the_shared_rootfs_reaches_each_platforms_layers() {
+    let (repo, _) = crate::licenses::licensed_repo();
+    let arm64 = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/arm64/busybox");
+    assert!(
+        arm64.exists(),
+        "{} is missing: run the tests through scripts/test, which unpacks Debian's busybox-static:arm64 there",
+        arm64.display()
+    );
+    std::fs::copy(&arm64, repo.file("sdk/busybox-arm64")).unwrap();
+    std::fs::copy(repo.file("vendor/busybox"), repo.file("sdk/busybox-amd64")).unwrap();
+    let status = std::fs::read_to_string(repo.file("vendor/rootfs/var/lib/dpkg/status")).unwrap();
+    let native = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Architecture: "))
+        .unwrap()
+        .to_string();
+    let mut expected = Vec::new();
+    for arch in ["amd64", "arm64"] {
+        let word = format!("{}{}", &fresh_word()[..4], &arch[4..]);
+        let own = status.replacen(
+            &format!("Architecture: {native}"),
+            &format!("Architecture: {word}"),
+            1,
+        );
+        assert_eq!(own.len(), status.len());
+        repo.write(&format!("sdk/status-{arch}"), &own);
+        expected.push(own);
+    }
+    repo.write(
+        "sdk/Dockerfile",
+        "FROM scratch\nARG TARGETARCH\nCOPY rootfs/ /\nCOPY status-${TARGETARCH} /var/lib/dpkg/status\nCOPY busybox-${TARGETARCH} /bin/busybox\n",
+    );
+    let manifest = std::fs::read_to_string(repo.file("sdk/sdkimage.toml")).unwrap();
+    repo.write(
+        "sdk/sdkimage.toml",
+        &manifest.replacen(
+            "name = \"licensed_sdk\"\n",
+            "name = \"licensed_sdk\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n",
+            1,
+        ),
+    );
+    repo.run(&["build", "--tag", "t", "--progress", "none"])
+        .success();
+    let image = format!("{}/licensed_sdk:t", repo.root);
+    for (image, own) in [image.clone(), format!("{image}-linux-arm64")]
+        .iter()
+        .zip(&expected)
+    {
+        let path = "var/lib/dpkg/status";
+        assert_eq!(
+            &file_in(image, &format!("/{path}")),
+            own,
+            "{image}, in a container"
+        );
+        assert_eq!(
+            file_in_layers(image, path).as_ref(),
+            Some(own),
+            "{image}, in its layers"
+        );
+    }
+}
