@@ -1,20 +1,18 @@
 //! A context file whose content changes but whose size does not is never served stale.
 //!
 //! The engine (moby 20.10's BuildKit) turns each step's snapshot into a layer by diffing it
-//! against its parent (`ChecksumForGraphID`), and shares layers by chain id
-//! (`RegisterByGraphID`). When the step's snapshot was made on its parent's own folder but the
-//! parent's layer is another folder (the layer was first registered from another snapshot and
-//! the engine restarted since), overlay2 falls back to moby's stat-based diff (`ChangesDirs`:
-//! mode, owner, size, mtime, never content). With every context entry at mtime 0, a file
-//! replaced by one of the same size was then missed: the step's layer was empty and shared with
-//! another image's, so the image (in a container and as pushed) held the wrong bytes. The
-//! context tar now gives each file a content-derived mtime (`context/mtime.rs`).
+//! against its parent (`ChecksumForGraphID`) and shares layers by chain id
+//! (`RegisterByGraphID`). When the parent's layer lives in another folder than the one the step
+//! was made on, overlay2 falls back to moby's stat-based diff (`ChangesDirs`: mode, owner, size,
+//! mtime, never content). With every context entry at mtime 0, a file replaced by one of the
+//! same size was then missed: the step's layer came out empty, so the layers (what `docker
+//! save` and a push send) held the old bytes, and a shared empty layer could serve another
+//! image's. The context tar now gives each file a content-derived mtime (`context/mtime.rs`).
 //!
-//! These tests build the shapes that were hit (a shared rootfs layer registered first by
-//! another image, one file replaced by same-size content, one platform and two) and check the
-//! bytes in a container (`docker cp`) and in the layers `docker save` gives (what a push
-//! sends). The engine state that made moby take the stat-based path (a restart between builds)
-//! cannot be made by a test on a shared engine; see the README.
+//! Each test checks the bytes in a container (`docker cp`) and in the layers. The `licensed`
+//! fixture's rootfs step is in that state on the test engine, so the last test failed before
+//! the fix (and does on any engine that built it before a restart); the others build the same
+//! shapes from new steps, which this engine did not diff by stat (see the README).
 
 use std::collections::BTreeMap;
 use std::io::Read;
