@@ -4,7 +4,7 @@
 #
 # Debian's packages: docker.io (dockerd, classic builder, API 1.41), docker-registry
 # (distribution v2), busybox-static (the base of test images; nothing can be pulled here),
-# apache2-utils (htpasswd for auth tests).
+# apache2-utils (htpasswd for auth tests), socat and iproute2 (a second, cold engine).
 
 _services_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SDKIMAGE_STATE="${SDKIMAGE_STATE:-$_services_root/target/services}"
@@ -22,6 +22,9 @@ ensure_packages() {
     [ -x /bin/busybox ] || [ -x /usr/bin/busybox ] || missing+=(busybox-static)
     command -v htpasswd >/dev/null || missing+=(apache2-utils)
     command -v qemu-aarch64-static >/dev/null || missing+=(qemu-user-static binfmt-support)
+    # start_cold_engine: a forwarder into its network namespace, and `ip`
+    command -v socat >/dev/null || missing+=(socat)
+    command -v ip >/dev/null || missing+=(iproute2)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "services: installing ${missing[*]} (Debian packages)" >&2
         _as_root apt-get update -qq >/dev/null
@@ -147,6 +150,83 @@ stop_kept_services() {
         rm -f "$pidfile"
     done
     stop_started
+}
+
+# A second, empty engine: a cold CI runner that leaves the shared engine alone. Its own dockerd
+# (and the containerd it starts) with its own data root, exec root, pidfile, config and unix
+# socket, all under DIR, in a network namespace of its own (DIR/netns): its default bridge and
+# iptables rules live there, never touching the shared engine's docker0 (a dockerd started with
+# --bridge=none in the host's namespace deletes docker0, breaking the shared engine's builds).
+# Each PORT (default: SDKIMAGE_REGISTRY_ADDR's, 5000) of the host's 127.0.0.1 is forwarded to
+# the same port of that namespace's loopback (socat over a unix socket), so `localhost:5000`
+# names the same registry there. Prints the DOCKER_HOST to use (unix://DIR/docker.sock). Stop it
+# with `stop_cold_engine DIR`, which also removes DIR.
+#
+#   host="$(start_cold_engine /tmp/cold 5000 5201)" && DOCKER_HOST="$host" docker info
+start_cold_engine() {
+    local dir="$1" port
+    shift
+    [ $# -gt 0 ] || set -- "${SDKIMAGE_REGISTRY_ADDR##*:}"
+    if [ -z "$dir" ]; then
+        echo "start_cold_engine: give the folder for its state (short: the socket path must fit in 108 bytes)" >&2
+        return 2
+    fi
+    command -v socat >/dev/null || {
+        echo "services: installing socat (Debian package)" >&2
+        _as_root apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive _as_root apt-get install -y -qq socat >/dev/null
+    }
+    mkdir -p "$dir"
+    dir="$(cd "$dir" && pwd)"
+    echo '{}' >"$dir/daemon.json"
+    touch "$dir/netns"
+    _as_root unshare --net="$dir/netns" true || return 1
+    _as_root nsenter --net="$dir/netns" ip link set lo up || return 1
+    # namespace's 127.0.0.1:PORT -> DIR/port-PORT.sock -> host's 127.0.0.1:PORT
+    for port in "$@"; do
+        socat "UNIX-LISTEN:$dir/port-$port.sock,fork" "TCP:127.0.0.1:$port" >/dev/null 2>&1 &
+        echo $! >"$dir/socat-host-$port.pid"
+        _as_root sh -c "nsenter --net='$dir/netns' socat TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:'$dir/port-$port.sock' >/dev/null 2>&1 & echo \$! >'$dir/socat-netns-$port.pid'"
+    done
+    _as_root sh -c "nsenter --net='$dir/netns' dockerd --config-file '$dir/daemon.json' \
+        --data-root '$dir/data' --exec-root '$dir/exec' --pidfile '$dir/dockerd.pid' \
+        --host 'unix://$dir/docker.sock' --cgroup-parent sdkimage-cold \
+        --iptables=false --ip-masq=false >'$dir/dockerd.log' 2>&1 &"
+    for _ in $(seq 1 60); do
+        if docker -H "unix://$dir/docker.sock" version --format '{{.Server.Version}}' >/dev/null 2>&1; then
+            echo "unix://$dir/docker.sock"
+            return 0
+        fi
+        sleep 0.5
+    done
+    echo "services: the cold engine did not come up; see $dir/dockerd.log" >&2
+    tail -n 20 "$dir/dockerd.log" >&2 || true
+    return 1
+}
+
+# Stop the engine `start_cold_engine DIR` started (and its containerd and forwarders), unmount
+# what it left mounted and remove DIR. Safe to call twice, or on a half-started engine.
+stop_cold_engine() {
+    local dir="$1" pidfile pid
+    [ -n "$dir" ] && [ -d "$dir" ] || return 0
+    dir="$(cd "$dir" && pwd)"
+    for pidfile in "$dir/dockerd.pid" "$dir/exec/containerd/containerd.pid"; do
+        [ -f "$pidfile" ] || continue
+        pid="$(cat "$pidfile")"
+        _as_root kill "$pid" 2>/dev/null || continue
+        for _ in $(seq 1 60); do
+            _as_root kill -0 "$pid" 2>/dev/null || break
+            sleep 0.25
+        done
+        _as_root kill -9 "$pid" 2>/dev/null || true
+    done
+    for pidfile in "$dir"/socat-*.pid; do
+        [ -f "$pidfile" ] && { _as_root kill "$(cat "$pidfile")" 2>/dev/null || true; }
+    done
+    # Whatever is still mounted below DIR (overlays, shm, the namespace), deepest first.
+    awk -v d="$dir/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r \
+        | while read -r m; do _as_root umount -l "$m" 2>/dev/null || true; done
+    _as_root rm -rf "$dir"
 }
 
 # The SPDX validator of the SBOM tests (`pyspdxtools -i FILE`, PyPI's spdx-tools) in a venv

@@ -121,7 +121,19 @@ enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
-    /// Show the effective Dockerfile and the build context listing of one image.
+    /// Check images against their SDK contract in throwaway containers (no network): the
+    /// entrypoint, tools, commands, pip conflicts, an end-of-life Python. Takes selectors or
+    /// image refs.
+    Check {
+        #[command(flatten)]
+        target: TargetArgs,
+        #[command(flatten)]
+        check: CheckArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Show the effective Dockerfile (rendered for extends/adapt) and the build context listing
+    /// of one image (`--message-format json`: the Dockerfile of each selected image)
     Dockerfile {
         #[command(flatten)]
         target: TargetArgs,
@@ -209,6 +221,10 @@ struct BuildFlags {
     labels: Vec<(String, String)>,
 }
 
+fn parse_cache_to(s: &str) -> std::result::Result<String, String> {
+    sdkimage::cache::parse_to(s).map(|()| s.to_string())
+}
+
 fn parse_secret(s: &str) -> std::result::Result<sdkimage::engine::session::SecretSpec, String> {
     s.parse().map_err(|e: Error| e.to_string())
 }
@@ -222,6 +238,7 @@ impl BuildFlags {
             force: self.force || self.no_cache,
             pull_licenses,
             secrets: self.secrets.clone(),
+            cache: Default::default(),
             pull: self.pull,
             labels: self.labels.clone(),
             raw_stream: false,
@@ -248,8 +265,45 @@ struct BuildArgs {
     /// Push every tag once all selected builds succeeded (two-phase; see `push`).
     #[arg(long)]
     push: bool,
+    /// A build cache source (BuildKit), as docker writes it: `type=registry,ref=REF` or a bare
+    /// REF (repeatable; replaces the manifests' and the workspace's `cache-from`).
+    #[arg(long = "cache-from", value_name = "SPEC", value_parser = sdkimage::cache::parse_from)]
+    cache_from: Vec<String>,
+    /// Export the build cache (BuildKit): `type=inline`, in the image, the one export the
+    /// engine's own BuildKit has.
+    #[arg(long = "cache-to", value_name = "SPEC", value_parser = parse_cache_to)]
+    cache_to: Vec<String>,
+    /// Check each built image against its contract (see `check`) before anything is pushed.
+    #[arg(long)]
+    check: bool,
+    /// With --check: seconds each program run for a check may take.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, requires = "check", value_parser = clap::value_parser!(u64).range(1..))]
+    check_timeout: u64,
     #[command(flatten)]
     publish: PublishArgs,
+}
+
+#[derive(Args)]
+struct CheckArgs {
+    /// The contract that image refs named on the command line must meet: that of this image
+    /// of the workspace (default: the workspace image with the same repository).
+    #[arg(long, value_name = "SELECTOR")]
+    contract_of: Option<String>,
+    /// Also check that the registry serves each image's refs without credentials.
+    #[arg(long)]
+    anonymous: bool,
+    /// Seconds each program run for a check may take.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
+    check_timeout: u64,
+    /// Images checked at the same time (default: the number of CPUs).
+    #[arg(long, short = 'j', value_name = "N")]
+    jobs: Option<std::num::NonZeroUsize>,
+}
+
+fn check_options(seconds: u64) -> sdkimage::check::CheckOptions {
+    sdkimage::check::CheckOptions {
+        timeout: Duration::from_secs(seconds),
+    }
 }
 
 #[derive(Args)]
@@ -345,13 +399,19 @@ impl TargetArgs {
 
 impl BuildArgs {
     fn to_lib(&self) -> BuildCommand {
-        let build = self.flags.to_lib(self.pull_licenses);
+        let mut build = self.flags.to_lib(self.pull_licenses);
+        build.cache = sdkimage::cache::CacheConfig {
+            from: self.cache_from.clone(),
+            inline: !self.cache_to.is_empty(),
+            registry: false,
+        };
         BuildCommand {
             push: self.push.then(|| self.publish.to_lib(build.jobs, false)),
             build,
             dry_run: self.dry_run,
             metadata_file: self.metadata_file.clone(),
             sbom_dir: self.sbom_dir.clone(),
+            check: self.check.then(|| check_options(self.check_timeout)),
         }
     }
 }
@@ -418,6 +478,7 @@ pub fn main() -> i32 {
         | Command::Verify { output, .. }
         | Command::Promote { output, .. }
         | Command::Licenses { output, .. }
+        | Command::Check { output, .. }
         | Command::Dockerfile { output, .. } => Some(output),
         Command::Init { .. } | Command::Completions { .. } | Command::Man => None,
     };
@@ -578,8 +639,25 @@ async fn run(
                 .await
                 .map(|_| ())
         }
-        Command::Dockerfile { target, .. } => {
-            reporter.out(&commands::dockerfile(&target.to_lib())?);
+        Command::Check { target, check, .. } => {
+            let cmd = commands::CheckCommand {
+                check: check_options(check.check_timeout),
+                contract_of: check.contract_of,
+                anonymous: check.anonymous,
+                jobs: default_jobs(check.jobs),
+            };
+            commands::check(&target.to_lib(), &cmd, reporter, interrupt).await
+        }
+        Command::Dockerfile { target, output } => {
+            match output.message_format {
+                Format::Json => {
+                    let entries = commands::dockerfiles(&target.to_lib())?;
+                    let text = serde_json::to_string_pretty(&entries)
+                        .map_err(|e| Error::Failed(e.to_string()))?;
+                    reporter.out(&format!("{text}\n"));
+                }
+                Format::Human => reporter.out(&commands::dockerfile(&target.to_lib())?),
+            }
             Ok(())
         }
         Command::Init { dir } => {

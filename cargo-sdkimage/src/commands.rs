@@ -18,11 +18,14 @@ use crate::workspace::Workspace;
 use crate::{context, discover};
 
 mod cargo_sources;
+mod check;
+mod custom;
 mod push_metadata;
 mod sbom;
 mod setup;
 
 use cargo_sources::check_cargo_sources;
+pub use check::{CheckCommand, check};
 use push_metadata::push_metadata;
 
 pub use setup::{EngineFacts, check_builders};
@@ -127,6 +130,8 @@ pub struct BuildCommand {
     /// `--sbom-dir`: each image's SPDX document, copied out of the image, as
     /// `DIR/<image name>.spdx.json` (with `--pull-licenses`).
     pub sbom_dir: Option<PathBuf>,
+    /// `--check`: check each built image against its contract before anything is pushed.
+    pub check: Option<crate::check::CheckOptions>,
 }
 
 /// `build`: prepare, build, tag; then the summary. Exit 1 when any image failed.
@@ -150,7 +155,13 @@ pub async fn build(
         reporter.note(&warning);
     }
     check_secrets(&l, &opts.secrets)?;
+    let ws_cache = l.ws.config.cache.clone();
+    let classic = |i| l.plan.image(i).builder == "classic";
+    crate::cache::check_builders(&l.plan, &l.selection, &ws_cache, &opts.cache, classic)?;
     crate::labels::check_before_build(&l.ws, &l.plan, &l.selection, &opts.labels)?;
+    if cmd.check.is_some() {
+        crate::contract::effective_all(&l.plan, &l.selection, l.ws.version.as_deref())?;
+    }
     if cmd.dry_run {
         check_with_engine_if_any(&l, &opts.secrets, &*reporter).await?;
         let text = run::describe(&l.ws, &l.plan, &l.selection, opts);
@@ -164,6 +175,8 @@ pub async fn build(
     }
     let (session, selection, _lock) =
         open_session(l, &opts.secrets, reporter.clone(), interrupt.clone()).await?;
+    let classic = |i| session.builder(i) == crate::engine::Builder::Classic;
+    crate::cache::check_builders(&session.plan, &selection, &ws_cache, &opts.cache, classic)?;
     let started = std::time::Instant::now();
     // Failures of a publish are reported per image as they happen; counted for the summary.
     let tally = Tally::new(&*reporter);
@@ -190,7 +203,16 @@ pub async fn build(
             )
         }
         Ok(failed_before) => {
-            let run = run::build(session.clone(), &selection, opts, &failed_before).await?;
+            let mut run = run::build(session.clone(), &selection, opts, &failed_before).await?;
+            if let Some(c) = &cmd.check
+                && run.interrupted.is_none()
+            {
+                run.interrupted =
+                    check::after_build(&session, &mut run.results, c, opts.jobs).await?;
+            } else if run.interrupted.is_none() {
+                run.interrupted =
+                    custom::check_adapted(&session, &mut run.results, opts.jobs).await?;
+            }
             let sbom_error = match (&cmd.sbom_dir, run.interrupted) {
                 (Some(dir), None) => sbom::copy_from_images(&session, &run.results, dir)
                     .await
@@ -373,9 +395,10 @@ pub fn dockerfile(target: &Target) -> Result<String> {
     };
     let m = l.plan.manifest_of(image);
     let img = l.plan.image(image);
-    let rules = crate::guarded::Rules::new(&l.ws.root, crate::guarded::CONFIG_CAP, "a Dockerfile");
-    let text = crate::guarded::read_to_string(&m.dockerfile, rules)?;
+    let entry = dockerfile_entry(&l, image)?;
+    let text = entry.dockerfile;
     let mut spec = m.context_spec(img.variant.as_deref(), &l.ws.root, &l.ws.state_dir());
+    spec.dockerfile = l.ws.root.join(&entry.path);
     // Artifacts of `[[prepare]]` steps that have not run yet are listed apart, not an error:
     // `dockerfile` runs nothing.
     let (copies, unmade): (Vec<_>, Vec<_>) = std::mem::take(&mut spec.copies)
@@ -387,7 +410,7 @@ pub fn dockerfile(target: &Target) -> Result<String> {
         "# {} ({})\n# dockerfile: {}\n",
         img.name,
         img.label(),
-        l.ws.display_path(&m.dockerfile)
+        entry.path
     );
     for (k, v) in &img.build_args {
         out.push_str(&format!("# --build-arg {k}={}\n", run::shown_arg(k, v)));
@@ -424,6 +447,41 @@ pub fn dockerfile(target: &Target) -> Result<String> {
         }
     }
     Ok(out)
+}
+
+/// `dockerfile --message-format json`: the Dockerfile of each named image (none: every one).
+pub fn dockerfiles(target: &Target) -> Result<Vec<output::DockerfileEntry>> {
+    let l = load(target)?;
+    let named = l.plan.named(&target.selectors, &target.cwd)?;
+    named.iter().map(|&i| dockerfile_entry(&l, i)).collect()
+}
+
+/// The Dockerfile image `i` is built from: a custom image's rendered one is written first.
+fn dockerfile_entry(l: &Loaded, i: ImageIndex) -> Result<output::DockerfileEntry> {
+    let img = l.plan.image(i);
+    let m = l.plan.manifest_of(i);
+    let (path, text) = match crate::custom::write_for(img, &l.ws.state_dir())? {
+        Some(rendered) => rendered,
+        None => {
+            let rules =
+                crate::guarded::Rules::new(&l.ws.root, crate::guarded::CONFIG_CAP, "a Dockerfile");
+            let text = crate::guarded::read_to_string(&m.dockerfile, rules)?;
+            (m.dockerfile.clone(), text)
+        }
+    };
+    Ok(output::DockerfileEntry {
+        name: img.name.clone(),
+        language: img.language.clone(),
+        variant: img.variant.clone(),
+        path: l.ws.display_path(&path),
+        rendered: img.custom.is_some(),
+        dockerfile: text,
+        build_args: img
+            .build_args
+            .iter()
+            .map(|(k, v)| (k.clone(), run::shown_arg(k, v).to_string()))
+            .collect(),
+    })
 }
 
 /// Phase one and two of a publish, with the registries of the environment.

@@ -57,6 +57,12 @@ pub struct Inputs {
     pub platform: Option<String>,
     /// The Dockerfile stage built.
     pub target: Option<String>,
+    /// The inline cache is exported: it is written into the image's config (a different image
+    /// id), and an image built without it gives a cold runner nothing to import. Cache sources
+    /// (`cache-from`) are no input: they change where layers come from, not what is built.
+    /// Absent when off, so fingerprints recorded before it existed still match.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub inline_cache: bool,
     /// The image's labels but the default revision and created (`crate::labels`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,

@@ -1,8 +1,12 @@
 //! cargo-sdkimage: find a monorepo's SDK container manifests, build their images through the
 //! Docker engine, gather licenses, push and verify. The binary only parses flags and renders.
 
+pub mod cache;
+pub mod check;
 pub mod commands;
 pub mod context;
+pub mod contract;
+pub mod custom;
 pub mod diag;
 pub mod discover;
 pub mod dockerconfig;

@@ -43,7 +43,11 @@ pub struct Manifest {
     pub prepare: Vec<Prepare>,
     pub copies: Vec<CopySpec>,
     pub licenses: Option<Licenses>,
+    /// `cache-from` / `cache-to` (see `manifest/cache_keys.rs`).
+    pub cache: crate::cache::CacheConfig,
     pub labels: BTreeMap<String, String>,
+    pub contract: Option<contract::Contract>,
+    pub custom: Option<custom::Custom>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,7 +149,14 @@ pub const KEYS: &[&str] = &[
     "prepare",
     "copy",
     "licenses",
+    "cache-from",
+    "cache-to",
     "labels",
+    "contract",
+    "extends",
+    "adapt",
+    "template",
+    "customize",
 ];
 
 /// The keys of one file, each deserialized to its raw type: `None` or empty when absent or of
@@ -167,28 +178,17 @@ struct RawManifest {
     prepare: Vec<RawPrepare>,
     copy: Vec<RawCopy>,
     licenses: Option<RawLicenses>,
+    cache: [Vec<Spanned<String>>; 2],
     labels: BTreeMap<Spanned<String>, Spanned<String>>,
+    contract: Option<Spanned<contract::RawContract>>,
+    custom: custom::RawCustom,
     /// Keys written in the file, even with a value of the wrong type: such a key is not missing.
     present: BTreeSet<String>,
 }
 
 type Variants = BTreeMap<String, BTreeMap<String, Spanned<Template>>>;
 
-/// The values `builder` takes, in the workspace and in a manifest.
-pub const BUILDERS: &[&str] = &["auto", "buildkit", "classic"];
-
-/// A `builder` value, in the workspace or a manifest: one of [`BUILDERS`].
-pub fn check_builder(name: &str) -> std::result::Result<(), String> {
-    if BUILDERS.contains(&name) {
-        Ok(())
-    } else {
-        Err(format!(
-            "builder {} is not one of {}",
-            crate::error::quoted(name),
-            BUILDERS.join(", ")
-        ))
-    }
-}
+pub use build_keys::{BUILDERS, check_builder};
 
 /// Collects the problems of one file.
 struct Checker<'a> {
@@ -248,10 +248,9 @@ impl Manifest {
             diags: Vec::new(),
         };
         let raw = c.keys(table.into_inner());
+        let (dockerfile, context) = c.dockerfile_and_context(&raw);
         let language = c.language(raw.language, &raw.present);
         let name = c.name(raw.name.as_ref(), &raw.present);
-        let (dockerfile, context) =
-            c.paths(raw.dockerfile.as_ref(), raw.context.as_ref(), &raw.present);
         c.platforms(&raw.platforms);
         c.builder(raw.builder.as_ref());
         c.secrets(&raw.secrets);
@@ -265,10 +264,13 @@ impl Manifest {
         } else {
             PathKind::Artifact
         };
-        let build_files = build_files(dockerfile.as_deref(), context.as_deref());
+        let build_files = build_keys::build_files(dockerfile.as_deref(), context.as_deref());
         let copies = c.copies(raw.copy, &variants, copy_kind, &build_files);
         let licenses = raw.licenses.map(|l| c.licenses(l));
+        let cache = c.cache(&raw.cache[0], &raw.cache[1]);
         let labels = c.labels(raw.labels);
+        let contract = raw.contract.and_then(|k| c.contract(k, &variants));
+        let custom = c.custom(raw.custom, (raw.dockerfile, raw.context), &copies);
         c.finish()?;
         Ok(Manifest {
             path: path.to_path_buf(),
@@ -288,7 +290,10 @@ impl Manifest {
             prepare,
             copies,
             licenses,
+            cache,
             labels,
+            contract,
+            custom,
             source,
         })
     }
@@ -423,7 +428,14 @@ impl Checker<'_> {
                 "prepare" => raw.prepare = self.value(&key, value).unwrap_or_default(),
                 "copy" => raw.copy = self.value(&key, value).unwrap_or_default(),
                 "licenses" => raw.licenses = self.value(&key, value),
+                "cache-from" => raw.cache[0] = self.value(&key, value).unwrap_or_default(),
+                "cache-to" => raw.cache[1] = self.value(&key, value).unwrap_or_default(),
                 "labels" => raw.labels = self.value(&key, value).unwrap_or_default(),
+                "contract" => raw.contract = self.value(&key, value),
+                "extends" => raw.custom.extends = self.value(&key, value),
+                "adapt" => raw.custom.adapt = self.value(&key, value),
+                "template" => raw.custom.template = self.value(&key, value),
+                "customize" => raw.custom.customize = self.value(&key, value),
                 other => self.error(
                     key_start,
                     format!(
@@ -511,16 +523,6 @@ impl Checker<'_> {
             None => Some(self.dir.to_path_buf()),
         };
         (dockerfile, context)
-    }
-
-    /// `platforms`: each `os/arch` or `os/arch/variant`. (`depends-on` names other manifests;
-    /// it is checked once all of them are read.)
-    fn platforms(&mut self, platforms: &[Spanned<String>]) {
-        for p in platforms {
-            if let Err(e) = crate::reference::check_platform(p.get_ref()) {
-                self.error(p.span().start, e);
-            }
-        }
     }
 
     /// `[variants]`: names fit in a tag, build args are templates, and with several variants
@@ -788,20 +790,10 @@ impl Checker<'_> {
     }
 }
 
-/// The two files the engine reads from the context, as context-relative paths: a copy may not
-/// replace them.
-fn build_files(dockerfile: Option<&Path>, context: Option<&Path>) -> Vec<String> {
-    dockerfile
-        .zip(context)
-        .and_then(|(d, ctx)| d.strip_prefix(ctx).ok())
-        .and_then(|rel| rel.to_str())
-        .map(str::to_string)
-        .into_iter()
-        .chain([".dockerignore".to_string()])
-        .collect()
-}
-
 mod build_keys;
+mod cache_keys;
+pub mod contract;
+pub mod custom;
 mod labels;
 #[cfg(test)]
 pub(crate) mod tests;

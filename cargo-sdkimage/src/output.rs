@@ -26,6 +26,10 @@ pub enum EventKind {
     Failed,
     Error,
     Summary,
+    /// One requirement of an image's contract met (`check`, `build --check`).
+    CheckPassed,
+    /// One requirement of an image's contract not met.
+    CheckFailed,
 }
 
 /// One line of `--message-format json` output.
@@ -53,6 +57,12 @@ pub struct Event {
     /// platforms (`build-finished`, `up-to-date`, `retagged`); `id` is the one its refs point at.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platforms: Option<std::collections::BTreeMap<String, String>>,
+    /// On `check-passed` / `check-failed`: the requirement (`tool curl`, `entrypoint /boot`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requirement: Option<String>,
+    /// On `check-passed` / `check-failed`: what the program run for it printed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<String>,
 }
 
 /// Totals of a run, on the `summary` event.
@@ -67,6 +77,9 @@ pub struct Counts {
     pub pushed: usize,
     pub verified: usize,
     pub promoted: usize,
+    /// Images whose every contract requirement was met (`check`, `build --check`).
+    #[serde(default)]
+    pub checked: usize,
 }
 
 impl Event {
@@ -91,6 +104,8 @@ impl Event {
             message: None,
             counts: None,
             platforms: None,
+            requirement: None,
+            output: None,
         }
     }
 
@@ -108,7 +123,16 @@ impl Event {
             message,
             counts: None,
             platforms: None,
+            requirement: None,
+            output: None,
         }
+    }
+
+    /// A `check-passed` / `check-failed` event's requirement and captured output.
+    pub fn requirement(mut self, requirement: &str, output: &str) -> Self {
+        self.requirement = Some(requirement.to_string());
+        self.output = Some(output.to_string());
+        self
     }
 
     pub fn id(mut self, id: Option<String>) -> Self {
@@ -172,6 +196,23 @@ pub struct ListEntry {
     /// The Dockerfile stage built, when one is named.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+}
+
+/// One element of `dockerfile --message-format json` (a JSON array of these, one per image).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DockerfileEntry {
+    pub name: String,
+    pub language: String,
+    pub variant: Option<String>,
+    /// The file the build reads: the manifest's Dockerfile, or the rendered one under the
+    /// state folder (`target/sdkimage/dockerfiles/`).
+    pub path: String,
+    /// Whether the tool rendered it (`extends` / `adapt`).
+    pub rendered: bool,
+    /// Its text.
+    pub dockerfile: String,
+    /// The build args the image gets (secret-looking values as `***`).
+    pub build_args: std::collections::BTreeMap<String, String>,
 }
 
 /// One row of the human summary table of a build.

@@ -82,6 +82,8 @@ pub struct Image {
     pub platforms: Vec<String>,
     /// The Dockerfile stage to build.
     pub target: Option<String>,
+    /// `extends`/`adapt`: what it stands on and its rendered Dockerfile.
+    pub custom: Option<crate::custom::CustomImage>,
 }
 
 impl Image {
@@ -220,6 +222,9 @@ impl BuildPlan {
                     .and_then(|v| m.targets.get(v))
                     .or(m.target.as_ref())
                     .cloned();
+                let custom = m.custom.as_ref().map(|c| {
+                    crate::custom::expand(c, &|t| expand(m, t, &lookup)).map_err(|d| diags.push(d))
+                });
                 images.push(Image {
                     manifest: ManifestIndex(mi),
                     language: m.language.clone(),
@@ -232,6 +237,7 @@ impl BuildPlan {
                     builder,
                     platforms: dedup(platforms),
                     target,
+                    custom: custom.and_then(Result::ok),
                 });
             }
         }
@@ -319,6 +325,7 @@ impl BuildPlan {
                 }
             }
         }
+        crate::custom::resolve(&manifests, &mut images, &mut deps, &mut diags);
         if !diags.is_empty() {
             diags.sort_by(|a, b| (&a.path, a.line, a.col).cmp(&(&b.path, b.line, b.col)));
             diags.dedup();
@@ -331,13 +338,14 @@ impl BuildPlan {
             img.deps = deps[i].iter().copied().collect();
             img.image_args = std::mem::take(&mut image_args[i]);
         }
-        let plan = BuildPlan {
+        let mut plan = BuildPlan {
             manifests,
             images,
             repository_root,
             tags,
         };
         plan.check_cycles()?;
+        crate::custom::render_all(&mut plan, &|p| ws.display_path(p), ws.version.as_deref())?;
         Ok(plan)
     }
 
@@ -506,7 +514,7 @@ impl BuildPlan {
 }
 
 /// A language, `language:variant` or image name -> the images it means.
-fn resolve_dependency(images: &[Image], text: &str) -> Vec<ImageIndex> {
+pub(crate) fn resolve_dependency(images: &[Image], text: &str) -> Vec<ImageIndex> {
     let matches = |img: &Image| match text.split_once(':') {
         Some((lang, variant)) => img.language == lang && img.variant.as_deref() == Some(variant),
         None => img.language == text || img.name == text,

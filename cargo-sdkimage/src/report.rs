@@ -120,6 +120,7 @@ impl Reporter {
         let label = label_of(event);
         match event.event {
             EventKind::BuildStarted => self.start_bar(image, &label),
+            EventKind::CheckPassed | EventKind::CheckFailed => self.check_line(event, &label),
             EventKind::Failed => {
                 let tail: Vec<String> = self
                     .tails
@@ -170,6 +171,31 @@ impl Reporter {
                 }
                 self.finish_bar(image, &line, false);
             }
+        }
+    }
+
+    /// One requirement of a contract check (`✓ python:3.11 tool curl: /usr/bin/curl`) and the
+    /// output captured for it; a failure is shown under `-q` too.
+    fn check_line(&self, event: &Event, label: &str) {
+        let passed = event.event == EventKind::CheckPassed;
+        let mark = match passed {
+            true => self.paint("✓", "1;32"),
+            false => self.paint("✗", "1;31"),
+        };
+        let requirement = event.requirement.as_deref().unwrap_or_default();
+        let mut text = format!("  {mark} {label} {requirement}");
+        if let Some(m) = &event.message {
+            text.push_str(&format!(": {m}"));
+        }
+        let output = event.output.as_deref().unwrap_or_default().trim_end();
+        let lines: Vec<&str> = output.lines().collect();
+        for line in &lines[lines.len().saturating_sub(TAIL_LINES)..] {
+            text.push_str(&format!("\n      | {line}"));
+        }
+        if passed {
+            self.note(&text)
+        } else {
+            self.say(&text)
         }
     }
 

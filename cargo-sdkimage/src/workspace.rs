@@ -24,6 +24,8 @@ pub struct WorkspaceConfig {
     pub builder: Option<String>,
     /// Default `platforms` of every manifest (`os/arch[/variant]`).
     pub platforms: Vec<String>,
+    /// `cache-from`, `cache-to` and `cache = "registry"` (see `cache.rs`).
+    pub cache: crate::cache::CacheConfig,
     /// `pull = true`: pull external bases before building, as `--pull` does.
     pub pull: bool,
     /// `default-labels`, `[labels]`, and the `[workspace.package]` keys the labels use.
@@ -118,6 +120,9 @@ pub(crate) struct RawConfig {
     licenses_dir: Option<Spanned<String>>,
     builder: Option<Spanned<String>>,
     platforms: Option<Vec<Spanned<String>>>,
+    cache_from: Option<Vec<Spanned<String>>>,
+    cache_to: Option<Vec<Spanned<String>>>,
+    cache: Option<Spanned<String>>,
     pull: Option<bool>,
     default_labels: Option<bool>,
     labels: Option<std::collections::BTreeMap<Spanned<String>, Spanned<String>>>,
@@ -498,6 +503,14 @@ impl WorkspaceConfig {
                 p.into_inner()
             })
             .collect();
+        let cache = crate::cache::from_file(
+            raw.cache_from.as_deref().unwrap_or_default(),
+            raw.cache_to.as_deref().unwrap_or_default(),
+            raw.cache.as_ref(),
+            file,
+            text,
+            &mut diags,
+        );
         let labels = crate::labels::LabelSettings {
             defaults: raw.default_labels.unwrap_or(true),
             labels: raw.labels.map_or_else(Default::default, |l| {
@@ -514,6 +527,7 @@ impl WorkspaceConfig {
             licenses_dir,
             builder: raw.builder.map(Spanned::into_inner),
             platforms,
+            cache,
             pull: raw.pull.unwrap_or(false),
             labels,
         })

@@ -72,14 +72,57 @@ fn examples_build_with_licenses_and_their_entrypoints_run() {
     assert_eq!(
         done,
         [
+            "example_adapted_bookworm",
             "example_base_bookworm",
             "example_base_trixie",
+            "example_elyra_runtime",
             "example_go_sdk",
+            "example_python3.11_extra",
             "example_python3.11_sdk",
             "example_python3.13_sdk",
             "example_rust_sdk",
         ]
     );
+    // The custom images of sdk-manifests/custom/: what each adds works in it (the adapt image
+    // was checked against the Python SDK's contract by the build itself).
+    let custom = [
+        (
+            "example_python3.11_extra",
+            "python3",
+            "import example_extra; print(example_extra.greet())",
+            "example_extra 0.1.0 beside example_sdk 0.1.0",
+        ),
+        ("example_elyra_runtime", "curl", "--version", "curl 7."),
+        (
+            "example_adapted_bookworm",
+            "python3",
+            "import example_sdk; print(example_sdk.__version__)",
+            "0.1.0",
+        ),
+    ];
+    for (image, program, arg, want) in custom {
+        let reference = format!("{root}/{image}:{tag}");
+        let args: Vec<&str> = match program {
+            "python3" => vec!["-c", arg],
+            _ => vec![arg],
+        };
+        let out = docker(
+            &[
+                &[
+                    "run",
+                    "--rm",
+                    "--network",
+                    "none",
+                    "--entrypoint",
+                    program,
+                    &reference,
+                ][..],
+                &args,
+            ]
+            .concat(),
+        );
+        assert!(out.contains(want), "{image}: {out}");
+    }
 
     let sdks = [
         (

@@ -340,7 +340,7 @@ fn process_running(pattern: &str) -> bool {
 }
 
 /// Poll `condition` until it holds or `limit` passes; whether it held.
-fn wait_for(condition: impl Fn() -> bool, limit: Duration) -> bool {
+pub(crate) fn wait_for(condition: impl Fn() -> bool, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     while !condition() && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
@@ -349,7 +349,7 @@ fn wait_for(condition: impl Fn() -> bool, limit: Duration) -> bool {
 }
 
 #[cfg(unix)]
-fn kill(child: &std::process::Child, signal: &str) {
+pub(crate) fn kill(child: &std::process::Child, signal: &str) {
     let status = std::process::Command::new("kill")
         .args([&format!("-{signal}"), &child.id().to_string()])
         .status()

@@ -4,7 +4,10 @@
 mod bases;
 mod build;
 mod buildkit;
+mod cache;
 mod context_content;
+mod contract;
+mod custom;
 mod examples;
 mod graph;
 mod habits;

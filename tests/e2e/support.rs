@@ -104,7 +104,12 @@ impl Repo {
 fn needs_root(args: &[&str]) -> bool {
     matches!(
         args.first(),
-        Some(&"build") | Some(&"list") | Some(&"push") | Some(&"verify") | Some(&"promote")
+        Some(&"build")
+            | Some(&"list")
+            | Some(&"push")
+            | Some(&"verify")
+            | Some(&"promote")
+            | Some(&"check")
     )
 }
 

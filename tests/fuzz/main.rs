@@ -132,6 +132,10 @@ const TABLES: &[(&str, &[&str])] = &[
     ("[[prepare]]", &["run", "cwd", "env", "other"]),
     ("[[copy]]", &["from", "to", "other"]),
     ("[licenses]", &["dest", "sources", "other"]),
+    (
+        "[contract]",
+        &["entrypoint", "artifacts", "tools", "commands", "other"],
+    ),
 ];
 
 /// A manifest assembled from the real keys and tables with values of any kind.

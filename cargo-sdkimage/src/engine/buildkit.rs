@@ -23,11 +23,20 @@ use super::{BuildFailure, BuildOutput, BuildRequest, EngineError};
 
 /// The request's options for BuildKit.
 pub(super) fn options(request: &BuildRequest) -> BuildImageOptions {
+    let mut buildargs: std::collections::HashMap<String, String> =
+        request.build_args.clone().into_iter().collect();
+    // The engine's BuildKit (moby's builder-next) exports the inline cache exactly when this
+    // build arg is true; it is no Dockerfile ARG, so no step's cache key changes.
+    if request.inline_cache {
+        buildargs.insert("BUILDKIT_INLINE_CACHE".into(), "1".into());
+    }
     BuildImageOptions {
         dockerfile: request.dockerfile.clone(),
         t: None,
         nocache: request.no_cache,
-        buildargs: Some(request.build_args.clone().into_iter().collect()),
+        // Each entry a registry ref: the built-in frontend reads them as `type=registry`.
+        cachefrom: (!request.cache_from.is_empty()).then(|| request.cache_from.clone()),
+        buildargs: Some(buildargs),
         labels: Some(request.labels.clone().into_iter().collect()),
         platform: request.platform.clone().unwrap_or_default(),
         target: request.target.clone().unwrap_or_default(),
@@ -101,7 +110,11 @@ impl Trace {
             if v.completed.is_some() && self.ended.insert(v.digest.clone()) {
                 self.flush(&v.digest, n, out);
                 if !v.error.is_empty() {
-                    self.failed = Some(v.name.clone());
+                    // A cache source that cannot be read warms nothing; the build goes on, so
+                    // a later failure is not this step's.
+                    if !v.name.starts_with("importing cache manifest") {
+                        self.failed = Some(v.name.clone());
+                    }
                     out.push(Ok(BuildOutput::Line(format!("#{n} ERROR: {}", v.error))));
                 } else if v.cached {
                     out.push(Ok(BuildOutput::Line(format!("#{n} CACHED"))));
@@ -148,5 +161,63 @@ impl Trace {
             step: self.failed.clone().or_else(|| self.last_started.clone()),
             error,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_sources_and_the_inline_export_reach_the_request() {
+        let request = BuildRequest {
+            cache_from: vec!["localhost:5000/x:1".into()],
+            inline_cache: true,
+            ..Default::default()
+        };
+        let o = options(&request);
+        assert_eq!(o.cachefrom, Some(vec!["localhost:5000/x:1".to_string()]));
+        let args = o.buildargs.expect("build args");
+        assert_eq!(
+            args.get("BUILDKIT_INLINE_CACHE").map(String::as_str),
+            Some("1")
+        );
+        let o = options(&BuildRequest::default());
+        assert_eq!(o.cachefrom, None);
+        assert!(
+            !o.buildargs
+                .expect("build args")
+                .contains_key("BUILDKIT_INLINE_CACHE")
+        );
+    }
+
+    #[test]
+    fn an_unreadable_cache_source_is_not_the_failing_step() {
+        use bollard_stubs::moby::buildkit::v1::Vertex;
+        let done = Some(Default::default());
+        let status = StatusResponse {
+            vertexes: vec![
+                Vertex {
+                    digest: "a".into(),
+                    name: "importing cache manifest from r/x:1".into(),
+                    started: done,
+                    completed: done,
+                    error: "not found".into(),
+                    ..Default::default()
+                },
+                Vertex {
+                    digest: "b".into(),
+                    name: "[2/2] RUN false".into(),
+                    started: done,
+                    ..Default::default()
+                },
+            ],
+            ..Default::default()
+        };
+        let mut trace = Trace::default();
+        let mut out = Vec::new();
+        trace.read_status(&status, &mut out);
+        let failure = trace.failure(EngineError::Failed("exit code 1".into()));
+        assert_eq!(failure.step.as_deref(), Some("[2/2] RUN false"));
     }
 }

@@ -11,6 +11,8 @@ pub use auth::registry_auths;
 mod buildkit;
 mod classic;
 mod container;
+mod probe;
+pub use probe::{ImageConfig, PathStat, ProbeOutput};
 pub mod host;
 mod pull;
 pub use pull::LocalImage;
@@ -107,6 +109,10 @@ pub struct BuildRequest {
     pub target: Option<String>,
     /// The BuildKit session that serves this build's secrets.
     pub session: Option<String>,
+    /// BuildKit: registry refs whose cache the build may use (the API's `cachefrom`).
+    pub cache_from: Vec<String>,
+    /// BuildKit: export the inline cache into the image's config (`BUILDKIT_INLINE_CACHE=1`).
+    pub inline_cache: bool,
     /// Labels of the image (`crate::labels`).
     pub labels: BTreeMap<String, String>,
     /// Each message of the engine's stream also as a [`BuildOutput::Line`] (`-vv`).

@@ -1,17 +1,44 @@
-//! The keys that say how an image is built by the engine: `builder`, `target` and
-//! `[targets]`, `[secrets]`.
+//! The keys that say how an image is built by the engine: `builder`, `platforms`, `target`
+//! and `[targets]`, `[secrets]`.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 
 use toml::Spanned;
 
 use super::{Checker, SecretFrom, Variants};
 
+/// The values `builder` takes, in the workspace and in a manifest.
+pub const BUILDERS: &[&str] = &["auto", "buildkit", "classic"];
+
+/// A `builder` value, in the workspace or a manifest: one of [`BUILDERS`].
+pub fn check_builder(name: &str) -> std::result::Result<(), String> {
+    if BUILDERS.contains(&name) {
+        Ok(())
+    } else {
+        Err(format!(
+            "builder {} is not one of {}",
+            crate::error::quoted(name),
+            BUILDERS.join(", ")
+        ))
+    }
+}
+
 impl Checker<'_> {
+    /// `platforms`: each `os/arch` or `os/arch/variant`. (`depends-on` names other manifests;
+    /// it is checked once all of them are read.)
+    pub(super) fn platforms(&mut self, platforms: &[Spanned<String>]) {
+        for p in platforms {
+            if let Err(e) = crate::reference::check_platform(p.get_ref()) {
+                self.error(p.span().start, e);
+            }
+        }
+    }
+
     /// `builder`: one of the builder names.
     pub(super) fn builder(&mut self, builder: Option<&Spanned<String>>) {
         if let Some(b) = builder
-            && let Err(e) = super::check_builder(b.get_ref())
+            && let Err(e) = check_builder(b.get_ref())
         {
             self.error(b.span().start, e);
         }
@@ -85,4 +112,17 @@ impl Checker<'_> {
         }
         (target.map(Spanned::into_inner), out)
     }
+}
+
+/// The two files the engine reads from the context, as context-relative paths: a copy may not
+/// replace them.
+pub(super) fn build_files(dockerfile: Option<&Path>, context: Option<&Path>) -> Vec<String> {
+    dockerfile
+        .zip(context)
+        .and_then(|(d, ctx)| d.strip_prefix(ctx).ok())
+        .and_then(|rel| rel.to_str())
+        .map(str::to_string)
+        .into_iter()
+        .chain([".dockerignore".to_string()])
+        .collect()
 }

@@ -76,6 +76,7 @@ fn plan(images: &[(&str, &str)], tags: &[&str]) -> BuildPlan {
             builder: "auto".into(),
             platforms: Vec::new(),
             target: None,
+            custom: None,
         })
         .collect();
     BuildPlan {

@@ -215,6 +215,12 @@ impl Registries {
         Ok(found)
     }
 
+    /// A client for `registry` that sends no credentials: what anyone may pull.
+    pub async fn anonymous_client(&self, registry: &str) -> Result<RegistryClient> {
+        let insecure = self.insecure.is_insecure(registry).await;
+        RegistryClient::new(registry, insecure, None, self.retry)
+    }
+
     /// The API client for `registry` (as in image references: `host[:port]`, `docker.io`).
     pub async fn client(&self, registry: &str) -> Result<Arc<RegistryClient>> {
         let mut clients = self.clients.lock().await;

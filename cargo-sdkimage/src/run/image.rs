@@ -336,6 +336,7 @@ impl ImageJob<'_> {
             builder: self.builder().as_str().to_string(),
             platform: v.platform.as_ref().map(ToString::to_string),
             target: self.image.target.clone(),
+            inline_cache: self.cache(opts).inline,
             labels: BTreeMap::new(),
         };
         for (arg, dep) in &self.image.image_args {
@@ -352,11 +353,16 @@ impl ImageJob<'_> {
     async fn sources(&self) -> Result<Sources> {
         let session = self.session;
         let manifest = session.plan.manifest_of(self.index);
-        let spec = manifest.context_spec(
+        let mut spec = manifest.context_spec(
             self.image.variant.as_deref(),
             &session.ws.root,
             &session.ws.state_dir(),
         );
+        // A custom image's Dockerfile is rendered: written under the state folder, sent from there.
+        let rendered = crate::custom::write_for(self.image, &session.ws.state_dir())?;
+        if let Some((path, _)) = &rendered {
+            spec.dockerfile = path.clone();
+        }
         let previous = self.store.load(&self.image.name);
         let path = manifest.dockerfile.clone();
         let root = session.ws.root.clone();
@@ -364,8 +370,11 @@ impl ImageJob<'_> {
             let ctx = context::collect(&spec)?;
             let rules =
                 crate::guarded::Rules::new(&root, crate::guarded::CONFIG_CAP, "a Dockerfile");
-            let dockerfile = crate::guarded::read_to_string(&path, rules)
-                .map_err(|e| Error::Failed(format!("cannot read {e}")))?;
+            let dockerfile = match rendered {
+                Some((_, text)) => text,
+                None => crate::guarded::read_to_string(&path, rules)
+                    .map_err(|e| Error::Failed(format!("cannot read {e}")))?,
+            };
             let (digest, files) = fingerprint::hash_context(&ctx, previous.as_ref())?;
             Ok(Sources {
                 ctx,
@@ -424,6 +433,20 @@ impl ImageJob<'_> {
         self.session.builder(self.index)
     }
 
+    /// Its build cache (BuildKit only: the classic builder with cache settings is refused
+    /// before anything runs).
+    fn cache(&self, opts: &BuildOptions) -> crate::cache::ImageCache {
+        match self.builder() {
+            Builder::BuildKit => crate::cache::for_image(
+                &self.session.plan,
+                self.index,
+                &self.session.ws.config.cache,
+                &opts.cache,
+            ),
+            Builder::Classic => Default::default(),
+        }
+    }
+
     /// Build through the engine, untagged; the full log goes to `logs/<image>.log`.
     async fn build(
         &self,
@@ -465,6 +488,7 @@ impl ImageJob<'_> {
                 }
             }
         };
+        let cache = self.cache(opts);
         let request = BuildRequest {
             builder: self.builder(),
             dockerfile: ctx.dockerfile_in_context.clone(),
@@ -481,6 +505,12 @@ impl ImageJob<'_> {
             },
             target: image.target.clone(),
             session: build_session.as_ref().map(|s| s.id().to_string()),
+            // --no-cache uses no cache, so none is fetched.
+            cache_from: match opts.no_cache {
+                true => Vec::new(),
+                false => cache.from,
+            },
+            inline_cache: cache.inline,
             labels,
             raw_stream: opts.raw_stream,
         };
@@ -538,7 +568,11 @@ impl ImageJob<'_> {
                 if let Some(parse) = dockerfile_parse_error(&f.error.to_string()) {
                     return Err(Error::Failed(format!(
                         "{}:{parse} ({log_hint})",
-                        session.ws.display_path(&manifest.dockerfile)
+                        session.ws.display_path(&crate::custom::dockerfile_path(
+                            image,
+                            manifest,
+                            &session.ws.state_dir()
+                        ))
                     )));
                 }
                 let at = f.step.map(|s| format!(" at {s}")).unwrap_or_default();

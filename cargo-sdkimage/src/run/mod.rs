@@ -33,6 +33,8 @@ pub struct BuildOptions {
     /// `--secret`: build secrets for every image (a manifest's `[secrets]` of the same id
     /// loses).
     pub secrets: Vec<crate::engine::session::SecretSpec>,
+    /// `--cache-from` / `--cache-to` (wins over the manifests and the workspace).
+    pub cache: crate::cache::CacheConfig,
     /// `--pull`: pull external bases through the engine before building (or `pull = true`).
     pub pull: bool,
     /// `--label KEY=VALUE`: wins over the workspace's and manifests' `[labels]`.
@@ -262,6 +264,10 @@ pub fn describe(
                 l.dest,
                 crate::licenses::sbom::FILE
             ));
+        }
+        let cache = crate::cache::for_image(plan, i, &ws.config.cache, &opts.cache);
+        if !cache.is_empty() {
+            out.push_str(&format!("cache    {}: {}\n", img.label(), cache.describe()));
         }
         for r in &img.refs {
             out.push_str(&format!("tag      {}: {r}\n", img.label()));

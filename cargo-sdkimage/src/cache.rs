@@ -1,0 +1,506 @@
+//! A build cache that travels through a registry, so a cold CI runner reuses the layers an
+//! earlier build pushed: `cache-from` / `cache-to` (workspace, manifest, flags) in docker's
+//! syntax, `cache = "registry"` in the workspace, and what each image's build asks of the
+//! engine's BuildKit.
+//!
+//! The engine's built-in BuildKit (Docker 20.10: BuildKit 0.8) takes cache sources through the
+//! build API's `cachefrom` parameter, each a registry ref, and exports only the inline cache
+//! (`BUILDKIT_INLINE_CACHE=1`: cache metadata in the image's config, pushed with the image).
+//! Every other exporter (`registry`, `local`, `gha`, `s3`, `azblob`) needs a BuildKit of its
+//! own (buildx); asking for one is invalid input that says so.
+
+use std::path::Path;
+
+use toml::Spanned;
+
+use crate::error::{Diagnostic, Error, Result};
+use crate::plan::{BuildPlan, ImageIndex};
+
+/// Cache settings of one level (the workspace, a manifest, the flags), checked.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CacheConfig {
+    /// `cache-from`: registry refs to import the cache of.
+    pub from: Vec<String>,
+    /// `cache-to = ["type=inline"]`: export the inline cache with the image.
+    pub inline: bool,
+    /// `cache = "registry"` (workspace only): each image's own first ref is a cache source,
+    /// and the inline cache is exported.
+    pub registry: bool,
+}
+
+/// What one image's build asks of the engine.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageCache {
+    /// Registry refs whose cache the build imports, in order, without repeats.
+    pub from: Vec<String>,
+    /// Export the inline cache (in the image's config).
+    pub inline: bool,
+}
+
+impl ImageCache {
+    pub fn is_empty(&self) -> bool {
+        self.from.is_empty() && !self.inline
+    }
+
+    /// `from REF, REF; export inline`, for `--dry-run`.
+    pub fn describe(&self) -> String {
+        let mut parts = Vec::new();
+        if !self.from.is_empty() {
+            parts.push(format!("from {}", self.from.join(", ")));
+        }
+        if self.inline {
+            parts.push("export inline".to_string());
+        }
+        parts.join("; ")
+    }
+}
+
+/// The values `cache` takes in the workspace.
+pub const MODES: &[&str] = &["registry"];
+
+/// `key=value` pairs of docker's cache syntax (`type=registry,ref=...`); a value without `=`
+/// is a bare ref.
+fn attributes(spec: &str) -> std::result::Result<Option<Vec<(&str, &str)>>, String> {
+    if !spec.contains('=') {
+        return Ok(None);
+    }
+    spec.split(',')
+        .map(|part| {
+            part.split_once('=')
+                .map(|(k, v)| (k.trim(), v.trim()))
+                .ok_or_else(|| {
+                    format!("`{part}` is not a key=value pair (write `type=registry,ref=REF`)")
+                })
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// One `cache-from` value: `type=registry,ref=REF` or a bare `REF`. Returns the ref.
+pub fn parse_from(spec: &str) -> std::result::Result<String, String> {
+    let spec = spec.trim();
+    let Some(attrs) = attributes(spec)? else {
+        check_ref(spec)?;
+        return Ok(spec.to_string());
+    };
+    let kind = attrs
+        .iter()
+        .find(|(k, _)| *k == "type")
+        .map_or("registry", |(_, v)| *v);
+    match kind {
+        "registry" => {}
+        "inline" => {
+            return Err("type=inline is a cache export (cache-to); to import an inline cache, name the pushed image: `type=registry,ref=REF`".into());
+        }
+        other => {
+            return Err(format!(
+                "the engine's built-in BuildKit imports cache from a registry only (`type=registry,ref=REF`), not type={other}; a {other} cache needs a BuildKit of its own (docker buildx)"
+            ));
+        }
+    }
+    let mut reference = None;
+    for (k, v) in &attrs {
+        match *k {
+            "type" => {}
+            "ref" => reference = Some(*v),
+            other => {
+                return Err(format!(
+                    "`{other}` is not an attribute the engine's built-in BuildKit takes for a registry cache source; write `type=registry,ref=REF`"
+                ));
+            }
+        }
+    }
+    let reference = reference.ok_or("a registry cache source needs `ref=REF`")?;
+    check_ref(reference)?;
+    Ok(reference.to_string())
+}
+
+/// One `cache-to` value: only `type=inline` can be exported by the engine's built-in BuildKit.
+pub fn parse_to(spec: &str) -> std::result::Result<(), String> {
+    let spec = spec.trim();
+    let kind = match attributes(spec)? {
+        None => "registry",
+        Some(attrs) => {
+            let kind = attrs
+                .iter()
+                .find(|(k, _)| *k == "type")
+                .map(|(_, v)| *v)
+                .ok_or("a cache export needs a type: `type=inline`")?;
+            if kind == "inline"
+                && let Some((k, _)) = attrs.iter().find(|(k, _)| *k != "type")
+            {
+                return Err(format!(
+                    "type=inline takes no attributes (`{k}`): the engine's BuildKit exports the inline cache in mode=min only"
+                ));
+            }
+            kind
+        }
+    };
+    if kind == "inline" {
+        return Ok(());
+    }
+    Err(format!(
+        "the engine's built-in BuildKit (Docker 20.10) cannot export a {kind} cache, only `type=inline` (the cache travels inside the pushed image; import it elsewhere with cache-from = the image's ref, or use cache = \"registry\" in the workspace); a {kind} cache export needs a BuildKit of its own (docker buildx)"
+    ))
+}
+
+/// A cache ref: `repository[:tag][@sha256:...]` as the reference grammar allows.
+fn check_ref(reference: &str) -> std::result::Result<(), String> {
+    if reference.is_empty() {
+        return Err("the cache ref is empty".into());
+    }
+    let (name, digest) = match reference.split_once('@') {
+        Some((n, d)) => (n, Some(d)),
+        None => (reference, None),
+    };
+    if let Some(d) = digest {
+        let hex = d.strip_prefix("sha256:").unwrap_or("");
+        if hex.len() != 64 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(format!(
+                "cache ref `{reference}`: `{d}` is not a sha256 digest"
+            ));
+        }
+    }
+    let (repository, tag) = match name.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r, Some(t)),
+        _ => (name, None),
+    };
+    crate::reference::check_repository(repository)
+        .map_err(|e| format!("cache ref `{reference}`: {e}"))?;
+    if let Some(t) = tag {
+        crate::reference::check_tag(t).map_err(|e| format!("cache ref `{reference}`: {e}"))?;
+    }
+    Ok(())
+}
+
+/// `cache-from`, `cache-to` (and in the workspace `cache`) of one file, each problem at its
+/// place in `file`.
+pub fn from_file(
+    from: &[Spanned<String>],
+    to: &[Spanned<String>],
+    mode: Option<&Spanned<String>>,
+    file: &Path,
+    text: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> CacheConfig {
+    let mut config = CacheConfig::default();
+    for spec in from {
+        match parse_from(spec.get_ref()) {
+            Ok(r) => config.from.push(r),
+            Err(e) => diags.push(Diagnostic::at(
+                file,
+                text,
+                spec.span().start,
+                format!("cache-from: {e}"),
+            )),
+        }
+    }
+    for spec in to {
+        match parse_to(spec.get_ref()) {
+            Ok(()) => config.inline = true,
+            Err(e) => diags.push(Diagnostic::at(
+                file,
+                text,
+                spec.span().start,
+                format!("cache-to: {e}"),
+            )),
+        }
+    }
+    if let Some(m) = mode {
+        if MODES.contains(&m.get_ref().as_str()) {
+            config.registry = true;
+        } else {
+            diags.push(Diagnostic::at(
+                file,
+                text,
+                m.span().start,
+                format!(
+                    "cache {} is not one of {} (remove the key for no shared cache)",
+                    crate::error::quoted(m.get_ref()),
+                    MODES.join(", ")
+                ),
+            ));
+        }
+    }
+    config
+}
+
+/// Image `i`'s cache: the sources of the most specific level that names any (`--cache-from`,
+/// else the manifest's `cache-from`, else the workspace's), after its own first ref under
+/// `cache = "registry"`; the inline export when any level asks for it.
+pub fn for_image(
+    plan: &BuildPlan,
+    i: ImageIndex,
+    workspace: &CacheConfig,
+    flags: &CacheConfig,
+) -> ImageCache {
+    let manifest = &plan.manifest_of(i).cache;
+    let mut from = Vec::new();
+    if workspace.registry
+        && let Some(own) = plan.image(i).refs.first()
+    {
+        from.push(own.to_string());
+    }
+    let named = [&flags.from, &manifest.from, &workspace.from]
+        .into_iter()
+        .find(|f| !f.is_empty());
+    for r in named.into_iter().flatten() {
+        if !from.contains(r) {
+            from.push(r.clone());
+        }
+    }
+    ImageCache {
+        from,
+        inline: flags.inline || manifest.inline || workspace.inline || workspace.registry,
+    }
+}
+
+/// Where image `i`'s cache settings come from, for messages.
+fn origin(plan: &BuildPlan, i: ImageIndex, workspace: &CacheConfig, flags: &CacheConfig) -> String {
+    if !flags.from.is_empty() || flags.inline {
+        "--cache-from/--cache-to".to_string()
+    } else if !plan.manifest_of(i).cache.is_unset() {
+        format!(
+            "cache-from/cache-to in {}",
+            plan.manifest_of(i).path.display()
+        )
+    } else if workspace.registry {
+        "cache = \"registry\" in the workspace's Cargo.toml".to_string()
+    } else {
+        "cache-from/cache-to in the workspace's Cargo.toml".to_string()
+    }
+}
+
+impl CacheConfig {
+    fn is_unset(&self) -> bool {
+        *self == CacheConfig::default()
+    }
+}
+
+/// A build cache needs BuildKit: an image of the selection that would be built by the classic
+/// builder (`classic(i)`) with cache settings is invalid input.
+pub fn check_builders(
+    plan: &BuildPlan,
+    selection: &[ImageIndex],
+    workspace: &CacheConfig,
+    flags: &CacheConfig,
+    classic: impl Fn(ImageIndex) -> bool,
+) -> Result<()> {
+    for &i in selection {
+        if classic(i) && !for_image(plan, i, workspace, flags).is_empty() {
+            return Err(Error::Usage(format!(
+                "{} is built by the classic builder, which cannot import or export a build cache ({}); build it with BuildKit (builder = \"buildkit\" or \"auto\", --builder buildkit), or drop the cache settings for it",
+                plan.image(i).label(),
+                origin(plan, i, workspace, flags)
+            )));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_sources_in_docker_syntax() {
+        assert_eq!(
+            parse_from("type=registry,ref=localhost:5000/a/b:1").unwrap(),
+            "localhost:5000/a/b:1"
+        );
+        assert_eq!(
+            parse_from("ref=r.io/x:cache,type=registry").unwrap(),
+            "r.io/x:cache"
+        );
+        assert_eq!(
+            parse_from("localhost:5000/a/b").unwrap(),
+            "localhost:5000/a/b"
+        );
+        assert_eq!(
+            parse_from(&format!("r.io/x@sha256:{}", "a".repeat(64))).unwrap(),
+            format!("r.io/x@sha256:{}", "a".repeat(64))
+        );
+        let local = parse_from("type=local,src=/tmp/cache").unwrap_err();
+        assert!(
+            local.contains("type=local") && local.contains("buildx"),
+            "{local}"
+        );
+        assert!(parse_from("type=inline").unwrap_err().contains("cache-to"));
+        assert!(parse_from("type=registry").unwrap_err().contains("ref=REF"));
+        assert!(
+            parse_from("type=registry,ref=x,mode=max")
+                .unwrap_err()
+                .contains("`mode`")
+        );
+        assert!(parse_from("Upper/Case").unwrap_err().contains("Upper/Case"));
+        assert!(
+            parse_from("r.io/x@sha256:12")
+                .unwrap_err()
+                .contains("digest")
+        );
+        assert!(
+            parse_from("type=registry,ref=a,junk")
+                .unwrap_err()
+                .contains("`junk`")
+        );
+    }
+
+    #[test]
+    fn only_the_inline_cache_is_exported() {
+        assert!(parse_to("type=inline").is_ok());
+        for spec in [
+            "type=registry,ref=r.io/x:cache",
+            "type=local,dest=/tmp/c",
+            "type=gha",
+            "r.io/x:cache",
+        ] {
+            let e = parse_to(spec).unwrap_err();
+            assert!(
+                e.contains("cannot export") && e.contains("type=inline"),
+                "{spec}: {e}"
+            );
+        }
+        assert!(
+            parse_to("type=inline,mode=max")
+                .unwrap_err()
+                .contains("mode=min")
+        );
+        assert!(parse_to("mode=max").unwrap_err().contains("needs a type"));
+    }
+
+    #[test]
+    fn file_values_point_at_their_place() {
+        let text = "cache-from = [\"type=gha\"]\ncache = \"remote\"\n";
+        let from = vec![Spanned::new(14..24, "type=gha".to_string())];
+        let mode = Spanned::new(34..42, "remote".to_string());
+        let mut diags = Vec::new();
+        let c = from_file(
+            &from,
+            &[],
+            Some(&mode),
+            Path::new("Cargo.toml"),
+            text,
+            &mut diags,
+        );
+        assert!(c.is_unset());
+        let shown: Vec<String> = diags.iter().map(ToString::to_string).collect();
+        assert_eq!(shown.len(), 2, "{shown:?}");
+        assert!(shown[0].starts_with("Cargo.toml:1:15"), "{shown:?}");
+        assert!(
+            shown[1].starts_with("Cargo.toml:2:9") && shown[1].contains("registry"),
+            "{shown:?}"
+        );
+    }
+
+    /// A plan of two manifests in a temp tree: `a` with the manifest keys `a_keys`, `b` without.
+    fn plan(a_keys: &str, ws_cache: CacheConfig) -> (crate::manifest::tests::TempTree, BuildPlan) {
+        let root = crate::manifest::tests::temp_tree("cache-plan");
+        let mut manifests = Vec::new();
+        for (dir, keys) in [("a", a_keys), ("b", "")] {
+            let d = root.join(dir);
+            std::fs::create_dir_all(&d).unwrap();
+            std::fs::write(d.join("Dockerfile"), "FROM scratch\n").unwrap();
+            let text = format!("language = \"{dir}\"\nname = \"img_{dir}\"\n{keys}");
+            let m = crate::manifest::Manifest::parse(&d.join("sdkimage.toml"), &root, text);
+            manifests.push(m.unwrap());
+        }
+        let ws = crate::workspace::Workspace {
+            root: root.to_path_buf(),
+            manifest_path: root.join("Cargo.toml"),
+            cargo_manifest: Some(root.join("Cargo.toml")),
+            target_dir: root.join("target"),
+            version: Some("1.0".into()),
+            config: crate::workspace::WorkspaceConfig {
+                repository_root: Some("localhost:5000/r".into()),
+                cache: ws_cache,
+                ..Default::default()
+            },
+            members: vec![],
+            cargo: Default::default(),
+        };
+        let opts = crate::plan::PlanOptions {
+            tags: vec!["2.0".into(), "latest".into()],
+            ..Default::default()
+        };
+        let plan = BuildPlan::new(&ws, manifests, &opts).unwrap();
+        (root, plan)
+    }
+
+    #[test]
+    fn the_most_specific_sources_win_and_registry_mode_adds_the_own_ref() {
+        let ws = CacheConfig {
+            from: vec!["localhost:5000/shared:cache".into()],
+            inline: false,
+            registry: true,
+        };
+        let keys = "cache-from = [\"type=registry,ref=localhost:5000/a:cache\"]\ncache-to = [\"type=inline\"]\n";
+        let (_root, plan) = plan(keys, ws.clone());
+        let (a, b) = (ImageIndex::new(0), ImageIndex::new(1));
+        assert_eq!(
+            plan.manifest_of(a).cache.from,
+            vec!["localhost:5000/a:cache"]
+        );
+        assert!(plan.manifest_of(a).cache.inline);
+        let none = CacheConfig::default();
+        let got = for_image(&plan, a, &ws, &none);
+        assert_eq!(
+            got.from,
+            vec!["localhost:5000/r/img_a:2.0", "localhost:5000/a:cache"]
+        );
+        assert!(got.inline);
+        // b names no sources: the workspace's, after its own first release ref.
+        let got = for_image(&plan, b, &ws, &none);
+        assert_eq!(
+            got.from,
+            vec!["localhost:5000/r/img_b:2.0", "localhost:5000/shared:cache"]
+        );
+        assert!(got.inline, "cache = \"registry\" exports the inline cache");
+        // Flags replace every file's sources.
+        let flags = CacheConfig {
+            from: vec!["localhost:5000/flag:1".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            for_image(&plan, a, &none, &flags).from,
+            vec!["localhost:5000/flag:1"]
+        );
+        assert!(for_image(&plan, b, &none, &none).is_empty());
+        // The classic builder with any cache setting is refused, naming where it came from.
+        let all = [a, b];
+        let e = check_builders(&plan, &all, &ws, &none, |i| i == b).unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("cache = \"registry\""), "{e}");
+        let e = check_builders(&plan, &all, &none, &none, |i| i == a).unwrap_err();
+        assert!(e.to_string().contains("a/sdkimage.toml"), "{e}");
+        assert!(check_builders(&plan, &all, &none, &none, |i| i == b).is_ok());
+    }
+
+    #[test]
+    fn manifest_values_are_checked_at_their_place() {
+        let root = crate::manifest::tests::temp_tree("cache-manifest");
+        let d = root.join("a");
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(d.join("Dockerfile"), "FROM scratch\n").unwrap();
+        let text = "language = \"a\"\nname = \"a\"\ncache-to = [\"type=registry,ref=r.io/a:c\"]\n";
+        let e = crate::manifest::Manifest::parse(&d.join("sdkimage.toml"), &root, text.into())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sdkimage.toml:3:13") && e.contains("cannot export"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_inline_export_is_a_fingerprint_input_and_absent_when_off() {
+        use crate::fingerprint::{Inputs, fingerprint};
+        let off = Inputs::default();
+        let json = serde_json::to_string(&off).unwrap();
+        assert!(!json.contains("inline_cache"), "{json}");
+        let on = Inputs {
+            inline_cache: true,
+            ..Default::default()
+        };
+        assert_ne!(fingerprint(&off, "ctx"), fingerprint(&on, "ctx"));
+    }
+}
