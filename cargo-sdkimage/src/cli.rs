@@ -73,7 +73,8 @@ enum Command {
         /// Say what would be pushed; push nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Images pushed at the same time (default: the number of CPUs).
+        /// Images pushed at the same time (default: 5; pushing waits on the network, not
+        /// the CPUs).
         #[arg(long, short = 'j', value_name = "N")]
         jobs: Option<std::num::NonZeroUsize>,
         /// Write per-image results (refs, local id, pushed digest) as JSON to FILE, as
@@ -197,7 +198,8 @@ struct TargetArgs {
 /// How images are built, for every command that builds.
 #[derive(Args)]
 struct BuildFlags {
-    /// Images built at the same time (default: the number of CPUs).
+    /// Images built at the same time (default: the number of CPUs; `--push` pushes 5 at a
+    /// time unless -j is given).
     #[arg(long, short = 'j', value_name = "N")]
     jobs: Option<std::num::NonZeroUsize>,
     /// Build without the engine's layer cache (implies a rebuild).
@@ -253,6 +255,10 @@ struct BuildArgs {
     /// Print what would run and touch nothing (not even prepare steps).
     #[arg(long)]
     dry_run: bool,
+    /// Print the resolved plan as JSON (images, refs, platforms, dependencies, build args,
+    /// what is up to date and why not), like `docker buildx bake --print`; build nothing.
+    #[arg(long, conflicts_with_all = ["dry_run", "push", "metadata_file"])]
+    print: bool,
     /// Gather third-party license texts into each image that has `[licenses]`.
     #[arg(long)]
     pull_licenses: bool,
@@ -336,6 +342,15 @@ fn default_jobs(jobs: Option<std::num::NonZeroUsize>) -> usize {
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
+/// Images pushed at once: `-j` when given, else the push default (not the CPU count: a push
+/// waits on the network).
+fn push_jobs(jobs: Option<std::num::NonZeroUsize>) -> usize {
+    jobs.map_or(
+        sdkimage::publish::DEFAULT_PUSH_JOBS,
+        std::num::NonZeroUsize::get,
+    )
+}
+
 #[derive(Args)]
 struct OutputArgs {
     /// Output format of results on stdout.
@@ -406,9 +421,12 @@ impl BuildArgs {
             registry: false,
         };
         BuildCommand {
-            push: self.push.then(|| self.publish.to_lib(build.jobs, false)),
+            push: self
+                .push
+                .then(|| self.publish.to_lib(push_jobs(self.flags.jobs), false)),
             build,
             dry_run: self.dry_run,
+            print: self.print,
             metadata_file: self.metadata_file.clone(),
             sbom_dir: self.sbom_dir.clone(),
             check: self.check.then(|| check_options(self.check_timeout)),
@@ -608,7 +626,7 @@ async fn run(
             metadata_file,
             ..
         } => {
-            let opts = publish.to_lib(default_jobs(jobs), dry_run);
+            let opts = publish.to_lib(push_jobs(jobs), dry_run);
             let metadata_file = metadata_file.as_deref();
             commands::push(&target.to_lib(), &opts, metadata_file, reporter, interrupt)
                 .await

@@ -20,12 +20,15 @@ use crate::{context, discover};
 mod cargo_sources;
 mod check;
 mod custom;
+mod dockerfile;
+mod print;
 mod push_metadata;
 mod sbom;
 mod setup;
 
 use cargo_sources::check_cargo_sources;
 pub use check::{CheckCommand, check};
+pub use dockerfile::{dockerfile, dockerfiles};
 use push_metadata::push_metadata;
 
 pub use setup::{EngineFacts, check_builders};
@@ -124,6 +127,7 @@ pub async fn list(target: &Target, reporter: &dyn EventSink) -> Result<Vec<ListE
 pub struct BuildCommand {
     pub build: BuildOptions,
     pub dry_run: bool,
+    pub print: bool, // the plan as JSON (`commands/print.rs`); nothing runs
     pub metadata_file: Option<PathBuf>,
     /// `--push`: publish after every selected build succeeded.
     pub push: Option<PublishOptions>,
@@ -154,13 +158,19 @@ pub async fn build(
     if let Some(warning) = run::secret_args_warning(&l.plan, &l.selection) {
         reporter.note(&warning);
     }
+    if cmd.print {
+        return print::print(l, opts, reporter, interrupt)
+            .await
+            .map(|()| Vec::new());
+    }
     check_secrets(&l, &opts.secrets)?;
     let ws_cache = l.ws.config.cache.clone();
     let classic = |i| l.plan.image(i).builder == "classic";
-    crate::cache::check_builders(&l.plan, &l.selection, &ws_cache, &opts.cache, classic)?;
-    crate::labels::check_before_build(&l.ws, &l.plan, &l.selection, &opts.labels)?;
+    l.plan
+        .check_cache_builders(&l.selection, &ws_cache, &opts.cache, classic)?;
+    l.plan.check_labels(&l.ws, &l.selection, &opts.labels)?;
     if cmd.check.is_some() {
-        crate::contract::effective_all(&l.plan, &l.selection, l.ws.version.as_deref())?;
+        crate::plan::contract::effective_all(&l.plan, &l.selection, l.ws.version.as_deref())?;
     }
     if cmd.dry_run {
         check_with_engine_if_any(&l, &opts.secrets, &*reporter).await?;
@@ -176,7 +186,9 @@ pub async fn build(
     let (session, selection, _lock) =
         open_session(l, &opts.secrets, reporter.clone(), interrupt.clone()).await?;
     let classic = |i| session.builder(i) == crate::engine::Builder::Classic;
-    crate::cache::check_builders(&session.plan, &selection, &ws_cache, &opts.cache, classic)?;
+    session
+        .plan
+        .check_cache_builders(&selection, &ws_cache, &opts.cache, classic)?;
     let started = std::time::Instant::now();
     // Failures of a publish are reported per image as they happen; counted for the summary.
     let tally = Tally::new(&*reporter);
@@ -374,114 +386,6 @@ fn summarize(
     session
         .reporter
         .summary(&counts, Some(rows.as_slice()), elapsed);
-}
-
-/// `dockerfile`: the effective Dockerfile and what the context would send, for one image.
-pub fn dockerfile(target: &Target) -> Result<String> {
-    let l = load(target)?;
-    let named = l.plan.named(&target.selectors, &target.cwd)?;
-    let image = match (target.selectors.is_empty(), named.as_slice()) {
-        (false, &[one]) => one,
-        _ => {
-            return Err(Error::Usage(format!(
-                "`dockerfile` shows one image; name one of: {}",
-                named
-                    .iter()
-                    .map(|&i| l.plan.image(i).label())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-    };
-    let m = l.plan.manifest_of(image);
-    let img = l.plan.image(image);
-    let entry = dockerfile_entry(&l, image)?;
-    let text = entry.dockerfile;
-    let mut spec = m.context_spec(img.variant.as_deref(), &l.ws.root, &l.ws.state_dir());
-    spec.dockerfile = l.ws.root.join(&entry.path);
-    // Artifacts of `[[prepare]]` steps that have not run yet are listed apart, not an error:
-    // `dockerfile` runs nothing.
-    let (copies, unmade): (Vec<_>, Vec<_>) = std::mem::take(&mut spec.copies)
-        .into_iter()
-        .partition(|c| m.prepare.is_empty() || c.from.exists());
-    spec.copies = copies;
-    let ctx = crate::context::collect(&spec)?;
-    let mut out = format!(
-        "# {} ({})\n# dockerfile: {}\n",
-        img.name,
-        img.label(),
-        entry.path
-    );
-    for (k, v) in &img.build_args {
-        out.push_str(&format!("# --build-arg {k}={}\n", run::shown_arg(k, v)));
-    }
-    out.push_str(&text);
-    if !text.ends_with('\n') {
-        out.push('\n');
-    }
-    let total: u64 = ctx.entries.iter().map(|e| e.size).sum();
-    out.push_str(&format!(
-        "\n# context: {} ({} entries, {} bytes)\n",
-        l.ws.display_path(&m.context),
-        ctx.entries.len(),
-        total
-    ));
-    for e in &ctx.entries {
-        let kind = match &e.kind {
-            crate::context::EntryKind::Dir => "dir ".to_string(),
-            crate::context::EntryKind::File => format!("{:>10}", e.size),
-            crate::context::EntryKind::Symlink { target } => format!("-> {target}"),
-        };
-        out.push_str(&format!("{:04o} {kind:>10}  {}\n", e.mode & 0o7777, e.path));
-    }
-    if !unmade.is_empty() {
-        out.push_str(
-            "# not made yet (by the [[prepare]] steps, which `cargo sdkimage build` runs):\n",
-        );
-        for c in &unmade {
-            out.push_str(&format!(
-                "       ?  {}  (from {})\n",
-                c.to,
-                l.ws.display_path(&c.from)
-            ));
-        }
-    }
-    Ok(out)
-}
-
-/// `dockerfile --message-format json`: the Dockerfile of each named image (none: every one).
-pub fn dockerfiles(target: &Target) -> Result<Vec<output::DockerfileEntry>> {
-    let l = load(target)?;
-    let named = l.plan.named(&target.selectors, &target.cwd)?;
-    named.iter().map(|&i| dockerfile_entry(&l, i)).collect()
-}
-
-/// The Dockerfile image `i` is built from: a custom image's rendered one is written first.
-fn dockerfile_entry(l: &Loaded, i: ImageIndex) -> Result<output::DockerfileEntry> {
-    let img = l.plan.image(i);
-    let m = l.plan.manifest_of(i);
-    let (path, text) = match crate::custom::write_for(img, &l.ws.state_dir())? {
-        Some(rendered) => rendered,
-        None => {
-            let rules =
-                crate::guarded::Rules::new(&l.ws.root, crate::guarded::CONFIG_CAP, "a Dockerfile");
-            let text = crate::guarded::read_to_string(&m.dockerfile, rules)?;
-            (m.dockerfile.clone(), text)
-        }
-    };
-    Ok(output::DockerfileEntry {
-        name: img.name.clone(),
-        language: img.language.clone(),
-        variant: img.variant.clone(),
-        path: l.ws.display_path(&path),
-        rendered: img.custom.is_some(),
-        dockerfile: text,
-        build_args: img
-            .build_args
-            .iter()
-            .map(|(k, v)| (k.clone(), run::shown_arg(k, v).to_string()))
-            .collect(),
-    })
 }
 
 /// Phase one and two of a publish, with the registries of the environment.
@@ -729,7 +633,7 @@ pub async fn licenses(
     }
     check_cargo_sources(&l)?;
     crate::licenses::check_files(&l.ws.config.licenses_dir)?;
-    crate::labels::check_before_build(&l.ws, &l.plan, &l.selection, &build.labels)?;
+    l.plan.check_labels(&l.ws, &l.selection, &build.labels)?;
     let created = crate::provenance::created(&l.ws.root)?;
     let write = |name: &str, resolved: &[crate::licenses::Resolved]| {
         write_licenses(name, resolved, &created, out, sbom_dir, &*reporter)

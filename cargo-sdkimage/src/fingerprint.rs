@@ -25,6 +25,59 @@ pub struct ImageState {
     /// Content hashes of context files by path, keyed with their stat.
     #[serde(default)]
     pub files: BTreeMap<String, FileStamp>,
+    /// What the fingerprint was made of, input by input, so `build --print` can say which
+    /// input changed (absent in states written before it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inputs: Option<InputDigests>,
+}
+
+/// The parts of a fingerprint, each on its own: the [`Inputs`] with build arg values and the
+/// license inputs as digests (a state file holds no build arg's value), and the context's
+/// digest.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputDigests {
+    pub dockerfile: String,
+    pub context: String,
+    /// Build arg -> digest of its value (ours by image id).
+    pub build_args: BTreeMap<String, String>,
+    pub dependency_ids: Vec<String>,
+    pub bases: Vec<String>,
+    pub licenses: Option<String>,
+    pub builder: String,
+    pub platform: Option<String>,
+    pub target: Option<String>,
+    #[serde(default)]
+    pub inline_cache: bool,
+    /// Label -> digest of its value (the labels that count in the fingerprint).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+impl InputDigests {
+    pub fn of(inputs: &Inputs, context_digest: &str) -> InputDigests {
+        let digest = |v: &str| hex::encode(Sha256::digest(v.as_bytes()));
+        InputDigests {
+            dockerfile: inputs.dockerfile.clone(),
+            context: context_digest.to_string(),
+            build_args: inputs
+                .build_args
+                .iter()
+                .map(|(k, v)| (k.clone(), digest(v)))
+                .collect(),
+            dependency_ids: inputs.dependency_ids.clone(),
+            bases: inputs.bases.clone(),
+            licenses: inputs.licenses.clone(),
+            builder: inputs.builder.clone(),
+            platform: inputs.platform.clone(),
+            target: inputs.target.clone(),
+            inline_cache: inputs.inline_cache,
+            labels: inputs
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), digest(v)))
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -329,6 +382,7 @@ mod tests {
             id: "sha256:x".into(),
             refs: vec![],
             files: stamps.clone(),
+            inputs: None,
         };
         // Unchanged: same fingerprint; the stamps are reused as they are.
         let (fp2, stamps2) = compute(&context_of(dir.path()), &inputs, Some(&state)).unwrap();
@@ -377,6 +431,7 @@ mod tests {
             id: "sha256:1".into(),
             refs: vec!["a:b".into()],
             files: BTreeMap::new(),
+            inputs: None,
         };
         store.save("img", &state).unwrap();
         assert_eq!(store.load("img").unwrap().id, "sha256:1");

@@ -12,7 +12,7 @@ use std::path::Path;
 
 use toml::Spanned;
 
-use crate::error::{Diagnostic, Error, Result};
+use crate::error::Diagnostic;
 use crate::provenance::Provenance;
 
 pub const SOURCE: &str = "org.opencontainers.image.source";
@@ -177,38 +177,8 @@ pub fn merge(
     ImageLabels { labels, volatile }
 }
 
-/// Before anything runs: `SOURCE_DATE_EPOCH` is valid when default labels are on, and each
-/// selected image's build args and user labels fit in the engine's request URL together.
-pub fn check_before_build(
-    ws: &crate::workspace::Workspace,
-    plan: &crate::plan::BuildPlan,
-    selection: &[crate::plan::ImageIndex],
-    cli: &[(String, String)],
-) -> Result<()> {
-    if ws.config.labels.defaults {
-        let env = std::env::var(crate::provenance::SOURCE_DATE_EPOCH).ok();
-        crate::provenance::source_date(env.as_deref(), || None)?;
-    }
-    for &i in selection {
-        let image = plan.image(i);
-        let user = merge(&ws.config.labels, None, &plan.manifest_of(i).labels, cli);
-        let encoded = |map: &BTreeMap<String, String>| {
-            url_encoded_len(&serde_json::to_string(map).expect("labels serialize"))
-        };
-        let total = encoded(&image.build_args) + encoded(&user.labels);
-        if total > crate::plan::BUILD_ARGS_URL_BUDGET {
-            return Err(Error::Usage(format!(
-                "{}: its build args and labels take {total} bytes encoded, over the engine API's limit of {} for both in the request URL; shorten the largest labels or pass large values through a file in the build context",
-                image.label(),
-                crate::guarded::human_size(crate::plan::BUILD_ARGS_URL_BUDGET as u64),
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// Bytes `s` takes in a URL query (unreserved bytes as they are, any other as `%XX`).
-fn url_encoded_len(s: &str) -> usize {
+pub(crate) fn url_encoded_len(s: &str) -> usize {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"*-._ ".contains(&b) {

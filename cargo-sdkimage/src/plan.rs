@@ -61,6 +61,21 @@ impl ManifestIndex {
     }
 }
 
+/// What a custom image stands on, once the plan resolved it.
+#[derive(Debug, Clone, Default)]
+pub struct CustomImage {
+    /// `extends`, or `adapt.base`, expanded.
+    pub base: String,
+    /// `adapt.sdk`, expanded (adapt only).
+    pub sdk: Option<String>,
+    /// The image of ours `base` names, if any (a dependency).
+    pub base_image: Option<ImageIndex>,
+    /// The SDK image of ours `sdk` names (adapt; a dependency).
+    pub sdk_image: Option<ImageIndex>,
+    /// The rendered Dockerfile.
+    pub dockerfile: String,
+}
+
 /// One image to build: a manifest, or one variant of it.
 #[derive(Debug, Clone)]
 pub struct Image {
@@ -83,7 +98,7 @@ pub struct Image {
     /// The Dockerfile stage to build.
     pub target: Option<String>,
     /// `extends`/`adapt`: what it stands on and its rendered Dockerfile.
-    pub custom: Option<crate::custom::CustomImage>,
+    pub custom: Option<CustomImage>,
 }
 
 impl Image {
@@ -223,7 +238,13 @@ impl BuildPlan {
                     .or(m.target.as_ref())
                     .cloned();
                 let custom = m.custom.as_ref().map(|c| {
-                    crate::custom::expand(c, &|t| expand(m, t, &lookup)).map_err(|d| diags.push(d))
+                    crate::custom::expand(c, &|t| expand(m, t, &lookup))
+                        .map(|(base, sdk)| CustomImage {
+                            base,
+                            sdk,
+                            ..CustomImage::default()
+                        })
+                        .map_err(|d| diags.push(d))
                 });
                 images.push(Image {
                     manifest: ManifestIndex(mi),
@@ -325,7 +346,7 @@ impl BuildPlan {
                 }
             }
         }
-        crate::custom::resolve(&manifests, &mut images, &mut deps, &mut diags);
+        Self::resolve_custom(&manifests, &mut images, &mut deps, &mut diags);
         if !diags.is_empty() {
             diags.sort_by(|a, b| (&a.path, a.line, a.col).cmp(&(&b.path, b.line, b.col)));
             diags.dedup();
@@ -345,7 +366,7 @@ impl BuildPlan {
             tags,
         };
         plan.check_cycles()?;
-        crate::custom::render_all(&mut plan, &|p| ws.display_path(p), ws.version.as_deref())?;
+        plan.render_custom(&|p| ws.display_path(p), ws.version.as_deref())?;
         Ok(plan)
     }
 
@@ -699,6 +720,10 @@ fn resolve_tags(ws: &Workspace, opts: &PlanOptions) -> Result<Vec<String>> {
     Ok(tags)
 }
 
+mod cache;
+pub mod contract;
+mod custom;
+mod labels;
 mod member;
 #[cfg(test)]
 mod tests;

@@ -14,6 +14,7 @@ mod habits;
 mod hardening;
 mod input;
 mod licenses;
+mod print;
 mod publish;
 mod sbom;
 mod support;

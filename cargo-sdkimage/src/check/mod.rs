@@ -11,9 +11,9 @@ pub mod record;
 
 use std::time::Duration;
 
-use crate::contract::ImageContract;
 use crate::engine::{Engine, PathStat, ProbeOutput};
 use crate::error::{Error, Result};
+use crate::manifest::contract::ImageContract;
 
 /// The label on every container `check` makes.
 pub const CHECK_LABEL: (&str, &str) = ("org.sdkimage.purpose", "check");

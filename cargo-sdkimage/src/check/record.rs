@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::contract::ImageContract;
+use crate::manifest::contract::ImageContract;
 
 /// What is remembered of a passed check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

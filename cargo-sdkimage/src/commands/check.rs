@@ -7,12 +7,12 @@ use futures_util::StreamExt;
 
 use super::{Loaded, Target};
 use crate::check::{self, CheckOptions, ImageCheck, Requirement, record};
-use crate::contract::{self, ImageContract};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
 use crate::output::{Counts, Event, EventKind, EventSink, Outcome};
 use crate::plan::ImageIndex;
+use crate::plan::contract::{self, ImageContract};
 use crate::reference::ImageRef;
 use crate::registry::Registries;
 use crate::run::{ImageResult, Session};

@@ -1,4 +1,5 @@
 use super::*;
+use crate::manifest::Manifest;
 use crate::manifest::tests::temp_tree;
 
 fn manifest(root: &Path, text: &str) -> crate::Result<Manifest> {

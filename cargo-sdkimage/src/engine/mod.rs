@@ -336,6 +336,16 @@ impl Engine {
         }
     }
 
+    /// The digests of the uncompressed layers of image `image` (`RootFS.Layers`), bottom up.
+    pub async fn diff_ids(&self, image: &str) -> Result<Vec<String>> {
+        let inspect = self
+            .docker
+            .inspect_image(image)
+            .await
+            .map_err(|e| self.classify(e))?;
+        Ok(inspect.root_fs.and_then(|r| r.layers).unwrap_or_default())
+    }
+
     /// Remove the tag `reference` (never the image it names, if other tags or containers hold
     /// it), best effort.
     pub async fn untag(&self, reference: &str) {

@@ -210,7 +210,7 @@ impl Checker<'_> {
         let rules = crate::guarded::Rules::new(self.root, crate::guarded::CONFIG_CAP, "a template");
         match crate::guarded::read_to_string(&path, rules) {
             Ok(text) => {
-                if let Err(d) = crate::custom::check_syntax(&path, &text) {
+                if let Err(d) = crate::custom_template::check_syntax(&path, &text) {
                     self.diags.push(d);
                 }
                 Some(TemplateFile { path, text })

@@ -8,6 +8,7 @@
 
 pub mod index;
 mod jobs;
+mod mounts;
 mod promote;
 mod push;
 mod verify;
@@ -17,8 +18,19 @@ mod tests;
 
 use crate::error::{Error, Result};
 use crate::plan::{BuildPlan, Image, ImageIndex};
-use crate::reference::{self, ImageRef};
-use crate::registry::Registries;
+use crate::reference::{self, ImageRef, Platform};
+use crate::registry::{Registries, RegistryManifest};
+
+/// One repository of one image and the digest it was pushed as.
+#[derive(Debug, Clone)]
+struct Pushed {
+    pub repository: String,
+    digest: String,
+    /// The platform manifests the index `digest` holds (several platforms only).
+    platforms: Vec<(Platform, RegistryManifest)>,
+    /// The manifest pushed under the staging tag (one platform), as read back by its digest.
+    pub manifest: Option<RegistryManifest>,
+}
 
 pub use promote::{Promoted, promote};
 pub use push::{Published, push};
@@ -26,6 +38,14 @@ pub use verify::{Verified, VerifiedEntry, verify, verify_metadata};
 
 /// The tag phase one pushes under, one per repository, overwritten by every run.
 pub const DEFAULT_STAGING_TAG: &str = "sdkimage-staging";
+
+/// Images pushed at once when `-j` is not given. Pushing waits on the network, not on this
+/// machine's CPUs, so it does not follow the core count as builds do: the engine uploads at
+/// most 5 layers at a time whatever the number of pushes (dockerd's `max-concurrent-uploads`
+/// default), and pushing more images than that at once only queues their layers in the engine,
+/// while fewer leaves the per-image round trips (blob checks, mounts, manifest PUTs) waiting
+/// one behind the other on a distant registry.
+pub const DEFAULT_PUSH_JOBS: usize = 5;
 
 /// How many registry API calls (phase two, `verify`, `promote`) run at once. They are small
 /// HTTP requests the registry answers from its metadata, so they are not bounded by `--jobs`,
@@ -46,7 +66,7 @@ pub struct PublishOptions {
 impl Default for PublishOptions {
     fn default() -> Self {
         PublishOptions {
-            jobs: 4,
+            jobs: DEFAULT_PUSH_JOBS,
             staging_tag: Some(DEFAULT_STAGING_TAG.to_string()),
             dry_run: false,
         }

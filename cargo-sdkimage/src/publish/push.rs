@@ -3,7 +3,9 @@
 //! every ref is pushed through the engine).
 
 use super::jobs::{all_or_failure, bounded, seeded};
-use super::{CHECK_JOBS, PublishOptions, image_at, mismatch, registry_digest, repositories};
+use super::{
+    CHECK_JOBS, PublishOptions, Pushed, image_at, mismatch, registry_digest, repositories,
+};
 use std::collections::BTreeMap;
 
 use super::index::{self, index_of, is_multi_platform};
@@ -12,9 +14,9 @@ use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
 use crate::output::{EventKind, EventSink};
 use crate::plan::{BuildPlan, Image, ImageIndex};
-use crate::reference::{ImageRef, Platform};
+use crate::reference::ImageRef;
 use crate::registry::credentials::config_key;
-use crate::registry::{Failure, Registries, RegistryManifest};
+use crate::registry::{Failure, Registries};
 use crate::report::short_id;
 
 /// An image [`push`] published: all its refs point at `digest` in the registry.
@@ -28,15 +30,6 @@ pub struct Published {
     pub refs: Vec<ImageRef>,
     /// For an image of several platforms: platform -> the digest of its manifest.
     pub platforms: BTreeMap<String, String>,
-}
-
-/// One repository of one image and the digest it was pushed as.
-#[derive(Debug, Clone)]
-struct Pushed {
-    repository: String,
-    digest: String,
-    /// The platform manifests the index `digest` holds (several platforms only).
-    platforms: Vec<(Platform, RegistryManifest)>,
 }
 
 /// Push already-built local images: `built` pairs an image of the plan ([`ImageIndex`]) with
@@ -77,9 +70,7 @@ pub async fn push(
             // short: stopping half-way would leave some release tags old and some new.
             let mut signal = interrupt.clone();
             let staged = tokio::select! {
-                staged = seeded(work, opts.jobs, |(image, id)| {
-                    stage(engine, registries, image, id, tag)
-                }) => staged,
+                staged = stage_all(engine, registries, work, opts.jobs, tag) => staged,
                 number = signal.wait() => return Err(stopped_before_release(number, reporter)),
             };
             let staged = all_or_failure(plan, staged, reporter, "no release tag was changed")?;
@@ -155,6 +146,45 @@ pub async fn push(
         .collect())
 }
 
+/// Phase one for every image: the first (in build order, often the base the others are built
+/// on) alone, then the layers the others share with it mounted into their repositories, then
+/// the rest `jobs` at a time; stops at the first failure.
+async fn stage_all<'a>(
+    engine: &Engine,
+    registries: &Registries,
+    mut work: Vec<(ImageIndex, (&'a Image, &'a str))>,
+    jobs: usize,
+    tag: &str,
+) -> Vec<(ImageIndex, Option<Result<Vec<Pushed>>>)> {
+    let stage_one = |(image, id): (&'a Image, &'a str)| stage(engine, registries, image, id, tag);
+    if work.len() < 2 {
+        return bounded(work, jobs, true, stage_one).await;
+    }
+    let rest = work.split_off(1);
+    let seed = work[0].1;
+    // The images' layers are learnt while the first one is pushed.
+    let all: Vec<(&Image, &str)> = std::iter::once(seed)
+        .chain(rest.iter().map(|(_, item)| *item))
+        .collect();
+    let (mut results, mut layers) = tokio::join!(
+        bounded(work, 1, true, stage_one),
+        super::mounts::layers_of(engine, &all)
+    );
+    let Some((_, Some(Ok(pushed)))) = results.first() else {
+        results.extend(rest.into_iter().map(|(index, _)| (index, None)));
+        return results;
+    };
+    let seed_layers = layers.remove(0);
+    let others: Vec<(&Image, Vec<String>)> = rest
+        .iter()
+        .map(|(_, (image, _))| *image)
+        .zip(layers)
+        .collect();
+    super::mounts::share_layers(registries, seed.0, &seed_layers, pushed, &others).await;
+    results.extend(bounded(rest, jobs, true, stage_one).await);
+    results
+}
+
 /// The error of a publish stopped by a signal before any release tag changed.
 fn stopped_before_release(number: i32, reporter: &dyn EventSink) -> Error {
     reporter.note("interrupted: only staging tags were pushed; no release tag was changed");
@@ -182,20 +212,21 @@ async fn stage(
         engine.tag(id, &staging_ref).await?;
         let digest = engine_push(engine, registries, &staging_ref).await?;
         let client = registries.client(staging_ref.registry()).await?;
-        if client
-            .head_manifest(&staging_ref.path(), &digest)
+        // Read back by its digest (checked against it): phase two PUTs these bytes.
+        let manifest = client
+            .get_manifest(&staging_ref.path(), &digest)
             .await?
-            .as_deref()
-            != Some(digest.as_str())
-        {
-            return Err(Error::Failed(format!(
-                "{staging_ref} was pushed as {digest}, but the registry has no manifest with that digest"
-            )));
-        }
+            .filter(|m| m.digest == digest)
+            .ok_or_else(|| {
+                Error::Failed(format!(
+                    "{staging_ref} was pushed as {digest}, but the registry has no manifest with that digest"
+                ))
+            })?;
         pushed.push(Pushed {
             repository: repository.to_string(),
             digest,
             platforms: Vec::new(),
+            manifest: Some(manifest),
         });
     }
     Ok(pushed)
@@ -235,6 +266,7 @@ async fn stage_platforms(
             repository: repository.to_string(),
             digest: index.digest,
             platforms: children,
+            manifest: None,
         });
     }
     Ok(pushed)
@@ -253,7 +285,9 @@ async fn release(
         };
         let client = registries.client(first.registry()).await?;
         let path = first.path();
-        let manifest = if p.platforms.is_empty() {
+        let manifest = if let Some(manifest) = &p.manifest {
+            manifest.clone()
+        } else if p.platforms.is_empty() {
             client
                 .get_manifest(&path, &p.digest)
                 .await?
@@ -290,6 +324,7 @@ async fn push_direct(
                 repository: r.repository.clone(),
                 digest,
                 platforms: Vec::new(),
+                manifest: None,
             });
         }
     }

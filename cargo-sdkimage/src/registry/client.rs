@@ -195,6 +195,40 @@ impl RegistryClient {
         Ok(digest)
     }
 
+    /// Mount blob `digest` of repository `from` into `repository` (same registry), uploading
+    /// nothing; whether the registry mounted it. A registry that answers with an upload session
+    /// instead (it does not have the blob there, or the credentials may not read `from`) has
+    /// that session cancelled: a mount is only ever a shortcut.
+    pub async fn mount_blob(&self, repository: &str, digest: &str, from: &str) -> Result<bool> {
+        let url = format!(
+            "{}/v2/{repository}/blobs/uploads/?mount={digest}&from={from}",
+            self.base
+        );
+        let response = self
+            .retry
+            .run(|| self.attempt(Method::POST, &url, repository, Access::Push, None))
+            .await
+            .map_err(|f| self.error(f, &format!("cannot mount {digest} into {repository}")))?;
+        if response.status() == StatusCode::CREATED {
+            return Ok(true);
+        }
+        let session = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(|l| match l.starts_with('/') {
+                true => format!("{}{l}", self.base),
+                false => l.to_string(),
+            });
+        if let Some(session) = session {
+            // Best effort: an abandoned upload session expires on its own.
+            let _ = self
+                .attempt(Method::DELETE, &session, repository, Access::Push, None)
+                .await;
+        }
+        Ok(false)
+    }
+
     fn manifest_url(&self, repository: &str, reference: &str) -> String {
         format!("{}/v2/{repository}/manifests/{reference}", self.base)
     }

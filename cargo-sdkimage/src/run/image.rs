@@ -12,12 +12,13 @@ use futures_util::StreamExt;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::bases::{self, PlatformInputs};
+use super::status::{Check, Found};
 use super::{BuildOptions, ImageResult, Outcome, Session};
 use crate::context::{self, Context};
 use crate::engine::session::BuildSession;
 use crate::engine::{BuildOutput, BuildRequest, Builder};
 use crate::error::{Error, Result};
-use crate::fingerprint::{self, FileStamp, ImageState, Inputs, StateStore};
+use crate::fingerprint::{self, FileStamp, ImageState, InputDigests, Inputs, StateStore};
 use crate::output::{BuildLog, EventKind};
 use crate::plan::{Image, ImageIndex};
 use crate::reference::{ImageRef, Platform};
@@ -240,6 +241,56 @@ impl ImageJob<'_> {
         dep_ids: &BTreeMap<ImageIndex, String>,
         opts: &BuildOptions,
     ) -> Result<Done> {
+        let Check {
+            mut inputs,
+            bases,
+            platform_args,
+            bases_complete,
+            mut found,
+            fingerprint,
+            digests,
+            recorded,
+            standing,
+        } = self.check(v, sources, dep_ids, opts).await?;
+        if !opts.force
+            && standing
+            && let Some(prev) = recorded
+        {
+            let mut done = self
+                .reuse(v, &prev, fingerprint, digests, sources.files.clone())
+                .await?;
+            done.bases = found;
+            return Ok(done);
+        }
+        let labels = self.labels(opts, true).await?.labels;
+        let id = self
+            .build(v, logs, sources.ctx.clone(), platform_args, labels, opts)
+            .await?;
+        let engine = &self.session.engine;
+        let (fingerprint, digests) = if bases_complete {
+            (fingerprint, digests)
+        } else {
+            found = bases::resolve(engine, &bases, &mut inputs.bases).await?.1;
+            (
+                fingerprint::fingerprint(&inputs, &sources.digest),
+                InputDigests::of(&inputs, &sources.digest),
+            )
+        };
+        let mut done = self
+            .finish(v, id, fingerprint, digests, sources.files.clone(), opts)
+            .await?;
+        done.bases = found;
+        Ok(done)
+    }
+
+    /// The inputs and fingerprint of platform `v`, and whether its recorded build stands.
+    async fn check(
+        &self,
+        v: &Variant,
+        sources: &Sources,
+        dep_ids: &BTreeMap<ImageIndex, String>,
+        opts: &BuildOptions,
+    ) -> Result<Check> {
         let mut inputs = self.inputs(v, dep_ids, opts);
         inputs.dockerfile = sources.ctx.dockerfile_in_context.clone();
         inputs.labels = self.labels(opts, false).await?.fingerprinted();
@@ -255,35 +306,27 @@ impl ImageJob<'_> {
         // A base the engine lacks is a cache miss: the build pulls it, and the fingerprint is
         // taken again afterwards with its id.
         let engine = &self.session.engine;
-        let (bases_complete, mut found) = bases::resolve(engine, &bases, &mut inputs.bases).await?;
+        let (bases_complete, found) = bases::resolve(engine, &bases, &mut inputs.bases).await?;
         let fingerprint = fingerprint::fingerprint(&inputs, &sources.digest);
-        if !opts.force
-            && bases_complete
-            && let Some(prev) = self.store.load(&v.state_key)
-            && prev.fingerprint == fingerprint
-            && self.session.engine.image_id(&prev.id).await?.is_some()
-        {
-            let mut done = self
-                .reuse(v, &prev, fingerprint, sources.files.clone())
-                .await?;
-            done.bases = found;
-            return Ok(done);
-        }
-        let labels = self.labels(opts, true).await?.labels;
-        let id = self
-            .build(v, logs, sources.ctx.clone(), platform_args, labels, opts)
-            .await?;
-        let fingerprint = if bases_complete {
-            fingerprint
-        } else {
-            found = bases::resolve(engine, &bases, &mut inputs.bases).await?.1;
-            fingerprint::fingerprint(&inputs, &sources.digest)
+        let digests = InputDigests::of(&inputs, &sources.digest);
+        let recorded = self.store.load(&v.state_key);
+        let standing = match &recorded {
+            Some(prev) if bases_complete && prev.fingerprint == fingerprint => {
+                engine.image_id(&prev.id).await?.is_some()
+            }
+            _ => false,
         };
-        let mut done = self
-            .finish(v, id, fingerprint, sources.files.clone(), opts)
-            .await?;
-        done.bases = found;
-        Ok(done)
+        Ok(Check {
+            inputs,
+            bases,
+            platform_args,
+            bases_complete,
+            found,
+            fingerprint,
+            digests,
+            recorded,
+            standing,
+        })
     }
 
     /// The labels of this image: the defaults from git and the workspace, then the user's.
@@ -359,7 +402,7 @@ impl ImageJob<'_> {
             &session.ws.state_dir(),
         );
         // A custom image's Dockerfile is rendered: written under the state folder, sent from there.
-        let rendered = crate::custom::write_for(self.image, &session.ws.state_dir())?;
+        let rendered = self.image.write_rendered(&session.ws.state_dir())?;
         if let Some((path, _)) = &rendered {
             spec.dockerfile = path.clone();
         }
@@ -387,24 +430,34 @@ impl ImageJob<'_> {
         .map_err(|e| Error::Failed(format!("context task failed: {e}")))?
     }
 
+    /// The refs of platform `v` that do not point at image `id` in the engine.
+    async fn refs_elsewhere(&self, v: &Variant, id: &str) -> Result<Vec<ImageRef>> {
+        let mut elsewhere = Vec::new();
+        for r in self.refs_of(v) {
+            let current = self.session.engine.image_id(&r.to_string()).await?;
+            if current.as_deref() != Some(id) {
+                elsewhere.push(r);
+            }
+        }
+        Ok(elsewhere)
+    }
+
     /// Up to date: point every ref at the last build (re-tagging where needed) and remember.
     async fn reuse(
         &self,
         v: &Variant,
         prev: &ImageState,
         fingerprint: String,
+        digests: InputDigests,
         files: BTreeMap<String, FileStamp>,
     ) -> Result<Done> {
         let engine = &self.session.engine;
         let refs = self.refs_of(v);
-        let mut retagged = false;
-        for r in &refs {
-            let current = engine.image_id(&r.to_string()).await?;
-            if current.as_deref() != Some(prev.id.as_str()) {
-                engine.tag(&prev.id, r).await?;
-                retagged = true;
-            }
+        let elsewhere = self.refs_elsewhere(v, &prev.id).await?;
+        for r in &elsewhere {
+            engine.tag(&prev.id, r).await?;
         }
+        let retagged = !elsewhere.is_empty();
         let mut all_refs = prev.refs.clone();
         all_refs.extend(refs.iter().map(ToString::to_string));
         all_refs.sort();
@@ -414,6 +467,7 @@ impl ImageJob<'_> {
             id: prev.id.clone(),
             refs: all_refs,
             files,
+            inputs: Some(digests),
         };
         self.store.save(&v.state_key, &state)?;
         Ok(Done {
@@ -437,12 +491,11 @@ impl ImageJob<'_> {
     /// before anything runs).
     fn cache(&self, opts: &BuildOptions) -> crate::cache::ImageCache {
         match self.builder() {
-            Builder::BuildKit => crate::cache::for_image(
-                &self.session.plan,
-                self.index,
-                &self.session.ws.config.cache,
-                &opts.cache,
-            ),
+            Builder::BuildKit => {
+                self.session
+                    .plan
+                    .cache_of(self.index, &self.session.ws.config.cache, &opts.cache)
+            }
             Builder::Classic => Default::default(),
         }
     }
@@ -568,11 +621,9 @@ impl ImageJob<'_> {
                 if let Some(parse) = dockerfile_parse_error(&f.error.to_string()) {
                     return Err(Error::Failed(format!(
                         "{}:{parse} ({log_hint})",
-                        session.ws.display_path(&crate::custom::dockerfile_path(
-                            image,
-                            manifest,
-                            &session.ws.state_dir()
-                        ))
+                        session.ws.display_path(
+                            &image.dockerfile_path(manifest, &session.ws.state_dir())
+                        )
                     )));
                 }
                 let at = f.step.map(|s| format!(" at {s}")).unwrap_or_default();
@@ -595,6 +646,7 @@ impl ImageJob<'_> {
         v: &Variant,
         id: String,
         fingerprint: String,
+        digests: InputDigests,
         files: BTreeMap<String, FileStamp>,
         opts: &BuildOptions,
     ) -> Result<Done> {
@@ -651,6 +703,7 @@ impl ImageJob<'_> {
             id: id.clone(),
             refs: refs.iter().map(ToString::to_string).collect(),
             files,
+            inputs: Some(digests),
         };
         self.store.save(&v.state_key, &state)?;
         Ok(Done {
@@ -690,4 +743,45 @@ fn emulation_hint(error: &str, platform: Option<&Platform>) -> String {
         ),
         _ => String::new(),
     }
+}
+
+/// `build --print`: the scheduler's checks of every platform of image `index`, with `dep_ids`
+/// the ids its dependencies are known to have; nothing is built, tagged or recorded.
+pub(super) async fn check_one(
+    session: &Session,
+    store: &StateStore,
+    index: ImageIndex,
+    dep_ids: &BTreeMap<ImageIndex, String>,
+    opts: &BuildOptions,
+) -> Result<Vec<Found>> {
+    let job = ImageJob {
+        session,
+        store,
+        index,
+        image: session.plan.image(index),
+        started: Instant::now(),
+        announced: AtomicBool::new(false),
+    };
+    let sources = job.sources().await?;
+    let mut found = Vec::new();
+    for v in job.variants() {
+        let check = job.check(&v, &sources, dep_ids, opts).await?;
+        let refs_elsewhere = match (&check.recorded, check.standing) {
+            (Some(prev), true) => job
+                .refs_elsewhere(&v, &prev.id)
+                .await?
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
+            _ => Vec::new(),
+        };
+        found.push(Found {
+            carries_refs: v.tag_suffix.is_none(),
+            platform: v.platform,
+            check,
+            files: sources.files.clone(),
+            refs_elsewhere,
+        });
+    }
+    Ok(found)
 }

@@ -5,6 +5,8 @@
 mod bases;
 mod image;
 mod prepare;
+mod print;
+mod status;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -22,6 +24,7 @@ use crate::plan::{BuildPlan, ImageIndex};
 use crate::workspace::Workspace;
 
 pub use prepare::prepare;
+pub use print::{PREPARE_NOT_RUN, print, print_without_engine};
 
 #[derive(Debug, Clone)]
 pub struct BuildOptions {
@@ -265,7 +268,7 @@ pub fn describe(
                 crate::licenses::sbom::FILE
             ));
         }
-        let cache = crate::cache::for_image(plan, i, &ws.config.cache, &opts.cache);
+        let cache = plan.cache_of(i, &ws.config.cache, &opts.cache);
         if !cache.is_empty() {
             out.push_str(&format!("cache    {}: {}\n", img.label(), cache.describe()));
         }

@@ -24,18 +24,18 @@ pub struct EffectiveContract {
 ///
 /// This is the one place that decides which contract applies to an image: the image's own
 /// `[contract]`, and for a custom image (`extends`, `adapt`) the contract of the SDK image it
-/// stands on, expanded for that SDK image (see [`crate::custom::inherit`]).
+/// stands on, expanded for that SDK image (see [`inherit`]).
 pub fn effective(
     plan: &BuildPlan,
     i: ImageIndex,
     version: Option<&str>,
 ) -> std::result::Result<Option<EffectiveContract>, Diagnostic> {
     let own = declared(plan, i, version)?;
-    let inherited = match crate::custom::stands_on(plan.image(i)) {
+    let inherited = match plan.image(i).stands_on() {
         Some(sdk) => effective(plan, sdk, version)?,
         None => None,
     };
-    Ok(crate::custom::inherit(inherited, own))
+    Ok(inherit(inherited, own))
 }
 
 /// The image's own `[contract]`, expanded with its values.
@@ -62,6 +62,39 @@ fn declared(
         })),
         Err((span, message)) => Err(manifest.diag(span, message)),
     }
+}
+
+/// The contract of a custom image: the one it inherits (expanded for the SDK image that
+/// declares it) with its own `[contract]` added: its own entrypoint wins, its artifacts,
+/// tools and commands are checked too. Neither: none.
+fn inherit(
+    inherited: Option<EffectiveContract>,
+    own: Option<EffectiveContract>,
+) -> Option<EffectiveContract> {
+    let (mut merged, own) = match (inherited, own) {
+        (Some(i), Some(o)) => (i, o),
+        (i, o) => return i.or(o),
+    };
+    let (to, from) = (&mut merged.contract, own.contract);
+    if from.entrypoint.is_some() {
+        to.entrypoint = from.entrypoint;
+    }
+    for a in from.artifacts {
+        if !to.artifacts.contains(&a) {
+            to.artifacts.push(a);
+        }
+    }
+    for t in from.tools {
+        if !to.tools.contains(&t) {
+            to.tools.push(t);
+        }
+    }
+    for c in from.commands {
+        if !to.commands.contains(&c) {
+            to.commands.push(c);
+        }
+    }
+    Some(merged)
 }
 
 /// [`effective`] for each of `images`, in order; every problem at once (exit 2).

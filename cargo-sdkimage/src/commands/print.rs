@@ -1,0 +1,66 @@
+//! `build --print`: the resolved plan as one JSON object on stdout, like `docker buildx bake
+//! --print`, with what a build would do with each image. Nothing is prepared, built, tagged or
+//! recorded, and the state lock is not taken: it only reads.
+
+use std::sync::Arc;
+
+use super::{Loaded, check_builders};
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::interrupt::Interrupt;
+use crate::output::{BuildPrint, EventSink};
+use crate::run::{self, BuildOptions, Session};
+
+/// Print the plan of the selection on stdout, checked against the engine when one answers.
+pub(super) async fn print(
+    l: Loaded,
+    opts: &BuildOptions,
+    reporter: Arc<dyn EventSink>,
+    interrupt: Interrupt,
+) -> Result<()> {
+    let plan = plan(l, opts, reporter.clone(), interrupt).await?;
+    let text = serde_json::to_string_pretty(&plan).expect("the plan serializes");
+    reporter.data(&format!("{text}\n"));
+    Ok(())
+}
+
+/// The plan of the selection, checked against the engine when one answers.
+async fn plan(
+    l: Loaded,
+    opts: &BuildOptions,
+    reporter: Arc<dyn EventSink>,
+    interrupt: Interrupt,
+) -> Result<BuildPrint> {
+    match Engine::connect().await {
+        Ok(engine) => {
+            let facts = check_builders(&engine, &l, &opts.secrets, &*reporter).await?;
+            let Loaded {
+                ws,
+                plan,
+                selection,
+            } = l;
+            let session = Session::new(
+                ws,
+                plan,
+                engine,
+                reporter,
+                interrupt,
+                facts.builders,
+                facts.native,
+            );
+            run::print(&session, &selection, opts).await
+        }
+        Err(Error::Unreachable(why)) => {
+            reporter.note(&format!(
+                "note: no engine answers ({why}); the plan is printed without what is up to date"
+            ));
+            Ok(run::print_without_engine(
+                &l.ws,
+                &l.plan,
+                &l.selection,
+                opts,
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
