@@ -12,19 +12,23 @@
 //!   to the `.dockerignore` sent, so the daemon drops it again (`AddDockerfileToBuildContext`);
 //! - symlinks are sent as symlinks, sockets are skipped.
 //!
-//! Deliberate differences: entries are sorted by path with mtime 0, uid/gid 0 and no owner
-//! names, so equal trees give identical bytes; hard links are sent as separate files;
+//! Deliberate differences: entries are sorted by path with uid/gid 0 and no owner names, and
+//! a file's or symlink's mtime is derived from its content ([`content_mtime`]; directories get
+//! 0), so equal trees give identical bytes; hard links are sent as separate files;
 //! FIFOs and device nodes are rejected instead of being sent; unreadable files are errors
 //! instead of being skipped with a log line.
 
 mod dockerignore;
 mod goregex;
+mod mtime;
 
 pub use dockerignore::{DockerIgnore, MatchInfo};
+use mtime::HashWriter;
+pub use mtime::content_mtime;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
+use std::io::{self, Read, Seek, Write};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -33,6 +37,7 @@ use std::task::Poll;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
+use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 /// Name under which a Dockerfile that lies outside the context root is sent.
@@ -560,6 +565,7 @@ fn append_entry<W: Write>(
 ) -> Result<(), ContextError> {
     let mut header = tar::Header::new_gnu();
     header.set_mode(entry.mode);
+    // Files and symlinks get theirs below.
     header.set_mtime(0);
     header.set_uid(0);
     header.set_gid(0);
@@ -574,6 +580,7 @@ fn append_entry<W: Write>(
         EntryKind::Symlink { target } => {
             header.set_entry_type(tar::EntryType::Symlink);
             header.set_size(0);
+            header.set_mtime(content_mtime(Sha256::digest(target.as_bytes()).as_slice()));
             // Store short targets verbatim (set_link_name would normalize them); long ones
             // go through the GNU long-link extension.
             if target.len() <= 100 && header.set_link_name_literal(target).is_ok() {
@@ -587,14 +594,33 @@ fn append_entry<W: Write>(
             header.set_entry_type(tar::EntryType::Regular);
             header.set_size(entry.size);
             if let Some(data) = &entry.data {
+                header.set_mtime(content_mtime(Sha256::digest(data).as_slice()));
                 return builder
                     .append_data(&mut header, &entry.path, data.as_slice())
                     .map_err(ContextError::Write);
             }
-            let file = File::open(&entry.source).map_err(io_error(&entry.source))?;
+            // Read twice: once for the mtime the header needs first, once to send; the two
+            // readings must agree, or the file changed while it was being sent.
+            let mut file = File::open(&entry.source).map_err(io_error(&entry.source))?;
+            let mut hasher = Sha256::new();
+            let hashed = io::copy(
+                &mut (&mut file).take(entry.size),
+                &mut HashWriter(&mut hasher),
+            )
+            .map_err(io_error(&entry.source))?;
+            let digest = hasher.finalize();
+            if hashed != entry.size {
+                return Err(ContextError::Changed {
+                    path: entry.source.clone(),
+                });
+            }
+            header.set_mtime(content_mtime(digest.as_slice()));
+            file.seek(io::SeekFrom::Start(0))
+                .map_err(io_error(&entry.source))?;
             let mut reader = SizedReader {
                 inner: file.take(entry.size),
                 read_error: None,
+                hasher: Sha256::new(),
             };
             if let Err(e) = builder.append_data(&mut header, &entry.path, &mut reader) {
                 return Err(match reader.read_error.take() {
@@ -606,6 +632,7 @@ fn append_entry<W: Write>(
                 });
             }
             let changed = reader.inner.limit() != 0
+                || reader.hasher.finalize_reset() != digest
                 || reader
                     .inner
                     .get_ref()
@@ -625,16 +652,20 @@ fn append_entry<W: Write>(
 
 /// Reads at most the recorded size and remembers read errors so they can be told apart from
 /// errors of the output.
+/// Hashes what it reads, to tell a file whose content changed while it was sent.
 struct SizedReader {
     inner: io::Take<File>,
     read_error: Option<io::Error>,
+    hasher: Sha256,
 }
 
 impl Read for SizedReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.read(buf).inspect_err(|e| {
+        let n = self.inner.read(buf).inspect_err(|e| {
             self.read_error = Some(io::Error::new(e.kind(), e.to_string()));
-        })
+        })?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
     }
 }
 

@@ -359,7 +359,12 @@ fn tar_is_deterministic_and_well_formed() {
     for entry in archive.entries().unwrap() {
         let mut entry = entry.unwrap();
         let header = entry.header().clone();
-        assert_eq!(header.mtime().unwrap(), 0);
+        // Directories at 0, files and symlinks at their content's mtime.
+        let mtime = header.mtime().unwrap();
+        match header.entry_type() {
+            tar::EntryType::Directory => assert_eq!(mtime, 0),
+            _ => assert!((1..1 << 30).contains(&mtime), "{mtime}"),
+        }
         assert_eq!(header.uid().unwrap(), 0);
         assert_eq!(header.gid().unwrap(), 0);
         assert_eq!(header.username().unwrap(), Some(""));
@@ -615,4 +620,36 @@ fn skipped_folders_are_never_sent() {
         !paths.iter().any(|p| p.starts_with("target/sdkimage")),
         "{paths:?}"
     );
+}
+
+/// Files of one size that differ in content get different mtimes, equal content (and equal
+/// symlink targets) the same one, whatever the path and the mtime on disk.
+#[test]
+fn mtime_follows_the_content() {
+    let t = TempDir::new("mtime");
+    t.file("Dockerfile", "FROM scratch\n", 0o644);
+    t.file("status-amd64", "Architecture: amd64\n", 0o644);
+    t.file("status-arm64", "Architecture: arm64\n", 0o644);
+    t.file("rootfs/status", "Architecture: amd64\n", 0o600);
+    t.link("l1", "status-amd64");
+    t.link("l2", "status-arm64");
+    t.link("l3", "status-amd64");
+    File::open(t.path().join("rootfs/status"))
+        .unwrap()
+        .set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(7))
+        .unwrap();
+    let ctx = collect(&spec(t.path(), "Dockerfile")).unwrap();
+    let mut out = Vec::new();
+    write_tar(&ctx, &mut out).unwrap();
+    let mut mtimes = std::collections::HashMap::new();
+    for entry in tar::Archive::new(out.as_slice()).entries().unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path().unwrap().to_str().unwrap().to_string();
+        mtimes.insert(path, entry.header().mtime().unwrap());
+    }
+    assert_ne!(mtimes["status-amd64"], mtimes["status-arm64"]);
+    assert_eq!(mtimes["status-amd64"], mtimes["rootfs/status"]);
+    assert_ne!(mtimes["l1"], mtimes["l2"]);
+    assert_eq!(mtimes["l1"], mtimes["l3"]);
+    assert_eq!(mtimes["rootfs/"], 0);
 }
