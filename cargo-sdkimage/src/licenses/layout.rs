@@ -7,6 +7,7 @@ use std::io::Write;
 use std::path::Path;
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use super::{Ecosystem, Resolved};
 use crate::error::{Error, Result};
@@ -172,6 +173,10 @@ fn append<W: Write>(
     header.set_gid(0);
     match contents {
         Some(data) => {
+            // The mtime follows the content, as in the build context: the engine's stat-based
+            // layer diff would otherwise miss a license text replaced by one of the same size
+            // (an image built on one of ours holds its licenses at the same paths).
+            header.set_mtime(crate::context::content_mtime(&Sha256::digest(data)));
             header.set_entry_type(tar::EntryType::Regular);
             header.set_mode(0o644);
             header.set_size(data.len() as u64);
@@ -264,11 +269,19 @@ mod tests {
         let mut archive = tar::Archive::new(&first[..]);
         let mut paths = Vec::new();
         for entry in archive.entries().expect("entries") {
-            let entry = entry.expect("entry");
+            let mut entry = entry.expect("entry");
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut data).expect("read");
             let h = entry.header();
+            // Directories at 0; a file's mtime follows its content.
+            let mtime = if h.entry_type().is_dir() {
+                0
+            } else {
+                crate::context::content_mtime(&Sha256::digest(&data))
+            };
             assert_eq!(
                 (h.mtime().ok(), h.uid().ok(), h.gid().ok()),
-                (Some(0), Some(0), Some(0))
+                (Some(mtime), Some(0), Some(0))
             );
             let mode = h.mode().expect("mode");
             assert_eq!(
