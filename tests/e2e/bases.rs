@@ -268,7 +268,7 @@ fn build_external_base(repo: &Repo, reference: &str, text: &str) -> String {
     )
     .unwrap();
     let out = Command::new("docker")
-        .args(["build", "-q", "-t", reference])
+        .args(["build", "-q", "--no-cache", "-t", reference])
         .arg(&dir)
         .env("DOCKER_BUILDKIT", "0")
         .output()

@@ -20,7 +20,14 @@ fn arch_base(repo: &Repo, name: &str, arch: &str) -> String {
         format!("FROM scratch\nCOPY busybox /bin/busybox\nLABEL base-arch={arch}\n"),
     )
     .unwrap();
-    docker(&["build", "-q", "-t", &reference, dir.to_str().unwrap()]);
+    docker(&[
+        "build",
+        "-q",
+        "--no-cache",
+        "-t",
+        &reference,
+        dir.to_str().unwrap(),
+    ]);
     reference
 }
 

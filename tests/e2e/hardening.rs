@@ -57,7 +57,14 @@ fn build_foreign_base(repo: &Repo, reference: &str, cmd: &str) {
         ),
     )
     .unwrap();
-    docker(&["build", "-q", "-t", reference, dir.to_str().unwrap()]);
+    docker(&[
+        "build",
+        "-q",
+        "--no-cache",
+        "-t",
+        reference,
+        dir.to_str().unwrap(),
+    ]);
 }
 
 #[test]

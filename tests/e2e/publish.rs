@@ -65,7 +65,9 @@ fn push_go_json(repo: &Repo, env: &[(&str, &str)]) -> (Run, BTreeMap<String, Str
 }
 
 /// A build context folder with one unique file, built by the docker CLI (classic builder) as
-/// `reference`: content nobody else has.
+/// `reference`: content nobody else has. `--no-cache`: the classic builder's cache lookup reads
+/// every image on the same parent (here every `FROM scratch` image), and another test's `docker
+/// rmi` between its listing and its read fails the build ("unable to find image sha256:…").
 fn build_intruder(repo: &Repo, reference: &str) {
     let dir = repo.file("intruder");
     std::fs::create_dir_all(&dir).unwrap();
@@ -76,7 +78,7 @@ fn build_intruder(repo: &Repo, reference: &str) {
     )
     .unwrap();
     let out = Command::new("docker")
-        .args(["build", "-q", "-t", reference])
+        .args(["build", "-q", "--no-cache", "-t", reference])
         .arg(&dir)
         .env("DOCKER_BUILDKIT", "0")
         .output()
