@@ -241,7 +241,9 @@ pub async fn build(
                 Some(Error::Interrupted(signal))
             } else if !failed.is_empty() {
                 if cmd.push.is_some() {
-                    reporter.note("nothing pushed: not every selected image was built");
+                    reporter.note(
+                        "nothing pushed: not every selected image was built (and, with --check, met its contract)",
+                    );
                 }
                 let failed = format!("{} image(s) failed: {}", failed.len(), failed.join(", "));
                 // Builds fail with the engine's words; an engine that went away is exit 3.
