@@ -177,19 +177,6 @@ pub fn merge(
     ImageLabels { labels, volatile }
 }
 
-/// Bytes `s` takes in a URL query (unreserved bytes as they are, any other as `%XX`).
-pub(crate) fn url_encoded_len(s: &str) -> usize {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"*-._ ".contains(&b) {
-                1
-            } else {
-                3
-            }
-        })
-        .sum()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -637,7 +637,7 @@ pub const BUILD_ARGS_URL_BUDGET: usize = 60 * 1024;
 
 /// How many bytes `s` takes in a URL query (form encoding: unreserved bytes as they are, a
 /// space as `+`, any other byte as `%XX`).
-fn url_encoded_len(s: &str) -> usize {
+pub(crate) fn url_encoded_len(s: &str) -> usize {
     s.bytes()
         .map(|b| {
             if b.is_ascii_alphanumeric() || b"*-._ ".contains(&b) {

@@ -26,9 +26,7 @@ impl BuildPlan {
             let user =
                 crate::labels::merge(&ws.config.labels, None, &self.manifest_of(i).labels, cli);
             let encoded = |map: &BTreeMap<String, String>| {
-                crate::labels::url_encoded_len(
-                    &serde_json::to_string(map).expect("labels serialize"),
-                )
+                super::url_encoded_len(&serde_json::to_string(map).expect("labels serialize"))
             };
             let total = encoded(&image.build_args) + encoded(&user.labels);
             if total > super::BUILD_ARGS_URL_BUDGET {
