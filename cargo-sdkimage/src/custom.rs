@@ -129,23 +129,9 @@ pub fn render_image(spec: &Custom, r: Rendering<'_>) -> std::result::Result<Stri
 
 /// An image reference a `FROM` line can name: `repository[:tag][@digest]`.
 pub(crate) fn check_base_ref(text: &str) -> std::result::Result<(), String> {
-    let (name, digest) = text.split_once('@').unwrap_or((text, ""));
-    if !digest.is_empty() {
-        let (algorithm, hex) = digest.split_once(':').unwrap_or(("", ""));
-        if algorithm.is_empty() || hex.is_empty() || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(format!("digest `{digest}` is not `algorithm:hex`"));
-        }
-    }
-    let last = name.rsplit('/').next().unwrap_or(name);
-    let (repository, tag) = match last.split_once(':') {
-        Some((_, tag)) => (&name[..name.len() - tag.len() - 1], Some(tag)),
-        None => (name, None),
-    };
-    crate::reference::check_repository(repository)?;
-    if let Some(tag) = tag {
-        crate::reference::check_tag(tag)?;
-    }
-    Ok(())
+    crate::reference::Reference::parse(text)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Render one Dockerfile: the `template` file when there is one, else the default.

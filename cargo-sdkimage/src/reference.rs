@@ -1,7 +1,105 @@
-//! The distribution reference grammar (github.com/distribution/reference) for the image
-//! references we produce: `[domain/]path[:tag]`.
+//! The distribution reference grammar (github.com/distribution/reference): every image
+//! reference the tool reads or writes is parsed and checked here, and the questions asked of
+//! one (which registry, which path on it, is it a Docker Hub official image, is it the same
+//! repository as a `RepoDigests` entry) are answered here only.
 
 use std::fmt;
+
+/// Docker Hub, the registry of a reference that names none.
+pub const DOCKER_HUB: &str = "docker.io";
+
+/// Why a written reference was refused. The message names the reference or the part that is
+/// wrong and says what to write.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReferenceError {
+    /// A part breaks the grammar; the message names the part.
+    #[error("{0}")]
+    Invalid(String),
+    /// A tag is required here and none is written.
+    #[error("`{0}` has no tag; write `{0}:TAG`")]
+    NoTag(String),
+    /// A digest is written where only a tag is taken.
+    #[error("`{0}` is pinned to a digest; name it by tag here (`name:tag`)")]
+    Pinned(String),
+}
+
+/// A reference as written on a command line, in a `FROM` line or a metadata file:
+/// `[registry/]path[:tag][@digest]`, each part checked.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Reference {
+    pub repository: String,
+    pub tag: Option<String>,
+    pub digest: Option<String>,
+}
+
+impl Reference {
+    /// Parse and check `text`: the tag is what follows the last `:` after the last `/` (so a
+    /// registry port is never read as a tag), the digest what follows `@`.
+    pub fn parse(text: &str) -> Result<Reference, ReferenceError> {
+        no_control(text, "reference").map_err(ReferenceError::Invalid)?;
+        let (name, digest) = match text.split_once('@') {
+            Some((name, digest)) => (name, Some(digest)),
+            None => (text, None),
+        };
+        if let Some(digest) = digest {
+            check_digest(digest).map_err(|e| ReferenceError::Invalid(format!("`{text}`: {e}")))?;
+        }
+        let slash = name.rfind('/').map_or(0, |i| i + 1);
+        let (repository, tag) = match name[slash..].split_once(':') {
+            Some((_, tag)) => (&name[..name.len() - tag.len() - 1], Some(tag)),
+            None => (name, None),
+        };
+        check_repository(repository).map_err(ReferenceError::Invalid)?;
+        if let Some(tag) = tag {
+            check_tag(tag).map_err(|e| ReferenceError::Invalid(format!("`{text}`: {e}")))?;
+        }
+        Ok(Reference {
+            repository: repository.to_string(),
+            tag: tag.map(str::to_string),
+            digest: digest.map(str::to_string),
+        })
+    }
+
+    /// The registry host this reference lives on (`docker.io` when none is named).
+    pub fn registry(&self) -> &str {
+        registry_of(&self.repository)
+    }
+
+    /// `repository:tag`: a tag is required, a digest refused.
+    pub fn tagged(self) -> Result<ImageRef, ReferenceError> {
+        let text = self.to_string();
+        match (self.tag, self.digest) {
+            (_, Some(_)) => Err(ReferenceError::Pinned(text)),
+            (None, None) => Err(ReferenceError::NoTag(text)),
+            (Some(tag), None) => Ok(ImageRef {
+                repository: self.repository,
+                tag,
+            }),
+        }
+    }
+
+    /// `repository:tag`, `latest` when no tag is written (as docker reads a name); a digest
+    /// refused.
+    pub fn tagged_or_latest(mut self) -> Result<ImageRef, ReferenceError> {
+        if self.digest.is_none() {
+            self.tag.get_or_insert_with(|| "latest".to_string());
+        }
+        self.tagged()
+    }
+}
+
+impl fmt::Display for Reference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.repository)?;
+        if let Some(tag) = &self.tag {
+            write!(f, ":{tag}")?;
+        }
+        if let Some(digest) = &self.digest {
+            write!(f, "@{digest}")?;
+        }
+        Ok(())
+    }
+}
 
 /// A full image reference `<repository>:<tag>`, both parts already checked.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -21,18 +119,31 @@ impl ImageRef {
         })
     }
 
+    /// `repository:tag` written as one word; the tag is required, a digest refused.
+    pub fn parse(text: &str) -> Result<ImageRef, ReferenceError> {
+        Reference::parse(text)?.tagged()
+    }
+
+    /// `repository[:tag]` as docker reads it on a command line: `latest` when no tag is
+    /// written; a digest refused.
+    pub fn parse_or_latest(text: &str) -> Result<ImageRef, ReferenceError> {
+        Reference::parse(text)?.tagged_or_latest()
+    }
+
     /// The registry host this reference lives on (`docker.io` when none is named).
     pub fn registry(&self) -> &str {
-        split_domain(&self.repository).0.unwrap_or("docker.io")
+        registry_of(&self.repository)
     }
 
     /// The repository path inside its registry (`library/` added on Docker Hub for one part).
     pub fn path(&self) -> String {
-        match split_domain(&self.repository) {
-            (Some(_), path) => path.to_string(),
-            (None, path) if !path.contains('/') => format!("library/{path}"),
-            (None, path) => path.to_string(),
-        }
+        path_of(&self.repository)
+    }
+
+    /// Whether this names a Docker Hub official image (`go_sdk:latest`, `library/x`,
+    /// `docker.io/x`): nobody but Docker pushes there.
+    pub fn is_docker_hub_official(&self) -> bool {
+        is_docker_hub_official(&self.repository)
     }
 }
 
@@ -52,6 +163,79 @@ pub fn split_domain(repository: &str) -> (Option<&str>, &str) {
         }
         _ => (None, repository),
     }
+}
+
+/// The registry host of a repository: its first component when that is a host, else Docker
+/// Hub (`index.docker.io`, Docker Hub's old name, is read as `docker.io`).
+pub fn registry_of(repository: &str) -> &str {
+    match split_domain(repository).0 {
+        None | Some("index.docker.io") => DOCKER_HUB,
+        Some(domain) => domain,
+    }
+}
+
+/// The path of a repository inside its registry: on Docker Hub a one-part name is under
+/// `library/`.
+pub fn path_of(repository: &str) -> String {
+    let path = split_domain(repository).1;
+    if registry_of(repository) == DOCKER_HUB && !path.contains('/') {
+        format!("library/{path}")
+    } else {
+        path.to_string()
+    }
+}
+
+/// Whether a repository is a Docker Hub official image: no registry (or Docker Hub's) and no
+/// namespace (or `library/`).
+pub fn is_docker_hub_official(repository: &str) -> bool {
+    registry_of(repository) == DOCKER_HUB
+        && path_of(repository)
+            .strip_prefix("library/")
+            .is_some_and(|name| !name.contains('/'))
+}
+
+/// Whether two repositories are the same one however written (`busybox`,
+/// `docker.io/library/busybox` and `index.docker.io/busybox` are).
+pub fn same_repository(a: &str, b: &str) -> bool {
+    registry_of(a) == registry_of(b) && path_of(a) == path_of(b)
+}
+
+/// The digest of a `RepoDigests` entry (`repository@sha256:...`) when its repository is
+/// `repository`; `None` for another repository or an entry that is not one.
+pub fn repo_digest<'a>(entry: &'a str, repository: &str) -> Option<&'a str> {
+    let (repo, digest) = entry.split_once('@')?;
+    (same_repository(repo, repository) && check_digest(digest).is_ok()).then_some(digest)
+}
+
+/// A content digest, `algorithm:hex`, of an algorithm registries use (sha256, sha384,
+/// sha512) with its exact length of lowercase hex.
+pub fn check_digest(digest: &str) -> Result<(), String> {
+    let shown = crate::error::quoted(digest);
+    let Some((algorithm, hex)) = digest.split_once(':') else {
+        return Err(format!(
+            "digest {shown} is not `algorithm:hex` (e.g. `sha256:` and 64 hex digits)"
+        ));
+    };
+    let length = match algorithm {
+        "sha256" => 64,
+        "sha384" => 96,
+        "sha512" => 128,
+        _ => {
+            return Err(format!(
+                "digest {shown}: the algorithm is not sha256, sha384 or sha512"
+            ));
+        }
+    };
+    if hex.len() != length
+        || !hex
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return Err(format!(
+            "digest {shown} is not valid: {algorithm} takes {length} lowercase hex digits"
+        ));
+    }
+    Ok(())
 }
 
 /// `[\w][\w.-]{0,127}`
@@ -368,5 +552,105 @@ mod tests {
         assert_eq!(r.registry(), "docker.io");
         assert_eq!(r.path(), "library/sdk");
         assert_eq!(r.to_string(), "sdk:1");
+    }
+
+    #[test]
+    fn one_parser_for_every_written_reference() {
+        let r = Reference::parse("localhost:5000/beam/sdk:2.61.0").unwrap();
+        assert_eq!(r.repository, "localhost:5000/beam/sdk");
+        assert_eq!(r.tag.as_deref(), Some("2.61.0"));
+        assert_eq!(r.registry(), "localhost:5000");
+        // A port is never a tag.
+        let r = Reference::parse("localhost:5000/beam/sdk").unwrap();
+        assert_eq!(
+            (r.repository.as_str(), r.tag),
+            ("localhost:5000/beam/sdk", None)
+        );
+        let pinned = format!("x/y:1@sha256:{}", "a".repeat(64));
+        let r = Reference::parse(&pinned).unwrap();
+        assert_eq!(r.repository, "x/y");
+        assert_eq!(r.to_string(), pinned);
+        assert_eq!(
+            Reference::parse("debian:bookworm").unwrap().registry(),
+            "docker.io"
+        );
+        assert_eq!(
+            Reference::parse("127.0.0.1:9/x").unwrap().registry(),
+            "127.0.0.1:9"
+        );
+        for bad in ["Upper:1", "x:", "x:a:b", "x@sha256:zz", "a b:1", "x\n:1"] {
+            assert!(Reference::parse(bad).is_err(), "{bad}");
+        }
+        // What each use asks of a parsed reference.
+        assert_eq!(
+            ImageRef::parse("localhost:5000/sdk").unwrap_err(),
+            ReferenceError::NoTag("localhost:5000/sdk".into())
+        );
+        assert!(matches!(
+            ImageRef::parse_or_latest(&pinned),
+            Err(ReferenceError::Pinned(_))
+        ));
+        let r = ImageRef::parse_or_latest("localhost:5000/sdk").unwrap();
+        assert_eq!(r.to_string(), "localhost:5000/sdk:latest");
+        let e = Reference::parse("x:").unwrap_err().to_string();
+        assert!(e.contains("`x:`") && e.contains("empty"), "{e}");
+    }
+
+    #[test]
+    fn docker_hub_official_names_are_recognised_however_written() {
+        for official in [
+            "go_sdk",
+            "library/go_sdk",
+            "docker.io/go_sdk",
+            "index.docker.io/library/x",
+        ] {
+            assert!(is_docker_hub_official(official), "{official}");
+        }
+        for pushable in [
+            "apache/go_sdk",
+            "localhost:5000/go_sdk",
+            "gcr.io/p/x",
+            "docker.io/apache/x",
+        ] {
+            assert!(!is_docker_hub_official(pushable), "{pushable}");
+        }
+        assert!(
+            ImageRef::parse("go_sdk:latest")
+                .unwrap()
+                .is_docker_hub_official()
+        );
+    }
+
+    #[test]
+    fn repositories_compare_in_their_normal_form() {
+        assert!(same_repository("busybox", "docker.io/library/busybox"));
+        assert!(same_repository(
+            "index.docker.io/busybox",
+            "library/busybox"
+        ));
+        assert!(same_repository("apache/beam", "docker.io/apache/beam"));
+        assert!(!same_repository("localhost:5000/x", "localhost:5000/y"));
+        assert!(!same_repository("localhost:5000/x", "x"));
+        let d = format!("sha256:{}", "1".repeat(64));
+        let entry = format!("localhost:5000/x@{d}");
+        assert_eq!(repo_digest(&entry, "localhost:5000/x"), Some(d.as_str()));
+        assert_eq!(repo_digest(&entry, "localhost:5000/y"), None);
+        assert_eq!(
+            repo_digest(&format!("busybox@{d}"), "docker.io/library/busybox"),
+            Some(d.as_str())
+        );
+        assert_eq!(repo_digest("nonsense", "x"), None);
+        assert_eq!(repo_digest("x@sha256:1", "x"), None);
+    }
+
+    #[test]
+    fn digests_have_their_algorithms_length() {
+        check_digest(&format!("sha256:{}", "0a".repeat(32))).unwrap();
+        check_digest(&format!("sha512:{}", "f".repeat(128))).unwrap();
+        for bad in ["sha256:zz", "sha256:", "sha256", "md5:00", "sha256:ABCDEF"] {
+            let e = check_digest(bad).unwrap_err();
+            assert!(e.contains(&format!("{bad:?}")), "names {bad}: {e}");
+        }
+        assert!(check_digest(&format!("sha256:{}", "A".repeat(64))).is_err());
     }
 }

@@ -205,9 +205,9 @@ fn subjects(l: &Loaded, target: &Target, cmd: &CheckCommand) -> Result<Vec<Subje
                     }
                 }
             }
-            Err(Error::Usage(m)) => match parse_ref(word) {
-                Some(r) => refs.push(r),
-                None => {
+            Err(Error::Usage(m)) => match ImageRef::parse_or_latest(word) {
+                Ok(r) => refs.push(r),
+                Err(_) => {
                     return Err(Error::Usage(format!(
                         "{m}; or an image reference (`registry/name:tag`) to check"
                     )));
@@ -294,18 +294,6 @@ fn contract_of(
             l.plan.image(i).label(),
             l.ws.display_path(&l.plan.manifest_of(i).path)
         ))),
-    }
-}
-
-/// `registry/name:tag` or `name` (tag `latest`, as docker reads it); digests are not taken.
-fn parse_ref(word: &str) -> Option<ImageRef> {
-    if word.contains('@') {
-        return None;
-    }
-    let slash = word.rfind('/').map_or(0, |s| s + 1);
-    match word[slash..].rfind(':') {
-        Some(colon) => ImageRef::new(&word[..slash + colon], &word[slash + colon + 1..]).ok(),
-        None => ImageRef::new(word, "latest").ok(),
     }
 }
 
@@ -397,7 +385,7 @@ async fn check_built(
 
 #[cfg(test)]
 mod tests {
-    use super::{Registries, anonymous_pull, parse_ref};
+    use super::{Registries, anonymous_pull};
     use crate::reference::ImageRef;
     use crate::registry::DockerConfig;
     use crate::registry::testutil::TestRegistry;
@@ -437,6 +425,8 @@ mod tests {
 
     #[test]
     fn refs_on_the_command_line() {
+        // As docker reads them: `latest` when no tag is written, no digests.
+        let parse_ref = |word: &str| ImageRef::parse_or_latest(word).ok();
         let r = parse_ref("localhost:5000/sdk/python:3.11").unwrap();
         assert_eq!(
             (r.repository.as_str(), r.tag.as_str()),

@@ -207,7 +207,8 @@ fn base_references_are_checked() {
     assert!(check_base_ref("apache/beam_python3.11_sdk:2.61.0").is_ok());
     assert!(check_base_ref("localhost:5000/x/y:1").is_ok());
     assert!(check_base_ref("python").is_ok());
-    assert!(check_base_ref("x@sha256:abcdef").is_ok());
+    assert!(check_base_ref(&format!("x@sha256:{}", "ab".repeat(32))).is_ok());
+    assert!(check_base_ref("x@sha256:abcdef").is_err());
     assert!(check_base_ref("Bad Ref").is_err());
     assert!(check_base_ref("x:bad tag").is_err());
 }

@@ -72,6 +72,9 @@ pub struct RegistryClient {
     retry: RetryPolicy,
     challenge: tokio::sync::OnceCell<Option<Challenge>>,
     tokens: Mutex<HashMap<String, String>>,
+    /// Set when the retry budget for reaching the registry is spent: one budget per registry
+    /// and run, not per request, so later requests fail at once with the same message.
+    unreachable: std::sync::OnceLock<String>,
 }
 
 impl RegistryClient {
@@ -103,6 +106,7 @@ impl RegistryClient {
             retry,
             challenge: tokio::sync::OnceCell::new(),
             tokens: Mutex::default(),
+            unreachable: std::sync::OnceLock::new(),
         })
     }
 
@@ -123,8 +127,7 @@ impl RegistryClient {
     pub async fn head_manifest(&self, repository: &str, reference: &str) -> Result<Option<String>> {
         let url = self.manifest_url(repository, reference);
         let head = self
-            .retry
-            .run(|| self.attempt(Method::HEAD, &url, repository, Access::Pull, None))
+            .retried(|| self.attempt(Method::HEAD, &url, repository, Access::Pull, None))
             .await;
         match head {
             Ok(response) => match header_digest(response.headers()) {
@@ -148,8 +151,7 @@ impl RegistryClient {
     ) -> Result<Option<RegistryManifest>> {
         let url = self.manifest_url(repository, reference);
         let fetched = self
-            .retry
-            .run(|| async {
+            .retried(|| async {
                 let response = self
                     .attempt(Method::GET, &url, repository, Access::Pull, None)
                     .await?;
@@ -181,8 +183,7 @@ impl RegistryClient {
     ) -> Result<String> {
         let url = self.manifest_url(repository, tag);
         let response = self
-            .retry
-            .run(|| self.attempt(Method::PUT, &url, repository, Access::Push, Some(manifest)))
+            .retried(|| self.attempt(Method::PUT, &url, repository, Access::Push, Some(manifest)))
             .await
             .map_err(|f| self.error(f, &format!("cannot tag {repository}:{tag}")))?;
         let digest = header_digest(response.headers()).unwrap_or_else(|| manifest.digest.clone());
@@ -205,8 +206,7 @@ impl RegistryClient {
             self.base
         );
         let response = self
-            .retry
-            .run(|| self.attempt(Method::POST, &url, repository, Access::Push, None))
+            .retried(|| self.attempt(Method::POST, &url, repository, Access::Push, None))
             .await
             .map_err(|f| self.error(f, &format!("cannot mount {digest} into {repository}")))?;
         if response.status() == StatusCode::CREATED {
@@ -227,6 +227,25 @@ impl RegistryClient {
                 .await;
         }
         Ok(false)
+    }
+
+    /// `op` under the retry policy, unless the registry's budget for connections is already
+    /// spent; a connection failure that spends it is remembered for every later request.
+    async fn retried<T, F, Fut>(&self, op: F) -> std::result::Result<T, Failure>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<T, Failure>>,
+    {
+        if let Some(m) = self.unreachable.get() {
+            return Err(Failure::Unreachable(m.clone()));
+        }
+        match self.retry.run(op).await {
+            Err(Failure::Connection(m)) => {
+                let m = self.unreachable.get_or_init(|| m).clone();
+                Err(Failure::Unreachable(m))
+            }
+            other => other,
+        }
     }
 
     fn manifest_url(&self, repository: &str, reference: &str) -> String {
@@ -310,7 +329,7 @@ impl RegistryClient {
 
     async fn challenge(&self) -> std::result::Result<Option<Challenge>, Failure> {
         self.challenge
-            .get_or_try_init(|| self.retry.run(|| self.fetch_challenge()))
+            .get_or_try_init(|| self.retried(|| self.fetch_challenge()))
             .await
             .cloned()
     }
@@ -367,8 +386,7 @@ impl RegistryClient {
             return Ok(Some(format!("Bearer {token}")));
         }
         let token = self
-            .retry
-            .run(|| self.fetch_token(&realm, service.as_deref(), &scope))
+            .retried(|| self.fetch_token(&realm, service.as_deref(), &scope))
             .await?;
         self.tokens
             .lock()
@@ -456,7 +474,7 @@ impl RegistryClient {
 
     fn error(&self, failure: Failure, what: &str) -> Error {
         match failure {
-            Failure::Connection(m) => Error::Unreachable(format!(
+            Failure::Connection(m) | Failure::Unreachable(m) => Error::Unreachable(format!(
                 "cannot reach the registry {} at {} (tried {} times): {m}",
                 self.registry, self.base, self.retry.attempts
             )),

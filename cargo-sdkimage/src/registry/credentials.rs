@@ -236,18 +236,16 @@ impl DockerConfig {
         let output = run_with_stdin(&program, "get", server)
             .map_err(|e| failed(format!("cannot run it: {e}")))?;
         if !output.status.success() {
-            let text = String::from_utf8_lossy(if output.stdout.is_empty() {
-                &output.stderr
-            } else {
-                &output.stdout
-            });
-            if text.contains("credentials not found") {
+            // Read for the one answer that means "nothing stored", never shown: a failing
+            // helper may print what it holds.
+            let says =
+                |bytes: &[u8]| String::from_utf8_lossy(bytes).contains("credentials not found");
+            if says(&output.stdout) || says(&output.stderr) {
                 return Ok(None);
             }
             return Err(failed(format!(
-                "it failed ({}): {}",
-                output.status,
-                first_line(&text)
+                "it failed ({}); its output is not shown, as it may hold a secret (run `docker-credential-{name} get` yourself to see it)",
+                output.status
             )));
         }
         parse_helper_output(&output.stdout).map_err(failed)
@@ -284,15 +282,6 @@ fn run_with_stdin(program: &Path, arg: &str, input: &str) -> std::io::Result<std
         let _ = writeln!(stdin, "{input}");
     }
     child.wait_with_output()
-}
-
-fn first_line(text: &str) -> String {
-    let line = text
-        .lines()
-        .map(str::trim)
-        .find(|l| !l.is_empty())
-        .unwrap_or("no output");
-    line.chars().take(200).collect()
 }
 
 /// One `auths` entry: `identitytoken`, else `auth` (base64 `user:password`), else
@@ -521,6 +510,28 @@ mod tests {
         assert_eq!(all.len(), 2);
         assert_eq!(all[DOCKER_HUB_KEY].username.as_deref(), Some("hubuser"));
         assert_eq!(all["a.example"].serveraddress.as_deref(), Some("a.example"));
+    }
+
+    /// A helper that fails says so with its exit status only: what it printed may be the
+    /// secret itself.
+    #[test]
+    fn a_failing_helper_is_named_without_its_output() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let helper = dir.path().join("docker-credential-leaky");
+        std::fs::write(
+            &helper,
+            "#!/bin/sh\necho 'not json: Secret=hunter2-out'\necho 'Secret=hunter2-err' >&2\nexit 7\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let c = config(r#"{"credsStore": "leaky"}"#, vec![dir.path().into()]);
+        let e = c.lookup("reg.example").unwrap_err().to_string();
+        assert!(
+            e.contains("docker-credential-leaky") && e.contains("exit status: 7"),
+            "{e}"
+        );
+        assert!(!e.contains("hunter2") && !e.contains("Secret="), "{e}");
     }
 
     #[test]

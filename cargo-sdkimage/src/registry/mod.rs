@@ -69,6 +69,9 @@ impl RetryPolicy {
 pub enum Failure {
     /// No connection, or it broke or timed out: retried, then the registry is unreachable.
     Connection(String),
+    /// The registry's retry budget for connections was already spent in this run: never
+    /// retried, the registry is unreachable.
+    Unreachable(String),
     /// 429 or 5xx: retried, then a failure.
     Busy(String),
     /// 401/403: never retried.
@@ -86,6 +89,7 @@ impl Failure {
     pub fn message(&self) -> &str {
         match self {
             Failure::Connection(m)
+            | Failure::Unreachable(m)
             | Failure::Busy(m)
             | Failure::Denied(m)
             | Failure::NotFound(m)
@@ -96,7 +100,9 @@ impl Failure {
     /// Into the library's error: unreachable -> exit 3, everything else -> exit 1.
     pub fn into_error(self, context: &str) -> Error {
         match self {
-            Failure::Connection(m) => Error::Unreachable(format!("{context}: {m}")),
+            Failure::Connection(m) | Failure::Unreachable(m) => {
+                Error::Unreachable(format!("{context}: {m}"))
+            }
             other => Error::Failed(format!("{context}: {}", other.message())),
         }
     }
@@ -285,6 +291,11 @@ mod tests {
         assert!(!Failure::Denied(String::new()).is_transient());
         assert!(!Failure::NotFound(String::new()).is_transient());
         assert!(!Failure::Other(String::new()).is_transient());
+        assert!(!Failure::Unreachable(String::new()).is_transient());
+        assert_eq!(
+            Failure::Unreachable("x".into()).into_error("r").exit_code(),
+            3
+        );
         assert_eq!(
             Failure::Connection("x".into()).into_error("r").exit_code(),
             3

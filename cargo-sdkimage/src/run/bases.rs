@@ -12,7 +12,7 @@ use crate::engine::{Builder, Engine, EngineError};
 use crate::error::{Error, Result};
 use crate::output::BaseMetadata;
 use crate::plan::ImageIndex;
-use crate::reference::Platform;
+use crate::reference::{Platform, Reference};
 use crate::registry::{Failure, Registries};
 
 /// What the Dockerfile means for one platform.
@@ -163,7 +163,11 @@ async fn pull_one(
     platform: &str,
     images: &BTreeSet<String>,
 ) -> Result<()> {
-    let registry = registry_of(base);
+    let registry = Reference::parse(base)
+        .map_err(|e| Error::Usage(format!("base image {base}: {e}")))?
+        .registry()
+        .to_string();
+    let registry = registry.as_str();
     let credentials = registries.credentials(registry).await?;
     let auth = credentials
         .as_ref()
@@ -217,46 +221,18 @@ async fn pull_one(
     }
 }
 
-/// `name[:tag][@digest]` -> `name`.
-fn repository_of(reference: &str) -> &str {
-    let name = reference.split_once('@').map_or(reference, |(n, _)| n);
-    match name.rfind(':') {
-        Some(colon) if !name[colon..].contains('/') => &name[..colon],
-        _ => name,
-    }
-}
-
-/// The registry host of a reference (`docker.io` when it names none).
-fn registry_of(reference: &str) -> &str {
-    crate::reference::split_domain(repository_of(reference))
-        .0
-        .unwrap_or("docker.io")
-}
-
-/// A repository as the engine shows it (`docker.io/library/busybox` -> `busybox`).
-fn familiar(repository: &str) -> &str {
-    let short = repository
-        .strip_prefix("docker.io/")
-        .or_else(|| repository.strip_prefix("index.docker.io/"))
-        .unwrap_or(repository);
-    match short.strip_prefix("library/") {
-        Some(rest) if !rest.contains('/') => rest,
-        _ => short,
-    }
-}
-
 /// The registry digest a base was pulled (or pushed) as: the digest it is pinned to, else
 /// the engine's `RepoDigests` entry of its repository; `None` for an image that never came
 /// from a registry (built or loaded locally).
 fn registry_digest(base: &str, repo_digests: &[String]) -> Option<String> {
-    if let Some((_, digest)) = base.split_once('@') {
-        return Some(digest.to_string());
+    let base = Reference::parse(base).ok()?;
+    if let Some(digest) = base.digest {
+        return Some(digest);
     }
-    let repository = familiar(repository_of(base));
-    repo_digests.iter().find_map(|entry| {
-        let (repo, digest) = entry.split_once('@')?;
-        (familiar(repo) == repository).then(|| digest.to_string())
-    })
+    repo_digests
+        .iter()
+        .find_map(|entry| crate::reference::repo_digest(entry, &base.repository))
+        .map(str::to_string)
 }
 
 #[cfg(test)]
@@ -264,44 +240,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn references_split_into_repository_and_registry() {
-        assert_eq!(repository_of("busybox"), "busybox");
-        assert_eq!(repository_of("busybox:1.36"), "busybox");
-        assert_eq!(repository_of("localhost:5000/x/y:1"), "localhost:5000/x/y");
-        assert_eq!(repository_of("localhost:5000/x/y"), "localhost:5000/x/y");
-        assert_eq!(repository_of("x/y:1@sha256:ab"), "x/y");
-        assert_eq!(registry_of("localhost:5000/x/y:1"), "localhost:5000");
-        assert_eq!(registry_of("127.0.0.1:9/x"), "127.0.0.1:9");
-        assert_eq!(registry_of("debian:bookworm"), "docker.io");
-        assert_eq!(registry_of("gcr.io/p/x@sha256:ab"), "gcr.io");
-    }
-
-    #[test]
     fn the_registry_digest_is_the_repo_digest_of_the_base_repository() {
+        let d = |n: char| format!("sha256:{}", n.to_string().repeat(64));
         let digests = vec![
-            "localhost:5000/other@sha256:00".to_string(),
-            "localhost:5000/team/base@sha256:11".to_string(),
+            format!("localhost:5000/other@{}", d('0')),
+            format!("localhost:5000/team/base@{}", d('1')),
         ];
         assert_eq!(
-            registry_digest("localhost:5000/team/base:1", &digests).as_deref(),
-            Some("sha256:11")
+            registry_digest("localhost:5000/team/base:1", &digests),
+            Some(d('1'))
         );
         assert_eq!(registry_digest("team/base:1", &digests), None);
         // Docker Hub names, written either way.
-        let hub = vec!["busybox@sha256:22".to_string()];
+        let hub = vec![format!("busybox@{}", d('2'))];
         assert_eq!(
-            registry_digest("docker.io/library/busybox:1", &hub).as_deref(),
-            Some("sha256:22")
+            registry_digest("docker.io/library/busybox:1", &hub),
+            Some(d('2'))
         );
-        assert_eq!(
-            registry_digest("busybox", &hub).as_deref(),
-            Some("sha256:22")
-        );
+        assert_eq!(registry_digest("busybox", &hub), Some(d('2')));
         // Pinned: that digest.
-        assert_eq!(
-            registry_digest("x@sha256:33", &[]).as_deref(),
-            Some("sha256:33")
-        );
+        assert_eq!(registry_digest(&format!("x@{}", d('3')), &[]), Some(d('3')));
         // Built locally: none.
         assert_eq!(registry_digest("local/base:1", &[]), None);
     }

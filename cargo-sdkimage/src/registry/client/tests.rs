@@ -278,3 +278,43 @@ async fn nothing_listening_is_unreachable() {
     assert_eq!(e.exit_code(), 3, "{e}");
     assert!(e.to_string().contains("tried 3 times"), "{e}");
 }
+
+/// One retry budget per registry, not per request: a registry that accepts connections and
+/// drops them is tried `attempts` times in all, however many requests follow, and each later
+/// request fails at once with the same exit code.
+#[tokio::test]
+async fn an_unreachable_registry_spends_one_retry_budget_for_every_request() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    let client = RegistryClient::new(&host, true, None, fast()).unwrap();
+    let e = client.head_manifest("x", "1").await.unwrap_err();
+    assert_eq!(e.exit_code(), 3, "{e}");
+    assert!(e.to_string().contains("tried 3 times"), "{e}");
+    let first = accepted.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        first, 3,
+        "the first request spends the budget once, not once per retry"
+    );
+    for _ in 0..10 {
+        let again = client.head_manifest("y", "2").await.unwrap_err();
+        assert_eq!(again.exit_code(), 3);
+        assert_eq!(again.to_string(), e.to_string());
+        assert_eq!(
+            client.get_manifest("y", "2").await.unwrap_err().exit_code(),
+            3
+        );
+    }
+    assert_eq!(
+        accepted.load(std::sync::atomic::Ordering::SeqCst),
+        first,
+        "later requests never connect again"
+    );
+}
