@@ -185,6 +185,11 @@ pub async fn build(
     }
     let (session, selection, _lock) =
         open_session(l, &opts.secrets, reporter.clone(), interrupt.clone()).await?;
+    if cmd.push.is_some() {
+        // A registry that cannot take the push is found before anything is built.
+        let registries = engine_registries(&session.engine).await?;
+        publish::check_registries(&registries, &session.plan, &selection).await?;
+    }
     let classic = |i| session.builder(i) == crate::engine::Builder::Classic;
     session
         .plan
@@ -399,8 +404,13 @@ async fn publish_images(
     sink: &dyn EventSink,
     interrupt: &Interrupt,
 ) -> Result<Vec<Published>> {
-    let registries = Registries::from_env()?.with_insecure(&engine.insecure_registries().await?);
+    let registries = engine_registries(engine).await?;
     publish::push(engine, &registries, plan, built, opts, sink, interrupt).await
+}
+
+/// The registries of the environment, spoken to over plain HTTP where the engine does.
+async fn engine_registries(engine: &Engine) -> Result<Registries> {
+    Ok(Registries::from_env()?.with_insecure(&engine.insecure_registries().await?))
 }
 
 /// Totals of a publish, verify or promote run as the `summary` event.
@@ -527,17 +537,26 @@ pub async fn verify(
                 )
             };
             let registries = Registries::from_env()?;
-            let verified =
-                publish::verify_metadata(&registries, file, only.as_deref(), &tally).await;
+            let verified = publish::verify_metadata(
+                &registries,
+                file,
+                only.as_deref(),
+                &target.plan.tags,
+                &tally,
+            )
+            .await;
             failed_summary(&tally, started, verified)?.len()
         }
         None => {
             let l = load(target)?;
+            publish::check_publishable(&l.plan, &l.selection)?;
             let engine = Engine::connect().await?;
-            let registries =
-                Registries::from_env()?.with_insecure(&engine.insecure_registries().await?);
+            let registries = engine_registries(&engine).await?;
+            // A tag `promote` made is not a local tag: the image's last build says which
+            // local image it was pushed as.
+            let states = crate::fingerprint::StateStore::new(&l.ws.state_dir());
             let verified =
-                publish::verify(&engine, &registries, &l.plan, &l.selection, &tally).await;
+                publish::verify(&engine, &registries, &l.plan, &l.selection, &states, &tally).await;
             failed_summary(&tally, started, verified)?.len()
         }
     };
@@ -570,6 +589,7 @@ pub async fn promote(
         )));
     }
     let l = load(target)?;
+    publish::check_publishable(&l.plan, &l.selection)?;
     let started = std::time::Instant::now();
     let tally = Tally::new(&*reporter);
     // Learn which registries the engine treats as insecure when one runs; promote itself

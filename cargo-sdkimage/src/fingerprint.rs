@@ -280,6 +280,15 @@ pub fn file_stem(image: &str) -> String {
     image.replace('%', "%25").replace('/', "%2F")
 }
 
+/// The key one platform of an image is recorded under: the image's name for its main platform
+/// (the one its refs name locally), `<name>@<platform slug>` for another (`slug`).
+pub fn state_key(image: &str, slug: Option<&str>) -> String {
+    match slug {
+        None => image.to_string(),
+        Some(slug) => format!("{image}@{slug}"),
+    }
+}
+
 /// The state folder of one workspace: `target/sdkimage/state/<image>.json`.
 pub struct StateStore {
     dir: PathBuf,

@@ -16,5 +16,6 @@ mod input;
 mod licenses;
 mod print;
 mod publish;
+mod publish_checks;
 mod sbom;
 mod support;

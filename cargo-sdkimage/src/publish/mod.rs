@@ -82,6 +82,8 @@ impl PublishOptions {
         plan: &BuildPlan,
         images: impl IntoIterator<Item = ImageIndex>,
     ) -> Result<()> {
+        let images: Vec<ImageIndex> = images.into_iter().collect();
+        check_publishable(plan, &images)?;
         let Some(staging) = &self.staging_tag else {
             // Each platform of a multi-platform image is pushed under a tag of its own before
             // the index: without staging, those would be release-looking tags.
@@ -108,6 +110,65 @@ impl PublishOptions {
         }
         Ok(())
     }
+}
+
+/// Refuse refs that name Docker Hub official images (`go_sdk:latest`: no registry, no
+/// namespace) before anything runs: nobody can push there, so a push, verify or promote of
+/// them can only fail, after a minute of retries on a machine without Docker Hub.
+pub fn check_publishable(plan: &BuildPlan, images: &[ImageIndex]) -> Result<()> {
+    let mut official = Vec::new();
+    for &index in images {
+        for r in &image_at(plan, index)?.refs {
+            if r.is_docker_hub_official() {
+                official.push(r.to_string());
+            }
+        }
+    }
+    let Some(first) = official.first() else {
+        return Ok(());
+    };
+    let more = match official.len() {
+        1 => String::new(),
+        n => format!(" (and {} more)", n - 1),
+    };
+    Err(Error::Usage(format!(
+        "{first}{more} has no registry and no namespace: it names a Docker Hub official image, which nobody can push to. Set where the images go with --repository-root (e.g. --repository-root localhost:5000/beam) or `repository-root` in the workspace's [workspace.metadata.sdkimage] (or sdkimage-workspace.toml)"
+    )))
+}
+
+/// Before building anything to push: every registry the images' refs name must answer
+/// `/v2/`. All are asked at once; an unreachable one is [`Error::Unreachable`] naming it.
+pub async fn check_registries(
+    registries: &Registries,
+    plan: &BuildPlan,
+    images: &[ImageIndex],
+) -> Result<()> {
+    let mut hosts: Vec<&str> = Vec::new();
+    for &index in images {
+        for r in &image_at(plan, index)?.refs {
+            if !hosts.contains(&r.registry()) {
+                hosts.push(r.registry());
+            }
+        }
+    }
+    let answers = futures_util::future::join_all(hosts.iter().map(|host| async move {
+        let client = registries.client(host).await?;
+        client.ping().await
+    }))
+    .await;
+    let failures: Vec<Error> = answers.into_iter().filter_map(|a| a.err()).collect();
+    let unreachable = failures.iter().any(|e| matches!(e, Error::Unreachable(_)));
+    let mut lines: Vec<String> = failures.iter().map(ToString::to_string).collect();
+    if lines.is_empty() {
+        return Ok(());
+    }
+    lines.push("nothing was built or pushed: --push needs every registry it pushes to".into());
+    let text = lines.join("\n");
+    Err(if unreachable {
+        Error::Unreachable(text)
+    } else {
+        Error::Failed(text)
+    })
 }
 
 /// One line when `r` does not point at `expected` (`remote` is what the registry has).

@@ -97,6 +97,49 @@ fn quiet_reporter() -> Reporter {
     })
 }
 
+/// Every event it is sent, kept for the test to read; nothing is shown.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<crate::output::Event>>);
+
+impl Recorder {
+    /// The messages of the `failed` events, in order.
+    fn failures(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| e.event == crate::output::EventKind::Failed)
+            .map(|e| e.message.clone().unwrap_or_default())
+            .collect()
+    }
+}
+
+impl crate::output::EventSink for Recorder {
+    fn event(&self, event: &crate::output::Event) {
+        self.0.lock().unwrap().push(event.clone());
+    }
+    fn build_log(&self, _: &str, _: &str, _: crate::output::BuildLog<'_>) {}
+    fn note(&self, _: &str) {}
+    fn progress_note(&self, _: &str) {}
+    fn data(&self, _: &str) {}
+    fn json(&self) -> bool {
+        false
+    }
+}
+
+/// `verify` where no build was ever recorded (a fresh state folder).
+async fn verify_unrecorded(
+    engine: &Engine,
+    registries: &Registries,
+    plan: &BuildPlan,
+    selection: &[ImageIndex],
+    reporter: &dyn crate::output::EventSink,
+) -> Result<Vec<Verified>> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let states = crate::fingerprint::StateStore::new(dir.path());
+    verify(engine, registries, plan, selection, &states, reporter).await
+}
+
 /// `config` with the registries the engine treats as insecure.
 async fn registries(engine: &Engine, config: DockerConfig) -> Registries {
     let insecure = engine.insecure_registries().await.expect("engine /info");
@@ -223,7 +266,7 @@ async fn two_phase_push_points_every_tag_at_the_pushed_digest() {
             );
         }
     }
-    let verified = verify(
+    let verified = verify_unrecorded(
         &engine,
         &registries,
         &plan,
@@ -277,7 +320,6 @@ async fn verify_catches_a_tag_repushed_with_other_content() {
     );
     let ids = vec![build_image(&engine, "original").await];
     let registries = registries(&engine, DockerConfig::default()).await;
-    let reporter = quiet_reporter();
     let published = push_first(&engine, &registries, &plan, &ids).await.unwrap();
 
     // Someone else pushes other content under 1.0; the local tag still names our image.
@@ -287,17 +329,22 @@ async fn verify_catches_a_tag_repushed_with_other_content() {
     let intruder = engine.push(r, None).await.unwrap();
     engine.tag(&ids[0], r).await.unwrap();
 
-    let e = verify(
+    let recorder = Recorder::default();
+    let e = verify_unrecorded(
         &engine,
         &registries,
         &plan,
         &[ImageIndex::new(0)],
-        &reporter,
+        &recorder,
     )
     .await
     .unwrap_err();
     assert_eq!(e.exit_code(), 1);
-    let text = e.to_string();
+    // The problem is said once, in the image's event; the error only recaps.
+    assert_eq!(e.to_string(), "1 of 1 images did not verify: a");
+    let failures = recorder.failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    let text = &failures[0];
     assert!(
         text.contains(&format!("{r}:"))
             && text.contains(&intruder)
@@ -305,8 +352,8 @@ async fn verify_catches_a_tag_repushed_with_other_content() {
         "{text}"
     );
     assert_eq!(
-        text.lines().count(),
-        1,
+        text.matches("; ").count(),
+        0,
         "only the re-pushed ref is wrong: {text}"
     );
 }
@@ -445,15 +492,18 @@ async fn htpasswd_auth_through_a_docker_config_dir() {
             .await,
         Some(published[0].digest.clone())
     );
-    verify(&engine, &right, &plan, &[ImageIndex::new(0)], &reporter)
+    verify_unrecorded(&engine, &right, &plan, &[ImageIndex::new(0)], &reporter)
         .await
         .unwrap();
 
     let anonymous = registries(&engine, DockerConfig::default()).await;
-    let e = verify(&engine, &anonymous, &plan, &[ImageIndex::new(0)], &reporter)
+    let recorder = Recorder::default();
+    let e = verify_unrecorded(&engine, &anonymous, &plan, &[ImageIndex::new(0)], &recorder)
         .await
         .unwrap_err();
-    assert!(e.to_string().contains("docker login"), "{e}");
+    assert_eq!(e.exit_code(), 1);
+    let failures = recorder.failures();
+    assert!(failures[0].contains("docker login"), "{failures:?}");
 }
 
 #[tokio::test]
@@ -482,7 +532,7 @@ async fn htpasswd_auth_through_a_credential_helper() {
             .await,
         Some(published[0].digest.clone())
     );
-    verify(
+    verify_unrecorded(
         &engine,
         &registries,
         &plan,
@@ -541,7 +591,7 @@ async fn an_unreachable_registry_exits_3_after_retries() {
         .await
         .unwrap_err();
     assert_eq!(e.exit_code(), 3, "{e}");
-    let e = verify(
+    let e = verify_unrecorded(
         &engine,
         &registries,
         &plan,
@@ -576,20 +626,178 @@ async fn metadata_digests_are_checked_without_local_images() {
 
     write(&published[0].digest);
     let no_engine = Registries::new(DockerConfig::default(), InsecureRegistries::default());
-    let ok = verify_metadata(&no_engine, &file, None, &reporter)
+    let ok = verify_metadata(&no_engine, &file, None, &[], &reporter)
         .await
         .unwrap();
     assert_eq!(ok[0].digest, published[0].digest);
 
     let wrong = format!("sha256:{}", "0".repeat(64));
     write(&wrong);
-    let e = verify_metadata(&no_engine, &file, None, &reporter)
+    let recorder = Recorder::default();
+    let e = verify_metadata(&no_engine, &file, None, &[], &recorder)
         .await
         .unwrap_err();
     assert_eq!(e.exit_code(), 1);
-    assert_eq!(e.to_string().lines().count(), 2, "one line per ref: {e}");
+    assert_eq!(e.to_string(), "1 of 1 images did not verify: a");
+    let failures = recorder.failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert_eq!(
+        failures[0].split("; ").count(),
+        2,
+        "one problem per ref: {failures:?}"
+    );
     assert!(
-        e.to_string().contains(&wrong) && e.to_string().contains(&published[0].digest),
+        failures[0].contains(&wrong) && failures[0].contains(&published[0].digest),
+        "{failures:?}"
+    );
+}
+
+/// After `promote`, the release tags exist only in the registry: `verify` of them reads the
+/// digests of the image the last build recorded, and passes; with no build recorded it says
+/// so once per ref, in the image's event.
+#[tokio::test]
+async fn verify_after_promote_reads_the_recorded_build() {
+    let (engine, reg) = (engine().await, TestRegistry::start());
+    let rc = plan(&[("a", &format!("{}/sdk/vp", reg.host()))], &["rc1"]);
+    let ids = vec![build_image(&engine, "verify after promote").await];
+    let registries = registries(&engine, DockerConfig::default()).await;
+    let reporter = quiet_reporter();
+    let pushed = push_first(&engine, &registries, &rc, &ids).await.unwrap();
+    let to = vec!["1.0".to_string(), "latest".to_string()];
+    let selection = [ImageIndex::new(0)];
+    promote(&registries, &rc, &selection, "rc1", &to, false, &reporter)
+        .await
+        .unwrap();
+    let release = plan(
+        &[("a", &format!("{}/sdk/vp", reg.host()))],
+        &["1.0", "latest"],
+    );
+
+    let recorder = Recorder::default();
+    let e = verify_unrecorded(&engine, &registries, &release, &selection, &recorder)
+        .await
+        .unwrap_err();
+    assert_eq!(e.exit_code(), 1);
+    let failures = recorder.failures();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+    assert!(
+        failures[0].contains("no build of a recorded"),
+        "{failures:?}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let states = crate::fingerprint::StateStore::new(dir.path());
+    let state = crate::fingerprint::ImageState {
+        id: ids[0].clone(),
+        ..Default::default()
+    };
+    states.save("a", &state).unwrap();
+    let verified = verify(
+        &engine,
+        &registries,
+        &release,
+        &selection,
+        &states,
+        &reporter,
+    )
+    .await
+    .unwrap();
+    assert_eq!(verified[0].digest, pushed[0].digest);
+}
+
+/// One retry budget per registry: with the registry gone, `verify` of many images gives up
+/// within one budget, not one per image, and reports every image, naming the registry once.
+#[tokio::test]
+async fn verify_of_many_images_gives_up_on_an_unreachable_registry_at_once() {
+    let engine = engine().await;
+    let mut reg = TestRegistry::start();
+    let host = reg.host();
+    let names: Vec<String> = (0..8).map(|i| format!("gone{i}")).collect();
+    let images: Vec<(&str, String)> = names
+        .iter()
+        .map(|n| (n.as_str(), format!("{host}/{n}")))
+        .collect();
+    let images: Vec<(&str, &str)> = images.iter().map(|(n, r)| (*n, r.as_str())).collect();
+    let plan = plan(&images, &["1", "2"]);
+    reg.stop();
+    let budget = RetryPolicy {
+        attempts: 3,
+        first_delay: Duration::from_millis(200),
+        max_delay: Duration::from_millis(200),
+    };
+    let registries = registries(&engine, DockerConfig::default())
+        .await
+        .with_retry(budget);
+    let selection: Vec<ImageIndex> = (0..names.len()).map(ImageIndex::new).collect();
+    let recorder = Recorder::default();
+    let started = std::time::Instant::now();
+    let e = verify_unrecorded(&engine, &registries, &plan, &selection, &recorder)
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(e.exit_code(), 3, "{e}");
+    // One budget is 0.4 s of waits; one per image (or per request) would be several seconds.
+    assert!(took < Duration::from_secs(2), "took {took:?}");
+    let text = e.to_string();
+    assert_eq!(
+        text.matches("cannot reach the registry").count(),
+        1,
+        "{text}"
+    );
+    assert!(text.contains("8 of 8 images did not verify"), "{text}");
+    let failures = recorder.failures();
+    assert_eq!(failures.len(), 8, "{failures:?}");
+    for f in &failures {
+        assert_eq!(
+            f,
+            &format!("not verified: the registry {host} cannot be reached")
+        );
+    }
+}
+
+/// Refs that name Docker Hub official images cannot be published: refused before anything
+/// runs. A registry that does not answer is found before anything is built.
+#[tokio::test]
+async fn official_names_and_unreachable_registries_are_refused_up_front() {
+    let bare = plan(&[("go", "go_sdk")], &["latest"]);
+    let e = check_publishable(&bare, &[ImageIndex::new(0)]).unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    assert!(
+        e.to_string().contains("go_sdk:latest") && e.to_string().contains("--repository-root"),
         "{e}"
     );
+    let e = PublishOptions::default()
+        .check(&bare, [ImageIndex::new(0)])
+        .unwrap_err();
+    assert_eq!(e.exit_code(), 2);
+    let namespaced = plan(&[("go", "apache/go_sdk")], &["latest"]);
+    check_publishable(&namespaced, &[ImageIndex::new(0)]).unwrap();
+
+    let mut reg = TestRegistry::start();
+    let up = TestRegistry::start();
+    let host = reg.host();
+    reg.stop();
+    let two = plan(
+        &[
+            ("a", &format!("{host}/a")),
+            ("b", &format!("{}/b", up.host())),
+        ],
+        &["1"],
+    );
+    let fast = RetryPolicy {
+        attempts: 2,
+        first_delay: Duration::from_millis(10),
+        max_delay: Duration::from_millis(10),
+    };
+    let registries =
+        Registries::new(DockerConfig::default(), InsecureRegistries::default()).with_retry(fast);
+    let e = check_registries(&registries, &two, &[ImageIndex::new(0), ImageIndex::new(1)])
+        .await
+        .unwrap_err();
+    assert_eq!(e.exit_code(), 3, "{e}");
+    assert!(e.to_string().contains(&host), "{e}");
+    assert!(!e.to_string().contains(&up.host()), "{e}");
+    check_registries(&registries, &two, &[ImageIndex::new(1)])
+        .await
+        .unwrap();
 }

@@ -206,11 +206,10 @@ impl ImageJob<'_> {
             .map(|p| {
                 let is_main = p == main;
                 Variant {
-                    state_key: if is_main {
-                        self.image.name.clone()
-                    } else {
-                        format!("{}@{}", self.image.name, p.slug())
-                    },
+                    state_key: fingerprint::state_key(
+                        &self.image.name,
+                        (!is_main).then(|| p.slug()).as_deref(),
+                    ),
                     tag_suffix: (!is_main).then(|| p.slug()),
                     platform: Some(p),
                 }
