@@ -320,6 +320,8 @@ fn a_two_platform_image_is_pushed_as_one_index_and_runs_as_arm64() {
         crate::support::RegistryApi::digest(&repo.image_ref("multi", "stable")).as_deref(),
         Some(index_digest.as_str())
     );
+    // The promoted tag is only in the registry: verified through each platform's recorded build.
+    repo.run(&["verify", "multi", "--tag", "stable"]).success();
     // Pulled by platform from the registry, it runs as arm64 under emulation.
     remove_image(&format!("{reference}-linux-arm64"));
     let out = docker(&[
