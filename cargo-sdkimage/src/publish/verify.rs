@@ -282,11 +282,17 @@ fn conclude(
     if failed.is_empty() {
         return Ok(verified);
     }
-    let recap = format!(
-        "{} of {total} images did not verify: {}",
-        failed.len(),
-        failed.join(", ")
-    );
+    const NAMED: usize = 10;
+    let mut names = failed
+        .iter()
+        .take(NAMED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if failed.len() > NAMED {
+        names.push_str(&format!(" and {} more", failed.len() - NAMED));
+    }
+    let recap = format!("{} of {total} images did not verify: {names}", failed.len());
     if !unreachable.is_empty() {
         unreachable.push(recap);
         return Err(Error::Unreachable(unreachable.join("\n")));
