@@ -116,7 +116,7 @@ pub async fn list(target: &Target, reporter: &dyn EventSink) -> Result<Vec<ListE
                     .iter()
                     .map(|&d| l.plan.image(d).name.clone())
                     .collect(),
-                platforms: img.platforms.clone(),
+                platforms: img.platforms.iter().map(ToString::to_string).collect(),
                 target: img.target.clone(),
             }
         })
@@ -442,12 +442,14 @@ pub async fn push(
     let engine = Engine::connect().await?;
     // Only what a ref names locally is pushed: a tag whose build failed owns nothing. The
     // engine is asked about every ref at once.
+    let native = crate::platform::Platform::of_engine(&engine.platform().await?);
     let lookups = l.selection.iter().map(|&i| {
         let engine = &engine;
         let img = l.plan.image(i);
+        let refs = img.local_refs(&native);
         async move {
             let mut local = Vec::new();
-            for r in &img.refs {
+            for r in &refs {
                 local.push((r.to_string(), engine.image_id(&r.to_string()).await?));
             }
             Ok::<_, Error>((i, img, local))

@@ -23,6 +23,7 @@ pub mod manifest;
 pub mod output;
 pub mod paths;
 pub mod plan;
+pub mod platform;
 pub mod provenance;
 pub mod publish;
 pub mod reference;

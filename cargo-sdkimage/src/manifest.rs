@@ -29,7 +29,7 @@ pub struct Manifest {
     pub dockerfile: PathBuf,
     pub context: PathBuf,
     pub depends_on: Vec<Spanned<String>>,
-    pub platforms: Vec<Spanned<String>>,
+    pub platforms: Vec<Spanned<crate::platform::Platform>>,
     /// `builder = "auto" | "buildkit" | "classic"`.
     pub builder: Option<Spanned<String>>,
     /// `target`: the Dockerfile stage to build; `[targets]` per variant wins.
@@ -251,7 +251,7 @@ impl Manifest {
         let (dockerfile, context) = c.dockerfile_and_context(&raw);
         let language = c.language(raw.language, &raw.present);
         let name = c.name(raw.name.as_ref(), &raw.present);
-        c.platforms(&raw.platforms);
+        let platforms = c.platforms(&raw.platforms);
         c.builder(raw.builder.as_ref());
         c.secrets(&raw.secrets);
         let variants = c.variants(raw.variants, name.as_ref());
@@ -280,7 +280,7 @@ impl Manifest {
             dockerfile: dockerfile.expect("checked above"),
             context: context.expect("checked above"),
             depends_on: raw.depends_on,
-            platforms: raw.platforms,
+            platforms,
             builder: raw.builder,
             target,
             targets,

@@ -22,8 +22,8 @@ pub struct WorkspaceConfig {
     pub licenses_dir: PathBuf,
     /// `builder = "auto" | "buildkit" | "classic"`: the default of every manifest.
     pub builder: Option<String>,
-    /// Default `platforms` of every manifest (`os/arch[/variant]`).
-    pub platforms: Vec<String>,
+    /// Default `platforms` of every manifest.
+    pub platforms: Vec<crate::platform::Platform>,
     /// `cache-from`, `cache-to` and `cache = "registry"` (see `cache.rs`).
     pub cache: crate::cache::CacheConfig,
     /// `pull = true`: pull external bases before building, as `--pull` does.
@@ -487,20 +487,17 @@ impl WorkspaceConfig {
         {
             diags.push(Diagnostic::at(file, text, b.span().start, e));
         }
-        let platforms: Vec<String> = raw
+        let platforms = raw
             .platforms
             .unwrap_or_default()
             .into_iter()
-            .map(|p| {
-                if let Err(e) = crate::reference::check_platform(p.get_ref()) {
-                    diags.push(Diagnostic::at(
-                        file,
-                        text,
-                        p.span().start,
-                        format!("platforms: {e}"),
-                    ));
+            .filter_map(|p| match crate::platform::Platform::parse(p.get_ref()) {
+                Ok(platform) => Some(platform),
+                Err(e) => {
+                    let at = Diagnostic::at(file, text, p.span().start, format!("platforms: {e}"));
+                    diags.push(at);
+                    None
                 }
-                p.into_inner()
             })
             .collect();
         let cache = crate::cache::from_file(

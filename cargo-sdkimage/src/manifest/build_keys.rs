@@ -25,14 +25,20 @@ pub fn check_builder(name: &str) -> std::result::Result<(), String> {
 }
 
 impl Checker<'_> {
-    /// `platforms`: each `os/arch` or `os/arch/variant`. (`depends-on` names other manifests;
-    /// it is checked once all of them are read.)
-    pub(super) fn platforms(&mut self, platforms: &[Spanned<String>]) {
+    /// `platforms`: each a known `os/arch` or `os/arch/variant`, parsed once here.
+    /// (`depends-on` names other manifests; it is checked once all of them are read.)
+    pub(super) fn platforms(
+        &mut self,
+        platforms: &[Spanned<String>],
+    ) -> Vec<Spanned<crate::platform::Platform>> {
+        let mut parsed = Vec::new();
         for p in platforms {
-            if let Err(e) = crate::reference::check_platform(p.get_ref()) {
-                self.error(p.span().start, e);
+            match crate::platform::Platform::parse(p.get_ref()) {
+                Ok(platform) => parsed.push(Spanned::new(p.span(), platform)),
+                Err(e) => self.error(p.span().start, format!("platforms: {e}")),
             }
         }
+        parsed
     }
 
     /// `builder`: one of the builder names.

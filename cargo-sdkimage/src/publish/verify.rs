@@ -10,7 +10,8 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::output::{Event, EventKind, EventSink};
 use crate::plan::{BuildPlan, Image, ImageIndex};
-use crate::reference::{ImageRef, Platform};
+use crate::platform::Platform;
+use crate::reference::ImageRef;
 use crate::registry::Registries;
 
 /// An image [`verify`] checked: all its refs point at `digest` in the registry, a digest the
@@ -213,18 +214,17 @@ async fn check_index_against_local(
             problem: Some(format!(
                 "{r}: the registry has a single-platform manifest ({}), not an index of {}",
                 manifest.digest,
-                image.platforms.join(", ")
+                crate::platform::join(&image.platforms, ", ")
             )),
             remote,
         });
     };
     let children = index::children(&found);
-    let platforms = index::platforms_of(image);
-    let native = Platform::parse(&engine.platform().await?).unwrap_or_else(|| platforms[0].clone());
-    let main = index::main_platform(&platforms, &native);
+    let native = Platform::of_engine(&engine.platform().await?);
+    let main = crate::platform::main_platform(&image.platforms, &native);
     let mut problems = Vec::new();
-    for p in &platforms {
-        let local_ref = index::local_ref(r, p, &main);
+    for p in &image.platforms {
+        let local_ref = index::local_ref(r, p, main);
         let recorded: Vec<String> = engine
             .repo_digests(&local_ref.to_string())
             .await?

@@ -245,7 +245,10 @@ pub fn describe(
             line.push_str(&format!(", --target {target}"));
         }
         if !img.platforms.is_empty() {
-            line.push_str(&format!(", --platform {}", img.platforms.join(",")));
+            line.push_str(&format!(
+                ", --platform {}",
+                crate::platform::join(&img.platforms, ",")
+            ));
         }
         if img.builder != "auto" {
             line.push_str(&format!(", builder {}", img.builder));
