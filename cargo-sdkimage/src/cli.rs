@@ -95,6 +95,7 @@ enum Command {
         output: OutputArgs,
     },
     /// Copy the selection's manifests from one tag to the `--tag`s inside the registry.
+    #[command(mut_arg("tags", |a| a.help("The final tags to point at the `--from-tag` manifests (repeatable; at least one). May use `{version}`")))]
     Promote {
         #[command(flatten)]
         target: TargetArgs,
@@ -152,8 +153,16 @@ enum Command {
         #[arg(value_name = "SHELL")]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to stdout.
-    Man,
+    /// Print the man page (roff) of `cargo-sdkimage`, or of one command, to stdout; with
+    /// `--out-dir`, write every page (`cargo-sdkimage.1`, `cargo-sdkimage-build.1`, ...) there.
+    Man {
+        /// The command whose page to print (`build`); none: the top page.
+        #[arg(value_name = "COMMAND", conflicts_with = "out_dir")]
+        command: Option<String>,
+        /// Write every page into DIR instead (for `man -M` or packaging).
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -166,14 +175,14 @@ struct TargetArgs {
     #[arg(long, value_name = "ROOT")]
     repository_root: Option<String>,
     /// Tag of the images (repeatable; replaces the workspace's `tags`). May use `{version}`.
-    /// For `promote`: the final tags to point at the `--from-tag` manifests (required).
     #[arg(long = "tag", short = 't', value_name = "TAG")]
     tags: Vec<String>,
     /// Build argument for every image (repeatable); wins over the manifests. A bare `KEY`
     /// takes its value from the environment, as docker does.
     #[arg(long = "build-arg", value_name = "KEY[=VALUE]", value_parser = parse_build_arg)]
     build_args: Vec<(String, String)>,
-    /// Path to the workspace's Cargo.toml (default: found from the current folder).
+    /// The workspace's Cargo.toml or sdkimage-workspace.toml (default: found from the
+    /// current folder upwards).
     #[arg(long, value_name = "PATH")]
     manifest_path: Option<PathBuf>,
     /// Builder: auto (BuildKit where the engine has it), buildkit or classic (overrides
@@ -536,7 +545,7 @@ pub fn main() -> i32 {
         | Command::Licenses { output, .. }
         | Command::Check { output, .. }
         | Command::Dockerfile { output, .. } => Some(output),
-        Command::Init { .. } | Command::Completions { .. } | Command::Man => None,
+        Command::Init { .. } | Command::Completions { .. } | Command::Man { .. } => None,
     };
     let report_opts = match output {
         Some(output) => output.to_lib(&cli.global),
@@ -729,19 +738,56 @@ async fn run(
             Ok(())
         }
         Command::Completions { shell } => {
-            let mut out = Vec::new();
-            clap_complete::generate(shell, &mut direct_command(), "cargo-sdkimage", &mut out);
-            reporter.out(&String::from_utf8_lossy(&out));
+            reporter.out(&completion_script(shell));
             Ok(())
         }
-        Command::Man => {
+        Command::Man { command, out_dir } => {
+            if let Some(dir) = out_dir {
+                return clap_mangen::generate_to(direct_command(), &dir).map_err(|e| {
+                    Error::io(
+                        format!("cannot write the man pages to {}", dir.display()),
+                        e,
+                    )
+                });
+            }
+            let mut top = direct_command().disable_help_subcommand(true);
+            top.build();
+            let page = match &command {
+                None => top,
+                Some(name) => top.find_subcommand(name).cloned().ok_or_else(|| {
+                    let known: Vec<&str> = top.get_subcommands().map(|c| c.get_name()).collect();
+                    Error::Usage(format!(
+                        "man: no command {}; one of: {}",
+                        sdkimage::error::quoted(name),
+                        known.join(", ")
+                    ))
+                })?,
+            };
             let mut out = Vec::new();
-            clap_mangen::Man::new(direct_command())
+            clap_mangen::Man::new(page)
                 .render(&mut out)
                 .map_err(|e| Error::io("cannot render the man page", e))?;
             reporter.out(&String::from_utf8_lossy(&out));
             Ok(())
         }
+    }
+}
+
+/// The completion script of `shell` for `cargo-sdkimage`. clap_complete's bash script names
+/// the subcommands' cases after the binary with `-` turned into `__subcmd__`
+/// (`cargo__subcmd__sdkimage__subcmd__build)`) but sets `cmd` with `-` turned into `__`
+/// (`cargo__sdkimage__subcmd__build`), so no option of a subcommand ever completed; the cases
+/// are renamed to what `cmd` is set to.
+fn completion_script(shell: clap_complete::Shell) -> String {
+    let mut out = Vec::new();
+    clap_complete::generate(shell, &mut direct_command(), "cargo-sdkimage", &mut out);
+    let script = String::from_utf8_lossy(&out).into_owned();
+    match shell {
+        clap_complete::Shell::Bash => script.replace(
+            "cargo__subcmd__sdkimage__subcmd__",
+            "cargo__sdkimage__subcmd__",
+        ),
+        _ => script,
     }
 }
 

@@ -2,7 +2,7 @@
 //! messages, completions and man pages, secret-looking values masked, refusals of the guarded
 //! reader (issue 19: items 4, 7, 13, 14, 16, 18, 20).
 
-use crate::support::{Repo, docker};
+use crate::support::{Repo, docker, tool};
 
 /// A `FROM scratch` image of the beam fixture, `sdks/solo`, with nothing to run (so any
 /// platform builds without emulation).
@@ -123,4 +123,178 @@ fn a_platform_of_another_os_is_refused_before_building_naming_the_engines() {
             .iter()
             .all(|e| e.event != sdkimage::output::EventKind::BuildStarted)
     );
+}
+
+/// The generated bash function, run as bash runs it on <TAB>: the candidates for `words`
+/// with the cursor on the last one.
+fn bash_complete(script: &std::path::Path, words: &[&str]) -> Vec<String> {
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let cur = words.last().unwrap();
+    let prev = words[words.len() - 2];
+    let program = format!(
+        "source '{}'\nCOMP_WORDS=({})\nCOMP_CWORD={}\n_cargo__sdkimage cargo-sdkimage '{cur}' '{prev}'\nprintf '%s\\n' \"${{COMPREPLY[@]}}\"\n",
+        script.display(),
+        quoted.join(" "),
+        words.len() - 1
+    );
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(program)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn options_complete_for_every_subcommand_in_bash_zsh_and_fish() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("cargo-sdkimage.bash");
+    let out = tool().args(["completions", "bash"]).output().unwrap();
+    assert!(out.status.success());
+    std::fs::write(&script, &out.stdout).unwrap();
+    let commands = [
+        "list",
+        "build",
+        "push",
+        "verify",
+        "promote",
+        "licenses",
+        "check",
+        "dockerfile",
+        "init",
+        "completions",
+        "man",
+    ];
+    for command in commands {
+        let got = bash_complete(&script, &["cargo-sdkimage", command, "--"]);
+        assert!(got.contains(&"--help".to_string()), "{command}: {got:?}");
+    }
+    assert_eq!(
+        bash_complete(&script, &["cargo-sdkimage", "build", "--pla"]),
+        ["--platform"]
+    );
+    assert_eq!(
+        bash_complete(&script, &["cargo-sdkimage", "verify", "--from-m"]),
+        ["--from-metadata"]
+    );
+    assert_eq!(
+        bash_complete(&script, &["cargo-sdkimage", "list", "--message-format", ""]),
+        ["human", "json"]
+    );
+    // zsh and fish: each subcommand's options are offered under that subcommand.
+    let text = |shell: &str| {
+        let out = tool().args(["completions", shell]).output().unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let zsh = text("zsh");
+    let build = &zsh[zsh.find("\n(build)\n").expect("a build case")..];
+    let build = &build[..build.find("\n;;").unwrap()];
+    assert!(build.contains("'*--platform=["), "{build}");
+    let fish = text("fish");
+    for command in commands {
+        assert!(
+            fish.contains(&format!(
+                "-n \"__fish_cargo_sdkimage_using_subcommand {command}\" -s h -l help"
+            )),
+            "{command}"
+        );
+    }
+    assert!(fish.contains("__fish_cargo_sdkimage_using_subcommand build\" -l platform"));
+}
+
+#[test]
+fn man_prints_each_commands_page_and_writes_every_page_the_top_one_names() {
+    let out = tool().args(["man", "build"]).output().unwrap();
+    assert!(out.status.success());
+    let page = String::from_utf8(out.stdout).unwrap();
+    assert!(page.contains(".TH cargo-sdkimage-build 1"), "{page}");
+    assert!(page.contains("\\-\\-platform"), "{page}");
+    let out = tool().args(["man", "nope"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let dir = tempfile::tempdir().unwrap();
+    let status = tool()
+        .args(["man", "--out-dir"])
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let top = std::fs::read_to_string(dir.path().join("cargo-sdkimage.1")).unwrap();
+    let named: Vec<&str> = top.lines().filter_map(|l| l.strip_suffix("(1)")).collect();
+    assert!(named.len() >= 10, "{named:?}");
+    for page in named {
+        let file = format!("{}.1", page.replace("\\-", "-"));
+        assert!(
+            dir.path().join(&file).exists(),
+            "{file} is named but missing"
+        );
+    }
+}
+
+/// `--help` of every command, together.
+fn all_help() -> String {
+    let mut all = String::new();
+    for command in [
+        "list",
+        "build",
+        "push",
+        "verify",
+        "promote",
+        "licenses",
+        "check",
+        "dockerfile",
+        "init",
+        "completions",
+        "man",
+    ] {
+        let out = tool().args([command, "--help"]).output().unwrap();
+        assert!(out.status.success(), "{command} --help");
+        all.push_str(&String::from_utf8(out.stdout).unwrap());
+    }
+    all
+}
+
+#[test]
+fn help_and_readme_agree_with_the_tool() {
+    let help = |command: &str| {
+        let out = tool().args([command, "--help"]).output().unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let build = help("build");
+    assert!(!build.contains("promote"), "{build}");
+    assert!(
+        build.contains("Cargo.toml or sdkimage-workspace.toml"),
+        "{build}"
+    );
+    assert!(help("push").contains("--metadata-file"));
+    assert!(help("promote").contains("The final tags to point at the `--from-tag` manifests"));
+    // Every option the README's options table names is one some command takes.
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    assert!(!readme.contains("`push` takes no `--metadata-file`"));
+    let table = &readme[readme.find("Options (each command takes").unwrap()..];
+    let table = &table[table.find("\n\n").unwrap() + 2..];
+    let table = &table[..table.find("\n\n").unwrap_or(table.len())];
+    let help = all_help();
+    let mut named = 0;
+    for row in table.lines().filter(|l| l.starts_with("| `")) {
+        let cell = row.split('|').nth(1).unwrap();
+        for word in cell.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-')) {
+            if word.starts_with("--") {
+                named += 1;
+                assert!(
+                    help.contains(word),
+                    "the README names {word}, no command takes it"
+                );
+            }
+        }
+    }
+    assert!(named > 20, "{named}");
 }
