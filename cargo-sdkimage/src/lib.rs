@@ -20,6 +20,7 @@ pub mod interrupt;
 pub mod labels;
 pub mod licenses;
 pub mod manifest;
+pub mod masking;
 pub mod output;
 pub mod paths;
 pub mod plan;

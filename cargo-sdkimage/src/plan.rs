@@ -624,21 +624,23 @@ fn control_char(s: &str) -> Option<char> {
 /// Flag values that are text: no control characters, which could forge or hide lines of
 /// output and never belong in a tag, a registry path or a build arg.
 fn check_flag_values(opts: &PlanOptions) -> Result<()> {
-    let mut values: Vec<(&str, String)> = Vec::new();
+    // (flag, value, the value as shown: a secret-looking build arg masked, `masking.rs`)
+    let mut values: Vec<(&str, String, String)> = Vec::new();
     if let Some(root) = &opts.repository_root {
-        values.push(("--repository-root", root.clone()));
+        values.push(("--repository-root", root.clone(), root.clone()));
     }
     for t in &opts.tags {
-        values.push(("--tag", t.clone()));
+        values.push(("--tag", t.clone(), t.clone()));
     }
     for (k, v) in &opts.build_args {
-        values.push(("--build-arg", format!("{k}={v}")));
+        let shown = crate::masking::shown_pair(k, v);
+        values.push(("--build-arg", format!("{k}={v}"), shown));
     }
-    for (flag, value) in values {
+    for (flag, value, shown) in values {
         if let Some(c) = control_char(&value) {
             return Err(Error::Usage(format!(
                 "{flag} {}: contains the control character {}; remove it",
-                crate::error::quoted(&value),
+                crate::error::quoted(&shown),
                 crate::error::quoted(&c.to_string())
             )));
         }

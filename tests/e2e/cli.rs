@@ -298,3 +298,128 @@ fn help_and_readme_agree_with_the_tool() {
     }
     assert!(named > 20, "{named}");
 }
+
+#[test]
+fn flag_and_manifest_messages_say_what_to_write() {
+    let repo = Repo::new("beam");
+    solo(&repo, "");
+    let run = repo.run(&["build", "solo", "--jobs", "0"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr().contains("--jobs must be at least 1"),
+        "{}",
+        run.stderr()
+    );
+    // A single value where a list belongs, and a misspelled key.
+    solo(&repo, "platforms = \"linux/amd64\"\nplatfroms = []\n");
+    let run = repo.run(&["list", "solo"]);
+    run.expect_code(2);
+    let err = run.stderr();
+    assert!(
+        err.contains("sdkimage.toml:3:13: `platforms` is a list, even of one value: write `platforms = [\"linux/amd64\"]`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("sdkimage.toml:4:1: unknown key `platfroms`; did you mean `platforms`?"),
+        "{err}"
+    );
+    // The same in the workspace's settings.
+    solo(&repo, "");
+    let cargo = std::fs::read_to_string(repo.file("Cargo.toml")).unwrap();
+    repo.write(
+        "Cargo.toml",
+        &format!("{}\nplatfroms = [\"linux/amd64\"]\n", cargo.trim_end()),
+    );
+    let run = repo.run(&["list", "solo"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr().contains("did you mean `platforms`?"),
+        "{}",
+        run.stderr()
+    );
+    repo.write("Cargo.toml", &cargo);
+    // `--build-arg NAME`: the value from the environment, as docker takes it.
+    let run = repo.run_with(
+        &["build", "solo", "--dry-run", "--build-arg", "SOLO_FLAVOUR"],
+        &[("SOLO_FLAVOUR", "mint")],
+    );
+    run.success();
+    assert!(
+        run.stdout().contains("--build-arg SOLO_FLAVOUR=mint"),
+        "{}",
+        run.stdout()
+    );
+    let run = repo.run(&[
+        "build",
+        "solo",
+        "--dry-run",
+        "--build-arg",
+        "SOLO_UNSET_VARIABLE_X",
+    ]);
+    run.expect_code(2);
+    assert!(
+        run.stderr()
+            .contains("the environment variable SOLO_UNSET_VARIABLE_X is not set"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn secret_looking_build_arg_values_are_masked_in_every_message() {
+    let repo = Repo::new("beam");
+    solo(&repo, "");
+    for (arg, shown) in [
+        ("NPM_TOKEN=s3cr3t-value\nx", "NPM_TOKEN=***"),
+        ("DB_PASS=s3cr3t-value\u{1}", "DB_PASS=***"),
+        ("GITHUB_PAT=s3cr3t-value\u{1b}", "GITHUB_PAT=***"),
+    ] {
+        let run = repo.run(&["build", "solo", "--dry-run", "--build-arg", arg]);
+        run.expect_code(2);
+        let all = format!("{}{}", run.stdout(), run.stderr());
+        assert!(!all.contains("s3cr3t"), "{all}");
+        assert!(all.contains(shown), "{all}");
+    }
+    // From the environment, too.
+    let run = repo.run_with(
+        &["build", "solo", "--dry-run", "--build-arg", "NPM_TOKEN"],
+        &[("NPM_TOKEN", "s3cr3t-value\nx")],
+    );
+    run.expect_code(2);
+    assert!(!run.stderr().contains("s3cr3t"), "{}", run.stderr());
+    // A manifest value with a bad placeholder.
+    solo(&repo, "[build-args]\nNPM_TOKEN = \"s3cr{3t\"\n");
+    let run = repo.run(&["list", "solo"]);
+    run.expect_code(2);
+    assert!(!run.stderr().contains("s3cr"), "{}", run.stderr());
+    assert!(
+        run.stderr()
+            .contains("sdkimage.toml:4:18: build arg `NPM_TOKEN`"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn manifest_build_arg_names_that_are_no_names_are_refused_where_written() {
+    let repo = Repo::new("beam");
+    solo(
+        &repo,
+        "[build-args]\n\"\" = \"x\"\n\"A=B\" = \"y\"\n[variants.one]\n\"C=D\" = \"z\"\n",
+    );
+    let run = repo.run(&["list", "solo"]);
+    run.expect_code(2);
+    let err = run.stderr();
+    assert!(
+        err.contains("sdkimage.toml:4:1: build arg name \"\" is not a name"),
+        "{err}"
+    );
+    assert!(
+        err.contains("sdkimage.toml:5:1: build arg name \"A=B\" is not a name"),
+        "{err}"
+    );
+    assert!(
+        err.contains("sdkimage.toml:7:1: variant `one` build arg name \"C=D\" is not a name"),
+        "{err}"
+    );
+}

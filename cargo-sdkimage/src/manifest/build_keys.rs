@@ -41,6 +41,44 @@ impl Checker<'_> {
         parsed
     }
 
+    /// One build arg (`[build-args]` or a variant's, `what` names which): its name is a name
+    /// (not empty, no `=`, which would make `NAME=VALUE` ambiguous), its value a template. A
+    /// value whose name looks secret is never shown in the message (`masking.rs`).
+    pub(super) fn build_arg(
+        &mut self,
+        name: &Spanned<String>,
+        value: &Spanned<String>,
+        what: &str,
+    ) -> Option<crate::template::Template> {
+        let k = name.get_ref();
+        if k.is_empty() || k.contains('=') {
+            self.error(
+                name.span().start,
+                format!(
+                    "{what} name {} is not a name: it must be non-empty and hold no `=` (write `NAME = \"VALUE\"`)",
+                    crate::error::quoted(k)
+                ),
+            );
+            return None;
+        }
+        if !crate::masking::looks_secret(k) {
+            return self.template(value, &format!("{what} `{k}`"));
+        }
+        match crate::template::Template::parse(value.get_ref()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.error(
+                    value.span().start + 1 + e.offset,
+                    format!(
+                        "{what} `{k}`: a `{{` or `}}` at character {} is not a valid placeholder (the value is not shown: the name looks secret); write `{{{{` or `}}}}` for a literal brace",
+                        e.offset + 1
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     /// `builder`: one of the builder names.
     pub(super) fn builder(&mut self, builder: Option<&Spanned<String>>) {
         if let Some(b) = builder
