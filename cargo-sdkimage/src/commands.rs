@@ -76,6 +76,7 @@ pub fn load(target: &Target) -> Result<Loaded> {
     if !diags.is_empty() {
         return Err(Error::Invalid(diags));
     }
+    check_dockerfiles(&ws, &manifests)?;
     let plan = BuildPlan::new(&ws, manifests, &target.plan)?;
     // No selector in a member folder: what is at or below it, as cargo does. With
     // --manifest-path, the folder of that manifest is the one cargo would start from.
@@ -94,6 +95,17 @@ pub fn load(target: &Target) -> Result<Loaded> {
         plan,
         selection,
     })
+}
+
+/// Every Dockerfile a build would read passes the guarded reader's checks (inside the
+/// workspace, a regular file, under the size cap), so `list` and `--dry-run` refuse what
+/// `build` would, with the same exit code (2), before anything runs.
+fn check_dockerfiles(ws: &Workspace, manifests: &[Manifest]) -> Result<()> {
+    let rules = crate::guarded::Rules::new(&ws.root, crate::guarded::CONFIG_CAP, "a Dockerfile");
+    for m in manifests.iter().filter(|m| m.custom.is_none()) {
+        crate::guarded::check(&m.dockerfile, rules)?;
+    }
+    Ok(())
 }
 
 /// `list`: the selected images. Builders and platforms are checked as `build` checks them

@@ -423,3 +423,108 @@ fn manifest_build_arg_names_that_are_no_names_are_refused_where_written() {
         "{err}"
     );
 }
+
+#[test]
+fn what_the_guarded_reader_refuses_is_exit_2_in_list_dry_run_and_build() {
+    let repo = Repo::new("beam");
+    solo(&repo, "");
+    // A 9 MiB Dockerfile: over the cap for every command, before anything runs.
+    let mut big = "FROM scratch\n".to_string();
+    big.push_str(&format!("# {}\n", "x".repeat(9 * 1024 * 1024)));
+    repo.write("sdks/solo/Dockerfile", &big);
+    for args in [
+        &["list", "solo"][..],
+        &["build", "solo", "--dry-run"],
+        &["build", "solo", "--progress", "none"],
+    ] {
+        let run = repo.run(args);
+        run.expect_code(2);
+        assert!(
+            run.stderr()
+                .contains("over the 8 MiB limit for a Dockerfile"),
+            "{args:?}: {}",
+            run.stderr()
+        );
+    }
+    // An sdkimage.toml that is a symlink to itself.
+    solo(&repo, "");
+    std::fs::create_dir_all(repo.file("sdks/loop")).unwrap();
+    std::os::unix::fs::symlink("sdkimage.toml", repo.file("sdks/loop/sdkimage.toml")).unwrap();
+    for args in [&["list"][..], &["build", "--dry-run"]] {
+        let run = repo.run(args);
+        run.expect_code(2);
+        assert!(
+            run.stderr().contains("is a symlink that loops"),
+            "{args:?}: {}",
+            run.stderr()
+        );
+    }
+}
+
+#[test]
+fn manifest_path_naming_a_fifo_says_so() {
+    let repo = Repo::new("beam");
+    let dir = repo.file("elsewhere");
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["sdkimage-workspace.toml", "Cargo.toml"] {
+        let fifo = dir.join(name);
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let run = repo.run(&["list", "--manifest-path", fifo.to_str().unwrap()]);
+        run.expect_code(2);
+        assert!(
+            run.stderr()
+                .contains("is a named pipe (FIFO), not a regular file"),
+            "{name}: {}",
+            run.stderr()
+        );
+        assert!(!run.stderr().contains("no such file"), "{}", run.stderr());
+    }
+}
+
+#[test]
+fn a_workspace_version_with_a_newline_is_named_at_its_file() {
+    let repo = Repo::new("beam-standalone");
+    let file = repo.file("sdkimage-workspace.toml");
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("version = \"2.61.0\"", "version = \"2.61.0\\nx\"");
+    std::fs::write(&file, text).unwrap();
+    let run = repo.run(&["list"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr().contains(
+            "sdkimage-workspace.toml:4:11: `version` \"2.61.0\\nx\" contains the control character \"\\n\""
+        ),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn customize_files_that_are_symlinks_out_of_the_context_are_refused_at_load() {
+    let repo = Repo::new("custom");
+    let outside = repo.file("outside.txt");
+    std::fs::write(&outside, "secret\n").unwrap();
+    let dir = repo.file("custom/extended");
+    std::os::unix::fs::symlink(&outside, dir.join("requirements.txt")).unwrap();
+    std::os::unix::fs::symlink(&outside, dir.join("files/linked.conf")).unwrap();
+    repo.write(
+        "custom/extended/sdkimage.toml",
+        "language = \"extended\"\nname = \"custom_extended\"\nextends = \"python:3.11\"\n\n[customize]\nrequirements = \"requirements.txt\"\ncopy = [{ from = \"files/linked.conf\", to = \"/etc/linked.conf\" }]\n",
+    );
+    let run = repo.run(&["list"]);
+    run.expect_code(2);
+    let err = run.stderr();
+    assert!(
+        err.contains("sdkimage.toml:6:16: customize.requirements `requirements.txt` leaves the build context through a symlink"),
+        "{err}"
+    );
+    assert!(
+        err.contains("sdkimage.toml:7:18: customize.copy from `files/linked.conf` leaves the build context through a symlink"),
+        "{err}"
+    );
+}
