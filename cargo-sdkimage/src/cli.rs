@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod pages;
+
 use sdkimage::commands::{self, BuildCommand, Target};
 use sdkimage::interrupt::Interrupt;
 use sdkimage::output::{Event, EventKind};
@@ -738,56 +740,16 @@ async fn run(
             Ok(())
         }
         Command::Completions { shell } => {
-            reporter.out(&completion_script(shell));
+            reporter.out(&pages::completion_script(shell));
             Ok(())
         }
-        Command::Man { command, out_dir } => {
-            if let Some(dir) = out_dir {
-                return clap_mangen::generate_to(direct_command(), &dir).map_err(|e| {
-                    Error::io(
-                        format!("cannot write the man pages to {}", dir.display()),
-                        e,
-                    )
-                });
+        Command::Man { command, out_dir } => match out_dir {
+            Some(dir) => pages::write_man_pages(&dir),
+            None => {
+                reporter.out(&pages::man_page(command.as_deref())?);
+                Ok(())
             }
-            let mut top = direct_command().disable_help_subcommand(true);
-            top.build();
-            let page = match &command {
-                None => top,
-                Some(name) => top.find_subcommand(name).cloned().ok_or_else(|| {
-                    let known: Vec<&str> = top.get_subcommands().map(|c| c.get_name()).collect();
-                    Error::Usage(format!(
-                        "man: no command {}; one of: {}",
-                        sdkimage::error::quoted(name),
-                        known.join(", ")
-                    ))
-                })?,
-            };
-            let mut out = Vec::new();
-            clap_mangen::Man::new(page)
-                .render(&mut out)
-                .map_err(|e| Error::io("cannot render the man page", e))?;
-            reporter.out(&String::from_utf8_lossy(&out));
-            Ok(())
-        }
-    }
-}
-
-/// The completion script of `shell` for `cargo-sdkimage`. clap_complete's bash script names
-/// the subcommands' cases after the binary with `-` turned into `__subcmd__`
-/// (`cargo__subcmd__sdkimage__subcmd__build)`) but sets `cmd` with `-` turned into `__`
-/// (`cargo__sdkimage__subcmd__build`), so no option of a subcommand ever completed; the cases
-/// are renamed to what `cmd` is set to.
-fn completion_script(shell: clap_complete::Shell) -> String {
-    let mut out = Vec::new();
-    clap_complete::generate(shell, &mut direct_command(), "cargo-sdkimage", &mut out);
-    let script = String::from_utf8_lossy(&out).into_owned();
-    match shell {
-        clap_complete::Shell::Bash => script.replace(
-            "cargo__subcmd__sdkimage__subcmd__",
-            "cargo__sdkimage__subcmd__",
-        ),
-        _ => script,
+        },
     }
 }
 
