@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod pages;
+
 use sdkimage::commands::{self, BuildCommand, Target};
 use sdkimage::interrupt::Interrupt;
 use sdkimage::output::{Event, EventKind};
@@ -75,8 +77,8 @@ enum Command {
         dry_run: bool,
         /// Images pushed at the same time (default: 5; pushing waits on the network, not
         /// the CPUs).
-        #[arg(long, short = 'j', value_name = "N")]
-        jobs: Option<std::num::NonZeroUsize>,
+        #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs)]
+        jobs: Option<Jobs>,
         /// Write per-image results (refs, local id, pushed digest) as JSON to FILE, as
         /// `build --metadata-file` does.
         #[arg(long, value_name = "FILE")]
@@ -95,6 +97,7 @@ enum Command {
         output: OutputArgs,
     },
     /// Copy the selection's manifests from one tag to the `--tag`s inside the registry.
+    #[command(mut_arg("tags", |a| a.help("The final tags to point at the `--from-tag` manifests (repeatable; at least one). May use `{version}`")))]
     Promote {
         #[command(flatten)]
         target: TargetArgs,
@@ -152,8 +155,16 @@ enum Command {
         #[arg(value_name = "SHELL")]
         shell: clap_complete::Shell,
     },
-    /// Print the man page (roff) to stdout.
-    Man,
+    /// Print the man page (roff) of `cargo-sdkimage`, or of one command, to stdout; with
+    /// `--out-dir`, write every page (`cargo-sdkimage.1`, `cargo-sdkimage-build.1`, ...) there.
+    Man {
+        /// The command whose page to print (`build`); none: the top page.
+        #[arg(value_name = "COMMAND", conflicts_with = "out_dir")]
+        command: Option<String>,
+        /// Write every page into DIR instead (for `man -M` or packaging).
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Args)]
@@ -166,13 +177,14 @@ struct TargetArgs {
     #[arg(long, value_name = "ROOT")]
     repository_root: Option<String>,
     /// Tag of the images (repeatable; replaces the workspace's `tags`). May use `{version}`.
-    /// For `promote`: the final tags to point at the `--from-tag` manifests (required).
     #[arg(long = "tag", short = 't', value_name = "TAG")]
     tags: Vec<String>,
-    /// Build argument for every image (repeatable); wins over the manifests.
-    #[arg(long = "build-arg", value_name = "KEY=VALUE", value_parser = parse_build_arg)]
+    /// Build argument for every image (repeatable); wins over the manifests. A bare `KEY`
+    /// takes its value from the environment, as docker does.
+    #[arg(long = "build-arg", value_name = "KEY[=VALUE]", value_parser = parse_build_arg)]
     build_args: Vec<(String, String)>,
-    /// Path to the workspace's Cargo.toml (default: found from the current folder).
+    /// The workspace's Cargo.toml or sdkimage-workspace.toml (default: found from the
+    /// current folder upwards).
     #[arg(long, value_name = "PATH")]
     manifest_path: Option<PathBuf>,
     /// Builder: auto (BuildKit where the engine has it), buildkit or classic (overrides
@@ -181,8 +193,8 @@ struct TargetArgs {
     builder: Option<String>,
     /// Platform to build, `os/arch[/variant]` (repeatable or comma-separated; overrides
     /// `platforms` of the workspace and manifests).
-    #[arg(long = "platform", value_name = "PLATFORM", value_delimiter = ',')]
-    platforms: Vec<String>,
+    #[arg(long = "platform", value_name = "PLATFORM", value_delimiter = ',', value_parser = parse_platform)]
+    platforms: Vec<sdkimage::platform::Platform>,
     /// Fail rather than update Cargo.lock (as cargo's; passed to every cargo call; a
     /// resolving call gets it anyway when Cargo.lock exists).
     #[arg(long)]
@@ -200,8 +212,8 @@ struct TargetArgs {
 struct BuildFlags {
     /// Images built at the same time (default: the number of CPUs; `--push` pushes 5 at a
     /// time unless -j is given).
-    #[arg(long, short = 'j', value_name = "N")]
-    jobs: Option<std::num::NonZeroUsize>,
+    #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs)]
+    jobs: Option<Jobs>,
     /// Build without the engine's layer cache (implies a rebuild).
     #[arg(long)]
     no_cache: bool,
@@ -302,8 +314,8 @@ struct CheckArgs {
     #[arg(long, value_name = "SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     check_timeout: u64,
     /// Images checked at the same time (default: the number of CPUs).
-    #[arg(long, short = 'j', value_name = "N")]
-    jobs: Option<std::num::NonZeroUsize>,
+    #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs)]
+    jobs: Option<Jobs>,
 }
 
 fn check_options(seconds: u64) -> sdkimage::check::CheckOptions {
@@ -337,14 +349,14 @@ impl PublishArgs {
     }
 }
 
-fn default_jobs(jobs: Option<std::num::NonZeroUsize>) -> usize {
+fn default_jobs(jobs: Option<Jobs>) -> usize {
     jobs.map(std::num::NonZeroUsize::get)
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Images pushed at once: `-j` when given, else the push default (not the CPU count: a push
 /// waits on the network).
-fn push_jobs(jobs: Option<std::num::NonZeroUsize>) -> usize {
+fn push_jobs(jobs: Option<Jobs>) -> usize {
     jobs.map_or(
         sdkimage::publish::DEFAULT_PUSH_JOBS,
         std::num::NonZeroUsize::get,
@@ -382,11 +394,48 @@ enum Color {
     Never,
 }
 
+/// `KEY=VALUE`, or a bare `KEY` whose value is the environment's (as `docker build` takes
+/// it); an unset one is an error naming it. The message never shows a value.
 fn parse_build_arg(s: &str) -> std::result::Result<(String, String), String> {
+    build_arg_from(s, |k| std::env::var_os(k))
+}
+
+fn build_arg_from(
+    s: &str,
+    env: impl Fn(&str) -> Option<std::ffi::OsString>,
+) -> std::result::Result<(String, String), String> {
     match s.split_once('=') {
         Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(format!("`{s}` is not KEY=VALUE")),
+        Some(_) => Err("the name before `=` is empty; write KEY=VALUE".to_string()),
+        None if s.is_empty() => Err("the name is empty; write KEY=VALUE or KEY".to_string()),
+        None => match env(s) {
+            Some(v) => v
+                .into_string()
+                .map(|v| (s.to_string(), v))
+                .map_err(|_| format!("the environment variable {s} is not valid UTF-8")),
+            None => Err(format!(
+                "no `=` and the environment variable {s} is not set; write {s}=VALUE, or set {s}"
+            )),
+        },
     }
+}
+
+/// `-j`/`--jobs`: at least one.
+type Jobs = std::num::NonZeroUsize;
+
+fn parse_jobs(s: &str) -> std::result::Result<Jobs, String> {
+    let n: usize = s.parse().map_err(|_| {
+        format!(
+            "--jobs takes a whole number, not {}",
+            sdkimage::error::quoted(s)
+        )
+    })?;
+    Jobs::new(n).ok_or_else(|| "--jobs must be at least 1".to_string())
+}
+
+fn parse_platform(s: &str) -> std::result::Result<sdkimage::platform::Platform, String> {
+    s.parse()
+        .map_err(|e: sdkimage::platform::PlatformError| e.to_string())
 }
 
 impl TargetArgs {
@@ -498,7 +547,7 @@ pub fn main() -> i32 {
         | Command::Licenses { output, .. }
         | Command::Check { output, .. }
         | Command::Dockerfile { output, .. } => Some(output),
-        Command::Init { .. } | Command::Completions { .. } | Command::Man => None,
+        Command::Init { .. } | Command::Completions { .. } | Command::Man { .. } => None,
     };
     let report_opts = match output {
         Some(output) => output.to_lib(&cli.global),
@@ -691,19 +740,16 @@ async fn run(
             Ok(())
         }
         Command::Completions { shell } => {
-            let mut out = Vec::new();
-            clap_complete::generate(shell, &mut direct_command(), "cargo-sdkimage", &mut out);
-            reporter.out(&String::from_utf8_lossy(&out));
+            reporter.out(&pages::completion_script(shell));
             Ok(())
         }
-        Command::Man => {
-            let mut out = Vec::new();
-            clap_mangen::Man::new(direct_command())
-                .render(&mut out)
-                .map_err(|e| Error::io("cannot render the man page", e))?;
-            reporter.out(&String::from_utf8_lossy(&out));
-            Ok(())
-        }
+        Command::Man { command, out_dir } => match out_dir {
+            Some(dir) => pages::write_man_pages(&dir),
+            None => {
+                reporter.out(&pages::man_page(command.as_deref())?);
+                Ok(())
+            }
+        },
     }
 }
 

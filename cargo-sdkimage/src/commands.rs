@@ -76,6 +76,7 @@ pub fn load(target: &Target) -> Result<Loaded> {
     if !diags.is_empty() {
         return Err(Error::Invalid(diags));
     }
+    check_dockerfiles(&ws, &manifests)?;
     let plan = BuildPlan::new(&ws, manifests, &target.plan)?;
     // No selector in a member folder: what is at or below it, as cargo does. With
     // --manifest-path, the folder of that manifest is the one cargo would start from.
@@ -94,6 +95,17 @@ pub fn load(target: &Target) -> Result<Loaded> {
         plan,
         selection,
     })
+}
+
+/// Every Dockerfile a build would read passes the guarded reader's checks (inside the
+/// workspace, a regular file, under the size cap), so `list` and `--dry-run` refuse what
+/// `build` would, with the same exit code (2), before anything runs.
+fn check_dockerfiles(ws: &Workspace, manifests: &[Manifest]) -> Result<()> {
+    let rules = crate::guarded::Rules::new(&ws.root, crate::guarded::CONFIG_CAP, "a Dockerfile");
+    for m in manifests.iter().filter(|m| m.custom.is_none()) {
+        crate::guarded::check(&m.dockerfile, rules)?;
+    }
+    Ok(())
 }
 
 /// `list`: the selected images. Builders and platforms are checked as `build` checks them
@@ -116,7 +128,7 @@ pub async fn list(target: &Target, reporter: &dyn EventSink) -> Result<Vec<ListE
                     .iter()
                     .map(|&d| l.plan.image(d).name.clone())
                     .collect(),
-                platforms: img.platforms.clone(),
+                platforms: img.platforms.iter().map(ToString::to_string).collect(),
                 target: img.target.clone(),
             }
         })
@@ -452,12 +464,14 @@ pub async fn push(
     let engine = Engine::connect().await?;
     // Only what a ref names locally is pushed: a tag whose build failed owns nothing. The
     // engine is asked about every ref at once.
+    let native = crate::platform::Platform::of_engine(&engine.platform().await?);
     let lookups = l.selection.iter().map(|&i| {
         let engine = &engine;
         let img = l.plan.image(i);
+        let refs = img.local_refs(&native);
         async move {
             let mut local = Vec::new();
-            for r in &img.refs {
+            for r in &refs {
                 local.push((r.to_string(), engine.image_id(&r.to_string()).await?));
             }
             Ok::<_, Error>((i, img, local))

@@ -38,6 +38,11 @@ pub enum ReadError {
         target: PathBuf,
         within: PathBuf,
     },
+    #[error(
+        "{}: is a symlink that loops (too many levels of symbolic links); point it at the file it stands for",
+        path.display()
+    )]
+    Loop { path: PathBuf },
     #[error("{}: is {size} bytes, over the {} limit for {what}", path.display(), human_size(*cap))]
     TooLarge {
         path: PathBuf,
@@ -110,12 +115,24 @@ impl<'a> Rules<'a> {
     }
 }
 
-/// Read `path` under `rules`.
-pub fn read(path: &Path, rules: Rules<'_>) -> Result<Vec<u8>, ReadError> {
-    let io_err = |source| ReadError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+/// An I/O error on `path`; a symlink loop is a refusal of the file, not a failure to read it.
+fn io_error(path: &Path, source: io::Error) -> ReadError {
+    match source.raw_os_error() {
+        Some(libc::ELOOP) => ReadError::Loop {
+            path: path.to_path_buf(),
+        },
+        _ => ReadError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+    }
+}
+
+/// Check `path` under `rules` without reading it: where it leads, its type and its size.
+/// What `read` refuses, this refuses (so a command that does not read a file yet, `--dry-run`
+/// or `list`, refuses it as `build` would).
+pub fn check(path: &Path, rules: Rules<'_>) -> Result<(), ReadError> {
+    let io_err = |source| io_error(path, source);
     if let Some(within) = rules.within {
         let real = path.canonicalize().map_err(io_err)?;
         let within = within
@@ -129,10 +146,16 @@ pub fn read(path: &Path, rules: Rules<'_>) -> Result<Vec<u8>, ReadError> {
             });
         }
     }
-    // Refuse what is not a regular file before opening it: opening a FIFO waits for a writer.
     let meta = std::fs::metadata(path).map_err(io_err)?;
     check_type(path, &meta)?;
-    check_size(path, meta.len(), rules)?;
+    check_size(path, meta.len(), rules)
+}
+
+/// Read `path` under `rules`.
+pub fn read(path: &Path, rules: Rules<'_>) -> Result<Vec<u8>, ReadError> {
+    let io_err = |source| io_error(path, source);
+    // Refuse what is not a regular file before opening it: opening a FIFO waits for a writer.
+    check(path, rules)?;
     // O_NONBLOCK: should the file have been swapped for a FIFO since, open does not wait.
     let file = std::fs::OpenOptions::new()
         .read(true)

@@ -29,7 +29,7 @@ pub struct Manifest {
     pub dockerfile: PathBuf,
     pub context: PathBuf,
     pub depends_on: Vec<Spanned<String>>,
-    pub platforms: Vec<Spanned<String>>,
+    pub platforms: Vec<Spanned<crate::platform::Platform>>,
     /// `builder = "auto" | "buildkit" | "classic"`.
     pub builder: Option<Spanned<String>>,
     /// `target`: the Dockerfile stage to build; `[targets]` per variant wins.
@@ -173,8 +173,8 @@ struct RawManifest {
     target: Option<Spanned<String>>,
     targets: BTreeMap<Spanned<String>, Spanned<String>>,
     secrets: BTreeMap<String, Spanned<SecretFrom>>,
-    variants: BTreeMap<Spanned<String>, BTreeMap<String, Spanned<String>>>,
-    build_args: BTreeMap<String, Spanned<String>>,
+    variants: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<String>>>,
+    build_args: BTreeMap<Spanned<String>, Spanned<String>>,
     prepare: Vec<RawPrepare>,
     copy: Vec<RawCopy>,
     licenses: Option<RawLicenses>,
@@ -251,7 +251,7 @@ impl Manifest {
         let (dockerfile, context) = c.dockerfile_and_context(&raw);
         let language = c.language(raw.language, &raw.present);
         let name = c.name(raw.name.as_ref(), &raw.present);
-        c.platforms(&raw.platforms);
+        let platforms = c.platforms(&raw.platforms);
         c.builder(raw.builder.as_ref());
         c.secrets(&raw.secrets);
         let variants = c.variants(raw.variants, name.as_ref());
@@ -280,7 +280,7 @@ impl Manifest {
             dockerfile: dockerfile.expect("checked above"),
             context: context.expect("checked above"),
             depends_on: raw.depends_on,
-            platforms: raw.platforms,
+            platforms,
             builder: raw.builder,
             target,
             targets,
@@ -385,7 +385,8 @@ impl Checker<'_> {
             Ok(v) => Some(v),
             Err(e) => {
                 let offset = e.span().map_or(start, |s| s.start);
-                self.error(offset, format!("`{key}`: {}", e.message().trim()));
+                let message = crate::diag::value_message(key, e.message(), self.source, e.span());
+                self.error(offset, message);
                 None
             }
         }
@@ -436,13 +437,7 @@ impl Checker<'_> {
                 "adapt" => raw.custom.adapt = self.value(&key, value),
                 "template" => raw.custom.template = self.value(&key, value),
                 "customize" => raw.custom.customize = self.value(&key, value),
-                other => self.error(
-                    key_start,
-                    format!(
-                        "unknown key `{other}`; expected one of: {}",
-                        KEYS.join(", ")
-                    ),
-                ),
+                other => self.error(key_start, crate::diag::unknown_key(other, KEYS)),
             }
         }
         raw
@@ -529,7 +524,7 @@ impl Checker<'_> {
     /// the image `name` must tell them apart.
     fn variants(
         &mut self,
-        raw: BTreeMap<Spanned<String>, BTreeMap<String, Spanned<String>>>,
+        raw: BTreeMap<Spanned<String>, BTreeMap<Spanned<String>, Spanned<String>>>,
         name: Option<&Spanned<Template>>,
     ) -> Variants {
         let mut variants = BTreeMap::new();
@@ -559,7 +554,7 @@ impl Checker<'_> {
     /// `[build-args]`: each a template.
     fn build_args(
         &mut self,
-        raw: BTreeMap<String, Spanned<String>>,
+        raw: BTreeMap<Spanned<String>, Spanned<String>>,
     ) -> BTreeMap<String, Spanned<Template>> {
         self.templates(raw, "build arg")
     }
@@ -567,13 +562,13 @@ impl Checker<'_> {
     /// Build args as templates; `what` names them in errors (`<what> `<key>``).
     fn templates(
         &mut self,
-        raw: BTreeMap<String, Spanned<String>>,
+        raw: BTreeMap<Spanned<String>, Spanned<String>>,
         what: &str,
     ) -> BTreeMap<String, Spanned<Template>> {
         let mut args = BTreeMap::new();
         for (k, v) in raw {
-            if let Some(t) = self.template(&v, &format!("{what} `{k}`")) {
-                args.insert(k, Spanned::new(v.span(), t));
+            if let Some(t) = self.build_arg(&k, &v, what) {
+                args.insert(k.into_inner(), Spanned::new(v.span(), t));
             }
         }
         args

@@ -8,6 +8,7 @@ use toml::Spanned;
 
 use crate::error::{Diagnostic, Error, Result};
 use crate::manifest::Manifest;
+use crate::platform::Platform;
 use crate::reference::{self, ImageRef};
 use crate::template::Template;
 use crate::workspace::Workspace;
@@ -24,7 +25,7 @@ pub struct PlanOptions {
     /// `--builder`: wins over the manifests and the workspace.
     pub builder: Option<String>,
     /// `--platform` (repeatable or comma-separated): wins over the manifests and the workspace.
-    pub platforms: Vec<String>,
+    pub platforms: Vec<Platform>,
     /// `--pull-licenses`: the value of the `{pull_licenses}` placeholder.
     pub pull_licenses: bool,
 }
@@ -93,8 +94,8 @@ pub struct Image {
     pub deps: Vec<ImageIndex>,
     /// `auto`, `buildkit` or `classic`: `--builder`, else the manifest's, else the workspace's.
     pub builder: String,
-    /// The platforms to build (`os/arch[/variant]`); empty: the engine's own.
-    pub platforms: Vec<String>,
+    /// The platforms to build, each once; empty: the engine's own.
+    pub platforms: Vec<Platform>,
     /// The Dockerfile stage to build.
     pub target: Option<String>,
     /// `extends`/`adapt`: what it stands on and its rendered Dockerfile.
@@ -107,6 +108,24 @@ impl Image {
         match &self.variant {
             Some(v) => format!("{}:{v}", self.language),
             None => self.language.clone(),
+        }
+    }
+
+    /// The refs under which the engine holds this image locally: its refs, or, when every
+    /// platform it names is foreign to the engine (`native`), the first platform's
+    /// `<tag>-<platform>` tags: a foreign build never takes the plain tags.
+    pub fn local_refs(&self, native: &Platform) -> Vec<ImageRef> {
+        match self.platforms.first() {
+            Some(first) if crate::platform::main_platform(&self.platforms, native).is_none() => {
+                self.refs
+                    .iter()
+                    .map(|r| ImageRef {
+                        repository: r.repository.clone(),
+                        tag: crate::platform::local_tag(&r.tag, first, None),
+                    })
+                    .collect()
+            }
+            _ => self.refs.clone(),
         }
     }
 
@@ -142,9 +161,6 @@ impl BuildPlan {
                 crate::error::quoted(b),
                 crate::manifest::BUILDERS.join(", ")
             )));
-        }
-        for p in &opts.platforms {
-            reference::check_platform(p).map_err(|e| Error::Usage(format!("--platform: {e}")))?;
         }
         let repository_root = match &opts.repository_root {
             // `--repository-root=`: refs without a root.
@@ -592,7 +608,7 @@ fn expand(
 
 /// `--tag`s, else the workspace's `tags`, else `{version}`, else `latest`; expanded and checked.
 /// `items` in order, each once.
-fn dedup(items: Vec<String>) -> Vec<String> {
+fn dedup<T: Ord + Clone>(items: Vec<T>) -> Vec<T> {
     let mut seen = BTreeSet::new();
     items
         .into_iter()
@@ -608,21 +624,23 @@ fn control_char(s: &str) -> Option<char> {
 /// Flag values that are text: no control characters, which could forge or hide lines of
 /// output and never belong in a tag, a registry path or a build arg.
 fn check_flag_values(opts: &PlanOptions) -> Result<()> {
-    let mut values: Vec<(&str, String)> = Vec::new();
+    // (flag, value, the value as shown: a secret-looking build arg masked, `masking.rs`)
+    let mut values: Vec<(&str, String, String)> = Vec::new();
     if let Some(root) = &opts.repository_root {
-        values.push(("--repository-root", root.clone()));
+        values.push(("--repository-root", root.clone(), root.clone()));
     }
     for t in &opts.tags {
-        values.push(("--tag", t.clone()));
+        values.push(("--tag", t.clone(), t.clone()));
     }
     for (k, v) in &opts.build_args {
-        values.push(("--build-arg", format!("{k}={v}")));
+        let shown = crate::masking::shown_pair(k, v);
+        values.push(("--build-arg", format!("{k}={v}"), shown));
     }
-    for (flag, value) in values {
+    for (flag, value, shown) in values {
         if let Some(c) = control_char(&value) {
             return Err(Error::Usage(format!(
                 "{flag} {}: contains the control character {}; remove it",
-                crate::error::quoted(&value),
+                crate::error::quoted(&shown),
                 crate::error::quoted(&c.to_string())
             )));
         }

@@ -101,6 +101,9 @@ impl fmt::Display for Reference {
     }
 }
 
+/// Platforms have their own home; kept reachable here for older paths.
+pub use crate::platform::Platform;
+
 /// A full image reference `<repository>:<tag>`, both parts already checked.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 pub struct ImageRef {
@@ -381,76 +384,6 @@ fn check_domain(domain: &str) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// A platform: `os/arch` or `os/arch/variant` (`linux/arm64`, `linux/arm/v7`).
-pub fn check_platform(p: &str) -> std::result::Result<(), String> {
-    let parts: Vec<&str> = p.split('/').collect();
-    let ok = (2..=3).contains(&parts.len())
-        && parts
-            .iter()
-            .all(|s| !s.is_empty() && s.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_'));
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "platform {} must look like `os/arch` or `os/arch/variant` (e.g. linux/amd64)",
-            crate::error::quoted(p)
-        ))
-    }
-}
-
-/// A platform, `os/arch[/variant]`, as BuildKit names it.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct Platform {
-    pub os: String,
-    pub arch: String,
-    pub variant: Option<String>,
-}
-
-impl Platform {
-    /// Parse a platform already checked by [`check_platform`]; `None` otherwise.
-    pub fn parse(text: &str) -> Option<Platform> {
-        check_platform(text).ok()?;
-        let mut parts = text.split('/').map(str::to_string);
-        Some(Platform {
-            os: parts.next()?,
-            arch: parts.next()?,
-            variant: parts.next(),
-        })
-    }
-
-    /// `linux-arm64`, `linux-arm-v7`: the suffix of the local-only tags of a foreign platform.
-    pub fn slug(&self) -> String {
-        self.to_string().replace('/', "-")
-    }
-
-    /// The platform args BuildKit defines for a build of `self` on `build` (the engine's own
-    /// platform): `TARGETPLATFORM`, `TARGETOS`, `TARGETARCH`, `TARGETVARIANT`, and the `BUILD*`
-    /// ones.
-    pub fn args(&self, build: &Platform) -> std::collections::BTreeMap<String, String> {
-        let mut args = std::collections::BTreeMap::new();
-        for (prefix, p) in [("TARGET", self), ("BUILD", build)] {
-            args.insert(format!("{prefix}PLATFORM"), p.to_string());
-            args.insert(format!("{prefix}OS"), p.os.clone());
-            args.insert(format!("{prefix}ARCH"), p.arch.clone());
-            args.insert(
-                format!("{prefix}VARIANT"),
-                p.variant.clone().unwrap_or_default(),
-            );
-        }
-        args
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.arch)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -22,8 +22,8 @@ pub struct WorkspaceConfig {
     pub licenses_dir: PathBuf,
     /// `builder = "auto" | "buildkit" | "classic"`: the default of every manifest.
     pub builder: Option<String>,
-    /// Default `platforms` of every manifest (`os/arch[/variant]`).
-    pub platforms: Vec<String>,
+    /// Default `platforms` of every manifest.
+    pub platforms: Vec<crate::platform::Platform>,
     /// `cache-from`, `cache-to` and `cache = "registry"` (see `cache.rs`).
     pub cache: crate::cache::CacheConfig,
     /// `pull = true`: pull external bases before building, as `--pull` does.
@@ -134,16 +134,11 @@ impl Workspace {
     /// `sdkimage-workspace.toml` marks the root; without one, `cargo metadata` finds it.
     pub fn load(manifest_path: Option<&Path>, cargo: CargoFlags) -> Result<Workspace> {
         let named = |path: &Path, name: &str| path.file_name() == Some(std::ffi::OsStr::new(name));
+        if let Some(path) = manifest_path {
+            check_manifest_path(path)?;
+        }
         let file = match manifest_path {
-            Some(path) if named(path, standalone::WORKSPACE_FILE) => {
-                if !path.is_file() {
-                    return Err(Error::Usage(format!(
-                        "--manifest-path {}: no such file",
-                        crate::error::quoted(&path.display().to_string())
-                    )));
-                }
-                Some(path.to_path_buf())
-            }
+            Some(path) if named(path, standalone::WORKSPACE_FILE) => Some(path.to_path_buf()),
             Some(path) if named(path, "Cargo.toml") => None,
             Some(path) => {
                 return Err(Error::Usage(format!(
@@ -271,6 +266,17 @@ impl Workspace {
             (Some((file, text, mut raw, keys)), cargo_side)
                 if !keys.is_empty() || cargo_side.is_none() =>
             {
+                if let Some(v) = &raw.version
+                    && let Some(c) = v.get_ref().chars().find(|c| c.is_control())
+                {
+                    let message = format!(
+                        "`version` {} contains the control character {}; a version is one line of text",
+                        crate::error::quoted(v.get_ref()),
+                        crate::error::quoted(&c.to_string())
+                    );
+                    let at = Diagnostic::at(&file, &text, v.span().start, message);
+                    return Err(Error::invalid(at));
+                }
                 let version = raw
                     .version
                     .take()
@@ -391,6 +397,22 @@ fn cargo_metadata(
     })
 }
 
+/// `--manifest-path` names a regular file that exists: a FIFO, a folder or a device is said to
+/// be one (cargo would wait forever on a FIFO), a missing file is "no such file".
+fn check_manifest_path(path: &Path) -> Result<()> {
+    let shown = crate::error::quoted(&path.display().to_string());
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(Error::Usage(format!(
+            "--manifest-path {shown}: no such file"
+        ))),
+        _ => {
+            let rules = crate::guarded::Rules::anywhere(crate::guarded::CONFIG_CAP, "a manifest");
+            crate::guarded::check(path, rules)
+                .map_err(|e| Error::Usage(format!("--manifest-path {e}")))
+        }
+    }
+}
+
 fn canonical_root(root: &Path) -> Result<PathBuf> {
     root.canonicalize().map_err(|e| {
         Error::io(
@@ -487,20 +509,17 @@ impl WorkspaceConfig {
         {
             diags.push(Diagnostic::at(file, text, b.span().start, e));
         }
-        let platforms: Vec<String> = raw
+        let platforms = raw
             .platforms
             .unwrap_or_default()
             .into_iter()
-            .map(|p| {
-                if let Err(e) = crate::reference::check_platform(p.get_ref()) {
-                    diags.push(Diagnostic::at(
-                        file,
-                        text,
-                        p.span().start,
-                        format!("platforms: {e}"),
-                    ));
+            .filter_map(|p| match crate::platform::Platform::parse(p.get_ref()) {
+                Ok(platform) => Some(platform),
+                Err(e) => {
+                    let at = Diagnostic::at(file, text, p.span().start, format!("platforms: {e}"));
+                    diags.push(at);
+                    None
                 }
-                p.into_inner()
             })
             .collect();
         let cache = crate::cache::from_file(

@@ -5,6 +5,7 @@ mod bases;
 mod build;
 mod buildkit;
 mod cache;
+mod cli;
 mod context_content;
 mod contract;
 mod custom;

@@ -56,6 +56,37 @@ pub(super) async fn open_session(
     Ok((session, l.selection, lock))
 }
 
+/// The platforms of one image against the engine, before anything is built: an engine builds
+/// images of its own OS only (a Linux engine cannot export a Windows image), and the classic
+/// builder builds its own platform only. A platform the manifest names is reported there.
+fn check_platforms(
+    img: &crate::plan::Image,
+    m: &crate::manifest::Manifest,
+    builder: Builder,
+    native: &Platform,
+    diags: &mut Vec<crate::error::Diagnostic>,
+) -> Result<()> {
+    for p in &img.platforms {
+        let message = if p.os != native.os {
+            format!(
+                "platform `{p}` cannot be built: the engine runs {} ({native}) and builds {} images only; build it on a {} engine (DOCKER_HOST) or drop it",
+                native.os, native.os, p.os
+            )
+        } else if builder == Builder::Classic && !p.is_native(native) {
+            format!(
+                "platform `{p}` cannot be built: the engine's classic builder builds only its own platform, {native}"
+            )
+        } else {
+            continue;
+        };
+        match m.platforms.iter().find(|s| s.get_ref() == p) {
+            Some(span) => diags.push(m.diag(span.span(), message)),
+            None => return Err(Error::Usage(format!("{}: {message}", img.label()))),
+        }
+    }
+    Ok(())
+}
+
 /// Every build secret of the selection can be read, before anything runs (a missing source
 /// is invalid input naming the secret and where it looked); nothing is kept.
 pub(super) fn check_secrets(l: &Loaded, cli: &[SecretSpec]) -> Result<()> {
@@ -82,12 +113,7 @@ pub async fn check_builders(
     secrets: &[SecretSpec],
     reporter: &dyn EventSink,
 ) -> Result<EngineFacts> {
-    let own = engine.platform().await?;
-    let native = Platform::parse(&own).unwrap_or(Platform {
-        os: "linux".into(),
-        arch: "amd64".into(),
-        variant: None,
-    });
+    let native = Platform::of_engine(&engine.platform().await?);
     let support = engine.buildkit_support().await?;
     let mut builders = vec![Builder::BuildKit; l.plan.images.len()];
     let mut noted = false;
@@ -120,20 +146,8 @@ pub async fn check_builders(
                     img.label()
                 )));
             }
-            for p in &img.platforms {
-                let wanted: Vec<&str> = p.split('/').take(2).collect();
-                if wanted == own.split('/').take(2).collect::<Vec<_>>() {
-                    continue;
-                }
-                let message = format!(
-                    "platform `{p}` cannot be built: the engine's classic builder builds only its own platform, {own}"
-                );
-                match m.platforms.iter().find(|s| s.get_ref() == p) {
-                    Some(span) => diags.push(m.diag(span.span(), message)),
-                    None => return Err(Error::Usage(format!("{}: {message}", img.label()))),
-                }
-            }
         }
+        check_platforms(img, l.plan.manifest_of(i), builder, &native, &mut diags)?;
     }
     diags.sort_by(|a, b| (&a.path, a.line, a.col).cmp(&(&b.path, b.line, b.col)));
     diags.dedup();

@@ -25,12 +25,56 @@ pub fn check_builder(name: &str) -> std::result::Result<(), String> {
 }
 
 impl Checker<'_> {
-    /// `platforms`: each `os/arch` or `os/arch/variant`. (`depends-on` names other manifests;
-    /// it is checked once all of them are read.)
-    pub(super) fn platforms(&mut self, platforms: &[Spanned<String>]) {
+    /// `platforms`: each a known `os/arch` or `os/arch/variant`, parsed once here.
+    /// (`depends-on` names other manifests; it is checked once all of them are read.)
+    pub(super) fn platforms(
+        &mut self,
+        platforms: &[Spanned<String>],
+    ) -> Vec<Spanned<crate::platform::Platform>> {
+        let mut parsed = Vec::new();
         for p in platforms {
-            if let Err(e) = crate::reference::check_platform(p.get_ref()) {
-                self.error(p.span().start, e);
+            match crate::platform::Platform::parse(p.get_ref()) {
+                Ok(platform) => parsed.push(Spanned::new(p.span(), platform)),
+                Err(e) => self.error(p.span().start, format!("platforms: {e}")),
+            }
+        }
+        parsed
+    }
+
+    /// One build arg (`[build-args]` or a variant's, `what` names which): its name is a name
+    /// (not empty, no `=`, which would make `NAME=VALUE` ambiguous), its value a template. A
+    /// value whose name looks secret is never shown in the message (`masking.rs`).
+    pub(super) fn build_arg(
+        &mut self,
+        name: &Spanned<String>,
+        value: &Spanned<String>,
+        what: &str,
+    ) -> Option<crate::template::Template> {
+        let k = name.get_ref();
+        if k.is_empty() || k.contains('=') {
+            self.error(
+                name.span().start,
+                format!(
+                    "{what} name {} is not a name: it must be non-empty and hold no `=` (write `NAME = \"VALUE\"`)",
+                    crate::error::quoted(k)
+                ),
+            );
+            return None;
+        }
+        if !crate::masking::looks_secret(k) {
+            return self.template(value, &format!("{what} `{k}`"));
+        }
+        match crate::template::Template::parse(value.get_ref()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                self.error(
+                    value.span().start + 1 + e.offset,
+                    format!(
+                        "{what} `{k}`: a `{{` or `}}` at character {} is not a valid placeholder (the value is not shown: the name looks secret); write `{{{{` or `}}}}` for a literal brace",
+                        e.offset + 1
+                    ),
+                );
+                None
             }
         }
     }

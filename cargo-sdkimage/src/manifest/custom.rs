@@ -263,6 +263,18 @@ impl Checker<'_> {
             self.error(value.span().start, format!("{what} `{}` does not exist in the build context (looked for {}; a [[copy]] destination counts too)", value.get_ref(), self.dir.join(&inner).display()));
             return None;
         }
+        // As the context's rules: a symlink leading out of it would be sent as a link only.
+        let context = self
+            .dir
+            .canonicalize()
+            .unwrap_or_else(|_| self.dir.to_path_buf());
+        if !artifact
+            && let Ok(real) = self.dir.join(&inner).canonicalize()
+            && !real.starts_with(&context)
+        {
+            self.error(value.span().start, format!("{what} `{}` leaves the build context through a symlink (it resolves to {}); only the link would be sent: put the file itself in the context, or bring it in with a [[copy]]", value.get_ref(), real.display()));
+            return None;
+        }
         Some(inner)
     }
 

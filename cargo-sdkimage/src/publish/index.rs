@@ -10,7 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::plan::Image;
-use crate::reference::{ImageRef, Platform};
+use crate::platform::Platform;
+use crate::reference::ImageRef;
 use crate::registry::RegistryManifest;
 use crate::registry::client::sha256_digest;
 
@@ -60,56 +61,33 @@ pub fn is_multi_platform(image: &Image) -> bool {
     image.platforms.len() > 1
 }
 
-/// The platforms of `image`, parsed, in order.
-pub fn platforms_of(image: &Image) -> Vec<Platform> {
-    image
-        .platforms
-        .iter()
-        .filter_map(|p| Platform::parse(p))
-        .collect()
-}
-
-/// The platform the image's refs point at locally: the engine's own when built, else the first.
-pub fn main_platform(platforms: &[Platform], native: &Platform) -> Platform {
-    platforms
-        .iter()
-        .find(|p| *p == native)
-        .unwrap_or(&platforms[0])
-        .clone()
-}
-
-/// The local ref of one platform's image: `r` itself for the main platform, else the
-/// local-only `<tag>-<platform>` tag.
-pub fn local_ref(r: &ImageRef, platform: &Platform, main: &Platform) -> ImageRef {
-    if platform == main {
-        r.clone()
-    } else {
-        ImageRef {
-            repository: r.repository.clone(),
-            tag: format!("{}-{}", r.tag, platform.slug()),
-        }
+/// The local ref of one platform's image: `r` itself for the main platform (the engine's
+/// own), else the local-only `<tag>-<platform>` tag (`platform::local_tag`).
+pub fn local_ref(r: &ImageRef, platform: &Platform, main: Option<&Platform>) -> ImageRef {
+    ImageRef {
+        repository: r.repository.clone(),
+        tag: crate::platform::local_tag(&r.tag, platform, main),
     }
 }
 
 /// The local image id of each platform of `image` (through the refs' first ref).
 pub async fn local_ids(engine: &Engine, image: &Image) -> Result<Vec<(Platform, String)>> {
-    let platforms = platforms_of(image);
-    let native = Platform::parse(&engine.platform().await?).unwrap_or_else(|| platforms[0].clone());
-    let main = main_platform(&platforms, &native);
+    let native = Platform::of_engine(&engine.platform().await?);
+    let main = crate::platform::main_platform(&image.platforms, &native);
     let first = image
         .refs
         .first()
         .ok_or_else(|| Error::Failed(format!("{} has no ref", image.name)))?;
     let mut ids = Vec::new();
-    for p in platforms {
-        let r = local_ref(first, &p, &main);
+    for p in &image.platforms {
+        let r = local_ref(first, p, main);
         let id = engine.image_id(&r.to_string()).await?.ok_or_else(|| {
             Error::Failed(format!(
                 "{}: no local {p} image ({r}); build it first (`cargo sdkimage build`)",
                 image.name
             ))
         })?;
-        ids.push((p, id));
+        ids.push((p.clone(), id));
     }
     Ok(ids)
 }

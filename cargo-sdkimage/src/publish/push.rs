@@ -203,7 +203,8 @@ async fn stage(
     if is_multi_platform(image) {
         return stage_platforms(engine, registries, image, staging).await;
     }
-    for r in &image.refs {
+    let native = crate::platform::Platform::of_engine(&engine.platform().await?);
+    for r in &image.local_refs(&native) {
         engine.tag(id, r).await?;
     }
     let mut pushed = Vec::new();
@@ -246,8 +247,8 @@ async fn stage_platforms(
     for repository in repositories(image) {
         let mut children = Vec::new();
         for (platform, id) in &ids {
-            let staging_ref = ImageRef::new(repository, &format!("{staging}-{}", platform.slug()))
-                .map_err(Error::Usage)?;
+            let tag = crate::platform::local_tag(staging, platform, None);
+            let staging_ref = ImageRef::new(repository, &tag).map_err(Error::Usage)?;
             engine.tag(id, &staging_ref).await?;
             let digest = engine_push(engine, registries, &staging_ref).await?;
             let client = registries.client(staging_ref.registry()).await?;

@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 use crate::fingerprint::{self, StateStore};
 use crate::output::{Event, EventKind, EventSink};
 use crate::plan::{BuildPlan, Image, ImageIndex};
-use crate::reference::{self, ImageRef, Platform};
+use crate::platform::Platform;
+use crate::reference::{self, ImageRef};
 use crate::registry::Registries;
 use crate::report::short_id;
 
@@ -410,20 +411,18 @@ async fn check_index_against_local(
             problem: Some(format!(
                 "{r}: the registry has a single-platform manifest ({}), not an index of {}",
                 manifest.digest,
-                image.platforms.join(", ")
+                crate::platform::join(&image.platforms, ", ")
             )),
             remote,
         });
     };
     let children = index::children(&found);
-    let platforms = index::platforms_of(image);
-    let native = engine.platform().await.map_err(Stop::engine)?;
-    let native = Platform::parse(&native).unwrap_or_else(|| platforms[0].clone());
-    let main = index::main_platform(&platforms, &native);
+    let native = Platform::of_engine(&engine.platform().await.map_err(Stop::engine)?);
+    let main = crate::platform::main_platform(&image.platforms, &native);
     let mut problems = Vec::new();
-    for p in &platforms {
-        let local_ref = index::local_ref(r, p, &main);
-        let slug = (*p != main).then(|| p.slug());
+    for p in &image.platforms {
+        let local_ref = index::local_ref(r, p, main);
+        let slug = (Some(p) != main).then(|| p.slug());
         let state_key = fingerprint::state_key(&image.name, slug.as_deref());
         let local = local_image(engine, states, &local_ref, &state_key).await?;
         let recorded: Vec<String> = local

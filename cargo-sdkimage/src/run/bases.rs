@@ -113,7 +113,7 @@ pub(super) async fn pull(session: &Session, selection: &[ImageIndex], jobs: usiz
         let platforms: Vec<Option<Platform>> = if image.platforms.is_empty() {
             vec![None]
         } else {
-            image.platforms.iter().map(|p| Platform::parse(p)).collect()
+            image.platforms.iter().cloned().map(Some).collect()
         };
         for p in &platforms {
             let name = p.as_ref().unwrap_or(&session.native).to_string();

@@ -21,7 +21,8 @@ use crate::error::{Error, Result};
 use crate::fingerprint::{self, FileStamp, ImageState, InputDigests, Inputs, StateStore};
 use crate::output::{BuildLog, EventKind};
 use crate::plan::{Image, ImageIndex};
-use crate::reference::{ImageRef, Platform};
+use crate::platform::Platform;
+use crate::reference::ImageRef;
 
 /// Build (or reuse) image `index` for each of its platforms; one event reports the image (a
 /// failure as its `failed` event).
@@ -59,11 +60,14 @@ pub(super) async fn build_one(
 }
 
 /// One platform of an image: the platform asked for (`None`: the engine's own, not named),
-/// where its state is kept, and the suffix of its local-only tags (foreign platforms).
+/// where its state is kept, and whether the image's plain refs point at it (else it has
+/// local-only `<tag>-<platform>` tags).
 struct Variant {
     platform: Option<Platform>,
     state_key: String,
-    tag_suffix: Option<String>,
+    carries_refs: bool,
+    /// The image's main platform (`platform::main_platform`), for its local tags.
+    main: Option<Platform>,
 }
 
 /// One image being built.
@@ -143,10 +147,12 @@ impl ImageJob<'_> {
         } else {
             Outcome::UpToDate
         };
+        // The platform the refs point at; with only foreign platforms, none does, and the
+        // image is the first platform's.
         let (_, main) = results
             .iter()
-            .find(|(v, _)| v.tag_suffix.is_none())
-            .expect("one variant carries the refs");
+            .find(|(v, _)| v.carries_refs)
+            .unwrap_or(&results[0]);
         let id = main.id.clone();
         let licenses = main.licenses;
         let bases = main.bases.clone();
@@ -181,37 +187,30 @@ impl ImageJob<'_> {
     }
 
     /// The platforms of the image: none named is one build for the engine's own platform.
+    /// The plain refs point at the engine's own platform only (`platform::main_platform`).
     fn variants(&self) -> Vec<Variant> {
-        let native = &self.session.native;
-        let platforms: Vec<Platform> = self
-            .image
-            .platforms
-            .iter()
-            .filter_map(|p| Platform::parse(p))
-            .collect();
+        let platforms = &self.image.platforms;
         if platforms.is_empty() {
             return vec![Variant {
                 platform: None,
                 state_key: self.image.name.clone(),
-                tag_suffix: None,
+                carries_refs: true,
+                main: None,
             }];
         }
-        let main = platforms
-            .iter()
-            .find(|p| *p == native)
-            .unwrap_or(&platforms[0])
-            .clone();
+        let main = crate::platform::main_platform(platforms, &self.session.native);
         platforms
-            .into_iter()
+            .iter()
             .map(|p| {
-                let is_main = p == main;
+                let is_main = main == Some(p);
                 Variant {
                     state_key: fingerprint::state_key(
                         &self.image.name,
                         (!is_main).then(|| p.slug()).as_deref(),
                     ),
-                    tag_suffix: (!is_main).then(|| p.slug()),
-                    platform: Some(p),
+                    carries_refs: is_main,
+                    main: main.cloned(),
+                    platform: Some(p.clone()),
                 }
             })
             .collect()
@@ -222,12 +221,12 @@ impl ImageJob<'_> {
         self.image
             .refs
             .iter()
-            .map(|r| match &v.tag_suffix {
-                None => r.clone(),
-                Some(suffix) => ImageRef {
+            .map(|r| match &v.platform {
+                Some(p) if !v.carries_refs => ImageRef {
                     repository: r.repository.clone(),
-                    tag: format!("{}-{suffix}", r.tag),
+                    tag: crate::platform::local_tag(&r.tag, p, v.main.as_ref()),
                 },
+                _ => r.clone(),
             })
             .collect()
     }
@@ -566,13 +565,9 @@ impl ImageJob<'_> {
             labels,
             raw_stream: opts.raw_stream,
         };
-        let label = match &v.tag_suffix {
-            Some(_) => format!(
-                "{} {}",
-                image.label(),
-                v.platform.as_ref().expect("foreign")
-            ),
-            None => image.label(),
+        let label = match (&v.platform, v.carries_refs) {
+            (Some(p), false) => format!("{} {p}", image.label()),
+            _ => image.label(),
         };
         let mut stream = Box::pin(session.engine.build(&request, context::tar_stream(ctx)));
         let mut id = None;
@@ -775,7 +770,7 @@ pub(super) async fn check_one(
             _ => Vec::new(),
         };
         found.push(Found {
-            carries_refs: v.tag_suffix.is_none(),
+            carries_refs: v.carries_refs,
             platform: v.platform,
             check,
             files: sources.files.clone(),

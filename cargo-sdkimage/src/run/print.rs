@@ -40,7 +40,7 @@ pub async fn print(
         let platforms = if img.platforms.is_empty() {
             vec![session.native.to_string()]
         } else {
-            img.platforms.clone()
+            img.platforms.iter().map(ToString::to_string).collect()
         };
         let builder = session.builder(i).as_str();
         let mut printed = describe(&session.ws, plan, i, builder, platforms.clone(), opts);
@@ -119,7 +119,8 @@ pub fn print_without_engine(
         .iter()
         .map(|&i| {
             let img = plan.image(i);
-            let mut printed = describe(ws, plan, i, &img.builder, img.platforms.clone(), opts);
+            let platforms = img.platforms.iter().map(ToString::to_string).collect();
+            let mut printed = describe(ws, plan, i, &img.builder, platforms, opts);
             printed.reasons = vec![NO_ENGINE.to_string()];
             printed
         })
