@@ -94,7 +94,15 @@ fn propose(dir: &Path, text: &str) -> Result<(String, Vec<String>)> {
             MANIFEST_FILE
         ))
     })?;
-    let (args, froms) = crate::dockerfile::args_and_raw_froms(text);
+    let args: Vec<(String, Option<String>)> = crate::dockerfile::arg_list(text)
+        .into_iter()
+        .map(|a| (a.name, a.default))
+        .collect();
+    let froms: Vec<String> =
+        crate::dockerfile::froms(text, &Default::default(), &Default::default())
+            .into_iter()
+            .map(|f| f.raw)
+            .collect();
     let mut guesses = vec![format!(
         "language `{language}`, from the folder `{named_after}`"
     )];
