@@ -183,3 +183,101 @@ fn beams_quoted_from_is_read_as_buildkit_reads_it_and_stays_up_to_date() {
         );
     }
 }
+
+#[test]
+fn init_on_beams_dockerfiles_names_the_real_bases_and_makes_the_workspace() {
+    let repo = Repo::new("init-beam");
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(repo.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    let workspace = repo.file("sdkimage-workspace.toml");
+    // At the root, with no Dockerfile: what init looks for, and where there are some.
+    let run = repo.run(&["init"]);
+    run.expect_code(2);
+    let err = run.stderr();
+    assert!(err.contains("looks for a file named `Dockerfile`"), "{err}");
+    assert!(
+        err.contains("`sdks/go/container`, `sdks/java/container`, `sdks/python/container`"),
+        "{err}"
+    );
+    assert!(!workspace.exists());
+
+    // Python: the real base with the arg it depends on, no stage names; a name ready for the
+    // variants it proposes; the license switch mapped; the workspace written at the git root.
+    let run = repo.run(&["init", "sdks/python/container"]);
+    run.success();
+    let err = run.stderr();
+    assert!(
+        err.contains(
+            "builds on `python:\"${py_version}\"-bullseye` (external; it depends on ARG py_version)"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("`beam`"), "{err}");
+    assert!(
+        err.contains(&format!("wrote {}", workspace.display())),
+        "{err}"
+    );
+    assert!(err.contains("then `cargo sdkimage list`"), "{err}");
+    let python = repo.file("sdks/python/container/sdkimage.toml");
+    let text = std::fs::read_to_string(&python).unwrap();
+    assert!(text.contains("name = \"python{variant}_sdk\""), "{text}");
+    assert!(
+        text.contains("pull_licenses = \"{pull_licenses}\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("# \"3.11\" = { py_version = \"3.11\" }"),
+        "{text}"
+    );
+    assert!(!text.contains("TARGETARCH ="), "{text}");
+    let written = std::fs::read_to_string(&workspace).unwrap();
+
+    // Java and Go: the workspace is there now, and is never written again.
+    let run = repo.run(&["init", "sdks/java/container"]);
+    run.success();
+    let err = run.stderr();
+    assert!(
+        err.contains(
+            "builds on `openjdk:${java_version}` (external; it depends on ARG java_version)"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("sdkimage-workspace.toml"), "{err}");
+    repo.run(&["init", "sdks/go/container"]).success();
+    let go = std::fs::read_to_string(repo.file("sdks/go/container/sdkimage.toml")).unwrap();
+    assert!(
+        go.contains("# Builds on `debian:bookworm` (external)."),
+        "{go}"
+    );
+    assert!(go.contains("name = \"go_sdk\""), "{go}");
+    assert_eq!(std::fs::read_to_string(&workspace).unwrap(), written);
+
+    // `list` works at once; uncommenting the proposed variants gives one image per version,
+    // with the license switch following --pull-licenses.
+    assert_eq!(repo.list_json(&[]).len(), 3);
+    std::fs::write(
+        &python,
+        text.replace("# [variants]\n# \"3.11\"", "[variants]\n\"3.11\""),
+    )
+    .unwrap();
+    let listed = repo.list_json(&["python"]);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].name, "python3.11_sdk");
+    let print = repo.run(&["build", "python", "--print", "--pull-licenses"]);
+    print.success();
+    let plan: BuildPrint = serde_json::from_str(&print.stdout()).unwrap();
+    assert_eq!(plan.images[0].build_args["pull_licenses"], "true");
+    assert_eq!(plan.images[0].build_args["py_version"], "3.11");
+}
