@@ -314,15 +314,16 @@ pub fn external_froms(
 }
 
 /// The platform args that a `FROM` of `text` (or a global `ARG` default it uses) reads and
-/// that no global `ARG` declares: BuildKit fills them, the classic builder leaves them empty.
-pub fn undeclared_platform_args(text: &str) -> Vec<String> {
+/// that no global `ARG` declares, each with the line of its first use: BuildKit fills them,
+/// the classic builder leaves them empty.
+pub fn undeclared_platform_args(text: &str) -> Vec<(String, usize)> {
     let parsed = parse(text);
     let mut declared = BTreeSet::new();
-    let mut used = Vec::new();
-    let note = |names: Vec<String>, used: &mut Vec<String>| {
+    let mut used: Vec<(String, usize)> = Vec::new();
+    let note = |names: Vec<String>, line: usize, used: &mut Vec<(String, usize)>| {
         for n in names {
-            if PLATFORM_ARGS.contains(&n.as_str()) && !used.contains(&n) {
-                used.push(n);
+            if PLATFORM_ARGS.contains(&n.as_str()) && !used.iter().any(|(u, _)| *u == n) {
+                used.push((n, line));
             }
         }
     };
@@ -334,7 +335,7 @@ pub fn undeclared_platform_args(text: &str) -> Vec<String> {
                     if let Some(w) =
                         default.and_then(|d| process_word(&d, parsed.escape, &|_| None).ok())
                     {
-                        note(w.names, &mut used);
+                        note(w.names, ins.line, &mut used);
                     }
                     declared.insert(name);
                 }
@@ -344,13 +345,13 @@ pub fn undeclared_platform_args(text: &str) -> Vec<String> {
                 if let Some(raw) = ins.args.split_whitespace().find(|w| !w.starts_with("--"))
                     && let Ok(w) = process_word(raw, parsed.escape, &|_| None)
                 {
-                    note(w.names, &mut used);
+                    note(w.names, ins.line, &mut used);
                 }
             }
             _ => {}
         }
     }
-    used.retain(|n| !declared.contains(n));
+    used.retain(|(n, _)| !declared.contains(n));
     used
 }
 
@@ -561,8 +562,11 @@ FROM Second
     #[test]
     fn platform_args_declared_on_a_free_line() {
         let text = "# syntax=x\n# licence\n\nARG BASE=stage-${TARGETARCH}\nFROM $BASE AS a\nFROM b-${TARGETOS}\n";
-        assert_eq!(undeclared_platform_args(text), ["TARGETARCH", "TARGETOS"]);
-        let names = undeclared_platform_args(text);
+        assert_eq!(
+            undeclared_platform_args(text),
+            [("TARGETARCH".to_string(), 4), ("TARGETOS".to_string(), 6)]
+        );
+        let names = ["TARGETARCH".to_string(), "TARGETOS".to_string()];
         let amended = declare_global_args(text, &names).unwrap();
         assert_eq!(
             amended,

@@ -281,3 +281,49 @@ fn init_on_beams_dockerfiles_names_the_real_bases_and_makes_the_workspace() {
     assert_eq!(plan.images[0].build_args["pull_licenses"], "true");
     assert_eq!(plan.images[0].build_args["py_version"], "3.11");
 }
+
+#[test]
+fn the_classic_builder_gets_the_platform_args_a_from_uses() {
+    let repo = Repo::new("beam");
+    let go = format!("{}/beam_go_sdk:2.61.0", repo.root);
+    // No global `ARG TARGETARCH`: BuildKit fills it, the classic builder would not.
+    let dockerfile = "# Stages per architecture.\nARG BASE_IMAGE\nFROM ${BASE_IMAGE} AS stage-amd64\nRUN echo amd64 > /base-version\nFROM ${BASE_IMAGE} AS stage-arm64\nRUN echo arm64 > /base-version\nFROM stage-${TARGETARCH}\nCOPY boot.sh /opt/apache/beam/boot\n";
+    repo.write("sdks/go/container/Dockerfile", dockerfile);
+    let args = [
+        "build",
+        "go",
+        "--builder",
+        "classic",
+        "--message-format",
+        "json",
+    ];
+    repo.run(&args).success();
+    let arch = docker(&["image", "inspect", "--format", "{{.Architecture}}", &go]);
+    assert_eq!(base_version(&go).trim(), arch.trim());
+    let again = repo.run(&args);
+    again.success();
+    assert_eq!(again.summary().up_to_date, 2, "{}", again.stdout());
+    // The user's Dockerfile is untouched.
+    assert_eq!(
+        std::fs::read_to_string(repo.file("sdks/go/container/Dockerfile")).unwrap(),
+        dockerfile
+    );
+
+    // No blank or comment line before the first FROM to declare it on: exit 2 at the line,
+    // before anything is built.
+    let tight = dockerfile.replacen("# Stages per architecture.\n", "", 1);
+    repo.write("sdks/go/container/Dockerfile", &tight);
+    let run = repo.run(&["build", "go", "--builder", "classic", "--force"]);
+    run.expect_code(2);
+    let err = run.stderr();
+    let at = format!(
+        "{}:6:1",
+        repo.file("sdks/go/container/Dockerfile").display()
+    );
+    assert!(err.contains(&at), "{err}");
+    assert!(
+        err.contains("add `ARG TARGETARCH` before the first FROM"),
+        "{err}"
+    );
+    assert!(!err.contains("beam_base built"), "{err}");
+}

@@ -23,6 +23,7 @@ use crate::output::{EventKind, EventSink};
 use crate::plan::{BuildPlan, ImageIndex};
 use crate::workspace::Workspace;
 
+pub use bases::check_classic;
 pub use prepare::prepare;
 pub use print::{PREPARE_NOT_RUN, print, print_without_engine};
 
