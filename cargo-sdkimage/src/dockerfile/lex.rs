@@ -249,6 +249,7 @@ impl Lexer<'_> {
                         };
                         let pattern = Pattern::parse(&pattern)?;
                         let value = value.unwrap_or_default();
+                        check_pattern_size(&value)?;
                         Ok(if modifier == '#' {
                             pattern.trim_prefix(&value, greedy)
                         } else {
@@ -270,6 +271,7 @@ impl Lexer<'_> {
                     .map_err(|e| self.missing(e, '}'))?;
                 let value = self.get(&name).unwrap_or_default();
                 let pattern = Pattern::parse(&pattern)?;
+                check_pattern_size(&value)?;
                 Ok(pattern.replace(&value, &replacement, all))
             }
             _ => Err(format!("unsupported modifier ({written}) in substitution")),
@@ -310,6 +312,20 @@ impl Lexer<'_> {
             self.next();
         }
         name
+    }
+}
+
+/// Pattern substitutions are worked out on values up to this many characters: the matcher
+/// takes time growing with the square of the length. A longer value (never a real image name)
+/// is an error, and the `FROM` is then kept as written.
+const PATTERN_VALUE_CAP: usize = 4096;
+
+fn check_pattern_size(value: &str) -> Result<(), String> {
+    match value.chars().count() > PATTERN_VALUE_CAP {
+        true => Err(format!(
+            "a pattern substitution on a value of over {PATTERN_VALUE_CAP} characters is not worked out here"
+        )),
+        false => Ok(()),
     }
 }
 
@@ -361,28 +377,46 @@ impl Pattern {
         Ok(Pattern(tokens))
     }
 
-    /// Where a match of the tokens from `t` starting at `s[i]` ends, the first in the order
-    /// a backtracking matcher tries (stars longest first when `greedy`, shortest otherwise).
+    /// Where a match of the tokens starting at `s[i]` ends, the first in the order a
+    /// backtracking matcher tries (stars longest first when `greedy`, shortest otherwise).
+    /// Each (token, position) is worked out once, so no pattern takes exponential time.
     fn end(tokens: &[Token], s: &[char], i: usize, greedy: bool) -> Option<usize> {
-        match tokens.split_first() {
+        let mut memo = vec![None; (tokens.len() + 1) * (s.len() + 1)];
+        Pattern::end_from(tokens, 0, s, i, greedy, &mut memo)
+    }
+
+    fn end_from(
+        tokens: &[Token],
+        t: usize,
+        s: &[char],
+        i: usize,
+        greedy: bool,
+        memo: &mut [Option<Option<usize>>],
+    ) -> Option<usize> {
+        let key = t * (s.len() + 1) + i;
+        if let Some(known) = memo[key] {
+            return known;
+        }
+        let found = match tokens.get(t) {
             None => Some(i),
-            Some((Token::Star, rest)) => {
+            Some(Token::Star) => {
                 let mut lengths: Box<dyn Iterator<Item = usize>> = if greedy {
                     Box::new((i..=s.len()).rev())
                 } else {
                     Box::new(i..=s.len())
                 };
-                lengths.find_map(|j| Pattern::end(rest, s, j, greedy))
+                lengths.find_map(|j| Pattern::end_from(tokens, t + 1, s, j, greedy, memo))
             }
-            Some((Token::Any, rest)) => {
-                (i < s.len()).then_some(())?;
-                Pattern::end(rest, s, i + 1, greedy)
+            Some(Token::Any) if i < s.len() => {
+                Pattern::end_from(tokens, t + 1, s, i + 1, greedy, memo)
             }
-            Some((Token::Char(c), rest)) => {
-                (s.get(i) == Some(c)).then_some(())?;
-                Pattern::end(rest, s, i + 1, greedy)
+            Some(Token::Char(c)) if s.get(i) == Some(c) => {
+                Pattern::end_from(tokens, t + 1, s, i + 1, greedy, memo)
             }
-        }
+            Some(_) => None,
+        };
+        memo[key] = Some(found);
+        found
     }
 
     fn trim_prefix(&self, value: &str, greedy: bool) -> String {
@@ -409,11 +443,13 @@ impl Pattern {
         let mut out = String::new();
         let mut i = 0;
         let mut replaced = false;
+        // Where a match from (token, position) ends does not depend on where it started.
+        let mut memo = vec![None; (self.0.len() + 1) * (s.len() + 1)];
         while i <= s.len() {
             let found = if replaced && !all {
                 None
             } else {
-                Pattern::end(&self.0, &s, i, true)
+                Pattern::end_from(&self.0, 0, &s, i, true, &mut memo)
             };
             if let Some(end) = found {
                 replaced = true;
@@ -493,6 +529,11 @@ mod tests {
             "a-b/c.tar.gz|a-b-c.tar.gz"
         );
         assert_eq!(lex("$1$@x", &v).unwrap(), "x");
+        // A pattern that backtracks exponentially without memoising ends at once.
+        let long = "a".repeat(400);
+        let stars = format!("${{L#{}b}}", "*a".repeat(30));
+        let w = process_word(&stars, '\\', &|_| Some(long.clone())).unwrap();
+        assert_eq!(w.value, long);
         assert_eq!(lex("a$", &v).unwrap(), "a$");
     }
 
