@@ -87,6 +87,28 @@ pub fn classic_dockerfile(
         })
 }
 
+/// The Dockerfile text a build of the Dockerfile at `path` reads: under the classic builder
+/// (`classic`: the state folder and the image's name), the [`classic_dockerfile`] one,
+/// written under the state folder, where `sent` then points.
+pub(super) fn for_classic(
+    classic: Option<(std::path::PathBuf, String)>,
+    path: &std::path::Path,
+    text: String,
+    sent: &mut std::path::PathBuf,
+) -> Result<String> {
+    let Some((state_dir, name)) = classic else {
+        return Ok(text);
+    };
+    match classic_dockerfile(path, &text).map_err(Error::invalid)? {
+        Some(amended) => {
+            *sent =
+                crate::custom::write_rendered(&state_dir, &format!("{name}.classic"), &amended)?;
+            Ok(amended)
+        }
+        None => Ok(text),
+    }
+}
+
 /// [`classic_dockerfile`] of image `i`'s Dockerfile, checked before anything runs: a
 /// Dockerfile that cannot be amended is a diagnostic. Custom images' Dockerfiles are ours.
 pub fn check_classic(

@@ -421,19 +421,7 @@ impl ImageJob<'_> {
                 None => {
                     let text = crate::guarded::read_to_string(&path, rules)
                         .map_err(|e| Error::Failed(format!("cannot read {e}")))?;
-                    // The classic builder gets the platform args a FROM uses declared.
-                    match classic.map(|c| (bases::classic_dockerfile(&path, &text), c)) {
-                        Some((Ok(Some(amended)), (state_dir, name))) => {
-                            spec.dockerfile = crate::custom::write_rendered(
-                                &state_dir,
-                                &format!("{name}.classic"),
-                                &amended,
-                            )?;
-                            amended
-                        }
-                        Some((Err(d), _)) => return Err(Error::invalid(d)),
-                        _ => text,
-                    }
+                    bases::for_classic(classic, &path, text, &mut spec.dockerfile)?
                 }
             };
             let ctx = context::collect(&spec)?;
