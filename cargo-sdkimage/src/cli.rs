@@ -733,10 +733,13 @@ async fn run(
             for guess in &done.guesses {
                 reporter.note(&format!("guessed {guess}"));
             }
-            reporter.note(&format!(
-                "wrote {}: check it, then `cargo sdkimage list`",
-                done.path.display()
-            ));
+            if let sdkimage::init::WorkspaceFound::Created(file) = &done.workspace {
+                reporter.note(&format!(
+                    "wrote {}: no workspace held this folder, so this file marks the repository's root (git's top level)",
+                    file.display()
+                ));
+            }
+            reporter.note(&done.next_step());
             Ok(())
         }
         Command::Completions { shell } => {

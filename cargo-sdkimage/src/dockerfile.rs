@@ -3,18 +3,43 @@
 //!
 //! Only the Dockerfile's structure is read (parser directives, comments, line continuations,
 //! the instruction word, `ARG` and `FROM`); everything else is left to the engine's builder.
+//! Every word is expanded by one lexer, BuildKit's (`lex.rs`), which the classic builder
+//! shares: every reader of `FROM` and `ARG` (external bases, dependencies, `init`) goes
+//! through [`froms`] or [`global_args`].
 
 use std::collections::{BTreeMap, BTreeSet};
+
+mod lex;
+
+pub use lex::{LexError, Word, process_word};
+
+/// The args a builder defines for the platform of a build, without a declaration under
+/// BuildKit; the classic builder knows only those a global `ARG` declares.
+pub const PLATFORM_ARGS: &[&str] = &[
+    "BUILDPLATFORM",
+    "BUILDOS",
+    "BUILDARCH",
+    "BUILDVARIANT",
+    "TARGETPLATFORM",
+    "TARGETOS",
+    "TARGETARCH",
+    "TARGETVARIANT",
+];
 
 /// One `FROM` of a Dockerfile.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct From {
-    /// The image after expansion (`python:3.11-slim`), or a stage name, or `scratch`.
+    /// The image after expansion (`python:3.11-slim`), or a stage name, or `scratch`. A word
+    /// the lexer refuses stays as written (the build says why).
     pub image: String,
     /// `AS <name>`, lowercased as the builders compare it.
     pub stage: Option<String>,
     /// 1-based line of the instruction.
     pub line: usize,
+    /// The image as written (`python:"${py_version}"-bookworm`).
+    pub raw: String,
+    /// The variables the image word uses, in order.
+    pub uses: Vec<String>,
 }
 
 /// An instruction: its keyword (uppercased), its arguments (continuations joined) and line.
@@ -25,10 +50,18 @@ struct Instruction {
     line: usize,
 }
 
+/// A Dockerfile split into instructions, with its escape character and the lines that hold
+/// no instruction (blank or comment lines, not parser directives, not inside one).
+struct Parsed {
+    escape: char,
+    instructions: Vec<Instruction>,
+    free_lines: Vec<usize>,
+}
+
 /// Split a Dockerfile into instructions as the builders' parser does: an `# escape=`
 /// directive, comment lines dropped (inside continuations too), lines ending in the escape
 /// character joined to the next.
-fn instructions(text: &str) -> Vec<Instruction> {
+fn parse(text: &str) -> Parsed {
     let mut escape = '\\';
     let mut lines = text.lines().enumerate().peekable();
     // Parser directives: `# key=value` lines at the very top.
@@ -49,13 +82,14 @@ fn instructions(text: &str) -> Vec<Instruction> {
         lines.next();
     }
     let mut out = Vec::new();
+    let mut free_lines = Vec::new();
     let mut current: Option<(usize, String)> = None;
     for (index, line) in lines {
         let trimmed = line.trim_start();
-        if trimmed.starts_with('#') {
-            continue;
-        }
-        if current.is_none() && trimmed.is_empty() {
+        if trimmed.starts_with('#') || (current.is_none() && trimmed.is_empty()) {
+            if current.is_none() {
+                free_lines.push(index + 1);
+            }
             continue;
         }
         let body = line.trim_end();
@@ -78,7 +112,11 @@ fn instructions(text: &str) -> Vec<Instruction> {
     {
         out.push(i);
     }
-    out
+    Parsed {
+        escape,
+        instructions: out,
+        free_lines,
+    }
 }
 
 fn instruction_of(line: usize, text: &str) -> Option<Instruction> {
@@ -94,91 +132,148 @@ fn instruction_of(line: usize, text: &str) -> Option<Instruction> {
     })
 }
 
-/// Every `FROM` of `text`, expanded with the args declared before the first `FROM` (their
-/// defaults, overridden by `build_args` and then by `automatic`, the platform args a builder
-/// defines in the global scope).
-pub fn froms(
+/// The global scope the `FROM` lines of `text` see: the args declared before the first `FROM`
+/// (a build arg's value as given, else the default expanded by the lexer against the args
+/// before it, else `automatic`, the platform args a builder defines there), with `automatic`
+/// underneath. A default the lexer refuses leaves its arg unset.
+pub fn global_args(
     text: &str,
     build_args: &BTreeMap<String, String>,
     automatic: &BTreeMap<String, String>,
-) -> Vec<From> {
+) -> BTreeMap<String, String> {
+    let parsed = parse(text);
+    scope(&parsed, build_args, automatic)
+}
+
+fn scope(
+    parsed: &Parsed,
+    build_args: &BTreeMap<String, String>,
+    automatic: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
     let mut global: BTreeMap<String, String> = automatic.clone();
-    let mut seen_from = false;
-    let mut out = Vec::new();
-    for ins in instructions(text) {
+    for ins in &parsed.instructions {
         match ins.keyword.as_str() {
-            "ARG" if !seen_from => {
-                for (name, default) in arg_declarations(&ins.args) {
+            "FROM" => break,
+            "ARG" => {
+                for (name, default) in arg_declarations(&ins.args, parsed.escape) {
                     let value = build_args
                         .get(&name)
                         .cloned()
                         .or_else(|| automatic.get(&name).cloned())
-                        .or_else(|| default.map(|d| expand(&d, &global)));
+                        .or_else(|| {
+                            let d = default?;
+                            let w = process_word(&d, parsed.escape, &|n| global.get(n).cloned());
+                            w.ok().map(|w| w.value)
+                        });
                     match value {
                         Some(v) => global.insert(name, v),
                         None => global.remove(&name),
                     };
                 }
             }
-            "FROM" => {
-                seen_from = true;
-                let words: Vec<&str> = ins
-                    .args
-                    .split_whitespace()
-                    .filter(|w| !w.starts_with("--"))
-                    .collect();
-                let Some(image) = words.first() else { continue };
-                let stage = match words.as_slice() {
-                    [_, as_, name, ..] if as_.eq_ignore_ascii_case("as") => {
-                        Some(name.to_ascii_lowercase())
+            _ => {}
+        }
+    }
+    global
+}
+
+/// Every `FROM` of `text`, expanded in the global scope of [`global_args`].
+pub fn froms(
+    text: &str,
+    build_args: &BTreeMap<String, String>,
+    automatic: &BTreeMap<String, String>,
+) -> Vec<From> {
+    let parsed = parse(text);
+    let global = scope(&parsed, build_args, automatic);
+    parsed
+        .instructions
+        .iter()
+        .filter(|ins| ins.keyword == "FROM")
+        .filter_map(|ins| {
+            // The builders split FROM on whitespace (quotes do not group), then take flags.
+            let words: Vec<&str> = ins
+                .args
+                .split_whitespace()
+                .filter(|w| !w.starts_with("--"))
+                .collect();
+            let raw = *words.first()?;
+            let stage = match words.as_slice() {
+                [_, as_, name, ..] if as_.eq_ignore_ascii_case("as") => {
+                    Some(name.to_ascii_lowercase())
+                }
+                _ => None,
+            };
+            let (image, uses) = match process_word(raw, parsed.escape, &|n| global.get(n).cloned())
+            {
+                Ok(w) => (w.value, w.names),
+                Err(_) => (raw.to_string(), Vec::new()),
+            };
+            Some(From {
+                image,
+                stage,
+                line: ins.line,
+                raw: raw.to_string(),
+                uses,
+            })
+        })
+        .collect()
+}
+
+/// Every name an `ARG` of the Dockerfile declares, in any stage.
+pub fn declared_args(text: &str) -> BTreeSet<String> {
+    let parsed = parse(text);
+    parsed
+        .instructions
+        .iter()
+        .filter(|i| i.keyword == "ARG")
+        .flat_map(|i| arg_declarations(&i.args, parsed.escape))
+        .map(|(name, _)| name)
+        .collect()
+}
+
+/// One `ARG` name of a Dockerfile, for `cargo sdkimage init`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArgDeclaration {
+    pub name: String,
+    /// The default, expanded by the lexer against the defaults before it (quotes removed);
+    /// `None` without one (or one the lexer refuses).
+    pub default: Option<String>,
+    /// Declared before the first `FROM`, where `FROM` lines can use it.
+    pub global: bool,
+}
+
+/// Every `ARG` declaration, in order, each name once (its first declaration).
+pub fn arg_list(text: &str) -> Vec<ArgDeclaration> {
+    let parsed = parse(text);
+    let mut seen_from = false;
+    let mut env: BTreeMap<String, String> = BTreeMap::new();
+    let mut out: Vec<ArgDeclaration> = Vec::new();
+    for ins in &parsed.instructions {
+        match ins.keyword.as_str() {
+            "FROM" => seen_from = true,
+            "ARG" => {
+                for (name, default) in arg_declarations(&ins.args, parsed.escape) {
+                    let default = default.and_then(|d| {
+                        process_word(&d, parsed.escape, &|n| env.get(n).cloned())
+                            .ok()
+                            .map(|w| w.value)
+                    });
+                    if let Some(d) = &default {
+                        env.entry(name.clone()).or_insert_with(|| d.clone());
                     }
-                    _ => None,
-                };
-                out.push(From {
-                    image: expand(image, &global),
-                    stage,
-                    line: ins.line,
-                });
+                    if !out.iter().any(|a| a.name == name) {
+                        out.push(ArgDeclaration {
+                            name,
+                            default,
+                            global: !seen_from,
+                        });
+                    }
+                }
             }
             _ => {}
         }
     }
     out
-}
-
-/// Every name an `ARG` of the Dockerfile declares, in any stage.
-pub fn declared_args(text: &str) -> BTreeSet<String> {
-    instructions(text)
-        .into_iter()
-        .filter(|i| i.keyword == "ARG")
-        .flat_map(|i| arg_declarations(&i.args))
-        .map(|(name, _)| name)
-        .collect()
-}
-
-/// Every `ARG` declaration with its default (quotes removed), in order, each name once; and
-/// the `FROM` images as written (before expansion). For `cargo sdkimage init`.
-pub fn args_and_raw_froms(text: &str) -> (Vec<(String, Option<String>)>, Vec<String>) {
-    let mut args: Vec<(String, Option<String>)> = Vec::new();
-    let mut froms = Vec::new();
-    for ins in instructions(text) {
-        match ins.keyword.as_str() {
-            "ARG" => {
-                for (name, default) in arg_declarations(&ins.args) {
-                    if !args.iter().any(|(n, _)| *n == name) {
-                        args.push((name, default));
-                    }
-                }
-            }
-            "FROM" => {
-                if let Some(image) = ins.args.split_whitespace().find(|w| !w.starts_with("--")) {
-                    froms.push(image.to_string());
-                }
-            }
-            _ => {}
-        }
-    }
-    (args, froms)
 }
 
 /// The images a Dockerfile builds on that are neither `scratch` nor one of its own stages,
@@ -188,145 +283,163 @@ pub fn external_bases(
     build_args: &BTreeMap<String, String>,
     automatic: &BTreeMap<String, String>,
 ) -> Vec<String> {
+    external_froms(text, build_args, automatic)
+        .into_iter()
+        .map(|f| f.image)
+        .collect()
+}
+
+/// The `FROM`s of [`external_bases`], each image once (its first `FROM`).
+pub fn external_froms(
+    text: &str,
+    build_args: &BTreeMap<String, String>,
+    automatic: &BTreeMap<String, String>,
+) -> Vec<From> {
     let mut stages = BTreeSet::new();
     let mut seen = BTreeSet::new();
     let mut out = Vec::new();
     for f in froms(text, build_args, automatic) {
         let lower = f.image.to_ascii_lowercase();
+        let stage = f.stage.clone();
         if !(lower == "scratch" || lower.is_empty() || stages.contains(&lower))
             && seen.insert(f.image.clone())
         {
-            out.push(f.image);
+            out.push(f);
         }
-        if let Some(stage) = f.stage {
+        if let Some(stage) = stage {
             stages.insert(stage);
         }
     }
     out
 }
 
-/// `ARG a`, `ARG a=1 b="two words"`: names with their optional defaults (quotes removed).
-fn arg_declarations(args: &str) -> Vec<(String, Option<String>)> {
-    let mut out = Vec::new();
-    for word in split_words(args) {
-        match word.split_once('=') {
-            Some((name, value)) => out.push((name.to_string(), Some(value.to_string()))),
-            None => out.push((word, None)),
+/// The platform args that a `FROM` of `text` (or a global `ARG` default it uses) reads and
+/// that no global `ARG` declares, each with the line of its first use: BuildKit fills them,
+/// the classic builder leaves them empty.
+pub fn undeclared_platform_args(text: &str) -> Vec<(String, usize)> {
+    let parsed = parse(text);
+    let mut declared = BTreeSet::new();
+    let mut used: Vec<(String, usize)> = Vec::new();
+    let note = |names: Vec<String>, line: usize, used: &mut Vec<(String, usize)>| {
+        for n in names {
+            if PLATFORM_ARGS.contains(&n.as_str()) && !used.iter().any(|(u, _)| *u == n) {
+                used.push((n, line));
+            }
+        }
+    };
+    let mut seen_from = false;
+    for ins in &parsed.instructions {
+        match ins.keyword.as_str() {
+            "ARG" if !seen_from => {
+                for (name, default) in arg_declarations(&ins.args, parsed.escape) {
+                    if let Some(w) =
+                        default.and_then(|d| process_word(&d, parsed.escape, &|_| None).ok())
+                    {
+                        note(w.names, ins.line, &mut used);
+                    }
+                    declared.insert(name);
+                }
+            }
+            "FROM" => {
+                seen_from = true;
+                if let Some(raw) = ins.args.split_whitespace().find(|w| !w.starts_with("--"))
+                    && let Ok(w) = process_word(raw, parsed.escape, &|_| None)
+                {
+                    note(w.names, ins.line, &mut used);
+                }
+            }
+            _ => {}
         }
     }
-    out
+    used.retain(|(n, _)| !declared.contains(n));
+    used
 }
 
-/// Whitespace-separated words, with `"..."` and `'...'` quoting (quotes removed).
-fn split_words(s: &str) -> Vec<String> {
+/// `text` with `ARG <names>` declared on a line before its first `FROM` that holds no
+/// instruction (a blank or comment line, not a parser directive), so that every other line
+/// keeps its number. `Err` with the first `FROM`'s line when there is no such line.
+pub fn declare_global_args(text: &str, names: &[String]) -> std::result::Result<String, usize> {
+    let parsed = parse(text);
+    let first_from = parsed
+        .instructions
+        .iter()
+        .find(|i| i.keyword == "FROM")
+        .map_or(usize::MAX, |i| i.line);
+    let Some(&free) = parsed.free_lines.iter().find(|&&l| l < first_from) else {
+        return Err(first_from);
+    };
+    let mut out = String::with_capacity(text.len() + 32);
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == free {
+            let ending = &line[line.trim_end_matches(['\r', '\n']).len()..];
+            out.push_str(&format!("ARG {}{ending}", names.join(" ")));
+        } else {
+            out.push_str(line);
+        }
+    }
+    Ok(out)
+}
+
+/// `ARG a`, `ARG a=1 b="two words"`: names with their optional defaults, as written (quotes
+/// and escapes kept: the lexer reads them when the default is used).
+fn arg_declarations(args: &str, escape: char) -> Vec<(String, Option<String>)> {
+    split_words(args, escape)
+        .into_iter()
+        .map(|word| match word.split_once('=') {
+            Some((name, value)) => (name.to_string(), Some(value.to_string())),
+            None => (word, None),
+        })
+        .collect()
+}
+
+/// The parser's `parseWords`: whitespace-separated words where quotes group, with quotes
+/// and escapes kept in the word.
+fn split_words(s: &str, escape: char) -> Vec<String> {
     let mut out = Vec::new();
     let mut word = String::new();
-    let mut in_word = false;
-    let mut quote = None;
-    let mut chars = s.chars();
+    let mut quote: Option<char> = None;
+    let mut blank_ok = false;
+    let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
-        match (quote, c) {
-            (Some(q), c) if c == q => quote = None,
-            (Some('"'), '\\') => {
-                if let Some(n) = chars.next() {
+        match quote {
+            None if c.is_whitespace() => {
+                if blank_ok || !word.is_empty() {
+                    out.push(std::mem::take(&mut word));
+                }
+                blank_ok = false;
+            }
+            None => {
+                if c == '\'' || c == '"' {
+                    quote = Some(c);
+                    blank_ok = true;
+                }
+                if c == escape {
+                    if let Some(n) = chars.next() {
+                        word.push(c);
+                        word.push(n);
+                    }
+                    continue;
+                }
+                word.push(c);
+            }
+            Some(q) => {
+                if c == q {
+                    quote = None;
+                }
+                word.push(c);
+                if c == escape
+                    && q != '\''
+                    && let Some(n) = chars.next()
+                {
                     word.push(n);
                 }
             }
-            (Some(_), c) => word.push(c),
-            (None, '"' | '\'') => {
-                quote = Some(c);
-                in_word = true;
-            }
-            (None, c) if c.is_whitespace() => {
-                if in_word {
-                    out.push(std::mem::take(&mut word));
-                    in_word = false;
-                }
-            }
-            (None, c) => {
-                word.push(c);
-                in_word = true;
-            }
         }
     }
-    if in_word {
+    if blank_ok || !word.is_empty() {
         out.push(word);
     }
     out
-}
-
-/// Expand `$name`, `${name}`, `${name:-word}`, `${name-word}`, `${name:+word}` and
-/// `${name+word}` as the Dockerfile frontend does; an unset name expands to nothing.
-pub fn expand(s: &str, vars: &BTreeMap<String, String>) -> String {
-    let mut out = String::new();
-    let chars: Vec<char> = s.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        if c == '\\' && chars.get(i + 1) == Some(&'$') {
-            out.push('$');
-            i += 2;
-            continue;
-        }
-        if c != '$' {
-            out.push(c);
-            i += 1;
-            continue;
-        }
-        if chars.get(i + 1) == Some(&'{') {
-            let Some(close) = chars[i + 2..].iter().position(|&c| c == '}') else {
-                out.extend(&chars[i..]);
-                break;
-            };
-            let inner: String = chars[i + 2..i + 2 + close].iter().collect();
-            out.push_str(&expand_braced(&inner, vars));
-            i += close + 3;
-            continue;
-        }
-        let name: String = chars[i + 1..]
-            .iter()
-            .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
-            .collect();
-        if name.is_empty() {
-            out.push('$');
-            i += 1;
-        } else {
-            out.push_str(vars.get(&name).map_or("", String::as_str));
-            i += 1 + name.chars().count();
-        }
-    }
-    out
-}
-
-fn expand_braced(inner: &str, vars: &BTreeMap<String, String>) -> String {
-    let name_len = inner
-        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .unwrap_or(inner.len());
-    let (name, op) = inner.split_at(name_len);
-    let value = vars.get(name);
-    let word = |w: &str| expand(w, vars);
-    if let Some(w) = op.strip_prefix(":-") {
-        value
-            .filter(|v| !v.is_empty())
-            .cloned()
-            .unwrap_or_else(|| word(w))
-    } else if let Some(w) = op.strip_prefix(":+") {
-        if value.is_some_and(|v| !v.is_empty()) {
-            word(w)
-        } else {
-            String::new()
-        }
-    } else if let Some(w) = op.strip_prefix('-') {
-        value.cloned().unwrap_or_else(|| word(w))
-    } else if let Some(w) = op.strip_prefix('+') {
-        if value.is_some() {
-            word(w)
-        } else {
-            String::new()
-        }
-    } else {
-        value.cloned().unwrap_or_default()
-    }
 }
 
 #[cfg(test)]
@@ -379,7 +492,9 @@ FROM Second
             [From {
                 image: "base:latest-arm64".into(),
                 stage: Some("b".into()),
-                line: 3
+                line: 3,
+                raw: "base:latest-${TARGETARCH}".into(),
+                uses: vec!["TARGETARCH".into()],
             }]
         );
     }
@@ -392,25 +507,83 @@ FROM Second
     }
 
     #[test]
-    fn expansion_forms() {
-        let vars = args(&[("A", "x"), ("E", "")]);
+    fn arg_declarations_take_quotes_and_several_names() {
         assert_eq!(
-            expand("$A-${A}-${E:-d}-${E-d}-${A:+p}-${U+p}-\\$A", &vars),
-            "x-x-d--p--$A"
+            arg_declarations(r#"A=1 B="two words" C D=a\ b"#, '\\'),
+            [
+                ("A".to_string(), Some("1".to_string())),
+                ("B".to_string(), Some("\"two words\"".to_string())),
+                ("C".to_string(), None),
+                ("D".to_string(), Some("a\\ b".to_string())),
+            ]
         );
-        assert_eq!(expand("${unclosed", &vars), "${unclosed");
-        assert_eq!(expand("a$", &vars), "a$");
     }
 
     #[test]
-    fn arg_declarations_take_quotes_and_several_names() {
+    fn beams_quoted_from_line_and_quoted_defaults() {
+        let text =
+            "ARG py_version=\"3.11\"\nFROM python:\"${py_version}\"-bookworm AS beam\nFROM beam\n";
+        let froms = external_froms(text, &BTreeMap::new(), &BTreeMap::new());
+        assert_eq!(froms.len(), 1);
+        assert_eq!(froms[0].image, "python:3.11-bookworm");
+        assert_eq!(froms[0].raw, "python:\"${py_version}\"-bookworm");
+        assert_eq!(froms[0].uses, ["py_version"]);
         assert_eq!(
-            arg_declarations(r#"A=1 B="two words" C"#),
+            external_bases(text, &args(&[("py_version", "3.12")]), &BTreeMap::new()),
+            ["python:3.12-bookworm"]
+        );
+        // A value's own quotes stay (a build arg is not lexed).
+        assert_eq!(
+            external_bases(text, &args(&[("py_version", "'3'")]), &BTreeMap::new()),
+            ["python:'3'-bookworm"]
+        );
+        let text = "ARG A='x y' B=\"${A}\"z\nFROM img:\"$B\"\n";
+        assert_eq!(
+            global_args(text, &BTreeMap::new(), &BTreeMap::new())["B"],
+            "x yz"
+        );
+        assert_eq!(
+            arg_list(text),
             [
-                ("A".to_string(), Some("1".to_string())),
-                ("B".to_string(), Some("two words".to_string())),
-                ("C".to_string(), None)
+                ArgDeclaration {
+                    name: "A".into(),
+                    default: Some("x y".into()),
+                    global: true
+                },
+                ArgDeclaration {
+                    name: "B".into(),
+                    default: Some("x yz".into()),
+                    global: true
+                }
             ]
         );
+    }
+
+    #[test]
+    fn platform_args_declared_on_a_free_line() {
+        let text = "# syntax=x\n# licence\n\nARG BASE=stage-${TARGETARCH}\nFROM $BASE AS a\nFROM b-${TARGETOS}\n";
+        assert_eq!(
+            undeclared_platform_args(text),
+            [("TARGETARCH".to_string(), 4), ("TARGETOS".to_string(), 6)]
+        );
+        let names = ["TARGETARCH".to_string(), "TARGETOS".to_string()];
+        let amended = declare_global_args(text, &names).unwrap();
+        assert_eq!(
+            amended,
+            "# syntax=x\nARG TARGETARCH TARGETOS\n\nARG BASE=stage-${TARGETARCH}\nFROM $BASE AS a\nFROM b-${TARGETOS}\n"
+        );
+        assert!(undeclared_platform_args(&amended).is_empty());
+        assert_eq!(
+            external_bases(
+                &amended,
+                &args(&[("TARGETARCH", "arm64"), ("TARGETOS", "linux")]),
+                &BTreeMap::new()
+            ),
+            ["stage-arm64", "b-linux"]
+        );
+        // No free line before the first FROM (directives are not free; continuations neither).
+        let tight = "# escape=\\\nFROM a-$TARGETARCH \\\n# in\n  AS x\n# after\n";
+        assert_eq!(declare_global_args(tight, &names), Err(2));
+        assert!(undeclared_platform_args("ARG TARGETARCH\nFROM a-$TARGETARCH\n").is_empty());
     }
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::manifest::{MANIFEST_FILE, Manifest};
+use crate::workspace::standalone::WORKSPACE_FILE;
 
 /// Folder names that say where a Dockerfile lives, not what it builds: the image is named
 /// after the folder above (`sdks/python/container` → `python`).
@@ -26,10 +27,40 @@ pub struct Initialized {
     pub text: String,
     /// Each guess, for people.
     pub guesses: Vec<String>,
+    /// The workspace it belongs to: found, written by `init`, or missing.
+    pub workspace: WorkspaceFound,
+}
+
+/// The workspace a new manifest belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkspaceFound {
+    /// An `sdkimage-workspace.toml` or a `Cargo.toml` at or above the folder.
+    Existing,
+    /// None was found: `init` wrote this `sdkimage-workspace.toml` at the git top level.
+    Created(PathBuf),
+    /// None was found and the folder is in no git repository, so no root is known.
+    Missing,
+}
+
+impl Initialized {
+    /// What to do next, for people.
+    pub fn next_step(&self) -> String {
+        match &self.workspace {
+            WorkspaceFound::Existing | WorkspaceFound::Created(_) => format!(
+                "wrote {}: check it, then `cargo sdkimage list`",
+                self.path.display()
+            ),
+            WorkspaceFound::Missing => format!(
+                "wrote {}: check it. No workspace holds it (no {WORKSPACE_FILE} or Cargo.toml at or above it, and no git repository to find the root by): create an empty {WORKSPACE_FILE} at your repository's root, then `cargo sdkimage list`",
+                self.path.display()
+            ),
+        }
+    }
 }
 
 /// Write `DIR/sdkimage.toml` for `DIR/Dockerfile`. The proposal names no path outside `DIR`,
-/// so it is checked against `DIR` alone; no workspace is needed to write it.
+/// so it is checked against `DIR` alone. When no workspace holds `DIR`, an
+/// `sdkimage-workspace.toml` is written at the git top level too (never over one).
 pub fn init(dir: &Path) -> Result<Initialized> {
     let dir = dir.canonicalize().map_err(|e| {
         Error::Usage(format!(
@@ -45,6 +76,9 @@ pub fn init(dir: &Path) -> Result<Initialized> {
         )));
     }
     let dockerfile = dir.join("Dockerfile");
+    if !dockerfile.exists() && !dockerfile.is_symlink() {
+        return Err(Error::Usage(no_dockerfile(&dir)));
+    }
     let rules = crate::guarded::Rules::anywhere(crate::guarded::CONFIG_CAP, "a Dockerfile");
     let text = crate::guarded::read_to_string(&dockerfile, rules).map_err(|e| {
         Error::Usage(format!(
@@ -55,24 +89,123 @@ pub fn init(dir: &Path) -> Result<Initialized> {
     let (manifest, guesses) = propose(&dir, &text)?;
     // The proposal must load as any manifest does before it is written.
     Manifest::parse(&path, &dir, manifest.clone())?;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| Error::io(format!("init: cannot create {}", path.display()), e))?;
-    std::io::Write::write_all(&mut file, manifest.as_bytes())
-        .map_err(|e| Error::io(format!("init: cannot write {}", path.display()), e))?;
+    create_new(&path, &manifest)?;
+    let workspace = ensure_workspace(&dir)?;
     Ok(Initialized {
         path,
         text: manifest,
         guesses,
+        workspace,
     })
+}
+
+fn create_new(path: &Path, text: &str) -> Result<()> {
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(|e| Error::io(format!("init: cannot create {}", path.display()), e))?;
+    std::io::Write::write_all(&mut file, text.as_bytes())
+        .map_err(|e| Error::io(format!("init: cannot write {}", path.display()), e))
+}
+
+/// What `init` says in a folder without a Dockerfile: what it looks for, and the folders
+/// below that have one (a few, gitignored ones left out).
+fn no_dockerfile(dir: &Path) -> String {
+    let mut found: Vec<String> = ignore::WalkBuilder::new(dir)
+        .max_depth(Some(6))
+        .build()
+        .filter_map(std::result::Result::ok)
+        .filter(|e| e.file_name() == "Dockerfile" && e.file_type().is_some_and(|t| t.is_file()))
+        .filter_map(|e| {
+            let parent = e.path().parent()?.strip_prefix(dir).ok()?;
+            (!parent.as_os_str().is_empty()).then(|| parent.display().to_string())
+        })
+        .collect();
+    found.sort();
+    let mut message = format!(
+        "init: no Dockerfile in {}. init looks for a file named `Dockerfile` in the folder it is given (default: the current one) and writes sdkimage.toml next to it",
+        dir.display()
+    );
+    match found.as_slice() {
+        [] => message.push_str("; none was found below this folder either"),
+        some => {
+            let shown: Vec<String> = some.iter().take(8).map(|d| format!("`{d}`")).collect();
+            let more = some.len().saturating_sub(8);
+            message.push_str(&format!(
+                "; folders below with one: {}{}. Run it once for each: `cargo sdkimage init {}`",
+                shown.join(", "),
+                if more > 0 {
+                    format!(" and {more} more")
+                } else {
+                    String::new()
+                },
+                some[0]
+            ));
+        }
+    }
+    message
+}
+
+/// The workspace `dir` belongs to; when there is none, an `sdkimage-workspace.toml` written
+/// at the git top level (create-new: never over a file another process just wrote).
+fn ensure_workspace(dir: &Path) -> Result<WorkspaceFound> {
+    let has = |name: &str| dir.ancestors().any(|d| d.join(name).is_file());
+    if has(WORKSPACE_FILE) || has("Cargo.toml") {
+        return Ok(WorkspaceFound::Existing);
+    }
+    let Some(top) = git_top_level(dir) else {
+        return Ok(WorkspaceFound::Missing);
+    };
+    let file = top.join(WORKSPACE_FILE);
+    create_new(&file, WORKSPACE_TEXT)?;
+    Ok(WorkspaceFound::Created(file))
+}
+
+/// What `init` writes as a new workspace file: keys only as comments, so it just marks the root.
+const WORKSPACE_TEXT: &str = "\
+# The root of this repository's SDK images: every sdkimage.toml below belongs to it.
+# Written by `cargo sdkimage init`; the keys are those of [workspace.metadata.sdkimage]
+# (see the README, \"Without Cargo\"). For example:
+# version = \"1.0.0\"                             # {version} in names and tags
+# repository-root = \"registry.example.com/team\"  # where images are pushed
+# tags = [\"{version}\", \"latest\"]
+";
+
+/// `git rev-parse --show-toplevel` in `dir`, when git answers.
+fn git_top_level(dir: &Path) -> Option<PathBuf> {
+    let out = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["rev-parse", "--show-toplevel"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let text = String::from_utf8(out.stdout).ok()?;
+    let top = text.trim_end_matches(['\n', '\r']);
+    (out.status.success() && !top.is_empty()).then(|| PathBuf::from(top))
 }
 
 /// An ARG whose name says it holds a version (`py_version`, `JAVA_VERSION`, `version`).
 fn looks_like_version(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
     lower == "version" || lower.ends_with("_version") || lower.ends_with("-version")
+}
+
+/// An ARG that switches license gathering on (`pull_licenses`, `PULL_LICENSES`): what
+/// `--pull-licenses` sets through `{pull_licenses}`.
+fn looks_like_license_switch(name: &str) -> bool {
+    name.to_ascii_lowercase().contains("license")
+}
+
+/// A version to show in a commented `[variants]` example.
+fn example_version(language: &str) -> &'static str {
+    match language {
+        "python" => "3.11",
+        "java" => "17",
+        "go" => "1.22",
+        _ => "1",
+    }
 }
 
 /// The manifest text for the Dockerfile `text` in `dir`, and what was guessed.
@@ -94,17 +227,20 @@ fn propose(dir: &Path, text: &str) -> Result<(String, Vec<String>)> {
             MANIFEST_FILE
         ))
     })?;
-    let (args, froms) = crate::dockerfile::args_and_raw_froms(text);
+    let args = crate::dockerfile::arg_list(text);
+    let bases = bases(text);
     let mut guesses = vec![format!(
         "language `{language}`, from the folder `{named_after}`"
     )];
-    let version_arg = args.iter().find(|(name, _)| looks_like_version(name));
-    let variant = version_arg.and_then(|(name, default)| {
-        let d = default.as_deref()?;
-        let usable = !d.is_empty() && !d.contains(['$', ':', '/', ' ', '"', '\\']);
-        usable.then(|| (name.clone(), d.to_string()))
+    let version_arg = args.iter().find(|a| looks_like_version(&a.name));
+    let variant = version_arg.and_then(|a| {
+        let d = a.default.as_deref()?;
+        let usable = !d.is_empty() && !d.contains(['$', ':', '/', ' ', '"', '\'', '\\']);
+        usable.then(|| (a.name.clone(), d.to_string()))
     });
-    let name = if variant.is_some() {
+    // With a version ARG the name takes `{variant}`, so the proposed variants (written or in a
+    // comment) give one image each.
+    let name = if version_arg.is_some() {
         format!("{language}{{variant}}_sdk")
     } else {
         format!("{language}_sdk")
@@ -117,6 +253,19 @@ fn propose(dir: &Path, text: &str) -> Result<(String, Vec<String>)> {
     );
     let _ = writeln!(out, "language = {}", quote(&language));
     let _ = writeln!(out, "name = {}", quote(&name));
+    for f in &bases {
+        let _ = writeln!(out, "# Builds on {}.", describe_base(f));
+    }
+    if !bases.is_empty() {
+        guesses.push(format!(
+            "builds on {}",
+            bases
+                .iter()
+                .map(describe_base)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     match (version_arg, &variant) {
         (Some(_), Some((arg, value))) => {
             let _ = writeln!(
@@ -129,56 +278,112 @@ fn propose(dir: &Path, text: &str) -> Result<(String, Vec<String>)> {
                 "[variants] from ARG {arg} (its default `{value}` is the one variant so far)"
             ));
         }
-        (Some((arg, _)), None) => {
+        (Some(a), None) => {
+            let example = example_version(&language);
             let _ = writeln!(
                 out,
-                "\n# `{arg}` looks like a version but has no usable default: one image per value,\n# for example:\n# [variants]\n# \"3.11\" = {{ {arg} = \"3.11\" }}"
+                "\n# `{arg}` looks like a version but has no usable default: one image per value,\n# for example:\n# [variants]\n# \"{example}\" = {{ {arg} = \"{example}\" }}",
+                arg = a.name
             );
             guesses.push(format!(
-                "ARG {arg} looks like a version; [variants] proposed in a comment (no default to start from)"
+                "ARG {} looks like a version; [variants] proposed in a comment (no default to start from)",
+                a.name
             ));
         }
         _ => {}
     }
-    // ARGs a FROM needs and that have no default: the build fails without a value.
-    let from_args: Vec<&String> = args
+    build_args(
+        &mut out,
+        &mut guesses,
+        &args,
+        &bases,
+        version_arg.map(|a| a.name.as_str()),
+    );
+    Ok((out, guesses))
+}
+
+/// The `FROM`s that are neither `scratch` nor a stage of the Dockerfile (read without build
+/// args: one that only an ARG names is kept), each as written once.
+fn bases(text: &str) -> Vec<crate::dockerfile::From> {
+    let none = std::collections::BTreeMap::new();
+    let mut stages = std::collections::BTreeSet::new();
+    let mut out: Vec<crate::dockerfile::From> = Vec::new();
+    for f in crate::dockerfile::froms(text, &none, &none) {
+        let lower = f.image.to_ascii_lowercase();
+        let stage = f.stage.clone();
+        if lower != "scratch" && !stages.contains(&lower) && !out.iter().any(|o| o.raw == f.raw) {
+            out.push(f);
+        }
+        stages.extend(stage);
+    }
+    out
+}
+
+/// `python:"${py_version}"-bullseye` (external; it depends on ARG py_version), or a base an
+/// ARG alone names (`${BASE_IMAGE}`), which may be one of ours.
+fn describe_base(f: &crate::dockerfile::From) -> String {
+    let uses: Vec<String> = f.uses.iter().map(|u| format!("ARG {u}")).collect();
+    match (uses.is_empty(), f.image.is_empty()) {
+        (true, _) => format!("`{}` (external)", f.raw),
+        (false, true) => format!("`{}` (the image {} names)", f.raw, uses.join(", ")),
+        (false, false) => format!("`{}` (external; it depends on {})", f.raw, uses.join(", ")),
+    }
+}
+
+/// `[build-args]`: a license switch mapped to `{pull_licenses}`, and, as comments, the ARGs a
+/// `FROM` needs without a default (the build fails without a value).
+fn build_args(
+    out: &mut String,
+    guesses: &mut Vec<String>,
+    args: &[crate::dockerfile::ArgDeclaration],
+    bases: &[crate::dockerfile::From],
+    version_arg: Option<&str>,
+) {
+    let switches: Vec<&str> = args
         .iter()
-        .filter(|(name, default)| {
-            default.is_none()
-                && Some(name) != version_arg.map(|(n, _)| n)
-                && froms
-                    .iter()
-                    .any(|f| f.contains(&format!("${{{name}}}")) || f.contains(&format!("${name}")))
-        })
-        .map(|(name, _)| name)
+        .filter(|a| looks_like_license_switch(&a.name))
+        .map(|a| a.name.as_str())
         .collect();
-    if !from_args.is_empty() {
+    let needed: Vec<&str> = args
+        .iter()
+        .filter(|a| {
+            a.default.is_none()
+                && a.global
+                && Some(a.name.as_str()) != version_arg
+                && !crate::dockerfile::PLATFORM_ARGS.contains(&a.name.as_str())
+                && bases.iter().any(|f| f.uses.contains(&a.name))
+        })
+        .map(|a| a.name.as_str())
+        .collect();
+    if switches.is_empty() && needed.is_empty() {
+        return;
+    }
+    if switches.is_empty() {
+        let _ = writeln!(out, "\n# [build-args]");
+    } else {
+        let _ = writeln!(out, "\n[build-args]");
+        for s in &switches {
+            let _ = writeln!(
+                out,
+                "# `{s}` switches the Dockerfile's license step: \"true\" with `--pull-licenses`, else \"false\".\n{s} = \"{{pull_licenses}}\""
+            );
+            guesses.push(format!(
+                "ARG {s} is a license switch: [build-args] {s} = \"{{pull_licenses}}\""
+            ));
+        }
+    }
+    if !needed.is_empty() {
         let _ = writeln!(
             out,
-            "\n# A FROM needs these and the Dockerfile gives no default: set them (`{{repository_root}}`,\n# `{{tag}}` and `{{variant}}` may be used; naming one of our images makes it a dependency).\n# [build-args]"
+            "# A FROM needs these and the Dockerfile gives no default: set them (`{{repository_root}}`,\n# `{{tag}}` and `{{variant}}` may be used; naming one of our images makes it a dependency)."
         );
-        for a in &from_args {
+        for a in &needed {
             let _ = writeln!(out, "# {a} = \"...\"");
             guesses.push(format!(
                 "ARG {a} is used in FROM without a default: [build-args] proposed in a comment"
             ));
         }
     }
-    let bases: Vec<&String> = froms
-        .iter()
-        .filter(|f| !f.contains('$') && !f.eq_ignore_ascii_case("scratch"))
-        .collect();
-    if !bases.is_empty() {
-        guesses.push(format!(
-            "builds on {} (external, or a stage of its own)",
-            bases
-                .iter()
-                .map(|b| format!("`{b}`"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    Ok((out, guesses))
 }
 
 /// `Python SDK` → `python-sdk`: what `language` accepts (lowercase letters, digits, `_`, `.`,
@@ -253,7 +458,17 @@ mod tests {
         let dir = root.path().join("sdks/java/container");
         let done = init(&dir).unwrap();
         assert!(done.text.contains("# [variants]"), "{}", done.text);
-        assert!(done.text.contains("name = \"java_sdk\""), "{}", done.text);
+        // Ready for the variants: uncommented, they give one image each.
+        assert!(
+            done.text.contains("name = \"java{variant}_sdk\""),
+            "{}",
+            done.text
+        );
+        assert!(
+            done.text.contains("# \"17\" = { py_version = \"17\" }"),
+            "{}",
+            done.text
+        );
         assert!(
             Manifest::load(&done.path, root.path())
                 .unwrap()

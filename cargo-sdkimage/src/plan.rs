@@ -13,6 +13,8 @@ use crate::reference::{self, ImageRef};
 use crate::template::Template;
 use crate::workspace::Workspace;
 
+pub(crate) use froms::ref_key;
+
 /// Overrides from the command line.
 #[derive(Debug, Clone, Default)]
 pub struct PlanOptions {
@@ -332,7 +334,7 @@ impl BuildPlan {
             )
         }));
 
-        // depends-on, and build args that name one of our images.
+        // depends-on, build args that name one of our images, and FROMs that do.
         let mut deps: Vec<BTreeSet<ImageIndex>> = vec![BTreeSet::new(); images.len()];
         let mut image_args: Vec<BTreeMap<String, ImageIndex>> = vec![BTreeMap::new(); images.len()];
         let mut by_ref: BTreeMap<String, ImageIndex> = BTreeMap::new();
@@ -362,6 +364,7 @@ impl BuildPlan {
                 }
             }
         }
+        froms::add_from_dependencies(&ws.root, &manifests, &images, &mut deps);
         Self::resolve_custom(&manifests, &mut images, &mut deps, &mut diags);
         if !diags.is_empty() {
             diags.sort_by(|a, b| (&a.path, a.line, a.col).cmp(&(&b.path, b.line, b.col)));
@@ -741,6 +744,7 @@ fn resolve_tags(ws: &Workspace, opts: &PlanOptions) -> Result<Vec<String>> {
 mod cache;
 pub mod contract;
 mod custom;
+mod froms;
 mod labels;
 mod member;
 #[cfg(test)]

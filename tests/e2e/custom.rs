@@ -237,6 +237,53 @@ fn conflicting_or_unresolvable_bases_are_input_errors() {
     );
 }
 
+#[test]
+fn a_base_that_looks_like_our_selector_but_matches_none_is_an_input_error() {
+    let repo = Repo::new("custom");
+    let manifest = repo.file("custom/extended/sdkimage.toml");
+    let with_extends = |value: &str| {
+        repo.write(
+            "custom/extended/sdkimage.toml",
+            &format!(
+                "language = \"extended\"\nname = \"custom_extended\"\nextends = \"{value}\"\n"
+            ),
+        )
+    };
+    // Another version, and a typo: never Docker Hub's `python` without a word.
+    for value in ["python:3.13", "python:3.1"] {
+        with_extends(value);
+        let run = repo.run(&["list"]);
+        run.expect_code(2);
+        let err = run.stderr();
+        assert!(err.contains(&format!("{}:3:", manifest.display())), "{err}");
+        assert!(
+            err.contains("Known selectors: base, extended, override, python:3.11"),
+            "{err}"
+        );
+        assert!(
+            err.contains(&format!("`docker.io/library/{value}`")),
+            "{err}"
+        );
+    }
+    // An explicit registry stays external: no dependency, nothing of ours.
+    with_extends("docker.io/library/python:3.13");
+    let listed = repo.list_json(&["extended"]);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(listed[0].depends_on.is_empty(), "{listed:?}");
+    // adapt.sdk names one of ours or nothing.
+    repo.write(
+        "custom/extended/sdkimage.toml",
+        "language = \"extended\"\nname = \"custom_extended\"\nadapt = { base = \"docker.io/library/debian:12\", sdk = \"python:3.13\" }\n",
+    );
+    let run = repo.run(&["list"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr().contains("adapt.sdk `python:3.13` matches none of our images. Known selectors: base, extended, override, python:3.11"),
+        "{}",
+        run.stderr()
+    );
+}
+
 /// `build <args> --message-format json --progress none`.
 fn build_json(repo: &Repo, args: &[&str]) -> crate::support::Run {
     let mut all = vec!["build"];

@@ -9,6 +9,7 @@ mod cli;
 mod context_content;
 mod contract;
 mod custom;
+mod dockerfiles;
 mod examples;
 mod graph;
 mod habits;

@@ -139,6 +139,7 @@ pub async fn check_builders(
         };
         builders[i.get()] = builder;
         if builder == Builder::Classic {
+            run::check_classic(&l.ws, &l.plan, i, &mut diags);
             let m = l.plan.manifest_of(i);
             if !m.secrets.is_empty() || !secrets.is_empty() {
                 return Err(Error::Usage(format!(

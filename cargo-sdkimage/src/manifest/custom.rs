@@ -13,7 +13,9 @@ use crate::template::Template;
 /// What a custom image stands on and adds.
 #[derive(Debug, Clone)]
 pub struct Custom {
-    /// `extends`: a selector of one of our images (`python:3.11`) or any image reference.
+    /// `extends`: a selector of one of our images (`python:3.11`) or any image reference. A
+    /// value shaped like a selector of ours that matches none (`python:3.13`) is refused by the
+    /// plan (`plan/custom.rs`): an external image is written with its registry.
     pub extends: Option<Spanned<Template>>,
     /// `adapt = { base, sdk }`: the SDK's artifacts copied onto another image.
     pub adapt: Option<Adapt>,

@@ -44,7 +44,12 @@ impl BuildPlan {
                     deps[i].insert(b);
                 }
                 Ok(None) => {
-                    if let Err(e) = crate::custom::check_base_ref(&custom.base) {
+                    if let Some(ours) = looks_like_ours(images, &custom.base) {
+                        diags.push(m.diag(
+                            base_span.clone(),
+                            mistaken_selector(images, base_key, &custom.base, &ours),
+                        ));
+                    } else if let Err(e) = crate::custom::check_base_ref(&custom.base) {
                         diags.push(m.diag(base_span.clone(), format!("{base_key} `{}` is neither one of our images (a `language`, `language:variant` or image name) nor an image reference: {e}", custom.base)));
                     }
                 }
@@ -62,6 +67,7 @@ impl BuildPlan {
                         resolved.sdk_image = Some(s);
                         deps[i].insert(s);
                     }
+                    Ok(None) if looks_like_ours(images, sdk).is_some() => diags.push(m.diag(a.sdk.span(), format!("adapt.sdk `{sdk}` matches none of our images. Known selectors: {}; adapt.sdk must name one of them (its [contract] says which artifacts to copy), and an image from a registry goes in adapt.base, by its full name (`docker.io/library/{sdk}`)", known(images)))),
                     Ok(_) => diags.push(m.diag(a.sdk.span(), format!("adapt.sdk `{sdk}` must name one of our SDK images (`python:3.11`): its [contract] says which artifacts to copy and which entrypoint to set. Known: {}", known(images)))),
                     Err(several) => diags.push(m.diag(
                         a.sdk.span(),
@@ -205,6 +211,32 @@ fn ours(images: &[Image], text: &str) -> std::result::Result<Option<ImageIndex>,
             .collect::<Vec<_>>()
             .join(", ")),
     }
+}
+
+/// A value with no registry and no namespace (so Docker Hub's official images would take it)
+/// whose name is one of our languages or image names: `python:3.13` where `python:3.11` and
+/// `python:3.12` are ours, or the typo `python:3.1`. What of ours it names.
+fn looks_like_ours(images: &[Image], text: &str) -> Option<String> {
+    if text.contains(['/', '@']) {
+        return None;
+    }
+    let name = text.split(':').next().unwrap_or(text);
+    images
+        .iter()
+        .find(|i| i.language == name || i.name == name)
+        .map(|i| match i.language == name {
+            true => format!("the language `{name}`"),
+            false => format!("the image name `{name}`"),
+        })
+}
+
+/// `extends = "python:3.13"` where no `python:3.13` is ours: a mistaken selector, never a
+/// silent fall-back to Docker Hub.
+fn mistaken_selector(images: &[Image], key: &str, text: &str, ours: &str) -> String {
+    format!(
+        "{key} `{text}` looks like a selector of ours ({ours}) but matches none of our images. Known selectors: {}. For an image from a registry, write its full name: `docker.io/library/{text}`",
+        known(images)
+    )
 }
 
 fn known(images: &[Image]) -> String {

@@ -93,6 +93,62 @@ fn expands_variants_refs_and_args() {
 }
 
 #[test]
+fn a_from_naming_our_ref_is_a_dependency_written_or_through_an_arg_default() {
+    let (root, ms) = beam("plan-from");
+    let mut ms = ms;
+    // go: the ref written in FROM (Docker Hub's long spelling); python: through a quoted ARG
+    // default; base: an external image of the same name elsewhere is not ours.
+    let dir = root.join("sdks/go/container");
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM docker.io/apache/beam_base:2.61.0 AS b\nFROM b\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("sdks/python/container/Dockerfile"),
+        "ARG R=apache\nARG BASE=\"${R}/beam_go_sdk\":2.61.0\nFROM $BASE\n",
+    )
+    .unwrap();
+    ms[1] = write_manifest_keeping_dockerfile(
+        &root,
+        "sdks/python/container",
+        "language = \"python\"\nname = \"beam_python{variant}_sdk\"\n[variants]\n\"3.11\" = { py_version = \"3.11\" }\n",
+    );
+    ms[2] = write_manifest_keeping_dockerfile(
+        &root,
+        "sdks/go/container",
+        "language = \"go\"\nname = \"beam_go_sdk\"\n",
+    );
+    std::fs::write(
+        root.join("sdks/base/Dockerfile"),
+        "FROM other/beam_base:2.61.0\n",
+    )
+    .unwrap();
+    let plan = BuildPlan::new(&workspace(&root), ms, &PlanOptions::default()).unwrap();
+    let deps_of = |name: &str| {
+        let img = plan.images.iter().find(|i| i.name == name).unwrap();
+        img.deps
+            .iter()
+            .map(|&d| plan.image(d).name.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(deps_of("beam_go_sdk"), ["beam_base"]);
+    assert_eq!(deps_of("beam_python3.11_sdk"), ["beam_go_sdk"]);
+    assert!(deps_of("beam_base").is_empty());
+    let sel = plan.select(&["python".into()], &root).unwrap();
+    assert_eq!(
+        names(&plan, &sel),
+        ["beam_base", "beam_go_sdk", "beam_python3.11_sdk"]
+    );
+}
+
+fn write_manifest_keeping_dockerfile(root: &Path, dir: &str, text: &str) -> Manifest {
+    let d = root.join(dir);
+    std::fs::write(d.join("sdkimage.toml"), text).unwrap();
+    Manifest::parse(&d.join("sdkimage.toml"), root, text.to_string()).unwrap()
+}
+
+#[test]
 fn selection_brings_dependencies_in_order() {
     let (root, ms) = beam("plan-select");
     let plan = BuildPlan::new(&workspace(&root), ms, &PlanOptions::default()).unwrap();

@@ -51,10 +51,82 @@ pub(super) fn platform_inputs(
     let mut args = build_args.clone();
     args.extend(platform_args.clone());
     let mut bases = crate::dockerfile::external_bases(dockerfile, &args, &from_scope);
-    bases.retain(|b| !session.own_refs.contains(b));
+    bases.retain(|b| !session.own_refs.contains(&crate::plan::ref_key(b)));
     PlatformInputs {
         bases,
         platform_args,
+    }
+}
+
+/// The Dockerfile the classic builder is sent for `text`: when a `FROM` (or a global `ARG`
+/// default) uses a platform arg that no global `ARG` declares, the classic builder would leave
+/// it empty (BuildKit fills it), so `ARG <names>` is declared on a blank or comment line
+/// before the first `FROM` (every line keeps its number, so the builder's messages point at
+/// the user's lines) and the platform args then go as build args. `None`: sent as it is.
+/// `Err`: no such line; the message names the `FROM`'s line and what to add.
+pub fn classic_dockerfile(
+    path: &std::path::Path,
+    text: &str,
+) -> std::result::Result<Option<String>, crate::error::Diagnostic> {
+    let undeclared = crate::dockerfile::undeclared_platform_args(text);
+    let Some(&(_, line)) = undeclared.first() else {
+        return Ok(None);
+    };
+    let names: Vec<String> = undeclared.into_iter().map(|(n, _)| n).collect();
+    crate::dockerfile::declare_global_args(text, &names)
+        .map(Some)
+        .map_err(|first_from| crate::error::Diagnostic {
+            path: path.to_path_buf(),
+            line,
+            col: 1,
+            message: format!(
+                "this line uses {}, which the classic builder defines only where a global ARG declares it (BuildKit fills it by itself), and there is no blank or comment line before the first FROM (line {first_from}) to declare it on; add `ARG {}` before the first FROM (or build with BuildKit)",
+                names.join(", "),
+                names.join(" ")
+            ),
+        })
+}
+
+/// The Dockerfile text a build of the Dockerfile at `path` reads: under the classic builder
+/// (`classic`: the state folder and the image's name), the [`classic_dockerfile`] one,
+/// written under the state folder, where `sent` then points.
+pub(super) fn for_classic(
+    classic: Option<(std::path::PathBuf, String)>,
+    path: &std::path::Path,
+    text: String,
+    sent: &mut std::path::PathBuf,
+) -> Result<String> {
+    let Some((state_dir, name)) = classic else {
+        return Ok(text);
+    };
+    match classic_dockerfile(path, &text).map_err(Error::invalid)? {
+        Some(amended) => {
+            *sent =
+                crate::custom::write_rendered(&state_dir, &format!("{name}.classic"), &amended)?;
+            Ok(amended)
+        }
+        None => Ok(text),
+    }
+}
+
+/// [`classic_dockerfile`] of image `i`'s Dockerfile, checked before anything runs: a
+/// Dockerfile that cannot be amended is a diagnostic. Custom images' Dockerfiles are ours.
+pub fn check_classic(
+    ws: &crate::workspace::Workspace,
+    plan: &crate::plan::BuildPlan,
+    i: ImageIndex,
+    diags: &mut Vec<crate::error::Diagnostic>,
+) {
+    if plan.image(i).custom.is_some() {
+        return;
+    }
+    let path = &plan.manifest_of(i).dockerfile;
+    let rules = crate::guarded::Rules::new(&ws.root, crate::guarded::CONFIG_CAP, "a Dockerfile");
+    // One that cannot be read fails its build, which says why.
+    if let Ok(text) = crate::guarded::read_to_string(path, rules)
+        && let Err(d) = classic_dockerfile(path, &text)
+    {
+        diags.push(d);
     }
 }
 

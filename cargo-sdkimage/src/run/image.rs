@@ -407,15 +407,22 @@ impl ImageJob<'_> {
         let previous = self.store.load(&self.image.name);
         let path = manifest.dockerfile.clone();
         let root = session.ws.root.clone();
+        let classic = match self.builder() {
+            Builder::Classic => Some((session.ws.state_dir(), self.image.name.clone())),
+            Builder::BuildKit => None,
+        };
         tokio::task::spawn_blocking(move || -> Result<Sources> {
-            let ctx = context::collect(&spec)?;
             let rules =
                 crate::guarded::Rules::new(&root, crate::guarded::CONFIG_CAP, "a Dockerfile");
             let dockerfile = match rendered {
                 Some((_, text)) => text,
-                None => crate::guarded::read_to_string(&path, rules)
-                    .map_err(|e| Error::Failed(format!("cannot read {e}")))?,
+                None => {
+                    let text = crate::guarded::read_to_string(&path, rules)
+                        .map_err(|e| Error::Failed(format!("cannot read {e}")))?;
+                    bases::for_classic(classic, &path, text, &mut spec.dockerfile)?
+                }
             };
+            let ctx = context::collect(&spec)?;
             let (digest, files) = fingerprint::hash_context(&ctx, previous.as_ref())?;
             Ok(Sources {
                 ctx,

@@ -23,6 +23,7 @@ use crate::output::{EventKind, EventSink};
 use crate::plan::{BuildPlan, ImageIndex};
 use crate::workspace::Workspace;
 
+pub use bases::check_classic;
 pub use prepare::prepare;
 pub use print::{PREPARE_NOT_RUN, print, print_without_engine};
 
@@ -123,8 +124,8 @@ pub struct Session {
     builders: Vec<crate::engine::Builder>,
     /// The engine's own platform.
     pub native: crate::reference::Platform,
-    /// Every ref of the plan's images: a `FROM` naming one is ours, a dependency already
-    /// counted by id, not an external base.
+    /// Every ref of the plan's images (as `plan::ref_key` spells it): a `FROM` naming one is
+    /// ours, a dependency already counted by id (`plan/froms.rs`), not an external base.
     own_refs: BTreeSet<String>,
     /// The git remote, read once, when the first image needs its labels' fingerprint.
     remote: tokio::sync::OnceCell<Option<String>>,
@@ -183,7 +184,7 @@ impl Session {
         let own_refs = plan
             .images
             .iter()
-            .flat_map(|i| i.refs.iter().map(ToString::to_string))
+            .flat_map(|i| i.refs.iter().map(|r| crate::plan::ref_key(&r.to_string())))
             .collect();
         Session {
             own_refs,
