@@ -13,8 +13,6 @@ use crate::reference::{self, ImageRef};
 use crate::template::Template;
 use crate::workspace::Workspace;
 
-pub(crate) use froms::ref_key;
-
 /// Overrides from the command line.
 #[derive(Debug, Clone, Default)]
 pub struct PlanOptions {

@@ -197,6 +197,26 @@ pub fn is_docker_hub_official(repository: &str) -> bool {
             .is_some_and(|name| !name.contains('/'))
 }
 
+/// The form two spellings of one image reference share: Docker Hub's implicit registry and
+/// `library/` dropped, `:latest` added where no tag or digest is given.
+pub fn ref_key(reference: &str) -> String {
+    let short = [
+        "docker.io/library/",
+        "index.docker.io/library/",
+        "docker.io/",
+        "index.docker.io/",
+    ]
+    .iter()
+    .find_map(|p| reference.strip_prefix(p))
+    .unwrap_or(reference);
+    let last = short.rsplit('/').next().unwrap_or(short);
+    if last.contains(':') || last.contains('@') {
+        short.to_string()
+    } else {
+        format!("{short}:latest")
+    }
+}
+
 /// Whether two repositories are the same one however written (`busybox`,
 /// `docker.io/library/busybox` and `index.docker.io/busybox` are).
 pub fn same_repository(a: &str, b: &str) -> bool {
@@ -388,6 +408,15 @@ fn check_domain(domain: &str) -> Result<(), String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn spellings_of_one_reference() {
+        assert_eq!(ref_key("docker.io/library/python:3.13"), "python:3.13");
+        assert_eq!(ref_key("python"), "python:latest");
+        assert_eq!(ref_key("localhost:5000/a/b"), "localhost:5000/a/b:latest");
+        assert_eq!(ref_key("docker.io/apache/beam:1"), "apache/beam:1");
+        assert_eq!(ref_key("a/b@sha256:00"), "a/b@sha256:00");
+    }
+
     use super::*;
 
     #[test]

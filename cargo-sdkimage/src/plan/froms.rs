@@ -7,29 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::manifest::Manifest;
-use crate::reference::Platform;
+use crate::reference::ref_key;
 
 use super::{Image, ImageIndex};
-
-/// The form two spellings of one image reference share: Docker Hub's implicit registry and
-/// `library/` dropped, `:latest` added where no tag or digest is given.
-pub(crate) fn ref_key(reference: &str) -> String {
-    let short = [
-        "docker.io/library/",
-        "index.docker.io/library/",
-        "docker.io/",
-        "index.docker.io/",
-    ]
-    .iter()
-    .find_map(|p| reference.strip_prefix(p))
-    .unwrap_or(reference);
-    let last = short.rsplit('/').next().unwrap_or(short);
-    if last.contains(':') || last.contains('@') {
-        short.to_string()
-    } else {
-        format!("{short}:latest")
-    }
-}
 
 /// Add to `deps` every image of ours that a `FROM` of another image's Dockerfile names (after
 /// expansion with its build args, the `ARG` defaults, and the platform args of each platform
@@ -63,11 +43,7 @@ pub(super) fn add_from_dependencies(
         };
         let platforms: Vec<BTreeMap<String, String>> = match img.platforms.as_slice() {
             [] => vec![BTreeMap::new()],
-            some => some
-                .iter()
-                .filter_map(|p| Platform::parse(p))
-                .map(|p| p.args(&p))
-                .collect(),
+            some => some.iter().map(|p| p.args(p)).collect(),
         };
         for automatic in &platforms {
             for from in crate::dockerfile::external_froms(text, &img.build_args, automatic) {
@@ -78,19 +54,5 @@ pub(super) fn add_from_dependencies(
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::ref_key;
-
-    #[test]
-    fn spellings_of_one_reference() {
-        assert_eq!(ref_key("docker.io/library/python:3.13"), "python:3.13");
-        assert_eq!(ref_key("python"), "python:latest");
-        assert_eq!(ref_key("localhost:5000/a/b"), "localhost:5000/a/b:latest");
-        assert_eq!(ref_key("docker.io/apache/beam:1"), "apache/beam:1");
-        assert_eq!(ref_key("a/b@sha256:00"), "a/b@sha256:00");
     }
 }

@@ -51,7 +51,7 @@ pub(super) fn platform_inputs(
     let mut args = build_args.clone();
     args.extend(platform_args.clone());
     let mut bases = crate::dockerfile::external_bases(dockerfile, &args, &from_scope);
-    bases.retain(|b| !session.own_refs.contains(&crate::plan::ref_key(b)));
+    bases.retain(|b| !session.own_refs.contains(&crate::reference::ref_key(b)));
     PlatformInputs {
         bases,
         platform_args,

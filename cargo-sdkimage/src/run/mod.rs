@@ -124,7 +124,7 @@ pub struct Session {
     builders: Vec<crate::engine::Builder>,
     /// The engine's own platform.
     pub native: crate::reference::Platform,
-    /// Every ref of the plan's images (as `plan::ref_key` spells it): a `FROM` naming one is
+    /// Every ref of the plan's images (as `reference::ref_key` spells it): a `FROM` naming one is
     /// ours, a dependency already counted by id (`plan/froms.rs`), not an external base.
     own_refs: BTreeSet<String>,
     /// The git remote, read once, when the first image needs its labels' fingerprint.
@@ -184,7 +184,11 @@ impl Session {
         let own_refs = plan
             .images
             .iter()
-            .flat_map(|i| i.refs.iter().map(|r| crate::plan::ref_key(&r.to_string())))
+            .flat_map(|i| {
+                i.refs
+                    .iter()
+                    .map(|r| crate::reference::ref_key(&r.to_string()))
+            })
             .collect();
         Session {
             own_refs,
