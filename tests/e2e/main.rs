@@ -18,4 +18,5 @@ mod podman;
 mod print;
 mod publish;
 mod sbom;
+mod schema;
 mod support;
