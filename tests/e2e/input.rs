@@ -434,8 +434,9 @@ fn an_empty_workspace_points_at_init() {
         "no sdkimage.toml found under {}; run `cargo sdkimage init <dir>`",
         root.display()
     );
-    let commands: [&[&str]; 7] = [
+    let commands: [&[&str]; 8] = [
         &["build"],
+        &["licenses", "--out", "licenses-out"],
         &["build", "--dry-run"],
         &["push"],
         &["verify"],
