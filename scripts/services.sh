@@ -4,7 +4,9 @@
 #
 # Debian's packages: docker.io (dockerd, classic builder, API 1.41), docker-registry
 # (distribution v2), busybox-static (the base of test images; nothing can be pulled here),
-# apache2-utils (htpasswd for auth tests), socat and iproute2 (a second, cold engine).
+# apache2-utils (htpasswd for auth tests), socat and iproute2 (a second, cold engine), podman
+# (its Docker-compatible API, which has no BuildKit; the test starts its own
+# `podman system service` on a socket of its own and stops it).
 
 _services_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SDKIMAGE_STATE="${SDKIMAGE_STATE:-$_services_root/target/services}"
@@ -25,6 +27,7 @@ ensure_packages() {
     # start_cold_engine: a forwarder into its network namespace, and `ip`
     command -v socat >/dev/null || missing+=(socat)
     command -v ip >/dev/null || missing+=(iproute2)
+    command -v podman >/dev/null || missing+=(podman)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "services: installing ${missing[*]} (Debian packages)" >&2
         _as_root apt-get update -qq >/dev/null

@@ -195,8 +195,8 @@ struct TargetArgs {
     /// `platforms` of the workspace and manifests).
     #[arg(long = "platform", value_name = "PLATFORM", value_delimiter = ',', value_parser = parse_platform)]
     platforms: Vec<sdkimage::platform::Platform>,
-    /// Fail rather than update Cargo.lock (as cargo's; passed to every cargo call; a
-    /// resolving call gets it anyway when Cargo.lock exists).
+    /// Fail rather than update Cargo.lock (as cargo's; passed to every cargo call). Without
+    /// it, a stale Cargo.lock is resolved on a copy, never rewritten.
     #[arg(long)]
     locked: bool,
     /// Run cargo without the network (as cargo's; passed to every cargo call).

@@ -54,12 +54,31 @@ pub struct Loaded {
 }
 
 /// Find the workspace, discover and check every manifest, expand the plan, apply selectors.
-/// Every manifest problem of every file is reported at once.
+/// Every manifest problem of every file is reported at once. A workspace without any
+/// `sdkimage.toml` is exit 2 ([`no_manifests`]): there is nothing to build, push or verify.
 pub fn load(target: &Target) -> Result<Loaded> {
+    load_with(target, false)
+}
+
+/// What a command that needs images says of a workspace with no manifest at all; `list` says
+/// it too, as a note.
+pub fn no_manifests(root: &std::path::Path) -> String {
+    format!(
+        "no sdkimage.toml found under {}; run `cargo sdkimage init <dir>`",
+        root.display()
+    )
+}
+
+/// [`load`]; with `allow_empty`, a workspace without manifests loads (nothing selected).
+fn load_with(target: &Target, allow_empty: bool) -> Result<Loaded> {
     let ws = Workspace::load(target.manifest_path.as_deref(), target.cargo)?;
+    let paths = discover::find_manifests(&ws.root);
+    if paths.is_empty() && !allow_empty {
+        return Err(Error::Usage(no_manifests(&ws.root)));
+    }
     let mut manifests = Vec::new();
     let mut diags = Vec::new();
-    for path in discover::find_manifests(&ws.root) {
+    for path in paths {
         match Manifest::load(&path, &ws.root) {
             Ok(m) => {
                 match context::check_dockerignore(&m.context, &ws.root) {
@@ -78,6 +97,13 @@ pub fn load(target: &Target) -> Result<Loaded> {
     }
     check_dockerfiles(&ws, &manifests)?;
     let plan = BuildPlan::new(&ws, manifests, &target.plan)?;
+    if plan.manifests.is_empty() {
+        return Ok(Loaded {
+            ws,
+            plan,
+            selection: Vec::new(),
+        });
+    }
     // No selector in a member folder: what is at or below it, as cargo does. With
     // --manifest-path, the folder of that manifest is the one cargo would start from.
     let selectors = if target.selectors.is_empty() {
@@ -111,7 +137,11 @@ fn check_dockerfiles(ws: &Workspace, manifests: &[Manifest]) -> Result<()> {
 /// `list`: the selected images. Builders and platforms are checked as `build` checks them
 /// when an engine answers; without one, what the files say is checked.
 pub async fn list(target: &Target, reporter: &dyn EventSink) -> Result<Vec<ListEntry>> {
-    let l = load(target)?;
+    let l = load_with(target, true)?;
+    if l.plan.manifests.is_empty() {
+        reporter.note(&no_manifests(&l.ws.root));
+        return Ok(Vec::new());
+    }
     check_with_engine_if_any(&l, &[], reporter).await?;
     Ok(l.selection
         .iter()

@@ -8,23 +8,36 @@
 use std::io::Write;
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+pub mod schema;
 
 /// Version of the JSON event and list schema.
 pub const SCHEMA: u32 = 1;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum EventKind {
+    /// An image's build starts.
     BuildStarted,
+    /// An image was built (and tagged).
     BuildFinished,
+    /// An image's recorded build stands: nothing was sent to the engine.
     UpToDate,
+    /// Up to date, and some ref was pointed at it (a new tag).
     Retagged,
+    /// An image was pushed; `digest` is its registry manifest digest.
     PushFinished,
+    /// Every ref of an image has the expected digest in the registry.
     Verified,
+    /// An image's manifest was copied to the final tags inside the registry.
     Promoted,
+    /// One image failed (`message` says why); the run goes on or stops.
     Failed,
+    /// The run failed (`message`); comes just before `summary`, or alone for invalid input.
     Error,
+    /// The totals of a run (`counts`): always the last line once a run started.
     Summary,
     /// One requirement of an image's contract met (`check`, `build --check`).
     CheckPassed,
@@ -33,21 +46,29 @@ pub enum EventKind {
 }
 
 /// One line of `--message-format json` output.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Event {
+    /// The contract's version; a change that breaks readers bumps it.
     pub schema: u32,
     pub event: EventKind,
     /// The expanded image name, exactly as `list` shows it (null for `error`/`summary`).
     pub image: Option<String>,
+    /// As in `list` (null for `error`/`summary`).
     pub language: Option<String>,
+    /// As in `list` (null without variants).
     pub variant: Option<String>,
+    /// The image's full references.
     pub refs: Vec<String>,
+    /// The local image id (`sha256:...`), where known (build events, `push-finished`, checks).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
+    /// The registry manifest digest (`push-finished`, `verified`, `promoted`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// The time the step took.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration_ms: Option<u64>,
+    /// On `failed` (the failing step and the engine's message), `error`, and checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
     /// Only on `summary`.
@@ -66,7 +87,7 @@ pub struct Event {
 }
 
 /// Totals of a run, on the `summary` event.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Counts {
     pub built: usize,
     pub up_to_date: usize,
@@ -157,7 +178,7 @@ impl Event {
 }
 
 /// What happened to one image in a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Outcome {
     Built,
@@ -182,13 +203,19 @@ impl Outcome {
 }
 
 /// One entry of `list --message-format json` (a JSON array of these).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ListEntry {
+    /// The selector's language (`python`).
     pub language: String,
+    /// The selector's variant (`3.11`), null without variants.
     pub variant: Option<String>,
+    /// The expanded image name.
     pub name: String,
+    /// Its full references.
     pub refs: Vec<String>,
+    /// Its `sdkimage.toml`, relative to the workspace root.
     pub manifest: String,
+    /// The names of the images it builds on (ours only).
     pub depends_on: Vec<String>,
     /// The platforms built, when the image names them (else the engine's own).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -199,7 +226,7 @@ pub struct ListEntry {
 }
 
 /// One element of `dockerfile --message-format json` (a JSON array of these, one per image).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct DockerfileEntry {
     pub name: String,
     pub language: String,
@@ -322,17 +349,22 @@ impl EventSink for Tally<'_> {
 
 /// One image in the `--metadata-file` JSON (keyed by image name). The dotted keys are the ones
 /// `docker buildx bake --metadata-file` writes, so tools that read bake's file read ours.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ImageMetadata {
+    /// Its full references.
     pub refs: Vec<String>,
+    /// The local image id (`sha256:...`) its refs point at; null when the build failed.
     pub id: Option<String>,
     /// The registry manifest digest, once pushed.
     pub digest: Option<String>,
+    /// Whether it was pushed in this run (`build --push`, `push`).
     pub pushed: bool,
     /// Number of license entries added to the image, when licenses were pulled.
     pub licenses: Option<usize>,
+    /// The time its build (or check) took.
     pub duration_ms: u64,
     pub outcome: Outcome,
+    /// Its references, comma-separated (as bake writes it).
     #[serde(rename = "image.name")]
     pub image_name: String,
     #[serde(
@@ -360,7 +392,7 @@ pub struct ImageMetadata {
 
 /// One external base image in the metadata file: the engine's id of it and, when it came from
 /// a registry (pulled, or pushed from here), the registry's manifest digest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct BaseMetadata {
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -368,7 +400,7 @@ pub struct BaseMetadata {
 }
 
 /// One platform of an image in the metadata file.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PlatformMetadata {
     pub id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -468,7 +500,7 @@ pub struct MetadataEntry {
 
 /// `build --print`: the resolved plan, one JSON object on stdout; nothing is prepared, built,
 /// tagged or recorded. The README's "JSON output" documents it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BuildPrint {
     pub schema: u32,
     /// The selected images, in build order (dependencies first).
@@ -476,7 +508,7 @@ pub struct BuildPrint {
 }
 
 /// One image of [`BuildPrint`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct PrintedImage {
     pub name: String,
     pub language: String,
@@ -514,7 +546,7 @@ pub struct PrintedImage {
 }
 
 /// One platform of a [`PrintedImage`].
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct PlatformCheck {
     pub platform: String,
     pub status: PlanStatus,
@@ -528,7 +560,9 @@ pub struct PlatformCheck {
 }
 
 /// What a build would do with an image, as `build --print` sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum PlanStatus {
     /// The recorded build stands: nothing is sent to the engine.

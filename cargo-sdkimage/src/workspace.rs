@@ -49,14 +49,14 @@ pub struct CargoFlags {
 }
 
 impl CargoFlags {
-    /// The flags as cargo arguments. `lock_exists`: a release never rewrites `Cargo.lock`, so
-    /// a resolving call passes `--locked` whenever there is one.
-    pub fn args(&self, lock_exists: bool) -> Vec<String> {
+    /// The flags the user gave, as cargo arguments; nothing is added (cargo's own default is to
+    /// update `Cargo.lock` when it must, and so is ours).
+    pub fn args(&self) -> Vec<String> {
         let mut args = Vec::new();
         if self.frozen {
             args.push("--frozen".to_string());
         } else {
-            if self.locked || lock_exists {
+            if self.locked {
                 args.push("--locked".to_string());
             }
             if self.offline {
@@ -64,6 +64,11 @@ impl CargoFlags {
             }
         }
         args
+    }
+
+    /// Whether the user forbade cargo to change `Cargo.lock` (`--locked` or `--frozen`).
+    pub fn lock_fixed(&self) -> bool {
+        self.locked || self.frozen
     }
 }
 
@@ -379,7 +384,7 @@ fn cargo_metadata(
 ) -> Result<cargo_metadata::Metadata> {
     let mut cmd = cargo_metadata::MetadataCommand::new();
     cmd.no_deps();
-    cmd.other_options(cargo.args(false));
+    cmd.other_options(cargo.args());
     if let Some(path) = manifest_path {
         cmd.manifest_path(path);
     }

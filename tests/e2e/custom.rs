@@ -3,7 +3,7 @@
 
 use sdkimage::output::{DockerfileEntry, EventKind};
 
-use crate::support::{Repo, docker_run};
+use crate::support::{Repo, docker_run, parse_checked};
 
 /// `dockerfile <selector> --message-format json`: the one entry it prints.
 #[track_caller]
@@ -17,8 +17,7 @@ fn dockerfile_json(repo: &Repo, selector: &str) -> DockerfileEntry {
         "json",
     ]);
     run.success();
-    let mut entries: Vec<DockerfileEntry> = serde_json::from_str(&run.stdout())
-        .unwrap_or_else(|e| panic!("not a list of Dockerfiles ({e}):\n{}", run.stdout()));
+    let mut entries: Vec<DockerfileEntry> = parse_checked("dockerfile", &run.stdout());
     assert_eq!(entries.len(), 1, "{entries:?}");
     entries.remove(0)
 }

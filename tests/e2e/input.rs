@@ -2,7 +2,7 @@
 
 use sdkimage::output::EventKind;
 
-use crate::support::{BIN, Repo, parse_list};
+use crate::support::{BIN, Repo, parse_list, run_sdkimage};
 
 #[test]
 fn list_shows_the_expanded_images_as_a_table_and_as_json() {
@@ -416,4 +416,59 @@ fn a_manifest_that_is_not_utf8_is_invalid_input() {
         "{}",
         run.stderr()
     );
+}
+
+/// A workspace with no `sdkimage.toml` anywhere: the commands that need images are exit 2
+/// pointing at `init`; `list` succeeds with the same line on stderr (nothing is listed).
+#[test]
+fn an_empty_workspace_points_at_init() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("sdkimage-workspace.toml"),
+        "version = \"1.0.0\"\nrepository-root = \"localhost:5000/empty\"\n",
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("docs")).unwrap();
+    let root = dir.path().canonicalize().unwrap();
+    let expected = format!(
+        "no sdkimage.toml found under {}; run `cargo sdkimage init <dir>`",
+        root.display()
+    );
+    let commands: [&[&str]; 8] = [
+        &["build"],
+        &["licenses", "--out", "licenses-out"],
+        &["build", "--dry-run"],
+        &["push"],
+        &["verify"],
+        &["promote", "--from-tag", "rc1", "--tag", "1.0.0"],
+        &["check"],
+        &["dockerfile"],
+    ];
+    for args in commands {
+        let run = run_sdkimage(dir.path(), args, &[]);
+        run.expect_code(2);
+        assert!(
+            run.stderr().contains(&expected),
+            "{args:?}: {}",
+            run.stderr()
+        );
+    }
+    // In JSON mode it is the error event, as any input error.
+    let run = run_sdkimage(dir.path(), &["build", "--message-format", "json"], &[]);
+    run.expect_code(2);
+    let events = run.events();
+    assert_eq!(events[0].event, EventKind::Error);
+    assert_eq!(events[0].message.as_deref(), Some(expected.as_str()));
+    // From a folder below the root, the root is named.
+    let run = run_sdkimage(&dir.path().join("docs"), &["build"], &[]);
+    run.expect_code(2);
+    assert!(run.stderr().contains(&expected), "{}", run.stderr());
+
+    let list = run_sdkimage(dir.path(), &["list"], &[]);
+    list.success();
+    assert!(list.stderr().contains(&expected), "{}", list.stderr());
+    let list = run_sdkimage(dir.path(), &["list", "--message-format", "json"], &[]);
+    list.success();
+    assert!(list.list().is_empty());
+    assert!(list.stderr().contains(&expected), "{}", list.stderr());
 }

@@ -530,3 +530,56 @@ fn a_malformed_overrides_or_policy_file_stops_the_run_before_anything_is_built()
     // Without --pull-licenses the files are not read.
     repo.run(&["build", "--progress", "none"]).success();
 }
+
+/// A dependency added to a crate and `Cargo.lock` not updated yet (`cargo build` would update
+/// it): the license gathering resolves on a copy, finds the new crate, and leaves the user's
+/// lock file as it was. `--locked` from the user is honoured, as cargo does.
+#[test]
+fn a_lock_file_behind_its_manifests_neither_fails_nor_changes() {
+    let repo = Repo::new("stale-lock");
+    let lock = std::fs::read(repo.file("Cargo.lock")).unwrap();
+
+    let locked = repo.run(&[
+        "build",
+        "--locked",
+        "--pull-licenses",
+        "--progress",
+        "plain",
+    ]);
+    locked.expect_code(1);
+    assert!(
+        locked.stderr().contains("--locked was passed"),
+        "{}",
+        locked.stderr()
+    );
+
+    let run = repo.run(&[
+        "build",
+        "--pull-licenses",
+        "--tag",
+        "t",
+        "--progress",
+        "plain",
+    ]);
+    run.success();
+    assert_eq!(
+        std::fs::read(repo.file("Cargo.lock")).unwrap(),
+        lock,
+        "Cargo.lock was changed"
+    );
+    let image = format!("{}/stale_sdk:t", repo.root);
+    let (code, text) = sh(&image, "cat /opt/stale/licenses/index.json");
+    assert_eq!(code, 0, "no index.json in the image");
+    let index: Value = serde_json::from_str(&text).unwrap();
+    let entries = entries_by_key(&index);
+    assert_eq!(
+        entries.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["cargo/stale-lock-helper"]
+    );
+    assert_eq!(entries["cargo/stale-lock-helper"]["license"], "MIT");
+    let (_, license) = sh(
+        &image,
+        "cat /opt/stale/licenses/cargo/stale-lock-helper-0.2.0/LICENSE",
+    );
+    assert!(license.contains("stale-lock fixture"), "{license}");
+}

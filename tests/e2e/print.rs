@@ -9,8 +9,7 @@ use crate::support::*;
 #[track_caller]
 fn plan_of(run: &Run) -> BuildPrint {
     run.success();
-    serde_json::from_str(&run.stdout())
-        .unwrap_or_else(|e| panic!("not a build plan ({e}):\n{}", run.stdout()))
+    parse_checked("print", &run.stdout())
 }
 
 #[track_caller]

@@ -228,14 +228,62 @@ impl Run {
     }
 }
 
-/// JSON event lines (blank lines skipped); a line that is not an [`Event`] fails the test.
+/// The published schemas (`docs/schema/<name>.schema.json`), each compiled once.
+pub const SCHEMAS: [&str; 5] = ["event", "metadata", "list", "print", "dockerfile"];
+
+/// Fails the test unless `value` meets the committed schema `docs/schema/<name>.schema.json`:
+/// every JSON output the tests read is checked against the published contract.
+#[track_caller]
+pub fn assert_meets_schema(name: &str, value: &serde_json::Value) {
+    static VALIDATORS: std::sync::OnceLock<BTreeMap<&'static str, jsonschema::Validator>> =
+        std::sync::OnceLock::new();
+    let validators = VALIDATORS.get_or_init(|| {
+        SCHEMAS
+            .iter()
+            .map(|&name| {
+                let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join(format!("../docs/schema/{name}.schema.json"));
+                let schema: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+                let validator = jsonschema::validator_for(&schema)
+                    .unwrap_or_else(|e| panic!("{} is no valid schema: {e}", path.display()));
+                (name, validator)
+            })
+            .collect()
+    });
+    let validator = &validators[name];
+    let errors: Vec<String> = validator
+        .iter_errors(value)
+        .map(|e| format!("{e} (at `{}`)", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "this output does not meet docs/schema/{name}.schema.json:\n{}\n--- output\n{value:#}",
+        errors.join("\n")
+    );
+}
+
+/// Text as JSON meeting the schema `name`, then as `T`.
+#[track_caller]
+pub fn parse_checked<T: serde::de::DeserializeOwned>(name: &str, text: &str) -> T {
+    let value: serde_json::Value = serde_json::from_str(text)
+        .unwrap_or_else(|e| panic!("not JSON ({e}), expected {name} output:\n{text}"));
+    assert_meets_schema(name, &value);
+    serde_json::from_value(value).unwrap_or_else(|e| panic!("not {name} output ({e}):\n{text}"))
+}
+
+/// JSON event lines (blank lines skipped); a line that is not an [`Event`] meeting the event
+/// schema fails the test.
 #[track_caller]
 pub fn parse_events(stdout: &str) -> Vec<Event> {
     stdout
         .lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
-            serde_json::from_str(l)
+            let value: serde_json::Value = serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("not an output event ({e}): {l}\n--- stdout\n{stdout}"));
+            assert_meets_schema("event", &value);
+            serde_json::from_value(value)
                 .unwrap_or_else(|e| panic!("not an output event ({e}): {l}\n--- stdout\n{stdout}"))
         })
         .collect()
@@ -244,7 +292,7 @@ pub fn parse_events(stdout: &str) -> Vec<Event> {
 /// The JSON array `list --message-format json` prints.
 #[track_caller]
 pub fn parse_list(stdout: &str) -> Vec<ListEntry> {
-    serde_json::from_str(stdout).unwrap_or_else(|e| panic!("not a list of images ({e}):\n{stdout}"))
+    parse_checked("list", stdout)
 }
 
 /// A `--metadata-file`, keyed by image name.
@@ -252,6 +300,9 @@ pub fn parse_list(stdout: &str) -> Vec<ListEntry> {
 pub fn read_metadata(path: &Path) -> BTreeMap<String, ImageMetadata> {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("cannot read the metadata file {}: {e}", path.display()));
+    if let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) {
+        assert_meets_schema("metadata", &value);
+    }
     serde_json::from_str(&text).unwrap_or_else(|e| {
         panic!(
             "the metadata file {} is not a map of image metadata ({e}):\n{text}",

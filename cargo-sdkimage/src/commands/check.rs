@@ -65,7 +65,11 @@ pub async fn check(
     // Selectors are resolved below, where a word that names no image may be a reference.
     let mut everything = target.clone();
     everything.selectors.clear();
-    let l = super::load(&everything)?;
+    // References need no manifest: a workspace without one still checks them.
+    let l = super::load_with(&everything, true)?;
+    if target.selectors.is_empty() && l.plan.manifests.is_empty() {
+        return Err(Error::Usage(super::no_manifests(&l.ws.root)));
+    }
     let subjects = subjects(&l, target, cmd)?;
     let engine = Engine::connect().await?;
     let registries = match cmd.anonymous {

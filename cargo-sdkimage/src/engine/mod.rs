@@ -270,28 +270,11 @@ impl Engine {
         }
     }
 
-    /// Whether the engine can build with BuildKit over its API: every Linux engine with API
-    /// 1.39 or newer carries it (`/_ping`'s `Builder-Version` only says which builder the
-    /// docker CLI should default to). `Err` says what the engine lacks.
+    /// Whether the engine can build with BuildKit over its API ([`buildkit_support_of`] of its
+    /// `/version`). `Err` says what the engine lacks.
     pub async fn buildkit_support(&self) -> Result<std::result::Result<(), String>> {
         let v = self.docker.version().await.map_err(|e| self.classify(e))?;
-        let os = v.os.unwrap_or_default();
-        let api = v.api_version.unwrap_or_default();
-        let (major, minor) = api
-            .split_once('.')
-            .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
-            .unwrap_or((0, 0));
-        Ok(if os != "linux" {
-            Err(format!(
-                "the engine runs on {os}; BuildKit through the engine's API needs a Linux engine"
-            ))
-        } else if (major, minor) < (1, 39) {
-            Err(format!(
-                "the engine speaks API {api}; BuildKit through the API needs 1.39 (Docker 18.09) or newer"
-            ))
-        } else {
-            Ok(())
-        })
+        Ok(buildkit_support_of(&v))
     }
 
     /// Build and wait for the image id, keeping no log (small generated builds: a licenses
@@ -492,6 +475,42 @@ impl Engine {
     }
 }
 
+/// Whether an engine that answers `/version` with `v` can build with BuildKit over its API:
+/// every Linux Docker engine with API 1.39 or newer carries it (`/_ping`'s `Builder-Version`
+/// only says which builder the docker CLI should default to). Podman's Docker-compatible API
+/// answers as API 1.41 but has neither `/session` nor `/build?version=2`; it names itself in
+/// `Components` ("Podman Engine"). `Err` says what the engine lacks.
+pub fn buildkit_support_of(v: &bollard::models::SystemVersion) -> std::result::Result<(), String> {
+    let podman = v
+        .components
+        .iter()
+        .flatten()
+        .find(|c| c.name.to_ascii_lowercase().contains("podman"));
+    if let Some(podman) = podman {
+        return Err(format!(
+            "the engine is {} {}, whose Docker-compatible API has no BuildKit (no build sessions, no `/build?version=2`)",
+            podman.name, podman.version
+        ));
+    }
+    let os = v.os.as_deref().unwrap_or_default();
+    let api = v.api_version.as_deref().unwrap_or_default();
+    let (major, minor) = api
+        .split_once('.')
+        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
+        .unwrap_or((0, 0));
+    if os != "linux" {
+        Err(format!(
+            "the engine runs on {os}; BuildKit through the engine's API needs a Linux engine"
+        ))
+    } else if (major, minor) < (1, 39) {
+        Err(format!(
+            "the engine speaks API {api}; BuildKit through the API needs 1.39 (Docker 18.09) or newer"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 /// `1.0: digest: sha256:abc... size: 524` -> `sha256:abc...`.
 fn pushed_digest(status: &str) -> Option<&str> {
     let (_, rest) = status.split_once("digest: ")?;
@@ -515,6 +534,38 @@ mod push_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn recorded_version(file: &str) -> bollard::models::SystemVersion {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/engine/testdata")
+            .join(file);
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    }
+
+    /// `/version` as Debian's engines answer it (recorded from `podman system service` 4.3.1
+    /// and dockerd 20.10.24): both say API 1.41; only dockerd has BuildKit.
+    #[test]
+    fn podman_is_an_engine_without_buildkit() {
+        let podman = recorded_version("version-podman-4.3.1.json");
+        assert_eq!(podman.api_version.as_deref(), Some("1.41"));
+        let why = buildkit_support_of(&podman).unwrap_err();
+        assert!(why.contains("Podman Engine 4.3.1"), "{why}");
+        assert!(why.contains("no BuildKit"), "{why}");
+        let docker = recorded_version("version-docker-20.10.json");
+        assert_eq!(buildkit_support_of(&docker), Ok(()));
+    }
+
+    #[test]
+    fn old_or_non_linux_engines_have_no_buildkit() {
+        let mut v = recorded_version("version-docker-20.10.json");
+        v.api_version = Some("1.38".into());
+        let why = buildkit_support_of(&v).unwrap_err();
+        assert!(why.contains("API 1.38"), "{why}");
+        v.api_version = Some("1.41".into());
+        v.os = Some("windows".into());
+        let why = buildkit_support_of(&v).unwrap_err();
+        assert!(why.contains("windows"), "{why}");
+    }
 
     #[test]
     fn ansi_sequences_are_stripped() {

@@ -24,25 +24,8 @@ use crate::workspace::Workspace;
 pub fn gather_cargo(ws: &Workspace, crate_manifest: &Path) -> Result<Gathered> {
     let cargo_manifest = ws.cargo_manifest("a `cargo` license source")?;
     let host = host_triple()?;
-    // Never rewrite Cargo.lock: `--locked` whenever it exists, and the user's cargo flags.
-    let mut options = ws.cargo.args(ws.root.join("Cargo.lock").is_file());
-    options.extend(["--filter-platform".to_string(), host]);
-    let metadata = MetadataCommand::new()
-        .manifest_path(cargo_manifest)
-        .other_options(options)
-        .exec()
-        .map_err(|e| {
-            let detail = match &e {
-                cargo_metadata::Error::CargoMetadata { stderr } => stderr.trim().to_string(),
-                other => other.to_string(),
-            };
-            Error::Failed(format!(
-                "cargo licenses: cannot resolve the dependencies of {}: {detail}",
-                cargo_manifest.display()
-            ))
-        })?;
+    let (metadata, checksums) = resolve(ws, cargo_manifest, &host)?;
     let root = find_package(&metadata, crate_manifest)?;
-    let checksums = lock_checksums(&ws.root)?;
     let mut gathered = Gathered::default();
     for id in third_party_dependencies(&metadata, &root.id)? {
         let package = &metadata[&id];
@@ -52,6 +35,110 @@ pub fn gather_cargo(ws: &Workspace, crate_manifest: &Path) -> Result<Gathered> {
     }
     Ok(gathered)
 }
+
+/// `cargo metadata` of the whole resolve, with the lock file's checksums, never failing where
+/// `cargo build` would succeed and never changing the user's `Cargo.lock`:
+/// - with `--locked`/`--frozen` from the user, exactly that, in place (cargo's refusal stands);
+/// - else, in place with `--locked` added when the lock file is up to date (it is then only read);
+/// - else, on a copy: a temporary folder of links to the workspace root's entries beside a copy
+///   of its `Cargo.lock`, which cargo updates there (`shadow_resolve`);
+/// - and when even that fails (a relative path dependency out of the workspace root cannot be
+///   reached from the copy), in place without `--locked`, as `cargo build` would: cargo then
+///   updates `Cargo.lock` itself.
+fn resolve(ws: &Workspace, cargo_manifest: &Path, host: &str) -> Result<(Metadata, Checksums)> {
+    let flags = ws.cargo;
+    let failed = |detail: String| {
+        Error::Failed(format!(
+            "cargo licenses: cannot resolve the dependencies of {}: {detail}",
+            cargo_manifest.display()
+        ))
+    };
+    let in_place = |locked: bool| {
+        let mut options = flags.args();
+        if locked {
+            options.push("--locked".to_string());
+        }
+        cargo_metadata_of(cargo_manifest, options, host)
+    };
+    if flags.lock_fixed() {
+        let metadata = in_place(false).map_err(failed)?;
+        return Ok((metadata, lock_checksums(&ws.root)?));
+    }
+    if ws.root.join("Cargo.lock").is_file() {
+        match in_place(true) {
+            Ok(metadata) => return Ok((metadata, lock_checksums(&ws.root)?)),
+            // Anything but "the lock file needs an update" fails the same on a copy.
+            Err(detail) if !detail.contains("--locked") => return Err(failed(detail)),
+            Err(_) => {}
+        }
+    }
+    if let Ok(found) = shadow_resolve(ws, host) {
+        return Ok(found);
+    }
+    let metadata = in_place(false).map_err(failed)?;
+    Ok((metadata, lock_checksums(&ws.root)?))
+}
+
+/// `cargo metadata` (the whole resolve, for `host`) of `manifest` with `options`; cargo's
+/// message on failure.
+fn cargo_metadata_of(
+    manifest: &Path,
+    mut options: Vec<String>,
+    host: &str,
+) -> std::result::Result<Metadata, String> {
+    options.extend(["--filter-platform".to_string(), host.to_string()]);
+    MetadataCommand::new()
+        .manifest_path(manifest)
+        .other_options(options)
+        .exec()
+        .map_err(|e| match e {
+            cargo_metadata::Error::CargoMetadata { stderr } => stderr.trim().to_string(),
+            other => other.to_string(),
+        })
+}
+
+/// The resolve on a copy: a temporary folder holding a link to every entry of the workspace
+/// root but `Cargo.lock`, and a copy of `Cargo.lock` (when there is one) that cargo may update.
+/// Paths inside the workspace resolve through the links (a crate's folder canonicalizes to the
+/// real one); the user's lock file is never opened for writing.
+fn shadow_resolve(
+    ws: &Workspace,
+    host: &str,
+) -> std::result::Result<(Metadata, Checksums), String> {
+    let shadow = tempfile::Builder::new()
+        .prefix("sdkimage-cargo-resolve-")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
+    let entries = std::fs::read_dir(&ws.root).map_err(|e| e.to_string())?;
+    for entry in entries {
+        let entry = entry.map_err(|e| e.to_string())?;
+        let name = entry.file_name();
+        let target = shadow.path().join(&name);
+        if name == "Cargo.lock" {
+            std::fs::copy(entry.path(), &target).map_err(|e| e.to_string())?;
+        } else {
+            std::os::unix::fs::symlink(entry.path(), &target).map_err(|e| e.to_string())?;
+        }
+    }
+    let mut metadata = cargo_metadata_of(&shadow.path().join("Cargo.toml"), ws.cargo.args(), host)?;
+    let checksums = lock_checksums(shadow.path()).map_err(|e| e.to_string())?;
+    // The copy goes away: paths through it become the workspace's own.
+    let real = |path: &mut cargo_metadata::camino::Utf8PathBuf| {
+        if let Ok(rest) = path.strip_prefix(shadow.path())
+            && let Some(root) = cargo_metadata::camino::Utf8Path::from_path(&ws.root)
+        {
+            *path = root.join(rest);
+        }
+    };
+    real(&mut metadata.workspace_root);
+    for package in &mut metadata.packages {
+        real(&mut package.manifest_path);
+    }
+    Ok((metadata, checksums))
+}
+
+/// `(name, version, source) -> checksum`.
+type Checksums = HashMap<(String, String, String), String>;
 
 /// `Cargo.lock`'s packages, for their checksums.
 #[derive(Deserialize)]
@@ -70,7 +157,7 @@ struct LockedPackage {
 
 /// `(name, version, source) -> checksum` of the registry packages of the workspace's
 /// `Cargo.lock` (the sha256 of the `.crate` file); empty without a lock file.
-fn lock_checksums(root: &Path) -> Result<HashMap<(String, String, String), String>> {
+fn lock_checksums(root: &Path) -> Result<Checksums> {
     let path = root.join("Cargo.lock");
     let rules = crate::guarded::Rules::new(root, crate::guarded::METADATA_CAP, "Cargo.lock");
     let text = match crate::guarded::read_to_string(&path, rules) {
@@ -95,7 +182,7 @@ fn lock_checksums(root: &Path) -> Result<HashMap<(String, String, String), Strin
 /// A crate's download location and checksum: crates.io's download URL and the lock file's
 /// sha256 for a crates.io crate, the lock's checksum alone for another registry's, the
 /// repository at its commit for a git dependency, nothing for a path dependency.
-fn origin(package: &Package, checksums: &HashMap<(String, String, String), String>) -> Origin {
+fn origin(package: &Package, checksums: &Checksums) -> Origin {
     let Some(source) = &package.source else {
         return Origin::default();
     };

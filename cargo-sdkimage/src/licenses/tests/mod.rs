@@ -2,6 +2,7 @@
 //! mirror and wheels from PyPI, the last two inside a real image built by the Docker engine.
 //! Downloads are cached under the target folder, so reruns are fast.
 
+mod cargo_lock;
 mod cargo_registry;
 mod image_packages;
 
