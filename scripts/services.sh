@@ -4,7 +4,8 @@
 #
 # Debian's packages: docker.io (dockerd, classic builder, API 1.41), docker-registry
 # (distribution v2), busybox-static (the base of test images; nothing can be pulled here),
-# apache2-utils (htpasswd for auth tests), socat and iproute2 (a second, cold engine).
+# apache2-utils (htpasswd for auth tests), socat and iproute2 (a second, cold engine),
+# golang-go (the Go binaries the license tests build, offline).
 
 _services_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SDKIMAGE_STATE="${SDKIMAGE_STATE:-$_services_root/target/services}"
@@ -25,6 +26,8 @@ ensure_packages() {
     # start_cold_engine: a forwarder into its network namespace, and `ip`
     command -v socat >/dev/null || missing+=(socat)
     command -v ip >/dev/null || missing+=(iproute2)
+    # the go license tests build their Go binaries here (GOPROXY=off, local replacements)
+    command -v go >/dev/null || missing+=(golang-go)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "services: installing ${missing[*]} (Debian packages)" >&2
         _as_root apt-get update -qq >/dev/null

@@ -14,6 +14,7 @@ mod habits;
 mod hardening;
 mod input;
 mod licenses;
+mod licenses_go_java;
 mod print;
 mod publish;
 mod sbom;
