@@ -5,7 +5,8 @@
 //! The license: the POM's `<licenses>` (mapped to SPDX exactly, `pom.rs`), else its parents'
 //! through the local Maven repository (`maven-repo`, default `~/.m2/repository`), else the one
 //! license the jar's own texts are identified as. The texts: the jar's `META-INF/LICENSE*` and
-//! `NOTICE*`, else the SPDX list's standard text of a declared SPDX license, else overrides.
+//! `NOTICE*` (else, in `check`, the SPDX list's standard text of a declared SPDX license, else
+//! overrides).
 
 mod pom;
 
@@ -126,17 +127,6 @@ pub(crate) fn read_jar(
         add_texts(&mut entry, path, &jar.texts);
         if entry.license.is_none() {
             identify_license(&mut entry);
-        }
-        if entry.files.is_empty()
-            && let Some(texts) = entry.license.as_deref().and_then(identify::standard_texts)
-        {
-            for (id, text) in texts {
-                entry.add_file(
-                    &format!("{id}.txt"),
-                    format!("{}{id}", identify::STANDARD_TEXT),
-                    text.as_bytes().to_vec(),
-                );
-            }
         }
         entries.push(entry);
     }
