@@ -6,7 +6,10 @@
 //! guessed: a text is identified only at [`CONFIDENCE`] or more, as a whole license (not a
 //! header), and several texts only when they agree on one id.
 
-use std::sync::OnceLock;
+use std::collections::BTreeMap;
+use std::sync::{Mutex, OnceLock};
+
+use sha2::{Digest, Sha256};
 
 use spdx::detection::{LicenseType, Store, TextData};
 
@@ -23,8 +26,23 @@ fn store() -> Option<&'static Store> {
     STORE.get_or_init(|| Store::load_inline().ok()).as_ref()
 }
 
-/// The SPDX id of one license text, when the matcher is sure enough.
+/// The SPDX id of one license text, when the matcher is sure enough. Each distinct text is
+/// matched once per process: an image's jars and Go modules repeat the same few texts, and a
+/// match costs far more than reading a jar.
 pub(crate) fn identify(text: &[u8]) -> Option<String> {
+    static SEEN: Mutex<BTreeMap<[u8; 32], Option<String>>> = Mutex::new(BTreeMap::new());
+    let key: [u8; 32] = Sha256::digest(text).into();
+    if let Some(found) = SEEN.lock().unwrap_or_else(|e| e.into_inner()).get(&key) {
+        return found.clone();
+    }
+    let found = matched(text);
+    SEEN.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key, found.clone());
+    found
+}
+
+fn matched(text: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(text).ok()?;
     if text.trim().is_empty() {
         return None;
