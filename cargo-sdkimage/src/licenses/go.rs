@@ -54,8 +54,8 @@ impl ImageGatherer for Go {
         for info in self.binaries.values() {
             let main = info.main.as_ref().map(|m| m.path.as_str());
             for dep in &info.deps {
-                // A module of the workspace that another binary's main module depends on is
-                // still first-party when it is this binary's main module.
+                // The main module listed as its own dependency (through a replace) is still
+                // first-party.
                 if Some(dep.path.as_str()) == main {
                     continue;
                 }
