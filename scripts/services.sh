@@ -6,7 +6,8 @@
 # (distribution v2), busybox-static (the base of test images; nothing can be pulled here),
 # apache2-utils (htpasswd for auth tests), socat and iproute2 (a second, cold engine), podman
 # (its Docker-compatible API, which has no BuildKit; the test starts its own
-# `podman system service` on a socket of its own and stops it).
+# `podman system service` on a socket of its own and stops it), golang-go (the Go binaries
+# the license tests build, offline).
 
 _services_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SDKIMAGE_STATE="${SDKIMAGE_STATE:-$_services_root/target/services}"
@@ -28,6 +29,8 @@ ensure_packages() {
     command -v socat >/dev/null || missing+=(socat)
     command -v ip >/dev/null || missing+=(iproute2)
     command -v podman >/dev/null || missing+=(podman)
+    # the go license tests build their Go binaries here (GOPROXY=off, local replacements)
+    command -v go >/dev/null || missing+=(golang-go)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "services: installing ${missing[*]} (Debian packages)" >&2
         _as_root apt-get update -qq >/dev/null

@@ -684,7 +684,6 @@ pub async fn licenses(
     reporter: Arc<dyn EventSink>,
     interrupt: Interrupt,
 ) -> Result<usize> {
-    use crate::manifest::LicenseSource;
     let l = load(target)?;
     let wanted: Vec<ImageIndex> = l
         .selection
@@ -706,9 +705,7 @@ pub async fn licenses(
     };
     let needs_image = wanted.iter().any(|&i| {
         let spec = l.plan.manifest_of(i).licenses.as_ref().expect("filtered");
-        spec.sources
-            .iter()
-            .any(|s| !matches!(s, LicenseSource::Cargo { .. }))
+        spec.sources.iter().any(crate::licenses::needs_image)
     });
     let mut total = 0;
     if !needs_image {

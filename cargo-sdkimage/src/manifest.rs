@@ -12,6 +12,7 @@ use toml::Spanned;
 use crate::error::{Diagnostic, Error, Result};
 use crate::paths::{normalize, normalize_inner};
 use crate::template::Template;
+use license_keys::RawLicenseSource;
 
 pub const MANIFEST_FILE: &str = "sdkimage.toml";
 
@@ -75,16 +76,6 @@ pub struct Licenses {
     pub sources: Vec<LicenseSource>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LicenseSource {
-    /// Rust dependencies of the crate whose `Cargo.toml` this is (absolute path).
-    Cargo { manifest: PathBuf },
-    /// Python distributions installed in the built image.
-    Python,
-    /// Debian packages installed in the built image.
-    Debian,
-}
-
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPrepare {
@@ -107,21 +98,6 @@ struct RawLicenses {
     dest: Spanned<String>,
     #[serde(default)]
     sources: Vec<Spanned<RawLicenseSource>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawLicenseSource {
-    kind: Spanned<LicenseKind>,
-    manifest: Option<Spanned<String>>,
-}
-
-#[derive(Deserialize, Clone, Copy, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-enum LicenseKind {
-    Cargo,
-    Python,
-    Debian,
 }
 
 /// Where a `[secrets]` entry comes from: `{ env = "NPM_TOKEN" }` or `{ file = "~/.netrc" }`.
@@ -703,30 +679,6 @@ impl Checker<'_> {
         }
     }
 
-    /// One entry of `licenses.sources`: `manifest` is required for `cargo`, and only there.
-    fn license_source(&mut self, s: Spanned<RawLicenseSource>) -> Option<LicenseSource> {
-        let span = s.span();
-        let s = s.into_inner();
-        match (*s.kind.get_ref(), &s.manifest) {
-            (LicenseKind::Cargo, Some(m)) => self
-                .check_path(m, PathKind::File, "licenses cargo manifest")
-                .map(|m| LicenseSource::Cargo { manifest: m }),
-            (LicenseKind::Cargo, None) => {
-                self.error(span.start, "a `cargo` license source needs `manifest`, the Cargo.toml of the crate whose dependencies ship in the image");
-                None
-            }
-            (_, Some(m)) => {
-                self.error(
-                    m.span().start,
-                    "`manifest` is only for `cargo` license sources",
-                );
-                None
-            }
-            (LicenseKind::Python, None) => Some(LicenseSource::Python),
-            (LicenseKind::Debian, None) => Some(LicenseSource::Debian),
-        }
-    }
-
     /// Resolve a manifest-relative path; it must exist and stay inside the workspace root,
     /// also after symlinks are followed.
     fn check_path(&mut self, rel: &Spanned<String>, kind: PathKind, what: &str) -> Option<PathBuf> {
@@ -790,5 +742,7 @@ mod cache_keys;
 pub mod contract;
 pub mod custom;
 mod labels;
+mod license_keys;
+pub use license_keys::{KINDS as LICENSE_KINDS, LicenseSource};
 #[cfg(test)]
 pub(crate) mod tests;

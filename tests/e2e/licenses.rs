@@ -20,7 +20,7 @@ const WHEEL: (&str, &str) = ("six", "1.16.0");
 
 /// `<target>/<profile>/sdkimage-test-cache/licenses/<what>` (shared with the library's license
 /// tests), created.
-fn cache_dir(what: &str) -> PathBuf {
+pub(crate) fn cache_dir(what: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let profile = exe.parent().and_then(Path::parent).unwrap();
     let dir = profile.join("sdkimage-test-cache/licenses").join(what);
@@ -29,7 +29,7 @@ fn cache_dir(what: &str) -> PathBuf {
 }
 
 #[track_caller]
-fn run(cmd: &mut Command) -> String {
+pub(crate) fn run(cmd: &mut Command) -> String {
     let out = cmd
         .output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
@@ -69,7 +69,7 @@ fn cached(dir: &str, prefix: &str, suffix: &str, download: impl Fn(&Path)) -> Pa
     target
 }
 
-fn deb(package: &str) -> PathBuf {
+pub(crate) fn deb(package: &str) -> PathBuf {
     cached("debs", &format!("{package}_"), ".deb", |tmp| {
         run(Command::new("apt-get")
             .args(["download", package])

@@ -16,6 +16,7 @@ mod habits;
 mod hardening;
 mod input;
 mod licenses;
+mod licenses_go_java;
 mod podman;
 mod print;
 mod publish;

@@ -16,7 +16,7 @@ const EPOCH: (&str, &str) = ("SOURCE_DATE_EPOCH", "1700000000");
 /// Validate `file` with `pyspdxtools -i` (PyPI's spdx-tools, path in SDKIMAGE_PYSPDXTOOLS).
 /// Fails, never skips, when the validator is missing.
 #[track_caller]
-fn validate(file: &Path) {
+pub(crate) fn validate(file: &Path) {
     let tool = std::env::var_os("SDKIMAGE_PYSPDXTOOLS").expect(
         "SDKIMAGE_PYSPDXTOOLS is not set: the SBOM tests need the SPDX validator; run them through scripts/test, which installs spdx-tools and sets it",
     );

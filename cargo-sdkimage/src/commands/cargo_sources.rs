@@ -5,14 +5,12 @@ use crate::error::Result;
 
 /// A `cargo` license source needs a Cargo workspace: said before anything runs.
 pub(super) fn check_cargo_sources(l: &Loaded) -> Result<()> {
-    use crate::manifest::LicenseSource;
     for &i in &l.selection {
         let m = l.plan.manifest_of(i);
-        if m.licenses.as_ref().is_some_and(|spec| {
-            spec.sources
-                .iter()
-                .any(|s| matches!(s, LicenseSource::Cargo { .. }))
-        }) {
+        if m.licenses
+            .as_ref()
+            .is_some_and(|spec| spec.sources.iter().any(|s| s.kind == "cargo"))
+        {
             l.ws.cargo_manifest(&format!(
                 "the `cargo` license source of {}",
                 l.ws.display_path(&m.path)

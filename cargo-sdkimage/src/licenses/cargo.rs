@@ -16,7 +16,16 @@ use serde::Deserialize;
 
 use super::{Ecosystem, Gathered, LicenseEntry, Origin, canonical_spdx, is_license_file_name};
 use crate::error::{Error, Result};
+use crate::manifest::LicenseSource;
 use crate::workspace::Workspace;
+
+/// The registered reader of a `cargo` source (its `manifest` key).
+pub(super) fn gather_source(ws: &Workspace, source: &LicenseSource) -> Result<Gathered> {
+    let manifest = source
+        .path("manifest")
+        .expect("the manifest requires `manifest` for cargo");
+    gather_cargo(ws, manifest)
+}
 
 /// The third-party crates `crate_manifest` (a workspace member's `Cargo.toml`) depends on for the
 /// host platform: normal dependencies, followed transitively (also through first-party members,

@@ -1,5 +1,6 @@
-//! Overrides, then policy: what may ship, or one error listing every dependency that needs
-//! attention with the override entry to paste.
+//! Overrides, then the SPDX standard text where a package declares an SPDX license but ships no
+//! text (unless the policy says `require-shipped-texts`), then policy: what may ship, or one
+//! error listing every dependency that needs attention with the override entry to paste.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -7,7 +8,7 @@ use std::path::Path;
 
 use super::overrides::{self, Action, Overrides};
 use super::policy::Policy;
-use super::{Ecosystem, Gathered, LicenseEntry, Resolved};
+use super::{Ecosystem, Gathered, LicenseEntry, Resolved, identify};
 use crate::error::{Error, Result};
 
 /// Read `<licenses_dir>/overrides.toml` and `<licenses_dir>/policy.toml` before anything is
@@ -41,6 +42,10 @@ pub fn check(gathered: Gathered, licenses_dir: &Path) -> Result<Vec<Resolved>> {
             }
             None => {}
         }
+        let shipped_only = policy.as_ref().is_some_and(|p| p.require_shipped_texts);
+        if entry.files.is_empty() && !shipped_only {
+            add_standard_texts(&mut entry);
+        }
         let mut problems = Vec::new();
         if entry.files.is_empty() {
             problems.push(Problem::NoText);
@@ -65,6 +70,21 @@ pub fn check(gathered: Gathered, licenses_dir: &Path) -> Result<Vec<Resolved>> {
             licenses_dir,
             policy.as_ref(),
         )))
+    }
+}
+
+/// A package that declares an SPDX license but ships no text gets the SPDX list's text of each
+/// license (and exception) of it, marked as the standard text in its source.
+fn add_standard_texts(entry: &mut LicenseEntry) {
+    let Some(texts) = entry.license.as_deref().and_then(identify::standard_texts) else {
+        return;
+    };
+    for (id, text) in texts {
+        entry.add_file(
+            &format!("{id}.txt"),
+            format!("{}{id}", identify::STANDARD_TEXT),
+            text.as_bytes().to_vec(),
+        );
     }
 }
 
@@ -287,7 +307,12 @@ mod tests {
     #[test]
     fn merges_duplicates_and_lists_each_offender_once_with_a_pasteable_entry() {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join(policy::FILE), "allow = [\"MIT\"]\n").expect("write");
+        // Strict texts: bare declares MIT but ships none.
+        std::fs::write(
+            dir.path().join(policy::FILE),
+            "allow = [\"MIT\"]\nrequire-shipped-texts = true\n",
+        )
+        .expect("write");
         let gathered = Gathered {
             entries: vec![
                 entry(Ecosystem::Cargo, "bare", Some("MIT"), None),
@@ -338,7 +363,7 @@ mod tests {
         std::fs::write(dir.path().join(overrides::FILE), entries).expect("write");
         std::fs::write(
             dir.path().join(policy::FILE),
-            "allow = [\"MIT\", \"LicenseRef-public-domain\"]\n",
+            "allow = [\"MIT\", \"LicenseRef-public-domain\"]\nrequire-shipped-texts = true\n",
         )
         .expect("write");
         let gathered = Gathered {

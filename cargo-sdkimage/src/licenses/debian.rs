@@ -6,8 +6,33 @@
 use std::collections::BTreeSet;
 
 use super::snapshot::Snapshot;
+use super::sources::ImageGatherer;
 use super::{Ecosystem, LicenseEntry};
 use crate::error::{Error, Result};
+use crate::manifest::LicenseSource;
+use crate::workspace::Workspace;
+
+/// The registered reader of a `debian` source.
+pub(super) fn gatherer(_: &Workspace, _: &LicenseSource) -> Result<Box<dyn ImageGatherer>> {
+    Ok(Box::new(Debian))
+}
+
+struct Debian;
+
+#[cfg(test)]
+pub(super) fn test_gatherer() -> Box<dyn ImageGatherer> {
+    Box::new(Debian)
+}
+
+impl ImageGatherer for Debian {
+    fn keeps(&self, path: &str) -> bool {
+        reads(path)
+    }
+
+    fn gather(self: Box<Self>, snapshot: &Snapshot) -> Result<Vec<LicenseEntry>> {
+        gather(snapshot)
+    }
+}
 
 const STATUS: &str = "/var/lib/dpkg/status";
 const STATUS_DIR: &str = "/var/lib/dpkg/status.d/";

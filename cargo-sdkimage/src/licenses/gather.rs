@@ -4,10 +4,11 @@
 use std::sync::Arc;
 
 use super::Resolved;
+use super::sources::Reader;
 use crate::engine::{BuildRequest, Builder, Engine};
 use crate::error::{Error, Result};
 use crate::fingerprint;
-use crate::manifest::{LicenseSource, Manifest};
+use crate::manifest::Manifest;
 use crate::reference::ImageRef;
 use crate::workspace::Workspace;
 
@@ -17,9 +18,7 @@ pub fn license_inputs(ws: &Workspace, manifest: &Manifest) -> Option<String> {
     let spec = manifest.licenses.as_ref()?;
     let mut paths = vec![ws.config.licenses_dir.clone(), ws.root.join("Cargo.lock")];
     for source in &spec.sources {
-        if let LicenseSource::Cargo { manifest } = source {
-            paths.push(manifest.clone());
-        }
+        paths.extend(source.paths.values().cloned());
     }
     // `sbom=spdx-2.3`: images from before the SBOM rebuild once, to get one.
     Some(format!(
@@ -42,26 +41,24 @@ pub async fn gather_licenses(
         .as_ref()
         .expect("the manifest has [licenses]");
     let mut gathered = super::Gathered::default();
-    let (mut python, mut debian) = (false, false);
+    let mut image_side = Vec::new();
     for source in &spec.sources {
-        match source {
-            LicenseSource::Cargo { manifest } => {
-                let (ws, manifest) = (ws.clone(), manifest.clone());
-                let found =
-                    tokio::task::spawn_blocking(move || super::gather_cargo(&ws, &manifest))
-                        .await
-                        .map_err(|e| Error::Failed(format!("license task failed: {e}")))??;
+        match super::sources::registered(source).reader {
+            Reader::Host(gather) => {
+                let (ws, source) = (ws.clone(), source.clone());
+                let found = tokio::task::spawn_blocking(move || gather(&ws, &source))
+                    .await
+                    .map_err(|e| Error::Failed(format!("license task failed: {e}")))??;
                 gathered.merge(found);
             }
-            LicenseSource::Python => python = true,
-            LicenseSource::Debian => debian = true,
+            Reader::Image(make) => image_side.push(make(ws, source)?),
         }
     }
-    if python || debian {
+    if !image_side.is_empty() {
         let (engine, id) = image.ok_or_else(|| {
-            Error::Failed("the python and debian license gatherers need a built image".into())
+            Error::Failed("the image-side license gatherers need a built image".into())
         })?;
-        gathered.merge(super::gather_image(engine, id, python, debian).await?);
+        gathered.merge(super::image::gather_image(engine, id, image_side).await?);
     }
     let dir = ws.config.licenses_dir.clone();
     tokio::task::spawn_blocking(move || super::check(gathered, &dir))

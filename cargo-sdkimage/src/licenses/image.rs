@@ -1,7 +1,8 @@
 //! Reading a built image's filesystem: the export of a created, never-started container, streamed
-//! through a tar parser on a blocking thread. Only the few small files the gatherers need are kept
+//! through a tar parser on a blocking thread. Only the few small files the gatherers keep are held
 //! in memory (dpkg status, copyright files, `*.dist-info` metadata and texts), plus every link, so
-//! paths through symlinked folders (`/usr/share/doc/libgcc-s1 -> gcc-12-base`) resolve.
+//! paths through symlinked folders (`/usr/share/doc/libgcc-s1 -> gcc-12-base`) resolve. Files a
+//! gatherer inspects (executables, jars) are read whole one at a time and dropped after.
 
 use std::io::{self, Read};
 
@@ -9,41 +10,43 @@ use bytes::{Buf, Bytes};
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
+use super::Gathered;
 use super::snapshot::{Link, Snapshot, normalize};
-use super::{Gathered, debian, python};
+use super::sources::ImageGatherer;
 use crate::engine::{Engine, Throwaway};
 use crate::error::{Error, Result};
 
 /// The largest file kept; anything bigger on a path we read is an error, not a silent skip.
 const MAX_FILE: u64 = 64 << 20;
+/// The largest executable or archive read through once (Beam's fat jars are a few hundred MB).
+const MAX_INSPECTED: u64 = 2 << 30;
 /// Chunks of the export stream in flight between the engine and the tar parser.
 const CHANNEL_CHUNKS: usize = 16;
 
-/// Gather the `python` and/or `debian` licenses of image `image_id` in one read of its filesystem.
-/// The scan container is removed whatever happens (also when this future is dropped).
-pub async fn gather_image(
+/// Run the image-side `gatherers` over image `image_id`, in one read of its filesystem. The scan
+/// container is removed whatever happens (also when this future is dropped).
+pub(crate) async fn gather_image(
     engine: &Engine,
     image_id: &str,
-    python: bool,
-    debian: bool,
+    gatherers: Vec<Box<dyn ImageGatherer>>,
 ) -> Result<Gathered> {
-    if !python && !debian {
+    if gatherers.is_empty() {
         return Ok(Gathered::default());
     }
-    let wanted = Wanted { python, debian };
     let container = scan_container(engine, image_id).await?;
-    let snapshot = export(engine, container.id(), wanted).await;
+    let scanned = export(engine, container.id(), gatherers).await;
     let removed = remove(container).await;
-    let snapshot = snapshot?;
+    let (snapshot, gatherers) = scanned?;
     removed?;
-    let mut gathered = Gathered::default();
-    if python {
-        gathered.entries.extend(python::gather(&snapshot));
-    }
-    if debian {
-        gathered.entries.extend(debian::gather(&snapshot)?);
-    }
-    Ok(gathered)
+    tokio::task::spawn_blocking(move || {
+        let mut gathered = Gathered::default();
+        for gatherer in gatherers {
+            gathered.entries.extend(gatherer.gather(&snapshot)?);
+        }
+        Ok(gathered)
+    })
+    .await
+    .map_err(|e| Error::Failed(format!("licenses: the image reader stopped: {e}")))?
 }
 
 /// The file at `path` (absolute) in image `image_id`, read through a created, never-started
@@ -106,7 +109,11 @@ async fn remove(container: Throwaway) -> Result<()> {
 
 /// Stream the container's export into the tar parser (on a blocking thread) through a bounded
 /// channel: memory stays at a few chunks whatever the image size.
-async fn export(engine: &Engine, container: &str, wanted: Wanted) -> Result<Snapshot> {
+async fn export(
+    engine: &Engine,
+    container: &str,
+    gatherers: Gatherers,
+) -> Result<(Snapshot, Gatherers)> {
     let (tx, rx) = mpsc::channel::<io::Result<Bytes>>(CHANNEL_CHUNKS);
     let parser = tokio::task::spawn_blocking(move || {
         scan(
@@ -114,7 +121,7 @@ async fn export(engine: &Engine, container: &str, wanted: Wanted) -> Result<Snap
                 rx,
                 chunk: Bytes::new(),
             },
-            wanted,
+            gatherers,
         )
     });
     let mut stream = Box::pin(engine.export_container(container));
@@ -154,22 +161,11 @@ impl Read for ChannelReader {
     }
 }
 
-/// Which gatherers will read the snapshot.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Wanted {
-    pub python: bool,
-    pub debian: bool,
-}
+type Gatherers = Vec<Box<dyn ImageGatherer>>;
 
-impl Wanted {
-    /// Whether the file at `path` (absolute, normalized) is one a gatherer reads.
-    fn keeps(self, path: &str) -> bool {
-        (self.debian && debian::reads(path)) || (self.python && python::reads(path))
-    }
-}
-
-/// Read a filesystem tar (a container export), keeping what `wanted` reads.
-pub(crate) fn scan<R: Read>(reader: R, wanted: Wanted) -> Result<Snapshot> {
+/// Read a filesystem tar (a container export): keep the files a gatherer keeps, hand each file
+/// a gatherer inspects to it as it streams by.
+pub(crate) fn scan<R: Read>(reader: R, mut gatherers: Gatherers) -> Result<(Snapshot, Gatherers)> {
     let bad =
         |e: io::Error| Error::Failed(format!("licenses: cannot read the image filesystem: {e}"));
     let mut archive = tar::Archive::new(reader);
@@ -189,8 +185,13 @@ pub(crate) fn scan<R: Read>(reader: R, wanted: Wanted) -> Result<Snapshot> {
                 Link::Hard(normalize(&target))
             };
             snapshot.insert_link(path, link);
-        } else if kind.is_file() && wanted.keeps(&path) {
-            let size = entry.header().size().map_err(bad)?;
+            continue;
+        }
+        if !kind.is_file() {
+            continue;
+        }
+        let size = entry.header().size().map_err(bad)?;
+        if gatherers.iter().any(|g| g.keeps(&path)) {
             if size > MAX_FILE {
                 return Err(Error::Failed(format!(
                     "licenses: {path} in the image is {size} bytes, more than the {MAX_FILE} a license or metadata file may be"
@@ -199,9 +200,30 @@ pub(crate) fn scan<R: Read>(reader: R, wanted: Wanted) -> Result<Snapshot> {
             let mut contents = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
             entry.read_to_end(&mut contents).map_err(bad)?;
             snapshot.insert_file(path, contents);
+            continue;
+        }
+        let mode = entry.header().mode().map_err(bad)?;
+        let mut head = Vec::with_capacity(4);
+        (&mut entry).take(4).read_to_end(&mut head).map_err(bad)?;
+        let wanted: Vec<usize> = (0..gatherers.len())
+            .filter(|&i| gatherers[i].inspects(&path, mode, &head))
+            .collect();
+        if wanted.is_empty() {
+            continue;
+        }
+        if size > MAX_INSPECTED {
+            return Err(Error::Failed(format!(
+                "licenses: {path} in the image is {size} bytes, more than the {MAX_INSPECTED} a binary or archive read for licenses may be"
+            )));
+        }
+        let mut contents = head;
+        contents.reserve(usize::try_from(size).unwrap_or(0));
+        entry.read_to_end(&mut contents).map_err(bad)?;
+        for i in wanted {
+            gatherers[i].inspect(&path, &contents)?;
         }
     }
-    Ok(snapshot)
+    Ok((snapshot, gatherers))
 }
 
 #[cfg(test)]
@@ -222,10 +244,7 @@ mod tests {
                 .expect("append");
         }
         data.truncate(600);
-        let wanted = Wanted {
-            python: true,
-            debian: true,
-        };
-        assert!(scan(&data[..], wanted).is_err());
+        let gatherers = vec![super::super::debian::test_gatherer()];
+        assert!(scan(&data[..], gatherers).is_err());
     }
 }

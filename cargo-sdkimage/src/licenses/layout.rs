@@ -27,6 +27,10 @@ struct IndexEntry<'a> {
     ecosystem: Ecosystem,
     /// SPDX when known, else the declared name; null when nothing is declared.
     license: Option<&'a str>,
+    /// The text (a path in `files`) the license was identified from, when the package declares
+    /// none; absent when the license is the declared one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    license_identified_from: Option<&'a str>,
     /// The entry's folder, relative to the index.
     folder: String,
     files: Vec<IndexFile<'a>>,
@@ -37,6 +41,9 @@ struct IndexFile<'a> {
     /// Relative to the entry's folder.
     path: String,
     source: &'a str,
+    /// The SPDX list's text of a license the package declares, not a text the package ships.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    standard_text: bool,
 }
 
 /// A folder (`None`) or a file of the layout, by `/`-separated path relative to `dest`.
@@ -69,6 +76,7 @@ fn tree<'a>(resolved: &'a [Resolved], sbom: &'a [u8]) -> Result<Tree<'a>> {
             files.push(IndexFile {
                 path,
                 source: &file.source,
+                standard_text: file.source.starts_with(super::identify::STANDARD_TEXT),
             });
         }
         files.sort_by(|a, b| a.path.cmp(&b.path));
@@ -77,6 +85,7 @@ fn tree<'a>(resolved: &'a [Resolved], sbom: &'a [u8]) -> Result<Tree<'a>> {
             version: &e.version,
             ecosystem: e.ecosystem,
             license: e.license.as_deref(),
+            license_identified_from: e.identified_from.as_deref(),
             folder,
             files,
         });

@@ -1,22 +1,28 @@
 //! Third-party licenses: gather the license texts of what ships in an image (Rust crates on the
-//! host side; Python dists and Debian packages read from the built image), apply the overrides and
+//! host side; Python dists, Debian packages, Go binaries and jars read from the built image; each
+//! source registered once in `sources.rs`), apply the overrides and
 //! the policy of the `licenses/` folder, and lay the result out as
 //! `<dest>/<ecosystem>/<name>-<version>/<files>` plus `<dest>/index.json`.
 //!
 //! No text is ever downloaded: everything comes from unpacked crate sources, the image's own
-//! filesystem, or the override texts checked into `licenses/`.
+//! filesystem, the host's Go module cache and Maven repository, the SPDX list the `spdx` crate
+//! carries, or the override texts checked into `licenses/`.
 
 mod cargo;
 mod check;
 mod debian;
 mod gather;
+mod go;
+mod identify;
 mod image;
+mod java;
 mod layout;
 mod overrides;
 mod policy;
 mod python;
 pub mod sbom;
 mod snapshot;
+mod sources;
 
 #[cfg(test)]
 mod tests;
@@ -28,8 +34,9 @@ use serde::{Deserialize, Serialize};
 pub use cargo::gather_cargo;
 pub use check::{check, check_files};
 pub use gather::{add_licenses_layer, gather_licenses, license_inputs};
-pub use image::{gather_image, read_image_file};
+pub use image::read_image_file;
 pub use layout::{append_to_tar, write_dir, write_tar};
+pub use sources::needs_image;
 
 /// Where a dependency comes from. Ordered by name, as the layout's folders are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -37,15 +44,31 @@ pub use layout::{append_to_tar, write_dir, write_tar};
 pub enum Ecosystem {
     Cargo,
     Debian,
+    Go,
+    Maven,
     Python,
 }
 
 impl Ecosystem {
+    /// The name in `index.json`, `overrides.toml` and the layout's folders.
     pub fn as_str(self) -> &'static str {
         match self {
             Ecosystem::Cargo => "cargo",
             Ecosystem::Debian => "debian",
+            Ecosystem::Go => "go",
+            Ecosystem::Maven => "maven",
             Ecosystem::Python => "python",
+        }
+    }
+
+    /// The package URL type (purl-spec's `PURL-TYPES`).
+    pub fn purl_type(self) -> &'static str {
+        match self {
+            Ecosystem::Cargo => "cargo",
+            Ecosystem::Debian => "deb",
+            Ecosystem::Go => "golang",
+            Ecosystem::Maven => "maven",
+            Ecosystem::Python => "pypi",
         }
     }
 }
@@ -79,6 +102,8 @@ pub struct LicenseEntry {
     pub files: Vec<LicenseFile>,
     /// Where the package came from, as far as the gatherer knows (for the SBOM).
     pub origin: Origin,
+    /// The text `license` was identified from by the matcher, when nothing declared one.
+    pub identified_from: Option<String>,
 }
 
 /// What a gatherer knows of a package's origin besides its name and version: the SBOM's
@@ -103,6 +128,7 @@ impl LicenseEntry {
             license,
             files: Vec::new(),
             origin: Origin::default(),
+            identified_from: None,
         }
     }
 

@@ -2,12 +2,13 @@
 //!
 //! ```toml
 //! allow = ["MIT", "Apache-2.0", "Apache-2.0 WITH LLVM-exception", "BSD-3-Clause", "ISC"]
+//! require-shipped-texts = true   # optional: no SPDX standard text for a package that ships none
 //! ```
 //!
 //! A dependency's SPDX expression passes when it can be satisfied with allowed licenses alone
 //! (`MIT OR GPL-3.0-only` passes with MIT allowed; `MIT AND Zlib` needs both). An exception must
-//! be allowed with its license (`Apache-2.0 WITH LLVM-exception`). Without the file every license
-//! is accepted.
+//! be allowed with its license (`Apache-2.0 WITH LLVM-exception`). Without the file, or without
+//! `allow`, every license is accepted.
 
 use std::path::{Path, PathBuf};
 
@@ -21,13 +22,18 @@ pub(crate) const FILE: &str = "policy.toml";
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawPolicy {
-    allow: Vec<Spanned<String>>,
+    allow: Option<Vec<Spanned<String>>>,
+    #[serde(default, rename = "require-shipped-texts")]
+    require_shipped_texts: bool,
 }
 
 #[derive(Debug)]
 pub(crate) struct Policy {
     pub path: PathBuf,
-    allow: Vec<spdx::Licensee>,
+    /// `None`: every license is accepted.
+    allow: Option<Vec<spdx::Licensee>>,
+    /// A package that ships no text fails even when the SPDX list has its license's text.
+    pub require_shipped_texts: bool,
 }
 
 impl Policy {
@@ -44,7 +50,7 @@ impl Policy {
             toml::from_str(&text).map_err(|e| crate::diag::toml_diag(&path, &text, &e))?;
         let mut diags = Vec::new();
         let mut allow = Vec::new();
-        for item in &raw.allow {
+        for item in raw.allow.iter().flatten() {
             match spdx::Licensee::parse(item.get_ref()) {
                 Ok(licensee) => allow.push(licensee),
                 Err(e) => diags.push(Diagnostic::at(
@@ -60,7 +66,11 @@ impl Policy {
             }
         }
         if diags.is_empty() {
-            Ok(Some(Policy { path, allow }))
+            Ok(Some(Policy {
+                path,
+                allow: raw.allow.is_some().then_some(allow),
+                require_shipped_texts: raw.require_shipped_texts,
+            }))
         } else {
             Err(Error::Invalid(diags))
         }
@@ -68,6 +78,9 @@ impl Policy {
 
     /// `Ok` when `license` is allowed, else why not.
     pub fn verdict(&self, license: Option<&str>) -> std::result::Result<(), String> {
+        let Some(allow) = &self.allow else {
+            return Ok(());
+        };
         let Some(license) = license else {
             return Err("the license is unknown (no machine-readable license declared)".into());
         };
@@ -78,7 +91,7 @@ impl Policy {
             )
         })?;
         expression
-            .evaluate_with_failures(|req| self.allow.iter().any(|a| a.satisfies(req)))
+            .evaluate_with_failures(|req| allow.iter().any(|a| a.satisfies(req)))
             .map_err(|failed| {
                 let failed: Vec<String> = failed.iter().map(|r| format!("`{}`", r.req)).collect();
                 format!(
@@ -127,6 +140,10 @@ mod tests {
             .expect_err("invalid")
             .to_string();
         assert!(e.contains("policy.toml:1:18"), "{e}");
+        let only_texts = policy("require-shipped-texts = true\n")
+            .expect("valid")
+            .expect("present");
+        assert!(only_texts.require_shipped_texts && only_texts.verdict(None).is_ok());
         let e = policy("allow = [\"MIT\"]\ndeny = []\n")
             .expect_err("unknown key")
             .to_string();

@@ -7,7 +7,33 @@
 use std::collections::BTreeSet;
 
 use super::snapshot::Snapshot;
+use super::sources::ImageGatherer;
 use super::{Ecosystem, LicenseEntry, canonical_spdx, is_license_file_name};
+use crate::error::Result;
+use crate::manifest::LicenseSource;
+use crate::workspace::Workspace;
+
+/// The registered reader of a `python` source.
+pub(super) fn gatherer(_: &Workspace, _: &LicenseSource) -> Result<Box<dyn ImageGatherer>> {
+    Ok(Box::new(Python))
+}
+
+struct Python;
+
+#[cfg(test)]
+pub(super) fn test_gatherer() -> Box<dyn ImageGatherer> {
+    Box::new(Python)
+}
+
+impl ImageGatherer for Python {
+    fn keeps(&self, path: &str) -> bool {
+        reads(path)
+    }
+
+    fn gather(self: Box<Self>, snapshot: &Snapshot) -> Result<Vec<LicenseEntry>> {
+        Ok(gather(snapshot))
+    }
+}
 
 const DIST_INFO: &str = ".dist-info";
 const LICENSES_DIR: &str = "licenses";

@@ -210,22 +210,31 @@ fn relationship(from: &str, kind: &str, to: &str) -> Relationship {
 }
 
 /// The package URL of an entry: `pkg:cargo/itoa@1.0.18`, `pkg:pypi/six@1.16.0`,
-/// `pkg:deb/debian/hostname@3.23?arch=amd64`. `None` for a name purl cannot hold.
+/// `pkg:deb/debian/hostname@3.23?arch=amd64`, `pkg:golang/github.com/pkg/errors@v0.9.1`,
+/// `pkg:maven/org.slf4j/slf4j-api@1.7.32`. `None` for a name purl cannot hold (a jar without
+/// Maven coordinates).
 pub fn purl(e: &LicenseEntry) -> Option<String> {
-    let ty = match e.ecosystem {
-        Ecosystem::Cargo => "cargo",
-        Ecosystem::Python => "pypi",
-        Ecosystem::Debian => "deb",
+    let (namespace, name) = match e.ecosystem {
+        Ecosystem::Debian => (Some("debian"), e.name.as_str()),
+        Ecosystem::Go => match e.name.rsplit_once('/') {
+            Some((namespace, name)) => (Some(namespace), name),
+            None => (None, e.name.as_str()),
+        },
+        Ecosystem::Maven => {
+            let (group, artifact) = e.name.split_once(':')?;
+            (Some(group), artifact)
+        }
+        Ecosystem::Cargo | Ecosystem::Python => (None, e.name.as_str()),
     };
-    let mut purl = packageurl::PackageUrl::new(ty, e.name.as_str()).ok()?;
+    let mut purl = packageurl::PackageUrl::new(e.ecosystem.purl_type(), name).ok()?;
+    if let Some(namespace) = namespace {
+        purl.with_namespace(namespace).ok()?;
+    }
     if !e.version.is_empty() {
         purl.with_version(e.version.as_str()).ok()?;
     }
-    if e.ecosystem == Ecosystem::Debian {
-        purl.with_namespace("debian").ok()?;
-        if let Some(arch) = &e.origin.arch {
-            purl.add_qualifier("arch", arch.as_str()).ok()?;
-        }
+    if let (Ecosystem::Debian, Some(arch)) = (e.ecosystem, &e.origin.arch) {
+        purl.add_qualifier("arch", arch.as_str()).ok()?;
     }
     Some(purl.to_string())
 }

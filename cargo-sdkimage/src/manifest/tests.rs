@@ -94,7 +94,10 @@ sources = [{ kind = "python" }, { kind = "debian" }]
     assert_eq!(l.dest, "/opt/apache/beam/third_party_licenses");
     assert_eq!(
         l.sources,
-        vec![LicenseSource::Python, LicenseSource::Debian]
+        vec![
+            LicenseSource::plain("python"),
+            LicenseSource::plain("debian")
+        ]
     );
 }
 
@@ -307,12 +310,47 @@ fn license_sources_are_checked() {
         &root,
         "language = \"py\"\nname = \"x\"\n[licenses]\ndest = \"/l\"\nsources = [{ kind = \"cargo\" }, { kind = \"npm\" }, { kind = \"python\", manifest = \"x\" }]\n",
     );
-    assert_eq!(errs.len(), 1, "{errs:#?}");
-    assert!(errs[0].contains("unknown variant `npm`"), "{errs:#?}");
+    // Every problem at once, each at its place.
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+    assert!(
+        errs[0].starts_with("5:12: ") && errs[0].contains("needs `manifest`"),
+        "{errs:#?}"
+    );
+    assert!(
+        errs[1].starts_with("5:41: ") && errs[1].contains("unknown license source kind `npm`"),
+        "{errs:#?}"
+    );
+    assert!(
+        errs[2].starts_with("5:80: ") && errs[2].contains("`manifest` is not a key of a `python`"),
+        "{errs:#?}"
+    );
     let errs = errors(
         &root,
-        "language = \"py\"\nname = \"x\"\n[licenses]\ndest = \"/l\"\nsources = [{ kind = \"cargo\" }, { kind = \"python\", manifest = \"x\" }]\n",
+        "language = \"go\"\nname = \"x\"\n[licenses]\ndest = \"/l\"\nsources = [{ kind = \"go\", module = \"nowhere\" }, { kind = \"java\", module = \".\" }, { kind = \"java\", maven-repo = \"/abs\" }]\n",
     );
-    assert!(errs[0].contains("needs `manifest`"), "{errs:#?}");
-    assert!(errs[1].contains("only for `cargo`"), "{errs:#?}");
+    assert_eq!(errs.len(), 3, "{errs:#?}");
+    assert!(
+        errs[0].contains("licenses go module `nowhere`"),
+        "{errs:#?}"
+    );
+    assert!(
+        errs[1]
+            .contains("`module` is not a key of a `java` license source (it takes `maven-repo`)"),
+        "{errs:#?}"
+    );
+    assert!(
+        errs[2].contains("licenses java maven-repo `/abs` must be relative"),
+        "{errs:#?}"
+    );
+    let m = parse(
+        &root,
+        "language = \"go\"\nname = \"x\"\n[licenses]\ndest = \"/l\"\nsources = [{ kind = \"go\", module = \"boot\" }, { kind = \"java\" }]\n",
+    );
+    let sources = m.expect("valid").licenses.expect("licenses").sources;
+    assert_eq!(sources[0].kind, "go");
+    assert_eq!(
+        sources[0].path("module"),
+        Some(root.join("sdk/boot").as_path())
+    );
+    assert_eq!(sources[1], LicenseSource::plain("java"));
 }

@@ -60,6 +60,18 @@ fn purls_per_ecosystem() {
             "pkg:cargo/itoa@1.0.18",
         ]
     );
+    let go = entry(Ecosystem::Go, "github.com/Example/Beta", "v0.3.1", None);
+    let maven = entry(Ecosystem::Maven, "org.slf4j:slf4j-api", "1.7.32", None);
+    let bare_jar = entry(Ecosystem::Maven, "app.jar", "sha256-0123456789abcdef", None);
+    assert_eq!(
+        [&go, &maven, &bare_jar].map(purl),
+        [
+            // packageurl lowercases a golang namespace, as purl-spec says for the type.
+            Some("pkg:golang/github.com/example/Beta@v0.3.1".to_string()),
+            Some("pkg:maven/org.slf4j/slf4j-api@1.7.32".to_string()),
+            None,
+        ]
+    );
 }
 
 #[test]

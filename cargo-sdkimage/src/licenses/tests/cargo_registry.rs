@@ -140,10 +140,41 @@ fn gathers_normal_third_party_dependencies_with_every_text() {
 }
 
 #[test]
-fn a_crate_without_text_fails_until_overridden() {
+fn a_crate_without_text_gets_the_standard_text_or_fails_until_overridden() {
     let (dir, ws) = fixture();
     let gathered = gather_cargo(&ws, &ws.root.join("app/Cargo.toml")).expect("gather");
+    let licenses = &ws.config.licenses_dir;
+    std::fs::create_dir_all(licenses).expect("mkdir");
 
+    // bare declares MIT and ships no text: the SPDX list's MIT text, marked as such.
+    let resolved = check(gathered.clone(), licenses).expect("the standard text");
+    let bare = resolved
+        .iter()
+        .map(|r| r.entry())
+        .find(|e| e.name == "bare")
+        .expect("bare");
+    assert_eq!(bare.files.len(), 1);
+    assert_eq!(bare.files[0].path, "MIT.txt");
+    assert_eq!(bare.files[0].source, "spdx-standard-text:MIT");
+    let out = dir.path().join("standard");
+    write_dir(&resolved, b"{}", &out).expect("write the layout");
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("index.json")).expect("index"))
+            .expect("json");
+    let entry = index["entries"]
+        .as_array()
+        .expect("entries")
+        .iter()
+        .find(|e| e["name"] == "bare")
+        .expect("bare");
+    assert_eq!(entry["files"][0]["standard_text"], true);
+
+    // `require-shipped-texts` keeps the strict failure.
+    std::fs::write(
+        licenses.join("policy.toml"),
+        "require-shipped-texts = true\n",
+    )
+    .expect("write");
     let error = check(gathered.clone(), &ws.config.licenses_dir).expect_err("bare has no text");
     assert_eq!(error.exit_code(), 1);
     let Error::Failed(message) = &error else {
@@ -164,7 +195,6 @@ fn a_crate_without_text_fails_until_overridden() {
     );
 
     // Paste the entry, add the text: the check passes and the text lands in the layout.
-    let licenses = &ws.config.licenses_dir;
     std::fs::create_dir_all(licenses.join("texts/cargo/bare-2.0.0")).expect("mkdir");
     std::fs::write(
         licenses.join("texts/cargo/bare-2.0.0/LICENSE"),

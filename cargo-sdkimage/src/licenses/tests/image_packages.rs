@@ -12,7 +12,13 @@ use bytes::Bytes;
 use super::{cache_dir, run};
 use crate::engine::{BuildRequest, Engine};
 use crate::error::Error;
-use crate::licenses::{Ecosystem, Gathered, LicenseEntry, check, gather_image, write_tar};
+use crate::licenses::image::gather_image;
+use crate::licenses::sources::ImageGatherer;
+use crate::licenses::{Ecosystem, Gathered, LicenseEntry, check, debian, python, write_tar};
+
+fn both() -> Vec<Box<dyn ImageGatherer>> {
+    vec![python::test_gatherer(), debian::test_gatherer()]
+}
 
 /// hostname: DEP-5, GPL-2. cgroupfs-mount: DEP-5, GPL-3+. gcc-12-base: not DEP-5.
 /// libgcc-s1: its doc folder is a symlink to gcc-12-base's.
@@ -211,7 +217,7 @@ async fn gathers_debian_packages_and_python_dists_from_a_built_image() {
     let root = staged.path().join("root");
     let versions = stage(&root);
     let id = build(&engine, &root).await;
-    let gathered = gather_image(&engine, &id, true, true).await;
+    let gathered = gather_image(&engine, &id, both()).await;
     let left = containers_of(&engine, &id).await;
     remove_image(&engine, &id).await;
     let gathered = gathered.expect("gather_image");
@@ -400,12 +406,12 @@ async fn nothing_requested_reads_nothing_and_a_missing_image_is_an_error() {
     let engine = Engine::connect()
         .await
         .unwrap_or_else(|e| panic!("these tests need a Docker engine: {e}"));
-    let none = gather_image(&engine, "sha256:0000", false, false)
+    let none = gather_image(&engine, "sha256:0000", Vec::new())
         .await
         .expect("no gatherer, no engine call");
     assert!(none.entries.is_empty());
     let missing = "sha256:00000000000000000000000000000000000000000000000000000000deadbeef";
-    let error = gather_image(&engine, missing, true, true)
+    let error = gather_image(&engine, missing, both())
         .await
         .expect_err("no such image");
     assert_eq!(error.exit_code(), 1, "{error}");

@@ -1,0 +1,101 @@
+//! The one place a license source is registered: its manifest `kind` (whose keys are in
+//! `manifest/license_keys.rs`), its ecosystem, and whether it reads the host or the built
+//! image. Gathering, `index.json`, the layout, overrides, policy and the SBOM all go by the
+//! ecosystem of the entries a source gives; nothing else names a source kind.
+
+use super::snapshot::Snapshot;
+use super::{Gathered, LicenseEntry, cargo, debian, go, java, python};
+use crate::error::Result;
+use crate::manifest::LicenseSource;
+use crate::workspace::Workspace;
+
+/// A gatherer that reads a built image's filesystem, in one streamed pass shared by every
+/// image-side source of the manifest.
+pub(crate) trait ImageGatherer: Send {
+    /// Whether the snapshot keeps the (small) file at `path` whole for [`ImageGatherer::gather`].
+    fn keeps(&self, _path: &str) -> bool {
+        false
+    }
+    /// Whether the regular file at `path`, with permission bits `mode` and first bytes `head`
+    /// (up to 4), is read once as it streams by and handed to [`ImageGatherer::inspect`]
+    /// (executables, archives); it is not kept.
+    fn inspects(&self, _path: &str, _mode: u32, _head: &[u8]) -> bool {
+        false
+    }
+    /// One file [`ImageGatherer::inspects`] asked for, whole.
+    fn inspect(&mut self, _path: &str, _contents: &[u8]) -> Result<()> {
+        Ok(())
+    }
+    /// The entries, once the whole filesystem was read.
+    fn gather(self: Box<Self>, snapshot: &Snapshot) -> Result<Vec<LicenseEntry>>;
+}
+
+/// How a source reads.
+pub(crate) enum Reader {
+    /// On the host, without the image.
+    Host(fn(&Workspace, &LicenseSource) -> Result<Gathered>),
+    /// The built image's filesystem; the gatherer is made from the workspace and the source.
+    Image(fn(&Workspace, &LicenseSource) -> Result<Box<dyn ImageGatherer>>),
+}
+
+/// One registered source kind; the entries it gives carry their [`super::Ecosystem`] (`java` gives
+/// `maven` packages).
+pub(crate) struct Registered {
+    /// The manifest's `kind`.
+    pub kind: &'static str,
+    pub reader: Reader,
+}
+
+/// Every source kind. Adding an ecosystem: a module with its gatherer, a row here, its keys in
+/// `manifest/license_keys.rs`, its name and purl type in [`super::Ecosystem`] (and its purl's
+/// namespace in `sbom::purl` when it has one).
+pub(crate) const REGISTERED: &[Registered] = &[
+    Registered {
+        kind: "cargo",
+        reader: Reader::Host(cargo::gather_source),
+    },
+    Registered {
+        kind: "debian",
+        reader: Reader::Image(debian::gatherer),
+    },
+    Registered {
+        kind: "go",
+        reader: Reader::Image(go::gatherer),
+    },
+    Registered {
+        kind: "java",
+        reader: Reader::Image(java::gatherer),
+    },
+    Registered {
+        kind: "python",
+        reader: Reader::Image(python::gatherer),
+    },
+];
+
+/// The registration of a manifest's source (the manifest only admits registered kinds).
+pub(crate) fn registered(source: &LicenseSource) -> &'static Registered {
+    REGISTERED
+        .iter()
+        .find(|r| r.kind == source.kind)
+        .expect("the manifest admits registered kinds only")
+}
+
+/// Whether gathering `source` needs the built image.
+pub fn needs_image(source: &LicenseSource) -> bool {
+    matches!(registered(source).reader, Reader::Image(_))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_manifest_kind_is_registered_once() {
+        let kinds: Vec<&str> = crate::manifest::LICENSE_KINDS
+            .iter()
+            .map(|k| k.name)
+            .collect();
+        let registered: Vec<&str> = REGISTERED.iter().map(|r| r.kind).collect();
+        assert_eq!(kinds, registered);
+    }
+}

@@ -1,0 +1,234 @@
+//! Go and Java licenses through the built binary, read from what the image holds: the
+//! `licensed-go-java` fixture's image has a Go launcher built here by Debian's `golang-go`
+//! (offline, its two requirements `replace`d by local folders with LICENSE files), the same
+//! launcher cross-built for arm64 (read, never run), and Debian's commons-lang3 and slf4j-api
+//! jars, with Debian's parent POMs as the Maven repository.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+
+use sdkimage::licenses::sbom::Document;
+
+use crate::licenses::{cache_dir, deb, run, sh};
+use crate::sbom::validate;
+use crate::support::Repo;
+
+const DEST: &str = "/opt/apache/beam/third_party_licenses";
+const EPOCH: (&str, &str) = ("SOURCE_DATE_EPOCH", "1700000000");
+
+/// `go build` of the fixture's main module into `out`, offline, for `goarch`.
+fn go_build(repo: &Repo, goarch: &str, out: &Path) {
+    let go_path = cache_dir("gopath");
+    let status = Command::new("go")
+        .args(["build", "-o"])
+        .arg(out)
+        .arg(".")
+        .current_dir(repo.file("boot"))
+        .env("GOPROXY", "off")
+        .env("GOFLAGS", "-mod=mod")
+        .env("GOARCH", goarch)
+        .env("CGO_ENABLED", "0")
+        .env("GOPATH", &go_path)
+        .env("GOCACHE", go_path.join("cache"))
+        .status()
+        .expect(
+            "golang-go is not installed: run the tests through scripts/test, which installs it",
+        );
+    assert!(status.success(), "go build for {goarch} failed");
+}
+
+/// The one file of `dir` whose name is `<prefix><digit>...<suffix>` (a versioned jar, not its
+/// unversioned symlink).
+fn versioned(dir: &Path, prefix: &str) -> std::path::PathBuf {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
+                && name.ends_with(".jar")
+        })
+        .unwrap_or_else(|| panic!("no {prefix}<version>.jar in {}", dir.display()))
+}
+
+/// The fixture with `vendor/payload` (Go binaries, jars) and `vendor/maven-repo` staged.
+fn go_java_repo() -> Repo {
+    let repo = Repo::new("licensed-go-java");
+    let payload = repo.file("vendor/payload");
+    std::fs::create_dir_all(payload.join("jars")).unwrap();
+    go_build(&repo, "amd64", &payload.join("boot"));
+    // The arm64 build requires another alpha version, so its modules are told apart from the
+    // amd64 binary's in the index.
+    let go_mod = std::fs::read_to_string(repo.file("boot/go.mod")).unwrap();
+    repo.write(
+        "boot/go.mod",
+        &go_mod.replace("example.com/alpha v1.2.0", "example.com/alpha v1.3.0"),
+    );
+    go_build(&repo, "arm64", &payload.join("boot-arm64"));
+    let unpacked = tempfile::tempdir().unwrap();
+    for package in ["libcommons-lang3-java", "libslf4j-java"] {
+        run(Command::new("dpkg-deb")
+            .arg("-x")
+            .arg(deb(package))
+            .arg(unpacked.path()));
+    }
+    let java = unpacked.path().join("usr/share/java");
+    for prefix in ["commons-lang3-", "slf4j-api-"] {
+        let jar = versioned(&java, prefix);
+        std::fs::copy(&jar, payload.join("jars").join(jar.file_name().unwrap())).unwrap();
+    }
+    run(Command::new("cp")
+        .arg("-r")
+        .arg(unpacked.path().join("usr/share/maven-repo"))
+        .arg(repo.file("vendor/maven-repo")));
+    repo
+}
+
+fn entry<'a>(index: &'a Value, ecosystem: &str, name: &str, version: &str) -> &'a Value {
+    index["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["ecosystem"] == ecosystem && e["name"] == name && e["version"] == version)
+        .unwrap_or_else(|| panic!("no {ecosystem} {name} {version} in {index:#}"))
+}
+
+#[test]
+fn go_modules_and_jars_land_in_the_image_and_its_sbom() {
+    let repo = go_java_repo();
+    let build = |extra: &[&str]| {
+        let mut args = vec![
+            "build",
+            "--pull-licenses",
+            "--tag",
+            "t",
+            "--progress",
+            "none",
+        ];
+        args.extend(extra);
+        repo.run_with(&args, &[EPOCH, ("GOMODCACHE", "/nonexistent")])
+    };
+    // slf4j-api 1.7.32: no license text in the jar, no license in its POM nor in Debian's
+    // parent POM. Missing, by its Maven coordinates, until an override names it.
+    let failed = build(&[]);
+    failed.expect_code(1);
+    assert!(
+        failed
+            .stderr()
+            .contains("maven org.slf4j:slf4j-api 1.7.32: no license text found"),
+        "{}",
+        failed.stderr()
+    );
+    assert!(
+        failed
+            .stderr()
+            .contains("ecosystem = \"maven\"\nname = \"org.slf4j:slf4j-api\""),
+        "the entry to paste: {}",
+        failed.stderr()
+    );
+    std::fs::rename(
+        repo.file("licenses/overrides.toml.later"),
+        repo.file("licenses/overrides.toml"),
+    )
+    .unwrap();
+    let sbom_dir = repo.file("sbom");
+    build(&["--sbom-dir", sbom_dir.to_str().unwrap()]).success();
+
+    let image = format!("{}/gojava_sdk:t", repo.root);
+    let (code, index) = sh(&image, &format!("cat {DEST}/index.json"));
+    assert_eq!(code, 0, "no index.json in the image");
+    let index: Value = serde_json::from_str(&index).unwrap();
+
+    // Go: both binaries' modules (arm64 read without running it), the main module left out.
+    assert!(
+        !index.to_string().contains("example.com/beam/boot"),
+        "the main module is first-party: {index:#}"
+    );
+    for version in ["v1.2.0", "v1.3.0"] {
+        let alpha = entry(&index, "go", "example.com/alpha", version);
+        assert_eq!(alpha["license"], "MIT");
+        assert_eq!(alpha["license_identified_from"], "LICENSE");
+        assert_eq!(
+            alpha["files"][0]["source"],
+            "module-source:../third_party/alpha/LICENSE"
+        );
+    }
+    let beta = entry(&index, "go", "github.com/Example/Beta", "v0.3.1");
+    assert_eq!(beta["license"], "BSD-3-Clause");
+    let folder = beta["folder"].as_str().unwrap();
+    let (code, text) = sh(&image, &format!("cat '{DEST}/{folder}/LICENSE'"));
+    assert_eq!(code, 0);
+    assert!(text.contains("The Beta Authors"), "{text}");
+
+    // Java: commons-lang3's own META-INF texts; its license identified from LICENSE.txt.
+    let lang = entry(
+        &index,
+        "maven",
+        "org.apache.commons:commons-lang3",
+        "3.12.0",
+    );
+    assert_eq!(lang["license"], "Apache-2.0");
+    assert_eq!(lang["license_identified_from"], "LICENSE.txt");
+    let sources: Vec<&str> = lang["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["source"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        sources,
+        [
+            "image:/opt/apache/beam/jars/commons-lang3-3.12.0.jar!/META-INF/LICENSE.txt",
+            "image:/opt/apache/beam/jars/commons-lang3-3.12.0.jar!/META-INF/NOTICE.txt",
+        ]
+    );
+    let folder = lang["folder"].as_str().unwrap();
+    let (_, text) = sh(&image, &format!("cat '{DEST}/{folder}/LICENSE.txt'"));
+    assert!(text.contains("Apache License"), "{text}");
+    let slf4j = entry(&index, "maven", "org.slf4j:slf4j-api", "1.7.32");
+    assert_eq!(slf4j["license"], "MIT");
+    assert!(
+        slf4j["files"][0]["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("texts/slf4j-LICENSE.txt")
+    );
+
+    // The SBOM: valid, with golang and maven purls and the jar's sha256.
+    let file = sbom_dir.join("gojava_sdk.spdx.json");
+    validate(&file);
+    let doc: Document = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let purls: Vec<&str> = doc
+        .packages
+        .iter()
+        .flat_map(|p| p.external_refs.iter().map(|r| r.reference_locator.as_str()))
+        .collect();
+    for wanted in [
+        "pkg:golang/example.com/alpha@v1.2.0",
+        "pkg:golang/example.com/alpha@v1.3.0",
+        "pkg:maven/org.apache.commons/commons-lang3@3.12.0",
+        "pkg:maven/org.slf4j/slf4j-api@1.7.32",
+    ] {
+        assert!(purls.contains(&wanted), "{wanted} not in {purls:?}");
+    }
+    assert!(
+        purls
+            .iter()
+            .any(|p| p.starts_with("pkg:golang/github.com/") && p.ends_with("@v0.3.1")),
+        "{purls:?}"
+    );
+    let jar = repo.file("vendor/payload/jars/commons-lang3-3.12.0.jar");
+    let sha = run(Command::new("sha256sum").arg(&jar));
+    let sha = sha.split_whitespace().next().unwrap();
+    let lang = doc
+        .packages
+        .iter()
+        .find(|p| p.name == "org.apache.commons:commons-lang3")
+        .unwrap();
+    assert_eq!(lang.checksums[0].checksum_value, sha);
+    assert_eq!(lang.license_declared, "Apache-2.0");
+}
