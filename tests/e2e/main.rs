@@ -9,6 +9,7 @@ mod context_content;
 mod contract;
 mod custom;
 mod examples;
+mod filesync;
 mod graph;
 mod habits;
 mod hardening;
