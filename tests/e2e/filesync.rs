@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::support::{BIN, Repo};
+use crate::support::{BIN, Repo, docker};
 
 const MIB: u64 = 1024 * 1024;
 /// The unrelated data next to the files the images copy.
@@ -99,4 +99,63 @@ fn a_rebuild_reads_only_what_the_engine_asks_for_and_images_sharing_a_folder_kee
             "the rebuild of {image} after a 1 MiB change read {read} bytes"
         );
     }
+}
+
+/// The entries under `ctx/` of an image's filesystem, as `tar -tv` lists them (type, name,
+/// link target).
+fn ctx_listing(image: &str) -> Vec<String> {
+    let id = docker(&["create", image, "unused"]).trim().to_string();
+    let tar = Command::new("sh")
+        .args(["-c", r#"docker export "$1" | tar -tvf -"#, "sh", &id])
+        .output()
+        .expect("docker export");
+    docker(&["rm", &id]);
+    String::from_utf8_lossy(&tar.stdout)
+        .lines()
+        .filter_map(|line| {
+            let kind = line.chars().next()?;
+            let name = line
+                .split_whitespace()
+                .skip(5)
+                .collect::<Vec<_>>()
+                .join(" ");
+            name.starts_with("ctx/").then(|| format!("{kind} {name}"))
+        })
+        .collect()
+}
+
+#[test]
+fn links_arrive_as_links_copies_arrive_and_nothing_outside_the_folder_is_sent() {
+    let repo = Repo::new("beam-standalone");
+    repo.write("sdks/links/a.txt", "a\n");
+    repo.write("outside/secret.txt", "never sent\n");
+    repo.write("art/tool", "tool\n");
+    let dir = repo.file("sdks/links");
+    std::os::unix::fs::symlink("a.txt", dir.join("in")).unwrap();
+    std::os::unix::fs::symlink("../../outside/secret.txt", dir.join("out")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", dir.join("abs")).unwrap();
+    repo.write(
+        "sdks/links/sdkimage.toml",
+        "language = \"links\"\nname = \"links\"\n\n[[copy]]\nfrom = \"../../art/tool\"\nto = \"bin/tool\"\n",
+    );
+    repo.write("sdks/links/Dockerfile", "FROM scratch\nCOPY . /ctx/\n");
+    repo.run(&["build", "links", "--tag", "t", "--progress", "none"])
+        .success();
+    let mut listing = ctx_listing(&format!("{}/links:t", repo.root));
+    listing.sort();
+    assert_eq!(
+        listing,
+        [
+            "- ctx/Dockerfile",
+            "- ctx/a.txt",
+            "- ctx/bin/tool",
+            "- ctx/sdkimage.toml",
+            "d ctx/",
+            "d ctx/bin/",
+            "l ctx/abs -> /etc/hostname",
+            "l ctx/in -> a.txt",
+            "l ctx/out -> ../../outside/secret.txt",
+        ],
+        "{listing:#?}"
+    );
 }
