@@ -27,7 +27,7 @@ use bollard_buildkit_proto::fsutil::types::{Packet, Stat};
 use bollard_buildkit_proto::moby::filesync::v1::file_sync_server::FileSync;
 use futures_util::Stream;
 use sha2::{Digest, Sha256};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc;
 
 use crate::context::{
     Context, ContextEntry, ContextError, EntryKind, SyncRequest, content_mtime, go_file_mode,
@@ -208,8 +208,33 @@ impl Sender {
             }
             let _ = tx.send(packet(PacketType::PacketStat)).await;
         });
-        let senders = Arc::new(Semaphore::new(SENDERS));
+        // Requests are read as they come (never left waiting in the connection: the engine's
+        // health checks of the session travel on it too) and queued for a few readers.
+        let (jobs, queue) = mpsc::unbounded_channel::<(u32, FileJob)>();
+        let queue = Arc::new(tokio::sync::Mutex::new(queue));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let workers: Vec<_> = (0..SENDERS)
+            .map(|_| {
+                let queue = queue.clone();
+                let tx = self.tx.clone();
+                let failure = self.failure.clone();
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    loop {
+                        let Some((id, job)) = queue.lock().await.recv().await else {
+                            return;
+                        };
+                        let (tx, failure, stop) = (tx.clone(), failure.clone(), stop.clone());
+                        let sent = tokio::task::spawn_blocking(move || {
+                            send_one(id, &job, &tx, &failure, &stop)
+                        });
+                        if !matches!(sent.await, Ok(true)) {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
         loop {
             let p = match incoming.message().await {
                 Ok(Some(p)) => p,
@@ -222,33 +247,9 @@ impl Sender {
                         self.error(format!("invalid file id {}", p.id)).await;
                         break;
                     };
-                    let Ok(permit) = senders.clone().acquire_owned().await else {
+                    if jobs.send((p.id, job)).is_err() {
                         break;
-                    };
-                    let tx = self.tx.clone();
-                    let failure = self.failure.clone();
-                    let stop = stop.clone();
-                    tokio::task::spawn_blocking(move || {
-                        let _permit = permit;
-                        if stop.load(std::sync::atomic::Ordering::SeqCst) {
-                            return;
-                        }
-                        if let Err(e) = send_file(p.id, &job, &tx) {
-                            stop.store(true, std::sync::atomic::Ordering::SeqCst);
-                            if matches!(e, ContextError::Write(_)) {
-                                // The engine went away: its own error says why.
-                                return;
-                            }
-                            let mut err = packet(PacketType::PacketErr);
-                            err.data = e.to_string().into_bytes();
-                            let mut slot = failure.lock().expect("sync failure slot");
-                            if slot.is_none() {
-                                *slot = Some(e);
-                            }
-                            drop(slot);
-                            let _ = tx.blocking_send(err);
-                        }
-                    });
+                    }
                 }
                 Ok(PacketType::PacketFin) => {
                     // The engine wrote every file it asked for.
@@ -259,7 +260,12 @@ impl Sender {
                 _ => {}
             }
         }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        drop(jobs);
         stat_task.abort();
+        for worker in workers {
+            worker.abort();
+        }
     }
 
     /// The stat packet of an entry and, for a file, the digest its content must have.
@@ -307,6 +313,36 @@ impl Sender {
         p.data = message.into_bytes();
         let _ = self.tx.send(p).await;
     }
+}
+
+/// Send one requested file unless the sync stopped; on a failure of ours, keep it for the
+/// build's message and tell the engine (`ERR`). Whether to go on.
+fn send_one(
+    id: u32,
+    job: &FileJob,
+    tx: &mpsc::Sender<Packet>,
+    failure: &SyncFailure,
+    stop: &std::sync::atomic::AtomicBool,
+) -> bool {
+    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+        return false;
+    }
+    let Err(e) = send_file(id, job, tx) else {
+        return true;
+    };
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    // The engine went away: its own error says why.
+    if !matches!(e, ContextError::Write(_)) {
+        let mut err = packet(PacketType::PacketErr);
+        err.data = e.to_string().into_bytes();
+        if let Ok(mut slot) = failure.lock()
+            && slot.is_none()
+        {
+            *slot = Some(e);
+        }
+        let _ = tx.blocking_send(err);
+    }
+    false
 }
 
 /// Send one file as data packets and the empty packet that ends it. Opened without blocking
