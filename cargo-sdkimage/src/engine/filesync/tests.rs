@@ -107,3 +107,32 @@ async fn the_engine_gets_the_files_a_copy_names_and_a_changed_file_fails_naming_
         "{message}"
     );
 }
+
+/// The engine asks for every file of a fresh copy at once: thousands of requests, read as they
+/// come, or they fill the connection the session's health checks need too (12,000 files was
+/// a cancelled build).
+#[tokio::test]
+async fn thousands_of_files_arrive() {
+    let engine = Engine::connect()
+        .await
+        .unwrap_or_else(|e| panic!("this test needs a running Docker engine: {e}"));
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    let unique = format!("{}-{:?}", std::process::id(), std::time::SystemTime::now());
+    write(
+        root,
+        "Dockerfile",
+        &format!("FROM scratch\nLABEL t={unique:?}\nCOPY data /data/\n"),
+    );
+    for i in 0..12_000 {
+        write(
+            root,
+            &format!("data/d{:02}/f{i:05}", i / 500),
+            &i.to_string(),
+        );
+    }
+    let id = build(&engine, synced(root, &format!("filesync-many-{unique}")))
+        .await
+        .unwrap_or_else(|(e, _)| panic!("the build fails: {e}"));
+    let _ = engine.remove_image_forced(&id).await;
+}
