@@ -135,19 +135,31 @@ def gen_discover(dest):
 
 
 def gen_context(dest):
-    """One image whose context is 1 GiB in 20,000 files (sizes vary, random bytes so nothing
-    compresses or deduplicates), with a Dockerfile that only copies a small file."""
+    """Two images of one context of 1 GiB in 20,000 files (sizes vary, random bytes so nothing
+    compresses or deduplicates): `ctx` only copies a small file, `ctxall` (manifest and
+    Dockerfile in `all/`, outside the context) copies everything. `data/one.bin` is the 1 MiB
+    file `context-incremental` changes."""
     rng = random.Random(2)
-    workspace(dest, "context benchmark: one image with a 1 GiB, 20,000-file context")
+    workspace(dest, "context benchmark: two images of one 1 GiB, 20,000-file context")
     ctx = os.path.join(dest, "ctx")
     manifest(ctx, "ctx", "bench_context")
     write(os.path.join(ctx, "Dockerfile"), f"FROM scratch\nLABEL {LABEL_KEY}=context\nCOPY small.txt /\n")
     write(os.path.join(ctx, "small.txt"), "small\n")
-    n = CONTEXT_FILES - 3
+    every = os.path.join(dest, "all")
+    write(
+        os.path.join(every, "sdkimage.toml"),
+        'language = "ctxall"\nname = "bench_context_all"\ncontext = "../ctx"\n',
+    )
+    write(os.path.join(every, "Dockerfile"), f"FROM scratch\nLABEL {LABEL_KEY}=context-all\nCOPY . /ctx/\n")
+    os.makedirs(os.path.join(ctx, "data"), exist_ok=True)
+    with open(os.path.join(ctx, "data", "one.bin"), "wb") as f:
+        f.write(rng.randbytes(1 << 20))
+    n = CONTEXT_FILES - 4
     weights = [rng.lognormvariate(0, 1.0) for _ in range(n)]
-    scale = (CONTEXT_BYTES - 64) / sum(weights)
+    total = CONTEXT_BYTES - 64 - (1 << 20)
+    scale = total / sum(weights)
     sizes = [int(w * scale) for w in weights]
-    sizes[0] += CONTEXT_BYTES - 64 - sum(sizes)
+    sizes[0] += total - sum(sizes)
     block = os.urandom(8 << 20)
     offset = 0
     for i, size in enumerate(sizes):

@@ -19,10 +19,13 @@
 //! instead of being skipped with a log line.
 
 mod dockerignore;
+mod fsview;
+mod gomatch;
 mod goregex;
 mod mtime;
 
 pub use dockerignore::{DockerIgnore, MatchInfo};
+pub use fsview::{CONTEXT_DIR, DOCKERFILE_DIR, SyncRequest, compare_path, go_file_mode};
 use mtime::HashWriter;
 pub use mtime::content_mtime;
 
@@ -109,6 +112,17 @@ pub struct Context {
     pub entries: Vec<ContextEntry>,
     /// The value of the `dockerfile` build parameter.
     pub dockerfile_in_context: String,
+    /// Set when the Dockerfile lies outside the context folder.
+    pub outside: Option<OutsideDockerfile>,
+}
+
+/// A Dockerfile from outside the context: the tar carries it as [`OUTSIDE_DOCKERFILE_NAME`]
+/// and a `.dockerignore` that drops it again; the file sync sends it in a folder of its own
+/// and the context as it is.
+#[derive(Debug, Clone)]
+pub struct OutsideDockerfile {
+    /// `.dockerignore` as it is in the context folder (its text in `data`), if there is one.
+    pub dockerignore: Option<ContextEntry>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -139,7 +153,7 @@ pub enum ContextError {
         to: String,
         reason: String,
     },
-    #[error("{}: file changed while the build context was being written", path.display())]
+    #[error("{}: file changed while the build context was being sent; build again once it is no longer being written", path.display())]
     Changed { path: PathBuf },
     #[error("writing the build context: {0}")]
     Write(#[source] io::Error),
@@ -263,6 +277,7 @@ pub fn collect(spec: &ContextSpec) -> Result<Context, ContextError> {
         }
     }
 
+    let mut outside = None;
     let dockerfile_in_context = match dockerfile_rel {
         Some(rel) => rel,
         None => {
@@ -279,6 +294,16 @@ pub fn collect(spec: &ContextSpec) -> Result<Context, ContextError> {
                     data: None,
                 },
             );
+            outside = Some(OutsideDockerfile {
+                dockerignore: entries.get(DOCKERIGNORE).map(|e| {
+                    let mut original = e.clone();
+                    if let (EntryKind::File, Some(text)) = (&original.kind, &ignore_text) {
+                        original.size = text.len() as u64;
+                        original.data = Some(text.clone());
+                    }
+                    original
+                }),
+            });
             let mut data = ignore_text.unwrap_or_else(|| DOCKERIGNORE.as_bytes().to_vec());
             data.extend_from_slice(format!("\n{name}\n").as_bytes());
             let mode = match entries.get(DOCKERIGNORE) {
@@ -308,6 +333,7 @@ pub fn collect(spec: &ContextSpec) -> Result<Context, ContextError> {
     Ok(Context {
         entries: entries.into_values().collect(),
         dockerfile_in_context,
+        outside,
     })
 }
 

@@ -11,6 +11,7 @@ mod contract;
 mod custom;
 mod dockerfiles;
 mod examples;
+mod filesync;
 mod graph;
 mod habits;
 mod hardening;

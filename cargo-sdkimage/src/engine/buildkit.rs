@@ -42,6 +42,10 @@ pub(super) fn options(request: &BuildRequest) -> BuildImageOptions {
         target: request.target.clone().unwrap_or_default(),
         version: BuilderVersion::BuilderBuildKit,
         session: request.session.clone(),
+        // What the docker CLI sends when its session serves the context (`build_buildkit.go`).
+        remote: request
+            .context_from_session
+            .then(|| "client-session".to_string()),
         ..Default::default()
     }
 }

@@ -12,6 +12,8 @@ mod buildkit;
 mod classic;
 mod container;
 pub use container::Throwaway;
+mod filesync;
+pub use filesync::SyncedContext;
 mod probe;
 pub use probe::{ImageConfig, PathStat, ProbeOutput};
 pub mod host;
@@ -110,6 +112,11 @@ pub struct BuildRequest {
     pub target: Option<String>,
     /// The BuildKit session that serves this build's secrets.
     pub session: Option<String>,
+    /// BuildKit: the session sends the context and the Dockerfile through its file sync
+    /// ([`BuildSession::start_with_context`], `remote=client-session`); `dockerfile` is then
+    /// the Dockerfile's name in its folder ([`crate::context::Context::dockerfile_name`]) and
+    /// the context stream is not read.
+    pub context_from_session: bool,
     /// BuildKit: registry refs whose cache the build may use (the API's `cachefrom`).
     pub cache_from: Vec<String>,
     /// BuildKit: export the inline cache into the image's config (`BUILDKIT_INLINE_CACHE=1`).
@@ -139,7 +146,10 @@ fn stream_build<'a>(
     mut reader: impl ReadStream + 'a,
 ) -> impl Stream<Item = std::result::Result<BuildOutput, BuildFailure>> + Send + 'a {
     let credentials = request.credentials.clone().map(to_bollard_auths);
-    let body = bollard::body_try_stream(context);
+    let body = match request.context_from_session {
+        true => bollard::body_full(Bytes::new()),
+        false => bollard::body_try_stream(context),
+    };
     let raw = request.raw_stream;
     engine
         .docker

@@ -28,6 +28,7 @@ use bollard_buildkit_proto::health::{HealthListRequest, HealthListResponse};
 use bollard_buildkit_proto::moby::buildkit::secrets::v1::secrets_server::{Secrets, SecretsServer};
 use bollard_buildkit_proto::moby::buildkit::secrets::v1::{GetSecretRequest, GetSecretResponse};
 use bollard_buildkit_proto::moby::filesync::v1::auth_server::{Auth, AuthServer};
+use bollard_buildkit_proto::moby::filesync::v1::file_sync_server::FileSyncServer;
 use bollard_buildkit_proto::moby::filesync::v1::{
     CredentialsRequest, CredentialsResponse, FetchTokenRequest, FetchTokenResponse,
     GetTokenAuthorityRequest, GetTokenAuthorityResponse, VerifyTokenAuthorityRequest,
@@ -40,6 +41,8 @@ use tokio::task::JoinHandle;
 use tonic::transport::server::Connected;
 
 use super::EngineHost;
+use super::filesync::{FileSyncService, SyncFailure, SyncedContext};
+use crate::context::ContextError;
 use crate::error::{Error, Result, quoted};
 use crate::guarded;
 
@@ -60,6 +63,8 @@ const METHODS: &[&str] = &[
     "/moby.filesync.v1.Auth/GetTokenAuthority",
     "/moby.filesync.v1.Auth/VerifyTokenAuthority",
 ];
+/// Served as well when the session sends the build context.
+const FILE_SYNC_METHOD: &str = "/moby.filesync.v1.FileSync/DiffCopy";
 
 /// Registry credentials a session hands to BuildKit when it pulls a base: registry host
 /// (`localhost:5000`, `docker.io`) -> (username, secret: a password or an identity token).
@@ -320,6 +325,16 @@ pub struct BuildSession {
     /// A second handle on the connection: tonic serves it in a task of its own, which
     /// neither the shutdown signal (when not awaited) nor aborting our task reaches.
     closer: Option<Closer>,
+    /// Where the file sync leaves a failure of ours (a file that changed), when the session
+    /// sends the build context.
+    sync_failure: Option<SyncFailure>,
+}
+
+/// What the upgrade request announces.
+struct Announce<'a> {
+    id: &'a str,
+    shared_key: &'a str,
+    file_sync: bool,
 }
 
 impl fmt::Debug for BuildSession {
@@ -340,6 +355,33 @@ impl BuildSession {
         secrets: BTreeMap<String, Secret>,
         auths: RegistryAuths,
     ) -> Result<BuildSession> {
+        Self::open(host, secrets, auths, None).await
+    }
+
+    /// [`BuildSession::start`], and the session also sends `context` through BuildKit's file
+    /// sync ([`super::filesync`]): the build then names it with
+    /// [`super::BuildRequest::context_from_session`].
+    pub async fn start_with_context(
+        host: &EngineHost,
+        secrets: BTreeMap<String, Secret>,
+        auths: RegistryAuths,
+        context: SyncedContext,
+    ) -> Result<BuildSession> {
+        Self::open(host, secrets, auths, Some(context)).await
+    }
+
+    /// Why the file sync failed the build, when it did for a reason of ours (a context file
+    /// that changed while it was sent); taken once.
+    pub fn take_sync_failure(&self) -> Option<ContextError> {
+        self.sync_failure.as_ref()?.lock().ok()?.take()
+    }
+
+    async fn open(
+        host: &EngineHost,
+        secrets: BTreeMap<String, Secret>,
+        auths: RegistryAuths,
+        context: Option<SyncedContext>,
+    ) -> Result<BuildSession> {
         let id = new_session_id();
         let unreachable = |detail: String| {
             Error::Unreachable(format!(
@@ -349,6 +391,19 @@ impl BuildSession {
         };
         let secret_ids: Vec<String> = secrets.keys().cloned().collect();
         let store = SecretStore { secrets, auths };
+        let sync_failure = context.as_ref().map(|_| SyncFailure::default());
+        let files = context.map(|c| FileSyncService {
+            synced: std::sync::Arc::new(c),
+            failure: sync_failure.clone().unwrap_or_default(),
+        });
+        let shared_key = files
+            .as_ref()
+            .map_or(id.clone(), |f| f.synced.shared_key.clone());
+        let announce = Announce {
+            id: &id,
+            shared_key: &shared_key,
+            file_sync: files.is_some(),
+        };
         let opened = if let Some(path) = host.host.strip_prefix("unix://") {
             let connect = tokio::net::UnixStream::connect(path);
             let open = open_with(
@@ -356,12 +411,12 @@ impl BuildSession {
                 |c| c.into_std(),
                 |s| s.try_clone(),
                 tokio::net::UnixStream::from_std,
-                &id,
+                &announce,
                 host,
                 &unreachable,
             );
             let (conn, closer) = with_timeout(open, &unreachable).await?;
-            (serve(conn, store), Closer::Unix(closer))
+            (serve(conn, store, files), Closer::Unix(closer))
         } else if let Some(addr) = plain_tcp_address(host) {
             let connect = tokio::net::TcpStream::connect(addr);
             let open = open_with(
@@ -369,12 +424,12 @@ impl BuildSession {
                 |c| c.into_std(),
                 |s| s.try_clone(),
                 tokio::net::TcpStream::from_std,
-                &id,
+                &announce,
                 host,
                 &unreachable,
             );
             let (conn, closer) = with_timeout(open, &unreachable).await?;
-            (serve(conn, store), Closer::Tcp(closer))
+            (serve(conn, store, files), Closer::Tcp(closer))
         } else {
             return Err(Error::Usage(format!(
                 "build secrets need the engine's local socket (unix://) or a plain tcp:// address, but the engine at {} ({}) is reached {}; point DOCKER_HOST at the engine's socket to build with secrets",
@@ -394,6 +449,7 @@ impl BuildSession {
             stop: Some(stop),
             task: Some(task),
             closer: Some(closer),
+            sync_failure,
         })
     }
 
@@ -462,7 +518,7 @@ async fn open_with<T, S>(
     into_std: impl Fn(T) -> std::io::Result<S>,
     clone: impl Fn(&S) -> std::io::Result<S>,
     from_std: impl Fn(S) -> std::io::Result<T>,
-    id: &str,
+    announce: &Announce<'_>,
     host: &EngineHost,
     unreachable: &(dyn Fn(String) -> Error + Sync),
 ) -> Result<(T, S)>
@@ -470,7 +526,7 @@ where
     T: AsyncRead + AsyncWrite + Unpin,
 {
     let mut conn = connect.await.map_err(|e| unreachable(e.to_string()))?;
-    handshake(&mut conn, id, host).await?;
+    handshake(&mut conn, announce, host).await?;
     keep_closer(into_std(conn), clone, from_std).map_err(|e| unreachable(e.to_string()))
 }
 
@@ -527,9 +583,10 @@ fn new_session_id() -> String {
 /// `POST /session` with an h2c upgrade; returns once the engine answered `101`.
 async fn handshake<IO: AsyncRead + AsyncWrite + Unpin>(
     conn: &mut IO,
-    id: &str,
+    announce: &Announce<'_>,
     host: &EngineHost,
 ) -> Result<()> {
+    let Announce { id, shared_key, .. } = announce;
     let lost = |e: std::io::Error| {
         Error::Unreachable(format!(
             "lost the Docker engine at {} ({}) while opening a build session: {e}",
@@ -545,10 +602,11 @@ async fn handshake<IO: AsyncRead + AsyncWrite + Unpin>(
          Upgrade: h2c\r\n\
          X-Docker-Expose-Session-Uuid: {id}\r\n\
          X-Docker-Expose-Session-Name: cargo-sdkimage\r\n\
-         X-Docker-Expose-Session-Sharedkey: {id}\r\n",
+         X-Docker-Expose-Session-Sharedkey: {shared_key}\r\n",
         env!("CARGO_PKG_VERSION")
     );
-    for method in METHODS {
+    let file_sync = announce.file_sync.then_some(&FILE_SYNC_METHOD);
+    for method in METHODS.iter().chain(file_sync) {
         request.push_str(&format!(
             "X-Docker-Expose-Session-Grpc-Method: {method}\r\n"
         ));
@@ -608,8 +666,13 @@ fn body_message(body: &[u8]) -> String {
         .unwrap_or_else(|| String::from_utf8_lossy(body).trim().to_string())
 }
 
-/// Serve Health and Secrets on the upgraded connection until told to stop.
-fn serve<IO>(conn: IO, store: SecretStore) -> (oneshot::Sender<()>, JoinHandle<()>)
+/// Serve Health, Secrets, Auth (and FileSync, for a context) on the upgraded connection until
+/// told to stop.
+fn serve<IO>(
+    conn: IO,
+    store: SecretStore,
+    files: Option<FileSyncService>,
+) -> (oneshot::Sender<()>, JoinHandle<()>)
 where
     IO: AsyncRead + AsyncWrite + Connected + Unpin + Send + 'static,
 {
@@ -617,7 +680,8 @@ where
     let router = tonic::transport::Server::builder()
         .add_service(HealthServer::new(Healthy))
         .add_service(SecretsServer::from_arc(store.clone()))
-        .add_service(AuthServer::from_arc(store));
+        .add_service(AuthServer::from_arc(store))
+        .add_optional_service(files.map(FileSyncServer::new));
     let (stop, stopped) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
         // A one-item stream would end `serve` at once (the connection then runs detached,

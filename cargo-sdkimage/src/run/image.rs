@@ -15,6 +15,7 @@ use super::bases::{self, PlatformInputs};
 use super::status::{Check, Found};
 use super::{BuildOptions, ImageResult, Outcome, Session};
 use crate::context::{self, Context};
+use crate::engine::SyncedContext;
 use crate::engine::session::BuildSession;
 use crate::engine::{BuildOutput, BuildRequest, Builder};
 use crate::error::{Error, Result};
@@ -262,7 +263,7 @@ impl ImageJob<'_> {
         }
         let labels = self.labels(opts, true).await?.labels;
         let id = self
-            .build(v, logs, sources.ctx.clone(), platform_args, labels, opts)
+            .build(v, logs, sources, platform_args, labels, opts)
             .await?;
         let engine = &self.session.engine;
         let (fingerprint, digests) = if bases_complete {
@@ -510,7 +511,7 @@ impl ImageJob<'_> {
         &self,
         v: &Variant,
         logs: &Path,
-        ctx: Context,
+        sources: &Sources,
         platform_args: BTreeMap<String, String>,
         labels: BTreeMap<String, String>,
         opts: &BuildOptions,
@@ -529,15 +530,24 @@ impl ImageJob<'_> {
         let mut build_args = image.build_args.clone();
         build_args.extend(platform_args);
         let credentials = session.build_credentials().await;
-        // A BuildKit build calls back for registry credentials and secrets through a session
-        // of ours, open for the time of the build.
+        let ctx = &sources.ctx;
+        // A BuildKit build calls back for registry credentials, secrets and the files of its
+        // context through a session of ours, open for the time of the build.
         let build_session = match self.builder() {
             Builder::Classic => None,
             Builder::BuildKit => {
                 let specs = super::secret_specs(&session.plan, self.index, &opts.secrets)?;
                 let secrets = crate::engine::session::load_all(&specs)?;
                 let auths = crate::engine::registry_auths(&credentials);
-                match BuildSession::start(session.engine.host(), secrets, auths).await {
+                let digests = sources
+                    .files
+                    .iter()
+                    .map(|(path, stamp)| (path.clone(), stamp.hash.clone()))
+                    .collect();
+                let folder = &session.plan.manifest_of(self.index).context;
+                let synced = SyncedContext::new(ctx.clone(), digests, folder, &image.name);
+                let host = session.engine.host();
+                match BuildSession::start_with_context(host, secrets, auths, synced).await {
                     Ok(s) => Some(s),
                     // An engine the session cannot reach (TLS): builds without secrets still
                     // run, pulling what needs no credentials.
@@ -547,9 +557,15 @@ impl ImageJob<'_> {
             }
         };
         let cache = self.cache(opts);
+        // Without a session (an engine reached over TLS) the context goes as a tar.
+        let from_session = build_session.is_some();
         let request = BuildRequest {
             builder: self.builder(),
-            dockerfile: ctx.dockerfile_in_context.clone(),
+            dockerfile: match from_session {
+                true => ctx.dockerfile_name(),
+                false => ctx.dockerfile_in_context.clone(),
+            },
+            context_from_session: from_session,
             build_args,
             no_cache: opts.no_cache,
             credentials: Some(credentials),
@@ -576,7 +592,11 @@ impl ImageJob<'_> {
             (Some(p), false) => format!("{} {p}", image.label()),
             _ => image.label(),
         };
-        let mut stream = Box::pin(session.engine.build(&request, context::tar_stream(ctx)));
+        let body = match from_session {
+            true => futures_util::stream::empty().left_stream(),
+            false => context::tar_stream(ctx.clone()).right_stream(),
+        };
+        let mut stream = Box::pin(session.engine.build(&request, body));
         let mut id = None;
         let mut failure = None;
         while let Some(item) = stream.next().await {
@@ -610,12 +630,19 @@ impl ImageJob<'_> {
             let _ = writeln!(log, "{line}");
         }
         drop(stream);
+        // A context file that changed while it was sent: the engine only says the transfer
+        // failed; our own error names the file.
+        let sync_failure = build_session.as_ref().and_then(|s| s.take_sync_failure());
         if let Some(s) = build_session {
             s.close().await;
         }
         let _ = log.flush();
         let log_hint = format!("full log: {}", session.ws.display_path(&log_path));
         match (failure, id) {
+            (Some(_), _) if let Some(e) = sync_failure => {
+                self.store.forget(&v.state_key);
+                Err(Error::Failed(format!("build failed: {e} ({log_hint})")))
+            }
             (Some(f), _) => {
                 self.store.forget(&v.state_key);
                 let manifest = session.plan.manifest_of(self.index);

@@ -1,0 +1,415 @@
+//! BuildKit's file sync, the sending side: `moby.filesync.v1.FileSync/DiffCopy`, served in a
+//! build session ([`super::session`]) so the engine pulls the context and the Dockerfile
+//! instead of receiving a tar of everything (what the docker CLI does with BuildKit).
+//!
+//! The protocol is fsutil's (`send.go`): the engine's request names a folder (`dir-name`:
+//! `context` or `dockerfile`) and may carry `include-patterns` and `followpaths`. We send one
+//! stat packet per entry, in fsutil's walk order ([`Context::sync_entries`]), then an empty
+//! stat; the engine compares them with its copy of the folder (kept under the session's shared
+//! key) and requests the files that differ by id (the index of their stat packet); each is
+//! answered with data packets and an empty data packet. The engine ends with `FIN`, answered
+//! with `FIN`.
+//!
+//! A stat's mtime is derived from the file's content ([`crate::context::content_mtime`]), from
+//! the digests the up-to-date check already made: sending stats reads no file. A file is read
+//! (read(2), in chunks, never whole) only when the engine asks for it, and is checked against
+//! that digest as it goes out: a file that changed since fails the build, naming it.
+
+use std::collections::HashMap;
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::task::Poll;
+
+use bollard_buildkit_proto::fsutil::types::packet::PacketType;
+use bollard_buildkit_proto::fsutil::types::{Packet, Stat};
+use bollard_buildkit_proto::moby::filesync::v1::file_sync_server::FileSync;
+use futures_util::Stream;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+
+use crate::context::{
+    Context, ContextEntry, ContextError, EntryKind, SyncRequest, content_mtime, go_file_mode,
+};
+
+/// Size of the data packets (fsutil sends 32 KiB; larger ones cost fewer messages).
+const CHUNK: usize = 256 * 1024;
+/// Packets buffered between the readers and the connection.
+const QUEUE: usize = 16;
+/// Files read and sent at the same time (fsutil's sender uses 4).
+const SENDERS: usize = 4;
+
+/// A context served by a session's file sync.
+#[derive(Debug, Clone)]
+pub struct SyncedContext {
+    pub context: Context,
+    /// SHA-256 (hex) of each file of the context by its path in `context.entries`: the
+    /// up-to-date check's file stamps.
+    pub digests: HashMap<String, String>,
+    /// The session's shared key: BuildKit keeps its copy of each folder under it.
+    pub shared_key: String,
+}
+
+impl SyncedContext {
+    /// `folder` is the context folder and `image` the image built from it: BuildKit 0.8 keys
+    /// its copy on the shared key alone (not on what a build asks for), and a sync with
+    /// fewer files deletes the others from the copy. One key per folder and image keeps two
+    /// images of one folder from emptying each other's copy, and a rebuild sends only what
+    /// changed.
+    pub fn new(
+        context: Context,
+        digests: HashMap<String, String>,
+        folder: &Path,
+        image: &str,
+    ) -> SyncedContext {
+        let mut h = Sha256::new();
+        h.update(b"cargo-sdkimage-context\0");
+        h.update(folder.as_os_str().as_encoded_bytes());
+        h.update(b"\0");
+        h.update(image.as_bytes());
+        SyncedContext {
+            context,
+            digests,
+            shared_key: hex::encode(h.finalize()),
+        }
+    }
+}
+
+/// The first failure of a sync that is ours to report (a file that changed), kept for the
+/// build's error message.
+pub(super) type SyncFailure = Arc<Mutex<Option<ContextError>>>;
+
+pub(super) struct FileSyncService {
+    pub(super) synced: Arc<SyncedContext>,
+    pub(super) failure: SyncFailure,
+}
+
+type PacketStream =
+    std::pin::Pin<Box<dyn Stream<Item = Result<Packet, tonic::Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl FileSync for FileSyncService {
+    type DiffCopyStream = PacketStream;
+    type TarStreamStream = PacketStream;
+
+    async fn diff_copy(
+        &self,
+        request: tonic::Request<tonic::Streaming<Packet>>,
+    ) -> Result<tonic::Response<PacketStream>, tonic::Status> {
+        let sync = sync_request(request.metadata());
+        let entries = self.synced.context.sync_entries(&sync).ok_or_else(|| {
+            tonic::Status::not_found(format!("no access allowed to dir {:?}", sync.dir))
+        })?;
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let job = Sender {
+            synced: self.synced.clone(),
+            failure: self.failure.clone(),
+            tx,
+        };
+        tokio::spawn(job.run(entries, request.into_inner()));
+        Ok(tonic::Response::new(until_last(rx)))
+    }
+
+    async fn tar_stream(
+        &self,
+        _request: tonic::Request<tonic::Streaming<Packet>>,
+    ) -> Result<tonic::Response<PacketStream>, tonic::Status> {
+        Err(tonic::Status::unimplemented(
+            "FileSync/TarStream is not served; use DiffCopy",
+        ))
+    }
+}
+
+/// The request's folder, include patterns and follow-paths. Exclude patterns are not read:
+/// the entries already went through `.dockerignore` ([`crate::context`]).
+fn sync_request(metadata: &tonic::metadata::MetadataMap) -> SyncRequest {
+    let all = |key: &str| -> Option<Vec<String>> {
+        let values: Vec<String> = metadata
+            .get_all(key)
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect();
+        (!values.is_empty()).then_some(values)
+    };
+    SyncRequest {
+        dir: all("dir-name")
+            .and_then(|v| v.into_iter().next())
+            .unwrap_or_default(),
+        include: all("include-patterns"),
+        follow: all("followpaths"),
+    }
+}
+
+/// The packets of `rx`, ending after a `FIN` or `ERR` (fsutil's sender stops there).
+fn until_last(mut rx: mpsc::Receiver<Packet>) -> PacketStream {
+    let mut done = false;
+    Box::pin(futures_util::stream::poll_fn(move |cx| {
+        if done {
+            return Poll::Ready(None);
+        }
+        let packet = std::task::ready!(rx.poll_recv(cx));
+        if let Some(p) = &packet {
+            done = p.r#type == PacketType::PacketFin as i32
+                || p.r#type == PacketType::PacketErr as i32;
+        }
+        Poll::Ready(packet.map(Ok))
+    }))
+}
+
+fn packet(kind: PacketType) -> Packet {
+    Packet {
+        r#type: kind as i32,
+        ..Default::default()
+    }
+}
+
+/// One file the engine may ask for, by id.
+struct FileJob {
+    entry: ContextEntry,
+    digest: [u8; 32],
+}
+
+struct Sender {
+    synced: Arc<SyncedContext>,
+    failure: SyncFailure,
+    tx: mpsc::Sender<Packet>,
+}
+
+impl Sender {
+    async fn run(
+        self,
+        entries: Vec<(ContextEntry, String)>,
+        mut incoming: tonic::Streaming<Packet>,
+    ) {
+        let mut stats = Vec::with_capacity(entries.len() + 1);
+        let mut files = HashMap::new();
+        for (id, (entry, key)) in entries.into_iter().enumerate() {
+            let id = id as u32;
+            match self.stat(&entry, &key) {
+                Ok((stat, digest)) => {
+                    stats.push(stat);
+                    if let Some(digest) = digest {
+                        files.insert(id, FileJob { entry, digest });
+                    }
+                }
+                Err(message) => return self.error(message).await,
+            }
+        }
+        // Stats go out while requests come in: the engine asks as soon as it has compared.
+        let tx = self.tx.clone();
+        let stat_task = tokio::spawn(async move {
+            for stat in stats {
+                let mut p = packet(PacketType::PacketStat);
+                p.stat = Some(stat);
+                if tx.send(p).await.is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(packet(PacketType::PacketStat)).await;
+        });
+        // Requests are read as they come (never left waiting in the connection: the engine's
+        // health checks of the session travel on it too) and queued for a few readers.
+        let (jobs, queue) = mpsc::unbounded_channel::<(u32, FileJob)>();
+        let queue = Arc::new(tokio::sync::Mutex::new(queue));
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let workers: Vec<_> = (0..SENDERS)
+            .map(|_| {
+                let queue = queue.clone();
+                let tx = self.tx.clone();
+                let failure = self.failure.clone();
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    loop {
+                        let Some((id, job)) = queue.lock().await.recv().await else {
+                            return;
+                        };
+                        let (tx, failure, stop) = (tx.clone(), failure.clone(), stop.clone());
+                        let sent = tokio::task::spawn_blocking(move || {
+                            send_one(id, &job, &tx, &failure, &stop)
+                        });
+                        if !matches!(sent.await, Ok(true)) {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        loop {
+            let p = match incoming.message().await {
+                Ok(Some(p)) => p,
+                // The engine went away: nothing more to send.
+                Ok(None) | Err(_) => break,
+            };
+            match PacketType::try_from(p.r#type) {
+                Ok(PacketType::PacketReq) => {
+                    let Some(job) = files.remove(&p.id) else {
+                        self.error(format!("invalid file id {}", p.id)).await;
+                        break;
+                    };
+                    if jobs.send((p.id, job)).is_err() {
+                        break;
+                    }
+                }
+                Ok(PacketType::PacketFin) => {
+                    // The engine wrote every file it asked for.
+                    let _ = self.tx.send(packet(PacketType::PacketFin)).await;
+                    break;
+                }
+                Ok(PacketType::PacketErr) => break,
+                _ => {}
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        drop(jobs);
+        stat_task.abort();
+        for worker in workers {
+            worker.abort();
+        }
+    }
+
+    /// The stat packet of an entry and, for a file, the digest its content must have.
+    fn stat(&self, entry: &ContextEntry, key: &str) -> Result<(Stat, Option<[u8; 32]>), String> {
+        let (mtime, size, linkname, digest) = match &entry.kind {
+            EntryKind::Dir => (0, 0, String::new(), None),
+            EntryKind::Symlink { target } => (
+                content_mtime(Sha256::digest(target.as_bytes()).as_slice()),
+                0,
+                target.clone(),
+                None,
+            ),
+            EntryKind::File => {
+                let digest: [u8; 32] = match &entry.data {
+                    Some(data) => Sha256::digest(data).into(),
+                    None => self
+                        .synced
+                        .digests
+                        .get(key)
+                        .and_then(|hex| hex::decode(hex).ok())
+                        .and_then(|bytes| bytes.try_into().ok())
+                        .ok_or_else(|| format!("no content digest for {key}"))?,
+                };
+                (
+                    content_mtime(&digest),
+                    entry.size,
+                    String::new(),
+                    Some(digest),
+                )
+            }
+        };
+        let stat = Stat {
+            path: entry.path.clone(),
+            mode: go_file_mode(&entry.kind, entry.mode),
+            size: size as i64,
+            mod_time: (mtime as i64) * 1_000_000_000,
+            linkname,
+            ..Default::default()
+        };
+        Ok((stat, digest))
+    }
+
+    async fn error(&self, message: String) {
+        let mut p = packet(PacketType::PacketErr);
+        p.data = message.into_bytes();
+        let _ = self.tx.send(p).await;
+    }
+}
+
+/// Send one requested file unless the sync stopped; on a failure of ours, keep it for the
+/// build's message and tell the engine (`ERR`). Whether to go on.
+fn send_one(
+    id: u32,
+    job: &FileJob,
+    tx: &mpsc::Sender<Packet>,
+    failure: &SyncFailure,
+    stop: &std::sync::atomic::AtomicBool,
+) -> bool {
+    if stop.load(std::sync::atomic::Ordering::SeqCst) {
+        return false;
+    }
+    let Err(e) = send_file(id, job, tx) else {
+        return true;
+    };
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    // The engine went away: its own error says why.
+    if !matches!(e, ContextError::Write(_)) {
+        let mut err = packet(PacketType::PacketErr);
+        err.data = e.to_string().into_bytes();
+        if let Ok(mut slot) = failure.lock()
+            && slot.is_none()
+        {
+            *slot = Some(e);
+        }
+        let _ = tx.blocking_send(err);
+    }
+    false
+}
+
+/// Send one file as data packets and the empty packet that ends it. Opened without blocking
+/// (a FIFO put in its place is refused, never waited on), read in chunks with read(2), and
+/// checked against the digest its stat was made from.
+fn send_file(id: u32, job: &FileJob, tx: &mpsc::Sender<Packet>) -> Result<(), ContextError> {
+    let data_packet = |data: Vec<u8>| Packet {
+        r#type: PacketType::PacketData as i32,
+        id,
+        data,
+        ..Default::default()
+    };
+    let changed = || ContextError::Changed {
+        path: job.entry.source.clone(),
+    };
+    // The receiver is gone: stop quietly, the build fails on its own.
+    let gone = || ContextError::Write(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+    if let Some(data) = &job.entry.data {
+        for chunk in data.chunks(CHUNK) {
+            tx.blocking_send(data_packet(chunk.to_vec()))
+                .map_err(|_| gone())?;
+        }
+        return tx
+            .blocking_send(data_packet(Vec::new()))
+            .map_err(|_| gone());
+    }
+    let path = &job.entry.source;
+    let io = |source| ContextError::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(io)?;
+    if !file.metadata().map_err(io)?.is_file() {
+        return Err(changed());
+    }
+    let mut hasher = Sha256::new();
+    let mut left = job.entry.size;
+    loop {
+        // One byte more than expected at the end, to see a file that grew.
+        let want = (left as usize).clamp(1, CHUNK);
+        let mut buf = vec![0u8; want];
+        let n = match file.read(&mut buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io(e)),
+        };
+        if n == 0 {
+            break;
+        }
+        if n as u64 > left {
+            return Err(changed());
+        }
+        left -= n as u64;
+        hasher.update(&buf[..n]);
+        buf.truncate(n);
+        tx.blocking_send(data_packet(buf)).map_err(|_| gone())?;
+    }
+    if left != 0 || hasher.finalize().as_slice() != job.digest {
+        return Err(changed());
+    }
+    tx.blocking_send(data_packet(Vec::new()))
+        .map_err(|_| gone())
+}
+
+#[cfg(test)]
+mod tests;

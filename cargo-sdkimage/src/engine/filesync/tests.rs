@@ -1,0 +1,138 @@
+//! The file sync against the real engine (needs a running Docker engine): what arrives, and a
+//! file that changed after it was hashed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use futures_util::StreamExt;
+
+use super::*;
+use crate::context::{ContextSpec, collect};
+use crate::engine::session::BuildSession;
+use crate::engine::{BuildOutput, BuildRequest, Builder, Engine};
+
+fn write(root: &Path, rel: &str, text: &str) {
+    let path = root.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+fn synced(root: &Path, image: &str) -> SyncedContext {
+    let ctx = collect(&ContextSpec {
+        root: root.to_path_buf(),
+        dockerfile: root.join("Dockerfile"),
+        copies: vec![],
+        skip: vec![],
+        workspace: root.to_path_buf(),
+    })
+    .unwrap();
+    let (_, stamps) = crate::fingerprint::hash_context(&ctx, None).unwrap();
+    let digests: HashMap<String, String> = stamps.into_iter().map(|(p, s)| (p, s.hash)).collect();
+    SyncedContext::new(ctx, digests, root, image)
+}
+
+/// Build through a session that sends the context; the image id, or the error text and the
+/// session's own failure.
+async fn build(
+    engine: &Engine,
+    synced: SyncedContext,
+) -> std::result::Result<String, (String, Option<ContextError>)> {
+    let dockerfile = synced.context.dockerfile_name();
+    let session =
+        BuildSession::start_with_context(engine.host(), BTreeMap::new(), BTreeMap::new(), synced)
+            .await
+            .expect("session opens");
+    let request = BuildRequest {
+        builder: Builder::BuildKit,
+        dockerfile,
+        no_cache: true,
+        session: Some(session.id().to_string()),
+        context_from_session: true,
+        ..Default::default()
+    };
+    let mut stream = Box::pin(engine.build(&request, futures_util::stream::empty()));
+    let mut result = Err((String::from("no image id"), None));
+    while let Some(item) = stream.next().await {
+        match item {
+            Ok(BuildOutput::ImageId(id)) => result = Ok(id),
+            Ok(_) => {}
+            Err(f) => {
+                result = Err((f.error.to_string(), None));
+                break;
+            }
+        }
+    }
+    drop(stream);
+    if let Err((text, _)) = result {
+        result = Err((text, session.take_sync_failure()));
+    }
+    session.close().await;
+    result
+}
+
+#[tokio::test]
+async fn the_engine_gets_the_files_a_copy_names_and_a_changed_file_fails_naming_it() {
+    let engine = Engine::connect()
+        .await
+        .unwrap_or_else(|e| panic!("this test needs a running Docker engine: {e}"));
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    let unique = format!("{}-{:?}", std::process::id(), std::time::SystemTime::now());
+    write(
+        root,
+        "Dockerfile",
+        &format!("FROM scratch\nLABEL t={unique:?}\nCOPY small.txt sub /out/\n"),
+    );
+    write(root, "small.txt", "small\n");
+    write(root, "sub/a.txt", "a\n");
+    write(root, "other.bin", "never asked for\n");
+    let image = format!("filesync-test-{unique}");
+
+    let id = build(&engine, synced(root, &image))
+        .await
+        .unwrap_or_else(|(e, _)| panic!("the build fails: {e}"));
+    let _ = engine.remove_image_forced(&id).await;
+
+    // Hashed, then changed (same size): the data no longer matches its stat. (Another image:
+    // a fresh copy on the engine's side, which asks for every file.)
+    let synced = synced(root, &format!("{image}-2"));
+    write(root, "small.txt", "SMALL\n");
+    let (text, failure) = build(&engine, synced)
+        .await
+        .expect_err("a changed file fails");
+    let failure = failure.unwrap_or_else(|| panic!("no failure of ours; the engine said {text}"));
+    let message = failure.to_string();
+    assert!(
+        message.contains("small.txt") && message.contains("changed"),
+        "{message}"
+    );
+}
+
+/// The engine asks for every file of a fresh copy at once: thousands of requests, read as they
+/// come, or they fill the connection the session's health checks need too (12,000 files was
+/// a cancelled build).
+#[tokio::test]
+async fn thousands_of_files_arrive() {
+    let engine = Engine::connect()
+        .await
+        .unwrap_or_else(|e| panic!("this test needs a running Docker engine: {e}"));
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    let unique = format!("{}-{:?}", std::process::id(), std::time::SystemTime::now());
+    write(
+        root,
+        "Dockerfile",
+        &format!("FROM scratch\nLABEL t={unique:?}\nCOPY data /data/\n"),
+    );
+    for i in 0..12_000 {
+        write(
+            root,
+            &format!("data/d{:02}/f{i:05}", i / 500),
+            &i.to_string(),
+        );
+    }
+    let id = build(&engine, synced(root, &format!("filesync-many-{unique}")))
+        .await
+        .unwrap_or_else(|(e, _)| panic!("the build fails: {e}"));
+    let _ = engine.remove_image_forced(&id).await;
+}
