@@ -32,7 +32,7 @@ pub use dockerfile::{dockerfile, dockerfiles};
 use push_metadata::push_metadata;
 
 pub use setup::{EngineFacts, check_builders};
-use setup::{check_secrets, check_with_engine_if_any, open_session};
+use setup::{check_secrets, check_with_connected, check_with_engine_if_any, open_session};
 
 /// What every command starts from: where the workspace is and what is selected.
 #[derive(Debug, Clone, Default)]
@@ -137,12 +137,27 @@ fn check_dockerfiles(ws: &Workspace, manifests: &[Manifest]) -> Result<()> {
 /// `list`: the selected images. Builders and platforms are checked as `build` checks them
 /// when an engine answers; without one, what the files say is checked.
 pub async fn list(target: &Target, reporter: &dyn EventSink) -> Result<Vec<ListEntry>> {
-    let l = load_with(target, true)?;
+    // The engine's handshake (a few requests, slow on a busy engine) goes on while the
+    // workspace is discovered and loaded.
+    let connecting = tokio::spawn(Engine::connect());
+    let l = match load_with(target, true) {
+        Ok(l) => l,
+        Err(e) => {
+            connecting.abort();
+            return Err(e);
+        }
+    };
     if l.plan.manifests.is_empty() {
+        connecting.abort();
         reporter.note(&no_manifests(&l.ws.root));
         return Ok(Vec::new());
     }
-    check_with_engine_if_any(&l, &[], reporter).await?;
+    let connected = connecting.await.unwrap_or_else(|e| {
+        Err(Error::Unreachable(format!(
+            "connecting to the Docker engine stopped: {e}"
+        )))
+    });
+    check_with_connected(connected, &l, &[], reporter).await?;
     Ok(l.selection
         .iter()
         .map(|&i| {

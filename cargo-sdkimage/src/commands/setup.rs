@@ -21,7 +21,18 @@ pub(super) async fn check_with_engine_if_any(
     secrets: &[SecretSpec],
     reporter: &dyn EventSink,
 ) -> Result<()> {
-    match Engine::connect().await {
+    check_with_connected(Engine::connect().await, l, secrets, reporter).await
+}
+
+/// [`check_with_engine_if_any`] with a connection already tried (`list` starts it before it
+/// loads the workspace).
+pub(super) async fn check_with_connected(
+    connected: Result<Engine>,
+    l: &Loaded,
+    secrets: &[SecretSpec],
+    reporter: &dyn EventSink,
+) -> Result<()> {
+    match connected {
         Ok(engine) => check_builders(&engine, l, secrets, reporter)
             .await
             .map(|_| ()),
