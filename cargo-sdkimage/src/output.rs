@@ -30,6 +30,12 @@ pub enum EventKind {
     CheckPassed,
     /// One requirement of an image's contract not met.
     CheckFailed,
+    /// An image moved to another engine of the pool (`engine`: where to; `bytes`,
+    /// `duration_ms`; `message`: from where).
+    Transferred,
+    /// An image whose engine was lost while it ran, or which only that engine held, queued
+    /// again for the others (`engine`: the lost one).
+    Requeued,
 }
 
 /// One line of `--message-format json` output.
@@ -63,6 +69,12 @@ pub struct Event {
     /// On `check-passed` / `check-failed`: what the program run for it printed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// With an engine pool (`--engine`, `engines`): the engine it happened on, as named there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// On `transferred`: the bytes moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
 }
 
 /// Totals of a run, on the `summary` event.
@@ -106,6 +118,8 @@ impl Event {
             platforms: None,
             requirement: None,
             output: None,
+            engine: None,
+            bytes: None,
         }
     }
 
@@ -125,6 +139,8 @@ impl Event {
             platforms: None,
             requirement: None,
             output: None,
+            engine: None,
+            bytes: None,
         }
     }
 
@@ -132,6 +148,16 @@ impl Event {
     pub fn requirement(mut self, requirement: &str, output: &str) -> Self {
         self.requirement = Some(requirement.to_string());
         self.output = Some(output.to_string());
+        self
+    }
+
+    pub fn with_bytes(mut self, bytes: u64) -> Self {
+        self.bytes = Some(bytes);
+        self
+    }
+
+    pub fn engine(mut self, engine: Option<&str>) -> Self {
+        self.engine = engine.map(str::to_string);
         self
     }
 
@@ -356,6 +382,13 @@ pub struct ImageMetadata {
     /// platform its refs point at.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub bases: std::collections::BTreeMap<String, BaseMetadata>,
+    /// With an engine pool: the engine that built it (or found it up to date), as named by
+    /// `--engine` or `engines`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// With an engine pool: the engines lost while it ran there, one per requeue.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requeued_from: Vec<String>,
 }
 
 /// One external base image in the metadata file: the engine's id of it and, when it came from
@@ -373,6 +406,9 @@ pub struct PlatformMetadata {
     pub id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// With an engine pool: the engine that built this platform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 /// Write the metadata file of this run at `path` (replacing an earlier one), atomically.

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use super::{Loaded, check_builders};
-use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
 use crate::output::{BuildPrint, EventSink};
@@ -31,9 +30,9 @@ async fn plan(
     reporter: Arc<dyn EventSink>,
     interrupt: Interrupt,
 ) -> Result<BuildPrint> {
-    match Engine::connect().await {
-        Ok(engine) => {
-            let facts = check_builders(&engine, &l, &opts.secrets, &*reporter).await?;
+    match super::setup::connect_pool(&l, opts, &*reporter).await {
+        Ok(pool) => {
+            let facts = check_builders(&*pool[0].api, &l, &opts.secrets, &*reporter).await?;
             let Loaded {
                 ws,
                 plan,
@@ -42,7 +41,7 @@ async fn plan(
             let session = Session::new(
                 ws,
                 plan,
-                engine,
+                pool,
                 reporter,
                 interrupt,
                 facts.builders,

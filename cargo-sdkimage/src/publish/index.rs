@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::Engine;
+use crate::engine::EngineApi;
 use crate::error::{Error, Result};
 use crate::plan::Image;
 use crate::reference::{ImageRef, Platform};
@@ -92,7 +92,7 @@ pub fn local_ref(r: &ImageRef, platform: &Platform, main: &Platform) -> ImageRef
 }
 
 /// The local image id of each platform of `image` (through the refs' first ref).
-pub async fn local_ids(engine: &Engine, image: &Image) -> Result<Vec<(Platform, String)>> {
+pub async fn local_ids(engine: &dyn EngineApi, image: &Image) -> Result<Vec<(Platform, String)>> {
     let platforms = platforms_of(image);
     let native = Platform::parse(&engine.platform().await?).unwrap_or_else(|| platforms[0].clone());
     let main = main_platform(&platforms, &native);

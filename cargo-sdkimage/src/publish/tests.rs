@@ -125,7 +125,7 @@ async fn push_quietly(
     opts: &PublishOptions,
 ) -> Result<Vec<Published>> {
     push(
-        engine,
+        Holders::one(engine),
         registries,
         plan,
         built,
@@ -144,7 +144,7 @@ async fn push_first(
     ids: &[String],
 ) -> Result<Vec<Published>> {
     push(
-        engine,
+        Holders::one(engine),
         registries,
         plan,
         &first(ids),
@@ -190,7 +190,7 @@ async fn two_phase_push_points_every_tag_at_the_pushed_digest() {
     };
     assert!(
         push(
-            &engine,
+            Holders::one(&engine),
             &registries,
             &plan,
             &both(&ids),
@@ -249,7 +249,7 @@ async fn no_staging_pushes_every_ref_through_the_engine() {
         ..Default::default()
     };
     let published = push(
-        &engine,
+        Holders::one(&engine),
         &registries,
         &plan,
         &first(&ids),

@@ -6,7 +6,7 @@ use std::path::Path;
 use futures_util::{StreamExt, stream};
 
 use super::{CHECK_JOBS, image_at, mismatch, registry_digest};
-use crate::engine::Engine;
+use crate::engine::EngineApi;
 use crate::error::{Error, Result};
 use crate::output::{Event, EventKind, EventSink};
 use crate::plan::{BuildPlan, Image, ImageIndex};
@@ -36,7 +36,7 @@ pub struct VerifiedEntry {
 /// recorded for the local image the ref names (its `RepoDigests` entry for that repository).
 /// Every mismatch is one line of the error, naming both digests.
 pub async fn verify(
-    engine: &Engine,
+    engine: &dyn EngineApi,
     registries: &Registries,
     plan: &BuildPlan,
     selection: &[ImageIndex],
@@ -157,7 +157,7 @@ struct RefCheck {
 }
 
 async fn check_against_local(
-    engine: &Engine,
+    engine: &dyn EngineApi,
     registries: &Registries,
     r: &ImageRef,
 ) -> Result<RefCheck> {
@@ -194,7 +194,7 @@ async fn check_against_local(
 /// An image of several platforms: the ref must name an index whose manifest for each platform
 /// is one the engine recorded for that platform's local image.
 async fn check_index_against_local(
-    engine: &Engine,
+    engine: &dyn EngineApi,
     registries: &Registries,
     image: &Image,
     r: &ImageRef,

@@ -16,7 +16,7 @@ use super::status::{Check, Found};
 use super::{BuildOptions, ImageResult, Outcome, Session};
 use crate::context::{self, Context};
 use crate::engine::session::BuildSession;
-use crate::engine::{BuildOutput, BuildRequest, Builder};
+use crate::engine::{BuildOutput, BuildRequest, Builder, EngineApi};
 use crate::error::{Error, Result};
 use crate::fingerprint::{self, FileStamp, ImageState, InputDigests, Inputs, StateStore};
 use crate::output::{BuildLog, EventKind};
@@ -27,6 +27,7 @@ use crate::reference::{ImageRef, Platform};
 /// failure as its `failed` event).
 pub(super) async fn build_one(
     session: &Session,
+    engine: usize,
     store: &StateStore,
     logs: &Path,
     index: ImageIndex,
@@ -37,24 +38,18 @@ pub(super) async fn build_one(
     let image = session.plan.image(index);
     let job = ImageJob {
         session,
+        engine: &*session.pool[engine].api,
+        engine_name: session.engine_name(engine),
         store,
         index,
         image,
         started,
         announced: AtomicBool::new(false),
     };
+    // The scheduler reports a failure (it may requeue it when the engine was lost).
     match job.run_all(logs, &dep_ids, opts).await {
         Ok(r) => r,
-        Err(e) => {
-            let message = e.to_string();
-            session.reporter.event(
-                &image
-                    .event(EventKind::Failed)
-                    .duration(started.elapsed())
-                    .message(message.clone()),
-            );
-            ImageResult::failed(index, message, started.elapsed())
-        }
+        Err(e) => ImageResult::failed(index, e.to_string(), started.elapsed()),
     }
 }
 
@@ -69,6 +64,10 @@ struct Variant {
 /// One image being built.
 struct ImageJob<'a> {
     session: &'a Session,
+    /// The engine of the pool it is built on.
+    engine: &'a dyn EngineApi,
+    /// Its name, in events (named pools only).
+    engine_name: Option<&'a str>,
     store: &'a StateStore,
     index: ImageIndex,
     image: &'a Image,
@@ -163,6 +162,7 @@ impl ImageJob<'_> {
             .image
             .event(kind)
             .id(Some(id.clone()))
+            .engine(self.engine_name)
             .duration(self.started.elapsed());
         if !platforms.is_empty() {
             event.platforms = Some(platforms.clone());
@@ -177,6 +177,8 @@ impl ImageJob<'_> {
             licenses,
             platforms,
             bases,
+            engine: None,
+            requeued_from: Vec::new(),
         })
     }
 
@@ -266,7 +268,7 @@ impl ImageJob<'_> {
         let id = self
             .build(v, logs, sources.ctx.clone(), platform_args, labels, opts)
             .await?;
-        let engine = &self.session.engine;
+        let engine = self.engine;
         let (fingerprint, digests) = if bases_complete {
             (fingerprint, digests)
         } else {
@@ -305,7 +307,7 @@ impl ImageJob<'_> {
         );
         // A base the engine lacks is a cache miss: the build pulls it, and the fingerprint is
         // taken again afterwards with its id.
-        let engine = &self.session.engine;
+        let engine = self.engine;
         let (bases_complete, found) = bases::resolve(engine, &bases, &mut inputs.bases).await?;
         let fingerprint = fingerprint::fingerprint(&inputs, &sources.digest);
         let digests = InputDigests::of(&inputs, &sources.digest);
@@ -434,7 +436,7 @@ impl ImageJob<'_> {
     async fn refs_elsewhere(&self, v: &Variant, id: &str) -> Result<Vec<ImageRef>> {
         let mut elsewhere = Vec::new();
         for r in self.refs_of(v) {
-            let current = self.session.engine.image_id(&r.to_string()).await?;
+            let current = self.engine.image_id(&r.to_string()).await?;
             if current.as_deref() != Some(id) {
                 elsewhere.push(r);
             }
@@ -451,7 +453,7 @@ impl ImageJob<'_> {
         digests: InputDigests,
         files: BTreeMap<String, FileStamp>,
     ) -> Result<Done> {
-        let engine = &self.session.engine;
+        let engine = self.engine;
         let refs = self.refs_of(v);
         let elsewhere = self.refs_elsewhere(v, &prev.id).await?;
         for r in &elsewhere {
@@ -468,6 +470,7 @@ impl ImageJob<'_> {
             refs: all_refs,
             files,
             inputs: Some(digests),
+            build_ms: prev.build_ms,
         };
         self.store.save(&v.state_key, &state)?;
         Ok(Done {
@@ -532,7 +535,7 @@ impl ImageJob<'_> {
                 let specs = super::secret_specs(&session.plan, self.index, &opts.secrets)?;
                 let secrets = crate::engine::session::load_all(&specs)?;
                 let auths = crate::engine::registry_auths(&credentials);
-                match BuildSession::start(session.engine.host(), secrets, auths).await {
+                match BuildSession::start(self.engine.host(), secrets, auths).await {
                     Ok(s) => Some(s),
                     // An engine the session cannot reach (TLS): builds without secrets still
                     // run, pulling what needs no credentials.
@@ -575,7 +578,10 @@ impl ImageJob<'_> {
             ),
             None => image.label(),
         };
-        let mut stream = Box::pin(session.engine.build(&request, context::tar_stream(ctx)));
+        let mut stream = Box::pin(
+            self.engine
+                .build(&request, Box::pin(context::tar_stream(ctx))),
+        );
         let mut id = None;
         let mut failure = None;
         while let Some(item) = stream.next().await {
@@ -665,7 +671,7 @@ impl ImageJob<'_> {
                 let resolved = crate::licenses::gather_licenses(
                     &session.ws,
                     manifest,
-                    Some((&session.engine, &id)),
+                    Some((self.engine, &id)),
                 )
                 .await?;
                 // The time of the `created` label, else now (no commit, no SOURCE_DATE_EPOCH).
@@ -675,7 +681,7 @@ impl ImageJob<'_> {
                 };
                 let sbom = crate::licenses::sbom::document(&image.name, &created, &resolved)?;
                 let final_id = crate::licenses::add_licenses_layer(
-                    &session.engine,
+                    self.engine,
                     self.builder(),
                     v.platform.as_ref().map(ToString::to_string),
                     &id,
@@ -696,7 +702,7 @@ impl ImageJob<'_> {
         };
         let refs = self.refs_of(v);
         for r in &refs {
-            session.engine.tag(&id, r).await?;
+            self.engine.tag(&id, r).await?;
         }
         let state = ImageState {
             fingerprint,
@@ -704,6 +710,7 @@ impl ImageJob<'_> {
             refs: refs.iter().map(ToString::to_string).collect(),
             files,
             inputs: Some(digests),
+            build_ms: Some(self.started.elapsed().as_millis() as u64),
         };
         self.store.save(&v.state_key, &state)?;
         Ok(Done {
@@ -756,6 +763,8 @@ pub(super) async fn check_one(
 ) -> Result<Vec<Found>> {
     let job = ImageJob {
         session,
+        engine: &*session.engine,
+        engine_name: None,
         store,
         index,
         image: session.plan.image(index),
