@@ -107,6 +107,7 @@ pub async fn push(
             all_or_failure(plan, pushed, reporter, "")?
         }
     };
+    record_on_first(engines, registries, &pushed).await;
     if let Some(number) = interrupt.received() {
         reporter.note(&format!(
             "{} arrived while the release tags were being written; that was finished, so every release tag points at its new digest",
@@ -183,6 +184,35 @@ async fn stage_all<'a>(
     super::mounts::share_layers(registries, seed.0, &seed_layers, pushed, &others).await;
     results.extend(bounded(rest, jobs, true, stage_one).await);
     results
+}
+
+/// An image pushed from another engine of a pool is also in the first (gathered there), but
+/// that engine never saw it pushed: a pull by digest (nothing to download) records the
+/// registry digest there too, so `verify` and `docker inspect` on the first engine agree.
+/// Best effort: `verify` says so when it did not happen.
+async fn record_on_first(
+    engines: Holders<'_>,
+    registries: &Registries,
+    pushed: &[(ImageIndex, Vec<Pushed>)],
+) {
+    for (index, repositories) in pushed {
+        if std::ptr::addr_eq(engines.of(*index), engines.first) {
+            continue;
+        }
+        for p in repositories.iter().filter(|p| p.platforms.is_empty()) {
+            let Ok(reference) = ImageRef::new(&p.repository, "latest") else {
+                continue;
+            };
+            let credentials = registries
+                .credentials(reference.registry())
+                .await
+                .ok()
+                .flatten()
+                .map(|c| c.to_docker(&config_key(reference.registry())));
+            let by_digest = format!("{}@{}", p.repository, p.digest);
+            let _ = engines.first.pull(&by_digest, None, credentials).await;
+        }
+    }
 }
 
 /// One image to stage: the image, its local id and the engine holding it.

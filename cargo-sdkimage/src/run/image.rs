@@ -39,6 +39,7 @@ pub(super) async fn build_one(
     let job = ImageJob {
         session,
         engine: &*session.pool[engine].api,
+        engine_index: engine,
         engine_name: session.engine_name(engine),
         store,
         index,
@@ -64,8 +65,9 @@ struct Variant {
 /// One image being built.
 struct ImageJob<'a> {
     session: &'a Session,
-    /// The engine of the pool it is built on.
+    /// The engine of the pool it is built on, and its position there.
     engine: &'a dyn EngineApi,
+    engine_index: usize,
     /// Its name, in events (named pools only).
     engine_name: Option<&'a str>,
     store: &'a StateStore,
@@ -314,7 +316,7 @@ impl ImageJob<'_> {
         let recorded = self.store.load(&v.state_key);
         let standing = match &recorded {
             Some(prev) if bases_complete && prev.fingerprint == fingerprint => {
-                engine.image_id(&prev.id).await?.is_some()
+                self.holder_of(&prev.id).await?.is_some()
             }
             _ => false,
         };
@@ -432,6 +434,22 @@ impl ImageJob<'_> {
         .map_err(|e| Error::Failed(format!("context task failed: {e}")))?
     }
 
+    /// The engine of the pool that has image `id`: its own first, else another that answers.
+    async fn holder_of(&self, id: &str) -> Result<Option<usize>> {
+        if self.engine.image_id(id).await?.is_some() {
+            return Ok(Some(self.engine_index));
+        }
+        for (e, member) in self.session.pool.iter().enumerate() {
+            if e != self.engine_index
+                && self.session.alive(e)
+                && matches!(member.api.image_id(id).await, Ok(Some(_)))
+            {
+                return Ok(Some(e));
+            }
+        }
+        Ok(None)
+    }
+
     /// The refs of platform `v` that do not point at image `id` in the engine.
     async fn refs_elsewhere(&self, v: &Variant, id: &str) -> Result<Vec<ImageRef>> {
         let mut elsewhere = Vec::new();
@@ -454,6 +472,23 @@ impl ImageJob<'_> {
         files: BTreeMap<String, FileStamp>,
     ) -> Result<Done> {
         let engine = self.engine;
+        // Up to date on another engine of the pool: moved here rather than built again.
+        if let Some(holder) = self.holder_of(&prev.id).await?
+            && holder != self.engine_index
+        {
+            let from = &self.session.pool[holder];
+            let moved = crate::engine::transfer(&*from.api, self.engine, &prev.id).await?;
+            self.session.reporter.event(
+                &self
+                    .image
+                    .event(EventKind::Transferred)
+                    .id(Some(prev.id.clone()))
+                    .engine(self.engine_name)
+                    .message(from.name.clone())
+                    .duration(moved.duration)
+                    .with_bytes(moved.bytes),
+            );
+        }
         let refs = self.refs_of(v);
         let elsewhere = self.refs_elsewhere(v, &prev.id).await?;
         for r in &elsewhere {
@@ -516,9 +551,11 @@ impl ImageJob<'_> {
         let session = self.session;
         let image = self.image;
         if !self.announced.swap(true, Ordering::SeqCst) {
-            session
-                .reporter
-                .event(&image.event(EventKind::BuildStarted));
+            session.reporter.event(
+                &image
+                    .event(EventKind::BuildStarted)
+                    .engine(self.engine_name),
+            );
         }
         let log_path = logs.join(format!("{}.log", fingerprint::file_stem(&v.state_key)));
         let mut log = std::fs::File::create(&log_path)
@@ -764,6 +801,7 @@ pub(super) async fn check_one(
     let job = ImageJob {
         session,
         engine: &*session.engine,
+        engine_index: 0,
         engine_name: None,
         store,
         index,
