@@ -8,6 +8,7 @@ mod cache;
 mod context_content;
 mod contract;
 mod custom;
+mod engines;
 mod examples;
 mod graph;
 mod habits;
