@@ -125,7 +125,7 @@ impl Reporter {
                 let to = event.engine.as_deref().unwrap_or("?");
                 let from = event.message.as_deref().unwrap_or("?");
                 let took = Duration::from_millis(event.duration_ms.unwrap_or_default());
-                self.say(&format!(
+                self.note(&format!(
                     "moved {label} from {from} to {to}: {} in {}",
                     format_bytes(event.bytes.unwrap_or_default()),
                     format_duration(took)

@@ -476,3 +476,6 @@ mod tests {
         assert_eq!(shell_words(&words), "sh -c 'echo '\\''a b'\\''' ''");
     }
 }
+
+#[cfg(test)]
+mod pool_tests;
