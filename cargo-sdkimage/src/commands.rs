@@ -101,9 +101,11 @@ pub fn load(target: &Target) -> Result<Loaded> {
 pub async fn list(target: &Target, reporter: &dyn EventSink) -> Result<Vec<ListEntry>> {
     let l = load(target)?;
     check_with_engine_if_any(&l, &[], reporter).await?;
+    let engines = setup::planned_engines(&l, reporter).await;
     Ok(l.selection
         .iter()
-        .map(|&i| {
+        .zip(engines)
+        .map(|(&i, engine)| {
             let img = l.plan.image(i);
             ListEntry {
                 language: img.language.clone(),
@@ -118,6 +120,7 @@ pub async fn list(target: &Target, reporter: &dyn EventSink) -> Result<Vec<ListE
                     .collect(),
                 platforms: img.platforms.clone(),
                 target: img.target.clone(),
+                engine,
             }
         })
         .collect())

@@ -222,6 +222,9 @@ pub struct ListEntry {
     /// The Dockerfile stage built, when one is named.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// With the workspace's `engines`: the engine it would be built on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 /// One element of `dockerfile --message-format json` (a JSON array of these, one per image).
@@ -547,6 +550,10 @@ pub struct PrintedImage {
     pub note: Option<String>,
     /// Each platform's own check.
     pub checks: Vec<PlatformCheck>,
+    /// With an engine pool: the engine it would be built on (every platform of an image goes
+    /// to one engine), as placement replays it with the recorded build times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 /// One platform of a [`PrintedImage`].

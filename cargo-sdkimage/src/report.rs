@@ -454,6 +454,7 @@ pub fn list_table(entries: &[ListEntry]) -> String {
     // The platform and target columns appear when some image names them.
     let platforms = entries.iter().any(|e| !e.platforms.is_empty());
     let targets = entries.iter().any(|e| e.target.is_some());
+    let engines = entries.iter().any(|e| e.engine.is_some());
     let rows: Vec<Vec<String>> = entries
         .iter()
         .map(|e| {
@@ -481,6 +482,9 @@ pub fn list_table(entries: &[ListEntry]) -> String {
             if targets {
                 row.push(e.target.clone().unwrap_or_else(|| "-".into()));
             }
+            if engines {
+                row.push(e.engine.clone().unwrap_or_else(|| "-".into()));
+            }
             row
         })
         .collect();
@@ -490,6 +494,9 @@ pub fn list_table(entries: &[ListEntry]) -> String {
     }
     if targets {
         header.push("TARGET");
+    }
+    if engines {
+        header.push("ENGINE");
     }
     table(&header, &rows)
 }

@@ -47,7 +47,26 @@ async fn plan(
                 facts.builders,
                 facts.native,
             );
-            run::print(&session, &selection, opts).await
+            let mut printed = run::print(&session, &selection, opts).await?;
+            if session.named_engines {
+                let store = crate::fingerprint::StateStore::new(&session.ws.state_dir());
+                let classic = |i| session.builder(i) == crate::engine::Builder::Classic;
+                let planned = run::planned(
+                    &session.plan,
+                    &session.pool,
+                    &session.native,
+                    &classic,
+                    &store,
+                    &selection,
+                );
+                for (&i, engine) in selection.iter().zip(planned) {
+                    let name = &session.plan.image(i).name;
+                    if let Some(p) = printed.images.iter_mut().find(|p| &p.name == name) {
+                        p.engine = engine;
+                    }
+                }
+            }
+            Ok(printed)
         }
         Err(Error::Unreachable(why)) => {
             reporter.note(&format!(

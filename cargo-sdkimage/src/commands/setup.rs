@@ -95,6 +95,49 @@ pub(super) async fn connect_pool(
     Ok(connected.members)
 }
 
+/// `list` with the workspace's `engines`: the engine each selected image would go to (those
+/// that answer; none without `engines`, or when none answers).
+pub(super) async fn planned_engines(l: &Loaded, reporter: &dyn EventSink) -> Vec<Option<String>> {
+    let none = vec![None; l.selection.len()];
+    if l.ws.config.engines.is_empty() {
+        return none;
+    }
+    let opts = run::BuildOptions {
+        keep_going: true,
+        ..list_options()
+    };
+    let Ok(pool) = connect_pool(l, &opts, reporter).await else {
+        return none;
+    };
+    let store = crate::fingerprint::StateStore::new(&l.ws.state_dir());
+    let classic = |i| l.plan.image(i).builder == "classic";
+    run::planned(
+        &l.plan,
+        &pool,
+        &pool[0].native,
+        &classic,
+        &store,
+        &l.selection,
+    )
+}
+
+fn list_options() -> run::BuildOptions {
+    run::BuildOptions {
+        jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        no_cache: false,
+        keep_going: false,
+        force: false,
+        pull_licenses: false,
+        secrets: Vec::new(),
+        cache: Default::default(),
+        pull: false,
+        labels: Vec::new(),
+        raw_stream: false,
+        engines: Vec::new(),
+        gather: true,
+    }
+}
+
 /// Every build secret of the selection can be read, before anything runs (a missing source
 /// is invalid input naming the secret and where it looked); nothing is kept.
 pub(super) fn check_secrets(l: &Loaded, cli: &[SecretSpec]) -> Result<()> {

@@ -320,7 +320,7 @@ pub fn describe(
     out
 }
 
-pub use schedule::{BuildRun, build};
+pub use schedule::{BuildRun, build, planned};
 
 impl ImageResult {
     pub fn failed(image: ImageIndex, message: String, duration: Duration) -> ImageResult {

@@ -121,6 +121,63 @@ pub fn choose(
         .min_by_key(|&e| (missing(e), engines[e].running, e))
 }
 
+/// Where each image would go if every build took its estimated time: the scheduler's own
+/// choices replayed on a clock (`list` and `build --print` show it). `None`: no engine can
+/// build it.
+pub fn simulate(nodes: &[Node], engines: &[EngineLoad]) -> Vec<Option<usize>> {
+    let priority = priorities(nodes);
+    let n = nodes.len();
+    let mut placed: Vec<Option<usize>> = vec![None; n];
+    let mut started = vec![false; n];
+    let mut finished = vec![false; n];
+    let mut holders: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut running: Vec<(Duration, usize, usize)> = Vec::new();
+    let mut now = Duration::ZERO;
+    loop {
+        let mut ready: Vec<usize> = (0..n)
+            .filter(|&p| !started[p] && nodes[p].deps.iter().all(|&d| finished[d]))
+            .collect();
+        ready.sort_by_key(|&p| (std::cmp::Reverse(priority[p]), p));
+        for p in ready {
+            let loads: Vec<EngineLoad> = (0..engines.len())
+                .map(|e| {
+                    let here = running.iter().filter(|(_, _, on)| *on == e);
+                    EngineLoad {
+                        running: here.clone().count(),
+                        frees_in: here
+                            .map(|(t, _, _)| t.saturating_sub(now))
+                            .min()
+                            .unwrap_or_default(),
+                        ..engines[e].clone()
+                    }
+                })
+                .collect();
+            if !placeable(&nodes[p], &loads) {
+                started[p] = true;
+                finished[p] = true;
+                continue;
+            }
+            let holds = |d: usize, e: usize| holders[d].contains(&e);
+            if let Some(e) = choose(&nodes[p], &loads, &holds, TRANSFER_GUESS) {
+                started[p] = true;
+                placed[p] = Some(e);
+                running.push((now + nodes[p].cost, p, e));
+                for &d in &nodes[p].deps {
+                    holders[d].push(e);
+                }
+            }
+        }
+        let Some(next) = (0..running.len()).min_by_key(|&i| (running[i].0, running[i].1)) else {
+            break;
+        };
+        let (t, p, e) = running.remove(next);
+        now = t;
+        finished[p] = true;
+        holders[p].push(e);
+    }
+    placed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,6 +283,37 @@ mod tests {
             None
         );
         assert!(!placeable(&classic, &[idle(4), busy]));
+    }
+
+    #[test]
+    fn a_replay_places_a_chain_and_a_fan_out_over_two_engines() {
+        // 0 -> 1 -> 2 and 0 -> 3, 4, 5; the second engine takes the leaves while the first
+        // builds the chain where its base is.
+        let both = [true, true];
+        let nodes = [
+            node(&[], 5, &both),
+            node(&[0], 5, &both),
+            node(&[1], 5, &both),
+            node(&[0], 5, &both),
+            node(&[0], 5, &both),
+            node(&[0], 5, &both),
+        ];
+        let placed = simulate(&nodes, &[idle(1), idle(1)]);
+        assert_eq!(placed[..3], [Some(0), Some(0), Some(0)]);
+        assert!(placed[3..].contains(&Some(1)), "{placed:?}");
+        // An arm64-only image goes to the arm64 engine, one no engine can build nowhere.
+        let arm = Node {
+            native_only: true,
+            ..node(&[], 5, &[false, true])
+        };
+        let nowhere = Node {
+            native_only: true,
+            ..node(&[], 5, &[false, false])
+        };
+        assert_eq!(
+            simulate(&[arm, nowhere], &[idle(1), idle(1)]),
+            [Some(1), None]
+        );
     }
 
     #[test]

@@ -175,6 +175,7 @@ fn describe(
         reasons: Vec::new(),
         note: None,
         checks: Vec::new(),
+        engine: None,
     }
 }
 
@@ -544,6 +545,7 @@ mod tests {
             reasons: vec![],
             note: None,
             checks: vec![],
+            engine: None,
         };
         settle(
             &mut printed,

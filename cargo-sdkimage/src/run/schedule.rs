@@ -15,10 +15,11 @@ use tokio::task::JoinSet;
 use super::place::{self, EngineLoad, Node};
 use super::{BuildOptions, ImageResult, Outcome, Session, image, moves};
 use crate::engine::Builder;
+use crate::engine::pool::Member;
 use crate::error::{Error, Result};
 use crate::fingerprint::StateStore;
 use crate::output::EventKind;
-use crate::plan::ImageIndex;
+use crate::plan::{BuildPlan, ImageIndex};
 use crate::reference::Platform;
 
 /// How often an image may be queued again after losing its engine.
@@ -48,12 +49,21 @@ struct Attempt {
     moved_in: Option<Duration>,
 }
 
-/// The placement facts of each selected image.
-fn nodes(session: &Session, store: &StateStore, selection: &[ImageIndex]) -> Vec<Node> {
+/// The placement facts of each selected image: its dependencies among them, its cost (the last
+/// recorded build time), the engines that build its platforms natively (none named: the
+/// first engine's own), and whether only a native build will do (the classic builder).
+pub fn nodes_of(
+    plan: &BuildPlan,
+    pool: &[Member],
+    native: &Platform,
+    classic: &dyn Fn(ImageIndex) -> bool,
+    store: &StateStore,
+    selection: &[ImageIndex],
+) -> Vec<Node> {
     selection
         .iter()
         .map(|&i| {
-            let image = session.plan.image(i);
+            let image = plan.image(i);
             let deps = image
                 .deps
                 .iter()
@@ -69,10 +79,9 @@ fn nodes(session: &Session, store: &StateStore, selection: &[ImageIndex]) -> Vec
                 .filter_map(|p| Platform::parse(p))
                 .collect();
             if platforms.is_empty() {
-                platforms.push(session.native.clone());
+                platforms.push(native.clone());
             }
-            let native_on = session
-                .pool
+            let native_on = pool
                 .iter()
                 .map(|m| platforms.iter().all(|p| m.builds_natively(p)))
                 .collect();
@@ -80,9 +89,35 @@ fn nodes(session: &Session, store: &StateStore, selection: &[ImageIndex]) -> Vec
                 deps,
                 cost,
                 native_on,
-                native_only: session.builder(i) == Builder::Classic,
+                native_only: classic(i),
             }
         })
+        .collect()
+}
+
+/// The engine each selected image would go to (by name), as `list` and `build --print` show
+/// it: the scheduler's placement replayed with the recorded build times.
+pub fn planned(
+    plan: &BuildPlan,
+    pool: &[Member],
+    native: &Platform,
+    classic: &dyn Fn(ImageIndex) -> bool,
+    store: &StateStore,
+    selection: &[ImageIndex],
+) -> Vec<Option<String>> {
+    let nodes = nodes_of(plan, pool, native, classic, store, selection);
+    let engines: Vec<EngineLoad> = pool
+        .iter()
+        .map(|m| EngineLoad {
+            alive: true,
+            running: 0,
+            jobs: m.jobs,
+            frees_in: Duration::ZERO,
+        })
+        .collect();
+    place::simulate(&nodes, &engines)
+        .into_iter()
+        .map(|e| e.map(|e| pool[e].name.clone()))
         .collect()
 }
 
@@ -205,7 +240,15 @@ pub async fn build(
     let logs = session.ws.state_dir().join("logs");
     std::fs::create_dir_all(&logs)
         .map_err(|e| Error::io(format!("cannot create {}", logs.display()), e))?;
-    let nodes = nodes(&session, &store, selection);
+    let classic = |i| session.builder(i) == Builder::Classic;
+    let nodes = nodes_of(
+        &session.plan,
+        &session.pool,
+        &session.native,
+        &classic,
+        &store,
+        selection,
+    );
     let priority = place::priorities(&nodes);
     let n = selection.len();
     let mut run = Run {
