@@ -303,3 +303,88 @@ fn an_engine_that_does_not_answer_is_exit_3_or_with_keep_going_a_note() {
         run.stderr()
     );
 }
+
+/// Ctrl-C while both engines build: exit 130, and neither running image is tagged on either
+/// engine.
+#[test]
+fn ctrl_c_stops_the_builds_on_every_engine() {
+    let repo = Repo::in_registry("pool");
+    let second = ColdEngine::start();
+    let (home, other) = (home(), second.host.clone());
+    let mut child = tool()
+        .args([
+            "sdkimage",
+            "build",
+            "--engine",
+            &home,
+            "--engine",
+            &other,
+            "-j",
+            "1",
+            "--repository-root",
+            &repo.root,
+            "--message-format",
+            "json",
+        ])
+        .current_dir(repo.path())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run cargo-sdkimage");
+    let mut building: BTreeMap<String, String> = BTreeMap::new();
+    let mut reader = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in reader.by_ref() {
+        let event: Event = serde_json::from_str(&line.unwrap()).expect("an event");
+        match event.event {
+            EventKind::BuildStarted => {
+                building.insert(event.engine.clone().unwrap(), event.refs[0].clone());
+            }
+            EventKind::BuildFinished => building.retain(|_, r| *r != event.refs[0]),
+            _ => {}
+        }
+        if building.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(building.len(), 2, "both engines build at once");
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for _ in reader {}
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for reference in building.values() {
+        let tagged =
+            |docker: &dyn Fn(&[&str]) -> Option<String>| docker(&["image", "inspect", reference]);
+        let here = |args: &[&str]| {
+            let out = Command::new("docker").args(args).output().unwrap();
+            out.status.success().then(String::new)
+        };
+        let there = |args: &[&str]| {
+            let out = Command::new("docker")
+                .args(["-H", &other])
+                .args(args)
+                .output()
+                .unwrap();
+            out.status.success().then(String::new)
+        };
+        assert_eq!(
+            tagged(&here),
+            None,
+            "{reference} tagged on the first engine"
+        );
+        assert_eq!(
+            tagged(&there),
+            None,
+            "{reference} tagged on the second engine"
+        );
+    }
+}

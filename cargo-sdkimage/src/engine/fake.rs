@@ -28,6 +28,8 @@ pub struct FakeEngine {
     build_time: Duration,
     /// Dies when this many builds have started (the last one fails as the engine goes).
     die_at_build: Option<usize>,
+    /// Hangs instead: that build never ends, and pings stop answering.
+    hang_at_build: Option<usize>,
     dead: AtomicBool,
     push_fails: AtomicBool,
     builds: AtomicUsize,
@@ -50,6 +52,7 @@ impl FakeEngine {
             platform: platform.to_string(),
             build_time: Duration::from_millis(20),
             die_at_build: None,
+            hang_at_build: None,
             dead: AtomicBool::new(false),
             push_fails: AtomicBool::new(false),
             builds: AtomicUsize::new(0),
@@ -67,6 +70,11 @@ impl FakeEngine {
 
     pub fn die_at_build(mut self, n: usize) -> Self {
         self.die_at_build = Some(n);
+        self
+    }
+
+    pub fn hang_at_build(mut self, n: usize) -> Self {
+        self.hang_at_build = Some(n);
         self
     }
 
@@ -145,6 +153,10 @@ impl EngineApi for FakeEngine {
             let mut context = context;
             while let Some(chunk) = context.next().await {
                 chunk.map_err(|e| fail(EngineError::Failed(e.to_string())))?;
+            }
+            if self.hang_at_build.is_some_and(|at| n >= at) {
+                self.kill();
+                std::future::pending::<()>().await;
             }
             tokio::time::sleep(self.build_time).await;
             if self.die_at_build.is_some_and(|at| n >= at) {

@@ -223,3 +223,27 @@ async fn an_image_loses_its_engine_at_most_three_times() {
             .contains("lost its engine 3 times")
     );
 }
+
+#[tokio::test]
+async fn an_engine_that_hangs_is_found_lost_and_its_build_requeued() {
+    let dir = workspace();
+    let slow = Duration::from_millis(200);
+    let one = Arc::new(FakeEngine::new("one", "linux/amd64").build_time(slow));
+    let two = Arc::new(
+        FakeEngine::new("two", "linux/amd64")
+            .build_time(slow)
+            .hang_at_build(1),
+    );
+    let run = tokio::time::timeout(
+        Duration::from_secs(60),
+        build_over(dir.path(), vec![member("one", &one), member("two", &two)]),
+    );
+    let (session, run) = run.await.expect("a hung engine does not hang the run");
+    let results = by_name(&session, &run);
+    assert!(
+        results.values().all(|r| r.outcome == Outcome::Built),
+        "{results:#?}"
+    );
+    assert_eq!(run.lost, ["two"]);
+    assert!(results.values().any(|r| r.requeued_from == ["two"]));
+}

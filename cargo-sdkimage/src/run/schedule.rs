@@ -25,6 +25,10 @@ use crate::reference::Platform;
 /// How often an image may be queued again after losing its engine.
 const MAX_REQUEUES: u32 = 2;
 
+/// How often the engines that run builds are asked whether they still answer: an engine that
+/// hangs (rather than closing its connections) is found lost this way.
+const WATCH_EVERY: Duration = Duration::from_secs(2);
+
 /// The results of a build run: one per selected image, in selection order.
 pub struct BuildRun {
     pub results: Vec<ImageResult>,
@@ -266,6 +270,10 @@ pub async fn build(
         stopping: false,
     };
     let mut running: JoinSet<Attempt> = JoinSet::new();
+    let mut handles: BTreeMap<usize, tokio::task::AbortHandle> = BTreeMap::new();
+    let (lost_tx, mut lost_rx) = tokio::sync::mpsc::unbounded_channel();
+    let watchdog = tokio::spawn(watch(session.clone(), lost_tx));
+    let _stop_watchdog = AbortOnDrop(watchdog.abort_handle());
     let mut interrupt = session.interrupt.clone();
     let mut interrupted = None;
     let mut no_engine = None;
@@ -339,20 +347,27 @@ pub async fn build(
                     moves,
                     opts: opts.clone(),
                 };
-                running.spawn(job.run());
+                handles.insert(p, running.spawn(job.run()));
             }
         }
         if running.is_empty() {
             break;
         }
         tokio::select! {
-            joined = running.join_next() => {
-                let attempt = match joined {
-                    Some(Ok(attempt)) => attempt,
+            joined = running.join_next_with_id() => {
+                let (task, attempt) = match joined {
+                    Some(Ok(done)) => done,
+                    // Stopped because its engine stopped answering: already queued again.
+                    Some(Err(e)) if e.is_cancelled() => continue,
                     Some(Err(e)) => return Err(Error::Failed(format!("a build task stopped unexpectedly: {e}"))),
                     None => continue,
                 };
+                // A try whose engine was found lost before it ended was queued again already.
+                if handles.get(&attempt.pos).map(tokio::task::AbortHandle::id) != Some(task) {
+                    continue;
+                }
                 let Attempt { pos, engine, mut result, lost, moved, moved_in } = attempt;
+                handles.remove(&pos);
                 run.running_on[engine].retain(|(p, _)| *p != pos);
                 for d in moved {
                     run.holders[d].insert(engine);
@@ -377,6 +392,24 @@ pub async fn build(
                 } else {
                     run.holders[pos].insert(engine);
                     run.results[pos] = Some(result);
+                }
+            }
+            Some((gone, why)) = lost_rx.recv() => {
+                if !session.alive(gone) {
+                    continue;
+                }
+                // Its builds hang with it: stopped here (dropping them cancels what still can
+                // be), queued again on the others.
+                run.lose(gone, &why);
+                for (p, _) in std::mem::take(&mut run.running_on[gone]) {
+                    if let Some(handle) = handles.remove(&p) {
+                        handle.abort();
+                    }
+                    run.requeue(p, gone);
+                }
+                if (0..session.pool.len()).all(|e| !session.alive(e)) {
+                    no_engine = Some(why);
+                    run.stopping = true;
                 }
             }
             signal = interrupt.wait() => {
@@ -476,6 +509,39 @@ impl Job {
             attempt.lost = lost_of(session, &[self.engine]).await;
         }
         attempt
+    }
+}
+
+/// Ask every engine that answers, every [`WATCH_EVERY`], whether it still does; report the
+/// ones that stopped.
+async fn watch(session: Arc<Session>, lost: tokio::sync::mpsc::UnboundedSender<(usize, String)>) {
+    if session.pool.len() < 2 {
+        return;
+    }
+    loop {
+        tokio::time::sleep(WATCH_EVERY).await;
+        let asks = (0..session.pool.len())
+            .filter(|&e| session.alive(e))
+            .map(|e| {
+                let session = session.clone();
+                async move { (e, session.pool[e].api.ping().await) }
+            });
+        for (e, answer) in futures_util::future::join_all(asks).await {
+            if let Err(Error::Unreachable(why)) = answer
+                && lost.send((e, why)).is_err()
+            {
+                return;
+            }
+        }
+    }
+}
+
+/// Aborts a task when dropped (the watchdog, whatever way the run ends).
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
