@@ -25,6 +25,8 @@ ensure_packages() {
     # start_cold_engine: a forwarder into its network namespace, and `ip`
     command -v socat >/dev/null || missing+=(socat)
     command -v ip >/dev/null || missing+=(iproute2)
+    # the ssh:// engine test: an sshd of its own (never the system's)
+    [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "services: installing ${missing[*]} (Debian packages)" >&2
         _as_root apt-get update -qq >/dev/null

@@ -388,3 +388,100 @@ fn ctrl_c_stops_the_builds_on_every_engine() {
         );
     }
 }
+
+/// An `ssh://` engine: a local sshd (Debian's openssh-server) whose `docker system dial-stdio`
+/// reaches the shared engine. `ssh` is found on PATH, as the docker CLI finds it: a wrapper
+/// there gives it this test's keys and known hosts.
+#[test]
+fn an_engine_over_ssh_through_docker_system_dial_stdio() {
+    let sshd = Path::new("/usr/sbin/sshd");
+    assert!(
+        sshd.exists(),
+        "this test needs Debian's openssh-server (apt-get install openssh-server)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let d = |f: &str| dir.path().join(f).display().to_string();
+    let keygen = |file: &str| {
+        let out = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-f", &d(file)])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    keygen("host_key");
+    keygen("id");
+    std::fs::copy(d("id.pub"), d("authorized_keys")).unwrap();
+    let port = free_port();
+    std::fs::write(
+        d("sshd_config"),
+        format!(
+            "Port {port}\nListenAddress 127.0.0.1\nHostKey {}\nAuthorizedKeysFile {}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\nPidFile {}\n",
+            d("host_key"),
+            d("authorized_keys"),
+            d("sshd.pid")
+        ),
+    )
+    .unwrap();
+    std::fs::create_dir_all("/run/sshd").unwrap();
+    /// The sshd, stopped whatever the test did.
+    struct Stop(std::process::Child);
+    impl Drop for Stop {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _sshd = Stop(
+        Command::new(sshd)
+            .args(["-D", "-e", "-f", &d("sshd_config")])
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("sshd"),
+    );
+    // `ssh` on PATH with this test's client key and known hosts.
+    let host_pub = std::fs::read_to_string(d("host_key.pub")).unwrap();
+    std::fs::write(d("known_hosts"), format!("[127.0.0.1]:{port} {host_pub}")).unwrap();
+    std::fs::create_dir_all(d("bin")).unwrap();
+    std::fs::write(
+        d("bin/ssh"),
+        format!(
+            "#!/bin/sh\nexec /usr/bin/ssh -i '{}' -o UserKnownHostsFile='{}' -o IdentitiesOnly=yes \"$@\"\n",
+            d("id"),
+            d("known_hosts")
+        ),
+    )
+    .unwrap();
+    Command::new("chmod")
+        .args(["755", &d("bin/ssh")])
+        .status()
+        .unwrap();
+    let path = format!("{}:{}", d("bin"), std::env::var("PATH").unwrap_or_default());
+    // sshd takes a moment to listen.
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let repo = Repo::new("pool");
+    let url = format!("ssh://root@127.0.0.1:{port}");
+    let meta = repo.file("meta.json");
+    let args = [
+        "build",
+        "base",
+        "--engine",
+        url.as_str(),
+        "--metadata-file",
+        meta.to_str().unwrap(),
+    ];
+    repo.run_with(&args, &[("PATH", path.as_str())]).success();
+    let built = &read_metadata(&meta)["pool_base"];
+    assert_eq!(built.engine.as_deref(), Some(url.as_str()));
+    // The engine behind the ssh host is the shared one: the image is there, by id.
+    let id = docker(&["image", "inspect", "--format", "{{.Id}}", &built.refs[0]]);
+    assert_eq!(Some(id.trim().to_string()), built.id);
+}
