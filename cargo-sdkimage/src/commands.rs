@@ -289,6 +289,11 @@ pub async fn build(
                     .results
                     .iter()
                     .filter_map(|r| {
+                        // An image of several platforms is staged from the first engine,
+                        // which has them gathered under the tags its own platform decides.
+                        if opts.gather && r.platforms.len() > 1 {
+                            return None;
+                        }
                         let name = r.engine.as_deref()?;
                         let member = session.pool.iter().find(|m| m.name == name)?;
                         Some((r.image, &*member.api))

@@ -375,7 +375,8 @@ pub async fn build(
                 if let Some(took) = moved_in {
                     transfer_estimate = (transfer_estimate + took) / 2;
                 }
-                if let Some((gone, why)) = lost {
+                // One engine: a lost engine is a failed run, exit 3, as it always was.
+                if let Some((gone, why)) = lost.filter(|_| session.pool.len() > 1) {
                     run.lose(gone, &why);
                     run.requeue(pos, gone);
                     if (0..session.pool.len()).all(|e| !session.alive(e)) {
@@ -441,7 +442,13 @@ pub async fn build(
         }
     }
     if interrupted.is_none() && no_engine.is_none() && opts.gather {
-        moves::gather(&session, selection, &run.results, &run.holders).await?;
+        // Every image stays where it was built either way: a move that fails is a note, not a
+        // failed run.
+        if let Err(e) = moves::gather(&session, selection, &run.results, &run.holders).await {
+            session.reporter.note(&format!(
+                "note: not every image could be loaded into the first engine: {e}"
+            ));
+        }
     }
     let lost = std::mem::take(&mut run.lost);
     let results = run
