@@ -436,18 +436,7 @@ impl ImageJob<'_> {
 
     /// The engine of the pool that has image `id`: its own first, else another that answers.
     async fn holder_of(&self, id: &str) -> Result<Option<usize>> {
-        if self.engine.image_id(id).await?.is_some() {
-            return Ok(Some(self.engine_index));
-        }
-        for (e, member) in self.session.pool.iter().enumerate() {
-            if e != self.engine_index
-                && self.session.alive(e)
-                && matches!(member.api.image_id(id).await, Ok(Some(_)))
-            {
-                return Ok(Some(e));
-            }
-        }
-        Ok(None)
+        super::moves::holder_of(self.session, self.engine_index, id).await
     }
 
     /// The refs of platform `v` that do not point at image `id` in the engine.
@@ -476,18 +465,8 @@ impl ImageJob<'_> {
         if let Some(holder) = self.holder_of(&prev.id).await?
             && holder != self.engine_index
         {
-            let from = &self.session.pool[holder];
-            let moved = crate::engine::transfer(&*from.api, self.engine, &prev.id).await?;
-            self.session.reporter.event(
-                &self
-                    .image
-                    .event(EventKind::Transferred)
-                    .id(Some(prev.id.clone()))
-                    .engine(self.engine_name)
-                    .message(from.name.clone())
-                    .duration(moved.duration)
-                    .with_bytes(moved.bytes),
-            );
+            let to = (self.engine_index, self.engine_name);
+            super::moves::fetch(self.session, self.image, holder, to, &prev.id).await?;
         }
         let refs = self.refs_of(v);
         let elsewhere = self.refs_elsewhere(v, &prev.id).await?;

@@ -71,6 +71,42 @@ pub(super) async fn bring(
     Ok(took)
 }
 
+/// The engine of the pool that has image `id`: `own` first, else another that answers.
+pub(super) async fn holder_of(session: &Session, own: usize, id: &str) -> Result<Option<usize>> {
+    if session.pool[own].api.image_id(id).await?.is_some() {
+        return Ok(Some(own));
+    }
+    for (e, member) in session.pool.iter().enumerate() {
+        if e != own && session.alive(e) && matches!(member.api.image_id(id).await, Ok(Some(_))) {
+            return Ok(Some(e));
+        }
+    }
+    Ok(None)
+}
+
+/// Image `id` of `image`, up to date on engine `from`, moved to engine `to` (its position and
+/// its name in events) rather than built again there.
+pub(super) async fn fetch(
+    session: &Session,
+    image: &Image,
+    from: usize,
+    to: (usize, Option<&str>),
+    id: &str,
+) -> Result<()> {
+    let source = &session.pool[from];
+    let moved = crate::engine::transfer(&*source.api, &*session.pool[to.0].api, id).await?;
+    session.reporter.event(
+        &image
+            .event(EventKind::Transferred)
+            .id(Some(id.to_string()))
+            .engine(to.1)
+            .message(source.name.clone())
+            .duration(moved.duration)
+            .with_bytes(moved.bytes),
+    );
+    Ok(())
+}
+
 /// Every built image also on the first engine (the first that still answers when it was
 /// lost), moved from an engine that holds it.
 pub(super) async fn gather(

@@ -247,3 +247,26 @@ async fn an_engine_that_hangs_is_found_lost_and_its_build_requeued() {
     assert_eq!(run.lost, ["two"]);
     assert!(results.values().any(|r| r.requeued_from == ["two"]));
 }
+
+#[tokio::test]
+async fn an_image_up_to_date_on_another_engine_is_moved_not_rebuilt() {
+    let dir = workspace();
+    let one = Arc::new(FakeEngine::new("one", "linux/amd64"));
+    let two = Arc::new(FakeEngine::new("two", "linux/amd64"));
+    build_over(dir.path(), vec![member("one", &one)]).await;
+    let built = one.built.lock().unwrap().len();
+    // Now `two` comes first: what `one` holds is moved there, nothing is built again.
+    let (session, run) =
+        build_over(dir.path(), vec![member("two", &two), member("one", &one)]).await;
+    let results = by_name(&session, &run);
+    // Up to date; its refs are new on `two`, so pointed there (`retagged`).
+    assert!(
+        results
+            .values()
+            .all(|r| matches!(r.outcome, Outcome::UpToDate | Outcome::Retagged)),
+        "{results:#?}"
+    );
+    assert!(two.built.lock().unwrap().is_empty());
+    assert_eq!(one.built.lock().unwrap().len(), built);
+    assert!(results.values().all(|r| two.has(r.id.as_deref().unwrap())));
+}
