@@ -31,6 +31,8 @@ ensure_packages() {
     command -v podman >/dev/null || missing+=(podman)
     # the go license tests build their Go binaries here (GOPROXY=off, local replacements)
     command -v go >/dev/null || missing+=(golang-go)
+    # the ssh:// engine test: an sshd of its own (never the system's)
+    [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "services: installing ${missing[*]} (Debian packages)" >&2
         _as_root apt-get update -qq >/dev/null
@@ -194,10 +196,17 @@ start_cold_engine() {
         echo $! >"$dir/socat-host-$port.pid"
         _as_root sh -c "nsenter --net='$dir/netns' socat TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr UNIX-CONNECT:'$dir/port-$port.sock' >/dev/null 2>&1 & echo \$! >'$dir/socat-netns-$port.pid'"
     done
+    # COLD_ENGINE_EXPOSE="PORT...": the host's 127.0.0.1:PORT -> the namespace's (a tcp://
+    # listener given in COLD_ENGINE_ARGS, e.g. `--tlsverify ... -H tcp://127.0.0.1:PORT`).
+    for port in ${COLD_ENGINE_EXPOSE:-}; do
+        _as_root sh -c "nsenter --net='$dir/netns' socat UNIX-LISTEN:'$dir/expose-$port.sock',fork TCP:127.0.0.1:$port >/dev/null 2>&1 & echo \$! >'$dir/socat-expose-netns-$port.pid'"
+        socat "TCP-LISTEN:$port,bind=127.0.0.1,fork,reuseaddr" "UNIX-CONNECT:$dir/expose-$port.sock" >/dev/null 2>&1 &
+        echo $! >"$dir/socat-expose-host-$port.pid"
+    done
     _as_root sh -c "nsenter --net='$dir/netns' dockerd --config-file '$dir/daemon.json' \
         --data-root '$dir/data' --exec-root '$dir/exec' --pidfile '$dir/dockerd.pid' \
         --host 'unix://$dir/docker.sock' --cgroup-parent sdkimage-cold \
-        --iptables=false --ip-masq=false >'$dir/dockerd.log' 2>&1 &"
+        --iptables=false --ip-masq=false ${COLD_ENGINE_ARGS:-} >'$dir/dockerd.log' 2>&1 &"
     for _ in $(seq 1 60); do
         if docker -H "unix://$dir/docker.sock" version --format '{{.Server.Version}}' >/dev/null 2>&1; then
             echo "unix://$dir/docker.sock"

@@ -233,6 +233,19 @@ struct BuildFlags {
     /// Label of every image (repeatable); wins over the workspace's and manifests' [labels].
     #[arg(long = "label", value_name = "KEY=VALUE", value_parser = sdkimage::labels::parse_flag)]
     labels: Vec<(String, String)>,
+    /// An engine of the pool to build on (repeatable): unix://, tcp:// (TLS from
+    /// DOCKER_TLS_VERIFY/DOCKER_CERT_PATH), ssh://[user@]host or a docker context name.
+    /// Replaces the workspace's `engines`; none: the engine DOCKER_HOST/DOCKER_CONTEXT names.
+    #[arg(long = "engine", value_name = "ENGINE", value_parser = parse_engine)]
+    engines: Vec<String>,
+    /// With several engines: leave each image on the engine that built it (by default every
+    /// image is also loaded into the first engine at the end).
+    #[arg(long)]
+    no_gather: bool,
+}
+
+fn parse_engine(s: &str) -> std::result::Result<String, String> {
+    sdkimage::engine::pool::check_host(s).map(|()| s.to_string())
 }
 
 fn parse_cache_to(s: &str) -> std::result::Result<String, String> {
@@ -256,6 +269,15 @@ impl BuildFlags {
             pull: self.pull,
             labels: self.labels.clone(),
             raw_stream: false,
+            engines: self
+                .engines
+                .iter()
+                .map(|host| sdkimage::engine::pool::EngineSpec {
+                    host: host.clone(),
+                    ..Default::default()
+                })
+                .collect(),
+            gather: !self.no_gather,
         }
     }
 }

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineApi};
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
 use crate::manifest::Manifest;
@@ -158,9 +158,11 @@ pub async fn list(target: &Target, reporter: &dyn EventSink) -> Result<Vec<ListE
         )))
     });
     check_with_connected(connected, &l, &[], reporter).await?;
+    let engines = setup::planned_engines(&l, reporter).await;
     Ok(l.selection
         .iter()
-        .map(|&i| {
+        .zip(engines)
+        .map(|(&i, engine)| {
             let img = l.plan.image(i);
             ListEntry {
                 language: img.language.clone(),
@@ -175,6 +177,7 @@ pub async fn list(target: &Target, reporter: &dyn EventSink) -> Result<Vec<ListE
                     .collect(),
                 platforms: img.platforms.iter().map(ToString::to_string).collect(),
                 target: img.target.clone(),
+                engine,
             }
         })
         .collect())
@@ -241,10 +244,10 @@ pub async fn build(
         return Ok(Vec::new());
     }
     let (session, selection, _lock) =
-        open_session(l, &opts.secrets, reporter.clone(), interrupt.clone()).await?;
+        open_session(l, opts, reporter.clone(), interrupt.clone()).await?;
     if cmd.push.is_some() {
         // A registry that cannot take the push is found before anything is built.
-        let registries = engine_registries(&session.engine).await?;
+        let registries = engine_registries(&*session.engine).await?;
         publish::check_registries(&registries, &session.plan, &selection).await?;
     }
     let classic = |i| session.builder(i) == crate::engine::Builder::Classic;
@@ -299,8 +302,28 @@ pub async fn build(
                 .filter(|r| r.outcome == Outcome::Failed)
                 .map(|r| session.plan.image(r.image).name.as_str())
                 .collect();
+            if !run.lost.is_empty() && run.no_engine.is_none() {
+                reporter.note(&format!(
+                    "note: engine{} {} lost during the run; {} images were built on the others",
+                    if run.lost.len() > 1 { "s" } else { "" },
+                    run.lost.join(", "),
+                    if run.results.iter().all(|r| r.id.is_some()) {
+                        "all"
+                    } else {
+                        "its"
+                    },
+                ));
+            }
             let error = if let Some(signal) = run.interrupted {
                 Some(Error::Interrupted(signal))
+            } else if let Some(why) = &run.no_engine {
+                if cmd.push.is_some() {
+                    reporter.note("nothing pushed: no engine is left");
+                }
+                Some(Error::Unreachable(format!(
+                    "no engine is left ({}): {why}",
+                    run.lost.join(", ")
+                )))
             } else if !failed.is_empty() {
                 if cmd.push.is_some() {
                     reporter.note(
@@ -323,10 +346,29 @@ pub async fn build(
                     .iter()
                     .map(|r| (r.image, r.id.clone().unwrap_or_default()))
                     .collect();
+                // Each image is staged from the engine that built it.
+                let by_image: Vec<(ImageIndex, &dyn EngineApi)> = run
+                    .results
+                    .iter()
+                    .filter_map(|r| {
+                        // An image of several platforms is staged from the first engine,
+                        // which has them gathered under the tags its own platform decides.
+                        if opts.gather && r.platforms.len() > 1 {
+                            return None;
+                        }
+                        let name = r.engine.as_deref()?;
+                        let member = session.pool.iter().find(|m| m.name == name)?;
+                        Some((r.image, &*member.api))
+                    })
+                    .collect();
+                let holders = publish::Holders {
+                    first: &*session.engine,
+                    by_image: &by_image,
+                };
                 // The publish watches for signals itself: it never stops half-way through
                 // pointing the release tags.
                 match publish_images(
-                    &session.engine,
+                    holders,
                     &session.plan,
                     &built,
                     push,
@@ -403,11 +445,14 @@ pub fn metadata_of(plan: &BuildPlan, results: &[ImageResult]) -> Vec<(String, Im
                         let meta = output::PlatformMetadata {
                             id: Some(id.clone()),
                             digest: None,
+                            engine: r.engine.clone(),
                         };
                         (p.clone(), meta)
                     })
                     .collect(),
                 bases: r.bases.clone(),
+                engine: r.engine.clone(),
+                requeued_from: r.requeued_from.clone(),
             };
             (img.name.clone(), meta)
         })
@@ -454,19 +499,19 @@ fn summarize(
 
 /// Phase one and two of a publish, with the registries of the environment.
 async fn publish_images(
-    engine: &Engine,
+    engines: publish::Holders<'_>,
     plan: &BuildPlan,
     built: &[(ImageIndex, String)],
     opts: &PublishOptions,
     sink: &dyn EventSink,
     interrupt: &Interrupt,
 ) -> Result<Vec<Published>> {
-    let registries = engine_registries(engine).await?;
-    publish::push(engine, &registries, plan, built, opts, sink, interrupt).await
+    let registries = engine_registries(engines.first).await?;
+    publish::push(engines, &registries, plan, built, opts, sink, interrupt).await
 }
 
 /// The registries of the environment, spoken to over plain HTTP where the engine does.
-async fn engine_registries(engine: &Engine) -> Result<Registries> {
+async fn engine_registries(engine: &dyn crate::engine::EngineApi) -> Result<Registries> {
     Ok(Registries::from_env()?.with_insecure(&engine.insecure_registries().await?))
 }
 
@@ -550,7 +595,8 @@ pub async fn push(
         )));
     }
     // Nothing is built: no builder to choose, no session to set up.
-    let pushed = publish_images(&engine, &l.plan, &built, opts, &tally, &interrupt).await;
+    let holders = publish::Holders::one(&engine);
+    let pushed = publish_images(holders, &l.plan, &built, opts, &tally, &interrupt).await;
     let written = match metadata_file {
         Some(path) if !opts.dry_run => {
             let done = pushed.as_deref().unwrap_or_default();
@@ -732,8 +778,7 @@ pub async fn licenses(
         }
         return Ok(total);
     }
-    let (session, selection, _lock) =
-        open_session(l, &build.secrets, reporter.clone(), interrupt).await?;
+    let (session, selection, _lock) = open_session(l, build, reporter.clone(), interrupt).await?;
     let failed_before = run::pull_then_prepare(&session, &selection, build).await?;
     let run = run::build(session.clone(), &selection, build, &failed_before).await?;
     if let Some(signal) = run.interrupted {
@@ -749,7 +794,7 @@ pub async fn licenses(
     for &i in &wanted {
         let pos = selection.iter().position(|&s| s == i).expect("selected");
         let id = run.results[pos].id.clone().expect("built");
-        let image = Some((&session.engine, id.as_str()));
+        let image = Some((&*session.engine, id.as_str()));
         let mut signal = session.interrupt.clone();
         // A signal drops the read of the image; its scan container is removed before exit.
         let resolved = tokio::select! {

@@ -29,6 +29,9 @@ pub struct ImageState {
     /// input changed (absent in states written before it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inputs: Option<InputDigests>,
+    /// How long its last real build took, in milliseconds (the scheduler's cost estimate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_ms: Option<u64>,
 }
 
 /// The parts of a fingerprint, each on its own: the [`Inputs`] with build arg values and the
@@ -392,6 +395,7 @@ mod tests {
             refs: vec![],
             files: stamps.clone(),
             inputs: None,
+            build_ms: None,
         };
         // Unchanged: same fingerprint; the stamps are reused as they are.
         let (fp2, stamps2) = compute(&context_of(dir.path()), &inputs, Some(&state)).unwrap();
@@ -441,6 +445,7 @@ mod tests {
             refs: vec!["a:b".into()],
             files: BTreeMap::new(),
             inputs: None,
+            build_ms: None,
         };
         store.save("img", &state).unwrap();
         assert_eq!(store.load("img").unwrap().id, "sha256:1");

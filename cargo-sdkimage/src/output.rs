@@ -43,6 +43,12 @@ pub enum EventKind {
     CheckPassed,
     /// One requirement of an image's contract not met.
     CheckFailed,
+    /// An image moved to another engine of the pool (`engine`: where to; `bytes`,
+    /// `duration_ms`; `message`: from where).
+    Transferred,
+    /// An image whose engine was lost while it ran, or which only that engine held, queued
+    /// again for the others (`engine`: the lost one).
+    Requeued,
 }
 
 /// One line of `--message-format json` output.
@@ -84,6 +90,12 @@ pub struct Event {
     /// On `check-passed` / `check-failed`: what the program run for it printed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// With an engine pool (`--engine`, `engines`): the engine it happened on, as named there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// On `transferred`: the bytes moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
 }
 
 /// Totals of a run, on the `summary` event.
@@ -127,6 +139,8 @@ impl Event {
             platforms: None,
             requirement: None,
             output: None,
+            engine: None,
+            bytes: None,
         }
     }
 
@@ -146,6 +160,8 @@ impl Event {
             platforms: None,
             requirement: None,
             output: None,
+            engine: None,
+            bytes: None,
         }
     }
 
@@ -153,6 +169,16 @@ impl Event {
     pub fn requirement(mut self, requirement: &str, output: &str) -> Self {
         self.requirement = Some(requirement.to_string());
         self.output = Some(output.to_string());
+        self
+    }
+
+    pub fn with_bytes(mut self, bytes: u64) -> Self {
+        self.bytes = Some(bytes);
+        self
+    }
+
+    pub fn engine(mut self, engine: Option<&str>) -> Self {
+        self.engine = engine.map(str::to_string);
         self
     }
 
@@ -223,6 +249,9 @@ pub struct ListEntry {
     /// The Dockerfile stage built, when one is named.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// With the workspace's `engines`: the engine it would be built on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 /// One element of `dockerfile --message-format json` (a JSON array of these, one per image).
@@ -388,6 +417,13 @@ pub struct ImageMetadata {
     /// platform its refs point at.
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub bases: std::collections::BTreeMap<String, BaseMetadata>,
+    /// With an engine pool: the engine that built it (or found it up to date), as named by
+    /// `--engine` or `engines`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// With an engine pool: the engines lost while it ran there, one per requeue.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub requeued_from: Vec<String>,
 }
 
 /// One external base image in the metadata file: the engine's id of it and, when it came from
@@ -405,6 +441,9 @@ pub struct PlatformMetadata {
     pub id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub digest: Option<String>,
+    /// With an engine pool: the engine that built this platform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 /// Write the metadata file of this run at `path` (replacing an earlier one), atomically.
@@ -543,6 +582,10 @@ pub struct PrintedImage {
     pub note: Option<String>,
     /// Each platform's own check.
     pub checks: Vec<PlatformCheck>,
+    /// With an engine pool: the engine it would be built on (every platform of an image goes
+    /// to one engine), as placement replays it with the recorded build times.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
 }
 
 /// One platform of a [`PrintedImage`].

@@ -121,6 +121,23 @@ impl Reporter {
         match event.event {
             EventKind::BuildStarted => self.start_bar(image, &label),
             EventKind::CheckPassed | EventKind::CheckFailed => self.check_line(event, &label),
+            EventKind::Transferred => {
+                let to = event.engine.as_deref().unwrap_or("?");
+                let from = event.message.as_deref().unwrap_or("?");
+                let took = Duration::from_millis(event.duration_ms.unwrap_or_default());
+                self.note(&format!(
+                    "moved {label} from {from} to {to}: {} in {}",
+                    format_bytes(event.bytes.unwrap_or_default()),
+                    format_duration(took)
+                ));
+            }
+            EventKind::Requeued => {
+                let message = event.message.clone().unwrap_or_default();
+                self.say(&format!(
+                    "{} {label}: {message}",
+                    self.paint("requeued", "1;33")
+                ));
+            }
             EventKind::Failed => {
                 let tail: Vec<String> = self
                     .tails
@@ -157,6 +174,9 @@ impl Reporter {
                     _ => return,
                 };
                 let mut line = format!("{word} {label}");
+                if let Some(engine) = &event.engine {
+                    line.push_str(&format!(" on {engine}"));
+                }
                 if let Some(d) = event.duration_ms {
                     line.push_str(&format!(
                         " in {}",
@@ -434,6 +454,7 @@ pub fn list_table(entries: &[ListEntry]) -> String {
     // The platform and target columns appear when some image names them.
     let platforms = entries.iter().any(|e| !e.platforms.is_empty());
     let targets = entries.iter().any(|e| e.target.is_some());
+    let engines = entries.iter().any(|e| e.engine.is_some());
     let rows: Vec<Vec<String>> = entries
         .iter()
         .map(|e| {
@@ -461,6 +482,9 @@ pub fn list_table(entries: &[ListEntry]) -> String {
             if targets {
                 row.push(e.target.clone().unwrap_or_else(|| "-".into()));
             }
+            if engines {
+                row.push(e.engine.clone().unwrap_or_else(|| "-".into()));
+            }
             row
         })
         .collect();
@@ -470,6 +494,9 @@ pub fn list_table(entries: &[ListEntry]) -> String {
     }
     if targets {
         header.push("TARGET");
+    }
+    if engines {
+        header.push("ENGINE");
     }
     table(&header, &rows)
 }
@@ -568,6 +595,15 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
         render(&mut row.iter().map(String::as_str), &mut out);
     }
     out
+}
+
+/// `1.5 MB`, `320 kB`, `12 B`.
+fn format_bytes(bytes: u64) -> String {
+    match bytes {
+        b if b >= 1_000_000 => format!("{:.1} MB", b as f64 / 1e6),
+        b if b >= 1_000 => format!("{} kB", b / 1_000),
+        b => format!("{b} B"),
+    }
 }
 
 #[cfg(test)]

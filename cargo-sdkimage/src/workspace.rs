@@ -30,6 +30,8 @@ pub struct WorkspaceConfig {
     pub pull: bool,
     /// `default-labels`, `[labels]`, and the `[workspace.package]` keys the labels use.
     pub labels: crate::labels::LabelSettings,
+    /// `engines = [...]`: the engine pool (`--engine` wins); empty: the environment's engine.
+    pub engines: Vec<crate::engine::pool::EngineSpec>,
 }
 
 /// A workspace member: first-party code.
@@ -131,6 +133,7 @@ pub(crate) struct RawConfig {
     pull: Option<bool>,
     default_labels: Option<bool>,
     labels: Option<std::collections::BTreeMap<Spanned<String>, Spanned<String>>>,
+    engines: Option<Vec<Spanned<crate::engine::pool::RawEngine>>>,
 }
 
 impl Workspace {
@@ -418,6 +421,67 @@ fn check_manifest_path(path: &Path) -> Result<()> {
     }
 }
 
+/// The workspace's `engines`, each checked at its `file:line:col`.
+fn engines_of(
+    raw: Vec<Spanned<crate::engine::pool::RawEngine>>,
+    file: &Path,
+    text: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<crate::engine::pool::EngineSpec> {
+    use crate::engine::pool::{EngineSpec, RawEngine, check_host};
+    let mut at = |offset: usize, message: String| {
+        diags.push(Diagnostic::at(
+            file,
+            text,
+            offset,
+            format!("engines: {message}"),
+        ));
+    };
+    let mut specs = Vec::new();
+    for entry in raw {
+        let start = entry.span().start;
+        let (host, host_at, platforms, jobs) = match entry.into_inner() {
+            RawEngine::Host(h) => (h, start, Vec::new(), None),
+            RawEngine::Table(t) => {
+                let host_at = t.host.span().start;
+                (t.host.into_inner(), host_at, t.platforms, t.jobs)
+            }
+        };
+        if let Err(e) = check_host(&host) {
+            at(host_at, e);
+        }
+        if specs.iter().any(|s: &EngineSpec| s.host == host) {
+            at(host_at, format!("`{host}` is named twice"));
+        }
+        let platforms = platforms
+            .into_iter()
+            .filter_map(|p| match crate::platform::Platform::parse(p.get_ref()) {
+                Ok(platform) => Some(platform),
+                Err(e) => {
+                    at(p.span().start, format!("platforms: {e}"));
+                    None
+                }
+            })
+            .collect();
+        let jobs = jobs.and_then(|j| match usize::try_from(*j.get_ref()) {
+            Ok(n) if n >= 1 => Some(n),
+            _ => {
+                at(
+                    j.span().start,
+                    format!("jobs = {} must be 1 or more", j.get_ref()),
+                );
+                None
+            }
+        });
+        specs.push(EngineSpec {
+            host,
+            platforms,
+            jobs,
+        });
+    }
+    specs
+}
+
 fn canonical_root(root: &Path) -> Result<PathBuf> {
     root.canonicalize().map_err(|e| {
         Error::io(
@@ -542,10 +606,15 @@ impl WorkspaceConfig {
             }),
             ..Default::default()
         };
+        let engines = raw
+            .engines
+            .map(|e| engines_of(e, file, text, &mut diags))
+            .unwrap_or_default();
         if !diags.is_empty() {
             return Err(Error::Invalid(diags));
         }
         Ok(WorkspaceConfig {
+            engines,
             repository_root,
             tags,
             licenses_dir,

@@ -12,9 +12,9 @@ use crate::support::{Repo, Run, docker, test_registry};
 
 /// A second dockerd with nothing in it, stopped and its data removed when dropped, whatever
 /// the test did.
-struct ColdEngine {
-    dir: PathBuf,
-    host: String,
+pub(crate) struct ColdEngine {
+    pub(crate) dir: PathBuf,
+    pub(crate) host: String,
 }
 
 fn services_sh() -> PathBuf {
@@ -23,7 +23,13 @@ fn services_sh() -> PathBuf {
 
 impl ColdEngine {
     /// Start one whose loopback forwards the test registry's port to the host's.
-    fn start() -> ColdEngine {
+    pub(crate) fn start() -> ColdEngine {
+        ColdEngine::start_with(&[])
+    }
+
+    /// As [`ColdEngine::start`], with `env` for `start_cold_engine` (`COLD_ENGINE_ARGS`,
+    /// `COLD_ENGINE_EXPOSE`).
+    pub(crate) fn start_with(env: &[(&str, &str)]) -> ColdEngine {
         let registry = test_registry();
         let port = registry.rsplit_once(':').map_or("5000", |(_, p)| p);
         // Short: the socket's path must fit in 108 bytes.
@@ -43,6 +49,7 @@ impl ColdEngine {
                 services_sh().display(),
                 engine.dir.display()
             ))
+            .envs(env.iter().copied())
             .output()
             .expect("bash");
         assert!(
@@ -57,7 +64,7 @@ impl ColdEngine {
 
     /// `docker -H <this engine> <args>`, which must succeed: its stdout.
     #[track_caller]
-    fn docker(&self, args: &[&str]) -> String {
+    pub(crate) fn docker(&self, args: &[&str]) -> String {
         let out = Command::new("docker")
             .args(["-H", &self.host])
             .args(args)

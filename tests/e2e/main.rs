@@ -10,6 +10,7 @@ mod context_content;
 mod contract;
 mod custom;
 mod dockerfiles;
+mod engines;
 mod examples;
 mod filesync;
 mod graph;

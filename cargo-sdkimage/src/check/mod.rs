@@ -11,7 +11,7 @@ pub mod record;
 
 use std::time::Duration;
 
-use crate::engine::{Engine, PathStat, ProbeOutput, Throwaway};
+use crate::engine::{EngineApi, PathStat, ProbeOutput, Throwaway};
 use crate::error::{Error, Result};
 use crate::manifest::contract::ImageContract;
 
@@ -99,7 +99,7 @@ impl ImageCheck {
 /// Check local image `image` (an id or reference) against `contract`. An image the engine
 /// does not have is an error (exit 1); an engine that went away, exit 3.
 pub async fn check_image(
-    engine: &Engine,
+    engine: &dyn EngineApi,
     image: &str,
     contract: &ImageContract,
     opts: &CheckOptions,
@@ -257,7 +257,7 @@ fn describe(path: &str, real: &str, stat: &PathStat) -> String {
 
 /// `python3 --version`, and its end of life.
 async fn python_version(
-    engine: &Engine,
+    engine: &dyn EngineApi,
     id: &str,
     opts: &CheckOptions,
 ) -> Result<(Requirement, Option<(u32, u32)>)> {
@@ -282,7 +282,11 @@ async fn python_version(
 }
 
 /// `python3 -m pip check`, when pip is installed (`None` when it is not).
-async fn pip_check(engine: &Engine, id: &str, opts: &CheckOptions) -> Result<Option<Requirement>> {
+async fn pip_check(
+    engine: &dyn EngineApi,
+    id: &str,
+    opts: &CheckOptions,
+) -> Result<Option<Requirement>> {
     let name = "python3 -m pip check";
     let argv: Vec<String> = ["python3", "-m", "pip", "check"]
         .iter()
@@ -305,7 +309,7 @@ async fn pip_check(engine: &Engine, id: &str, opts: &CheckOptions) -> Result<Opt
 /// Run `argv` in a container of image `id` (no network, at most `opts.timeout`); the
 /// container is removed afterwards. `Ok(Err(why))`: the program could not run or timed out.
 async fn run(
-    engine: &Engine,
+    engine: &dyn EngineApi,
     id: &str,
     argv: &[String],
     opts: &CheckOptions,
@@ -334,14 +338,14 @@ async fn run(
 
 /// A container made by `check` (an engine [`Throwaway`]: removed on every path).
 struct Probe<'a> {
-    engine: &'a Engine,
+    engine: &'a dyn EngineApi,
     container: Throwaway,
     id: String,
 }
 
 impl<'a> Probe<'a> {
     async fn create(
-        engine: &'a Engine,
+        engine: &'a dyn EngineApi,
         image: &str,
         entrypoint: Vec<String>,
         cmd: Vec<String>,

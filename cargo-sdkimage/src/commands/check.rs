@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 
 use super::{Loaded, Target};
 use crate::check::{self, CheckOptions, ImageCheck, Requirement, record};
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineApi};
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
 use crate::output::{Counts, Event, EventKind, EventSink, Outcome};
@@ -108,7 +108,7 @@ pub async fn check(
 /// Check every subject (up to `jobs` at once), reporting each in order; the number that
 /// passed and the names of those that did not.
 async fn check_all(
-    engine: &Engine,
+    engine: &dyn EngineApi,
     registries: Option<&Registries>,
     subjects: &[Subject],
     cmd: &CheckCommand,
@@ -351,7 +351,7 @@ async fn check_built(
     let engine = &session.engine;
     let mut checks = futures_util::stream::iter(todo)
         .map(|(pos, id, c)| async move {
-            let checked = check::check_image(engine, &id, &c, opts).await;
+            let checked = check::check_image(&**engine, &id, &c, opts).await;
             (pos, c, checked)
         })
         .buffered(jobs.max(1));

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use super::{Loaded, check_builders};
-use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
 use crate::output::{BuildPrint, EventSink};
@@ -31,9 +30,9 @@ async fn plan(
     reporter: Arc<dyn EventSink>,
     interrupt: Interrupt,
 ) -> Result<BuildPrint> {
-    match Engine::connect().await {
-        Ok(engine) => {
-            let facts = check_builders(&engine, &l, &opts.secrets, &*reporter).await?;
+    match super::setup::connect_pool(&l, opts, &*reporter).await {
+        Ok(pool) => {
+            let facts = check_builders(&*pool[0].api, &l, &opts.secrets, &*reporter).await?;
             let Loaded {
                 ws,
                 plan,
@@ -42,13 +41,32 @@ async fn plan(
             let session = Session::new(
                 ws,
                 plan,
-                engine,
+                pool,
                 reporter,
                 interrupt,
                 facts.builders,
                 facts.native,
             );
-            run::print(&session, &selection, opts).await
+            let mut printed = run::print(&session, &selection, opts).await?;
+            if session.named_engines {
+                let store = crate::fingerprint::StateStore::new(&session.ws.state_dir());
+                let classic = |i| session.builder(i) == crate::engine::Builder::Classic;
+                let planned = run::planned(
+                    &session.plan,
+                    &session.pool,
+                    &session.native,
+                    &classic,
+                    &store,
+                    &selection,
+                );
+                for (&i, engine) in selection.iter().zip(planned) {
+                    let name = &session.plan.image(i).name;
+                    if let Some(p) = printed.images.iter_mut().find(|p| &p.name == name) {
+                        p.engine = engine;
+                    }
+                }
+            }
+            Ok(printed)
         }
         Err(Error::Unreachable(why)) => {
             reporter.note(&format!(

@@ -36,6 +36,7 @@ pub(super) fn push_metadata(
                                 let entry = output::PlatformMetadata {
                                     id: None,
                                     digest: Some(digest.clone()),
+                                    engine: None,
                                 };
                                 (platform.clone(), entry)
                             })
@@ -44,6 +45,8 @@ pub(super) fn push_metadata(
                     .unwrap_or_default(),
                 // Push reads no Dockerfile: `build --metadata-file` records the bases.
                 bases: Default::default(),
+                engine: None,
+                requeued_from: Vec::new(),
             };
             (img.name.clone(), meta)
         })

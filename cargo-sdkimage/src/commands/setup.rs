@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use super::Loaded;
+use crate::engine::pool::{self, Member};
 use crate::engine::session::SecretSpec;
-use crate::engine::{Builder, Engine};
+use crate::engine::{Builder, Engine, EngineApi};
 use crate::error::{Error, Result};
 use crate::fingerprint::StateLock;
 use crate::interrupt::Interrupt;
@@ -46,19 +47,19 @@ pub(super) async fn check_with_connected(
 /// session, the selection and the lock (held until dropped).
 pub(super) async fn open_session(
     l: Loaded,
-    secrets: &[SecretSpec],
+    opts: &run::BuildOptions,
     reporter: Arc<dyn EventSink>,
     interrupt: Interrupt,
 ) -> Result<(Arc<Session>, Vec<ImageIndex>, StateLock)> {
-    let engine = Engine::connect().await?;
-    let facts = check_builders(&engine, &l, secrets, &*reporter).await?;
+    let pool = connect_pool(&l, opts, &*reporter).await?;
+    let facts = check_builders(&*pool[0].api, &l, &opts.secrets, &*reporter).await?;
     let lock = StateLock::acquire(&l.ws.state_dir(), || {
         reporter.note("waiting for another cargo sdkimage run in this workspace to finish (lock: target/sdkimage/lock)")
     })?;
     let session = Arc::new(Session::new(
         l.ws,
         l.plan,
-        engine,
+        pool,
         reporter,
         interrupt,
         facts.builders,
@@ -98,6 +99,87 @@ fn check_platforms(
     Ok(())
 }
 
+/// The engines of the run: `--engine`, else the workspace's `engines`, else the environment's
+/// one. One that does not answer is exit 3, or with `--keep-going` a note naming it.
+pub(super) async fn connect_pool(
+    l: &Loaded,
+    opts: &run::BuildOptions,
+    reporter: &dyn EventSink,
+) -> Result<Vec<Member>> {
+    // An `--engine` the workspace also names keeps its `platforms` and `jobs`.
+    let specs: Vec<pool::EngineSpec> = match opts.engines.is_empty() {
+        true => l.ws.config.engines.clone(),
+        false => opts
+            .engines
+            .iter()
+            .map(|e| {
+                let known = l.ws.config.engines.iter().find(|w| w.host == e.host);
+                known.cloned().unwrap_or_else(|| e.clone())
+            })
+            .collect(),
+    };
+    if let Some(twice) = specs
+        .iter()
+        .enumerate()
+        .find(|(i, s)| specs[..*i].iter().any(|o| o.host == s.host))
+    {
+        return Err(Error::Usage(format!(
+            "--engine {} is given twice",
+            twice.1.host
+        )));
+    }
+    let connected = pool::connect(&specs, opts.jobs, opts.keep_going).await?;
+    for (name, why) in &connected.missing {
+        reporter.note(&format!(
+            "note: engine {name} does not answer ({why}); building on the others"
+        ));
+    }
+    Ok(connected.members)
+}
+
+/// `list` with the workspace's `engines`: the engine each selected image would go to (those
+/// that answer; none without `engines`, or when none answers).
+pub(super) async fn planned_engines(l: &Loaded, reporter: &dyn EventSink) -> Vec<Option<String>> {
+    let none = vec![None; l.selection.len()];
+    if l.ws.config.engines.is_empty() {
+        return none;
+    }
+    let opts = run::BuildOptions {
+        keep_going: true,
+        ..list_options()
+    };
+    let Ok(pool) = connect_pool(l, &opts, reporter).await else {
+        return none;
+    };
+    let store = crate::fingerprint::StateStore::new(&l.ws.state_dir());
+    let classic = |i| l.plan.image(i).builder == "classic";
+    run::planned(
+        &l.plan,
+        &pool,
+        &pool[0].native,
+        &classic,
+        &store,
+        &l.selection,
+    )
+}
+
+fn list_options() -> run::BuildOptions {
+    run::BuildOptions {
+        jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        no_cache: false,
+        keep_going: false,
+        force: false,
+        pull_licenses: false,
+        secrets: Vec::new(),
+        cache: Default::default(),
+        pull: false,
+        labels: Vec::new(),
+        raw_stream: false,
+        engines: Vec::new(),
+        gather: true,
+    }
+}
+
 /// Every build secret of the selection can be read, before anything runs (a missing source
 /// is invalid input naming the secret and where it looked); nothing is kept.
 pub(super) fn check_secrets(l: &Loaded, cli: &[SecretSpec]) -> Result<()> {
@@ -119,7 +201,7 @@ pub struct EngineFacts {
 /// is invalid input) and check its platforms: the classic builder builds the engine's own
 /// platform only.
 pub async fn check_builders(
-    engine: &Engine,
+    engine: &dyn EngineApi,
     l: &Loaded,
     secrets: &[SecretSpec],
     reporter: &dyn EventSink,

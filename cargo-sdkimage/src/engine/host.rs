@@ -27,34 +27,74 @@ pub struct EngineHost {
 }
 
 /// The engine address schemes we can speak.
-const SCHEMES: &[&str] = &["unix://", "tcp://", "http://", "https://"];
+const SCHEMES: &[&str] = &["unix://", "tcp://", "http://", "https://", "ssh://"];
 
 pub fn resolve(env: &dyn Fn(&str) -> Option<String>) -> Result<EngineHost, String> {
-    let host = resolve_unchecked(env)?;
+    checked(resolve_unchecked(env)?)
+}
+
+fn checked(host: EngineHost) -> Result<EngineHost, String> {
     if !SCHEMES.iter().any(|s| host.host.starts_with(s)) {
         return Err(format!(
-            "the engine address `{}` (from {}) is not supported: use unix:// or tcp:// (an ssh:// host can be forwarded to a local socket with `ssh -L`)",
+            "the engine address `{}` (from {}) is not supported: use unix://, tcp:// or ssh://",
             host.host, host.source
         ));
     }
     Ok(host)
 }
 
+/// One engine of a pool as `--engine` or the workspace's `engines` names it: a `DOCKER_HOST`
+/// style URL (a `tcp://` one with `DOCKER_TLS_VERIFY`/`DOCKER_CERT_PATH` as for
+/// `DOCKER_HOST`), or a docker context's name (`default`: the default socket).
+pub fn resolve_value(
+    value: &str,
+    from: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<EngineHost, String> {
+    let source = format!("{from} {value}");
+    if value.contains("://") {
+        let tls = (value.starts_with("tcp://") || value.starts_with("https://"))
+            .then(|| tls_from_env(env))
+            .flatten();
+        return checked(EngineHost {
+            host: value.to_string(),
+            tls,
+            source,
+        });
+    }
+    if value == "default" {
+        return Ok(EngineHost {
+            host: DEFAULT_HOST.to_string(),
+            tls: None,
+            source,
+        });
+    }
+    let (host, tls) = read_context(&docker_config_dir(env), value)?;
+    checked(EngineHost {
+        host,
+        tls,
+        source: format!("{from} {value} (docker context)"),
+    })
+}
+
+fn tls_from_env(env: &dyn Fn(&str) -> Option<String>) -> Option<TlsFiles> {
+    if !env("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty() && v != "0") {
+        return None;
+    }
+    let dir = env("DOCKER_CERT_PATH")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| docker_config_dir(env));
+    Some(TlsFiles {
+        ca: dir.join("ca.pem"),
+        cert: dir.join("cert.pem"),
+        key: dir.join("key.pem"),
+    })
+}
+
 fn resolve_unchecked(env: &dyn Fn(&str) -> Option<String>) -> Result<EngineHost, String> {
     if let Some(host) = env("DOCKER_HOST").filter(|h| !h.is_empty()) {
-        let tls = if env("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty() && v != "0") {
-            let dir = env("DOCKER_CERT_PATH")
-                .filter(|p| !p.is_empty())
-                .map(PathBuf::from)
-                .unwrap_or_else(|| docker_config_dir(env));
-            Some(TlsFiles {
-                ca: dir.join("ca.pem"),
-                cert: dir.join("cert.pem"),
-                key: dir.join("key.pem"),
-            })
-        } else {
-            None
-        };
+        let tls = tls_from_env(env);
         return Ok(EngineHost {
             host,
             tls,
@@ -153,11 +193,28 @@ mod tests {
 
     #[test]
     fn unsupported_schemes_are_named() {
-        let e = resolve(&env_of(&[("DOCKER_HOST", "ssh://me@host")])).unwrap_err();
+        let e = resolve(&env_of(&[("DOCKER_HOST", "npipe:////./pipe/x")])).unwrap_err();
         assert!(
-            e.contains("`ssh://me@host` (from DOCKER_HOST) is not supported"),
+            e.contains("`npipe:////./pipe/x` (from DOCKER_HOST) is not supported"),
             "{e}"
         );
+        assert!(resolve(&env_of(&[("DOCKER_HOST", "ssh://me@host")])).is_ok());
+    }
+
+    #[test]
+    fn engine_values_are_urls_or_contexts() {
+        let env = env_of(&[("DOCKER_TLS_VERIFY", "1"), ("DOCKER_CERT_PATH", "/c")]);
+        let h = resolve_value("tcp://10.0.0.2:2376", "--engine", &env).unwrap();
+        assert_eq!(h.tls.unwrap().cert, PathBuf::from("/c/cert.pem"));
+        let h = resolve_value("unix:///tmp/e.sock", "--engine", &env).unwrap();
+        assert!(h.tls.is_none() && h.source == "--engine unix:///tmp/e.sock");
+        assert_eq!(
+            resolve_value("default", "--engine", &env).unwrap().host,
+            DEFAULT_HOST
+        );
+        let e =
+            resolve_value("nope", "--engine", &env_of(&[("DOCKER_CONFIG", "/none")])).unwrap_err();
+        assert!(e.contains("docker context `nope`"), "{e}");
     }
 
     #[test]

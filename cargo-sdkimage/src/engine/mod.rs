@@ -6,8 +6,16 @@
 //! typed progress ([`BuildOutput`]) out: the engine's BuildKit (`buildkit.rs`, the default)
 //! or the classic builder (`classic.rs`).
 
+mod api;
+pub use api::{BuildStream, ByteStream, EngineApi};
 mod auth;
 pub use auth::registry_auths;
+#[cfg(test)]
+pub mod fake;
+pub mod pool;
+mod ssh;
+mod transfer;
+pub use transfer::{Transferred, transfer};
 mod buildkit;
 mod classic;
 mod container;
@@ -198,6 +206,15 @@ impl Engine {
     pub async fn connect() -> Result<Engine> {
         let env = |k: &str| std::env::var(k).ok();
         let host = host::resolve(&env).map_err(Error::Usage)?;
+        Engine::connect_to(host).await
+    }
+
+    /// Connect to `host` (an `ssh://` host through `ssh HOST docker system dial-stdio`, as the
+    /// docker CLI does), negotiate the API version and ping it.
+    pub async fn connect_to(mut host: EngineHost) -> Result<Engine> {
+        if host.host.starts_with("ssh://") {
+            host = ssh::dial(host).await?;
+        }
         let unreachable = |detail: String| {
             Error::Unreachable(format!(
                 "cannot reach the Docker engine at {} ({}): {detail}. Start the engine (for example `sudo dockerd &` or `systemctl start docker`), or point DOCKER_HOST or DOCKER_CONTEXT at a running one.",

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::Resolved;
 use super::sources::Reader;
-use crate::engine::{BuildRequest, Builder, Engine};
+use crate::engine::{BuildRequest, Builder, EngineApi};
 use crate::error::{Error, Result};
 use crate::fingerprint;
 use crate::manifest::Manifest;
@@ -34,7 +34,7 @@ pub fn license_inputs(ws: &Workspace, manifest: &Manifest) -> Option<String> {
 pub async fn gather_licenses(
     ws: &Arc<Workspace>,
     manifest: &Manifest,
-    image: Option<(&Engine, &str)>,
+    image: Option<(&dyn EngineApi, &str)>,
 ) -> Result<Vec<Resolved>> {
     let spec = manifest
         .licenses
@@ -69,7 +69,7 @@ pub async fn gather_licenses(
 /// Add the license layout and the SBOM (`sbom`, its bytes) to image `id` as one final layer;
 /// returns the new image's id.
 pub async fn add_licenses_layer(
-    engine: &Engine,
+    engine: &dyn EngineApi,
     builder: Builder,
     platform: Option<String>,
     id: &str,
@@ -116,7 +116,7 @@ pub async fn add_licenses_layer(
         ..Default::default()
     };
     let context = futures_util::stream::once(async move { Ok(bytes::Bytes::from(body)) });
-    let built = engine.build_to_id(&request, context).await;
+    let built = engine.build_to_id(&request, Box::pin(context)).await;
     if let Some(tag) = base {
         engine.untag(&tag.to_string()).await;
     }

@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use super::Gathered;
 use super::snapshot::{Link, Snapshot, normalize};
 use super::sources::ImageGatherer;
-use crate::engine::{Engine, Throwaway};
+use crate::engine::{EngineApi, Throwaway};
 use crate::error::{Error, Result};
 
 /// The largest file kept; anything bigger on a path we read is an error, not a silent skip.
@@ -26,7 +26,7 @@ const CHANNEL_CHUNKS: usize = 16;
 /// Run the image-side `gatherers` over image `image_id`, in one read of its filesystem. The scan
 /// container is removed whatever happens (also when this future is dropped).
 pub(crate) async fn gather_image(
-    engine: &Engine,
+    engine: &dyn EngineApi,
     image_id: &str,
     gatherers: Vec<Box<dyn ImageGatherer>>,
 ) -> Result<Gathered> {
@@ -52,7 +52,7 @@ pub(crate) async fn gather_image(
 /// The file at `path` (absolute) in image `image_id`, read through a created, never-started
 /// container as `docker cp` reads it; `None` when the image has no regular file there.
 pub async fn read_image_file(
-    engine: &Engine,
+    engine: &dyn EngineApi,
     image_id: &str,
     path: &str,
 ) -> Result<Option<Vec<u8>>> {
@@ -82,7 +82,7 @@ pub async fn read_image_file(
 
 /// A container of `image_id` for a license scan, never run (an image without a shell or
 /// default command can still be created).
-async fn scan_container(engine: &Engine, image_id: &str) -> Result<Throwaway> {
+async fn scan_container(engine: &dyn EngineApi, image_id: &str) -> Result<Throwaway> {
     engine
         .create_throwaway(
             image_id,
@@ -110,7 +110,7 @@ async fn remove(container: Throwaway) -> Result<()> {
 /// Stream the container's export into the tar parser (on a blocking thread) through a bounded
 /// channel: memory stays at a few chunks whatever the image size.
 async fn export(
-    engine: &Engine,
+    engine: &dyn EngineApi,
     container: &str,
     gatherers: Gatherers,
 ) -> Result<(Snapshot, Gatherers)> {

@@ -31,7 +31,7 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
 
 impl EventKind {
     /// Every kind, in the order the schema lists them.
-    pub const ALL: [EventKind; 12] = [
+    pub const ALL: [EventKind; 14] = [
         EventKind::BuildStarted,
         EventKind::BuildFinished,
         EventKind::UpToDate,
@@ -44,6 +44,8 @@ impl EventKind {
         EventKind::Summary,
         EventKind::CheckPassed,
         EventKind::CheckFailed,
+        EventKind::Transferred,
+        EventKind::Requeued,
     ];
 
     /// The fields an event of this kind always carries with a value (not `null`), besides
@@ -68,6 +70,8 @@ impl EventKind {
                 "requirement",
                 "output",
             ],
+            EventKind::Transferred => &["image", "id", "bytes", "duration_ms", "message"],
+            EventKind::Requeued => &["image", "engine", "message"],
         }
     }
 
@@ -91,6 +95,8 @@ impl EventKind {
             EventKind::Summary => "summary",
             EventKind::CheckPassed => "check-passed",
             EventKind::CheckFailed => "check-failed",
+            EventKind::Transferred => "transferred",
+            EventKind::Requeued => "requeued",
         }
     }
 }

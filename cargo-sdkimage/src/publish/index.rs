@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
-use crate::engine::Engine;
+use crate::engine::EngineApi;
 use crate::error::{Error, Result};
 use crate::plan::Image;
 use crate::platform::Platform;
@@ -71,7 +71,7 @@ pub fn local_ref(r: &ImageRef, platform: &Platform, main: Option<&Platform>) -> 
 }
 
 /// The local image id of each platform of `image` (through the refs' first ref).
-pub async fn local_ids(engine: &Engine, image: &Image) -> Result<Vec<(Platform, String)>> {
+pub async fn local_ids(engine: &dyn EngineApi, image: &Image) -> Result<Vec<(Platform, String)>> {
     let native = Platform::of_engine(&engine.platform().await?);
     let main = crate::platform::main_platform(&image.platforms, &native);
     let first = image

@@ -33,7 +33,7 @@ struct Pushed {
 }
 
 pub use promote::{Promoted, promote};
-pub use push::{Published, push};
+pub use push::{Holders, Published, push};
 pub use verify::{Verified, VerifiedEntry, verify, verify_metadata};
 
 /// The tag phase one pushes under, one per repository, overwritten by every run.
@@ -210,3 +210,6 @@ fn image_at(plan: &BuildPlan, index: ImageIndex) -> Result<&Image> {
         .get(index.get())
         .ok_or_else(|| Error::Usage(format!("no image #{} in the plan", index.get())))
 }
+
+#[cfg(test)]
+mod pool_tests;

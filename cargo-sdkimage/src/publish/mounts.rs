@@ -14,7 +14,7 @@ use futures_util::{StreamExt, stream};
 use super::Pushed;
 use super::index::is_multi_platform;
 use super::repositories;
-use crate::engine::Engine;
+use crate::engine::EngineApi;
 use crate::plan::Image;
 use crate::registry::Registries;
 
@@ -23,8 +23,8 @@ const MOUNT_JOBS: usize = 16;
 
 /// The layers (diff ids) of each local image, asked of the engine all at once; empty for an
 /// image of several platforms (not mounted into) or one the engine cannot describe.
-pub(super) async fn layers_of(engine: &Engine, images: &[(&Image, &str)]) -> Vec<Vec<String>> {
-    let asks = images.iter().map(|(image, id)| async move {
+pub(super) async fn layers_of(images: &[(&Image, &str, &dyn EngineApi)]) -> Vec<Vec<String>> {
+    let asks = images.iter().map(|(image, id, engine)| async move {
         match is_multi_platform(image) {
             true => Vec::new(),
             false => engine.diff_ids(id).await.unwrap_or_default(),

@@ -9,7 +9,7 @@ use super::{
 use std::collections::BTreeMap;
 
 use super::index::{self, index_of, is_multi_platform};
-use crate::engine::{Engine, EngineError};
+use crate::engine::{EngineApi, EngineError};
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
 use crate::output::{EventKind, EventSink};
@@ -33,14 +33,15 @@ pub struct Published {
 }
 
 /// Push already-built local images: `built` pairs an image of the plan ([`ImageIndex`]) with
-/// the local image id to push for it.
+/// the local image id to push for it; `engines` says which engine holds each (an engine pool
+/// stages each image from the engine that built it).
 ///
 /// With a staging tag: phase one pushes each image as `<repository>:<staging tag>` through the
 /// engine (at most `jobs` at once); any failure there stops before a release tag changes. Phase
 /// two fetches each manifest by the digest phase one returned and PUTs it under every release
 /// tag, then checks every ref. Without one, every ref is pushed through the engine.
 pub async fn push(
-    engine: &Engine,
+    engines: Holders<'_>,
     registries: &Registries,
     plan: &BuildPlan,
     built: &[(ImageIndex, String)],
@@ -54,11 +55,11 @@ pub async fn push(
         let index = *index;
         let image = image_at(plan, index)?;
         if !image.refs.is_empty() {
-            work.push((index, (image, id.as_str())));
+            work.push((index, (image, id.as_str(), engines.of(index))));
         }
     }
     if opts.dry_run {
-        for (_, (image, id)) in &work {
+        for (_, (image, id, _)) in &work {
             reporter.note(&describe_push(image, id, opts.staging_tag.as_deref()));
         }
         return Ok(Vec::new());
@@ -70,7 +71,7 @@ pub async fn push(
             // short: stopping half-way would leave some release tags old and some new.
             let mut signal = interrupt.clone();
             let staged = tokio::select! {
-                staged = stage_all(engine, registries, work, opts.jobs, tag) => staged,
+                staged = stage_all(registries, work, opts.jobs, tag) => staged,
                 number = signal.wait() => return Err(stopped_before_release(number, reporter)),
             };
             let staged = all_or_failure(plan, staged, reporter, "no release tag was changed")?;
@@ -95,7 +96,7 @@ pub async fn push(
         None => {
             let mut signal = interrupt.clone();
             let pushed = tokio::select! {
-                pushed = seeded(work, opts.jobs, |(image, id)| {
+                pushed = seeded(work, opts.jobs, |(image, id, engine)| {
                     push_direct(engine, registries, image, id)
                 }) => pushed,
                 number = signal.wait() => {
@@ -106,6 +107,7 @@ pub async fn push(
             all_or_failure(plan, pushed, reporter, "")?
         }
     };
+    record_on_first(engines, registries, &pushed).await;
     if let Some(number) = interrupt.received() {
         reporter.note(&format!(
             "{} arrived while the release tags were being written; that was finished, so every release tag points at its new digest",
@@ -150,25 +152,24 @@ pub async fn push(
 /// on) alone, then the layers the others share with it mounted into their repositories, then
 /// the rest `jobs` at a time; stops at the first failure.
 async fn stage_all<'a>(
-    engine: &Engine,
     registries: &Registries,
-    mut work: Vec<(ImageIndex, (&'a Image, &'a str))>,
+    mut work: Vec<(ImageIndex, Staged<'a>)>,
     jobs: usize,
     tag: &str,
 ) -> Vec<(ImageIndex, Option<Result<Vec<Pushed>>>)> {
-    let stage_one = |(image, id): (&'a Image, &'a str)| stage(engine, registries, image, id, tag);
+    let stage_one = |(image, id, engine): Staged<'a>| stage(engine, registries, image, id, tag);
     if work.len() < 2 {
         return bounded(work, jobs, true, stage_one).await;
     }
     let rest = work.split_off(1);
     let seed = work[0].1;
     // The images' layers are learnt while the first one is pushed.
-    let all: Vec<(&Image, &str)> = std::iter::once(seed)
+    let all: Vec<Staged<'a>> = std::iter::once(seed)
         .chain(rest.iter().map(|(_, item)| *item))
         .collect();
     let (mut results, mut layers) = tokio::join!(
         bounded(work, 1, true, stage_one),
-        super::mounts::layers_of(engine, &all)
+        super::mounts::layers_of(&all)
     );
     let Some((_, Some(Ok(pushed)))) = results.first() else {
         results.extend(rest.into_iter().map(|(index, _)| (index, None)));
@@ -177,12 +178,68 @@ async fn stage_all<'a>(
     let seed_layers = layers.remove(0);
     let others: Vec<(&Image, Vec<String>)> = rest
         .iter()
-        .map(|(_, (image, _))| *image)
+        .map(|(_, (image, _, _))| *image)
         .zip(layers)
         .collect();
     super::mounts::share_layers(registries, seed.0, &seed_layers, pushed, &others).await;
     results.extend(bounded(rest, jobs, true, stage_one).await);
     results
+}
+
+/// An image pushed from another engine of a pool is also in the first (gathered there), but
+/// that engine never saw it pushed: a pull by digest (nothing to download) records the
+/// registry digest there too, so `verify` and `docker inspect` on the first engine agree.
+/// Best effort: `verify` says so when it did not happen.
+async fn record_on_first(
+    engines: Holders<'_>,
+    registries: &Registries,
+    pushed: &[(ImageIndex, Vec<Pushed>)],
+) {
+    for (index, repositories) in pushed {
+        if std::ptr::addr_eq(engines.of(*index), engines.first) {
+            continue;
+        }
+        for p in repositories.iter().filter(|p| p.platforms.is_empty()) {
+            let Ok(reference) = ImageRef::new(&p.repository, "latest") else {
+                continue;
+            };
+            let credentials = registries
+                .credentials(reference.registry())
+                .await
+                .ok()
+                .flatten()
+                .map(|c| c.to_docker(&config_key(reference.registry())));
+            let by_digest = format!("{}@{}", p.repository, p.digest);
+            let _ = engines.first.pull(&by_digest, None, credentials).await;
+        }
+    }
+}
+
+/// One image to stage: the image, its local id and the engine holding it.
+type Staged<'a> = (&'a Image, &'a str, &'a dyn EngineApi);
+
+/// Which engine holds each image to push: the pool's engine that built it, else `first`.
+#[derive(Clone, Copy)]
+pub struct Holders<'a> {
+    pub first: &'a dyn EngineApi,
+    pub by_image: &'a [(ImageIndex, &'a dyn EngineApi)],
+}
+
+impl<'a> Holders<'a> {
+    /// Every image on one engine.
+    pub fn one(engine: &'a dyn EngineApi) -> Holders<'a> {
+        Holders {
+            first: engine,
+            by_image: &[],
+        }
+    }
+
+    pub fn of(&self, index: ImageIndex) -> &'a dyn EngineApi {
+        self.by_image
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map_or(self.first, |(_, e)| *e)
+    }
 }
 
 /// The error of a publish stopped by a signal before any release tag changed.
@@ -194,7 +251,7 @@ fn stopped_before_release(number: i32, reporter: &dyn EventSink) -> Error {
 /// Phase one for one image: tag it `<repository>:<staging>` and push that, per repository. The
 /// local release refs are pointed at it too, so the engine's view matches what is published.
 async fn stage(
-    engine: &Engine,
+    engine: &dyn EngineApi,
     registries: &Registries,
     image: &Image,
     id: &str,
@@ -237,7 +294,7 @@ async fn stage(
 /// `<repository>:<staging>-<platform>`; the index that phase two writes over them is known
 /// (and its digest) once all are in.
 async fn stage_platforms(
-    engine: &Engine,
+    engine: &dyn EngineApi,
     registries: &Registries,
     image: &Image,
     staging: &str,
@@ -311,7 +368,7 @@ async fn release(
 
 /// `--no-staging`: tag and push every ref through the engine, then check them.
 async fn push_direct(
-    engine: &Engine,
+    engine: &dyn EngineApi,
     registries: &Registries,
     image: &Image,
     id: &str,
@@ -352,7 +409,7 @@ async fn check_refs(registries: &Registries, image: &Image, pushed: &[Pushed]) -
 
 /// Push one ref through the engine with the registry's credentials, retrying transient failures.
 async fn engine_push(
-    engine: &Engine,
+    engine: &dyn EngineApi,
     registries: &Registries,
     reference: &ImageRef,
 ) -> Result<String> {

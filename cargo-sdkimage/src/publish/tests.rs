@@ -168,7 +168,7 @@ async fn push_quietly(
     opts: &PublishOptions,
 ) -> Result<Vec<Published>> {
     push(
-        engine,
+        Holders::one(engine),
         registries,
         plan,
         built,
@@ -187,7 +187,7 @@ async fn push_first(
     ids: &[String],
 ) -> Result<Vec<Published>> {
     push(
-        engine,
+        Holders::one(engine),
         registries,
         plan,
         &first(ids),
@@ -233,7 +233,7 @@ async fn two_phase_push_points_every_tag_at_the_pushed_digest() {
     };
     assert!(
         push(
-            &engine,
+            Holders::one(&engine),
             &registries,
             &plan,
             &both(&ids),
@@ -292,7 +292,7 @@ async fn no_staging_pushes_every_ref_through_the_engine() {
         ..Default::default()
     };
     let published = push(
-        &engine,
+        Holders::one(&engine),
         &registries,
         &plan,
         &first(&ids),

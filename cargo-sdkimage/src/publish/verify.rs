@@ -8,7 +8,7 @@ use std::path::Path;
 use futures_util::{StreamExt, stream};
 
 use super::{CHECK_JOBS, image_at, mismatch, registry_digest};
-use crate::engine::Engine;
+use crate::engine::EngineApi;
 use crate::error::{Error, Result};
 use crate::fingerprint::{self, StateStore};
 use crate::output::{Event, EventKind, EventSink};
@@ -43,7 +43,7 @@ pub struct VerifiedEntry {
 /// that `promote` made exists only in the registry. Each problem is one line of the image's
 /// `failed` event, naming both digests; the error recaps which images failed.
 pub async fn verify(
-    engine: &Engine,
+    engine: &dyn EngineApi,
     registries: &Registries,
     plan: &BuildPlan,
     selection: &[ImageIndex],
@@ -321,7 +321,7 @@ struct LocalImage {
 }
 
 async fn local_image(
-    engine: &Engine,
+    engine: &dyn EngineApi,
     states: &StateStore,
     local: &ImageRef,
     state_key: &str,
@@ -346,7 +346,7 @@ async fn local_image(
 }
 
 async fn check_against_local(
-    engine: &Engine,
+    engine: &dyn EngineApi,
     registries: &Registries,
     states: &StateStore,
     image: &Image,
@@ -388,7 +388,7 @@ async fn check_against_local(
 /// An image of several platforms: the ref must name an index whose manifest for each platform
 /// is one the engine recorded for that platform's local image.
 async fn check_index_against_local(
-    engine: &Engine,
+    engine: &dyn EngineApi,
     registries: &Registries,
     states: &StateStore,
     image: &Image,

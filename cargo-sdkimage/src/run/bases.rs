@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use futures_util::StreamExt;
 
 use super::Session;
-use crate::engine::{Builder, Engine, EngineError};
+use crate::engine::{Builder, EngineApi, EngineError};
 use crate::error::{Error, Result};
 use crate::output::BaseMetadata;
 use crate::plan::ImageIndex;
@@ -133,7 +133,7 @@ pub fn check_classic(
 /// The engine's id of each external base into `ids` (`absent` for one it does not hold), and
 /// each base the engine holds with its id and registry digest; whether every base was found.
 pub(super) async fn resolve(
-    engine: &Engine,
+    engine: &dyn EngineApi,
     bases: &[String],
     ids: &mut Vec<String>,
 ) -> Result<(bool, BTreeMap<String, BaseMetadata>)> {

@@ -17,7 +17,7 @@ use super::{BuildOptions, ImageResult, Outcome, Session};
 use crate::context::{self, Context};
 use crate::engine::SyncedContext;
 use crate::engine::session::BuildSession;
-use crate::engine::{BuildOutput, BuildRequest, Builder};
+use crate::engine::{BuildOutput, BuildRequest, Builder, EngineApi};
 use crate::error::{Error, Result};
 use crate::fingerprint::{self, FileStamp, ImageState, InputDigests, Inputs, StateStore};
 use crate::output::{BuildLog, EventKind};
@@ -29,6 +29,7 @@ use crate::reference::ImageRef;
 /// failure as its `failed` event).
 pub(super) async fn build_one(
     session: &Session,
+    engine: usize,
     store: &StateStore,
     logs: &Path,
     index: ImageIndex,
@@ -39,24 +40,19 @@ pub(super) async fn build_one(
     let image = session.plan.image(index);
     let job = ImageJob {
         session,
+        engine: &*session.pool[engine].api,
+        engine_index: engine,
+        engine_name: session.engine_name(engine),
         store,
         index,
         image,
         started,
         announced: AtomicBool::new(false),
     };
+    // The scheduler reports a failure (it may requeue it when the engine was lost).
     match job.run_all(logs, &dep_ids, opts).await {
         Ok(r) => r,
-        Err(e) => {
-            let message = e.to_string();
-            session.reporter.event(
-                &image
-                    .event(EventKind::Failed)
-                    .duration(started.elapsed())
-                    .message(message.clone()),
-            );
-            ImageResult::failed(index, message, started.elapsed())
-        }
+        Err(e) => ImageResult::failed(index, e.to_string(), started.elapsed()),
     }
 }
 
@@ -74,6 +70,11 @@ struct Variant {
 /// One image being built.
 struct ImageJob<'a> {
     session: &'a Session,
+    /// The engine of the pool it is built on, and its position there.
+    engine: &'a dyn EngineApi,
+    engine_index: usize,
+    /// Its name, in events (named pools only).
+    engine_name: Option<&'a str>,
     store: &'a StateStore,
     index: ImageIndex,
     image: &'a Image,
@@ -170,6 +171,7 @@ impl ImageJob<'_> {
             .image
             .event(kind)
             .id(Some(id.clone()))
+            .engine(self.engine_name)
             .duration(self.started.elapsed());
         if !platforms.is_empty() {
             event.platforms = Some(platforms.clone());
@@ -184,6 +186,8 @@ impl ImageJob<'_> {
             licenses,
             platforms,
             bases,
+            engine: None,
+            requeued_from: Vec::new(),
         })
     }
 
@@ -265,7 +269,7 @@ impl ImageJob<'_> {
         let id = self
             .build(v, logs, sources, platform_args, labels, opts)
             .await?;
-        let engine = &self.session.engine;
+        let engine = self.engine;
         let (fingerprint, digests) = if bases_complete {
             (fingerprint, digests)
         } else {
@@ -304,14 +308,14 @@ impl ImageJob<'_> {
         );
         // A base the engine lacks is a cache miss: the build pulls it, and the fingerprint is
         // taken again afterwards with its id.
-        let engine = &self.session.engine;
+        let engine = self.engine;
         let (bases_complete, found) = bases::resolve(engine, &bases, &mut inputs.bases).await?;
         let fingerprint = fingerprint::fingerprint(&inputs, &sources.digest);
         let digests = InputDigests::of(&inputs, &sources.digest);
         let recorded = self.store.load(&v.state_key);
         let standing = match &recorded {
             Some(prev) if bases_complete && prev.fingerprint == fingerprint => {
-                engine.image_id(&prev.id).await?.is_some()
+                self.holder_of(&prev.id).await?.is_some()
             }
             _ => false,
         };
@@ -436,11 +440,16 @@ impl ImageJob<'_> {
         .map_err(|e| Error::Failed(format!("context task failed: {e}")))?
     }
 
+    /// The engine of the pool that has image `id`: its own first, else another that answers.
+    async fn holder_of(&self, id: &str) -> Result<Option<usize>> {
+        super::moves::holder_of(self.session, self.engine_index, id).await
+    }
+
     /// The refs of platform `v` that do not point at image `id` in the engine.
     async fn refs_elsewhere(&self, v: &Variant, id: &str) -> Result<Vec<ImageRef>> {
         let mut elsewhere = Vec::new();
         for r in self.refs_of(v) {
-            let current = self.session.engine.image_id(&r.to_string()).await?;
+            let current = self.engine.image_id(&r.to_string()).await?;
             if current.as_deref() != Some(id) {
                 elsewhere.push(r);
             }
@@ -457,7 +466,14 @@ impl ImageJob<'_> {
         digests: InputDigests,
         files: BTreeMap<String, FileStamp>,
     ) -> Result<Done> {
-        let engine = &self.session.engine;
+        let engine = self.engine;
+        // Up to date on another engine of the pool: moved here rather than built again.
+        if let Some(holder) = self.holder_of(&prev.id).await?
+            && holder != self.engine_index
+        {
+            let to = (self.engine_index, self.engine_name);
+            super::moves::fetch(self.session, self.image, holder, to, &prev.id).await?;
+        }
         let refs = self.refs_of(v);
         let elsewhere = self.refs_elsewhere(v, &prev.id).await?;
         for r in &elsewhere {
@@ -474,6 +490,7 @@ impl ImageJob<'_> {
             refs: all_refs,
             files,
             inputs: Some(digests),
+            build_ms: prev.build_ms,
         };
         self.store.save(&v.state_key, &state)?;
         Ok(Done {
@@ -519,9 +536,11 @@ impl ImageJob<'_> {
         let session = self.session;
         let image = self.image;
         if !self.announced.swap(true, Ordering::SeqCst) {
-            session
-                .reporter
-                .event(&image.event(EventKind::BuildStarted));
+            session.reporter.event(
+                &image
+                    .event(EventKind::BuildStarted)
+                    .engine(self.engine_name),
+            );
         }
         let log_path = logs.join(format!("{}.log", fingerprint::file_stem(&v.state_key)));
         let mut log = std::fs::File::create(&log_path)
@@ -546,7 +565,7 @@ impl ImageJob<'_> {
                     .collect();
                 let folder = &session.plan.manifest_of(self.index).context;
                 let synced = SyncedContext::new(ctx.clone(), digests, folder, &image.name);
-                let host = session.engine.host();
+                let host = self.engine.host();
                 match BuildSession::start_with_context(host, secrets, auths, synced).await {
                     Ok(s) => Some(s),
                     // An engine the session cannot reach (TLS): builds without secrets still
@@ -596,7 +615,7 @@ impl ImageJob<'_> {
             true => futures_util::stream::empty().left_stream(),
             false => context::tar_stream(ctx.clone()).right_stream(),
         };
-        let mut stream = Box::pin(session.engine.build(&request, body));
+        let mut stream = Box::pin(self.engine.build(&request, Box::pin(body)));
         let mut id = None;
         let mut failure = None;
         while let Some(item) = stream.next().await {
@@ -693,7 +712,7 @@ impl ImageJob<'_> {
                 let resolved = crate::licenses::gather_licenses(
                     &session.ws,
                     manifest,
-                    Some((&session.engine, &id)),
+                    Some((self.engine, &id)),
                 )
                 .await?;
                 // The time of the `created` label, else now (no commit, no SOURCE_DATE_EPOCH).
@@ -703,7 +722,7 @@ impl ImageJob<'_> {
                 };
                 let sbom = crate::licenses::sbom::document(&image.name, &created, &resolved)?;
                 let final_id = crate::licenses::add_licenses_layer(
-                    &session.engine,
+                    self.engine,
                     self.builder(),
                     v.platform.as_ref().map(ToString::to_string),
                     &id,
@@ -724,7 +743,7 @@ impl ImageJob<'_> {
         };
         let refs = self.refs_of(v);
         for r in &refs {
-            session.engine.tag(&id, r).await?;
+            self.engine.tag(&id, r).await?;
         }
         let state = ImageState {
             fingerprint,
@@ -732,6 +751,7 @@ impl ImageJob<'_> {
             refs: refs.iter().map(ToString::to_string).collect(),
             files,
             inputs: Some(digests),
+            build_ms: Some(self.started.elapsed().as_millis() as u64),
         };
         self.store.save(&v.state_key, &state)?;
         Ok(Done {
@@ -784,6 +804,9 @@ pub(super) async fn check_one(
 ) -> Result<Vec<Found>> {
     let job = ImageJob {
         session,
+        engine: &*session.engine,
+        engine_index: 0,
+        engine_name: None,
         store,
         index,
         image: session.plan.image(index),

@@ -4,22 +4,23 @@
 
 mod bases;
 mod image;
+mod moves;
+pub mod place;
 mod prepare;
 mod print;
+mod schedule;
 mod status;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use tokio::task::JoinSet;
-
-use crate::engine::{BuildCredentials, Engine};
+use crate::engine::pool::Member;
+use crate::engine::{BuildCredentials, EngineApi};
 use crate::error::{Error, Result};
-use crate::fingerprint::StateStore;
 use crate::interrupt::Interrupt;
+use crate::output::EventSink;
 pub use crate::output::Outcome;
-use crate::output::{EventKind, EventSink};
 use crate::plan::{BuildPlan, ImageIndex};
 use crate::workspace::Workspace;
 
@@ -45,6 +46,11 @@ pub struct BuildOptions {
     pub labels: Vec<(String, String)>,
     /// `-vv`: every message of the engine's build stream as a log line too.
     pub raw_stream: bool,
+    /// `--engine` (repeatable): the engine pool; empty: the workspace's `engines`, else the
+    /// environment's engine.
+    pub engines: Vec<crate::engine::pool::EngineSpec>,
+    /// `--no-gather` unset: every image built elsewhere is also loaded into the first engine.
+    pub gather: bool,
 }
 
 /// Pull the selection's external bases when asked (`--pull`, `pull = true`), then run the
@@ -107,13 +113,26 @@ pub struct ImageResult {
     pub platforms: BTreeMap<String, String>,
     /// The external bases of the platform the refs point at, by reference.
     pub bases: BTreeMap<String, crate::output::BaseMetadata>,
+    /// With an engine pool: the engine that built it (or found it up to date).
+    pub engine: Option<String>,
+    /// With an engine pool: the engines lost while it ran there.
+    pub requeued_from: Vec<String>,
 }
 
 /// What every build task shares.
 pub struct Session {
     pub ws: Arc<Workspace>,
     pub plan: Arc<BuildPlan>,
-    pub engine: Engine,
+    /// The first engine of the pool: where the results are gathered, where `check` and
+    /// `--sbom-dir` read them.
+    pub engine: Arc<dyn EngineApi>,
+    /// Every engine of the run (the first is [`Session::engine`]).
+    pub pool: Vec<Member>,
+    /// Whether the engines were named (`--engine`, `engines`): events and the metadata file
+    /// then name each image's engine.
+    pub named_engines: bool,
+    /// Which engines still answer, by position in `pool`.
+    alive: Vec<std::sync::atomic::AtomicBool>,
     pub reporter: Arc<dyn EventSink>,
     /// Registry credentials handed to builds, so private base images can be pulled; read
     /// (credential helpers run) once, when the first image is really built.
@@ -172,15 +191,31 @@ impl Session {
         self.provenance.get_or_try_init(read).await.cloned()
     }
 
+    /// Whether pool engine `e` still answers.
+    pub fn alive(&self, e: usize) -> bool {
+        self.alive[e].load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Mark pool engine `e` lost; `true` the first time.
+    fn lose(&self, e: usize) -> bool {
+        self.alive[e].swap(false, std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The name of pool engine `e` as events and the metadata file show it (named pools only).
+    pub fn engine_name(&self, e: usize) -> Option<&str> {
+        self.named_engines.then(|| self.pool[e].name.as_str())
+    }
+
     pub fn new(
         ws: Workspace,
         plan: BuildPlan,
-        engine: Engine,
+        pool: Vec<Member>,
         reporter: Arc<dyn EventSink>,
         interrupt: Interrupt,
         builders: Vec<crate::engine::Builder>,
         native: crate::reference::Platform,
     ) -> Session {
+        assert!(!pool.is_empty(), "a session has an engine");
         let own_refs = plan
             .images
             .iter()
@@ -194,7 +229,13 @@ impl Session {
             own_refs,
             ws: Arc::new(ws),
             plan: Arc::new(plan),
-            engine,
+            engine: pool[0].api.clone(),
+            named_engines: pool.len() > 1 || pool[0].name != "default",
+            alive: pool
+                .iter()
+                .map(|_| std::sync::atomic::AtomicBool::new(true))
+                .collect(),
+            pool,
             reporter,
             build_credentials: tokio::sync::OnceCell::new(),
             interrupt,
@@ -287,148 +328,7 @@ pub fn describe(
     out
 }
 
-/// The results of a build run: one per selected image, in selection order.
-pub struct BuildRun {
-    pub results: Vec<ImageResult>,
-    /// The signal that cancelled the run, if one did.
-    pub interrupted: Option<i32>,
-}
-
-/// Build the selection: independent images in parallel up to `jobs`, dependants as soon as
-/// their dependencies are done. A signal cancels running builds (on the engine too).
-/// Images in `failed_before` (their prepare step failed) are reported failed and not built.
-pub async fn build(
-    session: Arc<Session>,
-    selection: &[ImageIndex],
-    opts: &BuildOptions,
-    failed_before: &BTreeMap<ImageIndex, String>,
-) -> Result<BuildRun> {
-    let store = Arc::new(StateStore::new(&session.ws.state_dir()));
-    let logs = session.ws.state_dir().join("logs");
-    std::fs::create_dir_all(&logs)
-        .map_err(|e| Error::io(format!("cannot create {}", logs.display()), e))?;
-    let selected: BTreeSet<ImageIndex> = selection.iter().copied().collect();
-    let mut results: HashMap<ImageIndex, ImageResult> = HashMap::new();
-    let mut waiting: Vec<ImageIndex> = selection.to_vec();
-    let mut running: JoinSet<ImageResult> = JoinSet::new();
-    // When each image started, for the duration of one a signal cancels.
-    let mut started: HashMap<ImageIndex, Instant> = HashMap::new();
-    let mut stopping = false;
-    let mut interrupt = session.interrupt.clone();
-    let mut interrupted = None;
-    let jobs = opts.jobs.max(1);
-    for (&img, message) in failed_before {
-        waiting.retain(|&w| w != img);
-        session.reporter.event(
-            &session
-                .plan
-                .image(img)
-                .event(EventKind::Failed)
-                .message(message.clone()),
-        );
-        results.insert(
-            img,
-            ImageResult::failed(img, message.clone(), Duration::ZERO),
-        );
-        stopping |= !opts.keep_going;
-    }
-
-    loop {
-        // Start every image whose dependencies are done, up to `jobs`.
-        if !stopping {
-            let mut i = 0;
-            while i < waiting.len() && running.len() < jobs {
-                let img = waiting[i];
-                let deps: Vec<ImageIndex> = session
-                    .plan
-                    .image(img)
-                    .deps
-                    .iter()
-                    .copied()
-                    .filter(|d| selected.contains(d))
-                    .collect();
-                let failed_dep = deps
-                    .iter()
-                    .find(|d| results.get(d).is_some_and(|r| r.id.is_none()));
-                if let Some(&d) = failed_dep {
-                    waiting.remove(i);
-                    let message = format!(
-                        "not built: dependency {} failed",
-                        session.plan.image(d).name
-                    );
-                    results.insert(img, ImageResult::skipped(img, message));
-                    continue;
-                }
-                if deps.iter().all(|d| results.contains_key(d)) {
-                    waiting.remove(i);
-                    let dep_ids: BTreeMap<ImageIndex, String> = deps
-                        .iter()
-                        .map(|d| (*d, results[d].id.clone().expect("dependency succeeded")))
-                        .collect();
-                    let (session, store, logs, opts) =
-                        (session.clone(), store.clone(), logs.clone(), opts.clone());
-                    started.insert(img, Instant::now());
-                    running.spawn(async move {
-                        image::build_one(&session, &store, &logs, img, dep_ids, &opts).await
-                    });
-                    continue;
-                }
-                i += 1;
-            }
-        }
-        if running.is_empty() {
-            break;
-        }
-        tokio::select! {
-            joined = running.join_next() => {
-                let result = match joined {
-                    Some(Ok(result)) => result,
-                    Some(Err(e)) => return Err(Error::Failed(format!("a build task stopped unexpectedly: {e}"))),
-                    None => continue,
-                };
-                if result.outcome == Outcome::Failed && !opts.keep_going {
-                    stopping = true;
-                }
-                results.insert(result.image, result);
-            }
-            signal = interrupt.wait() => {
-                // Dropping a build stops the container of its running step (awaited before
-                // the process exits).
-                running.abort_all();
-                while running.join_next().await.is_some() {}
-                session.reporter.clear();
-                let name = crate::interrupt::name(signal);
-                for &img in selection {
-                    if results.contains_key(&img) || waiting.contains(&img) {
-                        continue;
-                    }
-                    let message = format!("cancelled by {name}; nothing was tagged");
-                    let ran = started.get(&img).map(Instant::elapsed).unwrap_or_default();
-                    session.reporter.event(&session.plan.image(img).event(EventKind::Failed).message(message.clone()).duration(ran));
-                    results.insert(img, ImageResult::failed(img, message, ran));
-                }
-                interrupted = Some(signal);
-                break;
-            }
-        }
-    }
-    let why = if interrupted.is_some() {
-        "not built: the run was interrupted"
-    } else {
-        "not built: the run stopped after a failure (use --keep-going to build the rest)"
-    };
-    for img in waiting {
-        results.insert(img, ImageResult::skipped(img, why.into()));
-    }
-    let results = selection
-        .iter()
-        .map(|i| results.remove(i).expect("every image has a result"))
-        .collect();
-    Ok(BuildRun {
-        results,
-        interrupted,
-    })
-}
+pub use schedule::{BuildRun, build, planned};
 
 impl ImageResult {
     pub fn failed(image: ImageIndex, message: String, duration: Duration) -> ImageResult {
@@ -441,6 +341,8 @@ impl ImageResult {
             licenses: None,
             platforms: BTreeMap::new(),
             bases: BTreeMap::new(),
+            engine: None,
+            requeued_from: Vec::new(),
         }
     }
 
@@ -454,6 +356,8 @@ impl ImageResult {
             licenses: None,
             platforms: BTreeMap::new(),
             bases: BTreeMap::new(),
+            engine: None,
+            requeued_from: Vec::new(),
         }
     }
 }
@@ -506,3 +410,6 @@ mod tests {
         assert_eq!(shell_words(&words), "sh -c 'echo '\\''a b'\\''' ''");
     }
 }
+
+#[cfg(test)]
+mod pool_tests;

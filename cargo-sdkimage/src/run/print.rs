@@ -176,6 +176,7 @@ fn describe(
         reasons: Vec::new(),
         note: None,
         checks: Vec::new(),
+        engine: None,
     }
 }
 
@@ -545,6 +546,7 @@ mod tests {
             reasons: vec![],
             note: None,
             checks: vec![],
+            engine: None,
         };
         settle(
             &mut printed,

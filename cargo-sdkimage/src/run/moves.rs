@@ -1,0 +1,147 @@
+//! Images between the engines of a pool: a dependency moved (by exact id, then tagged as on
+//! the engine that built it) to the engine its dependant runs on, and, at the end of a run,
+//! every image gathered on the first engine so `docker run <ref>` works where the user is.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use super::{ImageResult, Session};
+use crate::error::{Error, Result};
+use crate::output::EventKind;
+use crate::plan::{Image, ImageIndex};
+use crate::reference::{ImageRef, Platform};
+
+/// Each image of a result with the refs it carries: the one its refs point at, and each other
+/// platform under its local-only `<tag>-<platform>` tags.
+pub(super) fn variants_of(image: &Image, result: &ImageResult) -> Vec<(String, Vec<ImageRef>)> {
+    let Some(id) = &result.id else {
+        return Vec::new();
+    };
+    let mut out = vec![(id.clone(), image.refs.clone())];
+    for (platform, pid) in &result.platforms {
+        if pid == id {
+            continue;
+        }
+        let Ok(p) = Platform::parse(platform) else {
+            continue;
+        };
+        let refs = image
+            .refs
+            .iter()
+            .map(|r| ImageRef {
+                repository: r.repository.clone(),
+                tag: format!("{}-{}", r.tag, p.slug()),
+            })
+            .collect();
+        out.push((pid.clone(), refs));
+    }
+    out
+}
+
+/// Move the image(s) of `result` from engine `from` to engine `to` by exact id and tag them
+/// there as they are tagged where they were built; the `transferred` event says how much and
+/// how long. Returns how long it took.
+pub(super) async fn bring(
+    session: &Session,
+    from: usize,
+    to: usize,
+    result: &ImageResult,
+) -> Result<Duration> {
+    let image = session.plan.image(result.image);
+    let (source, target) = (&session.pool[from], &session.pool[to]);
+    let mut took = Duration::ZERO;
+    for (id, refs) in variants_of(image, result) {
+        let moved = crate::engine::transfer(&*source.api, &*target.api, &id).await?;
+        for r in &refs {
+            target.api.tag(&id, r).await?;
+        }
+        took += moved.duration;
+        if moved.bytes > 0 {
+            session.reporter.event(
+                &image
+                    .event(EventKind::Transferred)
+                    .id(Some(id.clone()))
+                    .engine(Some(&target.name))
+                    .message(source.name.clone())
+                    .duration(moved.duration)
+                    .with_bytes(moved.bytes),
+            );
+        }
+    }
+    Ok(took)
+}
+
+/// The engine of the pool that has image `id`: `own` first, else another that answers.
+pub(super) async fn holder_of(session: &Session, own: usize, id: &str) -> Result<Option<usize>> {
+    if session.pool[own].api.image_id(id).await?.is_some() {
+        return Ok(Some(own));
+    }
+    for (e, member) in session.pool.iter().enumerate() {
+        if e != own && session.alive(e) && matches!(member.api.image_id(id).await, Ok(Some(_))) {
+            return Ok(Some(e));
+        }
+    }
+    Ok(None)
+}
+
+/// Image `id` of `image`, up to date on engine `from`, moved to engine `to` (its position and
+/// its name in events) rather than built again there.
+pub(super) async fn fetch(
+    session: &Session,
+    image: &Image,
+    from: usize,
+    to: (usize, Option<&str>),
+    id: &str,
+) -> Result<()> {
+    let source = &session.pool[from];
+    let moved = crate::engine::transfer(&*source.api, &*session.pool[to.0].api, id).await?;
+    session.reporter.event(
+        &image
+            .event(EventKind::Transferred)
+            .id(Some(id.to_string()))
+            .engine(to.1)
+            .message(source.name.clone())
+            .duration(moved.duration)
+            .with_bytes(moved.bytes),
+    );
+    Ok(())
+}
+
+/// Every built image also on the first engine (the first that still answers when it was
+/// lost), moved from an engine that holds it.
+pub(super) async fn gather(
+    session: &Session,
+    selection: &[ImageIndex],
+    results: &[Option<ImageResult>],
+    holders: &[BTreeSet<usize>],
+) -> Result<()> {
+    if session.pool.len() < 2 {
+        return Ok(());
+    }
+    let Some(home) = (0..session.pool.len()).find(|&e| session.alive(e)) else {
+        return Ok(());
+    };
+    let work: Vec<(usize, &ImageResult)> = results
+        .iter()
+        .enumerate()
+        .filter_map(|(pos, r)| Some((pos, r.as_ref()?)))
+        .filter(|(pos, r)| r.id.is_some() && !holders[*pos].contains(&home))
+        .collect();
+    let moves = work.into_iter().map(|(pos, result)| async move {
+        let from = holders[pos]
+            .iter()
+            .copied()
+            .find(|&h| session.alive(h))
+            .ok_or_else(|| {
+                Error::Unreachable(format!(
+                    "{} was built on an engine that no longer answers",
+                    session.plan.image(selection[pos]).name
+                ))
+            })?;
+        bring(session, from, home, result).await
+    });
+    for moved in futures_util::future::join_all(moves).await {
+        moved?;
+    }
+    Ok(())
+}
