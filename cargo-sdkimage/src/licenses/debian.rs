@@ -5,8 +5,8 @@
 
 use std::collections::BTreeSet;
 
+use super::gatherer::ImageGatherer;
 use super::snapshot::Snapshot;
-use super::sources::ImageGatherer;
 use super::{Ecosystem, LicenseEntry};
 use crate::error::{Error, Result};
 use crate::manifest::LicenseSource;

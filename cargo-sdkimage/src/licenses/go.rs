@@ -13,8 +13,8 @@ use std::collections::BTreeMap;
 
 use base64::Engine as _;
 
+use super::gatherer::ImageGatherer;
 use super::snapshot::Snapshot;
-use super::sources::ImageGatherer;
 use super::{Ecosystem, LicenseEntry, identify};
 use crate::error::Result;
 use crate::manifest::LicenseSource;

@@ -11,8 +11,8 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 
 use super::Gathered;
+use super::gatherer::ImageGatherer;
 use super::snapshot::{Link, Snapshot, normalize};
-use super::sources::ImageGatherer;
 use crate::engine::{EngineApi, Throwaway};
 use crate::error::{Error, Result};
 

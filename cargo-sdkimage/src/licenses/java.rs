@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::gatherer::ImageGatherer;
 use super::snapshot::Snapshot;
-use super::sources::ImageGatherer;
 use super::{Ecosystem, LicenseEntry, identify, is_license_file_name};
 use crate::error::{Error, Result};
 use crate::manifest::LicenseSource;

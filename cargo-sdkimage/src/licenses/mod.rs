@@ -12,6 +12,7 @@ mod cargo;
 mod check;
 mod debian;
 mod gather;
+mod gatherer;
 mod go;
 mod identify;
 mod image;

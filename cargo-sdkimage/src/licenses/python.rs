@@ -6,8 +6,8 @@
 
 use std::collections::BTreeSet;
 
+use super::gatherer::ImageGatherer;
 use super::snapshot::Snapshot;
-use super::sources::ImageGatherer;
 use super::{Ecosystem, LicenseEntry, canonical_spdx, is_license_file_name};
 use crate::error::Result;
 use crate::manifest::LicenseSource;

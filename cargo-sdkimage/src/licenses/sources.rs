@@ -3,32 +3,11 @@
 //! image. Gathering, `index.json`, the layout, overrides, policy and the SBOM all go by the
 //! ecosystem of the entries a source gives; nothing else names a source kind.
 
-use super::snapshot::Snapshot;
-use super::{Gathered, LicenseEntry, cargo, debian, go, java, python};
+use super::gatherer::ImageGatherer;
+use super::{Gathered, cargo, debian, go, java, python};
 use crate::error::Result;
 use crate::manifest::LicenseSource;
 use crate::workspace::Workspace;
-
-/// A gatherer that reads a built image's filesystem, in one streamed pass shared by every
-/// image-side source of the manifest.
-pub(crate) trait ImageGatherer: Send {
-    /// Whether the snapshot keeps the (small) file at `path` whole for [`ImageGatherer::gather`].
-    fn keeps(&self, _path: &str) -> bool {
-        false
-    }
-    /// Whether the regular file at `path`, with permission bits `mode` and first bytes `head`
-    /// (up to 4), is read once as it streams by and handed to [`ImageGatherer::inspect`]
-    /// (executables, archives); it is not kept.
-    fn inspects(&self, _path: &str, _mode: u32, _head: &[u8]) -> bool {
-        false
-    }
-    /// One file [`ImageGatherer::inspects`] asked for, whole.
-    fn inspect(&mut self, _path: &str, _contents: &[u8]) -> Result<()> {
-        Ok(())
-    }
-    /// The entries, once the whole filesystem was read.
-    fn gather(self: Box<Self>, snapshot: &Snapshot) -> Result<Vec<LicenseEntry>>;
-}
 
 /// How a source reads.
 pub(crate) enum Reader {

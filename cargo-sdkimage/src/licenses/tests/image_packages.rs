@@ -12,8 +12,8 @@ use bytes::Bytes;
 use super::{cache_dir, run};
 use crate::engine::{BuildRequest, Engine};
 use crate::error::Error;
+use crate::licenses::gatherer::ImageGatherer;
 use crate::licenses::image::gather_image;
-use crate::licenses::sources::ImageGatherer;
 use crate::licenses::{Ecosystem, Gathered, LicenseEntry, check, debian, python, write_tar};
 
 fn both() -> Vec<Box<dyn ImageGatherer>> {
