@@ -164,7 +164,8 @@ impl DockerIgnore {
             Some(rest) => (true, rest),
             None => (false, cleaned.as_str()),
         };
-        if !glob_syntax_ok(body.as_bytes()) {
+        // patternmatcher's syntax check, `filepath.Match(pattern, ".")`.
+        if super::gomatch::go_match(body, ".").is_err() {
             return Err(error("syntax error in pattern"));
         }
         let matcher =
@@ -272,110 +273,6 @@ pub(crate) fn go_clean(path: &str) -> String {
         ".".to_string()
     } else {
         joined
-    }
-}
-
-/// The syntax check patternmatcher performs with `filepath.Match(pattern, ".")`: every chunk
-/// of the pattern must be well formed (character classes closed and non-empty, no trailing
-/// backslash).
-fn glob_syntax_ok(mut pattern: &[u8]) -> bool {
-    while !pattern.is_empty() {
-        while let [b'*', rest @ ..] = pattern {
-            pattern = rest;
-        }
-        let (chunk, rest) = scan_chunk(pattern);
-        if !chunk_syntax_ok(chunk) {
-            return false;
-        }
-        pattern = rest;
-    }
-    true
-}
-
-/// Go's `scanChunk` after the leading stars were removed.
-fn scan_chunk(pattern: &[u8]) -> (&[u8], &[u8]) {
-    let mut in_range = false;
-    let mut i = 0;
-    while i < pattern.len() {
-        match pattern[i] {
-            b'\\' if i + 1 < pattern.len() => i += 1,
-            b'[' => in_range = true,
-            b']' => in_range = false,
-            b'*' if !in_range => break,
-            _ => {}
-        }
-        i += 1;
-    }
-    pattern.split_at(i)
-}
-
-/// The error paths of Go's `matchChunk`.
-fn chunk_syntax_ok(mut chunk: &[u8]) -> bool {
-    while let Some(&first) = chunk.first() {
-        match first {
-            b'[' => {
-                chunk = &chunk[1..];
-                if chunk.first() == Some(&b'^') {
-                    chunk = &chunk[1..];
-                }
-                let mut ranges = 0;
-                loop {
-                    if chunk.first() == Some(&b']') && ranges > 0 {
-                        chunk = &chunk[1..];
-                        break;
-                    }
-                    let Some(rest) = class_escape(chunk) else {
-                        return false;
-                    };
-                    chunk = rest;
-                    if chunk[0] == b'-' {
-                        let Some(rest) = class_escape(&chunk[1..]) else {
-                            return false;
-                        };
-                        chunk = rest;
-                    }
-                    ranges += 1;
-                }
-            }
-            b'\\' => {
-                if chunk.len() < 2 {
-                    return false;
-                }
-                chunk = &chunk[2..];
-            }
-            _ => chunk = &chunk[1..],
-        }
-    }
-    true
-}
-
-/// Go's `getEsc`: one (possibly escaped) character of a class; it must not be the last byte.
-fn class_escape(chunk: &[u8]) -> Option<&[u8]> {
-    let mut chunk = match chunk.first() {
-        None | Some(b'-' | b']') => return None,
-        Some(_) => chunk,
-    };
-    if chunk[0] == b'\\' {
-        chunk = &chunk[1..];
-        if chunk.is_empty() {
-            return None;
-        }
-    }
-    let width = utf8_width(chunk[0]);
-    if width > chunk.len() || std::str::from_utf8(&chunk[..width]).is_err() {
-        return None;
-    }
-    let rest = &chunk[width..];
-    (!rest.is_empty()).then_some(rest)
-}
-
-fn utf8_width(first: u8) -> usize {
-    match first {
-        0x00..=0x7f => 1,
-        0xc0..=0xdf => 2,
-        0xe0..=0xef => 3,
-        0xf0..=0xf7 => 4,
-        _ => 1,
     }
 }
 
