@@ -164,20 +164,7 @@ pub(super) async fn planned_engines(l: &Loaded, reporter: &dyn EventSink) -> Vec
 }
 
 fn list_options() -> run::BuildOptions {
-    run::BuildOptions {
-        jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        no_cache: false,
-        keep_going: false,
-        force: false,
-        pull_licenses: false,
-        secrets: Vec::new(),
-        cache: Default::default(),
-        pull: false,
-        labels: Vec::new(),
-        raw_stream: false,
-        engines: Vec::new(),
-        gather: true,
-    }
+    run::BuildOptions::plain(std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// Every build secret of the selection can be read, before anything runs (a missing source

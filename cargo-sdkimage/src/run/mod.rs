@@ -53,6 +53,27 @@ pub struct BuildOptions {
     pub gather: bool,
 }
 
+impl BuildOptions {
+    /// What a build asks for when no flag says otherwise: `jobs` at once, the cache used,
+    /// nothing forced, pulled or licensed, the results gathered on the first engine.
+    pub fn plain(jobs: usize) -> BuildOptions {
+        BuildOptions {
+            jobs,
+            no_cache: false,
+            keep_going: false,
+            force: false,
+            pull_licenses: false,
+            secrets: Vec::new(),
+            cache: Default::default(),
+            pull: false,
+            labels: Vec::new(),
+            raw_stream: false,
+            engines: Vec::new(),
+            gather: true,
+        }
+    }
+}
+
 /// Pull the selection's external bases when asked (`--pull`, `pull = true`), then run the
 /// prepare steps ([`prepare`]). A pull that fails stops the run before anything is built.
 pub async fn pull_then_prepare(

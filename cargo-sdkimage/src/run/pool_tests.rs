@@ -68,20 +68,7 @@ fn member(name: &str, fake: &Arc<FakeEngine>) -> Member {
 }
 
 fn options() -> BuildOptions {
-    BuildOptions {
-        jobs: 1,
-        no_cache: false,
-        keep_going: false,
-        force: false,
-        pull_licenses: false,
-        secrets: Vec::new(),
-        cache: Default::default(),
-        pull: false,
-        labels: Vec::new(),
-        raw_stream: false,
-        engines: Vec::new(),
-        gather: true,
-    }
+    BuildOptions::plain(1)
 }
 
 /// Build the whole workspace at `dir` over `pool`.
