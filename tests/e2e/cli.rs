@@ -262,7 +262,7 @@ fn all_help() -> String {
 }
 
 #[test]
-fn help_and_readme_agree_with_the_tool() {
+fn help_and_the_book_agree_with_the_tool() {
     let help = |command: &str| {
         let out = tool().args([command, "--help"]).output().unwrap();
         String::from_utf8(out.stdout).unwrap()
@@ -275,11 +275,14 @@ fn help_and_readme_agree_with_the_tool() {
     );
     assert!(help("push").contains("--metadata-file"));
     assert!(help("promote").contains("The final tags to point at the `--from-tag` manifests"));
-    // Every option the README's options table names is one some command takes.
-    let readme =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
-    assert!(!readme.contains("`push` takes no `--metadata-file`"));
-    let table = &readme[readme.find("Options (each command takes").unwrap()..];
+    // Every option the book's options table names is one some command takes.
+    let page = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/src/reference/commands.md"
+    ))
+    .unwrap();
+    assert!(!page.contains("`push` takes no `--metadata-file`"));
+    let table = &page[page.find("Options (each command takes").unwrap()..];
     let table = &table[table.find("\n\n").unwrap() + 2..];
     let table = &table[..table.find("\n\n").unwrap_or(table.len())];
     let help = all_help();
@@ -291,7 +294,7 @@ fn help_and_readme_agree_with_the_tool() {
                 named += 1;
                 assert!(
                     help.contains(word),
-                    "the README names {word}, no command takes it"
+                    "docs/src/reference/commands.md names {word}, no command takes it"
                 );
             }
         }
