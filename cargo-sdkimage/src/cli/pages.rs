@@ -233,23 +233,28 @@ mod markdown {
             .trim_end_matches('.')
     }
 
-    /// Help text as Markdown: outside `code spans`, `<`, `>`, `*`, `[` and `]` are text, not
-    /// markup.
+    /// Help text as Markdown: outside `code spans`, `<`, `>`, `*`, `[`, `]` and `--` are text,
+    /// not markup.
     fn escaped(text: &str) -> String {
+        let chars: Vec<char> = text.chars().collect();
+        // A `-` next to another: mdBook's smart punctuation would turn `--x` into a dash.
+        let near_dash = |i: usize| (i > 0 && chars[i - 1] == '-') || chars.get(i + 1) == Some(&'-');
         let mut out = String::with_capacity(text.len());
         let mut in_code = false;
-        for ch in text.chars() {
+        for (i, &ch) in chars.iter().enumerate() {
             match ch {
                 '`' => {
                     in_code = !in_code;
                     out.push(ch);
                 }
-                '<' if !in_code => out.push_str("&lt;"),
-                '>' if !in_code => out.push_str("&gt;"),
-                '*' | '[' | ']' if !in_code => {
+                _ if in_code => out.push(ch),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                '*' | '[' | ']' => {
                     out.push('\\');
                     out.push(ch);
                 }
+                '-' if near_dash(i) => out.push_str("\\-"),
                 _ => out.push(ch),
             }
         }
@@ -261,7 +266,7 @@ mod markdown {
         use std::collections::BTreeMap;
         use std::path::PathBuf;
 
-        use super::{COMMAND_PAGES_DIR, markdown_pages};
+        use super::{COMMAND_PAGES_DIR, escaped, markdown_pages};
 
         fn dir() -> PathBuf {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(COMMAND_PAGES_DIR)
@@ -328,6 +333,14 @@ mod markdown {
                 "global options belong on the top page: {build}"
             );
             assert!(pages["cargo-sdkimage.md"].contains("`--color <WHEN>`"));
+        }
+
+        #[test]
+        fn help_text_stays_text_in_markdown() {
+            assert_eq!(
+                escaped("--locked and -j, `--tag <T>` or <DIR>/*.md [labels]"),
+                "\\-\\-locked and -j, `--tag <T>` or &lt;DIR&gt;/\\*.md \\[labels\\]"
+            );
         }
     }
 }
