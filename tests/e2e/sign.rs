@@ -446,3 +446,121 @@ fn a_two_platform_image_signed_with_a_cosign_key_verifies_index_children_and_pro
     repo.run(&["verify", "multi", "--tag", "stable", "--key", &public])
         .success();
 }
+
+/// `sign-key` in the workspace settings: a problem names its `file:line:col`, before anything
+/// is built; `--sign` without any key says where to give one.
+#[test]
+fn a_bad_sign_key_setting_is_named_at_its_place_before_anything_is_built() {
+    let repo = Repo::in_registry("beam");
+    let settings = std::fs::read_to_string(repo.file("Cargo.toml")).unwrap();
+    let push = [
+        "build",
+        "go",
+        "--tag",
+        "1.0",
+        "--push",
+        "--sign",
+        "--progress",
+        "none",
+    ];
+    let run = repo.run(&push);
+    run.expect_code(2);
+    assert!(
+        run.stderr().contains("--sign needs a key"),
+        "{}",
+        run.stderr()
+    );
+    let with = |value: &str| {
+        settings.replace(
+            "[workspace.metadata.sdkimage]",
+            &format!("[workspace.metadata.sdkimage]\nsign-key = {value}"),
+        )
+    };
+    repo.write("Cargo.toml", &with("\"\""));
+    let run = repo.run(&["list"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr().contains("Cargo.toml:12:12: sign-key is empty"),
+        "{}",
+        run.stderr()
+    );
+    repo.write("Cargo.toml", &with("\"absent.pem\""));
+    repo.run(&["list"]).success();
+    let run = repo.run(&push);
+    run.expect_code(2);
+    assert!(
+        run.stderr()
+            .contains("Cargo.toml:12:12: sign-key \"absent.pem\": cannot read"),
+        "{}",
+        run.stderr()
+    );
+    assert!(run.events_of(EventKind::BuildFinished).is_empty());
+    // A key of another curve.
+    openssl(&[
+        "ecparam",
+        "-genkey",
+        "-name",
+        "secp384r1",
+        "-out",
+        repo.file("p384.pem").to_str().unwrap(),
+    ]);
+    let run = repo.run(&[
+        "push",
+        "go",
+        "--tag",
+        "1.0",
+        "--sign",
+        "--sign-key",
+        "p384.pem",
+        "--progress",
+        "none",
+    ]);
+    run.expect_code(2);
+    assert!(run.stderr().contains("not an EC P-256"), "{}", run.stderr());
+}
+
+/// An image built with its licenses gets its SPDX document as a signed attestation.
+#[test]
+fn an_image_built_with_licenses_carries_its_sbom_as_a_signed_attestation() {
+    let (mut repo, _) = crate::licenses::licensed_repo();
+    repo.root = format!("{}/{}", crate::support::test_registry(), repo.root);
+    let (key, public) = key_pair(repo.path(), "release");
+    let run = repo.run_with(
+        &[
+            "build",
+            "--pull-licenses",
+            "--tag",
+            "t",
+            "--push",
+            "--sign",
+            "--sign-key",
+            &key,
+            "--message-format",
+            "json",
+            "--progress",
+            "none",
+        ],
+        &[("SOURCE_DATE_EPOCH", "1700000000")],
+    );
+    run.success();
+    let pushed = run.events_of(EventKind::PushFinished);
+    let licensed = pushed
+        .iter()
+        .find(|e| e.image.as_deref() == Some("licensed_sdk"))
+        .expect("licensed_sdk pushed");
+    let digest = licensed.digest.clone().unwrap();
+    let (host, path) = split(&repo.image_ref("licensed_sdk", "t"));
+    let kinds = py(&["verify", &host, &path, &digest, &public]);
+    assert!(kinds.contains("https://spdx.dev/Document"), "{kinds}");
+    assert!(kinds.contains("https://slsa.dev/provenance/v1"), "{kinds}");
+    repo.run(&[
+        "verify",
+        "licensed_sdk",
+        "--tag",
+        "t",
+        "--key",
+        &public,
+        "--attestations",
+    ])
+    .success();
+}
