@@ -93,6 +93,12 @@ enum Command {
         /// Check a metadata file's digests against the registry (no local images needed).
         #[arg(long, value_name = "FILE")]
         from_metadata: Option<PathBuf>,
+        /// Also check each digest's cosign signature with this public key (PEM, cosign.pub).
+        #[arg(long, value_name = "PUB.PEM")]
+        key: Option<PathBuf>,
+        /// With --key: also check each digest's attestations (DSSE, in-toto).
+        #[arg(long, requires = "key")]
+        attestations: bool,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -107,6 +113,8 @@ enum Command {
         /// Say what would be promoted; change nothing.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        sign: SignArgs,
         #[command(flatten)]
         output: OutputArgs,
     },
@@ -359,6 +367,8 @@ struct PublishArgs {
     /// Push release tags directly (registries with immutable tags).
     #[arg(long)]
     no_staging: bool,
+    #[command(flatten)]
+    sign: SignArgs,
 }
 
 impl PublishArgs {
@@ -367,7 +377,27 @@ impl PublishArgs {
             jobs,
             staging_tag: (!self.no_staging).then(|| self.staging_tag.clone()),
             dry_run,
+            sign: self.sign.to_lib(),
         }
+    }
+}
+
+#[derive(Args)]
+struct SignArgs {
+    /// Sign each pushed digest and attach its attestations (SLSA provenance, the SBOM) as
+    /// cosign does, before the release tags move.
+    #[arg(long)]
+    sign: bool,
+    /// The private key to sign with (PEM EC P-256, or cosign's encrypted key with
+    /// COSIGN_PASSWORD); default: `sign-key` of the workspace settings.
+    #[arg(long, value_name = "PATH", requires = "sign")]
+    sign_key: Option<PathBuf>,
+}
+
+impl SignArgs {
+    fn to_lib(&self) -> Option<sdkimage::publish::sign::SignOptions> {
+        self.sign
+            .then(|| sdkimage::publish::sign::SignOptions::new(self.sign_key.clone()))
     }
 }
 
@@ -706,14 +736,23 @@ async fn run(
         Command::Verify {
             target,
             from_metadata,
+            key,
+            attestations,
             ..
-        } => commands::verify(&target.to_lib(), from_metadata.as_deref(), reporter).await,
+        } => {
+            let key = key.map(|key| commands::KeyCheck { key, attestations });
+            commands::verify(&target.to_lib(), from_metadata.as_deref(), key, reporter).await
+        }
         Command::Promote {
             target,
             from_tag,
             dry_run,
+            sign,
             ..
-        } => commands::promote(&target.to_lib(), &from_tag, dry_run, reporter).await,
+        } => {
+            let sign = sign.to_lib();
+            commands::promote(&target.to_lib(), &from_tag, dry_run, sign, reporter).await
+        }
         Command::Licenses {
             target,
             out,

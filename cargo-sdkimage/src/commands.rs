@@ -206,6 +206,7 @@ pub async fn build(
     interrupt: Interrupt,
 ) -> Result<Vec<ImageResult>> {
     let l = load(target)?;
+    let cmd = &with_signing_key(cmd, &l.ws)?;
     let opts = &cmd.build;
     if let Some(push) = &cmd.push {
         push.check(&l.plan, l.selection.iter().copied())?;
@@ -396,6 +397,7 @@ pub async fn build(
             meta.digest = Some(p.digest.clone());
             meta.pushed = true;
             meta.containerimage_digest = Some(p.digest.clone());
+            meta.signatures = p.signatures.clone();
             for (platform, digest) in &p.platforms {
                 if let Some(entry) = meta.platforms.get_mut(platform) {
                     entry.digest = Some(digest.clone());
@@ -453,6 +455,7 @@ pub fn metadata_of(plan: &BuildPlan, results: &[ImageResult]) -> Vec<(String, Im
                 bases: r.bases.clone(),
                 engine: r.engine.clone(),
                 requeued_from: r.requeued_from.clone(),
+                signatures: Vec::new(),
             };
             (img.name.clone(), meta)
         })
@@ -548,6 +551,11 @@ pub async fn push(
     interrupt: Interrupt,
 ) -> Result<Vec<Published>> {
     let l = load(target)?;
+    let mut opts = opts.clone();
+    if let Some(sign) = &mut opts.sign {
+        sign.ready(&l.ws)?;
+    }
+    let opts = &opts;
     opts.check(&l.plan, l.selection.iter().copied())?;
     let started = std::time::Instant::now();
     let tally = Tally::new(&*reporter);
@@ -618,15 +626,38 @@ pub async fn push(
     Ok(pushed)
 }
 
+/// `build --push --sign`: the signing key loaded once, before anything is built.
+fn with_signing_key(cmd: &BuildCommand, ws: &crate::workspace::Workspace) -> Result<BuildCommand> {
+    let mut cmd = cmd.clone();
+    if let Some(sign) = cmd.push.as_mut().and_then(|p| p.sign.as_mut()) {
+        sign.ready(ws)?;
+    }
+    Ok(cmd)
+}
+
+/// `verify --key PUB [--attestations]`.
+#[derive(Debug, Clone)]
+pub struct KeyCheck {
+    pub key: PathBuf,
+    pub attestations: bool,
+}
+
 /// `verify`: every ref of the selection, registry digest == the local image's repo digest;
 /// or, with a metadata file, the file's digests against the registry (no local images needed).
+/// With `key`, each verified digest's signatures (and attestations) too.
 pub async fn verify(
     target: &Target,
     from_metadata: Option<&std::path::Path>,
+    key: Option<KeyCheck>,
     reporter: Arc<dyn EventSink>,
 ) -> Result<()> {
     let started = std::time::Instant::now();
     let tally = Tally::new(&*reporter);
+    let public = match &key {
+        Some(k) => Some(crate::sign::load_public_key(&k.key)?),
+        None => None,
+    };
+    let mut signed_targets = Vec::new();
     let verified = match from_metadata {
         Some(file) => {
             // Selectors need the workspace to mean something; without them, every entry.
@@ -650,7 +681,26 @@ pub async fn verify(
                 &tally,
             )
             .await;
-            failed_summary(&tally, started, verified)?.len()
+            let verified = failed_summary(&tally, started, verified)?;
+            for v in &verified {
+                signed_targets.push(publish::sign::KeyTarget {
+                    name: v.name.clone(),
+                    refs: v.refs.clone(),
+                    digest: v.digest.clone(),
+                });
+            }
+            if let (Some(public), Some(k)) = (&public, &key) {
+                let checked = publish::sign::verify_signed(
+                    &registries,
+                    &signed_targets,
+                    public,
+                    k.attestations,
+                    &tally,
+                )
+                .await;
+                failed_summary(&tally, started, checked)?;
+            }
+            verified.len()
         }
         None => {
             let l = load(target)?;
@@ -662,7 +712,26 @@ pub async fn verify(
             let states = crate::fingerprint::StateStore::new(&l.ws.state_dir());
             let verified =
                 publish::verify(&engine, &registries, &l.plan, &l.selection, &states, &tally).await;
-            failed_summary(&tally, started, verified)?.len()
+            let verified = failed_summary(&tally, started, verified)?;
+            for v in &verified {
+                signed_targets.push(publish::sign::KeyTarget {
+                    name: l.plan.image(v.image).name.clone(),
+                    refs: v.refs.clone(),
+                    digest: v.digest.clone(),
+                });
+            }
+            if let (Some(public), Some(k)) = (&public, &key) {
+                let checked = publish::sign::verify_signed(
+                    &registries,
+                    &signed_targets,
+                    public,
+                    k.attestations,
+                    &tally,
+                )
+                .await;
+                failed_summary(&tally, started, checked)?;
+            }
+            verified.len()
         }
     };
     summary_of(
@@ -681,6 +750,7 @@ pub async fn promote(
     target: &Target,
     from_tag: &str,
     dry_run: bool,
+    sign: Option<publish::sign::SignOptions>,
     reporter: Arc<dyn EventSink>,
 ) -> Result<()> {
     if target.plan.tags.is_empty() {
@@ -695,6 +765,10 @@ pub async fn promote(
     }
     let l = load(target)?;
     publish::check_publishable(&l.plan, &l.selection)?;
+    let mut sign = sign;
+    if let Some(sign) = &mut sign {
+        sign.ready(&l.ws)?;
+    }
     let started = std::time::Instant::now();
     let tally = Tally::new(&*reporter);
     // Learn which registries the engine treats as insecure when one runs; promote itself
@@ -715,6 +789,22 @@ pub async fn promote(
     )
     .await;
     let promoted = failed_summary(&tally, started, promoted)?;
+    if let (Some(sign), false) = (&sign, dry_run) {
+        // The digests are unchanged, so earlier signatures stay valid; `--sign` adds this
+        // key's signature of each (the same bytes again when this key signed it already).
+        let mut digests: Vec<(String, String)> = Vec::new();
+        for p in &promoted {
+            for r in &p.refs {
+                let entry = (r.repository.clone(), p.digest.clone());
+                if !digests.contains(&entry) {
+                    digests.push(entry);
+                }
+            }
+        }
+        let signed = publish::sign::sign_promoted(&registries, &digests, sign).await;
+        let signed = failed_summary(&tally, started, signed)?;
+        reporter.note(&format!("signed {} promoted digest(s)", signed.len()));
+    }
     let counts = Counts {
         promoted: if dry_run { 0 } else { promoted.len() },
         ..Counts::default()

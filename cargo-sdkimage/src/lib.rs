@@ -31,6 +31,7 @@ pub mod reference;
 pub mod registry;
 pub mod report;
 pub mod run;
+pub mod sign;
 pub mod template;
 pub mod workspace;
 

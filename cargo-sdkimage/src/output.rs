@@ -424,6 +424,27 @@ pub struct ImageMetadata {
     /// With an engine pool: the engines lost while it ran there, one per requeue.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requeued_from: Vec<String>,
+    /// With `--sign`: each signed digest (the index and each platform manifest, per
+    /// repository) and the digests of the signature and attestation manifests written for it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub signatures: Vec<SignatureMetadata>,
+}
+
+/// One signed digest in the metadata file: cosign's `sha256-<hex>.sig` manifest (and `.att`)
+/// in `repository`, by digest. No key material.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SignatureMetadata {
+    pub repository: String,
+    /// The manifest digest signed (`sha256:...`).
+    pub subject: String,
+    /// The platform of a platform manifest; absent for an image's own digest (or index).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<String>,
+    /// The digest of the signature manifest (tag `sha256-<hex>.sig`).
+    pub signature: String,
+    /// The digest of the attestation manifest (tag `sha256-<hex>.att`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attestations: Option<String>,
 }
 
 /// One external base image in the metadata file: the engine's id of it and, when it came from

@@ -32,6 +32,16 @@ pub struct WorkspaceConfig {
     pub labels: crate::labels::LabelSettings,
     /// `engines = [...]`: the engine pool (`--engine` wins); empty: the environment's engine.
     pub engines: Vec<crate::engine::pool::EngineSpec>,
+    /// `sign-key = "PATH"`: the key `--sign` signs with when `--sign-key` is not given.
+    pub sign_key: Option<SignKeySetting>,
+}
+
+/// `sign-key`: the key's path (relative paths from the workspace root) and where it is set
+/// (`file:line:col: sign-key 'PATH'`), for messages. The key is read only by `--sign`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignKeySetting {
+    pub path: PathBuf,
+    pub at: String,
 }
 
 /// A workspace member: first-party code.
@@ -134,6 +144,7 @@ pub(crate) struct RawConfig {
     default_labels: Option<bool>,
     labels: Option<std::collections::BTreeMap<Spanned<String>, Spanned<String>>>,
     engines: Option<Vec<Spanned<crate::engine::pool::RawEngine>>>,
+    sign_key: Option<Spanned<String>>,
 }
 
 impl Workspace {
@@ -610,10 +621,27 @@ impl WorkspaceConfig {
             .engines
             .map(|e| engines_of(e, file, text, &mut diags))
             .unwrap_or_default();
+        let sign_key = raw.sign_key.and_then(|key| {
+            if key.get_ref().trim().is_empty() {
+                diags.push(Diagnostic::at(
+                    file,
+                    text,
+                    key.span().start,
+                    "sign-key is empty; give the path of an EC P-256 private key in PEM",
+                ));
+                return None;
+            }
+            let shown = format!("sign-key {}", crate::error::quoted(key.get_ref()));
+            Some(SignKeySetting {
+                path: root.join(key.get_ref()),
+                at: Diagnostic::at(file, text, key.span().start, shown).to_string(),
+            })
+        });
         if !diags.is_empty() {
             return Err(Error::Invalid(diags));
         }
         Ok(WorkspaceConfig {
+            sign_key,
             engines,
             repository_root,
             tags,

@@ -25,4 +25,5 @@ mod publish;
 mod publish_checks;
 mod sbom;
 mod schema;
+mod sign;
 mod support;

@@ -47,6 +47,7 @@ pub(super) fn push_metadata(
                 bases: Default::default(),
                 engine: None,
                 requeued_from: Vec::new(),
+                signatures: published.map(|p| p.signatures.clone()).unwrap_or_default(),
             };
             (img.name.clone(), meta)
         })

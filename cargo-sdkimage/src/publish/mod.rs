@@ -11,6 +11,7 @@ mod jobs;
 mod mounts;
 mod promote;
 mod push;
+pub mod sign;
 mod verify;
 
 #[cfg(test)]
@@ -61,6 +62,8 @@ pub struct PublishOptions {
     pub staging_tag: Option<String>,
     /// Say what would be pushed; push nothing.
     pub dry_run: bool,
+    /// `--sign`: sign and attest every pushed digest before the release tags move.
+    pub sign: Option<sign::SignOptions>,
 }
 
 impl Default for PublishOptions {
@@ -69,6 +72,7 @@ impl Default for PublishOptions {
             jobs: DEFAULT_PUSH_JOBS,
             staging_tag: Some(DEFAULT_STAGING_TAG.to_string()),
             dry_run: false,
+            sign: None,
         }
     }
 }
@@ -84,6 +88,11 @@ impl PublishOptions {
     ) -> Result<()> {
         let images: Vec<ImageIndex> = images.into_iter().collect();
         check_publishable(plan, &images)?;
+        if self.sign.is_some() && self.staging_tag.is_none() {
+            return Err(Error::Usage(
+                "--sign cannot be used with --no-staging: signatures are written after every image is staged and before a release tag moves; drop --no-staging".into(),
+            ));
+        }
         let Some(staging) = &self.staging_tag else {
             // Each platform of a multi-platform image is pushed under a tag of its own before
             // the index: without staging, those would be release-looking tags.

@@ -30,6 +30,8 @@ pub struct Published {
     pub refs: Vec<ImageRef>,
     /// For an image of several platforms: platform -> the digest of its manifest.
     pub platforms: BTreeMap<String, String>,
+    /// With `--sign`: the signatures and attestations written for its digests.
+    pub signatures: Vec<crate::output::SignatureMetadata>,
 }
 
 /// Push already-built local images: `built` pairs an image of the plan ([`ImageIndex`]) with
@@ -64,6 +66,7 @@ pub async fn push(
         }
         return Ok(Vec::new());
     }
+    let mut signed = Vec::new();
     let pushed = match &opts.staging_tag {
         Some(tag) => {
             // A signal stops phase one at once (only staging tags were written) and keeps
@@ -75,6 +78,12 @@ pub async fn push(
                 number = signal.wait() => return Err(stopped_before_release(number, reporter)),
             };
             let staged = all_or_failure(plan, staged, reporter, "no release tag was changed")?;
+            if let Some(sign) = &opts.sign {
+                signed = super::sign::sign_staged(
+                    engines, registries, plan, &staged, built, sign, reporter,
+                )
+                .await?;
+            }
             if let Some(number) = interrupt.received() {
                 return Err(stopped_before_release(number, reporter));
             }
@@ -143,6 +152,11 @@ pub async fn push(
                 digest,
                 refs: image.refs.clone(),
                 platforms,
+                signatures: signed
+                    .iter()
+                    .filter(|(i, _)| *i == index)
+                    .map(|(_, s)| s.clone())
+                    .collect(),
             }
         })
         .collect())

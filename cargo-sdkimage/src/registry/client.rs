@@ -647,5 +647,7 @@ fn form_encode(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
+mod blobs;
+
 #[cfg(test)]
 mod tests;
