@@ -42,6 +42,9 @@ PUSH_BASE_LAYER_BYTES = 2 << 20
 PUSH_OWN_BYTES = 64 << 10
 
 
+# licenses-jars: jars in the Java image (copies of Debian's commons-lang3 and slf4j-api).
+JARS = 200
+
 # buildkit: images of two waiting stages each; multiarch: images of two platforms each.
 BUILDKIT_IMAGES = 8
 MULTIARCH_IMAGES = 4
@@ -395,6 +398,60 @@ targets = ["{host_triple()}"]
     )
 
 
+def gen_licenses_jars(dest, busybox, debs, repo):
+    """A Java image shaped like Beam's: JARS jars in /opt/apache/beam/jars, copies of the jars
+    of the Debian packages unpacked at `debs` (commons-lang3, slf4j-api) under names of their
+    own, with a `java` license source following Debian's parent POMs (`debs`'
+    usr/share/maven-repo, the workspace's `maven-repo`) and the override slf4j-api needs (it
+    ships no license text and declares none)."""
+    workspace(dest, "licenses-jars benchmark: a Java image with many jars")
+    with open(os.path.join(dest, "Cargo.toml"), "a") as f:
+        f.write('maven-repo = "maven-repo"\n')
+    java = os.path.join(debs, "usr", "share", "java")
+    sources = sorted(
+        os.path.join(java, n)
+        for n in os.listdir(java)
+        if re.fullmatch(r"(commons-lang3|slf4j-api)-[0-9.]+\.jar", n)
+    )
+    if len(sources) != 2:
+        sys.exit(f"gen.py: expected the commons-lang3 and slf4j-api jars in {java}, found {sources}")
+    shutil.copytree(os.path.join(debs, "usr", "share", "maven-repo"), os.path.join(dest, "maven-repo"),
+                    ignore_dangling_symlinks=True)
+    folder = os.path.join(dest, "images", "java")
+    manifest(folder, "java", "bench_licenses_jars")
+    with open(os.path.join(folder, "sdkimage.toml"), "a") as f:
+        f.write('\n[licenses]\ndest = "/opt/apache/beam/third_party_licenses"\nsources = [{ kind = "java" }]\n')
+    shutil.copy(busybox, os.path.join(folder, "busybox"))
+    os.makedirs(os.path.join(folder, "jars"))
+    for i in range(JARS):
+        src = sources[i % 2]
+        stem = os.path.basename(src)[: -len(".jar")]
+        shutil.copy(src, os.path.join(folder, "jars", f"{stem}-copy{i:03}.jar"))
+    write(
+        os.path.join(folder, "Dockerfile"),
+        f"""FROM scratch
+LABEL {LABEL_KEY}=licenses-jars
+COPY busybox /bin/busybox
+COPY jars/ /opt/apache/beam/jars/
+""",
+    )
+    write(
+        os.path.join(dest, "licenses", "overrides.toml"),
+        """[[override]]
+ecosystem = "maven"
+name = "org.slf4j:slf4j-api"
+version = "1.7.32"
+license = "MIT"
+files = ["texts/slf4j-LICENSE.txt"]
+""",
+    )
+    os.makedirs(os.path.join(dest, "licenses", "texts"))
+    shutil.copy(
+        os.path.join(repo, "tests", "fixtures", "licensed-go-java", "licenses", "texts", "slf4j-LICENSE.txt"),
+        os.path.join(dest, "licenses", "texts", "slf4j-LICENSE.txt"),
+    )
+
+
 def host_triple():
     out = subprocess.run(["rustc", "-vV"], check=True, capture_output=True, text=True).stdout
     return next(line.split(": ", 1)[1] for line in out.splitlines() if line.startswith("host: "))
@@ -402,9 +459,10 @@ def host_triple():
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("scenario", choices=["discover", "context", "parallel", "no-op", "push", "licenses", "buildkit", "multiarch", "label"])
+    p.add_argument("scenario", choices=["discover", "context", "parallel", "no-op", "push", "licenses", "licenses-jars", "buildkit", "multiarch", "label"])
     p.add_argument("dest", nargs="?")
     p.add_argument("--busybox", default="/bin/busybox")
+    p.add_argument("--debs", help="licenses-jars: the folder the Debian jar packages are unpacked in")
     p.add_argument("--repo", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     a = p.parse_args()
     if a.scenario == "label":  # for bench/run: the label every generated image carries
@@ -423,6 +481,7 @@ def main():
         "no-op": lambda: gen_noop(a.dest),
         "push": lambda: gen_push(a.dest, a.busybox),
         "licenses": lambda: gen_licenses(a.dest, a.repo),
+        "licenses-jars": lambda: gen_licenses_jars(a.dest, a.busybox, a.debs, a.repo),
         "buildkit": lambda: gen_buildkit(a.dest, a.busybox),
         "multiarch": lambda: gen_multiarch(a.dest, a.busybox),
     }[a.scenario]()

@@ -32,6 +32,9 @@ pub struct WorkspaceConfig {
     pub labels: crate::labels::LabelSettings,
     /// `engines = [...]`: the engine pool (`--engine` wins); empty: the environment's engine.
     pub engines: Vec<crate::engine::pool::EngineSpec>,
+    /// `maven-repo = "..."`: the local Maven repository every `java` license source without its
+    /// own `maven-repo` follows parent POMs through (absolute; checked to be a folder).
+    pub maven_repo: Option<PathBuf>,
     /// `sign-key = "PATH"`: the key `--sign` signs with when `--sign-key` is not given.
     pub sign_key: Option<SignKeySetting>,
 }
@@ -145,6 +148,7 @@ pub(crate) struct RawConfig {
     labels: Option<std::collections::BTreeMap<Spanned<String>, Spanned<String>>>,
     engines: Option<Vec<Spanned<crate::engine::pool::RawEngine>>>,
     sign_key: Option<Spanned<String>>,
+    maven_repo: Option<Spanned<String>>,
 }
 
 impl Workspace {
@@ -637,6 +641,9 @@ impl WorkspaceConfig {
                 at: Diagnostic::at(file, text, key.span().start, shown).to_string(),
             })
         });
+        let maven_repo = raw
+            .maven_repo
+            .and_then(|r| maven_repo_of(&r, root, file, text, &mut diags));
         if !diags.is_empty() {
             return Err(Error::Invalid(diags));
         }
@@ -651,6 +658,79 @@ impl WorkspaceConfig {
             cache,
             pull: raw.pull.unwrap_or(false),
             labels,
+            maven_repo,
         })
+    }
+}
+
+/// `maven-repo`: a folder, relative to the workspace root, absolute, or under `~/`. Unlike the
+/// manifests' paths it may lie outside the workspace, as the default `~/.m2/repository` does.
+fn maven_repo_of(
+    value: &Spanned<String>,
+    root: &Path,
+    file: &Path,
+    text: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<PathBuf> {
+    let written = value.get_ref();
+    let path = match written.strip_prefix("~/") {
+        Some(rest) => home::home_dir().map(|h| h.join(rest)),
+        None => Some(root.join(written)),
+    };
+    let problem = match &path {
+        None => "`~` is not known here (no home folder)".to_string(),
+        Some(p) if p.is_dir() => return Some(crate::paths::normalize(p)),
+        Some(p) if p.exists() => format!("{} is not a folder", p.display()),
+        Some(p) => format!("{} does not exist", p.display()),
+    };
+    diags.push(Diagnostic::at(
+        file,
+        text,
+        value.span().start,
+        format!(
+            "maven-repo `{written}`: {problem}; give a local Maven repository folder (the one \
+             holding `<group path>/<artifact>/<version>/*.pom`), or remove the key for \
+             ~/.m2/repository"
+        ),
+    ));
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(root: &Path, text: &str) -> Result<WorkspaceConfig> {
+        let file = root.join("sdkimage-workspace.toml");
+        let (raw, _) = standalone::parse(&file, text)?;
+        WorkspaceConfig::from_raw(Some(raw), root, None, &file, text)
+    }
+
+    #[test]
+    fn maven_repo_is_a_folder_relative_to_the_root_or_absolute() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("vendor/m2")).unwrap();
+        std::fs::write(root.join("vendor/file"), "").unwrap();
+        let found = config(root, "maven-repo = \"vendor/m2\"\n").unwrap();
+        assert_eq!(found.maven_repo, Some(root.join("vendor/m2")));
+        let outside = tempfile::tempdir().unwrap();
+        let text = format!("maven-repo = \"{}\"\n", outside.path().display());
+        let found = config(root, &text).unwrap();
+        assert_eq!(found.maven_repo.as_deref(), Some(outside.path()));
+        assert_eq!(config(root, "").unwrap().maven_repo, None);
+
+        let err = config(root, "version = \"1\"\nmaven-repo = \"vendor/nope\"\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("sdkimage-workspace.toml:2:14"), "{err}");
+        assert!(err.contains("vendor/nope does not exist"), "{err}");
+        let err = config(root, "maven-repo = \"vendor/file\"\n")
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains(":1:14"), "{err}");
+        assert!(err.contains("is not a folder"), "{err}");
     }
 }

@@ -18,14 +18,14 @@ use crate::support::Repo;
 const DEST: &str = "/opt/apache/beam/third_party_licenses";
 const EPOCH: (&str, &str) = ("SOURCE_DATE_EPOCH", "1700000000");
 
-/// `go build` of the fixture's main module into `out`, offline, for `goarch`.
-fn go_build(repo: &Repo, goarch: &str, out: &Path) {
+/// `go build` of `package` in the Go module at `dir` into `out`, offline, for `goarch`.
+pub(crate) fn go_build(dir: &Path, package: &str, goarch: &str, out: &Path) {
     let go_path = cache_dir("gopath");
     let status = Command::new("go")
         .args(["build", "-o"])
         .arg(out)
-        .arg(".")
-        .current_dir(repo.file("boot"))
+        .arg(package)
+        .current_dir(dir)
         .env("GOPROXY", "off")
         .env("GOFLAGS", "-mod=mod")
         .env("GOARCH", goarch)
@@ -36,12 +36,15 @@ fn go_build(repo: &Repo, goarch: &str, out: &Path) {
         .expect(
             "golang-go is not installed: run the tests through scripts/test, which installs it",
         );
-    assert!(status.success(), "go build for {goarch} failed");
+    assert!(
+        status.success(),
+        "go build of {package} for {goarch} failed"
+    );
 }
 
 /// The one file of `dir` whose name is `<prefix><digit>...<suffix>` (a versioned jar, not its
 /// unversioned symlink).
-fn versioned(dir: &Path, prefix: &str) -> std::path::PathBuf {
+pub(crate) fn versioned(dir: &Path, prefix: &str) -> std::path::PathBuf {
     std::fs::read_dir(dir)
         .unwrap()
         .filter_map(Result::ok)
@@ -60,7 +63,7 @@ fn go_java_repo() -> Repo {
     let repo = Repo::new("licensed-go-java");
     let payload = repo.file("vendor/payload");
     std::fs::create_dir_all(payload.join("jars")).unwrap();
-    go_build(&repo, "amd64", &payload.join("boot"));
+    go_build(&repo.file("boot"), ".", "amd64", &payload.join("boot"));
     // The arm64 build requires another alpha version, so its modules are told apart from the
     // amd64 binary's in the index.
     let go_mod = std::fs::read_to_string(repo.file("boot/go.mod")).unwrap();
@@ -68,7 +71,12 @@ fn go_java_repo() -> Repo {
         "boot/go.mod",
         &go_mod.replace("example.com/alpha v1.2.0", "example.com/alpha v1.3.0"),
     );
-    go_build(&repo, "arm64", &payload.join("boot-arm64"));
+    go_build(
+        &repo.file("boot"),
+        ".",
+        "arm64",
+        &payload.join("boot-arm64"),
+    );
     let unpacked = tempfile::tempdir().unwrap();
     for package in ["libcommons-lang3-java", "libslf4j-java"] {
         run(Command::new("dpkg-deb")
@@ -88,7 +96,7 @@ fn go_java_repo() -> Repo {
     repo
 }
 
-fn entry<'a>(index: &'a Value, ecosystem: &str, name: &str, version: &str) -> &'a Value {
+pub(crate) fn entry<'a>(index: &'a Value, ecosystem: &str, name: &str, version: &str) -> &'a Value {
     index["entries"]
         .as_array()
         .unwrap()

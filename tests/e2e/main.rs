@@ -18,6 +18,7 @@ mod habits;
 mod hardening;
 mod input;
 mod licenses;
+mod licenses_beam;
 mod licenses_go_java;
 mod podman;
 mod print;

@@ -13,12 +13,16 @@ use crate::reference::ImageRef;
 use crate::workspace::Workspace;
 
 /// What the licenses of an image depend on besides the image itself: the `[licenses]` table,
-/// the licenses folder (policy, overrides, texts), and the lock file the cargo gatherer resolves.
+/// the licenses folder (policy, overrides, texts), the lock file the cargo gatherer resolves, and
+/// the workspace settings a source follows (the workspace's `maven-repo`).
 pub fn license_inputs(ws: &Workspace, manifest: &Manifest) -> Option<String> {
     let spec = manifest.licenses.as_ref()?;
     let mut paths = vec![ws.config.licenses_dir.clone(), ws.root.join("Cargo.lock")];
     for source in &spec.sources {
         paths.extend(source.paths.values().cloned());
+        paths.extend((super::sources::registered(source).workspace_inputs)(
+            ws, source,
+        ));
     }
     // `sbom=spdx-2.3`: images from before the SBOM rebuild once, to get one.
     Some(format!(

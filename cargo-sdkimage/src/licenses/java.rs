@@ -3,10 +3,10 @@
 //! several); a jar without one is listed by file name and hash.
 //!
 //! The license: the POM's `<licenses>` (mapped to SPDX exactly, `pom.rs`), else its parents'
-//! through the local Maven repository (`maven-repo`, default `~/.m2/repository`), else the one
-//! license the jar's own texts are identified as. The texts: the jar's `META-INF/LICENSE*` and
-//! `NOTICE*` (else, in `check`, the SPDX list's standard text of a declared SPDX license, else
-//! overrides).
+//! through the local Maven repository (`maven-repo` of the source, else of the workspace, else
+//! `~/.m2/repository`), else the one license the jar's own texts are identified as. The texts:
+//! the jar's `META-INF/LICENSE*` and `NOTICE*` (else, in `check`, the SPDX list's standard text
+//! of a declared SPDX license, else overrides).
 
 mod pom;
 
@@ -32,15 +32,32 @@ const MAX_PARENTS: usize = 10;
 const MAX_MEMBER: u64 = 512 << 20;
 
 /// The registered reader of a `java` source.
-pub(super) fn gatherer(_: &Workspace, source: &LicenseSource) -> Result<Box<dyn ImageGatherer>> {
-    let repo = source
-        .path("maven-repo")
-        .map(Path::to_path_buf)
-        .or_else(|| home::home_dir().map(|h| h.join(".m2/repository")));
+pub(super) fn gatherer(ws: &Workspace, source: &LicenseSource) -> Result<Box<dyn ImageGatherer>> {
+    let repo = maven_repo(ws, source);
     Ok(Box::new(Java {
         repo,
         entries: Vec::new(),
     }))
+}
+
+/// The Maven repository of a `java` source: its own `maven-repo`, else the workspace's, else
+/// `~/.m2/repository`.
+pub(super) fn maven_repo(ws: &Workspace, source: &LicenseSource) -> Option<PathBuf> {
+    source
+        .path("maven-repo")
+        .or(ws.config.maven_repo.as_deref())
+        .map(Path::to_path_buf)
+        .or_else(|| home::home_dir().map(|h| h.join(".m2/repository")))
+}
+
+/// What a `java` source reads besides its own keys (for the image's fingerprint): the
+/// workspace's `maven-repo` when the source follows it (the default `~/.m2/repository` is not
+/// hashed: it is the host's, and large).
+pub(super) fn workspace_inputs(ws: &Workspace, source: &LicenseSource) -> Vec<PathBuf> {
+    match (source.path("maven-repo"), &ws.config.maven_repo) {
+        (None, Some(repo)) => vec![repo.clone()],
+        _ => Vec::new(),
+    }
 }
 
 struct Java {

@@ -3,6 +3,8 @@
 //! image. Gathering, `index.json`, the layout, overrides, policy and the SBOM all go by the
 //! ecosystem of the entries a source gives; nothing else names a source kind.
 
+use std::path::PathBuf;
+
 use super::gatherer::ImageGatherer;
 use super::{Gathered, cargo, debian, go, java, python};
 use crate::error::Result;
@@ -23,6 +25,14 @@ pub(crate) struct Registered {
     /// The manifest's `kind`.
     pub kind: &'static str,
     pub reader: Reader,
+    /// What the source reads besides the paths of its own keys, from the workspace's settings
+    /// (part of the image's fingerprint).
+    pub workspace_inputs: fn(&Workspace, &LicenseSource) -> Vec<PathBuf>,
+}
+
+/// A source that reads nothing of the workspace's settings.
+fn no_inputs(_: &Workspace, _: &LicenseSource) -> Vec<PathBuf> {
+    Vec::new()
 }
 
 /// Every source kind. Adding an ecosystem: a module with its gatherer, a row here, its keys in
@@ -32,22 +42,27 @@ pub(crate) const REGISTERED: &[Registered] = &[
     Registered {
         kind: "cargo",
         reader: Reader::Host(cargo::gather_source),
+        workspace_inputs: no_inputs,
     },
     Registered {
         kind: "debian",
         reader: Reader::Image(debian::gatherer),
+        workspace_inputs: no_inputs,
     },
     Registered {
         kind: "go",
         reader: Reader::Image(go::gatherer),
+        workspace_inputs: no_inputs,
     },
     Registered {
         kind: "java",
         reader: Reader::Image(java::gatherer),
+        workspace_inputs: java::workspace_inputs,
     },
     Registered {
         kind: "python",
         reader: Reader::Image(python::gatherer),
+        workspace_inputs: no_inputs,
     },
 ];
 
