@@ -720,7 +720,9 @@ impl<W: Write> Write for Guarded<W> {
 /// thread (spawned on first poll, so a Tokio runtime is needed then) and feeds a bounded
 /// channel, so memory stays at a few chunks whatever the context size. An error is delivered
 /// as one `Err` item, after which the stream ends; dropping the stream stops the writer.
-pub fn tar_stream(ctx: Context) -> impl Stream<Item = Result<Bytes, io::Error>> + Send + 'static {
+pub fn tar_stream(
+    ctx: Arc<Context>,
+) -> impl Stream<Item = Result<Bytes, io::Error>> + Send + 'static {
     let (tx, mut rx) = mpsc::channel(CHANNEL_CHUNKS);
     let finished = Arc::new(AtomicBool::new(false));
     let mut pending = Some((ctx, tx, finished.clone()));

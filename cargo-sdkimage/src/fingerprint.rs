@@ -1,8 +1,8 @@
 //! Up-to-date checks: a fingerprint of everything that goes into an image, and the state of the
 //! last successful build of each image under `target/sdkimage/state/`.
 //!
-//! File contents are hashed once and remembered by (size, mtime, inode, mode): a no-op run only
-//! stats files, as cargo and git do.
+//! File contents are hashed once and remembered by their stat (size, mtime, inode, ctime): a
+//! no-op run only stats files, as cargo and git do.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -83,12 +83,29 @@ impl InputDigests {
     }
 }
 
+/// A file's SHA-256 (`hash`, hex) and the stat it was read with. The stamp stands for the
+/// file while its stat is the same ([`FileStamp::matches`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileStamp {
     pub size: u64,
     pub mtime_ns: i128,
     pub inode: u64,
     pub hash: String,
+    /// The inode's change time: every write moves it, and no one can set it back (`touch -d`
+    /// sets mtime only). Absent in states written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctime_ns: Option<i128>,
+}
+
+impl FileStamp {
+    /// Whether a file with stat `meta` is still the file this stamp was made of.
+    pub fn matches(&self, meta: &std::fs::Metadata) -> bool {
+        let key = StatKey::of(meta);
+        self.size == meta.len()
+            && self.mtime_ns == key.mtime_ns
+            && self.inode == key.inode
+            && self.ctime_ns.is_none_or(|c| c == key.ctime_ns)
+    }
 }
 
 /// The non-file inputs of an image.
@@ -200,40 +217,61 @@ pub fn hash_context(
 fn stamp(path: &Path, previous: Option<&FileStamp>) -> Result<FileStamp> {
     let meta = std::fs::metadata(path)
         .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-    let (mtime_ns, inode) = stat_key(&meta);
     if let Some(p) = previous
-        && p.size == meta.len()
-        && p.mtime_ns == mtime_ns
-        && p.inode == inode
+        && p.matches(&meta)
     {
-        return Ok(p.clone());
+        let mut p = p.clone();
+        // A stamp of an older state gets the change time it lacked.
+        p.ctime_ns = Some(StatKey::of(&meta).ctime_ns);
+        return Ok(p);
     }
     let hash = hash_file(path)?;
+    let key = StatKey::of(&meta);
     Ok(FileStamp {
         size: meta.len(),
-        mtime_ns,
-        inode,
+        mtime_ns: key.mtime_ns,
+        inode: key.inode,
         hash,
+        ctime_ns: Some(key.ctime_ns),
     })
 }
 
-#[cfg(unix)]
-fn stat_key(meta: &std::fs::Metadata) -> (i128, u64) {
-    use std::os::unix::fs::MetadataExt;
-    (
-        meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
-        meta.ino(),
-    )
+/// The parts of a stat a stamp keeps, in nanoseconds.
+struct StatKey {
+    mtime_ns: i128,
+    ctime_ns: i128,
+    inode: u64,
 }
 
-#[cfg(not(unix))]
-fn stat_key(meta: &std::fs::Metadata) -> (i128, u64) {
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as i128);
-    (mtime, 0)
+impl StatKey {
+    #[cfg(unix)]
+    fn of(meta: &std::fs::Metadata) -> StatKey {
+        use std::os::unix::fs::MetadataExt;
+        StatKey {
+            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+            ctime_ns: meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
+            inode: meta.ino(),
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn of(meta: &std::fs::Metadata) -> StatKey {
+        let mtime = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos() as i128);
+        StatKey {
+            mtime_ns: mtime,
+            ctime_ns: mtime,
+            inode: 0,
+        }
+    }
+}
+
+/// The change time of `meta` in nanoseconds since 1970 (what [`FileStamp::ctime_ns`] holds).
+pub fn ctime_ns(meta: &std::fs::Metadata) -> i128 {
+    StatKey::of(meta).ctime_ns
 }
 
 /// Streaming SHA-256 of a file.
@@ -432,6 +470,37 @@ mod tests {
             let (fp5, _) = compute(&context_of(dir.path()), &inputs, None).unwrap();
             assert_ne!(fp3, fp5);
         }
+    }
+
+    /// A same-size rewrite whose mtime is put back (`touch -d`, an unpacked archive) keeps
+    /// size, mtime and inode: the change time still tells, and the file is hashed again.
+    #[test]
+    fn a_same_size_change_with_its_mtime_put_back_is_hashed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        let path = dir.path().join("a.txt");
+        std::fs::write(&path, "one").unwrap();
+        let (fp1, stamps) = compute(&context_of(dir.path()), &Inputs::default(), None).unwrap();
+        assert!(stamps["a.txt"].ctime_ns.is_some());
+        let state = ImageState {
+            fingerprint: fp1.clone(),
+            files: stamps,
+            ..Default::default()
+        };
+        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+        // The change time moves in clock ticks: make sure one passed.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&path, "two").unwrap();
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        let (fp2, stamps2) =
+            compute(&context_of(dir.path()), &Inputs::default(), Some(&state)).unwrap();
+        assert_ne!(fp1, fp2);
+        assert_eq!(stamps2["a.txt"].hash, hash_file(&path).unwrap());
     }
 
     #[test]
