@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::context::{Context, EntryKind};
+use crate::context::{Context, DiskStat, EntryKind};
 use crate::error::{Error, Result};
 
 /// What is remembered of one image's last successful build.
@@ -100,11 +100,15 @@ pub struct FileStamp {
 impl FileStamp {
     /// Whether a file with stat `meta` is still the file this stamp was made of.
     pub fn matches(&self, meta: &std::fs::Metadata) -> bool {
-        let key = StatKey::of(meta);
-        self.size == meta.len()
-            && self.mtime_ns == key.mtime_ns
-            && self.inode == key.inode
-            && self.ctime_ns.is_none_or(|c| c == key.ctime_ns)
+        self.matches_stat(&DiskStat::of(meta))
+    }
+
+    /// [`FileStamp::matches`] of a stat already taken.
+    pub fn matches_stat(&self, stat: &DiskStat) -> bool {
+        self.size == stat.size
+            && self.mtime_ns == stat.mtime_ns
+            && self.inode == stat.inode
+            && self.ctime_ns.is_none_or(|c| c == stat.ctime_ns)
     }
 }
 
@@ -174,8 +178,12 @@ pub fn hash_context(
                 scope.spawn(move || {
                     part.iter()
                         .map(|e| {
-                            stamp(&e.source, previous.and_then(|p| p.files.get(&e.path)))
-                                .map(|s| (e.path.clone(), s))
+                            stamp(
+                                &e.source,
+                                e.disk.as_ref(),
+                                previous.and_then(|p| p.files.get(&e.path)),
+                            )
+                            .map(|s| (e.path.clone(), s))
                         })
                         .collect::<Result<Vec<_>>>()
                 })
@@ -214,64 +222,32 @@ pub fn hash_context(
     Ok((hex::encode(h.finalize()), stamp_map))
 }
 
-fn stamp(path: &Path, previous: Option<&FileStamp>) -> Result<FileStamp> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+/// The stamp of the file at `path`, with `disk` its stat when the walk took it (else it is
+/// taken here); `previous` is reused while the stat is the same.
+fn stamp(path: &Path, disk: Option<&DiskStat>, previous: Option<&FileStamp>) -> Result<FileStamp> {
+    let stat = match disk {
+        Some(stat) => *stat,
+        None => DiskStat::of(
+            &std::fs::metadata(path)
+                .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?,
+        ),
+    };
     if let Some(p) = previous
-        && p.matches(&meta)
+        && p.matches_stat(&stat)
     {
         let mut p = p.clone();
         // A stamp of an older state gets the change time it lacked.
-        p.ctime_ns = Some(StatKey::of(&meta).ctime_ns);
+        p.ctime_ns = Some(stat.ctime_ns);
         return Ok(p);
     }
     let hash = hash_file(path)?;
-    let key = StatKey::of(&meta);
     Ok(FileStamp {
-        size: meta.len(),
-        mtime_ns: key.mtime_ns,
-        inode: key.inode,
+        size: stat.size,
+        mtime_ns: stat.mtime_ns,
+        inode: stat.inode,
         hash,
-        ctime_ns: Some(key.ctime_ns),
+        ctime_ns: Some(stat.ctime_ns),
     })
-}
-
-/// The parts of a stat a stamp keeps, in nanoseconds.
-struct StatKey {
-    mtime_ns: i128,
-    ctime_ns: i128,
-    inode: u64,
-}
-
-impl StatKey {
-    #[cfg(unix)]
-    fn of(meta: &std::fs::Metadata) -> StatKey {
-        use std::os::unix::fs::MetadataExt;
-        StatKey {
-            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
-            ctime_ns: meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
-            inode: meta.ino(),
-        }
-    }
-
-    #[cfg(not(unix))]
-    fn of(meta: &std::fs::Metadata) -> StatKey {
-        let mtime = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos() as i128);
-        StatKey {
-            mtime_ns: mtime,
-            ctime_ns: mtime,
-            inode: 0,
-        }
-    }
-}
-
-/// The change time of `meta` in nanoseconds since 1970 (what [`FileStamp::ctime_ns`] holds).
-pub fn ctime_ns(meta: &std::fs::Metadata) -> i128 {
-    StatKey::of(meta).ctime_ns
 }
 
 /// Streaming SHA-256 of a file.

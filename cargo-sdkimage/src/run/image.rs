@@ -117,7 +117,15 @@ impl ImageJob<'_> {
         opts: &BuildOptions,
     ) -> Result<ImageResult> {
         let variants = self.variants();
-        let sources = match self.sources().await {
+        // A forced build needs git's provenance for its labels: read it while the context is
+        // walked, not after.
+        let provenance = async {
+            if opts.force && self.session.ws.config.labels.defaults {
+                let _ = self.session.provenance(true).await;
+            }
+        };
+        let (sources, ()) = tokio::join!(self.sources(), provenance);
+        let sources = match sources {
             Ok(sources) => sources,
             Err(e) => {
                 for v in &variants {
