@@ -242,8 +242,9 @@ pub fn check_dockerignore(root: &Path, workspace: &Path) -> crate::error::Result
     }
 }
 
-/// Walk the context, apply `.dockerignore`, overlay the copies, sort. Reads metadata only
-/// (files are opened once to check they are readable, as the CLI does).
+/// Walk the context, apply `.dockerignore`, overlay the copies, sort. Reads metadata only: a
+/// file whose permission bits deny reading is opened, to fail here naming it (the CLI opens
+/// every file); each file's stat is kept for the up-to-date check ([`ContextEntry::disk`]).
 pub fn collect(spec: &ContextSpec) -> Result<Context, ContextError> {
     // The CLI resolves symlinks in both paths before relating them.
     let root = fs::canonicalize(&spec.root).map_err(io_error(&spec.root))?;
