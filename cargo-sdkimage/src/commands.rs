@@ -71,8 +71,10 @@ pub fn no_manifests(root: &std::path::Path) -> String {
 
 /// [`load`]; with `allow_empty`, a workspace without manifests loads (nothing selected).
 fn load_with(target: &Target, allow_empty: bool) -> Result<Loaded> {
+    // The walk runs while `cargo metadata` does.
+    let early = discover::EarlyWalk::start(target.manifest_path.as_deref());
     let ws = Workspace::load(target.manifest_path.as_deref(), target.cargo)?;
-    let paths = discover::find_manifests(&ws.root);
+    let paths = discover::EarlyWalk::finish(early, &ws.root);
     if paths.is_empty() && !allow_empty {
         return Err(Error::Usage(no_manifests(&ws.root)));
     }

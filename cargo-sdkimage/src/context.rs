@@ -104,6 +104,30 @@ pub struct ContextEntry {
     /// Contents generated in memory, sent instead of reading `source` (only the
     /// `.dockerignore` rewritten for a Dockerfile outside the context).
     pub data: Option<Vec<u8>>,
+    /// A file's stat as the walk saw it: the up-to-date check compares it with the file's
+    /// stamp without a second stat.
+    pub disk: Option<DiskStat>,
+}
+
+/// The parts of a file's stat that tell whether it changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DiskStat {
+    pub size: u64,
+    pub mtime_ns: i128,
+    /// The inode's change time: every write moves it, and no one can set it back.
+    pub ctime_ns: i128,
+    pub inode: u64,
+}
+
+impl DiskStat {
+    pub fn of(meta: &fs::Metadata) -> DiskStat {
+        DiskStat {
+            size: meta.len(),
+            mtime_ns: meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
+            ctime_ns: meta.ctime() as i128 * 1_000_000_000 + meta.ctime_nsec() as i128,
+            inode: meta.ino(),
+        }
+    }
 }
 
 /// The entries of a build context, sorted by path (so parents precede their children).
@@ -218,8 +242,9 @@ pub fn check_dockerignore(root: &Path, workspace: &Path) -> crate::error::Result
     }
 }
 
-/// Walk the context, apply `.dockerignore`, overlay the copies, sort. Reads metadata only
-/// (files are opened once to check they are readable, as the CLI does).
+/// Walk the context, apply `.dockerignore`, overlay the copies, sort. Reads metadata only: a
+/// file whose permission bits deny reading is opened, to fail here naming it (the CLI opens
+/// every file); each file's stat is kept for the up-to-date check ([`ContextEntry::disk`]).
 pub fn collect(spec: &ContextSpec) -> Result<Context, ContextError> {
     // The CLI resolves symlinks in both paths before relating them.
     let root = fs::canonicalize(&spec.root).map_err(io_error(&spec.root))?;
@@ -292,6 +317,7 @@ pub fn collect(spec: &ContextSpec) -> Result<Context, ContextError> {
                     size: dockerfile_meta.len(),
                     source: dockerfile,
                     data: None,
+                    disk: Some(DiskStat::of(&dockerfile_meta)),
                 },
             );
             outside = Some(OutsideDockerfile {
@@ -319,6 +345,7 @@ pub fn collect(spec: &ContextSpec) -> Result<Context, ContextError> {
                     size: data.len() as u64,
                     source: root.join(DOCKERIGNORE),
                     data: Some(data),
+                    disk: None,
                 },
             );
             protected.insert(name.clone());
@@ -422,7 +449,7 @@ fn entry_from_disk(abs: &Path, rel: String) -> Result<Option<ContextEntry>, Cont
         (EntryKind::Dir, 0)
     } else if file_type.is_file() {
         // Fail early, naming the file, rather than halfway through the upload.
-        File::open(abs).map_err(io_error(abs))?;
+        check_readable(abs, &meta)?;
         (EntryKind::File, meta.len())
     } else if file_type.is_symlink() {
         let target = fs::read_link(abs).map_err(io_error(abs))?;
@@ -443,6 +470,7 @@ fn entry_from_disk(abs: &Path, rel: String) -> Result<Option<ContextEntry>, Cont
             kind,
         });
     };
+    let disk = (kind == EntryKind::File).then(|| DiskStat::of(&meta));
     Ok(Some(ContextEntry {
         path: rel,
         kind,
@@ -450,7 +478,47 @@ fn entry_from_disk(abs: &Path, rel: String) -> Result<Option<ContextEntry>, Cont
         size,
         source: abs.to_path_buf(),
         data: None,
+        disk,
     }))
+}
+
+/// Whether we may read regular file `abs`: decided from its mode bits when they allow it (no
+/// open and close for each of a large context's files), else by opening it, so an ACL that
+/// grants more than the bits is honoured and an error names the file.
+fn check_readable(abs: &Path, meta: &fs::Metadata) -> Result<(), ContextError> {
+    struct Ids {
+        uid: u32,
+        groups: Vec<u32>,
+    }
+    static IDS: std::sync::OnceLock<Ids> = std::sync::OnceLock::new();
+    let ids = IDS.get_or_init(|| {
+        // SAFETY: geteuid, getegid and getgroups only read the process's credentials.
+        let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        let mut groups = vec![gid];
+        let n = unsafe { libc::getgroups(0, std::ptr::null_mut()) };
+        if n > 0 {
+            let mut more = vec![0 as libc::gid_t; n as usize];
+            let got = unsafe { libc::getgroups(n, more.as_mut_ptr()) };
+            if got > 0 {
+                more.truncate(got as usize);
+                groups.extend(more);
+            }
+        }
+        Ids { uid, groups }
+    });
+    let mode = meta.mode();
+    let readable = ids.uid == 0
+        || if meta.uid() == ids.uid {
+            mode & 0o400 != 0
+        } else if ids.groups.contains(&meta.gid()) {
+            mode & 0o040 != 0
+        } else {
+            mode & 0o004 != 0
+        };
+    if !readable {
+        File::open(abs).map_err(io_error(abs))?;
+    }
+    Ok(())
 }
 
 fn utf8<'a>(path: &'a Path, report: &Path) -> Result<&'a str, ContextError> {
@@ -490,6 +558,7 @@ fn apply_copy(
                 size: 0,
                 source: copy.from.clone(),
                 data: None,
+                disk: None,
             });
         }
         walk_all(&copy.from, &to, &mut new_entries)?;
@@ -505,6 +574,7 @@ fn apply_copy(
             size: meta.len(),
             source: copy.from.clone(),
             data: None,
+            disk: Some(DiskStat::of(&meta)),
         });
     } else {
         return Err(fail("only files and folders can be copied".into()));
@@ -533,6 +603,7 @@ fn apply_copy(
                             size: 0,
                             source: PathBuf::new(),
                             data: None,
+                            disk: None,
                         },
                     );
                 }
@@ -720,7 +791,9 @@ impl<W: Write> Write for Guarded<W> {
 /// thread (spawned on first poll, so a Tokio runtime is needed then) and feeds a bounded
 /// channel, so memory stays at a few chunks whatever the context size. An error is delivered
 /// as one `Err` item, after which the stream ends; dropping the stream stops the writer.
-pub fn tar_stream(ctx: Context) -> impl Stream<Item = Result<Bytes, io::Error>> + Send + 'static {
+pub fn tar_stream(
+    ctx: Arc<Context>,
+) -> impl Stream<Item = Result<Bytes, io::Error>> + Send + 'static {
     let (tx, mut rx) = mpsc::channel(CHANNEL_CHUNKS);
     let finished = Arc::new(AtomicBool::new(false));
     let mut pending = Some((ctx, tx, finished.clone()));

@@ -60,6 +60,53 @@ pub fn find_manifests(root: &Path) -> Vec<PathBuf> {
     found
 }
 
+/// A walk started before the workspace root is known for sure, beside `cargo metadata` (a
+/// child process that spends most of its time starting): the folder of `--manifest-path` (or
+/// the current folder) when it is a workspace root itself, which it nearly always is. Its
+/// result is used only for the root the workspace turns out to have ([`EarlyWalk::finish`]).
+pub struct EarlyWalk {
+    root: PathBuf,
+    walk: std::thread::JoinHandle<Vec<PathBuf>>,
+}
+
+impl EarlyWalk {
+    /// Start walking the likely root of the workspace `manifest_path` (or the current folder)
+    /// belongs to; `None` when that folder declares no workspace (a member's manifest: cargo
+    /// knows its root).
+    pub fn start(manifest_path: Option<&Path>) -> Option<EarlyWalk> {
+        let dir = match manifest_path {
+            Some(path) => path.parent()?.to_path_buf(),
+            None => std::env::current_dir().ok()?,
+        };
+        let dir = if dir.as_os_str().is_empty() {
+            Path::new(".").canonicalize().ok()?
+        } else {
+            dir.canonicalize().ok()?
+        };
+        if !is_nested_workspace(&dir) {
+            return None;
+        }
+        let root = dir.clone();
+        let walk = std::thread::Builder::new()
+            .name("discover".into())
+            .spawn(move || find_manifests(&dir))
+            .ok()?;
+        Some(EarlyWalk { root, walk })
+    }
+
+    /// The manifests below `root` (canonical, as the workspace has it): the early walk's when
+    /// it walked `root`, else those of a walk made now.
+    pub fn finish(early: Option<EarlyWalk>, root: &Path) -> Vec<PathBuf> {
+        match early {
+            Some(early) if early.root == root => match early.walk.join() {
+                Ok(found) => found,
+                Err(_) => find_manifests(root),
+            },
+            _ => find_manifests(root),
+        }
+    }
+}
+
 /// What the walk's threads have met: manifests, and the roots of nested workspaces.
 #[derive(Default)]
 struct Seen {

@@ -1,8 +1,8 @@
 //! Up-to-date checks: a fingerprint of everything that goes into an image, and the state of the
 //! last successful build of each image under `target/sdkimage/state/`.
 //!
-//! File contents are hashed once and remembered by (size, mtime, inode, mode): a no-op run only
-//! stats files, as cargo and git do.
+//! File contents are hashed once and remembered by their stat (size, mtime, inode, ctime): a
+//! no-op run only stats files, as cargo and git do.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::context::{Context, EntryKind};
+use crate::context::{Context, DiskStat, EntryKind};
 use crate::error::{Error, Result};
 
 /// What is remembered of one image's last successful build.
@@ -83,12 +83,33 @@ impl InputDigests {
     }
 }
 
+/// A file's SHA-256 (`hash`, hex) and the stat it was read with. The stamp stands for the
+/// file while its stat is the same ([`FileStamp::matches`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileStamp {
     pub size: u64,
     pub mtime_ns: i128,
     pub inode: u64,
     pub hash: String,
+    /// The inode's change time: every write moves it, and no one can set it back (`touch -d`
+    /// sets mtime only). Absent in states written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ctime_ns: Option<i128>,
+}
+
+impl FileStamp {
+    /// Whether a file with stat `meta` is still the file this stamp was made of.
+    pub fn matches(&self, meta: &std::fs::Metadata) -> bool {
+        self.matches_stat(&DiskStat::of(meta))
+    }
+
+    /// [`FileStamp::matches`] of a stat already taken.
+    pub fn matches_stat(&self, stat: &DiskStat) -> bool {
+        self.size == stat.size
+            && self.mtime_ns == stat.mtime_ns
+            && self.inode == stat.inode
+            && self.ctime_ns.is_none_or(|c| c == stat.ctime_ns)
+    }
 }
 
 /// The non-file inputs of an image.
@@ -157,8 +178,12 @@ pub fn hash_context(
                 scope.spawn(move || {
                     part.iter()
                         .map(|e| {
-                            stamp(&e.source, previous.and_then(|p| p.files.get(&e.path)))
-                                .map(|s| (e.path.clone(), s))
+                            stamp(
+                                &e.source,
+                                e.disk.as_ref(),
+                                previous.and_then(|p| p.files.get(&e.path)),
+                            )
+                            .map(|s| (e.path.clone(), s))
                         })
                         .collect::<Result<Vec<_>>>()
                 })
@@ -197,43 +222,32 @@ pub fn hash_context(
     Ok((hex::encode(h.finalize()), stamp_map))
 }
 
-fn stamp(path: &Path, previous: Option<&FileStamp>) -> Result<FileStamp> {
-    let meta = std::fs::metadata(path)
-        .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
-    let (mtime_ns, inode) = stat_key(&meta);
+/// The stamp of the file at `path`, with `disk` its stat when the walk took it (else it is
+/// taken here); `previous` is reused while the stat is the same.
+fn stamp(path: &Path, disk: Option<&DiskStat>, previous: Option<&FileStamp>) -> Result<FileStamp> {
+    let stat = match disk {
+        Some(stat) => *stat,
+        None => DiskStat::of(
+            &std::fs::metadata(path)
+                .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?,
+        ),
+    };
     if let Some(p) = previous
-        && p.size == meta.len()
-        && p.mtime_ns == mtime_ns
-        && p.inode == inode
+        && p.matches_stat(&stat)
     {
-        return Ok(p.clone());
+        let mut p = p.clone();
+        // A stamp of an older state gets the change time it lacked.
+        p.ctime_ns = Some(stat.ctime_ns);
+        return Ok(p);
     }
     let hash = hash_file(path)?;
     Ok(FileStamp {
-        size: meta.len(),
-        mtime_ns,
-        inode,
+        size: stat.size,
+        mtime_ns: stat.mtime_ns,
+        inode: stat.inode,
         hash,
+        ctime_ns: Some(stat.ctime_ns),
     })
-}
-
-#[cfg(unix)]
-fn stat_key(meta: &std::fs::Metadata) -> (i128, u64) {
-    use std::os::unix::fs::MetadataExt;
-    (
-        meta.mtime() as i128 * 1_000_000_000 + meta.mtime_nsec() as i128,
-        meta.ino(),
-    )
-}
-
-#[cfg(not(unix))]
-fn stat_key(meta: &std::fs::Metadata) -> (i128, u64) {
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map_or(0, |d| d.as_nanos() as i128);
-    (mtime, 0)
 }
 
 /// Streaming SHA-256 of a file.
@@ -432,6 +446,37 @@ mod tests {
             let (fp5, _) = compute(&context_of(dir.path()), &inputs, None).unwrap();
             assert_ne!(fp3, fp5);
         }
+    }
+
+    /// A same-size rewrite whose mtime is put back (`touch -d`, an unpacked archive) keeps
+    /// size, mtime and inode: the change time still tells, and the file is hashed again.
+    #[test]
+    fn a_same_size_change_with_its_mtime_put_back_is_hashed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        let path = dir.path().join("a.txt");
+        std::fs::write(&path, "one").unwrap();
+        let (fp1, stamps) = compute(&context_of(dir.path()), &Inputs::default(), None).unwrap();
+        assert!(stamps["a.txt"].ctime_ns.is_some());
+        let state = ImageState {
+            fingerprint: fp1.clone(),
+            files: stamps,
+            ..Default::default()
+        };
+        let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+        // The change time moves in clock ticks: make sure one passed.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&path, "two").unwrap();
+        File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        let (fp2, stamps2) =
+            compute(&context_of(dir.path()), &Inputs::default(), Some(&state)).unwrap();
+        assert_ne!(fp1, fp2);
+        assert_eq!(stamps2["a.txt"].hash, hash_file(&path).unwrap());
     }
 
     #[test]

@@ -10,6 +10,7 @@
 //! entries already went through `.dockerignore` with the docker CLI's rules, and `[[copy]]`
 //! entries are sent whatever it says.
 
+use std::borrow::Cow;
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -47,15 +48,16 @@ impl Context {
 
     /// The entries sent for `request`, in fsutil's order (parents first, then by name, `/`
     /// before any other byte), each with the path it has in [`Context::entries`] (the key of
-    /// its file stamp). `None` for a folder that is not served.
-    pub fn sync_entries(&self, request: &SyncRequest) -> Option<Vec<(ContextEntry, String)>> {
-        let all: Vec<(ContextEntry, String)> = match request.dir.as_str() {
+    /// its file stamp). Borrowed from the context, not copied. `None` for a folder that is not
+    /// served.
+    pub fn sync_entries(&self, request: &SyncRequest) -> Option<Vec<SyncEntry<'_>>> {
+        let all: Vec<SyncEntry<'_>> = match request.dir.as_str() {
             CONTEXT_DIR => self.context_as_on_disk(),
             DOCKERFILE_DIR => {
                 let entry = self.dockerfile_entry()?;
                 let mut sent = entry.clone();
                 sent.path = self.dockerfile_name();
-                vec![(sent, entry.path.clone())]
+                vec![(Cow::Owned(sent), Cow::Borrowed(entry.path.as_str()))]
             }
             _ => return None,
         };
@@ -64,7 +66,7 @@ impl Context {
         Some(filter(all, request))
     }
 
-    fn context_as_on_disk(&self) -> Vec<(ContextEntry, String)> {
+    fn context_as_on_disk(&self) -> Vec<SyncEntry<'_>> {
         let mut out = Vec::with_capacity(self.entries.len());
         for e in &self.entries {
             if let Some(outside) = &self.outside {
@@ -73,16 +75,20 @@ impl Context {
                 }
                 if e.path == super::DOCKERIGNORE {
                     if let Some(original) = &outside.dockerignore {
-                        out.push((original.clone(), e.path.clone()));
+                        out.push((Cow::Borrowed(original), Cow::Borrowed(e.path.as_str())));
                     }
                     continue;
                 }
             }
-            out.push((e.clone(), e.path.clone()));
+            out.push((Cow::Borrowed(e), Cow::Borrowed(e.path.as_str())));
         }
         out
     }
 }
+
+/// One entry sent by the file sync and the key of its file stamp (its path in
+/// [`Context::entries`]).
+pub type SyncEntry<'a> = (Cow<'a, ContextEntry>, Cow<'a, str>);
 
 /// fsutil's `ComparePath`: byte order, but `/` before every other byte.
 pub fn compare_path(a: &str, b: &str) -> Ordering {
@@ -93,7 +99,7 @@ pub fn compare_path(a: &str, b: &str) -> Ordering {
 /// Add the folders the walk entered without sending them (excluded, but holding an exception
 /// of `.dockerignore`): fsutil's receiver wants every parent before its children. The tar
 /// leaves them to the engine, which creates them with mode 755; so do we.
-fn with_parents(entries: Vec<(ContextEntry, String)>) -> Vec<(ContextEntry, String)> {
+fn with_parents(entries: Vec<SyncEntry<'_>>) -> Vec<SyncEntry<'_>> {
     let dirs: BTreeSet<&str> = entries
         .iter()
         .filter(|(e, _)| e.kind == EntryKind::Dir)
@@ -111,15 +117,16 @@ fn with_parents(entries: Vec<(ContextEntry, String)>) -> Vec<(ContextEntry, Stri
     let mut entries = entries;
     for path in missing {
         entries.push((
-            ContextEntry {
+            Cow::Owned(ContextEntry {
                 path: path.clone(),
                 kind: EntryKind::Dir,
                 mode: CREATED_DIR_MODE,
                 size: 0,
                 source: Default::default(),
                 data: None,
-            },
-            path,
+                disk: None,
+            }),
+            Cow::Owned(path),
         ));
     }
     entries
@@ -128,10 +135,7 @@ fn with_parents(entries: Vec<(ContextEntry, String)>) -> Vec<(ContextEntry, Stri
 /// fsutil's `Walk` with include patterns: an entry is sent when a pattern matches it (or,
 /// for a folder, the start of a pattern does); a folder that no pattern reaches is skipped
 /// with everything in it; below a folder matched in full, everything is sent.
-fn filter(
-    sorted: Vec<(ContextEntry, String)>,
-    request: &SyncRequest,
-) -> Vec<(ContextEntry, String)> {
+fn filter<'a>(sorted: Vec<SyncEntry<'a>>, request: &SyncRequest) -> Vec<SyncEntry<'a>> {
     let Some(patterns) = include_patterns(&sorted, request) else {
         return sorted;
     };
@@ -180,17 +184,16 @@ fn filter(
 
 /// The include patterns fsutil's walker uses: the request's, cleaned, and the follow-paths
 /// with the symlinks on their way resolved (`FollowLinks`). `None`: no filter.
-fn include_patterns(
-    sorted: &[(ContextEntry, String)],
-    request: &SyncRequest,
-) -> Option<Vec<String>> {
+fn include_patterns(sorted: &[SyncEntry<'_>], request: &SyncRequest) -> Option<Vec<String>> {
     let mut patterns: Option<Vec<String>> = request
         .include
         .as_ref()
         .map(|p| p.iter().map(|p| go_clean(p)).collect());
     if let Some(follow) = &request.follow {
-        let by_path: BTreeMap<&str, &ContextEntry> =
-            sorted.iter().map(|(e, _)| (e.path.as_str(), e)).collect();
+        let by_path: BTreeMap<&str, &ContextEntry> = sorted
+            .iter()
+            .map(|(e, _)| (e.path.as_str(), &**e))
+            .collect();
         let mut resolver = Resolver {
             entries: &by_path,
             resolved: BTreeSet::new(),

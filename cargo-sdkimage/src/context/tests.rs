@@ -557,7 +557,7 @@ async fn stream_yields_the_same_bytes_in_bounded_chunks() {
     let mut expected = Vec::new();
     write_tar(&ctx, &mut expected).unwrap();
 
-    let mut stream = std::pin::pin!(tar_stream(ctx));
+    let mut stream = std::pin::pin!(tar_stream(Arc::new(ctx)));
     let mut got = Vec::new();
     while let Some(chunk) = stream.next().await {
         let chunk = chunk.unwrap();
@@ -576,7 +576,7 @@ async fn stream_delivers_errors_then_ends() {
     let ctx = collect(&spec(t.path(), "Dockerfile")).unwrap();
     fs::remove_file(t.path().join("vanishes")).unwrap();
 
-    let items: Vec<_> = tar_stream(ctx).collect().await;
+    let items: Vec<_> = tar_stream(Arc::new(ctx)).collect().await;
     let err = items.last().unwrap().as_ref().unwrap_err();
     assert_eq!(err.kind(), io::ErrorKind::NotFound);
     assert!(err.to_string().contains("vanishes"), "{err}");

@@ -12,13 +12,17 @@
 //!
 //! A stat's mtime is derived from the file's content ([`crate::context::content_mtime`]), from
 //! the digests the up-to-date check already made: sending stats reads no file. A file is read
-//! (read(2), in chunks, never whole) only when the engine asks for it, and is checked against
-//! that digest as it goes out: a file that changed since fails the build, naming it.
+//! (read(2), in chunks, never whole) only when the engine asks for it. It goes out once, not
+//! hashed again: its stat before and after the reading must be the one its digest was made
+//! with (size, mtime, inode and change time, which every write moves), or the build fails
+//! naming it. A file changed shortly before it was hashed (its change time within
+//! [`RACY_NS`] of the hashing) could change again within the same clock tick unseen by its
+//! stat: that one is hashed as it goes out and checked against its digest.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 
@@ -30,8 +34,10 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 
 use crate::context::{
-    Context, ContextEntry, ContextError, EntryKind, SyncRequest, content_mtime, go_file_mode,
+    CONTEXT_DIR, Context, ContextEntry, ContextError, DOCKERFILE_DIR, EntryKind, SyncRequest,
+    content_mtime, go_file_mode,
 };
+use crate::fingerprint::FileStamp;
 
 /// Size of the data packets (fsutil sends 32 KiB; larger ones cost fewer messages).
 const CHUNK: usize = 256 * 1024;
@@ -39,14 +45,19 @@ const CHUNK: usize = 256 * 1024;
 const QUEUE: usize = 16;
 /// Files read and sent at the same time (fsutil's sender uses 4).
 const SENDERS: usize = 4;
+/// A file whose change time is this close to its hashing (or later) is hashed again as it is
+/// sent: file times move in clock ticks, so a write in the same tick would not show in its stat.
+pub const RACY_NS: i128 = 2_000_000_000;
 
 /// A context served by a session's file sync.
 #[derive(Debug, Clone)]
 pub struct SyncedContext {
-    pub context: Context,
-    /// SHA-256 (hex) of each file of the context by its path in `context.entries`: the
-    /// up-to-date check's file stamps.
-    pub digests: HashMap<String, String>,
+    pub context: Arc<Context>,
+    /// The up-to-date check's file stamps (SHA-256 and stat) by path in `context.entries`.
+    pub stamps: Arc<BTreeMap<String, FileStamp>>,
+    /// When the stamps were taken (ns since 1970): files changed since [`RACY_NS`] before are
+    /// hashed again as they are sent.
+    pub hashed_at_ns: i128,
     /// The session's shared key: BuildKit keeps its copy of each folder under it.
     pub shared_key: String,
 }
@@ -58,8 +69,9 @@ impl SyncedContext {
     /// images of one folder from emptying each other's copy, and a rebuild sends only what
     /// changed.
     pub fn new(
-        context: Context,
-        digests: HashMap<String, String>,
+        context: Arc<Context>,
+        stamps: Arc<BTreeMap<String, FileStamp>>,
+        hashed_at: std::time::SystemTime,
         folder: &Path,
         image: &str,
     ) -> SyncedContext {
@@ -70,7 +82,10 @@ impl SyncedContext {
         h.update(image.as_bytes());
         SyncedContext {
             context,
-            digests,
+            stamps,
+            hashed_at_ns: hashed_at
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as i128),
             shared_key: hex::encode(h.finalize()),
         }
     }
@@ -98,16 +113,19 @@ impl FileSync for FileSyncService {
         request: tonic::Request<tonic::Streaming<Packet>>,
     ) -> Result<tonic::Response<PacketStream>, tonic::Status> {
         let sync = sync_request(request.metadata());
-        let entries = self.synced.context.sync_entries(&sync).ok_or_else(|| {
-            tonic::Status::not_found(format!("no access allowed to dir {:?}", sync.dir))
-        })?;
+        if sync.dir != CONTEXT_DIR && sync.dir != DOCKERFILE_DIR {
+            return Err(tonic::Status::not_found(format!(
+                "no access allowed to dir {:?}",
+                sync.dir
+            )));
+        }
         let (tx, rx) = mpsc::channel(QUEUE);
         let job = Sender {
             synced: self.synced.clone(),
             failure: self.failure.clone(),
             tx,
         };
-        tokio::spawn(job.run(entries, request.into_inner()));
+        tokio::spawn(job.run(sync, request.into_inner()));
         Ok(tonic::Response::new(until_last(rx)))
     }
 
@@ -166,8 +184,16 @@ fn packet(kind: PacketType) -> Packet {
 
 /// One file the engine may ask for, by id.
 struct FileJob {
-    entry: ContextEntry,
+    /// Where it is read from (shown when it changed).
+    source: PathBuf,
+    size: u64,
+    /// Contents generated in memory, sent instead of reading `source`.
+    data: Option<Vec<u8>>,
     digest: [u8; 32],
+    /// The stat the digest was made with; `None` for contents in memory.
+    stamp: Option<FileStamp>,
+    /// Hash it again as it goes out (its stamp is too close to the hashing to be trusted).
+    verify: bool,
 }
 
 struct Sender {
@@ -177,20 +203,23 @@ struct Sender {
 }
 
 impl Sender {
-    async fn run(
-        self,
-        entries: Vec<(ContextEntry, String)>,
-        mut incoming: tonic::Streaming<Packet>,
-    ) {
-        let mut stats = Vec::with_capacity(entries.len() + 1);
+    async fn run(self, sync: SyncRequest, mut incoming: tonic::Streaming<Packet>) {
+        let mut stats = Vec::new();
         let mut files = HashMap::new();
-        for (id, (entry, key)) in entries.into_iter().enumerate() {
+        for (id, (entry, key)) in self
+            .synced
+            .context
+            .sync_entries(&sync)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
             let id = id as u32;
             match self.stat(&entry, &key) {
-                Ok((stat, digest)) => {
+                Ok((stat, job)) => {
                     stats.push(stat);
-                    if let Some(digest) = digest {
-                        files.insert(id, FileJob { entry, digest });
+                    if let Some(job) = job {
+                        files.insert(id, job);
                     }
                 }
                 Err(message) => return self.error(message).await,
@@ -211,30 +240,25 @@ impl Sender {
         // Requests are read as they come (never left waiting in the connection: the engine's
         // health checks of the session travel on it too) and queued for a few readers.
         let (jobs, queue) = mpsc::unbounded_channel::<(u32, FileJob)>();
+        // Each reader is one blocking thread for the whole sync, not one per file.
         let queue = Arc::new(tokio::sync::Mutex::new(queue));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let workers: Vec<_> = (0..SENDERS)
-            .map(|_| {
-                let queue = queue.clone();
-                let tx = self.tx.clone();
-                let failure = self.failure.clone();
-                let stop = stop.clone();
-                tokio::spawn(async move {
-                    loop {
-                        let Some((id, job)) = queue.lock().await.recv().await else {
-                            return;
-                        };
-                        let (tx, failure, stop) = (tx.clone(), failure.clone(), stop.clone());
-                        let sent = tokio::task::spawn_blocking(move || {
-                            send_one(id, &job, &tx, &failure, &stop)
-                        });
-                        if !matches!(sent.await, Ok(true)) {
-                            return;
-                        }
+        for _ in 0..SENDERS {
+            let queue = queue.clone();
+            let tx = self.tx.clone();
+            let failure = self.failure.clone();
+            let stop = stop.clone();
+            tokio::task::spawn_blocking(move || {
+                loop {
+                    let Some((id, job)) = queue.blocking_lock().blocking_recv() else {
+                        return;
+                    };
+                    if !send_one(id, &job, &tx, &failure, &stop) {
+                        return;
                     }
-                })
-            })
-            .collect();
+                }
+            });
+        }
         loop {
             let p = match incoming.message().await {
                 Ok(Some(p)) => p,
@@ -260,17 +284,15 @@ impl Sender {
                 _ => {}
             }
         }
+        // The readers see the queue closed or the stop, and end.
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
         drop(jobs);
         stat_task.abort();
-        for worker in workers {
-            worker.abort();
-        }
     }
 
-    /// The stat packet of an entry and, for a file, the digest its content must have.
-    fn stat(&self, entry: &ContextEntry, key: &str) -> Result<(Stat, Option<[u8; 32]>), String> {
-        let (mtime, size, linkname, digest) = match &entry.kind {
+    /// The stat packet of an entry and, for a file, what sending it takes.
+    fn stat(&self, entry: &ContextEntry, key: &str) -> Result<(Stat, Option<FileJob>), String> {
+        let (mtime, size, linkname, job) = match &entry.kind {
             EntryKind::Dir => (0, 0, String::new(), None),
             EntryKind::Symlink { target } => (
                 content_mtime(Sha256::digest(target.as_bytes()).as_slice()),
@@ -279,22 +301,34 @@ impl Sender {
                 None,
             ),
             EntryKind::File => {
-                let digest: [u8; 32] = match &entry.data {
-                    Some(data) => Sha256::digest(data).into(),
-                    None => self
-                        .synced
-                        .digests
-                        .get(key)
-                        .and_then(|hex| hex::decode(hex).ok())
-                        .and_then(|bytes| bytes.try_into().ok())
-                        .ok_or_else(|| format!("no content digest for {key}"))?,
+                let (digest, stamp): ([u8; 32], _) = match &entry.data {
+                    Some(data) => (Sha256::digest(data).into(), None),
+                    None => {
+                        let stamp = self
+                            .synced
+                            .stamps
+                            .get(key)
+                            .ok_or_else(|| format!("no content digest for {key}"))?;
+                        let digest = hex::decode(&stamp.hash)
+                            .ok()
+                            .and_then(|bytes| bytes.try_into().ok())
+                            .ok_or_else(|| format!("no content digest for {key}"))?;
+                        (digest, Some(stamp.clone()))
+                    }
                 };
-                (
-                    content_mtime(&digest),
-                    entry.size,
-                    String::new(),
-                    Some(digest),
-                )
+                let verify = stamp.as_ref().is_some_and(|s| {
+                    s.ctime_ns
+                        .is_none_or(|c| c >= self.synced.hashed_at_ns - RACY_NS)
+                });
+                let job = FileJob {
+                    source: entry.source.clone(),
+                    size: entry.size,
+                    data: entry.data.clone(),
+                    digest,
+                    stamp,
+                    verify,
+                };
+                (content_mtime(&digest), entry.size, String::new(), Some(job))
             }
         };
         let stat = Stat {
@@ -305,7 +339,7 @@ impl Sender {
             linkname,
             ..Default::default()
         };
-        Ok((stat, digest))
+        Ok((stat, job))
     }
 
     async fn error(&self, message: String) {
@@ -346,8 +380,9 @@ fn send_one(
 }
 
 /// Send one file as data packets and the empty packet that ends it. Opened without blocking
-/// (a FIFO put in its place is refused, never waited on), read in chunks with read(2), and
-/// checked against the digest its stat was made from.
+/// (a FIFO put in its place is refused, never waited on), read in chunks with read(2). Its
+/// stat before and after the reading must be its stamp's (and, when it is hashed again, its
+/// content the digest its stat packet was made from), or it changed.
 fn send_file(id: u32, job: &FileJob, tx: &mpsc::Sender<Packet>) -> Result<(), ContextError> {
     let data_packet = |data: Vec<u8>| Packet {
         r#type: PacketType::PacketData as i32,
@@ -356,11 +391,11 @@ fn send_file(id: u32, job: &FileJob, tx: &mpsc::Sender<Packet>) -> Result<(), Co
         ..Default::default()
     };
     let changed = || ContextError::Changed {
-        path: job.entry.source.clone(),
+        path: job.source.clone(),
     };
     // The receiver is gone: stop quietly, the build fails on its own.
     let gone = || ContextError::Write(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
-    if let Some(data) = &job.entry.data {
+    if let Some(data) = &job.data {
         for chunk in data.chunks(CHUNK) {
             tx.blocking_send(data_packet(chunk.to_vec()))
                 .map_err(|_| gone())?;
@@ -369,30 +404,33 @@ fn send_file(id: u32, job: &FileJob, tx: &mpsc::Sender<Packet>) -> Result<(), Co
             .blocking_send(data_packet(Vec::new()))
             .map_err(|_| gone());
     }
-    let path = &job.entry.source;
+    let path = &job.source;
     let io = |source| ContextError::Io {
         path: path.clone(),
         source,
     };
-    let mut file = std::fs::OpenOptions::new()
+    let file = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
         .map_err(io)?;
-    if !file.metadata().map_err(io)?.is_file() {
+    let before = file.metadata().map_err(io)?;
+    let same_file = |meta: &std::fs::Metadata| {
+        meta.is_file() && job.stamp.as_ref().is_none_or(|s| s.matches(meta))
+    };
+    if !same_file(&before) {
         return Err(changed());
     }
-    let mut hasher = Sha256::new();
-    let mut left = job.entry.size;
+    let mut hasher = job.verify.then(Sha256::new);
+    let mut left = job.size;
     loop {
         // One byte more than expected at the end, to see a file that grew.
         let want = (left as usize).clamp(1, CHUNK);
-        let mut buf = vec![0u8; want];
-        let n = match file.read(&mut buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(io(e)),
-        };
+        let mut buf = Vec::with_capacity(want);
+        let n = (&file)
+            .take(want as u64)
+            .read_to_end(&mut buf)
+            .map_err(io)?;
         if n == 0 {
             break;
         }
@@ -400,11 +438,17 @@ fn send_file(id: u32, job: &FileJob, tx: &mpsc::Sender<Packet>) -> Result<(), Co
             return Err(changed());
         }
         left -= n as u64;
-        hasher.update(&buf[..n]);
-        buf.truncate(n);
+        if let Some(h) = &mut hasher {
+            h.update(&buf[..n]);
+        }
         tx.blocking_send(data_packet(buf)).map_err(|_| gone())?;
     }
-    if left != 0 || hasher.finalize().as_slice() != job.digest {
+    if left != 0 || !same_file(&file.metadata().map_err(io)?) {
+        return Err(changed());
+    }
+    if let Some(h) = hasher
+        && h.finalize().as_slice() != job.digest
+    {
         return Err(changed());
     }
     tx.blocking_send(data_packet(Vec::new()))

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use futures_util::StreamExt;
@@ -95,10 +96,13 @@ struct Done {
 /// What the context and Dockerfile of an image were found to be: read and hashed once per
 /// image, whatever its number of platforms.
 struct Sources {
-    ctx: Context,
+    /// Shared with the build's file sync, not copied.
+    ctx: Arc<Context>,
     /// The digest of the context's entries.
     digest: String,
-    files: BTreeMap<String, FileStamp>,
+    files: Arc<BTreeMap<String, FileStamp>>,
+    /// When the files were hashed (the file sync trusts older stamps).
+    hashed_at: std::time::SystemTime,
     /// The Dockerfile's text.
     dockerfile: String,
 }
@@ -113,7 +117,15 @@ impl ImageJob<'_> {
         opts: &BuildOptions,
     ) -> Result<ImageResult> {
         let variants = self.variants();
-        let sources = match self.sources().await {
+        // A forced build needs git's provenance for its labels: read it while the context is
+        // walked, not after.
+        let provenance = async {
+            if opts.force && self.session.ws.config.labels.defaults {
+                let _ = self.session.provenance(true).await;
+            }
+        };
+        let (sources, ()) = tokio::join!(self.sources(), provenance);
+        let sources = match sources {
             Ok(sources) => sources,
             Err(e) => {
                 for v in &variants {
@@ -257,14 +269,16 @@ impl ImageJob<'_> {
         } = self.check(v, sources, dep_ids, opts).await?;
         if !opts.force
             && standing
-            && let Some(prev) = recorded
+            && let Some(prev) = &recorded
         {
             let mut done = self
-                .reuse(v, &prev, fingerprint, digests, sources.files.clone())
+                .reuse(v, prev, fingerprint, digests, (*sources.files).clone())
                 .await?;
             done.bases = found;
             return Ok(done);
         }
+        // Its file stamps are not needed through the build.
+        drop(recorded);
         let labels = self.labels(opts, true).await?.labels;
         let id = self
             .build(v, logs, sources, platform_args, labels, opts)
@@ -280,7 +294,7 @@ impl ImageJob<'_> {
             )
         };
         let mut done = self
-            .finish(v, id, fingerprint, digests, sources.files.clone(), opts)
+            .finish(v, id, fingerprint, digests, (*sources.files).clone(), opts)
             .await?;
         done.bases = found;
         Ok(done)
@@ -427,12 +441,14 @@ impl ImageJob<'_> {
                     bases::for_classic(classic, &path, text, &mut spec.dockerfile)?
                 }
             };
+            let hashed_at = std::time::SystemTime::now();
             let ctx = context::collect(&spec)?;
             let (digest, files) = fingerprint::hash_context(&ctx, previous.as_ref())?;
             Ok(Sources {
-                ctx,
+                ctx: Arc::new(ctx),
                 digest,
-                files,
+                files: Arc::new(files),
+                hashed_at,
                 dockerfile,
             })
         })
@@ -558,13 +574,14 @@ impl ImageJob<'_> {
                 let specs = super::secret_specs(&session.plan, self.index, &opts.secrets)?;
                 let secrets = crate::engine::session::load_all(&specs)?;
                 let auths = crate::engine::registry_auths(&credentials);
-                let digests = sources
-                    .files
-                    .iter()
-                    .map(|(path, stamp)| (path.clone(), stamp.hash.clone()))
-                    .collect();
                 let folder = &session.plan.manifest_of(self.index).context;
-                let synced = SyncedContext::new(ctx.clone(), digests, folder, &image.name);
+                let synced = SyncedContext::new(
+                    ctx.clone(),
+                    sources.files.clone(),
+                    sources.hashed_at,
+                    folder,
+                    &image.name,
+                );
                 let host = self.engine.host();
                 match BuildSession::start_with_context(host, secrets, auths, synced).await {
                     Ok(s) => Some(s),
@@ -830,7 +847,7 @@ pub(super) async fn check_one(
             carries_refs: v.carries_refs,
             platform: v.platform,
             check,
-            files: sources.files.clone(),
+            files: (*sources.files).clone(),
             refs_elsewhere,
         });
     }

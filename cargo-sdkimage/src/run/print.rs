@@ -485,6 +485,7 @@ mod tests {
             mtime_ns: 0,
             inode: 0,
             hash: hash.into(),
+            ctime_ns: None,
         }
     }
 

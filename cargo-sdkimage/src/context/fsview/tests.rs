@@ -35,7 +35,7 @@ fn paths(ctx: &Context, r: &SyncRequest) -> Vec<String> {
     ctx.sync_entries(r)
         .expect("served")
         .into_iter()
-        .map(|(e, _)| e.path)
+        .map(|(e, _)| e.path.clone())
         .collect()
 }
 

@@ -1,7 +1,7 @@
 //! The file sync against the real engine (needs a running Docker engine): what arrives, and a
 //! file that changed after it was hashed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use futures_util::StreamExt;
@@ -26,9 +26,15 @@ fn synced(root: &Path, image: &str) -> SyncedContext {
         workspace: root.to_path_buf(),
     })
     .unwrap();
+    let hashed_at = std::time::SystemTime::now();
     let (_, stamps) = crate::fingerprint::hash_context(&ctx, None).unwrap();
-    let digests: HashMap<String, String> = stamps.into_iter().map(|(p, s)| (p, s.hash)).collect();
-    SyncedContext::new(ctx, digests, root, image)
+    SyncedContext::new(
+        std::sync::Arc::new(ctx),
+        std::sync::Arc::new(stamps),
+        hashed_at,
+        root,
+        image,
+    )
 }
 
 /// Build through a session that sends the context; the image id, or the error text and the
@@ -135,4 +141,45 @@ async fn thousands_of_files_arrive() {
         .await
         .unwrap_or_else(|(e, _)| panic!("the build fails: {e}"));
     let _ = engine.remove_image_forced(&id).await;
+}
+
+/// A file sent on the strength of its stat (hashed long enough ago) is not hashed again: a
+/// change of the same size with its mtime put back is still seen, by its change time.
+#[tokio::test]
+async fn a_same_size_change_with_its_mtime_put_back_fails_naming_the_file() {
+    let engine = Engine::connect()
+        .await
+        .unwrap_or_else(|e| panic!("this test needs a running Docker engine: {e}"));
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    let unique = format!("{}-{:?}", std::process::id(), std::time::SystemTime::now());
+    write(
+        root,
+        "Dockerfile",
+        &format!("FROM scratch\nLABEL t={unique:?}\nCOPY small.txt /\n"),
+    );
+    write(root, "small.txt", "small\n");
+    let mut synced = synced(root, &format!("filesync-stat-{unique}"));
+    // As if hashed well after the file's last change: its stamp is trusted, not re-hashed.
+    synced.hashed_at_ns += 10 * RACY_NS;
+    let path = root.join("small.txt");
+    let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
+    // The change time moves in clock ticks: make sure one passed.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&path, "SMALL\n").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let (text, failure) = build(&engine, synced)
+        .await
+        .expect_err("a changed file fails");
+    let failure = failure.unwrap_or_else(|| panic!("no failure of ours; the engine said {text}"));
+    let message = failure.to_string();
+    assert!(
+        message.contains("small.txt") && message.contains("changed"),
+        "{message}"
+    );
 }
