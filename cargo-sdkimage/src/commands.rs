@@ -365,7 +365,7 @@ pub async fn build(
                     })
                     .collect();
                 let holders = publish::Holders {
-                    first: &*session.engine,
+                    first: &*session.pool[run::home(&session)].api,
                     by_image: &by_image,
                 };
                 // The publish watches for signals itself: it never stops half-way through
@@ -886,7 +886,7 @@ pub async fn licenses(
     for &i in &wanted {
         let pos = selection.iter().position(|&s| s == i).expect("selected");
         let id = run.results[pos].id.clone().expect("built");
-        let image = Some((&*session.engine, id.as_str()));
+        let image = Some((run::holder(&session, &run.results[pos]), id.as_str()));
         let mut signal = session.interrupt.clone();
         // A signal drops the read of the image; its scan container is removed before exit.
         let resolved = tokio::select! {

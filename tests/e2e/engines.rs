@@ -304,8 +304,54 @@ fn an_engine_that_does_not_answer_is_exit_3_or_with_keep_going_a_note() {
     );
 }
 
-/// Ctrl-C while both engines build: exit 130, and neither running image is tagged on either
-/// engine.
+/// The processes of build steps (`sh`, `sleep`: what the fixture's `RUN`s run) below the
+/// dockerd `start_cold_engine` started in `dir`, as `pid comm`: BuildKit runs each step's
+/// container through runc, a child of that dockerd.
+fn steps_below(dir: &Path) -> Vec<String> {
+    let dockerd: u32 = std::fs::read_to_string(dir.join("dockerd.pid"))
+        .expect("dockerd.pid")
+        .trim()
+        .parse()
+        .expect("a pid");
+    // pid -> (parent, name), from /proc/<pid>/stat: `pid (comm) state ppid ...`.
+    let mut procs: BTreeMap<u32, (u32, String)> = BTreeMap::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = stat[open + 1..close].to_string();
+        let ppid = stat[close + 2..]
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        procs.insert(pid, (ppid, comm));
+    }
+    let below = |mut pid: u32| {
+        while let Some((parent, _)) = procs.get(&pid) {
+            if *parent == dockerd {
+                return true;
+            }
+            pid = *parent;
+        }
+        false
+    };
+    procs
+        .iter()
+        .filter(|(pid, (_, comm))| ["sh", "sleep"].contains(&comm.as_str()) && below(**pid))
+        .map(|(pid, (_, comm))| format!("{pid} {comm}"))
+        .collect()
+}
+
+/// Ctrl-C while both engines build: exit 130, neither running image is tagged on either
+/// engine, and no step of theirs is left running on the second (the first is shared with
+/// other tests, so its processes say nothing about this one).
 #[test]
 fn ctrl_c_stops_the_builds_on_every_engine() {
     let repo = Repo::in_registry("pool");
@@ -348,18 +394,50 @@ fn ctrl_c_stops_the_builds_on_every_engine() {
         }
     }
     assert_eq!(building.len(), 2, "both engines build at once");
+    // The second engine's build is in its RUN step (a `sleep` of 1 to 3 s) before the signal.
+    for _ in 0..100 {
+        if !steps_below(&second.dir).is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        !steps_below(&second.dir).is_empty(),
+        "a step runs on the second engine"
+    );
     let status = Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
-    for _ in reader {}
+    // A build that finished as the signal came (its `build-finished` still on its way) is
+    // tagged, rightly: only the ones the signal cut must not be.
+    for line in reader {
+        let event: Event = serde_json::from_str(&line.unwrap()).expect("an event");
+        if event.event == EventKind::BuildFinished {
+            building.retain(|_, r| *r != event.refs[0]);
+        }
+    }
     let out = child.wait_with_output().unwrap();
     assert_eq!(
         out.status.code(),
         Some(130),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+    // The engine stops a cancelled step's container as the build's connection closes; a
+    // moment at most, never the rest of the step's sleep.
+    let mut left = steps_below(&second.dir);
+    for _ in 0..40 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        left = steps_below(&second.dir);
+    }
+    assert!(
+        left.is_empty(),
+        "build steps left running on the second engine: {left:?}"
     );
     for reference in building.values() {
         let tagged =

@@ -346,12 +346,12 @@ async fn check_built(
             ));
             continue;
         }
-        todo.push((pos, id, c));
+        // Read on the engine that holds it (with several engines, not always the first).
+        todo.push((pos, id, c, crate::run::holder(session, r)));
     }
-    let engine = &session.engine;
     let mut checks = futures_util::stream::iter(todo)
-        .map(|(pos, id, c)| async move {
-            let checked = check::check_image(&**engine, &id, &c, opts).await;
+        .map(|(pos, id, c, engine)| async move {
+            let checked = check::check_image(engine, &id, &c, opts).await;
             (pos, c, checked)
         })
         .buffered(jobs.max(1));

@@ -51,8 +51,9 @@ pub(super) async fn copy_from_images(
                 .filter(|(_, pid)| *pid != id)
                 .map(|(p, pid)| (Some(p.as_str()), pid.as_str())),
         );
+        let engine = crate::run::holder(session, r);
         for (platform, image_id) in images {
-            let bytes = crate::licenses::read_image_file(&*session.engine, image_id, &in_image)
+            let bytes = crate::licenses::read_image_file(engine, image_id, &in_image)
                 .await?
                 .ok_or_else(|| {
                     Error::Failed(format!(

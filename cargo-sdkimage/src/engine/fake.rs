@@ -39,6 +39,8 @@ pub struct FakeEngine {
     /// What was built here, by Dockerfile path, in order.
     pub built: Mutex<Vec<String>>,
     pub pushed: Mutex<Vec<String>>,
+    /// What was pulled here: `reference platform`.
+    pub pulled: Mutex<Vec<String>>,
 }
 
 impl FakeEngine {
@@ -60,6 +62,7 @@ impl FakeEngine {
             tags: Mutex::default(),
             built: Mutex::default(),
             pushed: Mutex::default(),
+            pulled: Mutex::default(),
         }
     }
 
@@ -228,12 +231,22 @@ impl EngineApi for FakeEngine {
     async fn pull(
         &self,
         reference: &str,
-        _platform: Option<&str>,
+        platform: Option<&str>,
         _credentials: Option<RegistryAuth>,
     ) -> std::result::Result<Option<String>, EngineError> {
-        Err(EngineError::Failed(format!(
-            "the fake engine pulls nothing ({reference})"
-        )))
+        self.check_engine()?;
+        // An image standing for the reference, tagged as it (a base from a registry).
+        let id = id_of(&format!("pulled {reference}"));
+        self.images
+            .lock()
+            .unwrap()
+            .insert(id.clone(), format!("pulled {reference}"));
+        self.tags.lock().unwrap().insert(reference.to_string(), id);
+        self.pulled
+            .lock()
+            .unwrap()
+            .push(format!("{reference} {}", platform.unwrap_or("-")));
+        Ok(None)
     }
     async fn local_image(&self, image: &str) -> Result<Option<LocalImage>> {
         Ok(self.image_id(image).await?.map(|id| LocalImage {

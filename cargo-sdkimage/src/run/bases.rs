@@ -162,14 +162,17 @@ pub(super) async fn resolve(
     Ok((complete, found))
 }
 
-/// Pull every external base of the selection through the engine, each for every platform
+/// Pull every external base of the selection through the engines that may build an image on
+/// it (with several engines: each that answers and builds the image's platforms natively,
+/// else every one, since placement decides only as the run goes), each for every platform
 /// that builds on it (the engine's own last, so that its tag names the image local builds
-/// use), bases in parallel up to `jobs`. A registry that cannot be reached is
+/// use), in parallel up to `jobs`. A registry that cannot be reached is
 /// [`Error::Unreachable`] naming it; any other failure stops the run too, naming the base
 /// and the images on it.
 pub(super) async fn pull(session: &Session, selection: &[ImageIndex], jobs: usize) -> Result<()> {
-    // base -> (platforms, images on it)
-    let mut wanted: BTreeMap<String, (BTreeSet<String>, BTreeSet<String>)> = BTreeMap::new();
+    // base -> (platforms, images on it, engines that may build them)
+    type Wanted = (BTreeSet<String>, BTreeSet<String>, BTreeSet<usize>);
+    let mut wanted: BTreeMap<String, Wanted> = BTreeMap::new();
     for &i in selection {
         let image = session.plan.image(i);
         let path = &session.plan.manifest_of(i).dockerfile;
@@ -187,12 +190,14 @@ pub(super) async fn pull(session: &Session, selection: &[ImageIndex], jobs: usiz
         } else {
             image.platforms.iter().cloned().map(Some).collect()
         };
+        let engines = engines_for(session, &platforms);
         for p in &platforms {
             let name = p.as_ref().unwrap_or(&session.native).to_string();
             for base in platform_inputs(session, i, p.as_ref(), &text).bases {
                 let entry = wanted.entry(base).or_default();
                 entry.0.insert(name.clone());
                 entry.1.insert(image.name.clone());
+                entry.2.extend(engines.iter().copied());
             }
         }
     }
@@ -200,15 +205,21 @@ pub(super) async fn pull(session: &Session, selection: &[ImageIndex], jobs: usiz
         return Ok(());
     }
     let registries = Registries::from_env()?;
-    let native = session.native.to_string();
     let registries = &registries;
-    let native = &native;
-    let mut pulls = futures_util::stream::iter(wanted)
-        .map(|(base, (platforms, images))| async move {
-            let mut order: Vec<&String> = platforms.iter().filter(|p| *p != native).collect();
-            order.extend(platforms.get(native));
+    let work = wanted
+        .into_iter()
+        .flat_map(|(base, (platforms, images, engines))| {
+            engines
+                .into_iter()
+                .map(move |e| (base.clone(), platforms.clone(), images.clone(), e))
+        });
+    let mut pulls = futures_util::stream::iter(work)
+        .map(|(base, platforms, images, e)| async move {
+            let native = session.pool[e].native.to_string();
+            let mut order: Vec<&String> = platforms.iter().filter(|p| **p != native).collect();
+            order.extend(platforms.get(&native));
             for platform in order {
-                pull_one(session, registries, &base, platform, &images).await?;
+                pull_one(session, e, registries, &base, platform, &images).await?;
             }
             Ok::<(), Error>(())
         })
@@ -227,9 +238,28 @@ pub(super) async fn pull(session: &Session, selection: &[ImageIndex], jobs: usiz
     first_error.map_or(Ok(()), Err)
 }
 
+/// The engines of the pool that may build an image of `platforms` (`None`: the first engine's
+/// own): those that answer and build them all natively, else every one that answers.
+fn engines_for(session: &Session, platforms: &[Option<Platform>]) -> BTreeSet<usize> {
+    let alive: BTreeSet<usize> = (0..session.pool.len())
+        .filter(|&e| session.alive(e))
+        .collect();
+    let native: BTreeSet<usize> = alive
+        .iter()
+        .copied()
+        .filter(|&e| {
+            platforms
+                .iter()
+                .all(|p| session.pool[e].builds_natively(p.as_ref().unwrap_or(&session.native)))
+        })
+        .collect();
+    if native.is_empty() { alive } else { native }
+}
+
 /// Pull one base for one platform, retrying what may pass (no connection, a busy registry).
 async fn pull_one(
     session: &Session,
+    on: usize,
     registries: &Registries,
     base: &str,
     platform: &str,
@@ -244,10 +274,16 @@ async fn pull_one(
     let auth = credentials
         .as_ref()
         .map(|c| c.to_docker(&crate::registry::credentials::config_key(registry)));
+    // Several engines: say which one pulls.
+    let at = session
+        .engine_name(on)
+        .filter(|_| session.pool.len() > 1)
+        .map(|n| format!(" on {n}"))
+        .unwrap_or_default();
     session
         .reporter
-        .progress_note(&format!("pulling {base} ({platform})"));
-    let engine = &session.engine;
+        .progress_note(&format!("pulling {base} ({platform}){at}"));
+    let engine = &session.pool[on].api;
     let result = registries
         .retry()
         .run(|| async {
@@ -265,7 +301,7 @@ async fn pull_one(
             let digest = digest.map(|d| format!(" {d}")).unwrap_or_default();
             session
                 .reporter
-                .progress_note(&format!("pulled {base} ({platform}){digest}"));
+                .progress_note(&format!("pulled {base} ({platform}){digest}{at}"));
             Ok(())
         }
         Ok(Err(lost)) => Err(Error::Unreachable(lost)),

@@ -25,6 +25,7 @@ use crate::plan::{BuildPlan, ImageIndex};
 use crate::workspace::Workspace;
 
 pub use bases::check_classic;
+pub use moves::{holder, home};
 pub use prepare::prepare;
 pub use print::{PREPARE_NOT_RUN, print, print_without_engine};
 
@@ -144,8 +145,8 @@ pub struct ImageResult {
 pub struct Session {
     pub ws: Arc<Workspace>,
     pub plan: Arc<BuildPlan>,
-    /// The first engine of the pool: where the results are gathered, where `check` and
-    /// `--sbom-dir` read them.
+    /// The first engine of the pool: where the results are gathered. What reads a built
+    /// image afterwards asks [`holder`] for the engine that has it.
     pub engine: Arc<dyn EngineApi>,
     /// Every engine of the run (the first is [`Session::engine`]).
     pub pool: Vec<Member>,

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::{ImageResult, Session};
+use crate::engine::EngineApi;
 use crate::error::{Error, Result};
 use crate::output::EventKind;
 use crate::plan::{Image, ImageIndex};
@@ -71,6 +72,26 @@ pub(super) async fn bring(
     Ok(took)
 }
 
+/// The engine that holds a built image for what reads it after the run (`--check`,
+/// `--sbom-dir`, `licenses`): the one that built it (or found it up to date) while it answers,
+/// else the first engine that answers, where the gather put every image. One engine: that one.
+pub fn holder<'s>(session: &'s Session, result: &ImageResult) -> &'s dyn EngineApi {
+    let built_on = result
+        .engine
+        .as_deref()
+        .and_then(|name| session.pool.iter().position(|m| m.name == name))
+        .filter(|&e| session.alive(e));
+    &*session.pool[built_on.unwrap_or_else(|| home(session))].api
+}
+
+/// Where the results are gathered: the first engine of the pool that still answers (the first
+/// one when none does).
+pub fn home(session: &Session) -> usize {
+    (0..session.pool.len())
+        .find(|&e| session.alive(e))
+        .unwrap_or(0)
+}
+
 /// The engine of the pool that has image `id`: `own` first, else another that answers.
 pub(super) async fn holder_of(session: &Session, own: usize, id: &str) -> Result<Option<usize>> {
     if session.pool[own].api.image_id(id).await?.is_some() {
@@ -118,9 +139,10 @@ pub(super) async fn gather(
     if session.pool.len() < 2 {
         return Ok(());
     }
-    let Some(home) = (0..session.pool.len()).find(|&e| session.alive(e)) else {
+    let home = home(session);
+    if !session.alive(home) {
         return Ok(());
-    };
+    }
     let work: Vec<(usize, &ImageResult)> = results
         .iter()
         .enumerate()

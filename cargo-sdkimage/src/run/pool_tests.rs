@@ -71,8 +71,8 @@ fn options() -> BuildOptions {
     BuildOptions::plain(1)
 }
 
-/// Build the whole workspace at `dir` over `pool`.
-async fn build_over(dir: &std::path::Path, pool: Vec<Member>) -> (Arc<Session>, BuildRun) {
+/// A session over `pool` for the whole workspace at `dir`, and its selection.
+fn session_over(dir: &std::path::Path, pool: Vec<Member>) -> (Arc<Session>, Vec<ImageIndex>) {
     let target = Target {
         manifest_path: Some(dir.join("sdkimage-workspace.toml")),
         cwd: dir.to_path_buf(),
@@ -98,7 +98,13 @@ async fn build_over(dir: &std::path::Path, pool: Vec<Member>) -> (Arc<Session>, 
         builders,
         Platform::parse("linux/amd64").unwrap(),
     ));
-    let run = build(session.clone(), &l.selection, &options(), &BTreeMap::new())
+    (session, l.selection)
+}
+
+/// Build the whole workspace at `dir` over `pool`.
+async fn build_over(dir: &std::path::Path, pool: Vec<Member>) -> (Arc<Session>, BuildRun) {
+    let (session, selection) = session_over(dir, pool);
+    let run = build(session.clone(), &selection, &options(), &BTreeMap::new())
         .await
         .expect("the run ends");
     (session, run)
@@ -256,4 +262,57 @@ async fn an_image_up_to_date_on_another_engine_is_moved_not_rebuilt() {
     assert!(two.built.lock().unwrap().is_empty());
     assert_eq!(one.built.lock().unwrap().len(), built);
     assert!(results.values().all(|r| two.has(r.id.as_deref().unwrap())));
+}
+
+#[tokio::test]
+async fn what_reads_a_built_image_reads_it_where_it_is() {
+    let dir = workspace();
+    let slow = Duration::from_millis(200);
+    let one = Arc::new(FakeEngine::new("one", "linux/amd64").build_time(slow));
+    let two = Arc::new(FakeEngine::new("two", "linux/amd64").build_time(slow));
+    let (session, run) =
+        build_over(dir.path(), vec![member("one", &one), member("two", &two)]).await;
+    let on_two = run
+        .results
+        .iter()
+        .find(|r| r.engine.as_deref() == Some("two"))
+        .expect("the second engine built one");
+    let at = |api: &dyn EngineApi| api.host().host.clone();
+    // `--check`, `--sbom-dir` and `licenses` read an image on the engine that built it...
+    assert_eq!(at(holder(&session, on_two)), "fake://two");
+    // ... and, once that one is lost, on the first that answers (the gather put it there).
+    session.lose(1);
+    assert_eq!(at(holder(&session, on_two)), "fake://one");
+    session.lose(0);
+    assert_eq!(home(&session), 0);
+}
+
+#[tokio::test]
+async fn bases_are_pulled_on_every_engine_that_may_build_on_them() {
+    let dir = workspace();
+    std::fs::write(
+        dir.path().join("base/Dockerfile"),
+        "FROM fake.local/ext/os:1\nCOPY f /f\n",
+    )
+    .unwrap();
+    let one = Arc::new(FakeEngine::new("one", "linux/amd64"));
+    let two = Arc::new(FakeEngine::new("two", "linux/amd64"));
+    let arm = Arc::new(FakeEngine::new("arm", "linux/arm64"));
+    let mut arm_member = member("arm", &arm);
+    arm_member.native = Platform::parse("linux/arm64").unwrap();
+    arm_member.platforms = vec![arm_member.native.clone()];
+    let (session, selection) = session_over(
+        dir.path(),
+        vec![member("one", &one), member("two", &two), arm_member],
+    );
+    let mut opts = options();
+    opts.pull = true;
+    pull_then_prepare(&session, &selection, &opts)
+        .await
+        .expect("pulled");
+    let pulled = |f: &FakeEngine| f.pulled.lock().unwrap().clone();
+    // Both amd64 engines may build `base`; the arm64 one would only emulate it.
+    assert_eq!(pulled(&one), ["fake.local/ext/os:1 linux/amd64"]);
+    assert_eq!(pulled(&two), ["fake.local/ext/os:1 linux/amd64"]);
+    assert!(pulled(&arm).is_empty());
 }

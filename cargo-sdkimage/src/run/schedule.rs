@@ -206,6 +206,15 @@ impl Run<'_> {
         self.waiting.push(pos);
     }
 
+    /// Image `pos` moved to engine `to` (the gather while the run goes on): it holds it, if
+    /// that is still the image's result (not one lost and queued again since).
+    fn gathered(&mut self, (pos, to, id): (usize, usize, Option<String>)) {
+        let current = self.results[pos].as_ref().and_then(|r| r.id.as_ref());
+        if id.is_some() && current == id.as_ref() {
+            self.holders[pos].insert(to);
+        }
+    }
+
     /// Engine `e` is gone: the finished images only it held are queued again.
     fn lose(&mut self, e: usize, why: &str) {
         if !self.session.lose(e) {
@@ -266,6 +275,9 @@ pub async fn build(
         stopping: false,
     };
     let mut running: JoinSet<Attempt> = JoinSet::new();
+    // Images moved to the first engine as soon as they are built elsewhere (the gather, while
+    // the other builds still run): `(position, engine moved to, the id that arrived)`.
+    let mut gathering: JoinSet<(usize, usize, Option<String>)> = JoinSet::new();
     let mut handles: BTreeMap<usize, tokio::task::AbortHandle> = BTreeMap::new();
     let (lost_tx, mut lost_rx) = tokio::sync::mpsc::unbounded_channel();
     let watchdog = tokio::spawn(watch(session.clone(), lost_tx));
@@ -388,7 +400,21 @@ pub async fn build(
                     run.fail(pos, message);
                 } else {
                     run.holders[pos].insert(engine);
+                    let home = moves::home(&session);
+                    if opts.gather && result.id.is_some() && !run.holders[pos].contains(&home) {
+                        let (session, result) = (session.clone(), result.clone());
+                        gathering.spawn(async move {
+                            let moved = moves::bring(&session, engine, home, &result).await;
+                            (pos, home, moved.ok().and(result.id))
+                        });
+                    }
                     run.results[pos] = Some(result);
+                }
+            }
+            Some(gathered) = gathering.join_next(), if !gathering.is_empty() => {
+                // One that failed is moved again by the gather at the end.
+                if let Ok(gathered) = gathered {
+                    run.gathered(gathered);
                 }
             }
             Some((gone, why)) = lost_rx.recv() => {
@@ -413,7 +439,9 @@ pub async fn build(
                 // Dropping a build stops it on its engine (and the container of its running
                 // step, awaited before the process exits), whichever engine that is.
                 running.abort_all();
+                gathering.abort_all();
                 while running.join_next().await.is_some() {}
+                while gathering.join_next().await.is_some() {}
                 session.reporter.clear();
                 let name = crate::interrupt::name(signal);
                 let cancelled: Vec<usize> = run.running_on.iter().flatten().map(|(p, _)| *p).collect();
@@ -435,6 +463,12 @@ pub async fn build(
     for p in std::mem::take(&mut run.waiting) {
         if run.results[p].is_none() {
             run.results[p] = Some(ImageResult::skipped(selection[p], why.clone()));
+        }
+    }
+    // What was still moving to the first engine when the last build ended.
+    while let Some(gathered) = gathering.join_next().await {
+        if let Ok(gathered) = gathered {
+            run.gathered(gathered);
         }
     }
     if interrupted.is_none() && no_engine.is_none() && opts.gather {
