@@ -24,20 +24,28 @@ fn sample_layer(newer: u64) -> Vec<u8> {
     header.set_gid(5678);
     header.set_mtime(newer);
     header.set_cksum();
-    builder.append_data(&mut header, "usr/bin/new", &b"new"[..]).unwrap();
+    builder
+        .append_data(&mut header, "usr/bin/new", &b"new"[..])
+        .unwrap();
     let mut header = tar::Header::new_gnu();
     header.set_size(3);
     header.set_mode(0o600);
+    header.set_uid(0);
+    header.set_gid(0);
     header.set_mtime(1000);
     header.as_gnu_mut().unwrap().set_atime(newer);
     header.as_gnu_mut().unwrap().set_ctime(newer);
     header.set_cksum();
     let long = format!("var/{}/old", "x".repeat(150));
-    builder.append_data(&mut header, &long, &b"old"[..]).unwrap();
+    builder
+        .append_data(&mut header, &long, &b"old"[..])
+        .unwrap();
     let mut header = tar::Header::new_ustar();
     header.set_entry_type(tar::EntryType::Symlink);
     header.set_size(0);
     header.set_mode(0o777);
+    header.set_uid(0);
+    header.set_gid(0);
     header.set_mtime(newer);
     header.set_cksum();
     builder
@@ -64,8 +72,11 @@ fn entries(tar_bytes: &[u8]) -> Vec<Seen> {
             .pax_extensions()
             .unwrap()
             .map(|p| {
-                p.map(|r| format!("{}={}", r.unwrap().key().unwrap(), r.unwrap().value().unwrap()))
-                    .collect()
+                p.map(|r| {
+                    let r = r.unwrap();
+                    format!("{}={}", r.key().unwrap(), r.value().unwrap())
+                })
+                .collect()
             })
             .unwrap_or_default();
         let header = entry.header().clone();
@@ -100,14 +111,18 @@ fn mtimes_after_the_epoch_are_clamped_and_the_rest_kept() {
     assert_eq!((after[0].2, after[0].3), (1234, 5678));
     assert_eq!(
         after[0].5,
-        vec![format!("mtime={EPOCH}"), "SCHILY.xattr.user.k=v".to_string()],
+        vec![
+            format!("mtime={EPOCH}"),
+            "SCHILY.xattr.user.k=v".to_string()
+        ],
         "atime and ctime records go, the xattr stays"
     );
     assert_eq!(after[1].1, 1000, "an older mtime is kept");
     assert!(after[1].0.ends_with("/old") && after[1].0.len() > 150);
     assert_eq!(after[2].1, EPOCH);
     // GNU atime/ctime fields are zeroed.
-    let mut archive = tar::Archive::new(&rewritten(&input, EPOCH)[..]);
+    let bytes = rewritten(&input, EPOCH);
+    let mut archive = tar::Archive::new(&bytes[..]);
     let gnu = archive
         .entries()
         .unwrap()
@@ -144,7 +159,10 @@ fn the_same_content_at_different_times_gives_the_same_bytes() {
         Ok(Box::new(std::io::Cursor::new(input_b)))
     })
     .unwrap();
-    assert_eq!((&x.diff_id, &x.digest, x.size), (&y.diff_id, &y.digest, y.size));
+    assert_eq!(
+        (&x.diff_id, &x.digest, x.size),
+        (&y.diff_id, &y.digest, y.size)
+    );
     assert_eq!(x.diff_id, sha256_digest(&a));
     // The blob is a deterministic gzip: no name, mtime 0, and it decompresses to the tar.
     let compressed = std::fs::read(&blob).unwrap();
@@ -189,7 +207,9 @@ fn pax_records_are_length_prefixed_exactly() {
         let text = String::from_utf8(out.clone()).unwrap();
         let (len, _) = text.split_once(' ').unwrap();
         assert_eq!(len.parse::<usize>().unwrap(), out.len(), "{value_len}");
-        let parsed: Vec<_> = tar::PaxExtensions::new(&out).map(|r| r.unwrap().value_bytes().to_vec()).collect();
+        let parsed: Vec<_> = tar::PaxExtensions::new(&out)
+            .map(|r| r.unwrap().value_bytes().to_vec())
+            .collect();
         assert_eq!(parsed, vec![value]);
     }
 }
@@ -206,7 +226,10 @@ fn config_times_and_diff_ids_are_replaced() {
     assert_eq!(value["history"][0]["created"], "2023-11-14T22:13:20Z");
     assert_eq!(value["history"][1]["created"], "2023-11-14T22:13:20Z");
     assert_eq!(value["history"][0]["created_by"], "COPY a");
-    assert_eq!(value["rootfs"]["diff_ids"], serde_json::json!(["sha256:new"]));
+    assert_eq!(
+        value["rootfs"]["diff_ids"],
+        serde_json::json!(["sha256:new"])
+    );
     assert_eq!(value["config"]["Env"][0], "A=1");
     assert!(value.get("container").is_none() && value.get("docker_version").is_none());
     assert!(rewrite_config(b"[]", EPOCH, &[]).is_err());
@@ -253,7 +276,10 @@ fn base_layers_pass_through_and_the_manifest_is_oci() {
     assert_eq!(manifest["mediaType"], OCI_MANIFEST);
     assert_eq!(manifest["config"]["mediaType"], OCI_CONFIG);
     assert_eq!(manifest["config"]["digest"], sha256_digest(&a.config));
-    assert_eq!(manifest["layers"][1]["digest"], a.layers[1].descriptor.digest);
+    assert_eq!(
+        manifest["layers"][1]["digest"],
+        a.layers[1].descriptor.digest
+    );
     assert_eq!(a.manifest.digest, sha256_digest(&a.manifest.bytes));
     let config: serde_json::Value = serde_json::from_slice(&a.config).unwrap();
     assert_eq!(config["rootfs"]["diff_ids"][1], a.layers[1].diff_id);
@@ -291,4 +317,72 @@ fn base_layers_pass_through_and_the_manifest_is_oci() {
         one.diff_ids.iter().collect::<Vec<_>>()
     );
     assert_ne!(d.manifest.digest, a.manifest.digest);
+}
+
+/// The real engine: the same files copied with other mtimes (two image ids, two `created`)
+/// normalise to one manifest digest.
+#[tokio::test]
+async fn two_builds_of_the_same_files_normalise_to_one_digest() {
+    let engine = crate::engine::Engine::connect()
+        .await
+        .unwrap_or_else(|e| panic!("this test needs a running Docker engine: {e}"));
+    let unique = format!("{} {:?}", std::process::id(), std::time::SystemTime::now());
+    let build = |mtime: u64| {
+        let mut tar = tar::Builder::new(Vec::new());
+        for (name, data) in [
+            ("Dockerfile", "FROM scratch\nCOPY a /a\n"),
+            ("a", unique.as_str()),
+        ] {
+            let mut header = tar::Header::new_ustar();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_uid(0);
+            header.set_gid(0);
+            header.set_mtime(mtime);
+            header.set_cksum();
+            tar.append_data(&mut header, name, data.as_bytes()).unwrap();
+        }
+        bytes::Bytes::from(tar.into_inner().unwrap())
+    };
+    let request = crate::engine::BuildRequest {
+        builder: crate::engine::Builder::Classic,
+        dockerfile: "Dockerfile".into(),
+        no_cache: true,
+        ..Default::default()
+    };
+    let mut ids = Vec::new();
+    for mtime in [EPOCH + 100, EPOCH + 200] {
+        let context = build(mtime);
+        let id = engine
+            .build_to_id(&request, futures_util::stream::once(async { Ok(context) }))
+            .await
+            .expect("test image builds");
+        ids.push(id);
+    }
+    assert_ne!(ids[0], ids[1], "the engine's ids differ");
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let mut digests = Vec::new();
+    for id in &ids {
+        let image = crate::oci::archive::export_and_open(&engine, id, &dir.path().join("x"))
+            .await
+            .unwrap();
+        let opts = Options {
+            epoch: Some(EPOCH),
+            base: &[],
+            cache: &cache,
+        };
+        let normalized = normalize(&image, &opts).unwrap();
+        // Every mtime in the pushed layer is at most the epoch.
+        let blob = std::fs::read(normalized.layers[0].blob.as_ref().unwrap()).unwrap();
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&blob[..]));
+        for entry in archive.entries().unwrap() {
+            assert!(entry.unwrap().header().mtime().unwrap() <= EPOCH);
+        }
+        digests.push(normalized.manifest.digest);
+    }
+    assert_eq!(digests[0], digests[1]);
+    for id in &ids {
+        let _ = engine.remove_image_forced(id).await;
+    }
 }
