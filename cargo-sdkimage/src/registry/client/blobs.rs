@@ -26,11 +26,12 @@ pub enum BlobSource<'a> {
 }
 
 impl RegistryClient {
-    /// Whether `repository` has blob `digest`.
+    /// Whether `repository` has blob `digest`. Asked with push access: it comes before an
+    /// upload, which then reuses the same token, and a refusal names the push.
     pub async fn has_blob(&self, repository: &str, digest: &str) -> Result<bool> {
         let url = format!("{}/v2/{repository}/blobs/{digest}", self.base);
         let head = self
-            .retried(|| self.attempt(Method::HEAD, &url, repository, Access::Pull, None))
+            .retried(|| self.attempt(Method::HEAD, &url, repository, Access::Push, None))
             .await;
         match head {
             Ok(_) => Ok(true),
