@@ -369,6 +369,16 @@ struct PublishArgs {
     no_staging: bool,
     #[command(flatten)]
     sign: SignArgs,
+    /// Who uploads the images: this tool (normalised, reproducible digests) or the engine's
+    /// own push (for registries our client cannot serve).
+    #[arg(long, value_enum, value_name = "WHO", default_value = "tool")]
+    push_via: PushViaArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PushViaArg {
+    Tool,
+    Engine,
 }
 
 impl PublishArgs {
@@ -378,6 +388,11 @@ impl PublishArgs {
             staging_tag: (!self.no_staging).then(|| self.staging_tag.clone()),
             dry_run,
             sign: self.sign.to_lib(),
+            push_via: match self.push_via {
+                PushViaArg::Tool => sdkimage::publish::PushVia::Tool,
+                PushViaArg::Engine => sdkimage::publish::PushVia::Engine,
+            },
+            ..PublishOptions::default()
         }
     }
 }

@@ -370,6 +370,7 @@ pub async fn build(
                 };
                 // The publish watches for signals itself: it never stops half-way through
                 // pointing the release tags.
+                let push = &for_workspace(push, &session.ws)?;
                 match publish_images(
                     holders,
                     &session.plan,
@@ -400,6 +401,8 @@ pub async fn build(
             meta.pushed = true;
             meta.containerimage_digest = Some(p.digest.clone());
             meta.signatures = p.signatures.clone();
+            meta.normalized = Some(p.normalized);
+            meta.epoch = p.epoch.filter(|_| p.normalized);
             for (platform, digest) in &p.platforms {
                 if let Some(entry) = meta.platforms.get_mut(platform) {
                     entry.digest = Some(digest.clone());
@@ -458,6 +461,8 @@ pub fn metadata_of(plan: &BuildPlan, results: &[ImageResult]) -> Vec<(String, Im
                 engine: r.engine.clone(),
                 requeued_from: r.requeued_from.clone(),
                 signatures: Vec::new(),
+                normalized: None,
+                epoch: None,
             };
             (img.name.clone(), meta)
         })
@@ -500,6 +505,21 @@ fn summarize(
     session
         .reporter
         .summary(&counts, Some(rows.as_slice()), elapsed);
+}
+
+/// `opts` with what our own push takes from the workspace: the epoch (`SOURCE_DATE_EPOCH`,
+/// else the commit's time; without either, or with `reproducible = false` in the workspace's
+/// settings, nothing is normalised) and the cache folder.
+fn for_workspace(
+    opts: &PublishOptions,
+    ws: &crate::workspace::Workspace,
+) -> Result<PublishOptions> {
+    let mut opts = opts.clone();
+    opts.cache_dir = ws.state_dir().join("oci");
+    if opts.push_via == publish::PushVia::Tool && ws.config.reproducible != Some(false) {
+        opts.epoch = crate::provenance::epoch_seconds(&ws.root)?;
+    }
+    Ok(opts)
 }
 
 /// Phase one and two of a publish, with the registries of the environment.
@@ -606,6 +626,7 @@ pub async fn push(
     }
     // Nothing is built: no builder to choose, no session to set up.
     let holders = publish::Holders::one(&engine);
+    let opts = &for_workspace(opts, &l.ws)?;
     let pushed = publish_images(holders, &l.plan, &built, opts, &tally, &interrupt).await;
     let written = match metadata_file {
         Some(path) if !opts.dry_run => {

@@ -21,6 +21,7 @@ pub mod labels;
 pub mod licenses;
 pub mod manifest;
 pub mod masking;
+pub mod oci;
 pub mod output;
 pub mod paths;
 pub mod plan;

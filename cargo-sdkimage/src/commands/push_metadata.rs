@@ -48,6 +48,8 @@ pub(super) fn push_metadata(
                 engine: None,
                 requeued_from: Vec::new(),
                 signatures: published.map(|p| p.signatures.clone()).unwrap_or_default(),
+                normalized: published.map(|p| p.normalized),
+                epoch: published.and_then(|p| p.epoch.filter(|_| p.normalized)),
             };
             (img.name.clone(), meta)
         })

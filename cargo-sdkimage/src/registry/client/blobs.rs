@@ -1,62 +1,116 @@
-//! Blobs: what storing a small artifact (a signature image) needs besides manifests: check,
-//! upload in one request (monolithic), read back checked against its digest.
+//! Blobs: `HEAD` to ask whether a repository has one, uploads (`POST` an upload session,
+//! then one `PUT` of the whole blob, streamed from its file: the monolithic upload every
+//! Registry API v2 server serves, in two requests), and small blobs (a signature image's)
+//! stored and read back checked against their digest.
+
+use std::path::Path;
+use std::time::Duration;
 
 use bytes::Bytes;
-use reqwest::Method;
+use reqwest::header::{CONTENT_LENGTH, CONTENT_TYPE, LOCATION};
+use reqwest::{Method, StatusCode};
 
-use super::{Access, RegistryClient, RegistryManifest, sha256_digest};
+use super::{Access, RegistryClient, sha256_digest};
 use crate::error::{Error, Result};
 use crate::registry::Failure;
 
+/// How long one blob PUT may take: a layer of gigabytes to a distant registry.
+const UPLOAD_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// Where the bytes of a blob come from.
+#[derive(Debug, Clone, Copy)]
+pub enum BlobSource<'a> {
+    /// A file, streamed (a compressed layer).
+    File(&'a Path),
+    /// Small bytes in memory (a config).
+    Bytes(&'a Bytes),
+}
+
 impl RegistryClient {
-    /// Whether `repository` has blob `digest`.
+    /// Whether `repository` has blob `digest`. Asked with push access: it comes before an
+    /// upload, which then reuses the same token, and a refusal names the push.
     pub async fn has_blob(&self, repository: &str, digest: &str) -> Result<bool> {
         let url = format!("{}/v2/{repository}/blobs/{digest}", self.base);
-        match self
-            .retried(|| self.attempt(Method::HEAD, &url, repository, Access::Pull, None))
-            .await
-        {
+        let head = self
+            .retried(|| self.attempt(Method::HEAD, &url, repository, Access::Push, None))
+            .await;
+        match head {
             Ok(_) => Ok(true),
             Err(Failure::NotFound(_)) => Ok(false),
-            Err(f) => Err(self.error(f, &format!("cannot read blob {digest} of {repository}"))),
+            Err(f) => Err(self.error(f, &format!("cannot ask for {digest} in {repository}"))),
         }
+    }
+
+    /// Upload blob `digest` (`size` bytes from `source`) into `repository`. The registry checks
+    /// the digest; a failed attempt starts a new upload session.
+    pub async fn upload_blob(
+        &self,
+        repository: &str,
+        digest: &str,
+        size: u64,
+        source: BlobSource<'_>,
+    ) -> Result<()> {
+        let start = format!("{}/v2/{repository}/blobs/uploads/", self.base);
+        let uploaded = self
+            .retried(|| async {
+                let session = self
+                    .attempt(Method::POST, &start, repository, Access::Push, None)
+                    .await?;
+                let location = session
+                    .headers()
+                    .get(LOCATION)
+                    .and_then(|l| l.to_str().ok())
+                    .ok_or_else(|| {
+                        Failure::Other("the registry opened no upload session (no Location)".into())
+                    })?;
+                let mut url = match location.starts_with('/') {
+                    true => format!("{}{location}", self.base),
+                    false => location.to_string(),
+                };
+                url.push(if url.contains('?') { '&' } else { '?' });
+                url.push_str("digest=");
+                url.push_str(digest);
+                let response = self
+                    .attempt_with(Method::PUT, &url, repository, Access::Push, |request| {
+                        let request = request
+                            .timeout(UPLOAD_TIMEOUT)
+                            .header(CONTENT_TYPE, "application/octet-stream")
+                            .header(CONTENT_LENGTH, size);
+                        Ok(match source {
+                            BlobSource::Bytes(bytes) => request.body(bytes.clone()),
+                            BlobSource::File(path) => {
+                                let file = std::fs::File::open(path).map_err(|e| {
+                                    Failure::Other(format!("cannot read {}: {e}", path.display()))
+                                })?;
+                                request.body(reqwest::Body::from(tokio::fs::File::from_std(file)))
+                            }
+                        })
+                    })
+                    .await?;
+                match response.status() {
+                    StatusCode::CREATED | StatusCode::NO_CONTENT | StatusCode::OK => Ok(()),
+                    other => Err(Failure::Other(format!(
+                        "the registry answered the upload with HTTP {other}"
+                    ))),
+                }
+            })
+            .await;
+        uploaded.map_err(|f| match f {
+            Failure::Other(m) if m.starts_with("cannot read ") => Error::Failed(m),
+            f => self.error(f, &format!("cannot upload {digest} into {repository}")),
+        })
     }
 
     /// Store `bytes` as a blob of `repository` (nothing is sent when it is already there);
     /// its digest.
     pub async fn put_blob(&self, repository: &str, bytes: &[u8]) -> Result<String> {
         let digest = sha256_digest(bytes);
-        if self.has_blob(repository, &digest).await? {
-            return Ok(digest);
+        if !self.has_blob(repository, &digest).await? {
+            let body = Bytes::copy_from_slice(bytes);
+            let size = body.len() as u64;
+            self.upload_blob(repository, &digest, size, BlobSource::Bytes(&body))
+                .await?;
         }
-        let what = format!("cannot upload blob {digest} to {repository}");
-        let start = format!("{}/v2/{repository}/blobs/uploads/", self.base);
-        let response = self
-            .retried(|| self.attempt(Method::POST, &start, repository, Access::Push, None))
-            .await
-            .map_err(|f| self.error(f, &what))?;
-        let location = response
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|l| l.to_str().ok())
-            .map(|l| match l.starts_with('/') {
-                true => format!("{}{l}", self.base),
-                false => l.to_string(),
-            })
-            .ok_or_else(|| {
-                Error::Failed(format!("{what}: the registry sent no upload location"))
-            })?;
-        let separator = if location.contains('?') { '&' } else { '?' };
-        let url = format!("{location}{separator}digest={digest}");
-        let body = RegistryManifest {
-            bytes: Bytes::copy_from_slice(bytes),
-            media_type: "application/octet-stream".to_string(),
-            digest: digest.clone(),
-        };
-        // An upload session is single-use: no retry of the PUT.
-        self.attempt(Method::PUT, &url, repository, Access::Push, Some(&body))
-            .await
-            .map_err(|f| self.error(f, &what))?;
         Ok(digest)
     }
 
