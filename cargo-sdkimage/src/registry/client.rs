@@ -647,5 +647,6 @@ fn form_encode(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
+mod read_blob;
 #[cfg(test)]
 mod tests;
