@@ -1,0 +1,136 @@
+//! `diff A B` through the built binary, against the real engine and the shared test registry:
+//! two builds of a fixture whose `RUN` writes the time differ in that one file; an image
+//! against itself does not; the same image read from the registry and from the engine; bad
+//! references are exit 2, an unreachable registry exit 3.
+
+use sdkimage::output::diff::{FileChange, ImageDiff};
+
+use crate::support::{Repo, Run, parse_checked};
+
+/// `build --no-cache --push --tag <tag>`, which must succeed: the pushed reference.
+fn build_and_push(repo: &Repo, tag: &str) -> String {
+    repo.run(&[
+        "build",
+        "--no-cache",
+        "--push",
+        "--tag",
+        tag,
+        "--progress",
+        "none",
+    ])
+    .success();
+    repo.image_ref("stamp_sdk", tag)
+}
+
+/// `diff --message-format json <args>`: the run and its diff (checked against the schema).
+fn diff_json(repo: &Repo, args: &[&str]) -> (Run, ImageDiff) {
+    let run = repo.run(&[&["diff", "--message-format", "json"], args].concat());
+    let diff = parse_checked("diff", &run.stdout());
+    (run, diff)
+}
+
+/// The paths that differ in more than their mtime, over every layer.
+fn changed_beyond_mtime(diff: &ImageDiff) -> Vec<String> {
+    diff.layers
+        .iter()
+        .flat_map(|l| &l.files)
+        .filter(|f| f.change != FileChange::Changed || f.differs != ["mtime"])
+        .map(|f| f.path.clone())
+        .collect()
+}
+
+#[test]
+fn two_builds_of_a_stamping_run_differ_in_that_file_only() {
+    let repo = Repo::in_registry("stamp");
+    let a = build_and_push(&repo, "a");
+    let b = build_and_push(&repo, "b");
+    let (run, diff) = diff_json(
+        &repo,
+        &[&a, &b, "--a-from", "registry", "--b-from", "registry"],
+    );
+    run.expect_code(1);
+    assert!(!diff.same, "{diff:#?}");
+    assert_eq!(diff.same_manifest, Some(false));
+    // The engine writes each layer's directories with the time of the build, so they differ
+    // in their mtime; /stamp alone differs in more.
+    assert_eq!(changed_beyond_mtime(&diff), ["stamp"], "{diff:#?}");
+    let stamp = diff
+        .layers
+        .iter()
+        .flat_map(|l| &l.files)
+        .find(|f| f.path == "stamp")
+        .unwrap();
+    assert!(stamp.differs.contains(&"content".to_string()), "{stamp:?}");
+    let (sa, sb) = (stamp.a.as_ref().unwrap(), stamp.b.as_ref().unwrap());
+    assert_ne!(sa.sha256, sb.sha256);
+    assert_eq!((sa.kind.as_str(), sa.mode), ("file", 0o644));
+
+    // The human output names the file too.
+    let human = repo.run(&[
+        "diff", &a, &b, "--a-from", "registry", "--b-from", "registry",
+    ]);
+    human.expect_code(1);
+    assert!(human.stdout().contains("/stamp  "), "{}", human.stdout());
+}
+
+#[test]
+fn an_image_against_itself_and_across_engine_and_registry_is_the_same() {
+    let repo = Repo::in_registry("stamp");
+    let a = build_and_push(&repo, "a");
+    let (run, diff) = diff_json(
+        &repo,
+        &[&a, &a, "--a-from", "registry", "--b-from", "registry"],
+    );
+    run.expect_code(0);
+    assert!(
+        diff.same && diff.layers.is_empty() && diff.config.is_empty(),
+        "{diff:#?}"
+    );
+    assert_eq!(diff.same_manifest, Some(true));
+    let human = repo.run(&[
+        "diff", &a, &a, "--a-from", "registry", "--b-from", "registry",
+    ]);
+    human.expect_code(0);
+    assert!(
+        human.stdout().contains("same content"),
+        "{}",
+        human.stdout()
+    );
+}
+
+#[test]
+fn bad_references_are_exit_2_and_an_unreachable_registry_exit_3() {
+    let repo = Repo::new("stamp");
+    let run = repo.run(&["diff", "Not A Ref", "localhost:5000/x:1"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr()
+            .contains("A \"Not A Ref\" is not an image reference"),
+        "{}",
+        run.stderr()
+    );
+    let missing = format!("{}/nothing-here:1", crate::support::test_registry());
+    let run = repo.run(&["diff", &missing, &missing, "--a-from", "registry"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr().contains("has no such manifest"),
+        "{}",
+        run.stderr()
+    );
+    // Port 9 (discard) on loopback: nothing listens there.
+    let run = repo.run(&[
+        "diff",
+        "127.0.0.1:9/x:1",
+        "127.0.0.1:9/x:1",
+        "--a-from",
+        "registry",
+        "--b-from",
+        "registry",
+    ]);
+    run.expect_code(3);
+    assert!(
+        run.stderr().contains("cannot reach the registry"),
+        "{}",
+        run.stderr()
+    );
+}
