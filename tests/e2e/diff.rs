@@ -3,7 +3,7 @@
 //! against itself does not; the same image read from the registry and from the engine; bad
 //! references are exit 2, an unreachable registry exit 3.
 
-use sdkimage::output::diff::{FileChange, ImageDiff};
+use sdkimage::output::diff::{DiffSource, FileChange, ImageDiff};
 
 use crate::support::{Repo, Run, parse_checked};
 
@@ -65,6 +65,16 @@ fn two_builds_of_a_stamping_run_differ_in_that_file_only() {
     assert_ne!(sa.sha256, sb.sha256);
     assert_eq!((sa.kind.as_str(), sa.mode), ("file", 0o644));
 
+    // Read from the engine (which holds both: `auto`), the same file differs.
+    let (run, local) = diff_json(&repo, &[&a, &b]);
+    run.expect_code(1);
+    assert_eq!(
+        (local.a.source, local.b.source),
+        (DiffSource::Engine, DiffSource::Engine)
+    );
+    assert_eq!(local.same_manifest, None);
+    assert_eq!(changed_beyond_mtime(&local), ["stamp"], "{local:#?}");
+
     // The human output names the file too.
     let human = repo.run(&[
         "diff", &a, &b, "--a-from", "registry", "--b-from", "registry",
@@ -106,6 +116,13 @@ fn bad_references_are_exit_2_and_an_unreachable_registry_exit_3() {
     assert!(
         run.stderr()
             .contains("A \"Not A Ref\" is not an image reference"),
+        "{}",
+        run.stderr()
+    );
+    let run = repo.run(&["diff", "localhost:5000/x:1", "a@sha256:12"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr().contains("B \"a@sha256:12\""),
         "{}",
         run.stderr()
     );

@@ -262,18 +262,37 @@ impl RegistryClient {
         access: Access,
         body: Option<&RegistryManifest>,
     ) -> std::result::Result<Response, Failure> {
+        self.attempt_with(method, url, repository, access, |request| {
+            Ok(match body {
+                Some(manifest) => request
+                    .header(CONTENT_TYPE, &manifest.media_type)
+                    .body(manifest.bytes.clone()),
+                None => request,
+            })
+        })
+        .await
+    }
+
+    /// [`Self::attempt`] with the request finished by `finish` (a body, headers), called
+    /// again for each try.
+    async fn attempt_with(
+        &self,
+        method: Method,
+        url: &str,
+        repository: &str,
+        access: Access,
+        finish: impl Fn(
+            reqwest::RequestBuilder,
+        ) -> std::result::Result<reqwest::RequestBuilder, Failure>,
+    ) -> std::result::Result<Response, Failure> {
         let mut fresh = false;
         loop {
             let auth = self.authorization(repository, access, fresh).await?;
-            let mut request = self
+            let request = self
                 .http
                 .request(method.clone(), url)
                 .header(ACCEPT, MANIFEST_TYPES.join(", "));
-            if let Some(manifest) = body {
-                request = request
-                    .header(CONTENT_TYPE, &manifest.media_type)
-                    .body(manifest.bytes.clone());
-            }
+            let mut request = finish(request)?;
             if let Some(auth) = &auth {
                 request = request.header(AUTHORIZATION, auth);
             }
@@ -647,6 +666,9 @@ fn form_encode(pairs: &[(&str, &str)]) -> String {
         .join("&")
 }
 
+mod blobs;
+pub use blobs::BlobSource;
 mod read_blob;
+
 #[cfg(test)]
 mod tests;
