@@ -325,6 +325,11 @@ struct BuildArgs {
     /// Check each built image against its contract (see `check`) before anything is pushed.
     #[arg(long)]
     check: bool,
+    /// Build with no cache, then compare each image, normalised as a push makes it, with the
+    /// manifest its registry holds under its ref (this version): exit 0 when the digests are
+    /// equal, 1 with the `diff` when not.
+    #[arg(long, conflicts_with_all = ["push", "print", "dry_run"])]
+    reproduce: bool,
     /// With --check: seconds each program run for a check may take.
     #[arg(long, value_name = "SECONDS", default_value_t = 60, requires = "check", value_parser = clap::value_parser!(u64).range(1..))]
     check_timeout: u64,
@@ -752,9 +757,15 @@ async fn run(
             target.plan.pull_licenses = build.pull_licenses;
             let mut cmd = build.to_lib();
             cmd.build.raw_stream = raw_stream;
-            commands::build(&target, &cmd, reporter, interrupt)
-                .await
-                .map(|_| ())
+            if build.reproduce {
+                cmd.build.no_cache = true;
+                cmd.build.force = true;
+            }
+            let results = commands::build(&target, &cmd, reporter.clone(), interrupt).await?;
+            match build.reproduce {
+                true => commands::diff::reproduce(&target, &results, &*reporter).await,
+                false => Ok(()),
+            }
         }
         Command::Push {
             target,

@@ -151,3 +151,33 @@ fn bad_references_are_exit_2_and_an_unreachable_registry_exit_3() {
         run.stderr()
     );
 }
+
+#[test]
+fn build_reproduce_fails_with_the_diff_when_a_run_writes_the_time() {
+    let repo = Repo::in_registry("stamp");
+    let epoch = [("SOURCE_DATE_EPOCH", "1700000000")];
+    // Nothing pushed under this version yet: nothing to compare with.
+    let run = repo.run_with(
+        &["build", "--reproduce", "--tag", "r", "--progress", "none"],
+        &epoch,
+    );
+    run.expect_code(1);
+    assert!(
+        run.stderr()
+            .contains("has no such manifest (push this version first)"),
+        "{}",
+        run.stderr()
+    );
+    build_and_push(&repo, "r");
+    let run = repo.run_with(
+        &["build", "--reproduce", "--tag", "r", "--progress", "none"],
+        &epoch,
+    );
+    run.expect_code(1);
+    assert!(run.stdout().contains("/stamp  "), "{}", run.stdout());
+    assert!(
+        run.stderr().contains("not reproduced (epoch 1700000000)"),
+        "{}",
+        run.stderr()
+    );
+}

@@ -115,3 +115,99 @@ async fn read_side(
         ))),
     }
 }
+
+/// `build --reproduce`, after the builds (with no cache): each built image normalised as a
+/// push would make it (`oci::normalize`, without pushing) and its manifest digest compared
+/// with the one its registry holds under its first ref (the image's ref at this version).
+/// Equal: a note. Not equal: the diff between the two is printed and the run fails (exit 1).
+pub async fn reproduce(
+    target: &super::Target,
+    results: &[crate::run::ImageResult],
+    sink: &dyn EventSink,
+) -> Result<()> {
+    let l = super::load(target)?;
+    let engine = Engine::connect().await?;
+    let registries = Registries::from_env()?.with_insecure(&engine.insecure_registries().await?);
+    let platform = Platform::of_engine(&engine.platform().await?);
+    let epoch = epoch(&l.ws.root)?;
+    let cache = l.ws.state_dir().join("oci");
+    let mut differ = Vec::new();
+    for result in results {
+        let Some(id) = &result.id else { continue };
+        let image = l.plan.image(result.image);
+        let Some(reference) = image.refs.first() else {
+            continue;
+        };
+        let text = reference.to_string();
+        let parsed = parse("the image's ref", &text)?;
+        let Some(pushed) = diff::registry::read(&registries, &parsed, &text, &platform).await?
+        else {
+            return Err(Error::Failed(format!(
+                "cannot check that {text} reproduces: its registry has no such manifest (push this version first)"
+            )));
+        };
+        let dir = tempfile::Builder::new()
+            .prefix("sdkimage-reproduce-")
+            .tempdir()
+            .map_err(|e| Error::io("cannot make a temporary folder for an exported image", e))?;
+        let exported = std::sync::Arc::new(
+            crate::oci::archive::export_and_open(&engine, id, dir.path()).await?,
+        );
+        let normalized = {
+            let exported = exported.clone();
+            let cache = cache.clone();
+            tokio::task::spawn_blocking(move || {
+                crate::oci::normalize(
+                    &exported,
+                    &crate::oci::normalize::Options {
+                        epoch: Some(epoch),
+                        base: &[],
+                        cache: &cache,
+                    },
+                )
+            })
+            .await
+            .map_err(|e| Error::Failed(format!("normalising {text} stopped: {e}")))??
+        };
+        let local = diff::engine::normalized(&format!("{text} (built)"), exported, &normalized)?;
+        if pushed.side.manifest_digest.as_deref() == Some(normalized.manifest.digest.as_str()) {
+            sink.note(&format!(
+                "reproduced {text}: {} (epoch {epoch})",
+                normalized.manifest.digest
+            ));
+            continue;
+        }
+        let found = diff::compare(&local, &pushed).await?;
+        if sink.json() {
+            let line = serde_json::to_string(&found).map_err(|e| Error::Failed(e.to_string()))?;
+            sink.data(&format!("{line}\n"));
+        } else {
+            sink.data(&crate::report::diff::diff_text(&found));
+        }
+        differ.push(format!(
+            "{text}: built {}, pushed {}",
+            normalized.manifest.digest,
+            pushed.side.manifest_digest.unwrap_or_default()
+        ));
+        drop(dir);
+    }
+    if differ.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::Failed(format!(
+            "not reproduced (epoch {epoch}): {}",
+            differ.join("; ")
+        )))
+    }
+}
+
+/// The epoch a normalising push uses: `SOURCE_DATE_EPOCH`, else the commit's time (through
+/// `provenance::created`, the one rule).
+fn epoch(root: &std::path::Path) -> Result<u64> {
+    let created = crate::provenance::created(root)?;
+    humantime::parse_rfc3339(&created)
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+        .ok_or_else(|| Error::Failed(format!("cannot read the epoch {created}")))
+}
