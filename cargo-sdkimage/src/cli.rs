@@ -417,6 +417,16 @@ struct PublishArgs {
     /// Push release tags directly (registries with immutable tags).
     #[arg(long)]
     no_staging: bool,
+    /// Who uploads the images: this tool (normalised, reproducible digests) or the engine's
+    /// own push (for registries our client cannot serve).
+    #[arg(long, value_enum, value_name = "WHO", default_value = "tool")]
+    push_via: PushViaArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum PushViaArg {
+    Tool,
+    Engine,
 }
 
 impl PublishArgs {
@@ -425,6 +435,11 @@ impl PublishArgs {
             jobs,
             staging_tag: (!self.no_staging).then(|| self.staging_tag.clone()),
             dry_run,
+            push_via: match self.push_via {
+                PushViaArg::Tool => sdkimage::publish::PushVia::Tool,
+                PushViaArg::Engine => sdkimage::publish::PushVia::Engine,
+            },
+            ..PublishOptions::default()
         }
     }
 }

@@ -368,6 +368,7 @@ pub async fn build(
                 };
                 // The publish watches for signals itself: it never stops half-way through
                 // pointing the release tags.
+                let push = &for_workspace(push, &session.ws)?;
                 match publish_images(
                     holders,
                     &session.plan,
@@ -397,6 +398,8 @@ pub async fn build(
             meta.digest = Some(p.digest.clone());
             meta.pushed = true;
             meta.containerimage_digest = Some(p.digest.clone());
+            meta.normalized = Some(p.normalized);
+            meta.epoch = p.epoch.filter(|_| p.normalized);
             for (platform, digest) in &p.platforms {
                 if let Some(entry) = meta.platforms.get_mut(platform) {
                     entry.digest = Some(digest.clone());
@@ -454,6 +457,8 @@ pub fn metadata_of(plan: &BuildPlan, results: &[ImageResult]) -> Vec<(String, Im
                 bases: r.bases.clone(),
                 engine: r.engine.clone(),
                 requeued_from: r.requeued_from.clone(),
+                normalized: None,
+                epoch: None,
             };
             (img.name.clone(), meta)
         })
@@ -496,6 +501,21 @@ fn summarize(
     session
         .reporter
         .summary(&counts, Some(rows.as_slice()), elapsed);
+}
+
+/// `opts` with what our own push takes from the workspace: the epoch (`SOURCE_DATE_EPOCH`,
+/// else the commit's time; without either, or with `reproducible = false` in the workspace's
+/// settings, nothing is normalised) and the cache folder.
+fn for_workspace(
+    opts: &PublishOptions,
+    ws: &crate::workspace::Workspace,
+) -> Result<PublishOptions> {
+    let mut opts = opts.clone();
+    opts.cache_dir = ws.state_dir().join("oci");
+    if opts.push_via == publish::PushVia::Tool && ws.config.reproducible != Some(false) {
+        opts.epoch = crate::provenance::epoch_seconds(&ws.root)?;
+    }
+    Ok(opts)
 }
 
 /// Phase one and two of a publish, with the registries of the environment.
@@ -597,6 +617,7 @@ pub async fn push(
     }
     // Nothing is built: no builder to choose, no session to set up.
     let holders = publish::Holders::one(&engine);
+    let opts = &for_workspace(opts, &l.ws)?;
     let pushed = publish_images(holders, &l.plan, &built, opts, &tally, &interrupt).await;
     let written = match metadata_file {
         Some(path) if !opts.dry_run => {

@@ -298,6 +298,11 @@ pub struct StateStore {
 }
 
 impl StateStore {
+    /// `<target>/sdkimage`, the folder holding this store.
+    pub fn state_dir(&self) -> &Path {
+        self.dir.parent().unwrap_or(&self.dir)
+    }
+
     pub fn new(state_dir: &Path) -> StateStore {
         StateStore {
             dir: state_dir.join("state"),

@@ -425,6 +425,15 @@ pub struct ImageMetadata {
     /// With an engine pool: the engines lost while it ran there, one per requeue.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requeued_from: Vec<String>,
+    /// Once pushed: whether its layers and config were normalised (our own push with an
+    /// epoch), so `digest` is reproducible; false for `--push-via engine` and
+    /// `reproducible = false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub normalized: Option<bool>,
+    /// Once pushed with normalisation: the epoch (seconds since 1970) mtimes were clamped to
+    /// and the config's times set to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<u64>,
 }
 
 /// One external base image in the metadata file: the engine's id of it and, when it came from

@@ -49,6 +49,14 @@ pub fn created(root: &Path) -> Result<String> {
     Ok(rfc3339(time.unwrap_or_else(SystemTime::now)))
 }
 
+/// The epoch of [`created`]'s rule as seconds since 1970 (`SOURCE_DATE_EPOCH`, else the
+/// commit's time), without its last resort: `None` when neither is known.
+pub fn epoch_seconds(root: &Path) -> Result<Option<u64>> {
+    let env = std::env::var(SOURCE_DATE_EPOCH).ok();
+    let time = source_date(env.as_deref(), || commit_time(root))?;
+    Ok(time.map(|t| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())))
+}
+
 /// The rule of [`created`] with its inputs given, before its last resort (now): the value of
 /// `SOURCE_DATE_EPOCH` (`None`: unset; an empty value counts as unset, as in the spec), else
 /// the commit's time; `None` when neither is known.

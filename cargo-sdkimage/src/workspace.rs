@@ -28,6 +28,9 @@ pub struct WorkspaceConfig {
     pub cache: crate::cache::CacheConfig,
     /// `pull = true`: pull external bases before building, as `--pull` does.
     pub pull: bool,
+    /// `reproducible = false`: our own push uploads the engine's layers and config as they
+    /// are, not normalised (`oci::normalize`); unset means on.
+    pub reproducible: Option<bool>,
     /// `default-labels`, `[labels]`, and the `[workspace.package]` keys the labels use.
     pub labels: crate::labels::LabelSettings,
     /// `engines = [...]`: the engine pool (`--engine` wins); empty: the environment's engine.
@@ -131,6 +134,7 @@ pub(crate) struct RawConfig {
     cache_to: Option<Vec<Spanned<String>>>,
     cache: Option<Spanned<String>>,
     pull: Option<bool>,
+    reproducible: Option<bool>,
     default_labels: Option<bool>,
     labels: Option<std::collections::BTreeMap<Spanned<String>, Spanned<String>>>,
     engines: Option<Vec<Spanned<crate::engine::pool::RawEngine>>>,
@@ -622,6 +626,7 @@ impl WorkspaceConfig {
             platforms,
             cache,
             pull: raw.pull.unwrap_or(false),
+            reproducible: raw.reproducible,
             labels,
         })
     }

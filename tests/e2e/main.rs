@@ -24,6 +24,7 @@ mod podman;
 mod print;
 mod publish;
 mod publish_checks;
+mod reproducible;
 mod sbom;
 mod schema;
 mod support;

@@ -201,13 +201,12 @@ pub async fn reproduce(
     }
 }
 
-/// The epoch a normalising push uses: `SOURCE_DATE_EPOCH`, else the commit's time (through
-/// `provenance::created`, the one rule).
+/// The epoch a normalising push uses (`provenance::epoch_seconds`: `SOURCE_DATE_EPOCH`, else
+/// the commit's time); without either, nothing to reproduce against.
 fn epoch(root: &std::path::Path) -> Result<u64> {
-    let created = crate::provenance::created(root)?;
-    humantime::parse_rfc3339(&created)
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs())
-        .ok_or_else(|| Error::Failed(format!("cannot read the epoch {created}")))
+    crate::provenance::epoch_seconds(root)?.ok_or_else(|| {
+        Error::Usage(
+            "build --reproduce needs the epoch the push used: set SOURCE_DATE_EPOCH, or build from a git checkout (its commit's time)".to_string(),
+        )
+    })
 }

@@ -47,6 +47,8 @@ pub(super) fn push_metadata(
                 bases: Default::default(),
                 engine: None,
                 requeued_from: Vec::new(),
+                normalized: published.map(|p| p.normalized),
+                epoch: published.and_then(|p| p.epoch.filter(|_| p.normalized)),
             };
             (img.name.clone(), meta)
         })

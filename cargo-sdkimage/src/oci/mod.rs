@@ -8,3 +8,4 @@ pub mod normalize;
 
 pub use archive::ExportedImage;
 pub use normalize::{BaseLayer, NormalizedImage, normalize};
+pub mod push;

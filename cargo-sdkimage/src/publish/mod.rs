@@ -61,6 +61,26 @@ pub struct PublishOptions {
     pub staging_tag: Option<String>,
     /// Say what would be pushed; push nothing.
     pub dry_run: bool,
+    /// Who uploads the images (`--push-via`).
+    pub push_via: PushVia,
+    /// Our own push: the epoch layers and config are normalised to (seconds since 1970,
+    /// `provenance::source_date`); `None` pushes them as the engine wrote them
+    /// (`reproducible = false`).
+    pub epoch: Option<u64>,
+    /// Our own push: where exports and compressed blobs are kept (`<target>/sdkimage/oci`).
+    pub cache_dir: std::path::PathBuf,
+}
+
+/// Who uploads the images of phase one. The command line's default is [`PushVia::Tool`]
+/// (`--push-via tool`); the library's is the engine, which its fake engine can serve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PushVia {
+    /// This tool: exported from the engine, normalised, uploaded with the registry client.
+    Tool,
+    /// The engine's own push (`POST /images/{name}/push`), for registries our client cannot
+    /// serve; digests are the engine's, not normalised.
+    #[default]
+    Engine,
 }
 
 impl Default for PublishOptions {
@@ -69,6 +89,9 @@ impl Default for PublishOptions {
             jobs: DEFAULT_PUSH_JOBS,
             staging_tag: Some(DEFAULT_STAGING_TAG.to_string()),
             dry_run: false,
+            push_via: PushVia::default(),
+            epoch: None,
+            cache_dir: std::env::temp_dir().join("sdkimage-oci"),
         }
     }
 }

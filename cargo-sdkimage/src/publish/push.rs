@@ -4,8 +4,9 @@
 
 use super::jobs::{all_or_failure, bounded, seeded};
 use super::{
-    CHECK_JOBS, PublishOptions, Pushed, image_at, mismatch, registry_digest, repositories,
+    CHECK_JOBS, PublishOptions, PushVia, Pushed, image_at, mismatch, registry_digest, repositories,
 };
+use crate::oci::push::BlobHomes;
 use std::collections::BTreeMap;
 
 use super::index::{self, index_of, is_multi_platform};
@@ -30,6 +31,10 @@ pub struct Published {
     pub refs: Vec<ImageRef>,
     /// For an image of several platforms: platform -> the digest of its manifest.
     pub platforms: BTreeMap<String, String>,
+    /// Whether its layers and config were normalised to `epoch` (our own push with one).
+    pub normalized: bool,
+    /// The epoch of the push (see [`PublishOptions::epoch`]).
+    pub epoch: Option<u64>,
 }
 
 /// Push already-built local images: `built` pairs an image of the plan ([`ImageIndex`]) with
@@ -64,6 +69,8 @@ pub async fn push(
         }
         return Ok(Vec::new());
     }
+    let homes = BlobHomes::default();
+    let homes = &homes;
     let pushed = match &opts.staging_tag {
         Some(tag) => {
             // A signal stops phase one at once (only staging tags were written) and keeps
@@ -71,7 +78,7 @@ pub async fn push(
             // short: stopping half-way would leave some release tags old and some new.
             let mut signal = interrupt.clone();
             let staged = tokio::select! {
-                staged = stage_all(registries, work, opts.jobs, tag) => staged,
+                staged = stage_all(registries, work, opts, tag, homes) => staged,
                 number = signal.wait() => return Err(stopped_before_release(number, reporter)),
             };
             let staged = all_or_failure(plan, staged, reporter, "no release tag was changed")?;
@@ -97,7 +104,7 @@ pub async fn push(
             let mut signal = interrupt.clone();
             let pushed = tokio::select! {
                 pushed = seeded(work, opts.jobs, |(image, id, engine)| {
-                    push_direct(engine, registries, image, id)
+                    push_direct(engine, registries, image, id, opts, homes)
                 }) => pushed,
                 number = signal.wait() => {
                     reporter.note("interrupted: without a staging tag, the refs pushed so far stay pushed");
@@ -107,7 +114,9 @@ pub async fn push(
             all_or_failure(plan, pushed, reporter, "")?
         }
     };
-    record_on_first(engines, registries, &pushed).await;
+    if opts.push_via == PushVia::Engine {
+        record_on_first(engines, registries, &pushed).await;
+    }
     if let Some(number) = interrupt.received() {
         reporter.note(&format!(
             "{} arrived while the release tags were being written; that was finished, so every release tag points at its new digest",
@@ -143,6 +152,8 @@ pub async fn push(
                 digest,
                 refs: image.refs.clone(),
                 platforms,
+                normalized: opts.push_via == PushVia::Tool && opts.epoch.is_some(),
+                epoch: opts.epoch,
             }
         })
         .collect())
@@ -154,10 +165,13 @@ pub async fn push(
 async fn stage_all<'a>(
     registries: &Registries,
     mut work: Vec<(ImageIndex, Staged<'a>)>,
-    jobs: usize,
+    opts: &PublishOptions,
     tag: &str,
+    homes: &BlobHomes,
 ) -> Vec<(ImageIndex, Option<Result<Vec<Pushed>>>)> {
-    let stage_one = |(image, id, engine): Staged<'a>| stage(engine, registries, image, id, tag);
+    let jobs = opts.jobs;
+    let stage_one =
+        |(image, id, engine): Staged<'a>| stage(engine, registries, image, id, tag, opts, homes);
     if work.len() < 2 {
         return bounded(work, jobs, true, stage_one).await;
     }
@@ -256,15 +270,32 @@ async fn stage(
     image: &Image,
     id: &str,
     staging: &str,
+    opts: &PublishOptions,
+    homes: &BlobHomes,
 ) -> Result<Vec<Pushed>> {
     if is_multi_platform(image) {
-        return stage_platforms(engine, registries, image, staging).await;
+        return stage_platforms(engine, registries, image, staging, opts, homes).await;
     }
     let native = crate::platform::Platform::of_engine(&engine.platform().await?);
     for r in &image.local_refs(&native) {
         engine.tag(id, r).await?;
     }
     let mut pushed = Vec::new();
+    if opts.push_via == PushVia::Tool {
+        let normalized = prepare(engine, id, opts).await?;
+        for repository in repositories(image) {
+            let staging_ref = ImageRef::new(repository, staging).map_err(Error::Usage)?;
+            let manifest = push_ours(registries, &staging_ref, &normalized, homes).await?;
+            crate::oci::push::record_pushed(&opts.cache_dir, id, repository, &manifest.digest);
+            pushed.push(Pushed {
+                repository: repository.to_string(),
+                digest: manifest.digest.clone(),
+                platforms: Vec::new(),
+                manifest: Some(manifest),
+            });
+        }
+        return Ok(pushed);
+    }
     for repository in repositories(image) {
         let staging_ref = ImageRef::new(repository, staging).map_err(Error::Usage)?;
         engine.tag(id, &staging_ref).await?;
@@ -298,14 +329,27 @@ async fn stage_platforms(
     registries: &Registries,
     image: &Image,
     staging: &str,
+    opts: &PublishOptions,
+    homes: &BlobHomes,
 ) -> Result<Vec<Pushed>> {
     let ids = index::local_ids(engine, image).await?;
     let mut pushed = Vec::new();
+    let mut prepared = Vec::new();
+    if opts.push_via == PushVia::Tool {
+        let all = ids.iter().map(|(_, id)| prepare(engine, id, opts));
+        prepared = futures_util::future::try_join_all(all).await?;
+    }
     for repository in repositories(image) {
         let mut children = Vec::new();
-        for (platform, id) in &ids {
+        for (i, (platform, id)) in ids.iter().enumerate() {
             let tag = crate::platform::local_tag(staging, platform, None);
             let staging_ref = ImageRef::new(repository, &tag).map_err(Error::Usage)?;
+            if let Some(normalized) = prepared.get(i) {
+                let manifest = push_ours(registries, &staging_ref, normalized, homes).await?;
+                crate::oci::push::record_pushed(&opts.cache_dir, id, repository, &manifest.digest);
+                children.push((platform.clone(), manifest));
+                continue;
+            }
             engine.tag(id, &staging_ref).await?;
             let digest = engine_push(engine, registries, &staging_ref).await?;
             let client = registries.client(staging_ref.registry()).await?;
@@ -372,11 +416,24 @@ async fn push_direct(
     registries: &Registries,
     image: &Image,
     id: &str,
+    opts: &PublishOptions,
+    homes: &BlobHomes,
 ) -> Result<Vec<Pushed>> {
     let mut pushed: Vec<Pushed> = Vec::new();
+    let normalized = match opts.push_via {
+        PushVia::Tool => Some(prepare(engine, id, opts).await?),
+        PushVia::Engine => None,
+    };
     for r in &image.refs {
         engine.tag(id, r).await?;
-        let digest = engine_push(engine, registries, r).await?;
+        let digest = match &normalized {
+            Some(normalized) => {
+                let digest = push_ours(registries, r, normalized, homes).await?.digest;
+                crate::oci::push::record_pushed(&opts.cache_dir, id, &r.repository, &digest);
+                digest
+            }
+            None => engine_push(engine, registries, r).await?,
+        };
         if !pushed.iter().any(|p| p.repository == r.repository) {
             pushed.push(Pushed {
                 repository: r.repository.clone(),
@@ -405,6 +462,40 @@ async fn check_refs(registries: &Registries, image: &Image, pushed: &[Pushed]) -
     } else {
         Err(Error::Failed(lines.join("; ")))
     }
+}
+
+/// Image `id` exported from `engine` and normalised to `opts.epoch`, ready to upload.
+async fn prepare(
+    engine: &dyn EngineApi,
+    id: &str,
+    opts: &PublishOptions,
+) -> Result<crate::oci::NormalizedImage> {
+    crate::oci::push::prepare(engine, id, &opts.cache_dir, opts.epoch, Vec::new()).await
+}
+
+/// Our own push of `normalized` as `reference`: blobs (HEAD first, mounted when this run put
+/// them into another repository), then the manifest; the manifest as stored.
+async fn push_ours(
+    registries: &Registries,
+    reference: &ImageRef,
+    normalized: &crate::oci::NormalizedImage,
+    homes: &BlobHomes,
+) -> Result<crate::registry::RegistryManifest> {
+    let registry = reference.registry();
+    let client = registries.client(registry).await?;
+    crate::oci::push::push_image(
+        &client,
+        registry,
+        &reference.path(),
+        &reference.tag,
+        normalized,
+        homes,
+    )
+    .await
+    .map_err(|e| match e {
+        Error::Failed(m) => Error::Failed(format!("cannot push {reference}: {m}")),
+        other => other,
+    })
 }
 
 /// Push one ref through the engine with the registry's credentials, retrying transient failures.

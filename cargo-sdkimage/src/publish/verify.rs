@@ -326,8 +326,19 @@ async fn local_image(
     local: &ImageRef,
     state_key: &str,
 ) -> std::result::Result<Option<LocalImage>, Stop> {
-    let repo_digests =
-        |image: String| async move { engine.repo_digests(&image).await.map_err(Stop::engine) };
+    // The engine's `RepoDigests`, and the pushes this tool made of that image (which the
+    // engine never saw).
+    let cache = states.state_dir().join("oci");
+    let cache = &cache;
+    let repo_digests = |image: String| async move {
+        let Some(mut digests) = engine.repo_digests(&image).await.map_err(Stop::engine)? else {
+            return Ok(None);
+        };
+        if let Some(id) = engine.image_id(&image).await.map_err(Stop::engine)? {
+            digests.extend(crate::oci::push::pushed_digests(cache, &id));
+        }
+        Ok(Some(digests))
+    };
     if let Some(repo_digests) = repo_digests(local.to_string()).await? {
         return Ok(Some(LocalImage {
             described: "the local image".to_string(),

@@ -1,0 +1,146 @@
+//! Our own push with normalisation: two builds of the same commit with no cache give the same
+//! digests, and no file in a pushed layer is newer than the epoch.
+
+use std::io::Read;
+use std::process::Command;
+
+use crate::support::{RegistryApi, Repo, read_metadata, repo_digests};
+
+const EPOCH: u64 = 1_700_000_000;
+
+/// `GET http://<registry>/v2/<path>/<kind>/<reference>` with the OCI manifest types accepted.
+fn registry_get(repository: &str, kind: &str, reference: &str) -> Vec<u8> {
+    let (host, path) = repository.split_once('/').unwrap();
+    let url = format!("http://{host}/v2/{path}/{kind}/{reference}");
+    let out = Command::new("curl")
+        .args([
+            "-sSfL",
+            "--max-time",
+            "60",
+            "-H",
+            "Accept: application/vnd.oci.image.manifest.v1+json",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "GET {url}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+fn build_push(repo: &Repo, tag: &str) -> std::collections::BTreeMap<String, String> {
+    let meta = repo.file(&format!("meta-{tag}.json"));
+    repo.run_with(
+        &[
+            "build",
+            "go",
+            "--no-cache",
+            "--force",
+            "--tag",
+            tag,
+            "--push",
+            "--progress",
+            "none",
+            "--metadata-file",
+            meta.to_str().unwrap(),
+        ],
+        &[("SOURCE_DATE_EPOCH", &EPOCH.to_string())],
+    )
+    .success();
+    read_metadata(&meta)
+        .into_iter()
+        .map(|(image, entry)| {
+            assert_eq!(entry.normalized, Some(true), "{image}");
+            assert_eq!(entry.epoch, Some(EPOCH), "{image}");
+            (image, entry.digest.unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn two_builds_without_cache_push_the_same_digests_with_no_mtime_after_the_epoch() {
+    let repo = Repo::in_registry("beam");
+    let first = build_push(&repo, "one");
+    let second = build_push(&repo, "two");
+    assert_eq!(first.len(), 2, "{first:?}");
+    assert_eq!(
+        first, second,
+        "the same commit, built twice, pushes the same digests"
+    );
+    for (image, digest) in &first {
+        let repository = format!("{}/{image}", repo.root);
+        assert_eq!(
+            RegistryApi::digest(&format!("{repository}:two")).as_ref(),
+            Some(digest)
+        );
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&registry_get(&repository, "manifests", digest)).unwrap();
+        assert_eq!(
+            manifest["mediaType"],
+            "application/vnd.oci.image.manifest.v1+json"
+        );
+        let config_digest = manifest["config"]["digest"].as_str().unwrap();
+        let config: serde_json::Value =
+            serde_json::from_slice(&registry_get(&repository, "blobs", config_digest)).unwrap();
+        assert_eq!(config["created"], "2023-11-14T22:13:20Z");
+        for layer in manifest["layers"].as_array().unwrap() {
+            let blob = registry_get(&repository, "blobs", layer["digest"].as_str().unwrap());
+            let mut tar = Vec::new();
+            flate2::read::GzDecoder::new(&blob[..])
+                .read_to_end(&mut tar)
+                .unwrap();
+            let mut archive = tar::Archive::new(&tar[..]);
+            for entry in archive.entries().unwrap() {
+                let entry = entry.unwrap();
+                let mtime = entry.header().mtime().unwrap();
+                assert!(
+                    mtime <= EPOCH,
+                    "{image}: {} has mtime {mtime}",
+                    entry.path().unwrap().display()
+                );
+            }
+        }
+    }
+    // `verify` reads what we pushed.
+    repo.run(&["verify", "go", "--tag", "two"]).success();
+}
+
+/// `--push-via engine`: the engine pushes, as before; its RepoDigests name the digest, which
+/// the metadata says is not normalised.
+#[test]
+fn push_via_engine_pushes_the_engines_image() {
+    let repo = Repo::in_registry("beam");
+    let meta = repo.file("meta.json");
+    repo.run_with(
+        &[
+            "build",
+            "go",
+            "--tag",
+            "1.0",
+            "--push",
+            "--push-via",
+            "engine",
+            "--progress",
+            "none",
+            "--metadata-file",
+            meta.to_str().unwrap(),
+        ],
+        &[("SOURCE_DATE_EPOCH", &EPOCH.to_string())],
+    )
+    .success();
+    for (image, entry) in read_metadata(&meta) {
+        assert_eq!(entry.normalized, Some(false), "{image}");
+        assert_eq!(entry.epoch, None, "{image}");
+        let digest = entry.digest.unwrap();
+        let reference = repo.image_ref(&image, "1.0");
+        assert!(
+            repo_digests(&reference).contains(&format!("{}/{image}@{digest}", repo.root)),
+            "{reference}: {:?} lacks {digest}",
+            repo_digests(&reference)
+        );
+    }
+    repo.run(&["verify", "go", "--tag", "1.0"]).success();
+}
