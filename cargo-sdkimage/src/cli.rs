@@ -152,6 +152,15 @@ enum Command {
         #[command(flatten)]
         output: OutputArgs,
     },
+    /// Compare two images (refs read from the engine when it holds them, else from their
+    /// registry): the config fields, layers and files (size, mode, mtime, content) that differ.
+    /// Exit 0 when their content is the same, 1 when it differs.
+    Diff {
+        #[command(flatten)]
+        diff: DiffArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
     /// Write an sdkimage.toml next to an existing Dockerfile (never overwrites).
     Init {
         /// The folder holding the Dockerfile (default: the current folder).
@@ -324,11 +333,60 @@ struct BuildArgs {
     /// Check each built image against its contract (see `check`) before anything is pushed.
     #[arg(long)]
     check: bool,
+    /// Build with no cache, then compare each image, normalised as a push makes it, with the
+    /// manifest its registry holds under its ref (this version): exit 0 when the digests are
+    /// equal, 1 with the `diff` when not.
+    #[arg(long, conflicts_with_all = ["push", "print", "dry_run"])]
+    reproduce: bool,
     /// With --check: seconds each program run for a check may take.
     #[arg(long, value_name = "SECONDS", default_value_t = 60, requires = "check", value_parser = clap::value_parser!(u64).range(1..))]
     check_timeout: u64,
     #[command(flatten)]
     publish: PublishArgs,
+}
+
+#[derive(Args)]
+struct DiffArgs {
+    /// The first image: `[registry/]path[:tag][@digest]`.
+    #[arg(value_name = "A")]
+    a: String,
+    /// The second image.
+    #[arg(value_name = "B")]
+    b: String,
+    /// Where to read A: auto (the engine when it holds it, else its registry), engine or
+    /// registry.
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHERE")]
+    a_from: ReadFrom,
+    /// Where to read B (as --a-from).
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHERE")]
+    b_from: ReadFrom,
+    /// The platform read from an index, `os/arch[/variant]` (default: the engine's own).
+    #[arg(long, value_name = "PLATFORM", value_parser = parse_platform)]
+    platform: Option<sdkimage::platform::Platform>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ReadFrom {
+    Auto,
+    Engine,
+    Registry,
+}
+
+impl DiffArgs {
+    fn to_lib(&self) -> commands::diff::DiffCommand {
+        let from = |f: ReadFrom| match f {
+            ReadFrom::Auto => commands::diff::ReadFrom::Auto,
+            ReadFrom::Engine => commands::diff::ReadFrom::Engine,
+            ReadFrom::Registry => commands::diff::ReadFrom::Registry,
+        };
+        commands::diff::DiffCommand {
+            a: self.a.clone(),
+            b: self.b.clone(),
+            a_from: from(self.a_from),
+            b_from: from(self.b_from),
+            platform: self.platform.clone(),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -613,7 +671,8 @@ pub fn main() -> i32 {
         | Command::Promote { output, .. }
         | Command::Licenses { output, .. }
         | Command::Check { output, .. }
-        | Command::Dockerfile { output, .. } => Some(output),
+        | Command::Dockerfile { output, .. }
+        | Command::Diff { output, .. } => Some(output),
         Command::Init { .. } | Command::Completions { .. } | Command::Man { .. } => None,
     };
     let report_opts = match output {
@@ -668,7 +727,7 @@ pub fn main() -> i32 {
         .map(|e| e.to_string().trim_end().to_string());
     let finished = reporter.finish(text.as_deref());
     let code = match result {
-        Ok(()) => 0,
+        Ok(code) => code,
         Err(e) => {
             reporter.clear();
             let text = text.unwrap_or_default();
@@ -711,8 +770,21 @@ async fn run(
     raw_stream: bool,
     reporter: Arc<Reporter>,
     interrupt: Interrupt,
-) -> Result<()> {
-    match command {
+) -> Result<i32> {
+    let done = match command {
+        Command::Diff { diff, output } => {
+            let diff = commands::diff::diff(&diff.to_lib(), &*reporter).await?;
+            match output.message_format {
+                Format::Json => {
+                    let text = serde_json::to_string_pretty(&diff)
+                        .map_err(|e| Error::Failed(e.to_string()))?;
+                    reporter.out(&format!("{text}\n"));
+                }
+                Format::Human => reporter.out(&report::diff::diff_text(&diff)),
+            }
+            // Like diff(1): 1 when they differ, with no error (the output says how).
+            return Ok(if diff.same { 0 } else { 1 });
+        }
         Command::List { target, output } => {
             let entries = commands::list(&target.to_lib(), &*reporter).await?;
             match output.message_format {
@@ -730,9 +802,15 @@ async fn run(
             target.plan.pull_licenses = build.pull_licenses;
             let mut cmd = build.to_lib();
             cmd.build.raw_stream = raw_stream;
-            commands::build(&target, &cmd, reporter, interrupt)
-                .await
-                .map(|_| ())
+            if build.reproduce {
+                cmd.build.no_cache = true;
+                cmd.build.force = true;
+            }
+            let results = commands::build(&target, &cmd, reporter.clone(), interrupt).await?;
+            match build.reproduce {
+                true => commands::diff::reproduce(&target, &results, &*reporter).await,
+                false => Ok(()),
+            }
         }
         Command::Push {
             target,
@@ -829,7 +907,8 @@ async fn run(
                 Ok(())
             }
         },
-    }
+    };
+    done.map(|()| 0)
 }
 
 /// The command line as `cargo-sdkimage <command>`: what completions and the man page

@@ -20,6 +20,7 @@ use crate::{context, discover};
 mod cargo_sources;
 mod check;
 mod custom;
+pub mod diff;
 mod dockerfile;
 mod print;
 mod push_metadata;

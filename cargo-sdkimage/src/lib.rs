@@ -8,6 +8,7 @@ pub mod context;
 pub mod custom;
 pub mod custom_template;
 pub mod diag;
+pub mod diff;
 pub mod discover;
 pub mod dockerconfig;
 pub mod dockerfile;

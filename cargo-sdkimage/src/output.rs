@@ -11,6 +11,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub mod diff;
 pub mod schema;
 
 /// Version of the JSON event and list schema.

@@ -11,6 +11,8 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::output::{BuildLog, Counts, Event, EventKind, EventSink, ListEntry, ResultRow};
 
+pub mod diff;
+
 /// How many log lines of a failed image are shown.
 pub const TAIL_LINES: usize = 15;
 

@@ -9,6 +9,7 @@ mod cli;
 mod context_content;
 mod contract;
 mod custom;
+mod diff;
 mod dockerfiles;
 mod engines;
 mod examples;

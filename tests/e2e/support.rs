@@ -229,7 +229,7 @@ impl Run {
 }
 
 /// The published schemas (`docs/schema/<name>.schema.json`), each compiled once.
-pub const SCHEMAS: [&str; 5] = ["event", "metadata", "list", "print", "dockerfile"];
+pub const SCHEMAS: [&str; 6] = ["event", "metadata", "list", "print", "dockerfile", "diff"];
 
 /// Fails the test unless `value` meets the committed schema `docs/schema/<name>.schema.json`:
 /// every JSON output the tests read is checked against the published contract.

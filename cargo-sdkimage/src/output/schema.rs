@@ -26,6 +26,7 @@ pub fn schemas() -> Vec<(&'static str, Value)> {
         ("list.schema.json", list()),
         ("print.schema.json", print()),
         ("dockerfile.schema.json", dockerfile()),
+        ("diff.schema.json", diff()),
     ]
 }
 
@@ -197,6 +198,17 @@ fn dockerfile() -> Value {
         "`dockerfile --message-format json`: each selected image's effective Dockerfile and \
          build args.",
     )
+}
+
+fn diff() -> Value {
+    let mut value = root::<super::diff::ImageDiff>(
+        "diff.schema.json",
+        "cargo-sdkimage diff",
+        "`diff --message-format json`: two images, whether their content is the same, and the \
+         config fields, layers and files that differ.",
+    );
+    pin_schema_version(&mut value);
+    value
 }
 
 /// A schema as it is committed: pretty JSON with a final newline.

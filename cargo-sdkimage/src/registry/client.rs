@@ -668,6 +668,7 @@ fn form_encode(pairs: &[(&str, &str)]) -> String {
 
 mod blobs;
 pub use blobs::BlobSource;
+mod read_blob;
 
 #[cfg(test)]
 mod tests;

@@ -1,0 +1,223 @@
+//! One side of a diff read from a registry: the manifest (the platform's, under an index),
+//! the config, and each layer's blob as a stream, decompressed and checked as it is read.
+
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use super::{Compression, ImageRead, LayerSource, LayerStream};
+use crate::error::{Error, Result};
+use crate::output::diff::{DiffSide, DiffSource, LayerFacts};
+use crate::platform::Platform;
+use crate::reference::Reference;
+use crate::registry::{Registries, RegistryClient};
+
+/// The largest image config read (they are a few KiB).
+const CONFIG_LIMIT: usize = 16 << 20;
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Manifest {
+    #[serde(default)]
+    media_type: Option<String>,
+    #[serde(default)]
+    config: Option<Descriptor>,
+    #[serde(default)]
+    layers: Vec<Descriptor>,
+    #[serde(default)]
+    manifests: Vec<IndexEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Descriptor {
+    media_type: String,
+    digest: String,
+}
+
+#[derive(Deserialize)]
+struct IndexEntry {
+    digest: String,
+    #[serde(default)]
+    platform: Option<IndexPlatform>,
+}
+
+#[derive(Deserialize)]
+struct IndexPlatform {
+    os: String,
+    architecture: String,
+    #[serde(default)]
+    variant: Option<String>,
+}
+
+/// `reference` from its registry; `None` when the registry has no such manifest. Under an
+/// index, the manifest of `platform`.
+pub async fn read(
+    registries: &Registries,
+    reference: &Reference,
+    text: &str,
+    platform: &Platform,
+) -> Result<Option<ImageRead>> {
+    let client = registries.client(reference.registry()).await?;
+    let repository = crate::reference::path_of(&reference.repository);
+    let wanted = reference
+        .digest
+        .clone()
+        .or_else(|| reference.tag.clone())
+        .unwrap_or_else(|| "latest".to_string());
+    let Some(mut fetched) = client.get_manifest(&repository, &wanted).await? else {
+        return Ok(None);
+    };
+    let mut manifest = parse(&fetched.bytes, text)?;
+    if !manifest.manifests.is_empty() {
+        let entry = manifest
+            .manifests
+            .iter()
+            .find(|m| {
+                m.platform.as_ref().is_some_and(|p| {
+                    p.os == platform.os
+                        && p.architecture == platform.arch
+                        && (platform.variant.is_none() || p.variant == platform.variant)
+                })
+            })
+            .ok_or_else(|| {
+                let have: Vec<String> = manifest
+                    .manifests
+                    .iter()
+                    .filter_map(|m| m.platform.as_ref())
+                    .map(|p| match &p.variant {
+                        Some(v) => format!("{}/{}/{v}", p.os, p.architecture),
+                        None => format!("{}/{}", p.os, p.architecture),
+                    })
+                    .collect();
+                Error::Usage(format!(
+                    "{} is an index without {platform}; it has {}: pass one with --platform",
+                    crate::error::quoted(text),
+                    have.join(", ")
+                ))
+            })?;
+        let digest = entry.digest.clone();
+        fetched = client
+            .get_manifest(&repository, &digest)
+            .await?
+            .ok_or_else(|| {
+                Error::Failed(format!(
+                    "{text}: the index names {digest}, which the registry does not have"
+                ))
+            })?;
+        manifest = parse(&fetched.bytes, text)?;
+    }
+    let config = manifest.config.as_ref().ok_or_else(|| {
+        Error::Failed(format!(
+            "{text}: manifest {} ({}) has no config",
+            fetched.digest,
+            manifest.media_type.as_deref().unwrap_or("no media type")
+        ))
+    })?;
+    let config_bytes = client
+        .blob_bytes(&repository, &config.digest, CONFIG_LIMIT)
+        .await?
+        .ok_or_else(|| {
+            Error::Failed(format!(
+                "{text}: the registry has no config blob {}",
+                config.digest
+            ))
+        })?;
+    let config_json: serde_json::Value = serde_json::from_slice(&config_bytes)
+        .map_err(|e| Error::Failed(format!("{text}: the image config is not JSON: {e}")))?;
+    let diff_ids = super::diff_ids_of(&config_json);
+    if diff_ids.len() != manifest.layers.len() {
+        return Err(Error::Failed(format!(
+            "{text}: the manifest has {} layers, its config names {}",
+            manifest.layers.len(),
+            diff_ids.len()
+        )));
+    }
+    let layers: Vec<LayerFacts> = manifest
+        .layers
+        .iter()
+        .zip(&diff_ids)
+        .map(|(l, d)| LayerFacts {
+            diff_id: d.clone(),
+            digest: Some(l.digest.clone()),
+        })
+        .collect();
+    let side = DiffSide {
+        reference: text.to_string(),
+        source: DiffSource::Registry,
+        manifest_digest: Some(fetched.digest.clone()),
+        config_digest: config.digest.clone(),
+        platform: super::platform_of(&config_json),
+        layers: layers.len(),
+    };
+    let media_types = manifest
+        .layers
+        .iter()
+        .map(|l| l.media_type.clone())
+        .collect();
+    Ok(Some(ImageRead {
+        side,
+        config: config_json,
+        layers: layers.clone(),
+        source: Box::new(RegistryLayers {
+            client,
+            repository,
+            layers,
+            media_types,
+        }),
+    }))
+}
+
+fn parse(bytes: &[u8], text: &str) -> Result<Manifest> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::Failed(format!("{text}: the manifest is not one we can read: {e}")))
+}
+
+/// How a layer blob is compressed, from its media type.
+pub fn compression_of(media_type: &str) -> std::result::Result<Compression, String> {
+    match media_type {
+        "application/vnd.docker.image.rootfs.diff.tar.gzip"
+        | "application/vnd.oci.image.layer.v1.tar+gzip"
+        | "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+        | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => Ok(Compression::Gzip),
+        "application/vnd.oci.image.layer.v1.tar"
+        | "application/vnd.oci.image.layer.nondistributable.v1.tar" => Ok(Compression::None),
+        other => Err(format!(
+            "layers of media type {other} cannot be read (gzip or uncompressed tar only)"
+        )),
+    }
+}
+
+struct RegistryLayers {
+    client: Arc<RegistryClient>,
+    repository: String,
+    layers: Vec<LayerFacts>,
+    media_types: Vec<String>,
+}
+
+#[async_trait::async_trait]
+impl LayerSource for RegistryLayers {
+    async fn open(&self, index: usize) -> Result<LayerStream> {
+        let layer = &self.layers[index];
+        let digest = layer.digest.clone().unwrap_or_default();
+        let compression = compression_of(&self.media_types[index])
+            .map_err(|e| Error::Failed(format!("layer {index} ({digest}): {e}")))?;
+        let stream = self
+            .client
+            .blob_stream(&self.repository, &digest)
+            .await?
+            .ok_or_else(|| {
+                Error::Failed(format!(
+                    "the registry has no blob {digest} in {} (layer {index})",
+                    self.repository
+                ))
+            })?;
+        let reader = tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream));
+        Ok(LayerStream {
+            raw: Box::new(reader),
+            compression,
+            digest: Some(digest),
+            diff_id: layer.diff_id.clone(),
+        })
+    }
+}
