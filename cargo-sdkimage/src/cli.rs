@@ -626,17 +626,8 @@ pub fn main() -> i32 {
         Ok(()) => 0,
         Err(e) => {
             reporter.clear();
-            let text = text.unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
             // Per-image failures were already reported; the final line is a short recap.
-            report::stderr_line(&format!(
-                "{} {}",
-                reporter.paint("error:", "1;31"),
-                lines.first().copied().unwrap_or("")
-            ));
-            for line in lines.iter().skip(1) {
-                report::stderr_line(line);
-            }
+            reporter.error(&text.unwrap_or_default());
             e.exit_code()
         }
     };
