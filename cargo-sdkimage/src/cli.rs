@@ -11,6 +11,7 @@ mod pages;
 
 use sdkimage::commands::{self, BuildCommand, Target};
 use sdkimage::interrupt::Interrupt;
+use sdkimage::output::Note;
 use sdkimage::output::{Event, EventKind};
 use sdkimage::plan::PlanOptions;
 use sdkimage::publish::PublishOptions;
@@ -744,15 +745,14 @@ async fn run(
             let dir = dir.unwrap_or_else(|| PathBuf::from("."));
             let done = sdkimage::init::init(&dir)?;
             for guess in &done.guesses {
-                reporter.note(&format!("guessed {guess}"));
+                reporter.note(Note::InitGuessed {
+                    guess: guess.clone(),
+                });
             }
             if let sdkimage::init::WorkspaceFound::Created(file) = &done.workspace {
-                reporter.note(&format!(
-                    "wrote {}: no workspace held this folder, so this file marks the repository's root (git's top level)",
-                    file.display()
-                ));
+                reporter.note(Note::InitWroteWorkspace { file: file.clone() });
             }
-            reporter.note(&done.next_step());
+            reporter.note(done.next_step());
             Ok(())
         }
         Command::Completions { shell } => {

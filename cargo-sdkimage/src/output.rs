@@ -11,7 +11,10 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+mod note;
 pub mod schema;
+
+pub use note::Note;
 
 /// Version of the JSON event and list schema.
 pub const SCHEMA: u32 = 1;
@@ -304,10 +307,8 @@ pub trait EventSink: Send + Sync {
     fn event(&self, event: &Event);
     /// One line of an image's build output (`label` is its selector, `python:3.11`).
     fn build_log(&self, image: &str, label: &str, line: BuildLog<'_>);
-    /// A message for people on stderr.
-    fn note(&self, text: &str);
-    /// Progress for people (a prepare step starting); silent under `--progress none`.
-    fn progress_note(&self, text: &str);
+    /// A message for people on stderr (progress ones silent under `--progress none`).
+    fn note(&self, note: Note);
     /// The data a command was asked for, on stdout (a table, a Dockerfile, a plan).
     fn data(&self, text: &str);
     /// Whether stdout carries JSON events (then plans for people go to stderr).
@@ -356,11 +357,8 @@ impl EventSink for Tally<'_> {
     fn build_log(&self, image: &str, label: &str, line: BuildLog<'_>) {
         self.inner.build_log(image, label, line);
     }
-    fn note(&self, text: &str) {
-        self.inner.note(text);
-    }
-    fn progress_note(&self, text: &str) {
-        self.inner.progress_note(text);
+    fn note(&self, note: Note) {
+        self.inner.note(note);
     }
     fn data(&self, text: &str) {
         self.inner.data(text);

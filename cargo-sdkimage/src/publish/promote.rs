@@ -119,11 +119,11 @@ async fn promote_one(
             let client = registries.client(target.registry()).await?;
             if dry_run {
                 let now = client.head_manifest(&target.path(), tag).await?;
-                reporter.note(&format!(
-                    "would point {target} at {} (now: {})",
-                    manifest.digest,
-                    now.as_deref().unwrap_or("absent")
-                ));
+                reporter.note(crate::output::Note::WouldPoint {
+                    target: target.to_string(),
+                    digest: manifest.digest.to_string(),
+                    now,
+                });
             } else {
                 client.put_manifest(&target.path(), tag, manifest).await?;
                 let now = client.head_manifest(&target.path(), tag).await?;

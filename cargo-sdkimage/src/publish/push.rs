@@ -12,12 +12,12 @@ use super::index::{self, index_of, is_multi_platform};
 use crate::engine::{EngineApi, EngineError};
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
+use crate::output::Note;
 use crate::output::{EventKind, EventSink};
 use crate::plan::{BuildPlan, Image, ImageIndex};
 use crate::reference::ImageRef;
 use crate::registry::credentials::config_key;
 use crate::registry::{Failure, Registries};
-use crate::report::short_id;
 
 /// An image [`push`] published: all its refs point at `digest` in the registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +60,7 @@ pub async fn push(
     }
     if opts.dry_run {
         for (_, (image, id, _)) in &work {
-            reporter.note(&describe_push(image, id, opts.staging_tag.as_deref()));
+            reporter.note(describe_push(image, id, opts.staging_tag.as_deref()));
         }
         return Ok(Vec::new());
     }
@@ -100,7 +100,7 @@ pub async fn push(
                     push_direct(engine, registries, image, id)
                 }) => pushed,
                 number = signal.wait() => {
-                    reporter.note("interrupted: without a staging tag, the refs pushed so far stay pushed");
+                    reporter.note(Note::InterruptedDirectPush);
                     return Err(Error::Interrupted(number));
                 }
             };
@@ -109,10 +109,9 @@ pub async fn push(
     };
     record_on_first(engines, registries, &pushed).await;
     if let Some(number) = interrupt.received() {
-        reporter.note(&format!(
-            "{} arrived while the release tags were being written; that was finished, so every release tag points at its new digest",
-            crate::interrupt::name(number)
-        ));
+        reporter.note(Note::SignalDuringRelease {
+            signal: crate::interrupt::name(number).to_string(),
+        });
     }
     Ok(pushed
         .into_iter()
@@ -244,7 +243,7 @@ impl<'a> Holders<'a> {
 
 /// The error of a publish stopped by a signal before any release tag changed.
 fn stopped_before_release(number: i32, reporter: &dyn EventSink) -> Error {
-    reporter.note("interrupted: only staging tags were pushed; no release tag was changed");
+    reporter.note(Note::InterruptedStagingOnly);
     Error::Interrupted(number)
 }
 
@@ -446,21 +445,15 @@ async fn engine_push(
     })
 }
 
-fn describe_push(image: &Image, id: &str, staging: Option<&str>) -> String {
-    let refs: Vec<String> = image.refs.iter().map(ToString::to_string).collect();
-    match staging {
-        Some(tag) => {
-            let staged: Vec<String> = repositories(image)
+fn describe_push(image: &Image, id: &str, staging: Option<&str>) -> Note {
+    Note::WouldPush {
+        id: id.to_string(),
+        refs: image.refs.iter().map(ToString::to_string).collect(),
+        staged: staging.map(|tag| {
+            repositories(image)
                 .iter()
                 .map(|r| format!("{r}:{tag}"))
-                .collect();
-            format!(
-                "would push {} as {}, then point {} at its digest",
-                short_id(id),
-                staged.join(", "),
-                refs.join(", ")
-            )
-        }
-        None => format!("would push {} as {}", short_id(id), refs.join(", ")),
+                .collect()
+        }),
     }
 }

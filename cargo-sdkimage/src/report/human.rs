@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::output::{Counts, Event, EventKind, ListEntry, ResultRow};
+use crate::output::{Counts, Event, EventKind, ListEntry, Note, ResultRow};
 
 /// How many log lines of a failed image are shown.
 pub const TAIL_LINES: usize = 15;
@@ -170,6 +170,145 @@ pub fn error(color: bool, text: &str) -> Vec<String> {
     )];
     out.extend(lines.map(str::to_string));
     out
+}
+
+/// The sentence of a note.
+pub fn note(note: &Note) -> String {
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    match note {
+        Note::NoManifests { root } => format!(
+            "no sdkimage.toml found under {}; run `cargo sdkimage init <dir>`",
+            root.display()
+        ),
+        Note::SecretBuildArgs { names } => format!(
+            "warning: build arg{} {} look{} like a secret; build args are recorded in the image (`docker history` shows them to anyone who pulls it); pass secrets as build secrets instead (`--secret id=NAME,env=VAR` or a manifest's [secrets], read with `RUN --mount=type=secret,id=NAME`)",
+            plural(names.len()),
+            names.join(", "),
+            if names.len() > 1 { "" } else { "s" },
+        ),
+        Note::DryRunPlan { text } => text.trim_end().to_string(),
+        Note::EnginesLostDuringRun { engines, all_built } => format!(
+            "note: engine{} {} lost during the run; {} images were built on the others",
+            if engines.len() > 1 { "s" } else { "" },
+            engines.join(", "),
+            if *all_built { "all" } else { "its" },
+        ),
+        Note::NothingPushedNoEngine => "nothing pushed: no engine is left".to_string(),
+        Note::NothingPushedFailed => "nothing pushed: not every selected image was built (and, with --check, met its contract)".to_string(),
+        Note::PromoteDryRun { images } => {
+            format!("dry run: {images} image(s) would be promoted")
+        }
+        Note::Promoted {
+            images,
+            from_tag,
+            tags,
+        } => format!(
+            "promoted {images} image(s) from {from_tag} to {}",
+            tags.join(", ")
+        ),
+        Note::WouldPoint {
+            target,
+            digest,
+            now,
+        } => format!(
+            "would point {target} at {digest} (now: {})",
+            now.as_deref().unwrap_or("absent")
+        ),
+        Note::LicensesWritten {
+            image,
+            entries,
+            dir,
+        } => format!("{image}: {entries} license entries in {}", dir.display()),
+        Note::WouldPush { id, refs, staged } => match staged {
+            Some(staged) => format!(
+                "would push {} as {}, then point {} at its digest",
+                short_id(id),
+                staged.join(", "),
+                refs.join(", ")
+            ),
+            None => format!("would push {} as {}", short_id(id), refs.join(", ")),
+        },
+        Note::InterruptedDirectPush => {
+            "interrupted: without a staging tag, the refs pushed so far stay pushed".to_string()
+        }
+        Note::InterruptedStagingOnly => {
+            "interrupted: only staging tags were pushed; no release tag was changed".to_string()
+        }
+        Note::SignalDuringRelease { signal } => format!(
+            "{signal} arrived while the release tags were being written; that was finished, so every release tag points at its new digest"
+        ),
+        Note::InitGuessed { guess } => format!("guessed {guess}"),
+        Note::InitWroteWorkspace { file } => format!(
+            "wrote {}: no workspace held this folder, so this file marks the repository's root (git's top level)",
+            file.display()
+        ),
+        Note::InitWroteManifest { path, workspace } => match workspace {
+            true => format!(
+                "wrote {}: check it, then `cargo sdkimage list`",
+                path.display()
+            ),
+            false => format!(
+                "wrote {}: check it. No workspace holds it (no {} or Cargo.toml at or above it, and no git repository to find the root by): create an empty {} at your repository's root, then `cargo sdkimage list`",
+                path.display(),
+                crate::workspace::standalone::WORKSPACE_FILE,
+                crate::workspace::standalone::WORKSPACE_FILE,
+            ),
+        },
+        Note::EngineLost { engine, why } => format!(
+            "engine {engine} was lost ({why}); its images are built again on the other engines"
+        ),
+        Note::GatherFailed { error } => {
+            format!("note: not every image could be loaded into the first engine: {error}")
+        }
+        Note::PrintWithoutEngine { why } => format!(
+            "note: no engine answers ({why}); the plan is printed without what is up to date"
+        ),
+        Note::Checked { passed, failed } => format!(
+            "checked {} image(s): {passed} meet their contract, {failed} do not",
+            passed + failed
+        ),
+        Note::NothingToCheck { image } => {
+            format!("  {image}: nothing to check (no [contract], no python3 on PATH)")
+        }
+        Note::ContractPassedBefore { label, id } => format!(
+            "  {label}: contract check passed before for this image ({}); not run again",
+            short_id(id)
+        ),
+        Note::SbomWritten { image, path } => format!("{image}: SBOM in {}", path.display()),
+        Note::NoSbom => {
+            "--sbom-dir: no built image has a [licenses] table, so no SBOM was written".to_string()
+        }
+        Note::WaitingForLock => "waiting for another cargo sdkimage run in this workspace to finish (lock: target/sdkimage/lock)".to_string(),
+        Note::EngineNotAnswering { engine, why } => {
+            format!("note: engine {engine} does not answer ({why}); building on the others")
+        }
+        Note::ClassicBuilder { why } => format!("note: building with the classic builder: {why}"),
+        Note::Pulling { base, platform } => format!("pulling {base} ({platform})"),
+        Note::Pulled {
+            base,
+            platform,
+            digest,
+        } => {
+            let digest = digest.as_ref().map(|d| format!(" {d}")).unwrap_or_default();
+            format!("pulled {base} ({platform}){digest}")
+        }
+        Note::Prepare { language, run } => format!("[{language}] prepare: {}", shell_words(run)),
+    }
+}
+
+/// `a b "c d"` for showing a command.
+pub fn shell_words(words: &[String]) -> String {
+    words
+        .iter()
+        .map(|w| {
+            if w.is_empty() || w.contains(|c: char| c.is_whitespace() || "\"'$`\\".contains(c)) {
+                format!("'{}'", w.replace('\'', "'\\''"))
+            } else {
+                w.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// `list` for people: one row per image.

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::output::{BuildLog, Counts, Event, EventKind, EventSink, ResultRow};
+use crate::output::{BuildLog, Counts, Event, EventKind, EventSink, Note, ResultRow};
 
 pub mod human;
 pub mod json;
@@ -148,10 +148,10 @@ impl Reporter {
         let label = human::label_of(event);
         match event.event {
             EventKind::BuildStarted => self.start_bar(image, &label),
-            EventKind::CheckPassed => self.note(&human::check(color, event, &label)),
+            EventKind::CheckPassed => self.note_text(&human::check(color, event, &label)),
             // A failed requirement is shown under `-q` too.
             EventKind::CheckFailed => self.say(&human::check(color, event, &label)),
-            EventKind::Transferred => self.note(&human::transferred(event, &label)),
+            EventKind::Transferred => self.note_text(&human::transferred(event, &label)),
             EventKind::Requeued => self.say(&human::requeued(color, event, &label)),
             EventKind::Failed => {
                 let tail: Vec<String> = self
@@ -198,23 +198,24 @@ impl Reporter {
                     bar.set_message(human::truncate(line, 90));
                 }
                 if self.opts.verbose {
-                    self.note(&human::log_line(label, line));
+                    self.note_text(&human::log_line(label, line));
                 }
             }
             _ => {}
         }
     }
 
-    /// Progress for people (a prepare step starting, ...): a note, except under
-    /// `--progress none`.
-    pub fn progress_note(&self, text: &str) {
-        if self.opts.progress != ProgressMode::Off {
-            self.note(text);
+    /// A note for people, rendered: progress ones (a prepare step starting, ...) are silent
+    /// under `--progress none`.
+    pub fn note(&self, note: Note) {
+        if note.is_progress() && self.opts.progress == ProgressMode::Off {
+            return;
         }
+        self.note_text(&human::note(&note));
     }
 
-    /// A message for people on stderr, printed above the bars.
-    pub fn note(&self, text: &str) {
+    /// A message for people on stderr, printed above the bars (silent under `-q`).
+    fn note_text(&self, text: &str) {
         if self.opts.quiet && !text.starts_with("error") {
             return;
         }
@@ -320,7 +321,7 @@ impl Reporter {
                     .insert(image.to_string(), (bar, Instant::now()));
             }
             None if self.opts.progress == ProgressMode::Plain => {
-                self.note(&human::started(label));
+                self.note_text(&human::started(label));
             }
             None => {}
         }
@@ -336,7 +337,7 @@ impl Reporter {
         if always {
             self.say(&human::finished_line(line));
         } else if self.opts.progress != ProgressMode::Off {
-            self.note(&human::finished_line(line));
+            self.note_text(&human::finished_line(line));
         }
     }
 
@@ -364,12 +365,8 @@ impl EventSink for Reporter {
         self.log(image, label, line);
     }
 
-    fn note(&self, text: &str) {
-        Reporter::note(self, text);
-    }
-
-    fn progress_note(&self, text: &str) {
-        Reporter::progress_note(self, text);
+    fn note(&self, note: Note) {
+        Reporter::note(self, note);
     }
 
     fn data(&self, text: &str) {
@@ -389,7 +386,7 @@ impl EventSink for Reporter {
         if self.opts.format != MessageFormat::Human {
             return;
         }
-        Reporter::note(self, &human::summary(counts, rows, elapsed));
+        Reporter::note_text(self, &human::summary(counts, rows, elapsed));
     }
 
     fn clear(&self) {

@@ -244,9 +244,10 @@ async fn pull_one(
     let auth = credentials
         .as_ref()
         .map(|c| c.to_docker(&crate::registry::credentials::config_key(registry)));
-    session
-        .reporter
-        .progress_note(&format!("pulling {base} ({platform})"));
+    session.reporter.note(crate::output::Note::Pulling {
+        base: base.to_string(),
+        platform: platform.to_string(),
+    });
     let engine = &session.engine;
     let result = registries
         .retry()
@@ -262,10 +263,11 @@ async fn pull_one(
     let on = images.iter().cloned().collect::<Vec<_>>().join(", ");
     match result {
         Ok(Ok(digest)) => {
-            let digest = digest.map(|d| format!(" {d}")).unwrap_or_default();
-            session
-                .reporter
-                .progress_note(&format!("pulled {base} ({platform}){digest}"));
+            session.reporter.note(crate::output::Note::Pulled {
+                base: base.to_string(),
+                platform: platform.to_string(),
+                digest,
+            });
             Ok(())
         }
         Ok(Err(lost)) => Err(Error::Unreachable(lost)),
