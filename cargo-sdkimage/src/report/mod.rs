@@ -14,6 +14,8 @@ use crate::output::{BuildLog, Counts, Event, EventKind, EventSink, Note, ResultR
 
 pub mod human;
 pub mod json;
+#[cfg(test)]
+mod snapshot_tests;
 
 pub use human::{TAIL_LINES, format_duration, list_table, printable, short_id, table};
 
