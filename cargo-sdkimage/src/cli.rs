@@ -245,16 +245,16 @@ struct BuildFlags {
     no_gather: bool,
 }
 
-fn parse_engine(s: &str) -> std::result::Result<String, String> {
+fn parse_engine(s: &str) -> std::result::Result<String, sdkimage::engine::pool::EngineValueError> {
     sdkimage::engine::pool::check_host(s).map(|()| s.to_string())
 }
 
-fn parse_cache_to(s: &str) -> std::result::Result<String, String> {
+fn parse_cache_to(s: &str) -> std::result::Result<String, sdkimage::cache::CacheSpecError> {
     sdkimage::cache::parse_to(s).map(|()| s.to_string())
 }
 
-fn parse_secret(s: &str) -> std::result::Result<sdkimage::engine::session::SecretSpec, String> {
-    s.parse().map_err(|e: Error| e.to_string())
+fn parse_secret(s: &str) -> std::result::Result<sdkimage::engine::session::SecretSpec, Error> {
+    s.parse()
 }
 
 impl BuildFlags {
@@ -456,9 +456,10 @@ fn parse_jobs(s: &str) -> std::result::Result<Jobs, String> {
     Jobs::new(n).ok_or_else(|| "--jobs must be at least 1".to_string())
 }
 
-fn parse_platform(s: &str) -> std::result::Result<sdkimage::platform::Platform, String> {
+fn parse_platform(
+    s: &str,
+) -> std::result::Result<sdkimage::platform::Platform, sdkimage::platform::PlatformError> {
     s.parse()
-        .map_err(|e: sdkimage::platform::PlatformError| e.to_string())
 }
 
 impl TargetArgs {

@@ -506,14 +506,24 @@ fn replace_file(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> 
 /// `containerimage.digest` of these keys) both read, so every key may be missing.
 pub fn read_metadata(
     text: &str,
-) -> Result<std::collections::BTreeMap<String, MetadataEntry>, String> {
+) -> Result<std::collections::BTreeMap<String, MetadataEntry>, MetadataReadError> {
     serde_json::from_str(text).map_err(|e| {
         if e.classify() == serde_json::error::Category::Data {
-            format!("expected an object keyed by image name ({e})")
+            MetadataReadError::NotAnObject(e)
         } else {
-            format!("not valid JSON ({e})")
+            MetadataReadError::NotJson(e)
         }
     })
+}
+
+/// Why a metadata file's text was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataReadError {
+    /// JSON, but not an object keyed by image name of metadata entries.
+    #[error("expected an object keyed by image name ({0})")]
+    NotAnObject(serde_json::Error),
+    #[error("not valid JSON ({0})")]
+    NotJson(serde_json::Error),
 }
 
 /// One image of a metadata file as read back: [`ImageMetadata`] with every key optional.

@@ -265,7 +265,8 @@ async fn stage(
     }
     let mut pushed = Vec::new();
     for repository in repositories(image) {
-        let staging_ref = ImageRef::new(repository, staging).map_err(Error::Usage)?;
+        let staging_ref =
+            ImageRef::new(repository, staging).map_err(|e| Error::Usage(e.to_string()))?;
         engine.tag(id, &staging_ref).await?;
         let digest = engine_push(engine, registries, &staging_ref).await?;
         let client = registries.client(staging_ref.registry()).await?;
@@ -304,7 +305,8 @@ async fn stage_platforms(
         let mut children = Vec::new();
         for (platform, id) in &ids {
             let tag = crate::platform::local_tag(staging, platform, None);
-            let staging_ref = ImageRef::new(repository, &tag).map_err(Error::Usage)?;
+            let staging_ref =
+                ImageRef::new(repository, &tag).map_err(|e| Error::Usage(e.to_string()))?;
             engine.tag(id, &staging_ref).await?;
             let digest = engine_push(engine, registries, &staging_ref).await?;
             let client = registries.client(staging_ref.registry()).await?;
