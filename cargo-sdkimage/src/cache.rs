@@ -57,9 +57,47 @@ impl ImageCache {
 /// The values `cache` takes in the workspace.
 pub const MODES: &[&str] = &["registry"];
 
+/// Why a `cache-from` or `cache-to` value was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CacheSpecError {
+    #[error("`{part}` is not a key=value pair (write `type=registry,ref=REF`)")]
+    NotKeyValue { part: String },
+    #[error(
+        "type=inline is a cache export (cache-to); to import an inline cache, name the pushed image: `type=registry,ref=REF`"
+    )]
+    InlineImport,
+    #[error(
+        "the engine's built-in BuildKit imports cache from a registry only (`type=registry,ref=REF`), not type={kind}; a {kind} cache needs a BuildKit of its own (docker buildx)"
+    )]
+    SourceType { kind: String },
+    #[error(
+        "`{attribute}` is not an attribute the engine's built-in BuildKit takes for a registry cache source; write `type=registry,ref=REF`"
+    )]
+    SourceAttribute { attribute: String },
+    #[error("a registry cache source needs `ref=REF`")]
+    NoRef,
+    #[error("a cache export needs a type: `type=inline`")]
+    NoType,
+    #[error(
+        "type=inline takes no attributes (`{attribute}`): the engine's BuildKit exports the inline cache in mode=min only"
+    )]
+    InlineAttribute { attribute: String },
+    #[error(
+        "the engine's built-in BuildKit (Docker 20.10) cannot export a {kind} cache, only `type=inline` (the cache travels inside the pushed image; import it elsewhere with cache-from = the image's ref, or use cache = \"registry\" in the workspace); a {kind} cache export needs a BuildKit of its own (docker buildx)"
+    )]
+    ExportType { kind: String },
+    #[error("the cache ref is empty")]
+    EmptyRef,
+    #[error("cache ref `{reference}`: {error}")]
+    Ref {
+        reference: String,
+        error: crate::reference::ReferenceError,
+    },
+}
+
 /// `key=value` pairs of docker's cache syntax (`type=registry,ref=...`); a value without `=`
 /// is a bare ref.
-fn attributes(spec: &str) -> std::result::Result<Option<Vec<(&str, &str)>>, String> {
+fn attributes(spec: &str) -> std::result::Result<Option<Vec<(&str, &str)>>, CacheSpecError> {
     if !spec.contains('=') {
         return Ok(None);
     }
@@ -67,8 +105,8 @@ fn attributes(spec: &str) -> std::result::Result<Option<Vec<(&str, &str)>>, Stri
         .map(|part| {
             part.split_once('=')
                 .map(|(k, v)| (k.trim(), v.trim()))
-                .ok_or_else(|| {
-                    format!("`{part}` is not a key=value pair (write `type=registry,ref=REF`)")
+                .ok_or_else(|| CacheSpecError::NotKeyValue {
+                    part: part.to_string(),
                 })
         })
         .collect::<std::result::Result<Vec<_>, _>>()
@@ -76,7 +114,7 @@ fn attributes(spec: &str) -> std::result::Result<Option<Vec<(&str, &str)>>, Stri
 }
 
 /// One `cache-from` value: `type=registry,ref=REF` or a bare `REF`. Returns the ref.
-pub fn parse_from(spec: &str) -> std::result::Result<String, String> {
+pub fn parse_from(spec: &str) -> std::result::Result<String, CacheSpecError> {
     let spec = spec.trim();
     let Some(attrs) = attributes(spec)? else {
         check_ref(spec)?;
@@ -89,12 +127,12 @@ pub fn parse_from(spec: &str) -> std::result::Result<String, String> {
     match kind {
         "registry" => {}
         "inline" => {
-            return Err("type=inline is a cache export (cache-to); to import an inline cache, name the pushed image: `type=registry,ref=REF`".into());
+            return Err(CacheSpecError::InlineImport);
         }
         other => {
-            return Err(format!(
-                "the engine's built-in BuildKit imports cache from a registry only (`type=registry,ref=REF`), not type={other}; a {other} cache needs a BuildKit of its own (docker buildx)"
-            ));
+            return Err(CacheSpecError::SourceType {
+                kind: other.to_string(),
+            });
         }
     }
     let mut reference = None;
@@ -103,19 +141,19 @@ pub fn parse_from(spec: &str) -> std::result::Result<String, String> {
             "type" => {}
             "ref" => reference = Some(*v),
             other => {
-                return Err(format!(
-                    "`{other}` is not an attribute the engine's built-in BuildKit takes for a registry cache source; write `type=registry,ref=REF`"
-                ));
+                return Err(CacheSpecError::SourceAttribute {
+                    attribute: other.to_string(),
+                });
             }
         }
     }
-    let reference = reference.ok_or("a registry cache source needs `ref=REF`")?;
+    let reference = reference.ok_or(CacheSpecError::NoRef)?;
     check_ref(reference)?;
     Ok(reference.to_string())
 }
 
 /// One `cache-to` value: only `type=inline` can be exported by the engine's built-in BuildKit.
-pub fn parse_to(spec: &str) -> std::result::Result<(), String> {
+pub fn parse_to(spec: &str) -> std::result::Result<(), CacheSpecError> {
     let spec = spec.trim();
     let kind = match attributes(spec)? {
         None => "registry",
@@ -124,13 +162,13 @@ pub fn parse_to(spec: &str) -> std::result::Result<(), String> {
                 .iter()
                 .find(|(k, _)| *k == "type")
                 .map(|(_, v)| *v)
-                .ok_or("a cache export needs a type: `type=inline`")?;
+                .ok_or(CacheSpecError::NoType)?;
             if kind == "inline"
                 && let Some((k, _)) = attrs.iter().find(|(k, _)| *k != "type")
             {
-                return Err(format!(
-                    "type=inline takes no attributes (`{k}`): the engine's BuildKit exports the inline cache in mode=min only"
-                ));
+                return Err(CacheSpecError::InlineAttribute {
+                    attribute: k.to_string(),
+                });
             }
             kind
         }
@@ -138,19 +176,22 @@ pub fn parse_to(spec: &str) -> std::result::Result<(), String> {
     if kind == "inline" {
         return Ok(());
     }
-    Err(format!(
-        "the engine's built-in BuildKit (Docker 20.10) cannot export a {kind} cache, only `type=inline` (the cache travels inside the pushed image; import it elsewhere with cache-from = the image's ref, or use cache = \"registry\" in the workspace); a {kind} cache export needs a BuildKit of its own (docker buildx)"
-    ))
+    Err(CacheSpecError::ExportType {
+        kind: kind.to_string(),
+    })
 }
 
 /// A cache ref: `repository[:tag][@digest]` as the reference grammar allows.
-fn check_ref(reference: &str) -> std::result::Result<(), String> {
+fn check_ref(reference: &str) -> std::result::Result<(), CacheSpecError> {
     if reference.is_empty() {
-        return Err("the cache ref is empty".into());
+        return Err(CacheSpecError::EmptyRef);
     }
     crate::reference::Reference::parse(reference)
         .map(|_| ())
-        .map_err(|e| format!("cache ref `{reference}`: {e}"))
+        .map_err(|error| CacheSpecError::Ref {
+            reference: reference.to_string(),
+            error,
+        })
 }
 
 /// `cache-from`, `cache-to` (and in the workspace `cache`) of one file, each problem at its
@@ -232,27 +273,47 @@ mod tests {
             parse_from(&format!("r.io/x@sha256:{}", "a".repeat(64))).unwrap(),
             format!("r.io/x@sha256:{}", "a".repeat(64))
         );
-        let local = parse_from("type=local,src=/tmp/cache").unwrap_err();
+        let local = parse_from("type=local,src=/tmp/cache")
+            .unwrap_err()
+            .to_string();
         assert!(
             local.contains("type=local") && local.contains("buildx"),
             "{local}"
         );
-        assert!(parse_from("type=inline").unwrap_err().contains("cache-to"));
-        assert!(parse_from("type=registry").unwrap_err().contains("ref=REF"));
+        assert!(
+            parse_from("type=inline")
+                .unwrap_err()
+                .to_string()
+                .contains("cache-to")
+        );
+        assert!(
+            parse_from("type=registry")
+                .unwrap_err()
+                .to_string()
+                .contains("ref=REF")
+        );
         assert!(
             parse_from("type=registry,ref=x,mode=max")
                 .unwrap_err()
+                .to_string()
                 .contains("`mode`")
         );
-        assert!(parse_from("Upper/Case").unwrap_err().contains("Upper/Case"));
+        assert!(
+            parse_from("Upper/Case")
+                .unwrap_err()
+                .to_string()
+                .contains("Upper/Case")
+        );
         assert!(
             parse_from("r.io/x@sha256:12")
                 .unwrap_err()
+                .to_string()
                 .contains("digest")
         );
         assert!(
             parse_from("type=registry,ref=a,junk")
                 .unwrap_err()
+                .to_string()
                 .contains("`junk`")
         );
     }
@@ -266,7 +327,7 @@ mod tests {
             "type=gha",
             "r.io/x:cache",
         ] {
-            let e = parse_to(spec).unwrap_err();
+            let e = parse_to(spec).unwrap_err().to_string();
             assert!(
                 e.contains("cannot export") && e.contains("type=inline"),
                 "{spec}: {e}"
@@ -275,9 +336,15 @@ mod tests {
         assert!(
             parse_to("type=inline,mode=max")
                 .unwrap_err()
+                .to_string()
                 .contains("mode=min")
         );
-        assert!(parse_to("mode=max").unwrap_err().contains("needs a type"));
+        assert!(
+            parse_to("mode=max")
+                .unwrap_err()
+                .to_string()
+                .contains("needs a type")
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod pages;
 
 use sdkimage::commands::{self, BuildCommand, Target};
 use sdkimage::interrupt::Interrupt;
+use sdkimage::output::Note;
 use sdkimage::output::{Event, EventKind};
 use sdkimage::plan::PlanOptions;
 use sdkimage::publish::PublishOptions;
@@ -261,16 +262,16 @@ struct BuildFlags {
     no_gather: bool,
 }
 
-fn parse_engine(s: &str) -> std::result::Result<String, String> {
+fn parse_engine(s: &str) -> std::result::Result<String, sdkimage::engine::pool::EngineValueError> {
     sdkimage::engine::pool::check_host(s).map(|()| s.to_string())
 }
 
-fn parse_cache_to(s: &str) -> std::result::Result<String, String> {
+fn parse_cache_to(s: &str) -> std::result::Result<String, sdkimage::cache::CacheSpecError> {
     sdkimage::cache::parse_to(s).map(|()| s.to_string())
 }
 
-fn parse_secret(s: &str) -> std::result::Result<sdkimage::engine::session::SecretSpec, String> {
-    s.parse().map_err(|e: Error| e.to_string())
+fn parse_secret(s: &str) -> std::result::Result<sdkimage::engine::session::SecretSpec, Error> {
+    s.parse()
 }
 
 impl BuildFlags {
@@ -558,9 +559,10 @@ fn parse_jobs(s: &str) -> std::result::Result<Jobs, String> {
     Jobs::new(n).ok_or_else(|| "--jobs must be at least 1".to_string())
 }
 
-fn parse_platform(s: &str) -> std::result::Result<sdkimage::platform::Platform, String> {
+fn parse_platform(
+    s: &str,
+) -> std::result::Result<sdkimage::platform::Platform, sdkimage::platform::PlatformError> {
     s.parse()
-        .map_err(|e: sdkimage::platform::PlatformError| e.to_string())
 }
 
 impl TargetArgs {
@@ -730,17 +732,8 @@ pub fn main() -> i32 {
         Ok(code) => code,
         Err(e) => {
             reporter.clear();
-            let text = text.unwrap_or_default();
-            let lines: Vec<&str> = text.lines().collect();
             // Per-image failures were already reported; the final line is a short recap.
-            report::stderr_line(&format!(
-                "{} {}",
-                reporter.paint("error:", "1;31"),
-                lines.first().copied().unwrap_or("")
-            ));
-            for line in lines.iter().skip(1) {
-                report::stderr_line(line);
-            }
+            reporter.error(&text.unwrap_or_default());
             e.exit_code()
         }
     };
@@ -885,15 +878,14 @@ async fn run(
             let dir = dir.unwrap_or_else(|| PathBuf::from("."));
             let done = sdkimage::init::init(&dir)?;
             for guess in &done.guesses {
-                reporter.note(&format!("guessed {guess}"));
+                reporter.note(Note::InitGuessed {
+                    guess: guess.clone(),
+                });
             }
             if let sdkimage::init::WorkspaceFound::Created(file) = &done.workspace {
-                reporter.note(&format!(
-                    "wrote {}: no workspace held this folder, so this file marks the repository's root (git's top level)",
-                    file.display()
-                ));
+                reporter.note(Note::InitWroteWorkspace { file: file.clone() });
             }
-            reporter.note(&done.next_step());
+            reporter.note(done.next_step());
             Ok(())
         }
         Command::Completions { shell } => {

@@ -8,6 +8,7 @@ use crate::engine::{Engine, EngineApi};
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
 use crate::manifest::Manifest;
+use crate::output::Note;
 use crate::output::{self, Counts, EventSink, ImageMetadata, ListEntry, Outcome, ResultRow, Tally};
 use crate::plan::{BuildPlan, ImageIndex, PlanOptions};
 use crate::publish::{self, PublishOptions, Published};
@@ -64,10 +65,13 @@ pub fn load(target: &Target) -> Result<Loaded> {
 /// What a command that needs images says of a workspace with no manifest at all; `list` says
 /// it too, as a note.
 pub fn no_manifests(root: &std::path::Path) -> String {
-    format!(
-        "no sdkimage.toml found under {}; run `cargo sdkimage init <dir>`",
-        root.display()
-    )
+    crate::report::human::note(&no_manifests_note(root))
+}
+
+fn no_manifests_note(root: &std::path::Path) -> Note {
+    Note::NoManifests {
+        root: root.to_path_buf(),
+    }
 }
 
 /// [`load`]; with `allow_empty`, a workspace without manifests loads (nothing selected).
@@ -152,7 +156,7 @@ pub async fn list(target: &Target, reporter: &dyn EventSink) -> Result<Vec<ListE
     };
     if l.plan.manifests.is_empty() {
         connecting.abort();
-        reporter.note(&no_manifests(&l.ws.root));
+        reporter.note(no_manifests_note(&l.ws.root));
         return Ok(Vec::new());
     }
     let connected = connecting.await.unwrap_or_else(|e| {
@@ -220,7 +224,7 @@ pub async fn build(
         crate::provenance::created(&l.ws.root)?;
     }
     if let Some(warning) = run::secret_args_warning(&l.plan, &l.selection) {
-        reporter.note(&warning);
+        reporter.note(warning);
     }
     if cmd.print {
         return print::print(l, opts, reporter, interrupt)
@@ -241,7 +245,7 @@ pub async fn build(
         let text = run::describe(&l.ws, &l.plan, &l.selection, opts);
         // stdout carries only events in JSON mode; the plan is for people.
         if reporter.json() {
-            reporter.note(text.trim_end());
+            reporter.note(Note::DryRunPlan { text });
         } else {
             reporter.data(&text);
         }
@@ -307,22 +311,16 @@ pub async fn build(
                 .map(|r| session.plan.image(r.image).name.as_str())
                 .collect();
             if !run.lost.is_empty() && run.no_engine.is_none() {
-                reporter.note(&format!(
-                    "note: engine{} {} lost during the run; {} images were built on the others",
-                    if run.lost.len() > 1 { "s" } else { "" },
-                    run.lost.join(", "),
-                    if run.results.iter().all(|r| r.id.is_some()) {
-                        "all"
-                    } else {
-                        "its"
-                    },
-                ));
+                reporter.note(Note::EnginesLostDuringRun {
+                    engines: run.lost.clone(),
+                    all_built: run.results.iter().all(|r| r.id.is_some()),
+                });
             }
             let error = if let Some(signal) = run.interrupted {
                 Some(Error::Interrupted(signal))
             } else if let Some(why) = &run.no_engine {
                 if cmd.push.is_some() {
-                    reporter.note("nothing pushed: no engine is left");
+                    reporter.note(Note::NothingPushedNoEngine);
                 }
                 Some(Error::Unreachable(format!(
                     "no engine is left ({}): {why}",
@@ -330,9 +328,7 @@ pub async fn build(
                 )))
             } else if !failed.is_empty() {
                 if cmd.push.is_some() {
-                    reporter.note(
-                        "nothing pushed: not every selected image was built (and, with --check, met its contract)",
-                    );
+                    reporter.note(Note::NothingPushedFailed);
                 }
                 let failed = format!("{} image(s) failed: {}", failed.len(), failed.join(", "));
                 // Builds fail with the engine's words; an engine that went away is exit 3.
@@ -827,7 +823,9 @@ pub async fn promote(
         }
         let signed = publish::sign::sign_promoted(&registries, &digests, sign).await;
         let signed = failed_summary(&tally, started, signed)?;
-        reporter.note(&format!("signed {} promoted digest(s)", signed.len()));
+        reporter.note(crate::output::Note::SignedPromoted {
+            digests: signed.len(),
+        });
     }
     let counts = Counts {
         promoted: if dry_run { 0 } else { promoted.len() },
@@ -835,16 +833,15 @@ pub async fn promote(
     };
     summary_of(&tally, counts, started.elapsed());
     if dry_run {
-        reporter.note(&format!(
-            "dry run: {} image(s) would be promoted",
-            l.selection.len()
-        ));
+        reporter.note(Note::PromoteDryRun {
+            images: l.selection.len(),
+        });
     } else {
-        reporter.note(&format!(
-            "promoted {} image(s) from {from_tag} to {}",
-            promoted.len(),
-            l.plan.tags.join(", ")
-        ));
+        reporter.note(Note::Promoted {
+            images: promoted.len(),
+            from_tag: from_tag.to_string(),
+            tags: l.plan.tags.clone(),
+        });
     }
     Ok(())
 }
@@ -934,10 +931,10 @@ fn write_licenses(
     if let Some(sbom_dir) = sbom_dir {
         sbom::write_one(sbom_dir, name, &document, reporter)?;
     }
-    reporter.note(&format!(
-        "{name}: {} license entries in {}",
-        resolved.len(),
-        dir.display()
-    ));
+    reporter.note(Note::LicensesWritten {
+        image: name.to_string(),
+        entries: resolved.len(),
+        dir: dir.to_path_buf(),
+    });
     Ok(resolved.len())
 }

@@ -44,16 +44,10 @@ pub enum WorkspaceFound {
 
 impl Initialized {
     /// What to do next, for people.
-    pub fn next_step(&self) -> String {
-        match &self.workspace {
-            WorkspaceFound::Existing | WorkspaceFound::Created(_) => format!(
-                "wrote {}: check it, then `cargo sdkimage list`",
-                self.path.display()
-            ),
-            WorkspaceFound::Missing => format!(
-                "wrote {}: check it. No workspace holds it (no {WORKSPACE_FILE} or Cargo.toml at or above it, and no git repository to find the root by): create an empty {WORKSPACE_FILE} at your repository's root, then `cargo sdkimage list`",
-                self.path.display()
-            ),
+    pub fn next_step(&self) -> crate::output::Note {
+        crate::output::Note::InitWroteManifest {
+            path: self.path.clone(),
+            workspace: !matches!(self.workspace, WorkspaceFound::Missing),
         }
     }
 }

@@ -47,27 +47,46 @@ impl Default for LabelSettings {
     }
 }
 
+/// Why a label (a `[labels]` entry or `--label`) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LabelError {
+    #[error("a label needs a non-empty key")]
+    EmptyKey,
+    #[error(
+        "label key {} holds {}; keys are names such as org.opencontainers.image.vendor (no spaces, `=` or control characters)",
+        crate::error::quoted(key),
+        crate::error::quoted(&character.to_string())
+    )]
+    Key { key: String, character: char },
+    #[error(
+        "label {}: the value holds the control character {}; label values must be printable text",
+        crate::error::quoted(key),
+        crate::error::quoted(&character.to_string())
+    )]
+    Value { key: String, character: char },
+    #[error("`{0}` is not KEY=VALUE")]
+    NotKeyValue(String),
+}
+
 /// A label key or value as written in a file or flag: `Err` says what is wrong with it.
-pub fn check_label(key: &str, value: &str) -> std::result::Result<(), String> {
+pub fn check_label(key: &str, value: &str) -> std::result::Result<(), LabelError> {
     if key.is_empty() {
-        return Err("a label needs a non-empty key".into());
+        return Err(LabelError::EmptyKey);
     }
     if let Some(c) = key
         .chars()
         .find(|c| c.is_whitespace() || c.is_control() || *c == '=')
     {
-        return Err(format!(
-            "label key {} holds {}; keys are names such as org.opencontainers.image.vendor (no spaces, `=` or control characters)",
-            crate::error::quoted(key),
-            crate::error::quoted(&c.to_string())
-        ));
+        return Err(LabelError::Key {
+            key: key.to_string(),
+            character: c,
+        });
     }
     if let Some(c) = value.chars().find(|c| c.is_control()) {
-        return Err(format!(
-            "label {}: the value holds the control character {}; label values must be printable text",
-            crate::error::quoted(key),
-            crate::error::quoted(&c.to_string())
-        ));
+        return Err(LabelError::Value {
+            key: key.to_string(),
+            character: c,
+        });
     }
     Ok(())
 }
@@ -86,17 +105,17 @@ pub fn check_table(
             Ok(()) => {
                 out.insert(key.into_inner(), value.into_inner());
             }
-            Err(e) => diags.push(Diagnostic::at(file, text, key.span().start, e)),
+            Err(e) => diags.push(Diagnostic::at(file, text, key.span().start, e.to_string())),
         }
     }
     out
 }
 
 /// `--label KEY=VALUE`.
-pub fn parse_flag(text: &str) -> std::result::Result<(String, String), String> {
+pub fn parse_flag(text: &str) -> std::result::Result<(String, String), LabelError> {
     let (key, value) = text
         .split_once('=')
-        .ok_or_else(|| format!("`{text}` is not KEY=VALUE"))?;
+        .ok_or_else(|| LabelError::NotKeyValue(text.to_string()))?;
     check_label(key, value)?;
     Ok((key.to_string(), value.to_string()))
 }

@@ -12,7 +12,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub mod diff;
+mod note;
 pub mod schema;
+
+pub use note::Note;
 
 /// Version of the JSON event and list schema.
 pub const SCHEMA: u32 = 1;
@@ -305,10 +308,8 @@ pub trait EventSink: Send + Sync {
     fn event(&self, event: &Event);
     /// One line of an image's build output (`label` is its selector, `python:3.11`).
     fn build_log(&self, image: &str, label: &str, line: BuildLog<'_>);
-    /// A message for people on stderr.
-    fn note(&self, text: &str);
-    /// Progress for people (a prepare step starting); silent under `--progress none`.
-    fn progress_note(&self, text: &str);
+    /// A message for people on stderr (progress ones silent under `--progress none`).
+    fn note(&self, note: Note);
     /// The data a command was asked for, on stdout (a table, a Dockerfile, a plan).
     fn data(&self, text: &str);
     /// Whether stdout carries JSON events (then plans for people go to stderr).
@@ -357,11 +358,8 @@ impl EventSink for Tally<'_> {
     fn build_log(&self, image: &str, label: &str, line: BuildLog<'_>) {
         self.inner.build_log(image, label, line);
     }
-    fn note(&self, text: &str) {
-        self.inner.note(text);
-    }
-    fn progress_note(&self, text: &str) {
-        self.inner.progress_note(text);
+    fn note(&self, note: Note) {
+        self.inner.note(note);
     }
     fn data(&self, text: &str) {
         self.inner.data(text);
@@ -539,14 +537,24 @@ fn replace_file(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> 
 /// `containerimage.digest` of these keys) both read, so every key may be missing.
 pub fn read_metadata(
     text: &str,
-) -> Result<std::collections::BTreeMap<String, MetadataEntry>, String> {
+) -> Result<std::collections::BTreeMap<String, MetadataEntry>, MetadataReadError> {
     serde_json::from_str(text).map_err(|e| {
         if e.classify() == serde_json::error::Category::Data {
-            format!("expected an object keyed by image name ({e})")
+            MetadataReadError::NotAnObject(e)
         } else {
-            format!("not valid JSON ({e})")
+            MetadataReadError::NotJson(e)
         }
     })
+}
+
+/// Why a metadata file's text was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataReadError {
+    /// JSON, but not an object keyed by image name of metadata entries.
+    #[error("expected an object keyed by image name ({0})")]
+    NotAnObject(serde_json::Error),
+    #[error("not valid JSON ({0})")]
+    NotJson(serde_json::Error),
 }
 
 /// One image of a metadata file as read back: [`ImageMetadata`] with every key optional.

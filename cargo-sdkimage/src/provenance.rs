@@ -75,13 +75,22 @@ pub fn source_date(
     }
 }
 
-fn parse_epoch(value: &str) -> std::result::Result<SystemTime, String> {
+/// Why a `SOURCE_DATE_EPOCH` value was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+enum EpochError {
+    #[error("not a whole, non-negative number of seconds")]
+    NotSeconds,
+    #[error("after 9999-12-31T23:59:59Z, which RFC 3339 cannot write")]
+    TooLate,
+}
+
+fn parse_epoch(value: &str) -> std::result::Result<SystemTime, EpochError> {
     if !value.bytes().all(|b| b.is_ascii_digit()) {
-        return Err("not a whole, non-negative number of seconds".into());
+        return Err(EpochError::NotSeconds);
     }
     match value.parse::<u64>() {
         Ok(secs) if secs <= LAST_SECOND => Ok(UNIX_EPOCH + Duration::from_secs(secs)),
-        _ => Err("after 9999-12-31T23:59:59Z, which RFC 3339 cannot write".into()),
+        _ => Err(EpochError::TooLate),
     }
 }
 

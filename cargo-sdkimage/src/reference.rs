@@ -36,7 +36,7 @@ impl Reference {
     /// Parse and check `text`: the tag is what follows the last `:` after the last `/` (so a
     /// registry port is never read as a tag), the digest what follows `@`.
     pub fn parse(text: &str) -> Result<Reference, ReferenceError> {
-        no_control(text, "reference").map_err(ReferenceError::Invalid)?;
+        no_control(text, "reference")?;
         let (name, digest) = match text.split_once('@') {
             Some((name, digest)) => (name, Some(digest)),
             None => (text, None),
@@ -49,7 +49,7 @@ impl Reference {
             Some((_, tag)) => (&name[..name.len() - tag.len() - 1], Some(tag)),
             None => (name, None),
         };
-        check_repository(repository).map_err(ReferenceError::Invalid)?;
+        check_repository(repository)?;
         if let Some(tag) = tag {
             check_tag(tag).map_err(|e| ReferenceError::Invalid(format!("`{text}`: {e}")))?;
         }
@@ -113,7 +113,7 @@ pub struct ImageRef {
 
 impl ImageRef {
     /// Check both parts; the error names the part that is wrong.
-    pub fn new(repository: &str, tag: &str) -> Result<ImageRef, String> {
+    pub fn new(repository: &str, tag: &str) -> Result<ImageRef, ReferenceError> {
         check_repository(repository)?;
         check_tag(tag)?;
         Ok(ImageRef {
@@ -232,21 +232,21 @@ pub fn repo_digest<'a>(entry: &'a str, repository: &str) -> Option<&'a str> {
 
 /// A content digest, `algorithm:hex`, of an algorithm registries use (sha256, sha384,
 /// sha512) with its exact length of lowercase hex.
-pub fn check_digest(digest: &str) -> Result<(), String> {
+pub fn check_digest(digest: &str) -> Result<(), ReferenceError> {
     let shown = crate::error::quoted(digest);
     let Some((algorithm, hex)) = digest.split_once(':') else {
-        return Err(format!(
+        return Err(ReferenceError::Invalid(format!(
             "digest {shown} is not `algorithm:hex` (e.g. `sha256:` and 64 hex digits)"
-        ));
+        )));
     };
     let length = match algorithm {
         "sha256" => 64,
         "sha384" => 96,
         "sha512" => 128,
         _ => {
-            return Err(format!(
+            return Err(ReferenceError::Invalid(format!(
                 "digest {shown}: the algorithm is not sha256, sha384 or sha512"
-            ));
+            )));
         }
     };
     if hex.len() != length
@@ -254,60 +254,65 @@ pub fn check_digest(digest: &str) -> Result<(), String> {
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
     {
-        return Err(format!(
+        return Err(ReferenceError::Invalid(format!(
             "digest {shown} is not valid: {algorithm} takes {length} lowercase hex digits"
-        ));
+        )));
     }
     Ok(())
 }
 
 /// `[\w][\w.-]{0,127}`
-pub fn check_tag(tag: &str) -> Result<(), String> {
+pub fn check_tag(tag: &str) -> Result<(), ReferenceError> {
     no_control(tag, "tag")?;
     let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let mut chars = tag.chars();
     let ok = match chars.next() {
-        None => return Err("the tag is empty".to_string()),
+        None => return Err(ReferenceError::Invalid("the tag is empty".to_string())),
         Some(first) => word(first) && chars.all(|c| word(c) || c == '.' || c == '-'),
     };
     if !ok {
-        return Err(format!(
+        return Err(ReferenceError::Invalid(format!(
             "tag `{tag}` is not valid: a tag starts with a letter, digit or `_` and holds only letters, digits, `_`, `.` and `-`"
-        ));
+        )));
     }
     if tag.len() > 128 {
-        return Err(format!("tag `{tag}` is longer than 128 characters"));
+        return Err(ReferenceError::Invalid(format!(
+            "tag `{tag}` is longer than 128 characters"
+        )));
     }
     Ok(())
 }
 
 /// A repository root: the repository part of a reference before the image name, which may be
 /// a registry host alone (`localhost:5000`, `gcr.io`).
-pub fn check_repository_root(root: &str) -> Result<(), String> {
+pub fn check_repository_root(root: &str) -> Result<(), ReferenceError> {
     no_control(root, "repository root")?;
     if root.is_empty() {
-        return Err("the repository root is empty; leave it out for refs without one".to_string());
+        return Err(ReferenceError::Invalid(
+            "the repository root is empty; leave it out for refs without one".to_string(),
+        ));
     }
     // Checked on the root itself: with the image name joined, a trailing `/` would read as `//`.
     check_slashes(root)?;
-    check_repository(&format!("{root}/x")).map_err(|e| e.replace(&format!("{root}/x"), root))
+    check_repository(&format!("{root}/x"))
+        .map_err(|e| ReferenceError::Invalid(e.to_string().replace(&format!("{root}/x"), root)))
 }
 
 /// A value with a control character is named escaped, never printed raw: a newline or an
 /// escape sequence in it could forge or hide lines of output.
-fn no_control(value: &str, what: &str) -> Result<(), String> {
+fn no_control(value: &str, what: &str) -> Result<(), ReferenceError> {
     match value.chars().find(|c| c.is_control()) {
-        Some(c) => Err(format!(
+        Some(c) => Err(ReferenceError::Invalid(format!(
             "{what} {} contains the control character {}; remove it",
             crate::error::quoted(value),
             crate::error::quoted(&c.to_string())
-        )),
+        ))),
         None => Ok(()),
     }
 }
 
 /// The grammar has no empty path components: no leading or trailing `/`, no `//`.
-fn check_slashes(repository: &str) -> Result<(), String> {
+fn check_slashes(repository: &str) -> Result<(), ReferenceError> {
     let fix = if repository.starts_with('/') {
         "drop the leading `/`"
     } else if repository.ends_with('/') {
@@ -317,43 +322,55 @@ fn check_slashes(repository: &str) -> Result<(), String> {
     } else {
         return Ok(());
     };
-    Err(format!("empty path component in `{repository}`: {fix}"))
+    Err(ReferenceError::Invalid(format!(
+        "empty path component in `{repository}`: {fix}"
+    )))
 }
 
 /// `[domain[:port]/]component(/component)*`, at most 255 characters.
-pub fn check_repository(repository: &str) -> Result<(), String> {
+pub fn check_repository(repository: &str) -> Result<(), ReferenceError> {
     no_control(repository, "repository")?;
     if repository.is_empty() {
-        return Err("the repository name is empty".to_string());
+        return Err(ReferenceError::Invalid(
+            "the repository name is empty".to_string(),
+        ));
     }
     if repository.len() > 255 {
-        return Err(format!(
+        return Err(ReferenceError::Invalid(format!(
             "repository `{repository}` is longer than 255 characters"
-        ));
+        )));
     }
     check_slashes(repository)?;
     let (domain, path) = split_domain(repository);
     if let Some(domain) = domain {
-        check_domain(domain)
-            .map_err(|e| format!("registry `{domain}` in `{repository}` is not valid: {e}"))?;
+        check_domain(domain).map_err(|e| {
+            ReferenceError::Invalid(format!(
+                "registry `{domain}` in `{repository}` is not valid: {e}"
+            ))
+        })?;
     }
     for component in path.split('/') {
-        check_path_component(component)
-            .map_err(|e| format!("`{component}` in repository `{repository}` is not valid: {e}"))?;
+        check_path_component(component).map_err(|e| {
+            ReferenceError::Invalid(format!(
+                "`{component}` in repository `{repository}` is not valid: {e}"
+            ))
+        })?;
     }
     Ok(())
 }
 
-fn check_path_component(component: &str) -> Result<(), String> {
+fn check_path_component(component: &str) -> Result<(), ReferenceError> {
     if let Some(c) = component.chars().find(|c| c.is_ascii_uppercase()) {
-        return Err(format!(
+        return Err(ReferenceError::Invalid(format!(
             "`{c}` is uppercase; repository names are lowercase"
-        ));
+        )));
     }
     let alnum = |c: u8| c.is_ascii_lowercase() || c.is_ascii_digit();
     let bytes = component.as_bytes();
     if !bytes.first().is_some_and(|&b| alnum(b)) || !bytes.last().is_some_and(|&b| alnum(b)) {
-        return Err("a path component starts and ends with a lowercase letter or digit".into());
+        return Err(ReferenceError::Invalid(
+            "a path component starts and ends with a lowercase letter or digit".into(),
+        ));
     }
     // Separators between alphanumeric runs: `.`, `_`, `__`, or one or more `-`.
     let mut i = 0;
@@ -369,15 +386,15 @@ fn check_path_component(component: &str) -> Result<(), String> {
         let sep = &component[start..i];
         let valid = matches!(sep, "." | "_" | "__") || sep.bytes().all(|b| b == b'-');
         if !valid {
-            return Err(format!(
+            return Err(ReferenceError::Invalid(format!(
                 "`{sep}` is not allowed here; separators are `.`, `_`, `__` or dashes, between lowercase letters and digits"
-            ));
+            )));
         }
     }
     Ok(())
 }
 
-fn check_domain(domain: &str) -> Result<(), String> {
+fn check_domain(domain: &str) -> Result<(), ReferenceError> {
     let (host, port) = match domain.rsplit_once(':') {
         Some((host, port)) if !host.ends_with(']') || domain.starts_with('[') => (host, Some(port)),
         _ => (domain, None),
@@ -385,13 +402,15 @@ fn check_domain(domain: &str) -> Result<(), String> {
     if let Some(port) = port
         && (port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()))
     {
-        return Err(format!("port `{port}` is not a number"));
+        return Err(ReferenceError::Invalid(format!(
+            "port `{port}` is not a number"
+        )));
     }
     if host.starts_with('[') && host.ends_with(']') {
         return host[1..host.len() - 1]
             .parse::<std::net::Ipv6Addr>()
             .map(|_| ())
-            .map_err(|_| format!("`{host}` is not an IPv6 address"));
+            .map_err(|_| ReferenceError::Invalid(format!("`{host}` is not an IPv6 address")));
     }
     for part in host.split('.') {
         let b = part.as_bytes();
@@ -400,7 +419,9 @@ fn check_domain(domain: &str) -> Result<(), String> {
             && b[b.len() - 1].is_ascii_alphanumeric()
             && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-');
         if !ok {
-            return Err(format!("`{part}` is not a host name part"));
+            return Err(ReferenceError::Invalid(format!(
+                "`{part}` is not a host name part"
+            )));
         }
     }
     Ok(())
@@ -436,29 +457,32 @@ mod tests {
 
     #[test]
     fn rejects_bad_parts_and_names_them() {
-        let e = check_repository("Apache/beam").unwrap_err();
+        let e = check_repository("Apache/beam").unwrap_err().to_string();
         assert!(e.contains("`Apache`") && e.contains("uppercase"), "{e}");
-        let e = check_repository("apache/Beam").unwrap_err();
+        let e = check_repository("apache/Beam").unwrap_err().to_string();
         assert!(e.contains("`Beam`") && e.contains("uppercase"), "{e}");
         assert_eq!(
-            check_repository("apache//beam").unwrap_err(),
+            check_repository("apache//beam").unwrap_err().to_string(),
             "empty path component in `apache//beam`: write a single `/` between path components"
         );
         assert!(
             check_repository("/beam")
                 .unwrap_err()
+                .to_string()
                 .contains("drop the leading `/`")
         );
         assert!(check_repository("apache/beam-").is_err());
         assert!(
             check_repository("apache/be___am")
                 .unwrap_err()
+                .to_string()
                 .contains("`___`")
         );
         assert!(check_repository("apache/be.-am").is_err());
         assert!(
             check_repository("localhost:50a/x")
                 .unwrap_err()
+                .to_string()
                 .contains("port")
         );
         assert!(check_repository(&"a".repeat(256)).is_err());
@@ -481,7 +505,7 @@ mod tests {
         ] {
             check_repository_root(root).unwrap_or_else(|e| panic!("{root}: {e}"));
         }
-        let e = check_repository_root("Apache").unwrap_err();
+        let e = check_repository_root("Apache").unwrap_err().to_string();
         assert!(e.contains("`Apache`"), "{e}");
         assert!(check_repository_root("localhost:50a").is_err());
     }
@@ -499,10 +523,15 @@ mod tests {
                 "write a single `/` between path components",
             ),
         ] {
-            let e = check_repository_root(root).unwrap_err();
+            let e = check_repository_root(root).unwrap_err().to_string();
             assert_eq!(e, format!("empty path component in `{root}`: {fix}"));
         }
-        assert!(check_repository_root("").unwrap_err().contains("empty"));
+        assert!(
+            check_repository_root("")
+                .unwrap_err()
+                .to_string()
+                .contains("empty")
+        );
     }
 
     #[test]
@@ -610,7 +639,7 @@ mod tests {
         check_digest(&format!("sha256:{}", "0a".repeat(32))).unwrap();
         check_digest(&format!("sha512:{}", "f".repeat(128))).unwrap();
         for bad in ["sha256:zz", "sha256:", "sha256", "md5:00", "sha256:ABCDEF"] {
-            let e = check_digest(bad).unwrap_err();
+            let e = check_digest(bad).unwrap_err().to_string();
             assert!(e.contains(&format!("{bad:?}")), "names {bad}: {e}");
         }
         assert!(check_digest(&format!("sha256:{}", "A".repeat(64))).is_err());

@@ -467,7 +467,7 @@ fn engines_of(
             }
         };
         if let Err(e) = check_host(&host) {
-            at(host_at, e);
+            at(host_at, e.to_string());
         }
         if specs.iter().any(|s: &EngineSpec| s.host == host) {
             at(host_at, format!("`{host}` is named twice"));
@@ -595,7 +595,7 @@ impl WorkspaceConfig {
         if let Some(b) = &raw.builder
             && let Err(e) = crate::manifest::check_builder(b.get_ref())
         {
-            diags.push(Diagnostic::at(file, text, b.span().start, e));
+            diags.push(Diagnostic::at(file, text, b.span().start, e.to_string()));
         }
         let platforms = raw
             .platforms

@@ -10,6 +10,7 @@ use crate::check::{self, CheckOptions, ImageCheck, Requirement, record};
 use crate::engine::{Engine, EngineApi};
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
+use crate::output::Note;
 use crate::output::{Counts, Event, EventKind, EventSink, Outcome};
 use crate::plan::ImageIndex;
 use crate::plan::contract::{self, ImageContract};
@@ -89,11 +90,10 @@ pub async fn check(
         ..Counts::default()
     };
     reporter.summary(&counts, None, started.elapsed());
-    reporter.note(&format!(
-        "checked {} image(s): {passed} meet their contract, {} do not",
-        passed + failed.len(),
-        failed.len()
-    ));
+    reporter.note(Note::Checked {
+        passed,
+        failed: failed.len(),
+    });
     if failed.is_empty() {
         Ok(())
     } else {
@@ -133,10 +133,9 @@ async fn check_all(
         match checked {
             Ok(c) => {
                 if c.requirements.is_empty() {
-                    reporter.note(&format!(
-                        "  {}: nothing to check (no [contract], no python3 on PATH)",
-                        subject.name
-                    ));
+                    reporter.note(Note::NothingToCheck {
+                        image: subject.name.clone(),
+                    });
                 }
                 report(reporter, &c, |kind| subject.event(kind));
                 if c.passed() {
@@ -339,11 +338,10 @@ async fn check_built(
             .map(|c| c.contract)
             .unwrap_or_default();
         if record::passed_before(&state_dir, &img.name, &id, &c) {
-            session.reporter.progress_note(&format!(
-                "  {}: contract check passed before for this image ({}); not run again",
-                img.label(),
-                crate::report::short_id(&id)
-            ));
+            session.reporter.note(Note::ContractPassedBefore {
+                label: img.label(),
+                id: id.clone(),
+            });
             continue;
         }
         // Read on the engine that holds it (with several engines, not always the first).

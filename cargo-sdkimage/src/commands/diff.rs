@@ -53,7 +53,7 @@ pub async fn diff(cmd: &DiffCommand, sink: &dyn EventSink) -> Result<ImageDiff> 
             Ok(engine) => Some(engine),
             Err(e) if [cmd.a_from, cmd.b_from].contains(&ReadFrom::Engine) => return Err(e),
             Err(e) => {
-                sink.note(&format!("note: reading both images from registries: {e}"));
+                sink.note(crate::output::Note::DiffFromRegistries { why: e.to_string() });
                 None
             }
         }
@@ -171,10 +171,11 @@ pub async fn reproduce(
         };
         let local = diff::engine::normalized(&format!("{text} (built)"), exported, &normalized)?;
         if pushed.side.manifest_digest.as_deref() == Some(normalized.manifest.digest.as_str()) {
-            sink.note(&format!(
-                "reproduced {text}: {} (epoch {epoch})",
-                normalized.manifest.digest
-            ));
+            sink.note(crate::output::Note::Reproduced {
+                image: text.to_string(),
+                digest: normalized.manifest.digest.clone(),
+                epoch,
+            });
             continue;
         }
         let found = diff::compare(&local, &pushed).await?;

@@ -69,9 +69,7 @@ async fn plan(
             Ok(printed)
         }
         Err(Error::Unreachable(why)) => {
-            reporter.note(&format!(
-                "note: no engine answers ({why}); the plan is printed without what is up to date"
-            ));
+            reporter.note(crate::output::Note::PrintWithoutEngine { why });
             Ok(run::print_without_engine(
                 &l.ws,
                 &l.plan,

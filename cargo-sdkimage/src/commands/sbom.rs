@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Error, Result};
 use crate::licenses::sbom;
 use crate::output::EventSink;
+use crate::output::Note;
 use crate::run::{ImageResult, Session};
 
 /// `DIR/<image name>.spdx.json`; another platform than the refs' one of a multi-platform
@@ -62,16 +63,15 @@ pub(super) async fn copy_from_images(
                 })?;
             let path = sbom_path(dir, name, platform);
             write_sbom(&path, &bytes)?;
-            session
-                .reporter
-                .note(&format!("{name}: SBOM in {}", path.display()));
+            session.reporter.note(Note::SbomWritten {
+                image: name.to_string(),
+                path: path.clone(),
+            });
             written += 1;
         }
     }
     if written == 0 {
-        session
-            .reporter
-            .note("--sbom-dir: no built image has a [licenses] table, so no SBOM was written");
+        session.reporter.note(Note::NoSbom);
     }
     Ok(written)
 }
@@ -85,6 +85,9 @@ pub(super) fn write_one(
 ) -> Result<()> {
     let path = sbom_path(dir, name, None);
     write_sbom(&path, bytes)?;
-    reporter.note(&format!("{name}: SBOM in {}", path.display()));
+    reporter.note(Note::SbomWritten {
+        image: name.to_string(),
+        path: path.clone(),
+    });
     Ok(())
 }

@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::fingerprint::StateLock;
 use crate::interrupt::Interrupt;
 use crate::output::EventSink;
+use crate::output::Note;
 use crate::plan::ImageIndex;
 use crate::reference::Platform;
 use crate::run::{self, Session};
@@ -53,9 +54,7 @@ pub(super) async fn open_session(
 ) -> Result<(Arc<Session>, Vec<ImageIndex>, StateLock)> {
     let pool = connect_pool(&l, opts, &*reporter).await?;
     let facts = check_builders(&*pool[0].api, &l, &opts.secrets, &*reporter).await?;
-    let lock = StateLock::acquire(&l.ws.state_dir(), || {
-        reporter.note("waiting for another cargo sdkimage run in this workspace to finish (lock: target/sdkimage/lock)")
-    })?;
+    let lock = StateLock::acquire(&l.ws.state_dir(), || reporter.note(Note::WaitingForLock))?;
     let session = Arc::new(Session::new(
         l.ws,
         l.plan,
@@ -130,9 +129,10 @@ pub(super) async fn connect_pool(
     }
     let connected = pool::connect(&specs, opts.jobs, opts.keep_going).await?;
     for (name, why) in &connected.missing {
-        reporter.note(&format!(
-            "note: engine {name} does not answer ({why}); building on the others"
-        ));
+        reporter.note(Note::EngineNotAnswering {
+            engine: name.clone(),
+            why: why.to_string(),
+        });
     }
     Ok(connected.members)
 }
@@ -211,7 +211,7 @@ pub async fn check_builders(
             }
             (_, Err(why)) => {
                 if !noted {
-                    reporter.note(&format!("note: building with the classic builder: {why}"));
+                    reporter.note(Note::ClassicBuilder { why: why.clone() });
                     noted = true;
                 }
                 Builder::Classic

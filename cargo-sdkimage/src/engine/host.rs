@@ -29,16 +29,42 @@ pub struct EngineHost {
 /// The engine address schemes we can speak.
 const SCHEMES: &[&str] = &["unix://", "tcp://", "http://", "https://", "ssh://"];
 
-pub fn resolve(env: &dyn Fn(&str) -> Option<String>) -> Result<EngineHost, String> {
+/// Why the engine's address could not be resolved.
+#[derive(Debug, thiserror::Error)]
+pub enum HostError {
+    #[error(
+        "the engine address `{host}` (from {from}) is not supported: use unix://, tcp:// or ssh://"
+    )]
+    Unsupported { host: String, from: String },
+    #[error(
+        "docker context `{name}` cannot be read ({}: {error}); list contexts with `docker context ls`",
+        path.display()
+    )]
+    ContextUnreadable {
+        name: String,
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("docker context `{name}`: {} is not valid JSON: {error}", path.display())]
+    ContextNotJson {
+        name: String,
+        path: PathBuf,
+        error: serde_json::Error,
+    },
+    #[error("docker context `{name}` has no docker endpoint host in {}", path.display())]
+    ContextWithoutHost { name: String, path: PathBuf },
+}
+
+pub fn resolve(env: &dyn Fn(&str) -> Option<String>) -> Result<EngineHost, HostError> {
     checked(resolve_unchecked(env)?)
 }
 
-fn checked(host: EngineHost) -> Result<EngineHost, String> {
+fn checked(host: EngineHost) -> Result<EngineHost, HostError> {
     if !SCHEMES.iter().any(|s| host.host.starts_with(s)) {
-        return Err(format!(
-            "the engine address `{}` (from {}) is not supported: use unix://, tcp:// or ssh://",
-            host.host, host.source
-        ));
+        return Err(HostError::Unsupported {
+            host: host.host,
+            from: host.source,
+        });
     }
     Ok(host)
 }
@@ -50,7 +76,7 @@ pub fn resolve_value(
     value: &str,
     from: &str,
     env: &dyn Fn(&str) -> Option<String>,
-) -> Result<EngineHost, String> {
+) -> Result<EngineHost, HostError> {
     let source = format!("{from} {value}");
     if value.contains("://") {
         let tls = (value.starts_with("tcp://") || value.starts_with("https://"))
@@ -92,7 +118,7 @@ fn tls_from_env(env: &dyn Fn(&str) -> Option<String>) -> Option<TlsFiles> {
     })
 }
 
-fn resolve_unchecked(env: &dyn Fn(&str) -> Option<String>) -> Result<EngineHost, String> {
+fn resolve_unchecked(env: &dyn Fn(&str) -> Option<String>) -> Result<EngineHost, HostError> {
     if let Some(host) = env("DOCKER_HOST").filter(|h| !h.is_empty()) {
         let tls = tls_from_env(env);
         return Ok(EngineHost {
@@ -134,26 +160,27 @@ fn current_context(config_dir: &Path) -> Option<String> {
 }
 
 /// `contexts/meta/<sha256(name)>/meta.json` -> `Endpoints.docker.Host`; TLS files beside it.
-fn read_context(config_dir: &Path, name: &str) -> Result<(String, Option<TlsFiles>), String> {
+fn read_context(config_dir: &Path, name: &str) -> Result<(String, Option<TlsFiles>), HostError> {
     let id = hex::encode(Sha256::digest(name.as_bytes()));
     let meta_path = config_dir.join("contexts/meta").join(&id).join("meta.json");
-    let text = std::fs::read_to_string(&meta_path).map_err(|e| {
-        format!("docker context `{name}` cannot be read ({}: {e}); list contexts with `docker context ls`", meta_path.display())
-    })?;
-    let meta: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        format!(
-            "docker context `{name}`: {} is not valid JSON: {e}",
-            meta_path.display()
-        )
-    })?;
+    let text =
+        std::fs::read_to_string(&meta_path).map_err(|error| HostError::ContextUnreadable {
+            name: name.to_string(),
+            path: meta_path.clone(),
+            error,
+        })?;
+    let meta: serde_json::Value =
+        serde_json::from_str(&text).map_err(|error| HostError::ContextNotJson {
+            name: name.to_string(),
+            path: meta_path.clone(),
+            error,
+        })?;
     let docker = &meta["Endpoints"]["docker"];
     let host = docker["Host"]
         .as_str()
-        .ok_or_else(|| {
-            format!(
-                "docker context `{name}` has no docker endpoint host in {}",
-                meta_path.display()
-            )
+        .ok_or_else(|| HostError::ContextWithoutHost {
+            name: name.to_string(),
+            path: meta_path.clone(),
         })?
         .to_string();
     let tls_dir = config_dir.join("contexts/tls").join(&id).join("docker");
@@ -193,7 +220,9 @@ mod tests {
 
     #[test]
     fn unsupported_schemes_are_named() {
-        let e = resolve(&env_of(&[("DOCKER_HOST", "npipe:////./pipe/x")])).unwrap_err();
+        let e = resolve(&env_of(&[("DOCKER_HOST", "npipe:////./pipe/x")]))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("`npipe:////./pipe/x` (from DOCKER_HOST) is not supported"),
             "{e}"
@@ -212,8 +241,9 @@ mod tests {
             resolve_value("default", "--engine", &env).unwrap().host,
             DEFAULT_HOST
         );
-        let e =
-            resolve_value("nope", "--engine", &env_of(&[("DOCKER_CONFIG", "/none")])).unwrap_err();
+        let e = resolve_value("nope", "--engine", &env_of(&[("DOCKER_CONFIG", "/none")]))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("docker context `nope`"), "{e}");
     }
 
@@ -243,7 +273,8 @@ mod tests {
             ("DOCKER_CONFIG", &d),
             ("DOCKER_CONTEXT", "nope"),
         ]))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("docker context `nope`"), "{e}");
         let h = resolve(&env_of(&[
             ("DOCKER_CONFIG", &d),

@@ -205,7 +205,7 @@ impl Engine {
     /// Connect to the engine the environment names, negotiate the API version and ping it.
     pub async fn connect() -> Result<Engine> {
         let env = |k: &str| std::env::var(k).ok();
-        let host = host::resolve(&env).map_err(Error::Usage)?;
+        let host = host::resolve(&env).map_err(|e| Error::Usage(e.to_string()))?;
         Engine::connect_to(host).await
     }
 

@@ -64,17 +64,31 @@ impl<'de> Deserialize<'de> for RawEngine {
     }
 }
 
+/// Why an engine value (`--engine`, an `engines` entry's `host`) was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineValueError {
+    #[error(
+        "an engine is a URL (unix://, tcp://, ssh://) or a docker context name, not an empty string"
+    )]
+    Empty,
+    #[error(
+        "engine `{value}`: the scheme {scheme}:// is not supported; use unix://, tcp:// (TLS from DOCKER_TLS_VERIFY and DOCKER_CERT_PATH), ssh:// or a docker context name"
+    )]
+    Scheme { value: String, scheme: String },
+}
+
 /// Check one value as `--engine` or `host` takes it; `Err` says what is wrong.
-pub fn check_host(value: &str) -> std::result::Result<(), String> {
+pub fn check_host(value: &str) -> std::result::Result<(), EngineValueError> {
     if value.trim().is_empty() {
-        return Err("an engine is a URL (unix://, tcp://, ssh://) or a docker context name, not an empty string".into());
+        return Err(EngineValueError::Empty);
     }
     if let Some((scheme, _)) = value.split_once("://")
         && !["unix", "tcp", "ssh", "http", "https"].contains(&scheme)
     {
-        return Err(format!(
-            "engine `{value}`: the scheme {scheme}:// is not supported; use unix://, tcp:// (TLS from DOCKER_TLS_VERIFY and DOCKER_CERT_PATH), ssh:// or a docker context name"
-        ));
+        return Err(EngineValueError::Scheme {
+            value: value.to_string(),
+            scheme: scheme.to_string(),
+        });
     }
     Ok(())
 }
@@ -128,7 +142,8 @@ pub async fn connect(specs: &[EngineSpec], jobs: usize, keep_going: bool) -> Res
     }
     let env = |k: &str| std::env::var(k).ok();
     let tries = specs.iter().map(|spec| async {
-        let host = host::resolve_value(&spec.host, "engine", &env).map_err(Error::Usage)?;
+        let host = host::resolve_value(&spec.host, "engine", &env)
+            .map_err(|e| Error::Usage(e.to_string()))?;
         let engine = Engine::connect_to(host).await?;
         let native = native_of(&engine).await?;
         let mut platforms = vec![native.clone()];
@@ -211,6 +226,7 @@ mod tests {
         assert!(
             check_host("npipe:////./pipe/docker")
                 .unwrap_err()
+                .to_string()
                 .contains("npipe://")
         );
         assert!(check_host(" ").is_err());

@@ -12,17 +12,18 @@ use super::{Checker, SecretFrom, Variants};
 pub const BUILDERS: &[&str] = &["auto", "buildkit", "classic"];
 
 /// A `builder` value, in the workspace or a manifest: one of [`BUILDERS`].
-pub fn check_builder(name: &str) -> std::result::Result<(), String> {
+pub fn check_builder(name: &str) -> std::result::Result<(), UnknownBuilder> {
     if BUILDERS.contains(&name) {
         Ok(())
     } else {
-        Err(format!(
-            "builder {} is not one of {}",
-            crate::error::quoted(name),
-            BUILDERS.join(", ")
-        ))
+        Err(UnknownBuilder(name.to_string()))
     }
 }
+
+/// A `builder` value that is not one of [`BUILDERS`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("builder {} is not one of {}", crate::error::quoted(.0), BUILDERS.join(", "))]
+pub struct UnknownBuilder(pub String);
 
 impl Checker<'_> {
     /// `platforms`: each a known `os/arch` or `os/arch/variant`, parsed once here.
@@ -84,7 +85,7 @@ impl Checker<'_> {
         if let Some(b) = builder
             && let Err(e) = check_builder(b.get_ref())
         {
-            self.error(b.span().start, e);
+            self.error(b.span().start, e.to_string());
         }
     }
 

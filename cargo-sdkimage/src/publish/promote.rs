@@ -44,7 +44,7 @@ pub async fn promote(
             sources.push((
                 index,
                 image,
-                ImageRef::new(repository, from_tag).map_err(Error::Usage)?,
+                ImageRef::new(repository, from_tag).map_err(|e| Error::Usage(e.to_string()))?,
             ));
         }
     }
@@ -115,15 +115,15 @@ async fn promote_one(
     let mut refs = Vec::new();
     for repository in repositories(image) {
         for tag in to_tags {
-            let target = ImageRef::new(repository, tag).map_err(Error::Usage)?;
+            let target = ImageRef::new(repository, tag).map_err(|e| Error::Usage(e.to_string()))?;
             let client = registries.client(target.registry()).await?;
             if dry_run {
                 let now = client.head_manifest(&target.path(), tag).await?;
-                reporter.note(&format!(
-                    "would point {target} at {} (now: {})",
-                    manifest.digest,
-                    now.as_deref().unwrap_or("absent")
-                ));
+                reporter.note(crate::output::Note::WouldPoint {
+                    target: target.to_string(),
+                    digest: manifest.digest.to_string(),
+                    now,
+                });
             } else {
                 client.put_manifest(&target.path(), tag, manifest).await?;
                 let now = client.head_manifest(&target.path(), tag).await?;

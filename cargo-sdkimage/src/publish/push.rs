@@ -13,12 +13,12 @@ use super::index::{self, index_of, is_multi_platform};
 use crate::engine::{EngineApi, EngineError};
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
+use crate::output::Note;
 use crate::output::{EventKind, EventSink};
 use crate::plan::{BuildPlan, Image, ImageIndex};
 use crate::reference::ImageRef;
 use crate::registry::credentials::config_key;
 use crate::registry::{Failure, Registries};
-use crate::report::short_id;
 
 /// An image [`push`] published: all its refs point at `digest` in the registry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +67,7 @@ pub async fn push(
     }
     if opts.dry_run {
         for (_, (image, id, _)) in &work {
-            reporter.note(&describe_push(image, id, opts.staging_tag.as_deref()));
+            reporter.note(describe_push(image, id, opts.staging_tag.as_deref()));
         }
         return Ok(Vec::new());
     }
@@ -116,7 +116,7 @@ pub async fn push(
                     push_direct(engine, registries, image, id, opts, homes)
                 }) => pushed,
                 number = signal.wait() => {
-                    reporter.note("interrupted: without a staging tag, the refs pushed so far stay pushed");
+                    reporter.note(Note::InterruptedDirectPush);
                     return Err(Error::Interrupted(number));
                 }
             };
@@ -127,10 +127,9 @@ pub async fn push(
         record_on_first(engines, registries, &pushed).await;
     }
     if let Some(number) = interrupt.received() {
-        reporter.note(&format!(
-            "{} arrived while the release tags were being written; that was finished, so every release tag points at its new digest",
-            crate::interrupt::name(number)
-        ));
+        reporter.note(Note::SignalDuringRelease {
+            signal: crate::interrupt::name(number).to_string(),
+        });
     }
     Ok(pushed
         .into_iter()
@@ -272,7 +271,7 @@ impl<'a> Holders<'a> {
 
 /// The error of a publish stopped by a signal before any release tag changed.
 fn stopped_before_release(number: i32, reporter: &dyn EventSink) -> Error {
-    reporter.note("interrupted: only staging tags were pushed; no release tag was changed");
+    reporter.note(Note::InterruptedStagingOnly);
     Error::Interrupted(number)
 }
 
@@ -298,7 +297,7 @@ async fn stage(
     if opts.push_via == PushVia::Tool {
         let normalized = prepare(engine, id, opts).await?;
         for repository in repositories(image) {
-            let staging_ref = ImageRef::new(repository, staging).map_err(Error::Usage)?;
+            let staging_ref = ImageRef::new(repository, staging).map_err(|e| Error::Usage(e.to_string()))?;
             let manifest = push_ours(registries, &staging_ref, &normalized, homes).await?;
             crate::oci::push::record_pushed(&opts.cache_dir, id, repository, &manifest.digest);
             pushed.push(Pushed {
@@ -311,7 +310,8 @@ async fn stage(
         return Ok(pushed);
     }
     for repository in repositories(image) {
-        let staging_ref = ImageRef::new(repository, staging).map_err(Error::Usage)?;
+        let staging_ref =
+            ImageRef::new(repository, staging).map_err(|e| Error::Usage(e.to_string()))?;
         engine.tag(id, &staging_ref).await?;
         let digest = engine_push(engine, registries, &staging_ref).await?;
         let client = registries.client(staging_ref.registry()).await?;
@@ -357,7 +357,7 @@ async fn stage_platforms(
         let mut children = Vec::new();
         for (i, (platform, id)) in ids.iter().enumerate() {
             let tag = crate::platform::local_tag(staging, platform, None);
-            let staging_ref = ImageRef::new(repository, &tag).map_err(Error::Usage)?;
+            let staging_ref = ImageRef::new(repository, &tag).map_err(|e| Error::Usage(e.to_string()))?;
             if let Some(normalized) = prepared.get(i) {
                 let manifest = push_ours(registries, &staging_ref, normalized, homes).await?;
                 crate::oci::push::record_pushed(&opts.cache_dir, id, repository, &manifest.digest);
@@ -551,21 +551,15 @@ async fn engine_push(
     })
 }
 
-fn describe_push(image: &Image, id: &str, staging: Option<&str>) -> String {
-    let refs: Vec<String> = image.refs.iter().map(ToString::to_string).collect();
-    match staging {
-        Some(tag) => {
-            let staged: Vec<String> = repositories(image)
+fn describe_push(image: &Image, id: &str, staging: Option<&str>) -> Note {
+    Note::WouldPush {
+        id: id.to_string(),
+        refs: image.refs.iter().map(ToString::to_string).collect(),
+        staged: staging.map(|tag| {
+            repositories(image)
                 .iter()
                 .map(|r| format!("{r}:{tag}"))
-                .collect();
-            format!(
-                "would push {} as {}, then point {} at its digest",
-                short_id(id),
-                staged.join(", "),
-                refs.join(", ")
-            )
-        }
-        None => format!("would push {} as {}", short_id(id), refs.join(", ")),
+                .collect()
+        }),
     }
 }

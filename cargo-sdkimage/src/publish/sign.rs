@@ -205,11 +205,10 @@ pub(super) async fn sign_staged(
                 written.push((*index, meta));
             }
         }
-        reporter.note(&format!(
-            "{}: signed and attested {} digest(s)",
-            image.name,
-            written.iter().filter(|(i, _)| i == index).count()
-        ));
+        reporter.note(crate::output::Note::Signed {
+            image: image.name.clone(),
+            digests: written.iter().filter(|(i, _)| i == index).count(),
+        });
     }
     Ok(written)
 }
@@ -342,7 +341,7 @@ async fn client_of(
     registries: &Registries,
     repository: &str,
 ) -> Result<(Arc<RegistryClient>, String)> {
-    let r = ImageRef::new(repository, "latest").map_err(Error::Usage)?;
+    let r = ImageRef::new(repository, "latest").map_err(|e| Error::Usage(e.to_string()))?;
     Ok((registries.client(r.registry()).await?, r.path()))
 }
 
@@ -468,15 +467,11 @@ pub async fn verify_signed(
         event.refs = target.refs.iter().map(ToString::to_string).collect();
         let event = event.digest(Some(target.digest.clone()));
         if problems.is_empty() {
-            let what = if attestations {
-                "signatures and attestations"
-            } else {
-                "signatures"
-            };
-            reporter.note(&format!(
-                "{}: {what} of {checked} digest(s) verified with the key",
-                target.name
-            ));
+            reporter.note(crate::output::Note::SignaturesVerified {
+                image: target.name.clone(),
+                digests: checked,
+                attestations,
+            });
         } else {
             let mut event = event.message(problems.join("; "));
             event.event = EventKind::Failed;

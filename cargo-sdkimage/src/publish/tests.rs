@@ -119,8 +119,7 @@ impl crate::output::EventSink for Recorder {
         self.0.lock().unwrap().push(event.clone());
     }
     fn build_log(&self, _: &str, _: &str, _: crate::output::BuildLog<'_>) {}
-    fn note(&self, _: &str) {}
-    fn progress_note(&self, _: &str) {}
+    fn note(&self, _: crate::output::Note) {}
     fn data(&self, _: &str) {}
     fn json(&self) -> bool {
         false

@@ -492,9 +492,27 @@ fn load_metadata(file: &Path) -> Result<Vec<MetadataEntry>> {
     Ok(entries)
 }
 
+/// Why a metadata file was refused; `image` is the entry's name, quoted.
+#[derive(Debug, thiserror::Error)]
+enum MetadataFileError {
+    #[error(transparent)]
+    Read(#[from] crate::output::MetadataReadError),
+    #[error("{image} names no image (neither `refs` nor `image.name`)")]
+    NoImage { image: String },
+    #[error("{image}: {error}")]
+    Reference {
+        image: String,
+        error: reference::ReferenceError,
+    },
+    #[error(
+        "{image}: {reference} names a Docker Hub official image (no registry, no namespace), where nothing of ours is pushed; the file was written without a repository root"
+    )]
+    OfficialImage { image: String, reference: String },
+}
+
 /// A metadata file, read through the contract's own type ([`crate::output::MetadataEntry`]):
 /// each image has `refs` and `digest`, or bake's `image.name` and `containerimage.digest`.
-fn parse_metadata(text: &str) -> std::result::Result<Vec<MetadataEntry>, String> {
+fn parse_metadata(text: &str) -> std::result::Result<Vec<MetadataEntry>, MetadataFileError> {
     let nonempty = |s: Option<String>| s.filter(|s| !s.is_empty());
     let mut entries = Vec::new();
     for (name, entry) in crate::output::read_metadata(text)? {
@@ -506,23 +524,28 @@ fn parse_metadata(text: &str) -> std::result::Result<Vec<MetadataEntry>, String>
                 .unwrap_or_default(),
         };
         if refs.is_empty() {
-            return Err(format!(
-                "{shown} names no image (neither `refs` nor `image.name`)"
-            ));
+            return Err(MetadataFileError::NoImage { image: shown });
         }
         let refs = refs
             .iter()
             .map(|r| ImageRef::parse(r))
             .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| format!("{shown}: {e}"))?;
+            .map_err(|error| MetadataFileError::Reference {
+                image: shown.clone(),
+                error,
+            })?;
         if let Some(r) = refs.iter().find(|r| r.is_docker_hub_official()) {
-            return Err(format!(
-                "{shown}: {r} names a Docker Hub official image (no registry, no namespace), where nothing of ours is pushed; the file was written without a repository root"
-            ));
+            return Err(MetadataFileError::OfficialImage {
+                image: shown,
+                reference: r.to_string(),
+            });
         }
         let digest = nonempty(entry.digest).or_else(|| nonempty(entry.containerimage_digest));
         if let Some(digest) = &digest {
-            reference::check_digest(digest).map_err(|e| format!("{shown}: {e}"))?;
+            reference::check_digest(digest).map_err(|error| MetadataFileError::Reference {
+                image: shown.clone(),
+                error,
+            })?;
         }
         entries.push(MetadataEntry { name, refs, digest });
     }
@@ -556,22 +579,28 @@ mod tests {
         assert!(
             parse_metadata(r#"{"a": {"refs": ["bad ref"]}}"#)
                 .unwrap_err()
+                .to_string()
                 .contains("\"a\"")
         );
         // A tag is required; a port is not one.
-        let e = parse_metadata(r#"{"a": {"refs": ["localhost:5000/beam/sdk"]}}"#).unwrap_err();
+        let e = parse_metadata(r#"{"a": {"refs": ["localhost:5000/beam/sdk"]}}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("has no tag"), "{e}");
     }
 
     #[test]
     fn a_metadata_file_without_images_or_with_bad_digests_is_refused() {
         assert_eq!(parse_metadata("{}").unwrap(), Vec::new());
-        let e = parse_metadata(r#"{"a": {}}"#).unwrap_err();
+        let e = parse_metadata(r#"{"a": {}}"#).unwrap_err().to_string();
         assert!(e.contains("\"a\" names no image"), "{e}");
-        let e = parse_metadata(r#"{"a": {"refs": ["r/a:1"], "digest": "sha256:zz"}}"#).unwrap_err();
+        let e = parse_metadata(r#"{"a": {"refs": ["r/a:1"], "digest": "sha256:zz"}}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("\"a\"") && e.contains("\"sha256:zz\""), "{e}");
-        let e =
-            parse_metadata(r#"{"a": {"refs": ["go_sdk:latest"], "digest": null}}"#).unwrap_err();
+        let e = parse_metadata(r#"{"a": {"refs": ["go_sdk:latest"], "digest": null}}"#)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("Docker Hub official"), "{e}");
     }
 

@@ -278,11 +278,12 @@ async fn pull_one(
     let at = session
         .engine_name(on)
         .filter(|_| session.pool.len() > 1)
-        .map(|n| format!(" on {n}"))
-        .unwrap_or_default();
-    session
-        .reporter
-        .progress_note(&format!("pulling {base} ({platform}){at}"));
+        .map(str::to_string);
+    session.reporter.note(crate::output::Note::Pulling {
+        base: base.to_string(),
+        platform: platform.to_string(),
+        on: at.clone(),
+    });
     let engine = &session.pool[on].api;
     let result = registries
         .retry()
@@ -298,10 +299,12 @@ async fn pull_one(
     let on = images.iter().cloned().collect::<Vec<_>>().join(", ");
     match result {
         Ok(Ok(digest)) => {
-            let digest = digest.map(|d| format!(" {d}")).unwrap_or_default();
-            session
-                .reporter
-                .progress_note(&format!("pulled {base} ({platform}){digest}{at}"));
+            session.reporter.note(crate::output::Note::Pulled {
+                base: base.to_string(),
+                platform: platform.to_string(),
+                digest,
+                on: at,
+            });
             Ok(())
         }
         Ok(Err(lost)) => Err(Error::Unreachable(lost)),

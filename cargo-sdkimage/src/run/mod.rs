@@ -20,6 +20,7 @@ use crate::engine::{BuildCredentials, EngineApi};
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
 use crate::output::EventSink;
+use crate::output::Note;
 pub use crate::output::Outcome;
 use crate::plan::{BuildPlan, ImageIndex};
 use crate::workspace::Workspace;
@@ -388,7 +389,7 @@ pub use crate::masking::{looks_secret, shown_arg};
 
 /// One note per run when build args look like secrets: their values stay in the image's
 /// history, where anyone who pulls it can read them.
-pub fn secret_args_warning(plan: &BuildPlan, selection: &[ImageIndex]) -> Option<String> {
+pub fn secret_args_warning(plan: &BuildPlan, selection: &[ImageIndex]) -> Option<Note> {
     let names: BTreeSet<&str> = selection
         .iter()
         .flat_map(|&i| plan.image(i).build_args.keys())
@@ -398,29 +399,12 @@ pub fn secret_args_warning(plan: &BuildPlan, selection: &[ImageIndex]) -> Option
     if names.is_empty() {
         return None;
     }
-    let names: Vec<&str> = names.into_iter().collect();
-    Some(format!(
-        "warning: build arg{} {} look{} like a secret; build args are recorded in the image (`docker history` shows them to anyone who pulls it); pass secrets as build secrets instead (`--secret id=NAME,env=VAR` or a manifest's [secrets], read with `RUN --mount=type=secret,id=NAME`)",
-        if names.len() > 1 { "s" } else { "" },
-        names.join(", "),
-        if names.len() > 1 { "" } else { "s" },
-    ))
+    Some(Note::SecretBuildArgs {
+        names: names.into_iter().map(str::to_string).collect(),
+    })
 }
 
-/// `a b "c d"` for showing a command.
-pub fn shell_words(words: &[String]) -> String {
-    words
-        .iter()
-        .map(|w| {
-            if w.is_empty() || w.contains(|c: char| c.is_whitespace() || "\"'$`\\".contains(c)) {
-                format!("'{}'", w.replace('\'', "'\\''"))
-            } else {
-                w.clone()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
+pub use crate::report::human::shell_words;
 
 #[cfg(test)]
 mod tests {

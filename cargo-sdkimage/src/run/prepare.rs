@@ -46,9 +46,10 @@ async fn prepare_manifest(session: &Session, m: &Manifest) -> crate::Result<()> 
     let manifest = session.ws.display_path(&m.path);
     for p in &m.prepare {
         let words = shell_words(&p.run);
-        session
-            .reporter
-            .progress_note(&format!("[{}] prepare: {words}", m.language));
+        session.reporter.note(crate::output::Note::Prepare {
+            language: m.language.clone(),
+            run: p.run.clone(),
+        });
         let program = if p.run[0] == "cargo" {
             std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
         } else {

@@ -221,9 +221,10 @@ impl Run<'_> {
             return;
         }
         let name = self.session.pool[e].name.clone();
-        self.session.reporter.note(&format!(
-            "engine {name} was lost ({why}); its images are built again on the other engines"
-        ));
+        self.session.reporter.note(crate::output::Note::EngineLost {
+            engine: name.clone(),
+            why: why.to_string(),
+        });
         self.lost.push(name);
         for pos in 0..self.results.len() {
             let held_only_there = !self.holders[pos].is_empty()
@@ -475,9 +476,9 @@ pub async fn build(
         // Every image stays where it was built either way: a move that fails is a note, not a
         // failed run.
         if let Err(e) = moves::gather(&session, selection, &run.results, &run.holders).await {
-            session.reporter.note(&format!(
-                "note: not every image could be loaded into the first engine: {e}"
-            ));
+            session.reporter.note(crate::output::Note::GatherFailed {
+                error: e.to_string(),
+            });
         }
     }
     let lost = std::mem::take(&mut run.lost);
