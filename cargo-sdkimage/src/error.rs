@@ -1,4 +1,4 @@
-//! The typed errors of the library and the exit codes they map to (README, "Exit codes").
+//! The typed errors of the library and the exit codes they map to (the book: docs/src/reference/exit-codes.md).
 
 use std::fmt;
 use std::path::PathBuf;
@@ -100,7 +100,7 @@ fn render_diagnostics(diags: &[Diagnostic]) -> String {
 }
 
 impl Error {
-    /// The process exit code (README, "Exit codes").
+    /// The process exit code (the book: docs/src/reference/exit-codes.md).
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Invalid(_) | Error::Usage(_) => 2,

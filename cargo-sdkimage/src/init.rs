@@ -160,7 +160,7 @@ fn ensure_workspace(dir: &Path) -> Result<WorkspaceFound> {
 const WORKSPACE_TEXT: &str = "\
 # The root of this repository's SDK images: every sdkimage.toml below belongs to it.
 # Written by `cargo sdkimage init`; the keys are those of [workspace.metadata.sdkimage]
-# (see the README, \"Without Cargo\"). For example:
+# (see the book: docs/src/reference/workspace.md, \"Without Cargo\"). For example:
 # version = \"1.0.0\"                             # {version} in names and tags
 # repository-root = \"registry.example.com/team\"  # where images are pushed
 # tags = [\"{version}\", \"latest\"]
@@ -217,7 +217,7 @@ fn propose(dir: &Path, text: &str) -> Result<(String, Vec<String>)> {
     };
     let language = slug(&named_after).ok_or_else(|| {
         Error::Usage(format!(
-            "init: cannot make an image name of the folder name `{named_after}`; write {} by hand (see the README's manifest section)",
+            "init: cannot make an image name of the folder name `{named_after}`; write {} by hand (see the book's manifest page, docs/src/reference/manifest.md)",
             MANIFEST_FILE
         ))
     })?;

@@ -1,7 +1,7 @@
 //! The output contract: every type a user or a tool reads, in one place. JSON events on
 //! stdout (`--message-format json`), the `list` array, the `--metadata-file` (written and read
-//! through the same types), the outcome of an image, and the schema version. The README's
-//! "JSON output" section documents them; the end-to-end tests read the output through them.
+//! through the same types), the outcome of an image, and the schema version. The book's
+//! "JSON output" page (docs/src/reference/json-output.md) documents them; the end-to-end tests read the output through them.
 //!
 //! The library emits through [`EventSink`] only; `report.rs` renders for people and machines.
 
@@ -577,7 +577,7 @@ pub struct MetadataEntry {
 }
 
 /// `build --print`: the resolved plan, one JSON object on stdout; nothing is prepared, built,
-/// tagged or recorded. The README's "JSON output" documents it.
+/// tagged or recorded. The book's "JSON output" page (docs/src/reference/json-output.md) documents it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct BuildPrint {
     pub schema: u32,

@@ -297,7 +297,8 @@ async fn stage(
     if opts.push_via == PushVia::Tool {
         let normalized = prepare(engine, id, opts).await?;
         for repository in repositories(image) {
-            let staging_ref = ImageRef::new(repository, staging).map_err(|e| Error::Usage(e.to_string()))?;
+            let staging_ref =
+                ImageRef::new(repository, staging).map_err(|e| Error::Usage(e.to_string()))?;
             let manifest = push_ours(registries, &staging_ref, &normalized, homes).await?;
             crate::oci::push::record_pushed(&opts.cache_dir, id, repository, &manifest.digest);
             pushed.push(Pushed {
@@ -357,7 +358,8 @@ async fn stage_platforms(
         let mut children = Vec::new();
         for (i, (platform, id)) in ids.iter().enumerate() {
             let tag = crate::platform::local_tag(staging, platform, None);
-            let staging_ref = ImageRef::new(repository, &tag).map_err(|e| Error::Usage(e.to_string()))?;
+            let staging_ref =
+                ImageRef::new(repository, &tag).map_err(|e| Error::Usage(e.to_string()))?;
             if let Some(normalized) = prepared.get(i) {
                 let manifest = push_ours(registries, &staging_ref, normalized, homes).await?;
                 crate::oci::push::record_pushed(&opts.cache_dir, id, repository, &manifest.digest);
