@@ -480,6 +480,11 @@ pub fn format_bytes(bytes: u64) -> String {
     }
 }
 
+/// ` on <engine>`, when a note names the engine (a run over several).
+fn on_engine(on: &Option<String>) -> String {
+    on.as_ref().map(|n| format!(" on {n}")).unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -501,9 +506,4 @@ mod tests {
         assert_eq!(t, "a    bb\nxxx  y\n");
         assert_eq!(short_id("sha256:0123456789abcdef"), "0123456789ab");
     }
-}
-
-/// ` on <engine>`, when a note names the engine (a run over several).
-fn on_engine(on: &Option<String>) -> String {
-    on.as_ref().map(|n| format!(" on {n}")).unwrap_or_default()
 }
