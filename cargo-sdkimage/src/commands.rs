@@ -678,7 +678,7 @@ pub async fn verify(
         None => None,
     };
     let mut signed_targets = Vec::new();
-    let verified = match from_metadata {
+    let (verified, registries) = match from_metadata {
         Some(file) => {
             // Selectors need the workspace to mean something; without them, every entry.
             let only: Option<Vec<String>> = if target.selectors.is_empty() {
@@ -709,18 +709,7 @@ pub async fn verify(
                     digest: v.digest.clone(),
                 });
             }
-            if let (Some(public), Some(k)) = (&public, &key) {
-                let checked = publish::sign::verify_signed(
-                    &registries,
-                    &signed_targets,
-                    public,
-                    k.attestations,
-                    &tally,
-                )
-                .await;
-                failed_summary(&tally, started, checked)?;
-            }
-            verified.len()
+            (verified.len(), registries)
         }
         None => {
             let l = load(target)?;
@@ -740,20 +729,20 @@ pub async fn verify(
                     digest: v.digest.clone(),
                 });
             }
-            if let (Some(public), Some(k)) = (&public, &key) {
-                let checked = publish::sign::verify_signed(
-                    &registries,
-                    &signed_targets,
-                    public,
-                    k.attestations,
-                    &tally,
-                )
-                .await;
-                failed_summary(&tally, started, checked)?;
-            }
-            verified.len()
+            (verified.len(), registries)
         }
     };
+    if let (Some(public), Some(k)) = (&public, &key) {
+        let checked = publish::sign::verify_signed(
+            &registries,
+            &signed_targets,
+            public,
+            k.attestations,
+            &tally,
+        )
+        .await;
+        failed_summary(&tally, started, checked)?;
+    }
     summary_of(
         &tally,
         Counts {
