@@ -6,6 +6,7 @@
 //! [`push`] lives in `push`, [`verify`] and [`verify_metadata`] in `verify`, [`promote`] in
 //! `promote`; `jobs` runs their work concurrently and turns failures into events and one error.
 
+mod holders;
 pub mod index;
 mod jobs;
 mod mounts;
@@ -33,8 +34,9 @@ struct Pushed {
     pub manifest: Option<RegistryManifest>,
 }
 
+pub use holders::Holders;
 pub use promote::{Promoted, promote};
-pub use push::{Holders, Published, push};
+pub use push::{Published, push};
 pub use verify::{Verified, VerifiedEntry, verify, verify_metadata};
 
 /// The tag phase one pushes under, one per repository, overwritten by every run.

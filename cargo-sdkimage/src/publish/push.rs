@@ -9,6 +9,7 @@ use super::{
 use crate::oci::push::BlobHomes;
 use std::collections::BTreeMap;
 
+use super::holders::Holders;
 use super::index::{self, index_of, is_multi_platform};
 use crate::engine::{EngineApi, EngineError};
 use crate::error::{Error, Result};
@@ -244,30 +245,6 @@ async fn record_on_first(
 
 /// One image to stage: the image, its local id and the engine holding it.
 type Staged<'a> = (&'a Image, &'a str, &'a dyn EngineApi);
-
-/// Which engine holds each image to push: the pool's engine that built it, else `first`.
-#[derive(Clone, Copy)]
-pub struct Holders<'a> {
-    pub first: &'a dyn EngineApi,
-    pub by_image: &'a [(ImageIndex, &'a dyn EngineApi)],
-}
-
-impl<'a> Holders<'a> {
-    /// Every image on one engine.
-    pub fn one(engine: &'a dyn EngineApi) -> Holders<'a> {
-        Holders {
-            first: engine,
-            by_image: &[],
-        }
-    }
-
-    pub fn of(&self, index: ImageIndex) -> &'a dyn EngineApi {
-        self.by_image
-            .iter()
-            .find(|(i, _)| *i == index)
-            .map_or(self.first, |(_, e)| *e)
-    }
-}
 
 /// The error of a publish stopped by a signal before any release tag changed.
 fn stopped_before_release(number: i32, reporter: &dyn EventSink) -> Error {

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use p256::ecdsa::VerifyingKey;
 
 use super::Pushed;
+use super::holders::Holders;
 use super::index;
-use super::push::Holders;
 use crate::error::{Error, Result};
 use crate::output::{Event, EventKind, EventSink, SignatureMetadata};
 use crate::plan::{BuildPlan, Image, ImageIndex};
@@ -83,7 +83,7 @@ impl SignOptions {
                 ));
             }
         };
-        let password = std::env::var(crate::sign::key::PASSWORD_ENV).ok();
+        let password = std::env::var(crate::sign::cosign_key::PASSWORD_ENV).ok();
         let signer = crate::sign::load_private_key(&path, password.as_deref(), &shown)?;
         self.signing = Some(Arc::new(Signing {
             signer: Arc::new(signer),

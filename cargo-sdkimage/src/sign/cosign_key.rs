@@ -10,6 +10,9 @@ use crypto_secretbox::aead::{Aead, KeyInit};
 use crypto_secretbox::{Nonce, XSalsa20Poly1305};
 use serde::{Deserialize, Serialize};
 
+/// The environment variable cosign reads the password of an encrypted key from.
+pub const PASSWORD_ENV: &str = "COSIGN_PASSWORD";
+
 /// The PEM labels of cosign's encrypted keys, newest first.
 pub const LABELS: [&str; 2] = [
     "ENCRYPTED SIGSTORE PRIVATE KEY",
@@ -83,12 +86,7 @@ pub fn decrypt(json: &[u8], password: &str) -> Result<Vec<u8>, String> {
     let key = derive(password, &salt, &data.kdf.params)?;
     XSalsa20Poly1305::new(&key.into())
         .decrypt(Nonce::from_slice(&nonce), ciphertext.as_slice())
-        .map_err(|_| {
-            format!(
-                "{} does not decrypt it (wrong password)",
-                super::key::PASSWORD_ENV
-            )
-        })
+        .map_err(|_| format!("{} does not decrypt it (wrong password)", PASSWORD_ENV))
 }
 
 /// Encrypt `pkcs8_der` as cosign does (N = 32768, r = 8, p = 1), with the given salt and

@@ -18,8 +18,7 @@ use crate::error::{Error, Result};
 /// The largest key file read (a PEM key is a few hundred bytes).
 const KEY_CAP: u64 = 64 * 1024;
 
-/// The environment variable cosign reads the password of an encrypted key from.
-pub const PASSWORD_ENV: &str = "COSIGN_PASSWORD";
+use super::cosign_key::PASSWORD_ENV;
 
 /// An ECDSA P-256 private key.
 pub struct KeySigner {
