@@ -329,3 +329,55 @@ fn heading_ids_follow_mdbook() {
     let github = read_page(&page, false);
     assert!(github.ids.contains("dont----stop"), "{:?}", github.ids);
 }
+
+/// Every module file of the library and the binary (tests and test data aside) is named in
+/// `docs/architecture.md`, the map of the code: by its path below `src/` (`context/goregex.rs`),
+/// or by its file name (`goregex.rs`) in its folder's row.
+#[test]
+fn the_architecture_names_every_module() {
+    fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_str().unwrap().to_string();
+            if path.is_dir() {
+                if name != "tests" && name != "testdata" {
+                    rust_files(&path, out);
+                }
+            } else if name.ends_with(".rs") && name != "tests.rs" && !name.ends_with("_tests.rs") {
+                out.push(path);
+            }
+        }
+    }
+    let map = std::fs::read_to_string(root().join("docs/architecture.md")).unwrap();
+    let mut missing = Vec::new();
+    for crate_dir in std::fs::read_dir(root()).unwrap() {
+        let src = crate_dir.unwrap().path().join("src");
+        if !src.join("lib.rs").is_file() && !src.join("main.rs").is_file() {
+            continue;
+        }
+        if !src.parent().unwrap().join("Cargo.toml").is_file() {
+            continue;
+        }
+        let mut files = Vec::new();
+        rust_files(&src, &mut files);
+        for file in files {
+            let rel = file
+                .strip_prefix(&src)
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .to_string();
+            let name = file.file_name().unwrap().to_str().unwrap();
+            if !map.contains(&rel)
+                && !map.contains(&format!("`{name}`"))
+                && !map.contains(&format!("/{name}"))
+            {
+                missing.push(file.strip_prefix(root()).unwrap().display().to_string());
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/architecture.md does not name these modules; add each to the row of its concern: {missing:?}"
+    );
+}
