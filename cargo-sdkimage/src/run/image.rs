@@ -517,7 +517,10 @@ impl ImageJob<'_> {
             inputs: Some(digests),
             build_ms: prev.build_ms,
         };
-        self.store.save(&v.state_key, &state)?;
+        // A no-op writes nothing: the record on disk is this one.
+        if state != *prev {
+            self.store.save(&v.state_key, &state)?;
+        }
         Ok(Done {
             outcome: if retagged {
                 Outcome::Retagged
