@@ -646,6 +646,7 @@ impl OutputArgs {
 
 /// Parse argv, run the command, render the error; returns the exit code.
 pub fn main() -> i32 {
+    sdkimage::memory::tune_allocator();
     let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // `cargo sdkimage ...` runs `cargo-sdkimage sdkimage ...`; accept `cargo-sdkimage ...` too.
     if args.get(1).is_none_or(|a| a != "sdkimage") {

@@ -22,6 +22,7 @@ pub mod labels;
 pub mod licenses;
 pub mod manifest;
 pub mod masking;
+pub mod memory;
 pub mod oci;
 pub mod output;
 pub mod paths;

@@ -19,7 +19,6 @@
 //! [`RACY_NS`] of the hashing) could change again within the same clock tick unseen by its
 //! stat: that one is hashed as it goes out and checked against its digest.
 
-use std::collections::{BTreeMap, HashMap};
 use std::io::Read;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
@@ -37,7 +36,7 @@ use crate::context::{
     CONTEXT_DIR, Context, ContextEntry, ContextError, DOCKERFILE_DIR, EntryKind, SyncRequest,
     content_mtime, go_file_mode,
 };
-use crate::fingerprint::FileStamp;
+use crate::fingerprint::{FileStamp, Stamps};
 
 /// Size of the data packets (fsutil sends 32 KiB; larger ones cost fewer messages).
 const CHUNK: usize = 256 * 1024;
@@ -54,7 +53,7 @@ pub const RACY_NS: i128 = 2_000_000_000;
 pub struct SyncedContext {
     pub context: Arc<Context>,
     /// The up-to-date check's file stamps (SHA-256 and stat) by path in `context.entries`.
-    pub stamps: Arc<BTreeMap<String, FileStamp>>,
+    pub stamps: Arc<Stamps>,
     /// When the stamps were taken (ns since 1970): files changed since [`RACY_NS`] before are
     /// hashed again as they are sent.
     pub hashed_at_ns: i128,
@@ -70,7 +69,7 @@ impl SyncedContext {
     /// changed.
     pub fn new(
         context: Arc<Context>,
-        stamps: Arc<BTreeMap<String, FileStamp>>,
+        stamps: Arc<Stamps>,
         hashed_at: std::time::SystemTime,
         folder: &Path,
         image: &str,
@@ -204,39 +203,10 @@ struct Sender {
 
 impl Sender {
     async fn run(self, sync: SyncRequest, mut incoming: tonic::Streaming<Packet>) {
-        let mut stats = Vec::new();
-        let mut files = HashMap::new();
-        for (id, (entry, key)) in self
-            .synced
-            .context
-            .sync_entries(&sync)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            let id = id as u32;
-            match self.stat(&entry, &key) {
-                Ok((stat, job)) => {
-                    stats.push(stat);
-                    if let Some(job) = job {
-                        files.insert(id, job);
-                    }
-                }
-                Err(message) => return self.error(message).await,
-            }
-        }
-        // Stats go out while requests come in: the engine asks as soon as it has compared.
-        let tx = self.tx.clone();
-        let stat_task = tokio::spawn(async move {
-            for stat in stats {
-                let mut p = packet(PacketType::PacketStat);
-                p.stat = Some(stat);
-                if tx.send(p).await.is_err() {
-                    return;
-                }
-            }
-            let _ = tx.send(packet(PacketType::PacketStat)).await;
-        });
+        use futures_util::StreamExt;
+        // The entries borrow the shared context: a stat packet is made as it goes out and a
+        // file's job when the engine asks for it, so a sync holds no copy of the context.
+        let entries = self.synced.context.sync_entries(&sync).unwrap_or_default();
         // Requests are read as they come (never left waiting in the connection: the engine's
         // health checks of the session travel on it too) and queued for a few readers.
         let (jobs, queue) = mpsc::unbounded_channel::<(u32, FileJob)>();
@@ -259,87 +229,145 @@ impl Sender {
                 }
             });
         }
+        // Each id is asked for once.
+        let mut asked = vec![false; entries.len()];
+        // Stats go out while requests come in: the engine asks as soon as it has compared.
+        // `next_stat` past the end: the empty stat that ends them is sent.
+        let mut next_stat = 0;
+        let mut stats_sent = false;
         loop {
-            let p = match incoming.message().await {
-                Ok(Some(p)) => p,
-                // The engine went away: nothing more to send.
-                Ok(None) | Err(_) => break,
-            };
-            match PacketType::try_from(p.r#type) {
-                Ok(PacketType::PacketReq) => {
-                    let Some(job) = files.remove(&p.id) else {
-                        self.error(format!("invalid file id {}", p.id)).await;
-                        break;
+            tokio::select! {
+                biased;
+                p = incoming.next() => {
+                    let p = match p {
+                        Some(Ok(p)) => p,
+                        // The engine went away: nothing more to send.
+                        None | Some(Err(_)) => break,
                     };
-                    if jobs.send((p.id, job)).is_err() {
-                        break;
+                    match PacketType::try_from(p.r#type) {
+                        Ok(PacketType::PacketReq) => {
+                            let id = p.id as usize;
+                            // Only a file whose stat went out, once.
+                            let job = match entries.get(id) {
+                                Some((entry, key)) if id < next_stat && !asked[id] => {
+                                    asked[id] = true;
+                                    self.job(entry, key)
+                                }
+                                _ => Ok(None),
+                            };
+                            let job = match job {
+                                Ok(Some(job)) => job,
+                                Ok(None) => {
+                                    self.error(format!("invalid file id {}", p.id)).await;
+                                    break;
+                                }
+                                Err(message) => {
+                                    self.error(message).await;
+                                    break;
+                                }
+                            };
+                            if jobs.send((p.id, job)).is_err() {
+                                break;
+                            }
+                        }
+                        Ok(PacketType::PacketFin) => {
+                            // The engine wrote every file it asked for.
+                            let _ = self.tx.send(packet(PacketType::PacketFin)).await;
+                            break;
+                        }
+                        Ok(PacketType::PacketErr) => break,
+                        _ => {}
                     }
                 }
-                Ok(PacketType::PacketFin) => {
-                    // The engine wrote every file it asked for.
-                    let _ = self.tx.send(packet(PacketType::PacketFin)).await;
-                    break;
+                permit = self.tx.reserve(), if !stats_sent => {
+                    let Ok(permit) = permit else { break };
+                    let Some((entry, key)) = entries.get(next_stat) else {
+                        permit.send(packet(PacketType::PacketStat));
+                        stats_sent = true;
+                        continue;
+                    };
+                    match self.stat(entry, key) {
+                        Ok(stat) => {
+                            let mut p = packet(PacketType::PacketStat);
+                            p.stat = Some(stat);
+                            permit.send(p);
+                            next_stat += 1;
+                        }
+                        Err(message) => {
+                            drop(permit);
+                            self.error(message).await;
+                            break;
+                        }
+                    }
                 }
-                Ok(PacketType::PacketErr) => break,
-                _ => {}
             }
         }
         // The readers see the queue closed or the stop, and end.
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
         drop(jobs);
-        stat_task.abort();
     }
 
-    /// The stat packet of an entry and, for a file, what sending it takes.
-    fn stat(&self, entry: &ContextEntry, key: &str) -> Result<(Stat, Option<FileJob>), String> {
-        let (mtime, size, linkname, job) = match &entry.kind {
-            EntryKind::Dir => (0, 0, String::new(), None),
+    /// A file's content digest and, for a file on disk, its stamp.
+    fn digest(
+        &self,
+        entry: &ContextEntry,
+        key: &str,
+    ) -> Result<([u8; 32], Option<FileStamp>), String> {
+        match &entry.data {
+            Some(data) => Ok((Sha256::digest(data).into(), None)),
+            None => {
+                let stamp = self
+                    .synced
+                    .stamps
+                    .get(key)
+                    .ok_or_else(|| format!("no content digest for {key}"))?;
+                Ok((stamp.hash, Some(*stamp)))
+            }
+        }
+    }
+
+    /// The stat packet of an entry.
+    fn stat(&self, entry: &ContextEntry, key: &str) -> Result<Stat, String> {
+        let (mtime, size, linkname) = match &entry.kind {
+            EntryKind::Dir => (0, 0, String::new()),
             EntryKind::Symlink { target } => (
                 content_mtime(Sha256::digest(target.as_bytes()).as_slice()),
                 0,
                 target.clone(),
-                None,
             ),
             EntryKind::File => {
-                let (digest, stamp): ([u8; 32], _) = match &entry.data {
-                    Some(data) => (Sha256::digest(data).into(), None),
-                    None => {
-                        let stamp = self
-                            .synced
-                            .stamps
-                            .get(key)
-                            .ok_or_else(|| format!("no content digest for {key}"))?;
-                        let digest = hex::decode(&stamp.hash)
-                            .ok()
-                            .and_then(|bytes| bytes.try_into().ok())
-                            .ok_or_else(|| format!("no content digest for {key}"))?;
-                        (digest, Some(stamp.clone()))
-                    }
-                };
-                let verify = stamp.as_ref().is_some_and(|s| {
-                    s.ctime_ns
-                        .is_none_or(|c| c >= self.synced.hashed_at_ns - RACY_NS)
-                });
-                let job = FileJob {
-                    source: entry.source.clone(),
-                    size: entry.size,
-                    data: entry.data.clone(),
-                    digest,
-                    stamp,
-                    verify,
-                };
-                (content_mtime(&digest), entry.size, String::new(), Some(job))
+                let (digest, _) = self.digest(entry, key)?;
+                (content_mtime(&digest), entry.size, String::new())
             }
         };
-        let stat = Stat {
+        Ok(Stat {
             path: entry.path.clone(),
             mode: go_file_mode(&entry.kind, entry.mode),
             size: size as i64,
             mod_time: (mtime as i64) * 1_000_000_000,
             linkname,
             ..Default::default()
-        };
-        Ok((stat, job))
+        })
+    }
+
+    /// What sending an entry takes; `None` when it is no file.
+    fn job(&self, entry: &ContextEntry, key: &str) -> Result<Option<FileJob>, String> {
+        if entry.kind != EntryKind::File {
+            return Ok(None);
+        }
+        let (digest, stamp) = self.digest(entry, key)?;
+        let verify = stamp.as_ref().is_some_and(|s| {
+            s.ctime_ns
+                .is_none_or(|c| c >= self.synced.hashed_at_ns - RACY_NS)
+        });
+        Ok(Some(FileJob {
+            source: entry.source.clone(),
+            size: entry.size,
+            data: entry.data.clone(),
+            digest,
+            stamp,
+            verify,
+        }))
     }
 
     async fn error(&self, message: String) {

@@ -148,7 +148,7 @@ pub(super) async fn sign_staged(
                 .filter(|p| Some(*p) != main.as_ref())
                 .map(|p| p.slug());
             let key = crate::fingerprint::state_key(&image.name, slug.as_deref());
-            let facts = facts_of(image, platform.as_ref(), states.load(&key), &source);
+            let facts = facts_of(image, platform.as_ref(), states.load_record(&key), &source);
             let sbom = sbom_of(plan, *index, engine, id).await?;
             per_platform.insert(platform.as_ref().map(ToString::to_string), (facts, sbom));
         }

@@ -345,7 +345,7 @@ async fn local_image(
             repo_digests,
         }));
     }
-    let Some(state) = states.load(state_key) else {
+    let Some(state) = states.load_record(state_key) else {
         return Ok(None);
     };
     Ok(repo_digests(state.id.clone())

@@ -20,7 +20,7 @@ use crate::engine::SyncedContext;
 use crate::engine::session::BuildSession;
 use crate::engine::{BuildOutput, BuildRequest, Builder, EngineApi};
 use crate::error::{Error, Result};
-use crate::fingerprint::{self, FileStamp, ImageState, InputDigests, Inputs, StateStore};
+use crate::fingerprint::{self, ImageState, InputDigests, Inputs, Stamps, StateStore};
 use crate::output::{BuildLog, EventKind};
 use crate::plan::{Image, ImageIndex};
 use crate::platform::Platform;
@@ -100,7 +100,10 @@ struct Sources {
     ctx: Arc<Context>,
     /// The digest of the context's entries.
     digest: String,
-    files: Arc<BTreeMap<String, FileStamp>>,
+    files: Arc<Stamps>,
+    /// The state of the image's main platform, read once for the hashing above and taken by
+    /// that platform's check ([`ImageJob::check`]), so it is not read again.
+    previous: std::sync::Mutex<Option<ImageState>>,
     /// When the files were hashed (the file sync trusts older stamps).
     hashed_at: std::time::SystemTime,
     /// The Dockerfile's text.
@@ -272,7 +275,7 @@ impl ImageJob<'_> {
             && let Some(prev) = &recorded
         {
             let mut done = self
-                .reuse(v, prev, fingerprint, digests, (*sources.files).clone())
+                .reuse(v, prev, fingerprint, digests, sources.files.clone())
                 .await?;
             done.bases = found;
             return Ok(done);
@@ -294,7 +297,7 @@ impl ImageJob<'_> {
             )
         };
         let mut done = self
-            .finish(v, id, fingerprint, digests, (*sources.files).clone(), opts)
+            .finish(v, id, fingerprint, digests, sources.files.clone(), opts)
             .await?;
         done.bases = found;
         Ok(done)
@@ -326,7 +329,12 @@ impl ImageJob<'_> {
         let (bases_complete, found) = bases::resolve(engine, &bases, &mut inputs.bases).await?;
         let fingerprint = fingerprint::fingerprint(&inputs, &sources.digest);
         let digests = InputDigests::of(&inputs, &sources.digest);
-        let recorded = self.store.load(&v.state_key);
+        // The main platform's state was read with the sources.
+        let taken = match v.state_key == self.image.name {
+            true => sources.previous.lock().ok().and_then(|mut p| p.take()),
+            false => None,
+        };
+        let recorded = taken.or_else(|| self.store.load(&v.state_key));
         let standing = match &recorded {
             Some(prev) if bases_complete && prev.fingerprint == fingerprint => {
                 self.holder_of(&prev.id).await?.is_some()
@@ -448,6 +456,7 @@ impl ImageJob<'_> {
                 ctx: Arc::new(ctx),
                 digest,
                 files: Arc::new(files),
+                previous: std::sync::Mutex::new(previous),
                 hashed_at,
                 dockerfile,
             })
@@ -480,7 +489,7 @@ impl ImageJob<'_> {
         prev: &ImageState,
         fingerprint: String,
         digests: InputDigests,
-        files: BTreeMap<String, FileStamp>,
+        files: Arc<Stamps>,
     ) -> Result<Done> {
         let engine = self.engine;
         // Up to date on another engine of the pool: moved here rather than built again.
@@ -508,7 +517,10 @@ impl ImageJob<'_> {
             inputs: Some(digests),
             build_ms: prev.build_ms,
         };
-        self.store.save(&v.state_key, &state)?;
+        // A no-op writes nothing: the record on disk is this one.
+        if state != *prev {
+            self.store.save(&v.state_key, &state)?;
+        }
         Ok(Done {
             outcome: if retagged {
                 Outcome::Retagged
@@ -711,7 +723,7 @@ impl ImageJob<'_> {
         id: String,
         fingerprint: String,
         digests: InputDigests,
-        files: BTreeMap<String, FileStamp>,
+        files: Arc<Stamps>,
         opts: &BuildOptions,
     ) -> Result<Done> {
         let session = self.session;
@@ -847,7 +859,7 @@ pub(super) async fn check_one(
             carries_refs: v.carries_refs,
             platform: v.platform,
             check,
-            files: (*sources.files).clone(),
+            files: sources.files.clone(),
             refs_elsewhere,
         });
     }

@@ -478,13 +478,14 @@ fn short_ids(ids: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sha2::{Digest, Sha256};
 
     fn stamp(hash: &str) -> FileStamp {
         FileStamp {
             size: 1,
             mtime_ns: 0,
             inode: 0,
-            hash: hash.into(),
+            hash: Sha256::digest(hash).into(),
             ctime_ns: None,
         }
     }

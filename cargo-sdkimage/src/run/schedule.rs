@@ -74,7 +74,7 @@ pub fn nodes_of(
                 .filter_map(|d| selection.iter().position(|s| s == d))
                 .collect();
             let cost = store
-                .load(&image.name)
+                .load_record(&image.name)
                 .and_then(|s| s.build_ms)
                 .map_or(place::UNKNOWN_COST, Duration::from_millis);
             let mut platforms: Vec<Platform> = image.platforms.clone();

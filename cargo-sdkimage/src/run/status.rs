@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::fingerprint::{FileStamp, ImageState, InputDigests, Inputs};
+use std::sync::Arc;
+
+use crate::fingerprint::{ImageState, InputDigests, Inputs, Stamps};
 use crate::reference::Platform;
 
 /// What the scheduler finds for one platform before it builds: the inputs, the fingerprint they
@@ -35,7 +37,7 @@ pub(super) struct Found {
     pub carries_refs: bool,
     pub check: Check,
     /// The context's files now (path -> stamp with content hash).
-    pub files: BTreeMap<String, FileStamp>,
+    pub files: Arc<Stamps>,
     /// The refs that do not point at the recorded image (asked only when it stands).
     pub refs_elsewhere: Vec<String>,
 }
