@@ -40,9 +40,15 @@ fn git(dir: &Path, args: &[&str]) {
 type Pushed = BTreeMap<String, (String, BTreeMap<String, String>)>;
 
 /// `build --push` (or `push`, `command`) in `dir` on `engine` (`None`: the shared one) into
-/// `root`; what the metadata file says was pushed.
-fn push(dir: &Path, command: &[&str], root: &str, engine: Option<&ColdEngine>) -> Pushed {
-    let meta = dir.join(format!("meta-{}.json", command[0]));
+/// `root`; what the metadata file (`meta-<name>.json`) says was pushed.
+fn push(
+    dir: &Path,
+    name: &str,
+    command: &[&str],
+    root: &str,
+    engine: Option<&ColdEngine>,
+) -> Pushed {
+    let meta = dir.join(format!("meta-{name}.json"));
     let mut args = command.to_vec();
     args.extend([
         "--repository-root",
@@ -93,6 +99,32 @@ fn explain(dir: &Path, a: &str, b: &str, platform: &str) -> String {
     format!("{}{}", run.stdout(), run.stderr())
 }
 
+/// Panics, with `cargo sdkimage diff` of each image and platform that differs, unless the two
+/// pushes (`tag` under each root) have the same digests.
+fn assert_same(dir: &Path, (a, root_a): (&Pushed, &str), (b, root_b): (&Pushed, &str), tag: &str) {
+    if a != b {
+        let mut why = String::new();
+        for (image, (digest, platforms)) in a {
+            for platform in platforms
+                .keys()
+                .map(String::as_str)
+                .chain(platforms.is_empty().then_some("linux/amd64"))
+            {
+                let other = &b[image];
+                if platforms.get(platform) != other.1.get(platform) || digest != &other.0 {
+                    why.push_str(&explain(
+                        dir,
+                        &format!("{root_a}/{image}:{tag}"),
+                        &format!("{root_b}/{image}:{tag}"),
+                        platform,
+                    ));
+                }
+            }
+        }
+        panic!("two engines pushed different digests:\n{a:#?}\n{b:#?}\n{why}");
+    }
+}
+
 #[test]
 fn one_commit_on_two_engines_pushes_equal_manifest_and_index_digests() {
     let repo = Repo::in_registry("repro");
@@ -137,38 +169,41 @@ fn one_commit_on_two_engines_pushes_equal_manifest_and_index_digests() {
     let cold = ColdEngine::start();
     let (root_a, root_b) = (format!("{}/a", repo.root), format!("{}/b", repo.root));
     let build = ["build", "--no-cache", "--force", "--push"];
-    let a = push(repo.path(), &build, &root_a, None);
-    let b = push(clone.path(), &build, &root_b, Some(&cold));
+    let a = push(repo.path(), "build", &build, &root_a, None);
+    let b = push(clone.path(), "build", &build, &root_b, Some(&cold));
     assert_eq!(a.len(), 2, "{a:?}");
     assert_eq!(a["multi"].1.len(), 2, "two platform manifests: {a:?}");
     assert!(a["single"].1.is_empty(), "{a:?}");
-    if a != b {
-        let mut why = String::new();
-        for (image, (digest, platforms)) in &a {
-            for platform in platforms
-                .keys()
-                .map(String::as_str)
-                .chain(platforms.is_empty().then_some("linux/amd64"))
-            {
-                let other = &b[image];
-                if platforms.get(platform) != other.1.get(platform) || digest != &other.0 {
-                    why.push_str(&explain(
-                        repo.path(),
-                        &format!("{root_a}/{image}:1.0.0"),
-                        &format!("{root_b}/{image}:1.0.0"),
-                        platform,
-                    ));
-                }
-            }
-        }
-        panic!("two engines pushed different digests:\n{a:#?}\n{b:#?}\n{why}");
-    }
+    assert_same(repo.path(), (&a, &root_a), (&b, &root_b), "1.0.0");
     for (image, (digest, _)) in &a {
         let meta = read_metadata(&repo.path().join("meta-build.json"));
         assert_eq!(meta[image].normalized, Some(true), "{image}");
         assert_eq!(meta[image].epoch, Some(COMMIT_TIME), "{image}");
         assert!(digest.starts_with("sha256:"));
     }
+
+    // The classic builder too: its config names the intermediate image of the last step
+    // (`config.Image`), another id on every build.
+    let classic = [
+        "build",
+        "single",
+        "--builder",
+        "classic",
+        "--no-cache",
+        "--force",
+        "--push",
+        "--tag",
+        "classic",
+    ];
+    let classic_a = push(repo.path(), "classic", &classic, &root_a, None);
+    let classic_b = push(clone.path(), "classic", &classic, &root_b, Some(&cold));
+    assert_eq!(classic_a.len(), 1, "{classic_a:?}");
+    assert_same(
+        repo.path(),
+        (&classic_a, &root_a),
+        (&classic_b, &root_b),
+        "classic",
+    );
 
     // The same two builds pushed without normalisation differ.
     for dir in [repo.path(), clone.path()] {
@@ -184,8 +219,8 @@ fn one_commit_on_two_engines_pushes_equal_manifest_and_index_digests() {
         .unwrap();
     }
     let push_raw = ["push"];
-    let raw_a = push(repo.path(), &push_raw, &root_a, None);
-    let raw_b = push(clone.path(), &push_raw, &root_b, Some(&cold));
+    let raw_a = push(repo.path(), "raw", &push_raw, &root_a, None);
+    let raw_b = push(clone.path(), "raw", &push_raw, &root_b, Some(&cold));
     for (image, (digest, platforms)) in &raw_a {
         assert_ne!(digest, &raw_b[image].0, "{image} without normalisation");
         assert_ne!(digest, &a[image].0, "{image}");
