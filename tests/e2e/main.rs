@@ -26,6 +26,7 @@ mod print;
 mod publish;
 mod publish_checks;
 mod reproducible;
+mod reproducible_engines;
 mod sbom;
 mod schema;
 mod sign;

@@ -9,7 +9,8 @@
 //!   xattrs) is copied byte for byte;
 //! - the config's `created` and every history entry's `created` become the epoch,
 //!   `rootfs.diff_ids` the rewritten layers' digests, and the keys only the engine that built
-//!   it writes (`container`, `container_config`, `docker_version`) are dropped;
+//!   it writes (`container`, `container_config`, `docker_version`, and the classic builder's
+//!   parent id in `config.Image`) are dropped;
 //! - the leading layers equal to an external base's ([`BaseLayer`]) are passed through
 //!   untouched, keeping the base's blob digests when the base's registry manifest is known.
 //!
@@ -458,6 +459,7 @@ pub fn rewrite_config(
     for key in ["container", "container_config", "docker_version"] {
         object.remove(key);
     }
+    forget_parent(object);
     if let Some(history) = object.get_mut("history").and_then(|h| h.as_array_mut()) {
         for entry in history.iter_mut().filter_map(|e| e.as_object_mut()) {
             entry.insert("created".into(), created.clone());
@@ -471,6 +473,15 @@ pub fn rewrite_config(
         .ok_or_else(|| "`rootfs` is not an object".to_string())?;
     rootfs.insert("diff_ids".into(), serde_json::json!(diff_ids));
     serde_json::to_vec(&value).map_err(|e| e.to_string())
+}
+
+/// Drop `config.Image`: the classic builder writes there the id of the intermediate image its
+/// last step ran on, which has a `created` time of its own, so it differs between any two
+/// builds (two engines, or `--no-cache`) of the same content. Nothing runs from it.
+fn forget_parent(config: &mut serde_json::Map<String, serde_json::Value>) {
+    if let Some(run) = config.get_mut("config").and_then(|c| c.as_object_mut()) {
+        run.remove("Image");
+    }
 }
 
 /// `epoch` as the RFC 3339 text `provenance` writes.

@@ -75,6 +75,10 @@ pub struct RegistryClient {
     /// Set when the retry budget for reaching the registry is spent: one budget per registry
     /// and run, not per request, so later requests fail at once with the same message.
     unreachable: std::sync::OnceLock<String>,
+    /// When blobs go up in chunks (`client/chunked.rs`).
+    upload: UploadPolicy,
+    /// Set when the registry refused a chunked upload: later blobs go up in one piece.
+    chunks_refused: std::sync::atomic::AtomicBool,
 }
 
 impl RegistryClient {
@@ -107,7 +111,15 @@ impl RegistryClient {
             challenge: tokio::sync::OnceCell::new(),
             tokens: Mutex::default(),
             unreachable: std::sync::OnceLock::new(),
+            upload: UploadPolicy::default(),
+            chunks_refused: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// The same client with another threshold and length for chunked uploads.
+    pub fn with_upload_policy(mut self, upload: UploadPolicy) -> RegistryClient {
+        self.upload = upload;
+        self
     }
 
     /// `http(s)://host[:port]`.
@@ -667,7 +679,9 @@ fn form_encode(pairs: &[(&str, &str)]) -> String {
 }
 
 mod blobs;
-pub use blobs::BlobSource;
+pub use blobs::{BlobSource, Upload};
+mod chunked;
+pub use chunked::UploadPolicy;
 mod read_blob;
 
 #[cfg(test)]

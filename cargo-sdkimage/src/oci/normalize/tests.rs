@@ -217,7 +217,7 @@ fn pax_records_are_length_prefixed_exactly() {
 #[test]
 fn config_times_and_diff_ids_are_replaced() {
     let config = br#"{"architecture":"amd64","os":"linux","created":"2026-12-05T10:00:00.123Z",
-        "container":"abc","docker_version":"20.10","config":{"Env":["A=1"]},
+        "container":"abc","docker_version":"20.10","config":{"Env":["A=1"],"Image":"sha256:parent"},
         "history":[{"created":"2026-12-05T09:00:00Z","created_by":"COPY a"},{"created":"2026-12-05T10:00:00Z","empty_layer":true}],
         "rootfs":{"type":"layers","diff_ids":["sha256:old"]}}"#;
     let out = rewrite_config(config, EPOCH, &["sha256:new".into()]).unwrap();
@@ -231,6 +231,10 @@ fn config_times_and_diff_ids_are_replaced() {
         serde_json::json!(["sha256:new"])
     );
     assert_eq!(value["config"]["Env"][0], "A=1");
+    assert!(
+        value["config"].get("Image").is_none(),
+        "the classic builder's parent id goes"
+    );
     assert!(value.get("container").is_none() && value.get("docker_version").is_none());
     assert!(rewrite_config(b"[]", EPOCH, &[]).is_err());
 }

@@ -318,3 +318,194 @@ async fn an_unreachable_registry_spends_one_retry_budget_for_every_request() {
         "later requests never connect again"
     );
 }
+
+/// A file of `size` bytes that compresses badly, and its digest.
+fn blob_file(dir: &std::path::Path, size: usize) -> (std::path::PathBuf, String) {
+    let mut bytes = Vec::with_capacity(size);
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    while bytes.len() < size {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        bytes.extend_from_slice(&x.to_le_bytes());
+    }
+    bytes.truncate(size);
+    let path = dir.join("blob");
+    std::fs::write(&path, &bytes).unwrap();
+    (path, sha256_digest(&bytes))
+}
+
+/// The real registry the end-to-end tests use (`SDKIMAGE_TEST_REGISTRY`, `localhost:5000`).
+fn shared_registry() -> String {
+    std::env::var("SDKIMAGE_TEST_REGISTRY")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost:5000".into())
+}
+
+#[tokio::test]
+async fn a_blob_above_the_threshold_goes_up_in_several_patches_to_the_real_registry() {
+    let registry = shared_registry();
+    let policy = UploadPolicy {
+        chunked_above: 1024 * 1024,
+        chunk_length: 1024 * 1024,
+    };
+    let client = RegistryClient::new(&registry, true, None, fast())
+        .unwrap()
+        .with_upload_policy(policy);
+    client
+        .ping()
+        .await
+        .unwrap_or_else(|e| panic!("this test needs the registry at {registry}: {e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let (path, digest) = blob_file(dir.path(), 3 * 1024 * 1024 + 512 * 1024);
+    let repository = format!(
+        "sdkimage-unit/chunked-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    assert!(!client.has_blob(&repository, &digest).await.unwrap());
+    let size = std::fs::metadata(&path).unwrap().len();
+    let upload = client
+        .upload_blob(&repository, &digest, size, BlobSource::File(&path))
+        .await
+        .unwrap();
+    assert_eq!(upload, Upload::Chunked { patches: 4 });
+    assert!(client.has_blob(&repository, &digest).await.unwrap());
+    // The registry's copy hashes to the digest (`get_blob` checks it).
+    let back = client
+        .get_blob(&repository, &digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.len() as u64, size);
+    // At or below the threshold: one PUT.
+    let small_dir = dir.path().join("small");
+    std::fs::create_dir(&small_dir).unwrap();
+    let (small, small_digest) = blob_file(&small_dir, 1024 * 1024);
+    let upload = client
+        .upload_blob(
+            &repository,
+            &small_digest,
+            1024 * 1024,
+            BlobSource::File(&small),
+        )
+        .await
+        .unwrap();
+    assert_eq!(upload, Upload::Monolithic);
+    // A wrong digest is refused by the registry at the closing PUT, not taken.
+    let wrong = sha256_digest(b"something else");
+    let err = client
+        .upload_blob(&repository, &wrong, size, BlobSource::File(&path))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains(&wrong), "{err}");
+}
+
+/// A registry refusing chunks: the session opens (with `OCI-Chunk-Min-Length`), a `PATCH` gets
+/// 416, a `PUT` with the digest takes the whole body. Logs `METHOD path [content-range] bytes`.
+async fn chunkless_registry() -> (String, std::sync::Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let log = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let seen = log.clone();
+    tokio::spawn(async move {
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 65536];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let Ok(n @ 1..) = conn.read(&mut buf).await else {
+                    break;
+                };
+                request.extend_from_slice(&buf[..n]);
+            }
+            let end = request
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .unwrap_or(0)
+                + 4;
+            let text = String::from_utf8_lossy(&request[..end]).to_lowercase();
+            let header = |name: &str| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string()
+            };
+            let length: usize = header("content-length").parse().unwrap_or(0);
+            let mut body = request.len() - end;
+            while body < length {
+                let Ok(n @ 1..) = conn.read(&mut buf).await else {
+                    break;
+                };
+                body += n;
+            }
+            let line = text.lines().next().unwrap_or_default().to_string();
+            let mut words = line.split(' ');
+            let (method, path) = (words.next().unwrap_or(""), words.next().unwrap_or(""));
+            seen.lock().unwrap().push(
+                format!("{method} {path} [{}] {body}", header("content-range")).to_uppercase(),
+            );
+            let (status, headers) = match method {
+                "get" => ("200", String::new()),
+                "post" => (
+                    "202",
+                    "Location: /v2/x/blobs/uploads/u1\r\nOCI-Chunk-Min-Length: 100\r\n".into(),
+                ),
+                "patch" => ("416", String::new()),
+                "delete" => ("204", String::new()),
+                "put" => ("201", String::new()),
+                _ => ("404", String::new()),
+            };
+            let response = format!(
+                "HTTP/1.1 {status} X\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
+            );
+            let _ = conn.write_all(response.as_bytes()).await;
+        }
+    });
+    (host, log)
+}
+
+#[tokio::test]
+async fn a_registry_refusing_chunks_gets_the_blob_in_one_put_from_then_on() {
+    let (host, log) = chunkless_registry().await;
+    let client = RegistryClient::new(&host, true, None, fast())
+        .unwrap()
+        .with_upload_policy(UploadPolicy {
+            chunked_above: 100,
+            chunk_length: 64,
+        });
+    let dir = tempfile::tempdir().unwrap();
+    let (path, digest) = blob_file(dir.path(), 1000);
+    for _ in 0..2 {
+        let upload = client
+            .upload_blob("x", &digest, 1000, BlobSource::File(&path))
+            .await
+            .unwrap();
+        assert_eq!(upload, Upload::Monolithic);
+    }
+    let log = log.lock().unwrap().clone();
+    let put = format!(
+        "PUT /V2/X/BLOBS/UPLOADS/U1?DIGEST={} [] 1000",
+        digest.to_uppercase()
+    );
+    assert_eq!(
+        log,
+        vec![
+            "GET /V2/ [] 0".to_string(),
+            "POST /V2/X/BLOBS/UPLOADS/ [] 0".into(),
+            // Our chunk (64 bytes) raised to the registry's minimum (100).
+            "PATCH /V2/X/BLOBS/UPLOADS/U1 [0-99] 100".into(),
+            "DELETE /V2/X/BLOBS/UPLOADS/U1 [] 0".into(),
+            "POST /V2/X/BLOBS/UPLOADS/ [] 0".into(),
+            put.clone(),
+            // The second blob: no chunks tried.
+            "POST /V2/X/BLOBS/UPLOADS/ [] 0".into(),
+            put,
+        ]
+    );
+}
