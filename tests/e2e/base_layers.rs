@@ -6,7 +6,8 @@
 use std::io::Read;
 use std::process::Command;
 
-use crate::support::{Repo, curl_manifest, read_metadata};
+use crate::publish::{AuthRegistry, PASSWORD, USER};
+use crate::support::{Repo, curl_manifest, read_metadata, test_registry};
 
 const EPOCH: u64 = 1_700_000_000;
 
@@ -269,6 +270,81 @@ fn reproducible_false_pushes_the_engines_layers_and_a_dependency_keeps_its_diges
         assert_eq!(entry.containerimage_config_digest, entry.id, "{image}");
     }
     assert_ne!(off["beam_base"].digest, normalised["beam_base"].digest);
+}
+
+/// `GET http://<host>/v2/<path>/<what>` with the test user's credentials.
+fn get_as_user(host: &str, path: &str, what: &str) -> Vec<u8> {
+    let out = Command::new("curl")
+        .args([
+            "-sSfL",
+            "--max-time",
+            "60",
+            "-u",
+            &format!("{USER}:{PASSWORD}"),
+        ])
+        .args(["-H", "Accept: application/vnd.oci.image.manifest.v1+json"])
+        .arg(format!("http://{host}/v2/{path}/{what}"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+#[test]
+fn a_base_in_another_registry_is_copied_with_its_digests() {
+    let registry = AuthRegistry::start();
+    let repo = Repo::in_registry_at("beam", &registry.host());
+    let config = registry.auths_config(&repo, PASSWORD);
+    // The base lives in the shared registry, the image goes to the other one: no mount.
+    let external = format!(
+        "{}/{}-ext/base",
+        test_registry(),
+        repo.root.split_once('/').unwrap().1
+    );
+    let external_ref = format!("{external}:1");
+    external_base(&repo, &external_ref);
+    let _cleanup = RemoveImage(external_ref.clone());
+    repo.write(
+        "sdks/go/container/Dockerfile",
+        &format!("FROM {external_ref}\nCOPY boot.sh /opt/apache/beam/boot\n"),
+    );
+    let meta = repo.file("meta.json");
+    let args = [
+        "build",
+        "go",
+        "--tag",
+        "1",
+        "--push",
+        "--progress",
+        "none",
+        "--metadata-file",
+        meta.to_str().unwrap(),
+    ];
+    let epoch = EPOCH.to_string();
+    let env = [
+        ("SOURCE_DATE_EPOCH", epoch.as_str()),
+        ("DOCKER_CONFIG", config.to_str().unwrap()),
+    ];
+    repo.run_with(&args, &env).success();
+    let base_layers = layer_digests(&manifest(&external, "1"));
+    let digest = read_metadata(&meta)["beam_go_sdk"].digest.clone().unwrap();
+    let host = registry.host();
+    let path = format!("{}/beam_go_sdk", repo.root.split_once('/').unwrap().1);
+    let pushed: serde_json::Value =
+        serde_json::from_slice(&get_as_user(&host, &path, &format!("manifests/{digest}"))).unwrap();
+    let layers = layer_digests(&pushed);
+    assert_eq!(layers[..2], base_layers[..], "{layers:?}");
+    for d in &base_layers {
+        assert_eq!(
+            get_as_user(&host, &path, &format!("blobs/{d}")),
+            blob(&external, d),
+            "{d}"
+        );
+    }
 }
 
 /// Removes a local image on drop.

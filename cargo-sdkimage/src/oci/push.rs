@@ -159,7 +159,7 @@ async fn put_blob(
     }
     let Some(source) = source else {
         return Err(Error::Failed(format!(
-            "{registry}/{repository} lacks the base layer {digest}, and it could not be mounted from the base's repository; push with --push-via engine, or set `reproducible = false`"
+            "{registry}/{repository} lacks the base layer {digest}, and it could not be mounted from the base's repository (can the credentials for {registry} read it?); push the base to {registry}, or push with --push-via engine"
         )));
     };
     client.upload_blob(repository, digest, size, source).await?;

@@ -86,15 +86,19 @@ pub fn candidates(root: &Path, plan: &BuildPlan, index: ImageIndex) -> Vec<Strin
 /// (see the module's text); empty when none is found. Best effort: a base the engine does not
 /// hold, or a registry that does not answer, only means those layers are treated as ours.
 /// Blobs of a base in a registry are recorded in `homes` under the base's repository, so the
-/// push mounts them from there.
+/// push mounts them from there; a base in another registry than one of `targets` (the
+/// registries the image goes to) cannot be mounted there, so its blobs are copied into the
+/// cache (`<cache>/blobs`, checked against their digests) for the push to upload.
 pub async fn base_layers(
     engine: &dyn EngineApi,
     registries: &Registries,
     candidates: &[String],
-    config: &[u8],
-    diff_ids: &[String],
+    image: (&[u8], &[String]),
+    targets: &[&str],
+    cache: &Path,
     homes: &BlobHomes,
 ) -> Vec<BaseLayer> {
+    let (config, diff_ids) = image;
     let platform = serde_json::from_slice::<serde_json::Value>(config)
         .map(|c| crate::diff::platform_of(&c))
         .unwrap_or_default();
@@ -110,12 +114,31 @@ pub async fn base_layers(
             };
         let layers = match from_registry {
             Some(((registry, repository), layers)) => {
-                if layers.len() > best.len() {
-                    for layer in layers.iter().filter_map(|l| l.descriptor.as_ref()) {
-                        homes.record(&registry, &layer.digest, &repository);
+                if layers.len() <= best.len() {
+                    continue;
+                }
+                let elsewhere = targets.iter().any(|t| *t != registry);
+                let mut copied = true;
+                for layer in layers.iter().filter_map(|l| l.descriptor.as_ref()) {
+                    homes.record(&registry, &layer.digest, &repository);
+                    if elsewhere {
+                        copied &= copy_blob(registries, &registry, &repository, layer, cache)
+                            .await
+                            .is_ok();
                     }
                 }
-                layers
+                if !copied {
+                    // Not copied: passed through from the engine's export instead.
+                    layers
+                        .into_iter()
+                        .map(|l| BaseLayer {
+                            diff_id: l.diff_id,
+                            descriptor: None,
+                        })
+                        .collect()
+                } else {
+                    layers
+                }
             }
             None => {
                 let Ok(ids) = engine.diff_ids(&local.id).await else {
@@ -139,6 +162,56 @@ pub async fn base_layers(
         }
     }
     best
+}
+
+/// Blob `layer` of `repository` in `registry` into the cache (where `normalize` finds a base
+/// layer's blob to upload), unless it is there; streamed, checked against its digest.
+async fn copy_blob(
+    registries: &Registries,
+    registry: &str,
+    repository: &str,
+    layer: &Descriptor,
+    cache: &Path,
+) -> crate::error::Result<()> {
+    use futures_util::StreamExt as _;
+    use sha2::Digest as _;
+    use std::io::Write as _;
+    let path = crate::oci::normalize::blob_path(cache, &layer.digest);
+    if std::fs::metadata(&path).is_ok_and(|m| m.len() == layer.size) {
+        return Ok(());
+    }
+    let io = |source| crate::error::Error::Io {
+        context: format!("cannot copy blob {} into {}", layer.digest, cache.display()),
+        source,
+    };
+    let folder = path.parent().expect("a parent");
+    std::fs::create_dir_all(folder).map_err(io)?;
+    let client = registries.client(registry).await?;
+    let mut stream = client
+        .blob_stream(repository, &layer.digest)
+        .await?
+        .ok_or_else(|| {
+            crate::error::Error::Failed(format!(
+                "{registry}/{repository} has no blob {}",
+                layer.digest
+            ))
+        })?;
+    let mut partial = tempfile::NamedTempFile::new_in(folder).map_err(io)?;
+    let mut hash = sha2::Sha256::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(io)?;
+        hash.update(&chunk);
+        partial.write_all(&chunk).map_err(io)?;
+    }
+    let digest = format!("sha256:{}", hex::encode(hash.finalize()));
+    if digest != layer.digest {
+        return Err(crate::error::Error::Failed(format!(
+            "blob {} of {registry}/{repository} hashes to {digest}",
+            layer.digest
+        )));
+    }
+    partial.persist(&path).map_err(|e| io(e.error))?;
+    Ok(())
 }
 
 /// Whether `base`'s layers are the first of `diff_ids` (a base of no layer is no base).

@@ -492,12 +492,14 @@ async fn prepare(
 ) -> Result<crate::oci::NormalizedImage> {
     let exports = opts.cache_dir.join("exports");
     let exported = crate::oci::archive::export_and_open(engine, id, &exports).await?;
+    let targets: Vec<&str> = image.refs.iter().map(|r| r.registry()).collect();
     let base = super::bases::base_layers(
         engine,
         registries,
         opts.bases_of(image),
-        &exported.config,
-        &exported.diff_ids,
+        (&exported.config, &exported.diff_ids),
+        &targets,
+        &opts.cache_dir,
         homes,
     )
     .await;
