@@ -367,7 +367,7 @@ pub async fn build(
                 };
                 // The publish watches for signals itself: it never stops half-way through
                 // pointing the release tags.
-                let push = &for_workspace(push, &session.ws)?;
+                let push = &for_workspace(push, &session.ws, &session.plan)?;
                 match publish_images(
                     holders,
                     &session.plan,
@@ -400,6 +400,9 @@ pub async fn build(
             meta.signatures = p.signatures.clone();
             meta.normalized = Some(p.normalized);
             meta.epoch = p.epoch.filter(|_| p.normalized);
+            if let Some(config) = meta.id.as_ref().and_then(|id| p.configs.get(id)) {
+                meta.containerimage_config_digest = Some(config.clone());
+            }
             for (platform, digest) in &p.platforms {
                 if let Some(entry) = meta.platforms.get_mut(platform) {
                     entry.digest = Some(digest.clone());
@@ -505,15 +508,35 @@ fn summarize(
 }
 
 /// `opts` with what our own push takes from the workspace: the epoch (`SOURCE_DATE_EPOCH`,
-/// else the commit's time; without either, or with `reproducible = false` in the workspace's
-/// settings, nothing is normalised) and the cache folder.
+/// else the commit's time; without either nothing is normalised), the cache folder, and per
+/// image whether it is normalised (`reproducible` of its manifest, else of the workspace's
+/// settings, else on) and which external bases it may stand on.
 fn for_workspace(
     opts: &PublishOptions,
     ws: &crate::workspace::Workspace,
+    plan: &BuildPlan,
 ) -> Result<PublishOptions> {
     let mut opts = opts.clone();
     opts.cache_dir = ws.state_dir().join("oci");
-    if opts.push_via == publish::PushVia::Tool && ws.config.reproducible != Some(false) {
+    if opts.push_via != publish::PushVia::Tool {
+        return Ok(opts);
+    }
+    let mut any = false;
+    for (i, image) in plan.images.iter().enumerate() {
+        let index = ImageIndex::new(i);
+        let reproducible = plan
+            .manifest_of(index)
+            .reproducible
+            .or(ws.config.reproducible)
+            .unwrap_or(true);
+        any |= reproducible;
+        let push = publish::ImagePush {
+            not_reproducible: !reproducible,
+            bases: publish::bases::candidates(&ws.root, plan, index),
+        };
+        opts.images.insert(image.name.clone(), push);
+    }
+    if any {
         opts.epoch = crate::provenance::epoch_seconds(&ws.root)?;
     }
     Ok(opts)
@@ -623,7 +646,7 @@ pub async fn push(
     }
     // Nothing is built: no builder to choose, no session to set up.
     let holders = publish::Holders::one(&engine);
-    let opts = &for_workspace(opts, &l.ws)?;
+    let opts = &for_workspace(opts, &l.ws, &l.plan)?;
     let pushed = publish_images(holders, &l.plan, &built, opts, &tally, &interrupt).await;
     let written = match metadata_file {
         Some(path) if !opts.dry_run => {

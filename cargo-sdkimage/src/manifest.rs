@@ -49,6 +49,9 @@ pub struct Manifest {
     pub labels: BTreeMap<String, String>,
     pub contract: Option<contract::Contract>,
     pub custom: Option<custom::Custom>,
+    /// `reproducible = false`: our own push uploads this manifest's images as the engine wrote
+    /// them (not normalised); unset: the workspace's `reproducible` (default on).
+    pub reproducible: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -133,6 +136,7 @@ pub const KEYS: &[&str] = &[
     "adapt",
     "template",
     "customize",
+    "reproducible",
 ];
 
 /// The keys of one file, each deserialized to its raw type: `None` or empty when absent or of
@@ -158,6 +162,7 @@ struct RawManifest {
     labels: BTreeMap<Spanned<String>, Spanned<String>>,
     contract: Option<Spanned<contract::RawContract>>,
     custom: custom::RawCustom,
+    reproducible: Option<bool>,
     /// Keys written in the file, even with a value of the wrong type: such a key is not missing.
     present: BTreeSet<String>,
 }
@@ -270,6 +275,7 @@ impl Manifest {
             labels,
             contract,
             custom,
+            reproducible: raw.reproducible,
             source,
         })
     }
@@ -413,6 +419,7 @@ impl Checker<'_> {
                 "adapt" => raw.custom.adapt = self.value(&key, value),
                 "template" => raw.custom.template = self.value(&key, value),
                 "customize" => raw.custom.customize = self.value(&key, value),
+                "reproducible" => raw.reproducible = self.value(&key, value),
                 other => self.error(key_start, crate::diag::unknown_key(other, KEYS)),
             }
         }

@@ -381,7 +381,7 @@ impl EventSink for Tally<'_> {
 pub struct ImageMetadata {
     /// Its full references.
     pub refs: Vec<String>,
-    /// The local image id (`sha256:...`) its refs point at; null when the build failed.
+    /// The engine's image id (`sha256:...`) its refs point at; null when the build failed.
     pub id: Option<String>,
     /// The registry manifest digest, once pushed.
     pub digest: Option<String>,
@@ -401,6 +401,9 @@ pub struct ImageMetadata {
         skip_serializing_if = "Option::is_none"
     )]
     pub containerimage_digest: Option<String>,
+    /// The digest of the image config: once pushed, of the config in the registry (our own
+    /// push normalises it, so it is not `id` then); before, the engine's (`id`). For an image
+    /// of several platforms, the config of the platform `id` is.
     #[serde(
         rename = "containerimage.config.digest",
         default,

@@ -1,6 +1,7 @@
 //! End-to-end tests: the built binary on fixture monorepos, against the real Docker engine
 //! (and, for publishing, a real registry). `scripts/test` starts both when they are missing.
 
+mod base_layers;
 mod bases;
 mod build;
 mod buildkit;

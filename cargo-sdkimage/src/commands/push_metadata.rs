@@ -27,7 +27,13 @@ pub(super) fn push_metadata(
                 duration_ms: 0,
                 outcome: Outcome::UpToDate,
                 containerimage_digest: published.map(|p| p.digest.clone()),
-                containerimage_config_digest: Some(id.clone()),
+                // What was pushed: our own push's config, else the engine's (its id).
+                containerimage_config_digest: Some(
+                    published
+                        .and_then(|p| p.configs.get(id))
+                        .unwrap_or(id)
+                        .clone(),
+                ),
                 platforms: published
                     .map(|p| {
                         p.platforms

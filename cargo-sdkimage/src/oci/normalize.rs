@@ -77,7 +77,8 @@ pub struct Layer {
     /// The digest of the uncompressed tar (as pushed).
     pub diff_id: String,
     pub descriptor: Descriptor,
-    /// The compressed blob on disk; `None` for a base layer taken from the base's repository.
+    /// The compressed blob on disk; `None` for a base layer taken from the base's repository
+    /// (mounted), unless it was copied into the cache.
     pub blob: Option<PathBuf>,
     /// Whether the tar was rewritten (false for base layers and with normalisation off).
     pub rewritten: bool,
@@ -199,13 +200,16 @@ fn layer(image: &ExportedImage, index: usize, base: bool, opts: &Options<'_>) ->
             DOCKER_LAYER_GZIP => OCI_LAYER_GZIP.to_string(),
             other => other.to_string(),
         };
+        // The base's blob, when it was copied into the cache (from another registry).
+        let blob = blob_path(opts.cache, &descriptor.digest);
+        let copied = fs::metadata(&blob).is_ok_and(|m| m.len() == descriptor.size);
         return Ok(Layer {
             diff_id: diff_id.clone(),
             descriptor: Descriptor {
                 media_type,
                 ..descriptor.clone()
             },
-            blob: None,
+            blob: copied.then_some(blob),
             rewritten: false,
         });
     }

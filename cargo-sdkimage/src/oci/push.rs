@@ -36,7 +36,9 @@ impl BlobHomes {
             .cloned()
     }
 
-    fn record(&self, registry: &str, digest: &str, repository: &str) {
+    /// Record that `repository` (a path in `registry`) holds blob `digest`: the layers of an
+    /// external base are mounted from the base's repository.
+    pub fn record(&self, registry: &str, digest: &str, repository: &str) {
         self.homes
             .lock()
             .expect("blob homes")
@@ -55,6 +57,16 @@ pub async fn prepare(
     base: Vec<BaseLayer>,
 ) -> Result<NormalizedImage> {
     let exported = archive::export_and_open(engine, id, &cache.join("exports")).await?;
+    normalize_exported(exported, cache, epoch, base).await
+}
+
+/// [`normalize::normalize`] of an image already exported, off the async threads.
+pub async fn normalize_exported(
+    exported: archive::ExportedImage,
+    cache: &Path,
+    epoch: Option<u64>,
+    base: Vec<BaseLayer>,
+) -> Result<NormalizedImage> {
     let cache = cache.to_path_buf();
     tokio::task::spawn_blocking(move || {
         normalize::normalize(
@@ -67,7 +79,7 @@ pub async fn prepare(
         )
     })
     .await
-    .map_err(|e| Error::Failed(format!("normalising image {id}: {e}")))?
+    .map_err(|e| Error::Failed(format!("normalising an image: {e}")))?
 }
 
 /// Put every blob of `image` into `repository` (a path in `client`'s registry), then its
@@ -147,7 +159,7 @@ async fn put_blob(
     }
     let Some(source) = source else {
         return Err(Error::Failed(format!(
-            "{registry}/{repository} lacks the base layer {digest}, and it could not be mounted from the base's repository; push with --push-via engine, or set `reproducible = false`"
+            "{registry}/{repository} lacks the base layer {digest}, and it could not be mounted from the base's repository (can the credentials for {registry} read it?); push the base to {registry}, or push with --push-via engine"
         )));
     };
     client.upload_blob(repository, digest, size, source).await?;

@@ -6,6 +6,7 @@
 //! [`push`] lives in `push`, [`verify`] and [`verify_metadata`] in `verify`, [`promote`] in
 //! `promote`; `jobs` runs their work concurrently and turns failures into events and one error.
 
+pub mod bases;
 mod holders;
 pub mod index;
 mod jobs;
@@ -32,6 +33,9 @@ struct Pushed {
     platforms: Vec<(Platform, RegistryManifest)>,
     /// The manifest pushed under the staging tag (one platform), as read back by its digest.
     pub manifest: Option<RegistryManifest>,
+    /// Our own push: each engine image id pushed and the digest of the config pushed for it
+    /// (normalised, so not the id).
+    configs: Vec<(String, String)>,
 }
 
 pub use holders::Holders;
@@ -74,6 +78,19 @@ pub struct PublishOptions {
     pub epoch: Option<u64>,
     /// Our own push: where exports and compressed blobs are kept (`<target>/sdkimage/oci`).
     pub cache_dir: std::path::PathBuf,
+    /// Our own push, per image name: what its manifest and Dockerfile say (`commands` fills it from
+    /// the workspace). An image missing here is normalised and has no known external base.
+    pub images: std::collections::BTreeMap<String, ImagePush>,
+}
+
+/// What our own push of one image takes from the workspace.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ImagePush {
+    /// `reproducible = false` in its manifest (or, unset there, in the workspace): pushed as
+    /// the engine wrote it, not normalised.
+    pub not_reproducible: bool,
+    /// The external bases its first layers may come from ([`bases::candidates`]).
+    pub bases: Vec<String>,
 }
 
 /// Who uploads the images of phase one. The command line's default is [`PushVia::Tool`]
@@ -98,11 +115,30 @@ impl Default for PublishOptions {
             push_via: PushVia::default(),
             epoch: None,
             cache_dir: std::env::temp_dir().join("sdkimage-oci"),
+            images: std::collections::BTreeMap::new(),
         }
     }
 }
 
 impl PublishOptions {
+    /// The epoch `image` is normalised to: `None` with `--push-via engine`, without an
+    /// epoch, or with `reproducible = false` for it.
+    pub fn epoch_of(&self, image: &Image) -> Option<u64> {
+        let off = self
+            .images
+            .get(&image.name)
+            .is_some_and(|i| i.not_reproducible);
+        self.epoch
+            .filter(|_| self.push_via == PushVia::Tool && !off)
+    }
+
+    /// The external bases `image` may stand on.
+    pub fn bases_of(&self, image: &Image) -> &[String] {
+        self.images
+            .get(&image.name)
+            .map_or(&[], |i| i.bases.as_slice())
+    }
+
     /// Check the options against the images to publish, before anything runs: the staging
     /// tag must be a valid tag and none of their release tags (phase one would overwrite a
     /// release tag, which a failure in phase one must never change).

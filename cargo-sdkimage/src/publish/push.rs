@@ -36,6 +36,9 @@ pub struct Published {
     pub signatures: Vec<crate::output::SignatureMetadata>,
     /// Whether its layers and config were normalised to `epoch` (our own push with one).
     pub normalized: bool,
+    /// Our own push: each engine image id pushed (one per platform) and the digest of the
+    /// config pushed for it; empty for the engine's push, whose config digest is the id.
+    pub configs: BTreeMap<String, String>,
     /// The epoch of the push (see [`PublishOptions::epoch`]).
     pub epoch: Option<u64>,
 }
@@ -166,8 +169,12 @@ pub async fn push(
                     .filter(|(i, _)| *i == index)
                     .map(|(_, s)| s.clone())
                     .collect(),
-                normalized: opts.push_via == PushVia::Tool && opts.epoch.is_some(),
+                normalized: opts.epoch_of(image).is_some(),
                 epoch: opts.epoch,
+                configs: pushed
+                    .first()
+                    .map(|p| p.configs.iter().cloned().collect())
+                    .unwrap_or_default(),
             }
         })
         .collect())
@@ -272,7 +279,8 @@ async fn stage(
     }
     let mut pushed = Vec::new();
     if opts.push_via == PushVia::Tool {
-        let normalized = prepare(engine, id, opts).await?;
+        let normalized = prepare(engine, registries, image, id, opts, homes).await?;
+        let config = normalized.config_descriptor.digest.clone();
         for repository in repositories(image) {
             let staging_ref =
                 ImageRef::new(repository, staging).map_err(|e| Error::Usage(e.to_string()))?;
@@ -283,6 +291,7 @@ async fn stage(
                 digest: manifest.digest.clone(),
                 platforms: Vec::new(),
                 manifest: Some(manifest),
+                configs: vec![(id.to_string(), config.clone())],
             });
         }
         return Ok(pushed);
@@ -308,6 +317,7 @@ async fn stage(
             digest,
             platforms: Vec::new(),
             manifest: Some(manifest),
+            configs: Vec::new(),
         });
     }
     Ok(pushed)
@@ -328,7 +338,9 @@ async fn stage_platforms(
     let mut pushed = Vec::new();
     let mut prepared = Vec::new();
     if opts.push_via == PushVia::Tool {
-        let all = ids.iter().map(|(_, id)| prepare(engine, id, opts));
+        let all = ids
+            .iter()
+            .map(|(_, id)| prepare(engine, registries, image, id, opts, homes));
         prepared = futures_util::future::try_join_all(all).await?;
     }
     for repository in repositories(image) {
@@ -357,11 +369,17 @@ async fn stage_platforms(
             children.push((platform.clone(), manifest));
         }
         let index = index_of(&children);
+        let configs = ids
+            .iter()
+            .zip(&prepared)
+            .map(|((_, id), n)| (id.clone(), n.config_descriptor.digest.clone()))
+            .collect();
         pushed.push(Pushed {
             repository: repository.to_string(),
             digest: index.digest,
             platforms: children,
             manifest: None,
+            configs,
         });
     }
     Ok(pushed)
@@ -414,7 +432,7 @@ async fn push_direct(
 ) -> Result<Vec<Pushed>> {
     let mut pushed: Vec<Pushed> = Vec::new();
     let normalized = match opts.push_via {
-        PushVia::Tool => Some(prepare(engine, id, opts).await?),
+        PushVia::Tool => Some(prepare(engine, registries, image, id, opts, homes).await?),
         PushVia::Engine => None,
     };
     for r in &image.refs {
@@ -433,6 +451,10 @@ async fn push_direct(
                 digest,
                 platforms: Vec::new(),
                 manifest: None,
+                configs: normalized
+                    .iter()
+                    .map(|n| (id.to_string(), n.config_descriptor.digest.clone()))
+                    .collect(),
             });
         }
     }
@@ -457,13 +479,32 @@ async fn check_refs(registries: &Registries, image: &Image, pushed: &[Pushed]) -
     }
 }
 
-/// Image `id` exported from `engine` and normalised to `opts.epoch`, ready to upload.
+/// Image `id` (of `image`) exported from `engine` and normalised to its epoch, ready to
+/// upload: its first layers that are an external base's passed through (`bases`), with the
+/// base's blobs when the base came from a registry (recorded in `homes` to be mounted).
 async fn prepare(
     engine: &dyn EngineApi,
+    registries: &Registries,
+    image: &Image,
     id: &str,
     opts: &PublishOptions,
+    homes: &BlobHomes,
 ) -> Result<crate::oci::NormalizedImage> {
-    crate::oci::push::prepare(engine, id, &opts.cache_dir, opts.epoch, Vec::new()).await
+    let exports = opts.cache_dir.join("exports");
+    let exported = crate::oci::archive::export_and_open(engine, id, &exports).await?;
+    let targets: Vec<&str> = image.refs.iter().map(|r| r.registry()).collect();
+    let base = super::bases::base_layers(
+        engine,
+        registries,
+        opts.bases_of(image),
+        (&exported.config, &exported.diff_ids),
+        &targets,
+        &opts.cache_dir,
+        homes,
+    )
+    .await;
+    let epoch = opts.epoch_of(image);
+    crate::oci::push::normalize_exported(exported, &opts.cache_dir, epoch, base).await
 }
 
 /// Our own push of `normalized` as `reference`: blobs (HEAD first, mounted when this run put
