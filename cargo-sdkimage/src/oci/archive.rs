@@ -65,6 +65,25 @@ pub fn export_path(dir: &Path, id: &str) -> PathBuf {
     dir.join(format!("{hex}.tar"))
 }
 
+/// Remove the exports in `dir` no run has used since `since` (a push's start): an export is
+/// kept only for the next push of the same image (which then needs no export), so the folder
+/// holds at most the images of the last push, not one full image per version ever pushed.
+/// Best effort.
+pub fn prune_exports(dir: &Path, since: std::time::SystemTime) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let stale = entry
+            .metadata()
+            .and_then(|m| m.modified())
+            .is_ok_and(|modified| modified < since);
+        if stale && entry.file_type().is_ok_and(|t| t.is_file()) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Export image `id` from `engine` into `dest` (written beside it, then renamed, so a file at
 /// `dest` is always complete), streamed chunk by chunk.
 pub async fn export(engine: &dyn EngineApi, id: &str, dest: &Path) -> Result<()> {
@@ -116,7 +135,13 @@ pub async fn export_and_open(
     dir: &Path,
 ) -> Result<ExportedImage> {
     let dest = export_path(dir, id);
-    if !dest.is_file() {
+    if dest.is_file() {
+        // Used by this run: [`prune_exports`] keeps it.
+        let _ = std::fs::File::options()
+            .write(true)
+            .open(&dest)
+            .and_then(|f| f.set_modified(std::time::SystemTime::now()));
+    } else {
         export(engine, id, &dest).await?;
     }
     let opened = {

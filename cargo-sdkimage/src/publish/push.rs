@@ -61,6 +61,7 @@ pub async fn push(
     interrupt: &Interrupt,
 ) -> Result<Vec<Published>> {
     opts.check(plan, built.iter().map(|(index, _)| *index))?;
+    let started = std::time::SystemTime::now();
     let mut work = Vec::new();
     for (index, id) in built {
         let index = *index;
@@ -129,6 +130,8 @@ pub async fn push(
     };
     if opts.push_via == PushVia::Engine {
         record_on_first(engines, registries, &pushed).await;
+    } else {
+        crate::oci::archive::prune_exports(&opts.cache_dir.join("exports"), started);
     }
     if let Some(number) = interrupt.received() {
         reporter.note(Note::SignalDuringRelease {

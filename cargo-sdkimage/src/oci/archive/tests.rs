@@ -221,10 +221,35 @@ async fn exports_a_real_image_from_the_engine() {
     for i in 0..image.layer_count() {
         assert_eq!(sha256(&read_layer(&image, i)), image.diff_ids[i]);
     }
-    // A second call reads the file already there.
+    // A second call reads the file already there, and marks it used for `prune_exports`.
+    let since = std::time::SystemTime::now();
     let again = export_and_open(&engine, &id, &dir.path().join("exports"))
         .await
         .unwrap();
     assert_eq!(again.diff_ids, image.diff_ids);
+    prune_exports(&dir.path().join("exports"), since);
+    assert!(export_path(&dir.path().join("exports"), &id).is_file());
     let _ = engine.remove_image_forced(&id).await;
+}
+
+#[test]
+fn prune_exports_removes_what_the_last_push_did_not_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("old.tar");
+    std::fs::write(&old, b"x").unwrap();
+    let long_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&old)
+        .unwrap()
+        .set_modified(long_ago)
+        .unwrap();
+    let since = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    let used = dir.path().join("used.tar");
+    std::fs::write(&used, b"y").unwrap();
+    prune_exports(dir.path(), since);
+    assert!(!old.exists());
+    assert!(used.exists());
+    // A folder that does not exist is nothing to prune.
+    prune_exports(&dir.path().join("none"), since);
 }
