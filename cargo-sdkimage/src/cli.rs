@@ -12,7 +12,7 @@ mod pages;
 use sdkimage::commands::{self, BuildCommand, Target};
 use sdkimage::interrupt::Interrupt;
 use sdkimage::output::Note;
-use sdkimage::output::{Event, EventKind};
+use sdkimage::output::{Event, event};
 use sdkimage::plan::PlanOptions;
 use sdkimage::publish::PublishOptions;
 use sdkimage::report::{self, MessageFormat, ProgressRequest, ReportOptions, Reporter};
@@ -659,7 +659,9 @@ pub fn main() -> i32 {
             if e.use_stderr() && json_requested(&args) {
                 // Automation reading the events learns why there are none.
                 let message = e.render().to_string();
-                let event = Event::general(EventKind::Error, Some(message.trim_end().into()));
+                let event = Event::Error(event::RunError {
+                    message: message.trim_end().into(),
+                });
                 let line = serde_json::to_string(&event).expect("events serialize");
                 println!("{line}");
             }

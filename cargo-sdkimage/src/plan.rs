@@ -129,15 +129,14 @@ impl Image {
         }
     }
 
-    /// An event about this image.
-    pub fn event(&self, kind: crate::output::EventKind) -> crate::output::Event {
-        crate::output::Event::for_image(
-            kind,
-            &self.name,
-            &self.language,
-            self.variant.as_deref(),
-            self.refs.iter().map(ToString::to_string).collect(),
-        )
+    /// This image as its events name it.
+    pub fn subject(&self) -> crate::output::Subject {
+        crate::output::Subject {
+            image: self.name.clone(),
+            language: self.language.clone(),
+            variant: self.variant.clone(),
+            refs: self.refs.iter().map(ToString::to_string).collect(),
+        }
     }
 }
 

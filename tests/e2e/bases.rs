@@ -71,11 +71,11 @@ fn outcomes(run: &crate::support::Run) -> BTreeMap<String, EventKind> {
         .into_iter()
         .filter(|e| {
             matches!(
-                e.event,
+                e.kind(),
                 EventKind::BuildFinished | EventKind::UpToDate | EventKind::Retagged
             )
         })
-        .map(|e| (e.image.clone().unwrap(), e.event))
+        .map(|e| (e.image().unwrap().to_string(), e.kind()))
         .collect()
 }
 

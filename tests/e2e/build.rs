@@ -92,7 +92,7 @@ fn json_events_and_metadata_file() {
     let events = run.events();
     let kinds: Vec<(EventKind, &str)> = events
         .iter()
-        .map(|e| (e.event, e.image.as_deref().unwrap_or("")))
+        .map(|e| (e.kind(), e.image().unwrap_or("")))
         .collect();
     assert_eq!(
         kinds,
@@ -104,20 +104,21 @@ fn json_events_and_metadata_file() {
             (EventKind::Summary, "")
         ]
     );
-    for e in &events {
-        assert_eq!(e.schema, 1);
+    for line in run.stdout().lines() {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(e["schema"], 1);
     }
     let go = &events[3];
-    assert_eq!(go.language.as_deref(), Some("go"));
-    assert!(go.variant.is_none());
-    assert_eq!(go.refs[0], format!("{}/beam_go_sdk:1.0", repo.root));
-    let id = go.id.as_deref().unwrap();
+    assert_eq!(go.language(), Some("go"));
+    assert!(go.variant().is_none());
+    assert_eq!(go.refs()[0], format!("{}/beam_go_sdk:1.0", repo.root));
+    let id = go.id().unwrap();
     assert_eq!(
         docker_image_id(&format!("{}/beam_go_sdk:1.0", repo.root)).as_deref(),
         Some(id)
     );
-    assert!(go.duration_ms.is_some());
-    assert_eq!(events[4].counts.as_ref().unwrap().built, 2);
+    assert!(go.duration_ms().is_some());
+    assert_eq!(events[4].counts().unwrap().built, 2);
 
     let meta = read_metadata(&meta);
     let go = &meta["beam_go_sdk"];
@@ -215,7 +216,7 @@ fn a_failing_prepare_step_fails_its_images_and_keep_going_builds_the_rest() {
     // The prepare step's images failed; the first failure stopped the run before any build.
     let failed = run.events_of(EventKind::Failed);
     assert_eq!(failed.len(), 1, "{}", run.stdout());
-    assert_eq!(failed[0].image.as_deref(), Some("beam_python_sdk"));
+    assert_eq!(failed[0].image(), Some("beam_python_sdk"));
     assert!(
         run.events_of(EventKind::BuildStarted).is_empty(),
         "{}",
@@ -243,13 +244,13 @@ fn a_failing_prepare_step_fails_its_images_and_keep_going_builds_the_rest() {
     assert!(docker_image_id(&format!("{}/beam_python_sdk:2.61.0", repo.root)).is_none());
     // A failed run's stream ends with its `error`, then the `summary`.
     let events = run.events();
-    let kinds: Vec<EventKind> = events.iter().map(|e| e.event).collect();
+    let kinds: Vec<EventKind> = events.iter().map(|e| e.kind()).collect();
     assert_eq!(
         kinds[kinds.len() - 2..],
         [EventKind::Error, EventKind::Summary],
         "{kinds:?}"
     );
-    let message = events[events.len() - 2].message.as_deref().unwrap();
+    let message = events[events.len() - 2].message().unwrap();
     assert_eq!(message, "1 image(s) failed: beam_python_sdk");
 }
 
@@ -262,9 +263,9 @@ fn machine_output_stays_json_and_is_never_silently_lost() {
     run.expect_code(2);
     let events = run.events();
     assert_eq!(events.len(), 1, "{}", run.stdout());
-    assert_eq!(events[0].event, EventKind::Error);
+    assert_eq!(events[0].kind(), EventKind::Error);
     assert!(
-        events[0].message.as_deref().unwrap().contains("--jobs"),
+        events[0].message().unwrap().contains("--jobs"),
         "{events:?}"
     );
     // A dry run's plan goes to stderr: stdout is only events.

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use sdkimage::output::{EventKind, Outcome};
+use sdkimage::output::{Event, EventKind, Outcome};
 
 use crate::support::{Repo, docker, docker_run, read_metadata};
 
@@ -248,7 +248,10 @@ fn a_two_platform_image_is_pushed_as_one_index_and_runs_as_arm64() {
     ]);
     run.success();
     let finished = run.events_of(EventKind::BuildFinished);
-    let platforms = finished[0].platforms.clone().expect("platform ids");
+    let Event::BuildFinished(finished) = &finished[0] else {
+        unreachable!()
+    };
+    let platforms = finished.platforms.clone().expect("platform ids");
     assert_eq!(
         platforms.keys().collect::<Vec<_>>(),
         ["linux/amd64", "linux/arm64"]
@@ -261,7 +264,7 @@ fn a_two_platform_image_is_pushed_as_one_index_and_runs_as_arm64() {
     // The registry: one index per release tag, each child of the right architecture, and no
     // tag named after a platform.
     let pushed = run.events_of(EventKind::PushFinished);
-    let index_digest = pushed[0].digest.clone().expect("index digest");
+    let index_digest = pushed[0].digest().expect("index digest").to_string();
     let metadata = read_metadata(&meta);
     let entry = &metadata["multi"];
     assert_eq!(entry.outcome, Outcome::Built);

@@ -121,7 +121,7 @@ fn a_platform_of_another_os_is_refused_before_building_naming_the_engines() {
     assert!(
         run.events()
             .iter()
-            .all(|e| e.event != sdkimage::output::EventKind::BuildStarted)
+            .all(|e| e.kind() != sdkimage::output::EventKind::BuildStarted)
     );
 }
 

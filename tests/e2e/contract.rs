@@ -15,19 +15,15 @@ use crate::support::{RegistryApi, Repo, docker};
 fn requirements(events: &[Event]) -> BTreeMap<String, BTreeMap<String, (bool, String, String)>> {
     let mut all: BTreeMap<String, BTreeMap<String, (bool, String, String)>> = BTreeMap::new();
     for e in events {
-        let passed = match e.event {
-            EventKind::CheckPassed => true,
-            EventKind::CheckFailed => false,
+        let (passed, check) = match e {
+            Event::CheckPassed(check) => (true, check),
+            Event::CheckFailed(check) => (false, check),
             _ => continue,
         };
-        let entry = (
-            passed,
-            e.message.clone().unwrap_or_default(),
-            e.output.clone().unwrap_or_default(),
-        );
-        all.entry(e.image.clone().unwrap())
+        let entry = (passed, check.message.clone(), check.output.clone());
+        all.entry(check.subject.image.clone())
             .or_default()
-            .insert(e.requirement.clone().unwrap(), entry);
+            .insert(check.requirement.clone(), entry);
     }
     all
 }
@@ -214,11 +210,10 @@ fn build_check_push_pushes_nothing_when_a_check_fails() {
     assert_eq!(failed(&all, "example_pip_sdk"), ["python3 -m pip check"]);
     let failures = run.events_of(EventKind::Failed);
     assert_eq!(failures.len(), 1, "{failures:?}");
-    assert_eq!(failures[0].image.as_deref(), Some("example_pip_sdk"));
+    assert_eq!(failures[0].image(), Some("example_pip_sdk"));
     assert!(
         failures[0]
-            .message
-            .as_deref()
+            .message()
             .unwrap()
             .contains("does not meet its contract")
     );

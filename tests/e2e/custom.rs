@@ -1,7 +1,7 @@
 //! Custom images (`extends`, `[customize]`, `template`): the rendered Dockerfile, what it does
 //! in the built image, the dependency on the SDK image it extends, and template errors.
 
-use sdkimage::output::{DockerfileEntry, EventKind};
+use sdkimage::output::{DockerfileEntry, Event, EventKind};
 
 use crate::support::{Repo, docker_run, parse_checked};
 
@@ -93,7 +93,7 @@ fn extends_builds_on_our_sdk_image_and_customize_takes_effect() {
     let at = |kind: EventKind, image: &str| {
         events
             .iter()
-            .position(|e| e.event == kind && e.image.as_deref() == Some(image))
+            .position(|e| e.kind() == kind && e.image() == Some(image))
             .unwrap_or_else(|| panic!("no {kind:?} of {image}: {events:?}"))
     };
     assert!(
@@ -125,8 +125,8 @@ fn extends_builds_on_our_sdk_image_and_customize_takes_effect() {
     let built: Vec<_> = again
         .events()
         .iter()
-        .filter(|e| e.event == EventKind::BuildFinished)
-        .filter_map(|e| e.image.clone())
+        .filter(|e| e.kind() == EventKind::BuildFinished)
+        .filter_map(|e| e.image().map(str::to_string))
         .collect();
     assert!(built.is_empty(), "rebuilt {built:?}");
     repo.write(
@@ -145,8 +145,8 @@ fn extends_builds_on_our_sdk_image_and_customize_takes_effect() {
     let built: Vec<_> = third
         .events()
         .iter()
-        .filter(|e| e.event == EventKind::BuildFinished)
-        .filter_map(|e| e.image.clone())
+        .filter(|e| e.kind() == EventKind::BuildFinished)
+        .filter_map(|e| e.image().map(str::to_string))
         .collect();
     assert_eq!(built, ["custom_python3.11_sdk", "custom_extended"]);
 }
@@ -295,8 +295,11 @@ fn build_json(repo: &Repo, args: &[&str]) -> crate::support::Run {
 fn requirements(events: &[sdkimage::output::Event], kind: EventKind, image: &str) -> Vec<String> {
     events
         .iter()
-        .filter(|e| e.event == kind && e.image.as_deref() == Some(image))
-        .filter_map(|e| e.requirement.clone())
+        .filter(|e| e.kind() == kind && e.image() == Some(image))
+        .filter_map(|e| match e {
+            Event::CheckPassed(c) | Event::CheckFailed(c) => Some(c.requirement.clone()),
+            _ => None,
+        })
         .collect()
 }
 
@@ -332,27 +335,19 @@ fn a_custom_image_inherits_its_sdk_contract_expanded_for_the_sdk() {
     );
     let violation = events
         .iter()
-        .find(|e| {
-            e.event == EventKind::CheckFailed && e.image.as_deref() == Some("custom_override")
+        .find_map(|e| match e {
+            Event::CheckFailed(c) if c.subject.image == "custom_override" => Some(c),
+            _ => None,
         })
         .expect("a check-failed event");
     assert!(
-        violation
-            .message
-            .as_deref()
-            .unwrap_or("")
-            .contains("sdk 3.11")
-            && violation
-                .output
-                .as_deref()
-                .unwrap_or("")
-                .contains("sdk 9.9"),
+        violation.message.contains("sdk 3.11") && violation.output.contains("sdk 9.9"),
         "{violation:?}"
     );
     assert!(
         events
             .iter()
-            .any(|e| e.event == EventKind::Failed && e.image.as_deref() == Some("custom_override")),
+            .any(|e| e.kind() == EventKind::Failed && e.image() == Some("custom_override")),
         "{}",
         run.stdout()
     );
@@ -393,23 +388,19 @@ fn adapt_onto_a_base_without_python3_fails_saying_what_is_missing() {
     );
     let violation = events
         .iter()
-        .find(|e| e.event == EventKind::CheckFailed && e.image.as_deref() == Some("custom_adapted"))
+        .find(|e| e.kind() == EventKind::CheckFailed && e.image() == Some("custom_adapted"))
         .expect("a check-failed event");
-    let message = violation.message.as_deref().unwrap_or("");
+    let message = violation.message().unwrap_or("");
     assert!(
         message.contains("python3 is not on the image's PATH"),
         "{message}"
     );
     let failed = events
         .iter()
-        .find(|e| e.event == EventKind::Failed && e.image.as_deref() == Some("custom_adapted"))
+        .find(|e| e.kind() == EventKind::Failed && e.image() == Some("custom_adapted"))
         .expect("the adapt image failed");
     assert!(
-        failed
-            .message
-            .as_deref()
-            .unwrap_or("")
-            .contains("tool python3"),
+        failed.message().unwrap_or("").contains("tool python3"),
         "{failed:?}"
     );
     // What the SDK's artifacts and entrypoint brought does work on the base.

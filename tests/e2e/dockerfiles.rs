@@ -18,7 +18,7 @@ fn json(repo: &Repo, args: &[&str]) -> crate::support::Run {
 fn position(events: &[Event], event: EventKind, image: &str) -> usize {
     events
         .iter()
-        .position(|e| e.event == event && e.image.as_deref() == Some(image))
+        .position(|e| e.kind() == event && e.image() == Some(image))
         .unwrap_or_else(|| panic!("no {event:?} for {image} in {events:?}"))
 }
 
@@ -28,9 +28,9 @@ fn outcome(events: &[Event], image: &str) -> EventKind {
     events
         .iter()
         .rev()
-        .find(|e| e.image.as_deref() == Some(image))
+        .find(|e| e.image() == Some(image))
         .unwrap_or_else(|| panic!("no event for {image} in {events:?}"))
-        .event
+        .kind()
 }
 
 /// `/base-version` in `image`.

@@ -71,11 +71,8 @@ fn a_chain_and_a_fan_out_over_two_engines_each_on_its_dependencys_exact_image() 
     // At least one dependency moved to the second engine, with its size and time.
     let moved: Vec<Event> = run.events_of(EventKind::Transferred);
     assert!(
-        moved
-            .iter()
-            .any(|e| e.engine.as_deref() == Some(other.as_str())
-                && e.bytes.unwrap_or_default() > 0
-                && e.duration_ms.is_some()),
+        moved.iter().any(|e| matches!(e, Event::Transferred(t)
+                if t.to.as_deref() == Some(other.as_str()) && t.bytes > 0)),
         "{moved:#?}"
     );
     let on_other = |args: &[&str]| second.docker(args);
@@ -155,8 +152,8 @@ fn losing_the_second_engine_mid_run_requeues_its_images_on_the_first() {
         let line = line.unwrap();
         let event: Event = serde_json::from_str(&line).expect("an event");
         if !killed
-            && event.event == EventKind::BuildStarted
-            && event.engine.as_deref() == Some(other.as_str())
+            && event.kind() == EventKind::BuildStarted
+            && event.engine() == Some(other.as_str())
         {
             kill_dockerd(&second.dir);
             killed = true;
@@ -382,11 +379,11 @@ fn ctrl_c_stops_the_builds_on_every_engine() {
     let mut reader = BufReader::new(child.stdout.take().unwrap()).lines();
     for line in reader.by_ref() {
         let event: Event = serde_json::from_str(&line.unwrap()).expect("an event");
-        match event.event {
+        match event.kind() {
             EventKind::BuildStarted => {
-                building.insert(event.engine.clone().unwrap(), event.refs[0].clone());
+                building.insert(event.engine().unwrap().to_string(), event.refs()[0].clone());
             }
-            EventKind::BuildFinished => building.retain(|_, r| *r != event.refs[0]),
+            EventKind::BuildFinished => building.retain(|_, r| *r != event.refs()[0]),
             _ => {}
         }
         if building.len() == 2 {
@@ -414,8 +411,8 @@ fn ctrl_c_stops_the_builds_on_every_engine() {
     // tagged, rightly: only the ones the signal cut must not be.
     for line in reader {
         let event: Event = serde_json::from_str(&line.unwrap()).expect("an event");
-        if event.event == EventKind::BuildFinished {
-            building.retain(|_, r| *r != event.refs[0]);
+        if event.kind() == EventKind::BuildFinished {
+            building.retain(|_, r| *r != event.refs()[0]);
         }
     }
     let out = child.wait_with_output().unwrap();

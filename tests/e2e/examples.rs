@@ -66,7 +66,7 @@ fn examples_build_with_licenses_and_their_entrypoints_run() {
     let mut done: Vec<String> = run
         .events_of(EventKind::BuildFinished)
         .into_iter()
-        .map(|e| e.image.unwrap())
+        .map(|e| e.image().unwrap().to_string())
         .collect();
     done.sort();
     assert_eq!(

@@ -20,7 +20,7 @@ fn json_run(repo: &Repo, args: &[&str]) -> crate::support::Run {
 fn timeline(events: &[Event]) -> Vec<(EventKind, String)> {
     events
         .iter()
-        .filter_map(|e| Some((e.event, e.image.clone()?)))
+        .filter_map(|e| Some((e.kind(), e.image()?.to_string())))
         .collect()
 }
 
@@ -35,8 +35,8 @@ fn position(timeline: &[(EventKind, String)], event: EventKind, image: &str) -> 
 fn outcomes(events: &[Event]) -> std::collections::BTreeMap<String, EventKind> {
     events
         .iter()
-        .filter(|e| e.event != EventKind::BuildStarted)
-        .filter_map(|e| Some((e.image.clone()?, e.event)))
+        .filter(|e| e.kind() != EventKind::BuildStarted)
+        .filter_map(|e| Some((e.image()?.to_string(), e.kind())))
         .collect()
 }
 
@@ -227,7 +227,7 @@ fn the_first_failure_stops_new_builds_unless_keep_going() {
     let counts = counts(
         events
             .iter()
-            .find(|e| e.event == EventKind::Summary)
+            .find(|e| e.kind() == EventKind::Summary)
             .unwrap(),
     );
     assert_eq!((counts.built, counts.failed, counts.skipped), (1, 1, 2));
@@ -261,7 +261,7 @@ fn a_failed_base_skips_its_dependants() {
     );
     let summary = events
         .iter()
-        .find(|e| e.event == EventKind::Summary)
+        .find(|e| e.kind() == EventKind::Summary)
         .unwrap();
     assert_eq!(counts(summary).skipped, 3);
 }
@@ -430,7 +430,7 @@ fn a_signal_during_prepare_still_writes_the_metadata_file_and_summary() {
     assert!(
         parse_events(&stdout)
             .iter()
-            .any(|e| e.event == EventKind::Summary),
+            .any(|e| e.kind() == EventKind::Summary),
         "{stdout}"
     );
     // The prepare step's processes (the shell and its `sleep`) were stopped with us.
@@ -549,9 +549,9 @@ fn an_engine_lost_mid_build_exits_3_and_tags_nothing() {
     let error = stdout
         .lines()
         .filter_map(|l| serde_json::from_str::<Event>(l).ok())
-        .find(|e| e.event == EventKind::Error)
+        .find(|e| e.kind() == EventKind::Error)
         .expect("an error event");
-    let message = error.message.as_deref().unwrap();
+    let message = error.message().unwrap();
     assert!(
         message.starts_with("1 image(s) failed: beam_go_sdk"),
         "{message}"

@@ -30,7 +30,7 @@ fn names_of(run: &Run) -> Vec<String> {
 fn built_names(run: &Run) -> BTreeSet<String> {
     run.events_of(EventKind::BuildFinished)
         .into_iter()
-        .filter_map(|e| e.image)
+        .filter_map(|e| e.image().map(str::to_string))
         .collect()
 }
 

@@ -34,13 +34,9 @@ fn run_bounded(repo: &Repo, args: &[&str]) -> (Run, Duration) {
 fn outcome(run: &Run, image_suffix: &str) -> EventKind {
     run.events()
         .iter()
-        .filter(|e| {
-            e.image
-                .as_deref()
-                .is_some_and(|i| i.ends_with(image_suffix))
-        })
-        .filter(|e| e.event != EventKind::BuildStarted)
-        .map(|e| e.event)
+        .filter(|e| e.image().is_some_and(|i| i.ends_with(image_suffix)))
+        .filter(|e| e.kind() != EventKind::BuildStarted)
+        .map(|e| e.kind())
         .next_back()
         .unwrap_or_else(|| panic!("no outcome for {image_suffix}:\n{}", run.stdout()))
 }

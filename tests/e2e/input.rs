@@ -296,15 +296,9 @@ fn json_mode_reports_invalid_input_as_an_error_event() {
     run.expect_code(2);
     let events = run.events();
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].schema, 1);
-    assert_eq!(events[0].event, EventKind::Error);
-    assert!(
-        events[0]
-            .message
-            .as_deref()
-            .unwrap()
-            .contains("nothing-here")
-    );
+    assert!(run.stdout().starts_with(r#"{"schema":1,"event":"error","#));
+    assert_eq!(events[0].kind(), EventKind::Error);
+    assert!(events[0].message().unwrap().contains("nothing-here"));
 }
 
 #[test]
@@ -457,8 +451,8 @@ fn an_empty_workspace_points_at_init() {
     let run = run_sdkimage(dir.path(), &["build", "--message-format", "json"], &[]);
     run.expect_code(2);
     let events = run.events();
-    assert_eq!(events[0].event, EventKind::Error);
-    assert_eq!(events[0].message.as_deref(), Some(expected.as_str()));
+    assert_eq!(events[0].kind(), EventKind::Error);
+    assert_eq!(events[0].message(), Some(expected.as_str()));
     // From a folder below the root, the root is named.
     let run = run_sdkimage(&dir.path().join("docs"), &["build"], &[]);
     run.expect_code(2);

@@ -24,11 +24,11 @@ const BEAM_IMAGES: [&str; 4] = [
 fn pushed_digests(events: &[Event]) -> BTreeMap<String, String> {
     events
         .iter()
-        .filter(|e| e.event == EventKind::PushFinished)
+        .filter(|e| e.kind() == EventKind::PushFinished)
         .map(|e| {
             (
-                e.image.clone().unwrap(),
-                e.digest.clone().expect("push-finished has a digest"),
+                e.image().unwrap().to_string(),
+                e.digest().expect("push-finished has a digest").to_string(),
             )
         })
         .collect()
@@ -121,8 +121,12 @@ fn build_push_digests_agree_in_events_metadata_registry_and_engine() {
     assert_eq!(run.summary().verified, 4);
     let meta = read_metadata(&meta);
     for event in run.events_of(EventKind::PushFinished) {
-        let image = event.image.as_deref().unwrap();
-        assert_eq!(event.id, meta[image].id, "push-finished id of {image}");
+        let image = event.image().unwrap();
+        assert_eq!(
+            event.id(),
+            meta[image].id.as_deref(),
+            "push-finished id of {image}"
+        );
     }
     for image in BEAM_IMAGES {
         let digest = &pushed[image];
@@ -177,7 +181,12 @@ fn build_push_digests_agree_in_events_metadata_registry_and_engine() {
     let verified: BTreeMap<String, String> = verify
         .events_of(EventKind::Verified)
         .into_iter()
-        .map(|e| (e.image.unwrap(), e.digest.unwrap()))
+        .map(|e| {
+            (
+                e.image().unwrap().to_string(),
+                e.digest().unwrap().to_string(),
+            )
+        })
         .collect();
     assert_eq!(
         verified, pushed,
@@ -254,10 +263,10 @@ fn verify_names_a_tag_that_was_repushed_with_other_content() {
     // The base was not touched and still verifies.
     let verified: Vec<Event> = run.events_of(EventKind::Verified);
     assert_eq!(verified.len(), 1, "{}", run.stdout());
-    assert_eq!(verified[0].image.as_deref(), Some("beam_base"));
+    assert_eq!(verified[0].image(), Some("beam_base"));
     let failed = run.events_of(EventKind::Failed);
     assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0].image.as_deref(), Some("beam_go_sdk"));
+    assert_eq!(failed[0].image(), Some("beam_go_sdk"));
     // A failed verify still ends with a summary, counting the failure.
     let summary = run.events_of(EventKind::Summary);
     assert_eq!(summary.len(), 1, "{}", run.stdout());
@@ -507,11 +516,8 @@ fn promote_copies_the_release_candidate_and_dry_run_changes_nothing() {
                 "{image}:{tag}"
             );
         }
-        let event = promoted
-            .iter()
-            .find(|e| e.image.as_deref() == Some(*image))
-            .unwrap();
-        assert_eq!(event.digest.as_ref(), Some(digest));
+        let event = promoted.iter().find(|e| e.image() == Some(*image)).unwrap();
+        assert_eq!(event.digest(), Some(digest.as_str()));
     }
 }
 
@@ -543,7 +549,11 @@ fn verify_from_metadata_needs_no_engine_and_catches_an_edited_digest() {
         run.success();
         run.events_of(EventKind::Verified)
             .into_iter()
-            .map(|e| e.image.expect("a verified event names its image"))
+            .map(|e| {
+                e.image()
+                    .expect("a verified event names its image")
+                    .to_string()
+            })
             .collect()
     };
     assert_eq!(verified(&[]), ["beam_base", "beam_go_sdk"]);

@@ -159,7 +159,7 @@ fn build_push_to_a_registry_that_is_down_stops_before_building() {
         .into_iter()
         .filter(|e| {
             matches!(
-                e.event,
+                e.kind(),
                 EventKind::BuildStarted | EventKind::BuildFinished | EventKind::UpToDate
             )
         })

@@ -1,4 +1,4 @@
-//! The JSON contract against its published schemas (`docs/schema/`): the real output of a
+//! The JSON contract against its published schemas (`schemas/`): the real output of a
 //! release's commands, every event kind but the checks' (the contract tests read those through
 //! the same checked parser), the metadata file, `list`, `dockerfile` and `build --print`.
 
@@ -21,7 +21,7 @@ fn real_output_meets_the_published_schemas() {
     let mut seen = BTreeSet::new();
     let mut note = |run: &Run| {
         for event in run.events() {
-            seen.insert(event.event.as_str());
+            seen.insert(event.kind().as_str());
         }
     };
 

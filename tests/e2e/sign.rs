@@ -222,8 +222,8 @@ fn signed_images_verify_independently_and_tampering_fails_verify() {
     let pushed = run.events_of(EventKind::PushFinished);
     assert!(pushed.len() >= 2, "go and its base");
     for event in &pushed {
-        let name = event.image.clone().unwrap();
-        let digest = event.digest.clone().unwrap();
+        let name = event.image().unwrap().to_string();
+        let digest = event.digest().unwrap().to_string();
         let entry = &metadata[&name];
         assert_eq!(entry.signatures.len(), 1, "{name}: {:?}", entry.signatures);
         assert_eq!(entry.signatures[0].subject, digest);
@@ -271,18 +271,18 @@ fn signed_images_verify_independently_and_tampering_fails_verify() {
 
     let go = pushed
         .iter()
-        .find(|e| e.image.as_deref().unwrap().ends_with("go_sdk"))
+        .find(|e| e.image().unwrap().ends_with("go_sdk"))
         .unwrap();
     let base = pushed
         .iter()
-        .find(|e| !e.image.as_deref().unwrap().ends_with("go_sdk"))
+        .find(|e| !e.image().unwrap().ends_with("go_sdk"))
         .unwrap();
-    let go_ref = metadata[go.image.as_deref().unwrap()].refs[0].clone();
-    let base_ref = metadata[base.image.as_deref().unwrap()].refs[0].clone();
+    let go_ref = metadata[go.image().unwrap()].refs[0].clone();
+    let base_ref = metadata[base.image().unwrap()].refs[0].clone();
     let (host, go_path) = split(&go_ref);
     let (_, base_path) = split(&base_ref);
-    let go_digest = go.digest.clone().unwrap();
-    let base_digest = base.digest.clone().unwrap();
+    let go_digest = go.digest().unwrap().to_string();
+    let base_digest = base.digest().unwrap().to_string();
     let verify_go = || repo.run(&["verify", "go", "--tag", "1.0", "--key", &public]);
 
     // A signature for another digest copied onto this one.
@@ -378,9 +378,9 @@ fn a_two_platform_image_signed_with_a_cosign_key_verifies_index_children_and_pro
     let run = repo.run_with(&build, &[("COSIGN_PASSWORD", "s3cret")]);
     run.success();
     let index = run.events_of(EventKind::PushFinished)[0]
-        .digest
-        .clone()
-        .unwrap();
+        .digest()
+        .unwrap()
+        .to_string();
     let reference = repo.image_ref("multi", "1.0");
     let (host, path) = split(&reference);
     let manifest: serde_json::Value =
@@ -546,9 +546,9 @@ fn an_image_built_with_licenses_carries_its_sbom_as_a_signed_attestation() {
     let pushed = run.events_of(EventKind::PushFinished);
     let licensed = pushed
         .iter()
-        .find(|e| e.image.as_deref() == Some("licensed_sdk"))
+        .find(|e| e.image() == Some("licensed_sdk"))
         .expect("licensed_sdk pushed");
-    let digest = licensed.digest.clone().unwrap();
+    let digest = licensed.digest().unwrap().to_string();
     let (host, path) = split(&repo.image_ref("licensed_sdk", "t"));
     let kinds = py(&["verify", &host, &path, &digest, &public]);
     assert!(kinds.contains("https://spdx.dev/Document"), "{kinds}");

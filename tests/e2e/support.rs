@@ -228,10 +228,10 @@ impl Run {
     }
 }
 
-/// The published schemas (`docs/schema/<name>.schema.json`), each compiled once.
+/// The published schemas (`schemas/<name>.schema.json`), each compiled once.
 pub const SCHEMAS: [&str; 6] = ["event", "metadata", "list", "print", "dockerfile", "diff"];
 
-/// Fails the test unless `value` meets the committed schema `docs/schema/<name>.schema.json`:
+/// Fails the test unless `value` meets the committed schema `schemas/<name>.schema.json`:
 /// every JSON output the tests read is checked against the published contract.
 #[track_caller]
 pub fn assert_meets_schema(name: &str, value: &serde_json::Value) {
@@ -242,7 +242,7 @@ pub fn assert_meets_schema(name: &str, value: &serde_json::Value) {
             .iter()
             .map(|&name| {
                 let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join(format!("../docs/schema/{name}.schema.json"));
+                    .join(format!("../schemas/{name}.schema.json"));
                 let schema: serde_json::Value =
                     serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
                 let validator = jsonschema::validator_for(&schema)
@@ -258,7 +258,7 @@ pub fn assert_meets_schema(name: &str, value: &serde_json::Value) {
         .collect();
     assert!(
         errors.is_empty(),
-        "this output does not meet docs/schema/{name}.schema.json:\n{}\n--- output\n{value:#}",
+        "this output does not meet schemas/{name}.schema.json:\n{}\n--- output\n{value:#}",
         errors.join("\n")
     );
 }
@@ -315,8 +315,7 @@ pub fn read_metadata(path: &Path) -> BTreeMap<String, ImageMetadata> {
 #[track_caller]
 pub fn counts(event: &Event) -> &Counts {
     event
-        .counts
-        .as_ref()
+        .counts()
         .unwrap_or_else(|| panic!("no counts on {event:?}"))
 }
 
@@ -405,7 +404,7 @@ impl Run {
     pub fn events_of(&self, kind: EventKind) -> Vec<Event> {
         self.events()
             .into_iter()
-            .filter(|e| e.event == kind)
+            .filter(|e| e.kind() == kind)
             .collect()
     }
 

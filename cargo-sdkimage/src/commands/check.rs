@@ -11,7 +11,7 @@ use crate::engine::{Engine, EngineApi};
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
 use crate::output::Note;
-use crate::output::{Counts, Event, EventKind, EventSink, Outcome};
+use crate::output::{Counts, Event, EventSink, Outcome, event};
 use crate::plan::ImageIndex;
 use crate::plan::contract::{self, ImageContract};
 use crate::reference::ImageRef;
@@ -43,15 +43,13 @@ struct Subject {
 }
 
 impl Subject {
-    fn event(&self, kind: EventKind) -> Event {
-        let refs = self.refs.iter().map(ToString::to_string).collect();
-        Event::for_image(
-            kind,
-            &self.name,
-            &self.language,
-            self.variant.as_deref(),
-            refs,
-        )
+    fn subject(&self) -> event::Subject {
+        event::Subject {
+            image: self.name.clone(),
+            language: self.language.clone(),
+            variant: self.variant.clone(),
+            refs: self.refs.iter().map(ToString::to_string).collect(),
+        }
     }
 }
 
@@ -137,7 +135,7 @@ async fn check_all(
                         image: subject.name.clone(),
                     });
                 }
-                report(reporter, &c, |kind| subject.event(kind));
+                report(reporter, &c, subject.subject());
                 if c.passed() {
                     passed += 1;
                 } else {
@@ -146,7 +144,7 @@ async fn check_all(
             }
             // Not in the engine, say: this image fails, the others are still checked.
             Err(Error::Failed(m)) => {
-                reporter.event(&subject.event(EventKind::Failed).message(m));
+                reporter.event(&Event::Failed(event::Failed::new(subject.subject(), m)));
                 failed.push(subject.name.clone());
             }
             Err(e) => return Err(e),
@@ -156,17 +154,19 @@ async fn check_all(
 }
 
 /// One `check-passed` / `check-failed` event per requirement.
-fn report(reporter: &dyn EventSink, c: &ImageCheck, event: impl Fn(EventKind) -> Event) {
+fn report(reporter: &dyn EventSink, c: &ImageCheck, subject: event::Subject) {
     for r in &c.requirements {
-        let kind = match r.passed {
-            true => EventKind::CheckPassed,
-            false => EventKind::CheckFailed,
+        let check = event::Check {
+            subject: subject.clone(),
+            id: c.id.clone(),
+            message: r.message.clone(),
+            requirement: r.name.clone(),
+            output: r.output.clone(),
         };
-        let e = event(kind)
-            .id(Some(c.id.clone()))
-            .message(&r.message)
-            .requirement(&r.name, &r.output);
-        reporter.event(&e);
+        reporter.event(&match r.passed {
+            true => Event::CheckPassed(check),
+            false => Event::CheckFailed(check),
+        });
     }
 }
 
@@ -358,7 +358,7 @@ async fn check_built(
         let img = plan.image(r.image);
         let why = match checked {
             Ok(check) => {
-                report(&*session.reporter, &check, |kind| img.event(kind));
+                report(&*session.reporter, &check, img.subject());
                 if check.passed() {
                     let kept = record::CheckRecord {
                         contract: record::contract_digest(&c),
@@ -379,8 +379,10 @@ async fn check_built(
         record::forget(&state_dir, &img.name);
         r.outcome = Outcome::Failed;
         r.message = Some(why.clone());
-        let event = img.event(EventKind::Failed).id(r.id.clone()).message(why);
-        session.reporter.event(&event);
+        session.reporter.event(&Event::Failed(event::Failed {
+            id: r.id.clone(),
+            ..event::Failed::new(img.subject(), why)
+        }));
     }
     Ok(())
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use futures_util::{StreamExt, stream};
 
 use crate::error::{Error, Result};
-use crate::output::{EventKind, EventSink};
+use crate::output::{Event, EventSink, event};
 use crate::plan::{BuildPlan, Image, ImageIndex};
 
 /// Engine pushes: the first image (in build order, often the base the others are built on)
@@ -106,7 +106,10 @@ pub(super) fn report_failures(
     let mut lines = Vec::new();
     let mut unreachable = false;
     for (image, e) in &failures {
-        reporter.event(&image.event(EventKind::Failed).message(e.to_string()));
+        reporter.event(&Event::Failed(event::Failed::new(
+            image.subject(),
+            e.to_string(),
+        )));
         unreachable |= matches!(e, Error::Unreachable(_));
         lines.push(format!("{}: {e}", image.name));
     }

@@ -6,7 +6,7 @@ use futures_util::{StreamExt, stream};
 use super::jobs::report_failures;
 use super::{CHECK_JOBS, image_at, mismatch, repositories};
 use crate::error::{Error, Result};
-use crate::output::{EventKind, EventSink};
+use crate::output::{Event, EventSink, Subject, event};
 use crate::plan::{BuildPlan, Image, ImageIndex};
 use crate::reference::{self, ImageRef};
 use crate::registry::{Registries, RegistryManifest};
@@ -84,12 +84,14 @@ pub async fn promote(
     }
     if !dry_run {
         for p in &promoted {
-            let mut event = plan
-                .image(p.image)
-                .event(EventKind::Promoted)
-                .digest(Some(p.digest.clone()));
-            event.refs = p.refs.iter().map(ToString::to_string).collect();
-            reporter.event(&event);
+            let subject = Subject {
+                refs: p.refs.iter().map(ToString::to_string).collect(),
+                ..plan.image(p.image).subject()
+            };
+            reporter.event(&Event::Promoted(event::Promoted {
+                subject,
+                digest: p.digest.clone(),
+            }));
         }
     }
     Ok(promoted)

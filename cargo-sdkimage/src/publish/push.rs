@@ -15,7 +15,7 @@ use crate::engine::{EngineApi, EngineError};
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
 use crate::output::Note;
-use crate::output::{EventKind, EventSink};
+use crate::output::{Event, EventSink, event};
 use crate::plan::{BuildPlan, Image, ImageIndex};
 use crate::reference::ImageRef;
 use crate::registry::credentials::config_key;
@@ -147,12 +147,11 @@ pub async fn push(
                 .iter()
                 .find(|(i, _)| *i == index)
                 .map(|(_, id)| id.clone());
-            reporter.event(
-                &image
-                    .event(EventKind::PushFinished)
-                    .id(id)
-                    .digest(Some(digest.clone())),
-            );
+            reporter.event(&Event::PushFinished(event::PushFinished {
+                subject: image.subject(),
+                id,
+                digest: digest.clone(),
+            }));
             let platforms = pushed
                 .first()
                 .map(|p| {

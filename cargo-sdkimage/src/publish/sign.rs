@@ -13,7 +13,7 @@ use super::Pushed;
 use super::holders::Holders;
 use super::index;
 use crate::error::{Error, Result};
-use crate::output::{Event, EventKind, EventSink, SignatureMetadata};
+use crate::output::{Event, EventSink, NamedSubject, SignatureMetadata, event};
 use crate::plan::{BuildPlan, Image, ImageIndex};
 use crate::reference::ImageRef;
 use crate::registry::client::sha256_digest;
@@ -462,10 +462,6 @@ pub async fn verify_signed(
                 Err(e) => problems.push(format!("{r}: not verified: {e}")),
             }
         }
-        let mut event = Event::general(EventKind::Verified, None);
-        event.image = Some(target.name.clone());
-        event.refs = target.refs.iter().map(ToString::to_string).collect();
-        let event = event.digest(Some(target.digest.clone()));
         if problems.is_empty() {
             reporter.note(crate::output::Note::SignaturesVerified {
                 image: target.name.clone(),
@@ -473,9 +469,14 @@ pub async fn verify_signed(
                 attestations,
             });
         } else {
-            let mut event = event.message(problems.join("; "));
-            event.event = EventKind::Failed;
-            reporter.event(&event);
+            let refs = target.refs.iter().map(ToString::to_string).collect();
+            reporter.event(&Event::Failed(event::Failed {
+                digest: Some(target.digest.clone()),
+                ..event::Failed::new(
+                    NamedSubject::by_name(target.name.clone(), refs),
+                    problems.join("; "),
+                )
+            }));
             failed.push(target.name.clone());
         }
     }

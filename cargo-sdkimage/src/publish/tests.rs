@@ -108,8 +108,10 @@ impl Recorder {
             .lock()
             .unwrap()
             .iter()
-            .filter(|e| e.event == crate::output::EventKind::Failed)
-            .map(|e| e.message.clone().unwrap_or_default())
+            .filter_map(|e| match e {
+                crate::output::Event::Failed(f) => Some(f.message.clone()),
+                _ => None,
+            })
             .collect()
     }
 }

@@ -11,7 +11,7 @@ use super::{CHECK_JOBS, image_at, mismatch, registry_digest};
 use crate::engine::EngineApi;
 use crate::error::{Error, Result};
 use crate::fingerprint::{self, StateStore};
-use crate::output::{Event, EventKind, EventSink};
+use crate::output::{Event, EventSink, NamedSubject, event};
 use crate::plan::{BuildPlan, Image, ImageIndex};
 use crate::platform::Platform;
 use crate::reference::{self, ImageRef};
@@ -79,7 +79,7 @@ pub async fn verify(
         .await;
     let events = images
         .iter()
-        .map(|(_, image)| image.event(EventKind::Verified));
+        .map(|(_, image)| NamedSubject::from(image.subject()));
     let verified = conclude(events.zip(checks).collect(), reporter)?;
     Ok(verified
         .into_iter()
@@ -164,10 +164,8 @@ pub async fn verify_metadata(
         .collect()
         .await;
     let events = entries.iter().map(|entry| {
-        let mut event = Event::general(EventKind::Verified, None);
-        event.image = Some(entry.name.clone());
-        event.refs = entry.refs.iter().map(ToString::to_string).collect();
-        event
+        let refs = entry.refs.iter().map(ToString::to_string).collect();
+        NamedSubject::by_name(entry.name.clone(), refs)
     });
     let verified = conclude(events.zip(checks).collect(), reporter)?;
     Ok(verified
@@ -237,7 +235,7 @@ impl Stop {
 /// 1), whose error only recaps which images failed. The verified images' positions and
 /// digests otherwise.
 fn conclude(
-    checks: Vec<(Event, Checked)>,
+    checks: Vec<(NamedSubject, Checked)>,
     reporter: &dyn EventSink,
 ) -> Result<Vec<(usize, String)>> {
     let total = checks.len();
@@ -245,17 +243,21 @@ fn conclude(
     let mut failed: Vec<String> = Vec::new();
     let mut unreachable: Vec<String> = Vec::new();
     let mut usage = false;
-    for (position, (event, checked)) in checks.into_iter().enumerate() {
-        let name = event.image.clone().unwrap_or_default();
+    for (position, (subject, checked)) in checks.into_iter().enumerate() {
+        let name = subject.image.clone();
         match checked {
             Checked::Done { problems, digest } if problems.is_empty() => {
-                reporter.event(&event.digest(digest.clone()));
+                reporter.event(&Event::Verified(event::Verified {
+                    subject,
+                    digest: digest.clone(),
+                }));
                 verified.push((position, digest.unwrap_or_default()));
             }
             Checked::Done { problems, digest } => {
-                let mut event = event.digest(digest);
-                event.event = EventKind::Failed;
-                reporter.event(&event.message(problems.join("; ")));
+                reporter.event(&Event::Failed(event::Failed {
+                    digest,
+                    ..event::Failed::new(subject, problems.join("; "))
+                }));
                 failed.push(name);
             }
             Checked::Stopped(Stop { source, error }) => {
@@ -270,9 +272,7 @@ fn conclude(
                     }
                     e => format!("not verified: {e}"),
                 };
-                let mut event = event;
-                event.event = EventKind::Failed;
-                reporter.event(&event.message(message));
+                reporter.event(&Event::Failed(event::Failed::new(subject, message)));
                 failed.push(name);
                 if matches!(error, Error::Usage(_) | Error::Invalid(_)) {
                     usage = true;

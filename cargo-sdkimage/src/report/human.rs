@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::output::{Counts, Event, EventKind, ListEntry, Note, ResultRow};
+use crate::output::{Counts, Event, EventKind, ListEntry, Note, ResultRow, event};
 
 /// How many log lines of a failed image are shown.
 pub const TAIL_LINES: usize = 15;
@@ -20,10 +20,10 @@ pub fn paint(color: bool, text: &str, sgr: &str) -> String {
 
 /// The selector an event's image is shown by (`python:3.11`), else its name.
 pub fn label_of(event: &Event) -> String {
-    match (&event.language, &event.variant) {
+    match (event.language(), event.variant()) {
         (Some(l), Some(v)) => format!("{l}:{v}"),
-        (Some(l), None) => l.clone(),
-        _ => event.image.clone().unwrap_or_default(),
+        (Some(l), None) => l.to_string(),
+        _ => event.image().unwrap_or_default().to_string(),
     }
 }
 
@@ -39,17 +39,15 @@ pub fn log_line(label: &str, line: &str) -> String {
 
 /// One requirement of a contract check (`  ✓ python:3.11 tool curl: /usr/bin/curl`) and the
 /// last lines of the output captured for it.
-pub fn check(color: bool, event: &Event, label: &str) -> String {
-    let mark = match event.event == EventKind::CheckPassed {
+pub fn check(color: bool, passed: bool, check: &event::Check, label: &str) -> String {
+    let mark = match passed {
         true => paint(color, "✓", "1;32"),
         false => paint(color, "✗", "1;31"),
     };
-    let requirement = event.requirement.as_deref().unwrap_or_default();
+    let requirement = &check.requirement;
     let mut text = format!("  {mark} {label} {requirement}");
-    if let Some(m) = &event.message {
-        text.push_str(&format!(": {m}"));
-    }
-    let output = event.output.as_deref().unwrap_or_default().trim_end();
+    text.push_str(&format!(": {}", check.message));
+    let output = check.output.trim_end();
     let lines: Vec<&str> = output.lines().collect();
     for line in &lines[lines.len().saturating_sub(TAIL_LINES)..] {
         text.push_str(&format!("\n      | {line}"));
@@ -58,26 +56,26 @@ pub fn check(color: bool, event: &Event, label: &str) -> String {
 }
 
 /// An image moved between the engines of a pool.
-pub fn transferred(event: &Event, label: &str) -> String {
-    let to = event.engine.as_deref().unwrap_or("?");
-    let from = event.message.as_deref().unwrap_or("?");
-    let took = Duration::from_millis(event.duration_ms.unwrap_or_default());
+pub fn transferred(moved: &event::Transferred, label: &str) -> String {
+    let to = moved.to.as_deref().unwrap_or("?");
+    let from = &moved.from;
+    let took = Duration::from_millis(moved.duration_ms);
     format!(
         "moved {label} from {from} to {to}: {} in {}",
-        format_bytes(event.bytes.unwrap_or_default()),
+        format_bytes(moved.bytes),
         format_duration(took)
     )
 }
 
 /// An image queued again after its engine was lost.
-pub fn requeued(color: bool, event: &Event, label: &str) -> String {
-    let message = event.message.clone().unwrap_or_default();
+pub fn requeued(color: bool, requeued: &event::Requeued, label: &str) -> String {
+    let message = &requeued.message;
     format!("{} {label}: {message}", paint(color, "requeued", "1;33"))
 }
 
 /// An image that failed (the line its bar collapses to, indented by [`finished_line`]).
-pub fn failed(color: bool, event: &Event, label: &str) -> String {
-    let message = event.message.clone().unwrap_or_default();
+pub fn failed(color: bool, failed: &event::Failed, label: &str) -> String {
+    let message = &failed.message;
     format!("{} {label}: {message}", paint(color, "failed", "1;31"))
 }
 
@@ -96,7 +94,7 @@ pub fn tail(label: &str, tail: &[String]) -> Option<String> {
 /// What an image's bar collapses to when it is done (`built python:3.11 in 2.0s (0123...)`),
 /// for the kinds that finish an image; `None` for the others.
 pub fn done(color: bool, event: &Event, label: &str) -> Option<String> {
-    let word = match event.event {
+    let word = match event.kind() {
         EventKind::BuildFinished => paint(color, "built", "1;32"),
         EventKind::UpToDate => paint(color, "up to date", "1;32"),
         EventKind::Retagged => paint(color, "retagged", "1;32"),
@@ -106,19 +104,19 @@ pub fn done(color: bool, event: &Event, label: &str) -> Option<String> {
         _ => return None,
     };
     let mut line = format!("{word} {label}");
-    if let Some(engine) = &event.engine {
+    if let Some(engine) = event.engine() {
         line.push_str(&format!(" on {engine}"));
     }
-    if let Some(d) = event.duration_ms {
+    if let Some(d) = event.duration_ms() {
         line.push_str(&format!(
             " in {}",
             format_duration(Duration::from_millis(d))
         ));
     }
-    if let Some(digest) = event.digest.as_ref().or(event.id.as_ref()) {
+    if let Some(digest) = event.digest().or(event.id()) {
         line.push_str(&format!(" ({})", short_id(digest)));
     }
-    if let Some(m) = &event.message {
+    if let Some(m) = event.message() {
         line.push_str(&format!(": {m}"));
     }
     Some(line)

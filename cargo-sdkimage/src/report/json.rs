@@ -12,14 +12,18 @@ pub fn event_line(event: &Event) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::output::EventKind;
+    use crate::output::event;
 
     #[test]
     fn event_json_shape() {
-        let e = Event::general(EventKind::UpToDate, None);
-        let v: serde_json::Value = serde_json::from_str(&event_line(&e)).unwrap();
+        let e = Event::Error(event::RunError {
+            message: "bad".into(),
+        });
+        let line = event_line(&e);
+        assert!(line.ends_with('\n') && !line.trim_end().contains('\n'));
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["schema"], 1);
-        assert_eq!(v["event"], "up-to-date");
+        assert_eq!(v["event"], "error");
         assert!(v["image"].is_null() && v["variant"].is_null());
         assert!(v.get("digest").is_none());
         let back: Event = serde_json::from_value(v).unwrap();

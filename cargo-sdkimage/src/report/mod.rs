@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::output::{BuildLog, Counts, Event, EventKind, EventSink, Note, ResultRow};
+use crate::output::{
+    BuildLog, Counts, Event, EventKind, EventSink, Note, ResultRow, event, millis,
+};
 
 pub mod diff;
 pub mod human;
@@ -137,26 +139,26 @@ impl Reporter {
     pub fn event(&self, event: &Event) {
         if self.opts.format == MessageFormat::Json {
             let line = json::event_line(event);
-            if event.event == EventKind::Summary {
+            if event.kind() == EventKind::Summary {
                 *self.summary.lock().expect("summary") = Some(line);
             } else {
                 self.out(&line);
             }
         }
         // Errors are printed once, by the caller that ends the run.
-        let Some(image) = &event.image else {
+        let Some(image) = event.image() else {
             return;
         };
         let color = self.opts.color;
         let label = human::label_of(event);
-        match event.event {
-            EventKind::BuildStarted => self.start_bar(image, &label),
-            EventKind::CheckPassed => self.note_text(&human::check(color, event, &label)),
+        match event {
+            Event::BuildStarted(_) => self.start_bar(image, &label),
+            Event::CheckPassed(c) => self.note_text(&human::check(color, true, c, &label)),
             // A failed requirement is shown under `-q` too.
-            EventKind::CheckFailed => self.say(&human::check(color, event, &label)),
-            EventKind::Transferred => self.note_text(&human::transferred(event, &label)),
-            EventKind::Requeued => self.say(&human::requeued(color, event, &label)),
-            EventKind::Failed => {
+            Event::CheckFailed(c) => self.say(&human::check(color, false, c, &label)),
+            Event::Transferred(moved) => self.note_text(&human::transferred(moved, &label)),
+            Event::Requeued(r) => self.say(&human::requeued(color, r, &label)),
+            Event::Failed(failed) => {
                 let tail: Vec<String> = self
                     .tails
                     .lock()
@@ -165,7 +167,7 @@ impl Reporter {
                     .map(Vec::from)
                     .unwrap_or_default();
                 // A failure is an error, not progress: shown under `--progress none` too.
-                self.finish_bar(image, &human::failed(color, event, &label), true);
+                self.finish_bar(image, &human::failed(color, failed, &label), true);
                 if self.opts.progress != ProgressMode::Plain
                     && let Some(text) = human::tail(&label, &tail)
                 {
@@ -277,8 +279,9 @@ impl Reporter {
     pub fn finish(&self, error: Option<&str>) -> std::io::Result<()> {
         if self.opts.format == MessageFormat::Json {
             if let Some(message) = error {
-                let event = Event::general(EventKind::Error, Some(message.to_string()));
-                self.event(&event);
+                self.event(&Event::Error(event::RunError {
+                    message: message.to_string(),
+                }));
             }
             if let Some(summary) = self.summary.lock().expect("summary").take() {
                 self.out(&summary);
@@ -382,8 +385,10 @@ impl EventSink for Reporter {
 
     /// The `summary` event; for people also the table of images and the totals.
     fn summary(&self, counts: &Counts, rows: Option<&[ResultRow]>, elapsed: Duration) {
-        let mut summary = Event::general(EventKind::Summary, None).duration(elapsed);
-        summary.counts = Some(counts.clone());
+        let summary = Event::Summary(event::Summary {
+            duration_ms: millis(elapsed),
+            counts: counts.clone(),
+        });
         Reporter::event(self, &summary);
         let Some(rows) = rows else { return };
         if self.opts.format != MessageFormat::Human {

@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use super::{Captured, MessageFormat, ProgressMode, ReportOptions, Reporter, human};
 use crate::commands::{Target, load};
-use crate::output::{Counts, Event, EventKind, EventSink, ListEntry, Note, Outcome, ResultRow};
+use crate::output::{
+    Counts, Event, EventSink, ListEntry, Note, Outcome, ResultRow, Subject, event,
+};
 
 const ID_A: &str = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 const ID_B: &str = "sha256:fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210";
@@ -61,22 +63,48 @@ fn both(c: &Captured) -> String {
     }
 }
 
-fn image(kind: EventKind, name: &str, language: &str, variant: Option<&str>) -> Event {
-    Event::for_image(
-        kind,
-        name,
-        language,
-        variant,
-        vec![format!("localhost:5000/sdk/{name}:1.0")],
-    )
+fn image(name: &str, language: &str, variant: Option<&str>) -> Subject {
+    Subject {
+        image: name.into(),
+        language: language.into(),
+        variant: variant.map(str::to_string),
+        refs: vec![format!("localhost:5000/sdk/{name}:1.0")],
+    }
 }
 
-fn python(kind: EventKind) -> Event {
-    image(kind, "python-3.11-sdk", "python", Some("3.11"))
+fn python() -> Subject {
+    image("python-3.11-sdk", "python", Some("3.11"))
 }
 
-fn go(kind: EventKind) -> Event {
-    image(kind, "go-sdk", "go", None)
+fn go() -> Subject {
+    image("go-sdk", "go", None)
+}
+
+fn started(subject: Subject, engine: Option<&str>) -> Event {
+    Event::BuildStarted(event::BuildStarted {
+        subject,
+        engine: engine.map(str::to_string),
+    })
+}
+
+fn finished(subject: Subject, id: &str, ms: u64, engine: Option<&str>) -> event::Finished {
+    event::Finished {
+        subject,
+        id: id.into(),
+        duration_ms: ms,
+        platforms: None,
+        engine: engine.map(str::to_string),
+    }
+}
+
+fn check(message: &str, requirement: &str, output: &str) -> event::Check {
+    event::Check {
+        subject: python(),
+        id: ID_A.into(),
+        message: message.into(),
+        requirement: requirement.into(),
+        output: output.into(),
+    }
 }
 
 fn rows() -> Vec<ResultRow> {
@@ -104,8 +132,8 @@ fn rows() -> Vec<ResultRow> {
 
 /// A build where one image is built, one fails at a step, and a dependant is skipped.
 fn a_build(r: &Reporter) {
-    r.event(&python(EventKind::BuildStarted));
-    r.event(&go(EventKind::BuildStarted));
+    r.event(&started(python(), None));
+    r.event(&started(go(), None));
     r.log(
         "python-3.11-sdk",
         "python:3.11",
@@ -121,16 +149,11 @@ fn a_build(r: &Reporter) {
         "go",
         crate::output::BuildLog::Output("go: cannot find main module"),
     );
-    r.event(
-        &python(EventKind::BuildFinished)
-            .id(Some(ID_A.into()))
-            .duration(Duration::from_millis(2300)),
-    );
-    r.event(
-        &go(EventKind::Failed)
-            .duration(Duration::from_millis(900))
-            .message("step 3/3 `RUN go build`: exit code 1"),
-    );
+    r.event(&Event::BuildFinished(finished(python(), ID_A, 2300, None)));
+    r.event(&Event::Failed(event::Failed {
+        duration_ms: Some(900),
+        ..event::Failed::new(go(), "step 3/3 `RUN go build`: exit code 1")
+    }));
     let counts = Counts {
         built: 1,
         failed: 1,
@@ -178,12 +201,8 @@ fn build_in_colour() {
 #[test]
 fn build_reuse_and_retag() {
     let text = both(&capture(options(ProgressMode::Plain), |r| {
-        r.event(&python(EventKind::UpToDate).id(Some(ID_A.into())));
-        r.event(
-            &go(EventKind::Retagged)
-                .id(Some(ID_B.into()))
-                .message("tagged localhost:5000/sdk/go-sdk:1.1"),
-        );
+        r.event(&Event::UpToDate(finished(python(), ID_A, 40, None)));
+        r.event(&Event::Retagged(finished(go(), ID_B, 75_000, None)));
         let counts = Counts {
             up_to_date: 1,
             retagged: 1,
@@ -212,18 +231,23 @@ fn build_reuse_and_retag() {
 #[test]
 fn publish_lines() {
     let text = both(&capture(options(ProgressMode::Plain), |r| {
-        r.event(
-            &python(EventKind::PushFinished)
-                .id(Some(ID_A.into()))
-                .digest(Some(ID_B.into()))
-                .duration(Duration::from_millis(1200)),
-        );
-        r.event(&python(EventKind::Verified).digest(Some(ID_B.into())));
-        r.event(&go(EventKind::Promoted).digest(Some(ID_B.into())));
-        r.event(
-            &go(EventKind::Failed)
-                .message("localhost:5000/sdk/go-sdk:1.0 points at another digest"),
-        );
+        r.event(&Event::PushFinished(event::PushFinished {
+            subject: python(),
+            id: Some(ID_A.into()),
+            digest: ID_B.into(),
+        }));
+        r.event(&Event::Verified(event::Verified {
+            subject: python().into(),
+            digest: Some(ID_B.into()),
+        }));
+        r.event(&Event::Promoted(event::Promoted {
+            subject: go(),
+            digest: ID_B.into(),
+        }));
+        r.event(&Event::Failed(event::Failed::new(
+            go(),
+            "localhost:5000/sdk/go-sdk:1.0 points at another digest",
+        )));
         let counts = Counts {
             pushed: 1,
             verified: 1,
@@ -240,25 +264,26 @@ fn publish_lines() {
 #[test]
 fn engine_pool_lines() {
     let text = both(&capture(options(ProgressMode::Plain), |r| {
-        r.event(&python(EventKind::BuildStarted).engine(Some("big")));
-        r.event(
-            &python(EventKind::Requeued)
-                .engine(Some("big"))
-                .message("engine big was lost; queued again"),
-        );
-        r.event(
-            &python(EventKind::Transferred)
-                .engine(Some("small"))
-                .message("big")
-                .with_bytes(12_345_678)
-                .duration(Duration::from_millis(800)),
-        );
-        r.event(
-            &python(EventKind::BuildFinished)
-                .engine(Some("small"))
-                .id(Some(ID_A.into()))
-                .duration(Duration::from_millis(4100)),
-        );
+        r.event(&started(python(), Some("big")));
+        r.event(&Event::Requeued(event::Requeued {
+            subject: python(),
+            message: "engine big was lost; queued again".into(),
+            lost: "big".into(),
+        }));
+        r.event(&Event::Transferred(event::Transferred {
+            subject: python(),
+            id: ID_A.into(),
+            duration_ms: 800,
+            from: "big".into(),
+            to: Some("small".into()),
+            bytes: 12_345_678,
+        }));
+        r.event(&Event::BuildFinished(finished(
+            python(),
+            ID_A,
+            4100,
+            Some("small"),
+        )));
         r.note(Note::EngineLost {
             engine: "big".into(),
             why: "no answer to a ping within 5 s".into(),
@@ -281,17 +306,16 @@ fn engine_pool_lines() {
 #[test]
 fn check_lines_and_totals() {
     let text = both(&capture(options(ProgressMode::Plain), |r| {
-        r.event(
-            &python(EventKind::CheckPassed)
-                .id(Some(ID_A.into()))
-                .requirement("tool curl", "/usr/bin/curl\n"),
-        );
-        r.event(
-            &python(EventKind::CheckFailed)
-                .id(Some(ID_A.into()))
-                .message("exit code 127")
-                .requirement("command `make --version`", "sh: make: not found\n"),
-        );
+        r.event(&Event::CheckPassed(check(
+            "found",
+            "tool curl",
+            "/usr/bin/curl\n",
+        )));
+        r.event(&Event::CheckFailed(check(
+            "exit code 127",
+            "command `make --version`",
+            "sh: make: not found\n",
+        )));
         r.note(Note::NothingToCheck {
             image: "go-sdk".into(),
         });
@@ -320,12 +344,16 @@ fn check_under_quiet_shows_the_failed_requirement() {
         ..options(ProgressMode::Plain)
     };
     let text = both(&capture(opts, |r| {
-        r.event(&python(EventKind::CheckPassed).requirement("tool curl", "/usr/bin/curl"));
-        r.event(
-            &python(EventKind::CheckFailed)
-                .message("not found")
-                .requirement("entrypoint /boot", ""),
-        );
+        r.event(&Event::CheckPassed(check(
+            "found",
+            "tool curl",
+            "/usr/bin/curl",
+        )));
+        r.event(&Event::CheckFailed(check(
+            "not found",
+            "entrypoint /boot",
+            "",
+        )));
         r.note(Note::Checked {
             passed: 0,
             failed: 1,

@@ -21,7 +21,7 @@ use crate::engine::session::BuildSession;
 use crate::engine::{BuildOutput, BuildRequest, Builder, EngineApi};
 use crate::error::{Error, Result};
 use crate::fingerprint::{self, ImageState, InputDigests, Inputs, Stamps, StateStore};
-use crate::output::{BuildLog, EventKind};
+use crate::output::{BuildLog, Event, event, millis};
 use crate::plan::{Image, ImageIndex};
 use crate::platform::Platform;
 use crate::reference::ImageRef;
@@ -177,20 +177,18 @@ impl ImageJob<'_> {
             .iter()
             .filter_map(|(v, d)| Some((v.platform.as_ref()?.to_string(), d.id.clone())))
             .collect();
-        let kind = match outcome {
-            Outcome::Built => EventKind::BuildFinished,
-            Outcome::Retagged => EventKind::Retagged,
-            _ => EventKind::UpToDate,
+        let finished = event::Finished {
+            subject: self.image.subject(),
+            id: id.clone(),
+            duration_ms: millis(self.started.elapsed()),
+            platforms: (!platforms.is_empty()).then(|| platforms.clone()),
+            engine: self.engine_name.map(str::to_string),
         };
-        let mut event = self
-            .image
-            .event(kind)
-            .id(Some(id.clone()))
-            .engine(self.engine_name)
-            .duration(self.started.elapsed());
-        if !platforms.is_empty() {
-            event.platforms = Some(platforms.clone());
-        }
+        let event = match outcome {
+            Outcome::Built => Event::BuildFinished(finished),
+            Outcome::Retagged => Event::Retagged(finished),
+            _ => Event::UpToDate(finished),
+        };
         self.session.reporter.event(&event);
         Ok(ImageResult {
             image: self.index,
@@ -564,11 +562,12 @@ impl ImageJob<'_> {
         let session = self.session;
         let image = self.image;
         if !self.announced.swap(true, Ordering::SeqCst) {
-            session.reporter.event(
-                &image
-                    .event(EventKind::BuildStarted)
-                    .engine(self.engine_name),
-            );
+            session
+                .reporter
+                .event(&Event::BuildStarted(event::BuildStarted {
+                    subject: image.subject(),
+                    engine: self.engine_name.map(str::to_string),
+                }));
         }
         let log_path = logs.join(format!("{}.log", fingerprint::file_stem(&v.state_key)));
         let mut log = std::fs::File::create(&log_path)

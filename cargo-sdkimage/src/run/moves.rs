@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::{ImageResult, Session};
 use crate::engine::EngineApi;
 use crate::error::{Error, Result};
-use crate::output::EventKind;
+use crate::output::{Event, event, millis};
 use crate::plan::{Image, ImageIndex};
 use crate::reference::{ImageRef, Platform};
 
@@ -58,15 +58,16 @@ pub(super) async fn bring(
         }
         took += moved.duration;
         if moved.bytes > 0 {
-            session.reporter.event(
-                &image
-                    .event(EventKind::Transferred)
-                    .id(Some(id.clone()))
-                    .engine(Some(&target.name))
-                    .message(source.name.clone())
-                    .duration(moved.duration)
-                    .with_bytes(moved.bytes),
-            );
+            session
+                .reporter
+                .event(&Event::Transferred(event::Transferred {
+                    subject: image.subject(),
+                    id: id.clone(),
+                    duration_ms: millis(moved.duration),
+                    from: source.name.clone(),
+                    to: Some(target.name.clone()),
+                    bytes: moved.bytes,
+                }));
         }
     }
     Ok(took)
@@ -116,15 +117,16 @@ pub(super) async fn fetch(
 ) -> Result<()> {
     let source = &session.pool[from];
     let moved = crate::engine::transfer(&*source.api, &*session.pool[to.0].api, id).await?;
-    session.reporter.event(
-        &image
-            .event(EventKind::Transferred)
-            .id(Some(id.to_string()))
-            .engine(to.1)
-            .message(source.name.clone())
-            .duration(moved.duration)
-            .with_bytes(moved.bytes),
-    );
+    session
+        .reporter
+        .event(&Event::Transferred(event::Transferred {
+            subject: image.subject(),
+            id: id.to_string(),
+            duration_ms: millis(moved.duration),
+            from: source.name.clone(),
+            to: to.1.map(str::to_string),
+            bytes: moved.bytes,
+        }));
     Ok(())
 }
 

@@ -18,7 +18,7 @@ use crate::engine::Builder;
 use crate::engine::pool::Member;
 use crate::error::{Error, Result};
 use crate::fingerprint::StateStore;
-use crate::output::EventKind;
+use crate::output::{Event, event, millis};
 use crate::plan::{BuildPlan, ImageIndex};
 use crate::reference::Platform;
 
@@ -167,12 +167,10 @@ impl Run<'_> {
             .map(Instant::elapsed)
             .unwrap_or_default();
         let image = self.session.plan.image(self.selection[pos]);
-        self.session.reporter.event(
-            &image
-                .event(EventKind::Failed)
-                .duration(ran)
-                .message(message.clone()),
-        );
+        self.session.reporter.event(&Event::Failed(event::Failed {
+            duration_ms: Some(millis(ran)),
+            ..event::Failed::new(image.subject(), message.clone())
+        }));
         let mut result = ImageResult::failed(self.selection[pos], message, ran);
         result.requeued_from = self.requeued_from[pos].clone();
         self.results[pos] = Some(result);
@@ -195,14 +193,13 @@ impl Run<'_> {
             return;
         }
         let image = self.session.plan.image(self.selection[pos]);
-        self.session.reporter.event(
-            &image
-                .event(EventKind::Requeued)
-                .engine(Some(&name))
-                .message(format!(
-                    "engine {name} was lost; queued again on the others (requeue {tries} of {MAX_REQUEUES})"
-                )),
-        );
+        self.session.reporter.event(&Event::Requeued(event::Requeued {
+            subject: image.subject(),
+            message: format!(
+                "engine {name} was lost; queued again on the others (requeue {tries} of {MAX_REQUEUES})"
+            ),
+            lost: name,
+        }));
         self.waiting.push(pos);
     }
 

@@ -1,5 +1,5 @@
 //! `diff --message-format json`: why two images are not the same, as one JSON object
-//! ([`ImageDiff`]). Its schema is `docs/schema/diff.schema.json`.
+//! ([`ImageDiff`]). Its schema is `schemas/diff.schema.json`.
 
 use std::collections::BTreeMap;
 
@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 /// Two images compared: each side, whether their content is the same, and what differs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct ImageDiff {
-    /// The contract's version ([`super::SCHEMA`]).
+    /// The contract's version.
     pub schema: u32,
     pub a: DiffSide,
     pub b: DiffSide,
