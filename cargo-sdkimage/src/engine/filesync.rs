@@ -196,6 +196,11 @@ struct FileJob {
     verify: bool,
 }
 
+/// A file of the context whose content digest the fingerprint's stamps lack.
+#[derive(Debug, thiserror::Error)]
+#[error("no content digest for {0}")]
+struct NoDigest(String);
+
 struct Sender {
     synced: Arc<SyncedContext>,
     failure: SyncFailure,
@@ -222,7 +227,7 @@ impl Sender {
                         files.insert(id, job);
                     }
                 }
-                Err(message) => return self.error(message).await,
+                Err(e) => return self.error(e.to_string()).await,
             }
         }
         // Stats go out while requests come in: the engine asks as soon as it has compared.
@@ -291,7 +296,7 @@ impl Sender {
     }
 
     /// The stat packet of an entry and, for a file, what sending it takes.
-    fn stat(&self, entry: &ContextEntry, key: &str) -> Result<(Stat, Option<FileJob>), String> {
+    fn stat(&self, entry: &ContextEntry, key: &str) -> Result<(Stat, Option<FileJob>), NoDigest> {
         let (mtime, size, linkname, job) = match &entry.kind {
             EntryKind::Dir => (0, 0, String::new(), None),
             EntryKind::Symlink { target } => (
@@ -308,11 +313,11 @@ impl Sender {
                             .synced
                             .stamps
                             .get(key)
-                            .ok_or_else(|| format!("no content digest for {key}"))?;
+                            .ok_or_else(|| NoDigest(key.to_string()))?;
                         let digest = hex::decode(&stamp.hash)
                             .ok()
                             .and_then(|bytes| bytes.try_into().ok())
-                            .ok_or_else(|| format!("no content digest for {key}"))?;
+                            .ok_or_else(|| NoDigest(key.to_string()))?;
                         (digest, Some(stamp.clone()))
                     }
                 };
