@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 mod pages;
+mod values;
 
 use sdkimage::commands::{self, BuildCommand, Target};
 use sdkimage::interrupt::Interrupt;
@@ -18,6 +19,7 @@ use sdkimage::publish::PublishOptions;
 use sdkimage::report::{self, MessageFormat, ProgressRequest, ReportOptions, Reporter};
 use sdkimage::run::BuildOptions;
 use sdkimage::{Error, Result};
+use values::{Jobs, parse_build_arg, parse_jobs};
 
 #[derive(Parser)]
 #[command(name = "cargo", bin_name = "cargo", styles = clap::builder::styling::Styles::styled())]
@@ -518,45 +520,6 @@ enum Color {
     Auto,
     Always,
     Never,
-}
-
-/// `KEY=VALUE`, or a bare `KEY` whose value is the environment's (as `docker build` takes
-/// it); an unset one is an error naming it. The message never shows a value.
-fn parse_build_arg(s: &str) -> std::result::Result<(String, String), String> {
-    build_arg_from(s, |k| std::env::var_os(k))
-}
-
-fn build_arg_from(
-    s: &str,
-    env: impl Fn(&str) -> Option<std::ffi::OsString>,
-) -> std::result::Result<(String, String), String> {
-    match s.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        Some(_) => Err("the name before `=` is empty; write KEY=VALUE".to_string()),
-        None if s.is_empty() => Err("the name is empty; write KEY=VALUE or KEY".to_string()),
-        None => match env(s) {
-            Some(v) => v
-                .into_string()
-                .map(|v| (s.to_string(), v))
-                .map_err(|_| format!("the environment variable {s} is not valid UTF-8")),
-            None => Err(format!(
-                "no `=` and the environment variable {s} is not set; write {s}=VALUE, or set {s}"
-            )),
-        },
-    }
-}
-
-/// `-j`/`--jobs`: at least one.
-type Jobs = std::num::NonZeroUsize;
-
-fn parse_jobs(s: &str) -> std::result::Result<Jobs, String> {
-    let n: usize = s.parse().map_err(|_| {
-        format!(
-            "--jobs takes a whole number, not {}",
-            sdkimage::error::quoted(s)
-        )
-    })?;
-    Jobs::new(n).ok_or_else(|| "--jobs must be at least 1".to_string())
 }
 
 fn parse_platform(

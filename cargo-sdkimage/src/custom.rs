@@ -128,10 +128,10 @@ pub fn render_image(spec: &Custom, r: Rendering<'_>) -> std::result::Result<Stri
 }
 
 /// An image reference a `FROM` line can name: `repository[:tag][@digest]`.
-pub(crate) fn check_base_ref(text: &str) -> std::result::Result<(), String> {
-    crate::reference::Reference::parse(text)
-        .map(|_| ())
-        .map_err(|e| e.to_string())
+pub(crate) fn check_base_ref(
+    text: &str,
+) -> std::result::Result<(), crate::reference::ReferenceError> {
+    crate::reference::Reference::parse(text).map(|_| ())
 }
 
 /// Render one Dockerfile: the `template` file when there is one, else the default.

@@ -159,6 +159,111 @@ mod tests {
         assert_eq!(line_col(s, 1000), (3, 1));
     }
 
+    /// Where `text` has `Result<.., String>` (or `Ok::<_, String>`, `Err::<_, String>`): a
+    /// generic whose last argument, at its own nesting level, is `String`. Line comments
+    /// are skipped.
+    fn string_errors(text: &str) -> Vec<(usize, String)> {
+        let mut found = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            let mut rest = code;
+            while let Some(at) = ["Result<", "Ok::<", "Err::<"]
+                .iter()
+                .filter_map(|head| rest.find(head).map(|i| (i, i + head.len())))
+                .min()
+            {
+                let (start, open) = at;
+                let mut depth = 1;
+                let mut args = vec![String::new()];
+                let mut end = open;
+                // A signature may span lines: read on in the whole text from here.
+                let offset = text.lines().take(n).map(|l| l.len() + 1).sum::<usize>()
+                    + (code.len() - rest.len());
+                for (i, c) in text[offset + open..].char_indices() {
+                    end = open + i + c.len_utf8();
+                    match c {
+                        '<' | '(' | '[' => depth += 1,
+                        '>' | ')' | ']' => depth -= 1,
+                        ',' if depth == 1 => {
+                            args.push(String::new());
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    if depth == 0 {
+                        break;
+                    }
+                    args.last_mut().expect("one").push(c);
+                }
+                // A trailing comma leaves an empty last argument.
+                if args.len() > 1 && args.last().is_some_and(|a| a.trim().is_empty()) {
+                    args.pop();
+                }
+                let last: String = args
+                    .last()
+                    .expect("one")
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .collect();
+                if args.len() == 2 && matches!(last.as_str(), "String" | "std::string::String") {
+                    found.push((
+                        n + 1,
+                        text[offset + start..offset + end.min(text.len() - offset)].to_string(),
+                    ));
+                }
+                rest = &rest[start + 1..];
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn string_errors_are_found_in_signatures_closures_and_aliases() {
+        let e = concat!("Str", "ing");
+        let bad = format!(
+            "fn a() -> Result<(u8, Vec<u8>), {e}> {{}}\ntype L = std::result::Result<String, {e}>;\nlet f = || Ok::<_, {e}>(1);\nfn b(\n) -> Result<\n    Vec<u8>,\n    {e},\n> {{}}\n"
+        );
+        let found: Vec<usize> = string_errors(&bad).into_iter().map(|(n, _)| n).collect();
+        assert_eq!(found, [1, 2, 3, 5]);
+        let good = format!(
+            "fn a() -> Result<{e}> {{}}\nfn b() -> Result<Vec<{e}>, Error> {{}}\n// Result<(), {e}>\nfn c() -> Result<BTreeMap<u8, {e}>> {{}}\n"
+        );
+        assert_eq!(string_errors(&good), []);
+    }
+
+    /// No function of the library or the binary returns `Result<_, String>`: every failure
+    /// is a typed error (issue 25), the parsers of user text included.
+    #[test]
+    fn no_function_returns_a_string_error() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<String>) {
+            let mut entries: Vec<_> = std::fs::read_dir(dir)
+                .expect("read src")
+                .map(|e| e.expect("an entry").path())
+                .collect();
+            entries.sort();
+            for path in entries {
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "rs") {
+                    let text = std::fs::read_to_string(&path).expect("read a source file");
+                    for (line, found) in string_errors(&text) {
+                        out.push(format!("{}:{line}: {found}", path.display()));
+                    }
+                }
+            }
+        }
+        let mut found = Vec::new();
+        walk(
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+            &mut found,
+        );
+        assert!(
+            found.is_empty(),
+            "these return a String as their error; give the concern a thiserror enum (see src/error.rs):\n{}",
+            found.join("\n")
+        );
+    }
+
     #[test]
     fn exit_codes_follow_design() {
         assert_eq!(Error::Usage("x".into()).exit_code(), 2);

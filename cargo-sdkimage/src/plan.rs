@@ -598,6 +598,7 @@ fn expand(
         other => other,
     };
     expanded.map_err(|missing| {
+        let missing = missing.placeholder;
         let why = match missing.as_str() {
             "version" => "the workspace has no version: set [workspace.package] version or the root package's version (in Cargo.toml), or `version` in sdkimage-workspace.toml",
             _ => "it has no value here",

@@ -118,16 +118,25 @@ impl Template {
     }
 
     /// Expand with `lookup`; a placeholder it cannot resolve is returned as the error.
-    pub fn expand(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    pub fn expand(&self, lookup: impl Fn(&str) -> Option<String>) -> Result<String, Unresolved> {
         let mut out = String::new();
         for segment in &self.segments {
             match segment {
                 Segment::Literal(l) => out.push_str(l),
-                Segment::Placeholder(p) => out.push_str(&lookup(p).ok_or_else(|| p.clone())?),
+                Segment::Placeholder(p) => out.push_str(&lookup(p).ok_or_else(|| Unresolved {
+                    placeholder: p.clone(),
+                })?),
             }
         }
         Ok(out)
     }
+}
+
+/// A placeholder that has no value where a template is expanded; the caller says why.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{{{placeholder}}}` cannot be expanded")]
+pub struct Unresolved {
+    pub placeholder: String,
 }
 
 impl fmt::Display for Template {
@@ -191,6 +200,6 @@ mod tests {
     #[test]
     fn unresolved_placeholder_is_reported() {
         let t = Template::parse("{version}").unwrap();
-        assert_eq!(t.expand(lookup).unwrap_err(), "version");
+        assert_eq!(t.expand(lookup).unwrap_err().placeholder, "version");
     }
 }

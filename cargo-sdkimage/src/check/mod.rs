@@ -160,7 +160,7 @@ pub async fn check_image(
         let name = format!("command {shown}");
         let ran = run(engine, &id, &command.run, opts).await?;
         requirements.push(match ran {
-            Err(why) => Requirement::fail(name, why, String::new()),
+            Err(why) => Requirement::fail(name, why.to_string(), String::new()),
             Ok(out) if out.exit_code != 0 => {
                 Requirement::fail(name, format!("exited with {}", out.exit_code), out.combined)
             }
@@ -264,7 +264,12 @@ async fn python_version(
     let name = "python3 not end-of-life";
     let argv = ["python3".to_string(), "--version".to_string()];
     let out = match run(engine, id, &argv, opts).await? {
-        Err(why) => return Ok((Requirement::fail(name, why, String::new()), None)),
+        Err(why) => {
+            return Ok((
+                Requirement::fail(name, why.to_string(), String::new()),
+                None,
+            ));
+        }
         Ok(out) => out,
     };
     let Some((major, minor, full)) = python::parse_version(&out.combined) else {
@@ -274,9 +279,10 @@ async fn python_version(
         );
         return Ok((Requirement::fail(name, why, out.combined), None));
     };
-    let requirement = match python::verdict(major, minor, python::today()) {
-        Ok(note) => Requirement::pass(name, format!("Python {full}, {note}"), out.combined),
-        Err(why) => Requirement::fail(name, format!("Python {full}: {why}"), out.combined),
+    let verdict = python::verdict(major, minor, python::today());
+    let requirement = match verdict.is_supported() {
+        true => Requirement::pass(name, format!("Python {full}, {verdict}"), out.combined),
+        false => Requirement::fail(name, format!("Python {full}: {verdict}"), out.combined),
     };
     Ok((requirement, Some((major, minor))))
 }
@@ -293,7 +299,7 @@ async fn pip_check(
         .map(ToString::to_string)
         .collect();
     Ok(Some(match run(engine, id, &argv, opts).await? {
-        Err(why) => Requirement::fail(name, why, String::new()),
+        Err(why) => Requirement::fail(name, why.to_string(), String::new()),
         Ok(out) if out.combined.contains("No module named pip") => return Ok(None),
         Ok(out) if out.exit_code == 0 => {
             Requirement::pass(name, "no conflicting requirements", out.combined)
@@ -313,27 +319,38 @@ async fn run(
     id: &str,
     argv: &[String],
     opts: &CheckOptions,
-) -> Result<std::result::Result<ProbeOutput, String>> {
+) -> Result<std::result::Result<ProbeOutput, NotRun>> {
     let probe = match Probe::create(engine, id, argv[..1].to_vec(), argv[1..].to_vec()).await {
         Ok(p) => p,
-        Err(Error::Failed(m)) => return Ok(Err(format!("cannot create a container: {m}"))),
+        Err(Error::Failed(m)) => return Ok(Err(NotRun::NoContainer(m))),
         Err(e) => return Err(e),
     };
     let ran = tokio::time::timeout(opts.timeout, engine.run_probe(&probe.id, OUTPUT_CAP)).await;
     let result = match ran {
-        Err(_) => Ok(Err(format!(
-            "did not finish within {} s",
-            opts.timeout.as_secs_f64()
-        ))),
+        Err(_) => Ok(Err(NotRun::TimedOut(opts.timeout))),
         Ok(Ok(out)) => Ok(Ok(out)),
         Ok(Err(crate::engine::EngineError::Failed(m))) => {
             // `exec: "curl": executable file not found in $PATH` and the like.
-            Ok(Err(format!("cannot run {}: {m}", argv[0])))
+            Ok(Err(NotRun::Failed {
+                program: argv[0].clone(),
+                message: m,
+            }))
         }
         Ok(Err(e)) => Err(Error::from(e)),
     };
     probe.remove().await?;
     result
+}
+
+/// Why a check's program did not run to its end (a requirement's failure, not the run's).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum NotRun {
+    #[error("cannot create a container: {0}")]
+    NoContainer(String),
+    #[error("did not finish within {} s", .0.as_secs_f64())]
+    TimedOut(std::time::Duration),
+    #[error("cannot run {program}: {message}")]
+    Failed { program: String, message: String },
 }
 
 /// A container made by `check` (an engine [`Throwaway`]: removed on every path).

@@ -1,5 +1,7 @@
 //! The Python end-of-life table, and reading `python3 --version`.
 
+use std::fmt;
+
 use time::{Date, Month};
 
 /// The end of life of each Python version (the end of its security support), from the Python
@@ -41,33 +43,69 @@ pub fn parse_version(output: &str) -> Option<(u32, u32, String)> {
     Some((major, minor.parse().ok()?, full))
 }
 
-/// The verdict on Python `major.minor` on `today`: `Ok(note)` while supported, `Err(why)` once
-/// it reached its end of life. Both name the date.
-pub fn verdict(major: u32, minor: u32, today: Date) -> Result<String, String> {
+/// What the end-of-life table says of one Python version on one day; its `Display` is the
+/// sentence `check` shows, naming the date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// In the table, supported until the date.
+    SupportedUntil(Date),
+    /// Newer than the table's newest version (`newest`): taken as supported.
+    Newer { newest: (u32, u32) },
+    /// In the table, past its end of life.
+    Ended { major: u32, minor: u32, eol: Date },
+    /// Older than every version in the table.
+    Older,
+}
+
+impl Verdict {
+    pub fn is_supported(&self) -> bool {
+        matches!(self, Verdict::SupportedUntil(_) | Verdict::Newer { .. })
+    }
+}
+
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::SupportedUntil(eol) => write!(f, "supported until {eol}"),
+            Verdict::Newer {
+                newest: (major, minor),
+            } => write!(
+                f,
+                "newer than {major}.{minor}, the newest in sdkimage's end-of-life table: taken as supported"
+            ),
+            Verdict::Ended { major, minor, eol } => write!(
+                f,
+                "Python {major}.{minor} reached its end of life on {eol}; move the image to a supported Python"
+            ),
+            Verdict::Older => write!(
+                f,
+                "older than every version with a known end of life (2.7 ended on 2020-01-01)"
+            ),
+        }
+    }
+}
+
+/// The verdict on Python `major.minor` on `today`.
+pub fn verdict(major: u32, minor: u32, today: Date) -> Verdict {
     let found = PYTHON_END_OF_LIFE
         .iter()
         .find(|&&(a, b, ..)| (a, b) == (major, minor));
     let Some(&(_, _, y, m, d)) = found else {
         let (newest_major, newest_minor, ..) = PYTHON_END_OF_LIFE[PYTHON_END_OF_LIFE.len() - 1];
         return if (major, minor) > (newest_major, newest_minor) {
-            Ok(format!(
-                "newer than {newest_major}.{newest_minor}, the newest in sdkimage's end-of-life table: taken as supported"
-            ))
+            Verdict::Newer {
+                newest: (newest_major, newest_minor),
+            }
         } else {
-            Err(
-                "older than every version with a known end of life (2.7 ended on 2020-01-01)"
-                    .into(),
-            )
+            Verdict::Older
         };
     };
     let month = Month::try_from(m).expect("table months are valid");
     let eol = Date::from_calendar_date(y, month, d).expect("table dates are valid");
     if today > eol {
-        Err(format!(
-            "Python {major}.{minor} reached its end of life on {eol}; move the image to a supported Python"
-        ))
+        Verdict::Ended { major, minor, eol }
     } else {
-        Ok(format!("supported until {eol}"))
+        Verdict::SupportedUntil(eol)
     }
 }
 
@@ -103,17 +141,19 @@ mod tests {
 
     #[test]
     fn end_of_life_by_date_with_the_date_in_the_message() {
-        let e = verdict(3, 7, date(2026, 12, 2)).unwrap_err();
-        assert!(e.contains("2023-06-27"), "{e}");
-        assert!(verdict(3, 10, date(2026, 10, 31)).is_ok());
-        let e = verdict(3, 10, date(2026, 11, 1)).unwrap_err();
-        assert!(e.contains("2026-10-31"), "{e}");
+        let v = verdict(3, 7, date(2026, 12, 2));
+        assert!(!v.is_supported());
+        assert!(v.to_string().contains("2023-06-27"), "{v}");
+        assert!(verdict(3, 10, date(2026, 10, 31)).is_supported());
+        let v = verdict(3, 10, date(2026, 11, 1));
+        assert!(!v.is_supported());
+        assert!(v.to_string().contains("2026-10-31"), "{v}");
         assert_eq!(
-            verdict(3, 13, date(2026, 12, 2)).unwrap(),
+            verdict(3, 13, date(2026, 12, 2)).to_string(),
             "supported until 2029-10-31"
         );
-        assert!(verdict(3, 99, date(2026, 12, 2)).is_ok());
-        assert!(verdict(2, 6, date(2026, 12, 2)).is_err());
-        assert!(verdict(1, 5, date(2026, 12, 2)).is_err());
+        assert!(verdict(3, 99, date(2026, 12, 2)).is_supported());
+        assert_eq!(verdict(2, 6, date(2026, 12, 2)), Verdict::Older);
+        assert_eq!(verdict(1, 5, date(2026, 12, 2)), Verdict::Older);
     }
 }

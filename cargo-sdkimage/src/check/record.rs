@@ -47,7 +47,7 @@ pub fn passed_before(state_dir: &Path, image: &str, id: &str, contract: &ImageCo
     record.id == id
         && record.contract == contract_digest(contract)
         && record.python.is_none_or(|(major, minor)| {
-            super::python::verdict(major, minor, super::python::today()).is_ok()
+            super::python::verdict(major, minor, super::python::today()).is_supported()
         })
 }
 

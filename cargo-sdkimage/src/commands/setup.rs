@@ -211,7 +211,9 @@ pub async fn check_builders(
             }
             (_, Err(why)) => {
                 if !noted {
-                    reporter.note(Note::ClassicBuilder { why: why.clone() });
+                    reporter.note(Note::ClassicBuilder {
+                        why: why.to_string(),
+                    });
                     noted = true;
                 }
                 Builder::Classic

@@ -278,7 +278,7 @@ pub(crate) fn go_clean(path: &str) -> String {
 
 /// patternmatcher's `compile`: classify the pattern and, for the regexp kind, build the same
 /// expression moby does and compile it with Go's rules.
-fn compile(pattern: &str) -> Result<Matcher, String> {
+fn compile(pattern: &str) -> Result<Matcher, super::goregex::RegexError> {
     #[derive(PartialEq)]
     enum Kind {
         Exact,

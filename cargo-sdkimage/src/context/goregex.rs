@@ -12,6 +12,33 @@
 /// Largest Unicode scalar value.
 const MAX_CHAR: u32 = 0x10_FFFF;
 
+/// Why an expression does not compile, in Go's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum RegexError {
+    #[error("invalid nested repetition operator")]
+    NestedRepetition,
+    #[error("missing argument to repetition operator")]
+    MissingRepetitionArgument,
+    #[error("unsupported group flags")]
+    UnsupportedGroupFlags,
+    #[error("unexpected )")]
+    UnexpectedParen,
+    #[error("alternation is not supported")]
+    Alternation,
+    #[error("missing closing )")]
+    MissingParen,
+    #[error("trailing backslash at end of expression")]
+    TrailingBackslash,
+    #[error("missing closing ]")]
+    MissingBracket,
+    #[error("unsupported escape sequence: \\{0}")]
+    UnsupportedEscape(char),
+    #[error("invalid escape sequence: \\{0}")]
+    InvalidEscape(char),
+    #[error("invalid character class range: {0}")]
+    InvalidClassRange(String),
+}
+
 #[derive(Debug, Clone)]
 pub(crate) struct Regex {
     prog: Vec<Inst>,
@@ -52,7 +79,7 @@ enum Repeat {
 
 impl Regex {
     /// Compile `expr` as Go's `regexp.Compile` would; the error text mirrors Go's wording.
-    pub(crate) fn new(expr: &str) -> Result<Regex, String> {
+    pub(crate) fn new(expr: &str) -> Result<Regex, RegexError> {
         let mut parser = Parser {
             chars: expr.chars().collect(),
             pos: 0,
@@ -196,7 +223,7 @@ impl Parser {
         Some(c)
     }
 
-    fn parse_seq(&mut self, depth: usize) -> Result<Vec<Node>, String> {
+    fn parse_seq(&mut self, depth: usize) -> Result<Vec<Node>, RegexError> {
         let mut seq = Vec::new();
         let mut after_repeat = false;
         while let Some(c) = self.peek() {
@@ -213,10 +240,10 @@ impl Parser {
                     self.pos += 1;
                 }
                 if after_repeat {
-                    return Err("invalid nested repetition operator".into());
+                    return Err(RegexError::NestedRepetition);
                 }
                 let Some(prev) = seq.pop() else {
-                    return Err("missing argument to repetition operator".into());
+                    return Err(RegexError::MissingRepetitionArgument);
                 };
                 seq.push(Node::Repeat(Box::new(prev), repeat));
                 after_repeat = true;
@@ -227,19 +254,19 @@ impl Parser {
                 '(' => {
                     self.pos += 1;
                     if self.peek() == Some('?') {
-                        return Err("unsupported group flags".into());
+                        return Err(RegexError::UnsupportedGroupFlags);
                     }
                     let inner = self.parse_seq(depth + 1)?;
                     seq.push(Node::Group(inner));
                 }
                 ')' => {
                     if depth == 0 {
-                        return Err("unexpected )".into());
+                        return Err(RegexError::UnexpectedParen);
                     }
                     self.pos += 1;
                     return Ok(seq);
                 }
-                '|' => return Err("alternation is not supported".into()),
+                '|' => return Err(RegexError::Alternation),
                 '^' => {
                     self.pos += 1;
                     seq.push(Node::Assert(Assertion::BeginText));
@@ -265,12 +292,12 @@ impl Parser {
             }
         }
         if depth > 0 {
-            return Err("missing closing )".into());
+            return Err(RegexError::MissingParen);
         }
         Ok(seq)
     }
 
-    fn parse_escape_outside_class(&mut self, seq: &mut Vec<Node>) -> Result<(), String> {
+    fn parse_escape_outside_class(&mut self, seq: &mut Vec<Node>) -> Result<(), RegexError> {
         let assertion = match self.peek_at(1) {
             Some('A') => Some(Assertion::BeginText),
             Some('z') => Some(Assertion::EndText),
@@ -297,7 +324,7 @@ impl Parser {
                 return Ok(());
             }
             Some(c @ ('p' | 'P' | 'C')) => {
-                return Err(format!("unsupported escape sequence: \\{c}"));
+                return Err(RegexError::UnsupportedEscape(c));
             }
             Some(c) => {
                 if let Some(class) = perl_class(c) {
@@ -314,12 +341,12 @@ impl Parser {
     }
 
     /// Go's `parseEscape`: the parser sits on a backslash.
-    fn parse_escape(&mut self) -> Result<char, String> {
+    fn parse_escape(&mut self) -> Result<char, RegexError> {
         self.pos += 1;
         let Some(c) = self.bump() else {
-            return Err("trailing backslash at end of expression".into());
+            return Err(RegexError::TrailingBackslash);
         };
-        let invalid = |c: char| Err(format!("invalid escape sequence: \\{c}"));
+        let invalid = |c: char| Err(RegexError::InvalidEscape(c));
         match c {
             c if c.is_ascii() && !c.is_ascii_alphanumeric() => Ok(c),
             '1'..='7' if !matches!(self.peek(), Some('0'..='7')) => invalid(c),
@@ -334,7 +361,7 @@ impl Parser {
                         _ => break,
                     }
                 }
-                char::from_u32(value).ok_or_else(|| format!("invalid escape sequence: \\{c}"))
+                char::from_u32(value).ok_or(RegexError::InvalidEscape(c))
             }
             'x' => {
                 let hi = self.bump().and_then(|d| d.to_digit(16));
@@ -355,7 +382,7 @@ impl Parser {
     }
 
     /// Go's `parseClass`: the parser sits on `[`.
-    fn parse_class(&mut self) -> Result<Vec<(u32, u32)>, String> {
+    fn parse_class(&mut self) -> Result<Vec<(u32, u32)>, RegexError> {
         self.pos += 1;
         let negated = self.peek() == Some('^');
         if negated {
@@ -365,7 +392,7 @@ impl Parser {
         let mut first = true;
         loop {
             match self.peek() {
-                None => return Err("missing closing ]".into()),
+                None => return Err(RegexError::MissingBracket),
                 Some(']') if !first => {
                     self.pos += 1;
                     break;
@@ -383,7 +410,7 @@ impl Parser {
                         .iter()
                         .collect();
                     let Some(group) = posix_class(&name) else {
-                        return Err(format!("invalid character class range: {name}"));
+                        return Err(RegexError::InvalidClassRange(name));
                     };
                     ranges.extend(group);
                     self.pos += 2 + end + 2;
@@ -393,7 +420,7 @@ impl Parser {
             if self.peek() == Some('\\') {
                 match self.peek_at(1) {
                     Some(c @ ('p' | 'P')) => {
-                        return Err(format!("unsupported escape sequence: \\{c}"));
+                        return Err(RegexError::UnsupportedEscape(c));
                     }
                     Some(c) => {
                         if let Some(class) = perl_class(c) {
@@ -412,7 +439,7 @@ impl Parser {
                 self.pos += 1;
                 hi = self.class_char()?;
                 if hi < lo {
-                    return Err(format!("invalid character class range: {lo}-{hi}"));
+                    return Err(RegexError::InvalidClassRange(format!("{lo}-{hi}")));
                 }
             }
             ranges.push((lo as u32, hi as u32));
@@ -421,9 +448,9 @@ impl Parser {
         Ok(if negated { complement(&ranges) } else { ranges })
     }
 
-    fn class_char(&mut self) -> Result<char, String> {
+    fn class_char(&mut self) -> Result<char, RegexError> {
         match self.peek() {
-            None => Err("missing closing ]".into()),
+            None => Err(RegexError::MissingBracket),
             Some('\\') => self.parse_escape(),
             Some(c) => {
                 self.pos += 1;

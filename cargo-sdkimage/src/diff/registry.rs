@@ -173,8 +173,13 @@ fn parse(bytes: &[u8], text: &str) -> Result<Manifest> {
         .map_err(|e| Error::Failed(format!("{text}: the manifest is not one we can read: {e}")))
 }
 
+/// A layer media type `diff` cannot read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("layers of media type {0} cannot be read (gzip or uncompressed tar only)")]
+pub struct UnreadableLayer(pub String);
+
 /// How a layer blob is compressed, from its media type.
-pub fn compression_of(media_type: &str) -> std::result::Result<Compression, String> {
+pub fn compression_of(media_type: &str) -> std::result::Result<Compression, UnreadableLayer> {
     match media_type {
         "application/vnd.docker.image.rootfs.diff.tar.gzip"
         | "application/vnd.oci.image.layer.v1.tar+gzip"
@@ -182,9 +187,7 @@ pub fn compression_of(media_type: &str) -> std::result::Result<Compression, Stri
         | "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip" => Ok(Compression::Gzip),
         "application/vnd.oci.image.layer.v1.tar"
         | "application/vnd.oci.image.layer.nondistributable.v1.tar" => Ok(Compression::None),
-        other => Err(format!(
-            "layers of media type {other} cannot be read (gzip or uncompressed tar only)"
-        )),
+        other => Err(UnreadableLayer(other.to_string())),
     }
 }
 

@@ -21,7 +21,35 @@ pub struct Word {
 #[error("failed to process {word:?}: {message}")]
 pub struct LexError {
     pub word: String,
-    pub message: String,
+    pub message: LexProblem,
+}
+
+/// What is wrong with a word, in BuildKit's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LexProblem {
+    #[error("unexpected end of statement while looking for matching {0}")]
+    Unclosed(char),
+    #[error("unexpected end of statement while looking for matching single-quote")]
+    UnclosedSingleQuote,
+    #[error("unexpected end of statement while looking for matching double-quote")]
+    UnclosedDoubleQuote,
+    #[error("syntax error: missing '{0}'")]
+    Missing(char),
+    #[error("syntax error: missing '/' in ${{}}")]
+    MissingSlash,
+    #[error("syntax error: bad substitution")]
+    BadSubstitution,
+    #[error("unsupported modifier ({0}) in substitution")]
+    UnsupportedModifier(String),
+    /// `${name:?message}` (or `?`) on an unset (or empty) variable.
+    #[error("{name}: {message}")]
+    Required { name: String, message: String },
+    #[error("invalid pattern ({pattern}) in substitution: invalid escape '\\{escaped}'")]
+    InvalidEscape { pattern: String, escaped: String },
+    #[error(
+        "a pattern substitution on a value of over {PATTERN_VALUE_CAP} characters is not worked out here"
+    )]
+    PatternValueTooLong,
 }
 
 /// Expand `word` as BuildKit does, with `escape` (`\`, or `` ` `` under `# escape=`) and the
@@ -62,7 +90,7 @@ struct Lexer<'a> {
     seen: BTreeSet<String>,
 }
 
-type Lexed = Result<String, String>;
+type Lexed = Result<String, LexProblem>;
 
 impl Lexer<'_> {
     fn peek(&self) -> Option<char> {
@@ -121,9 +149,7 @@ impl Lexer<'_> {
             }
         }
         match stop {
-            Some(stop) => Err(format!(
-                "unexpected end of statement while looking for matching {stop}"
-            )),
+            Some(stop) => Err(LexProblem::Unclosed(stop)),
             None => Ok(result),
         }
     }
@@ -134,10 +160,7 @@ impl Lexer<'_> {
         loop {
             match self.next() {
                 None => {
-                    return Err(
-                        "unexpected end of statement while looking for matching single-quote"
-                            .into(),
-                    );
+                    return Err(LexProblem::UnclosedSingleQuote);
                 }
                 Some('\'') => return Ok(result),
                 Some(c) => result.push(c),
@@ -151,10 +174,7 @@ impl Lexer<'_> {
         loop {
             match self.peek() {
                 None => {
-                    return Err(
-                        "unexpected end of statement while looking for matching double-quote"
-                            .into(),
-                    );
+                    return Err(LexProblem::UnclosedDoubleQuote);
                 }
                 Some('"') => {
                     self.next();
@@ -193,13 +213,13 @@ impl Lexer<'_> {
         }
         self.next();
         match self.peek() {
-            None => return Err("syntax error: missing '}'".into()),
-            Some('{' | '}' | ':') => return Err("syntax error: bad substitution".into()),
+            None => return Err(LexProblem::Missing('}')),
+            Some('{' | '}' | ':') => return Err(LexProblem::BadSubstitution),
             Some(_) => {}
         }
         let name = self.name();
         let mut modifier = match self.next() {
-            None => return Err("syntax error: missing '}'".into()),
+            None => return Err(LexProblem::Missing('}')),
             Some('}') => return Ok(self.get(&name).unwrap_or_default()),
             Some(c) => c,
         };
@@ -207,14 +227,14 @@ impl Lexer<'_> {
         let mut written = modifier.to_string();
         if modifier == ':' {
             null_is_unset = true;
-            modifier = self.next().ok_or("syntax error: missing '}'")?;
+            modifier = self.next().ok_or(LexProblem::Missing('}'))?;
             written.push(modifier);
         }
         match modifier {
             '+' | '-' | '?' | '#' | '%' => {
                 let raw = modifier == '#' || modifier == '%';
                 if null_is_unset && raw {
-                    return Err(format!("unsupported modifier ({written}) in substitution"));
+                    return Err(LexProblem::UnsupportedModifier(written));
                 }
                 let word = self
                     .stop_on(Some('}'), raw)
@@ -232,14 +252,14 @@ impl Lexer<'_> {
                     }),
                     '+' => Ok(if unset { String::new() } else { word }),
                     '?' => match value {
-                        None => Err(format!(
-                            "{name}: {}",
-                            or_default(word, "is not allowed to be unset")
-                        )),
-                        Some(v) if null_is_unset && v.is_empty() => Err(format!(
-                            "{name}: {}",
-                            or_default(word, "is not allowed to be empty")
-                        )),
+                        None => Err(LexProblem::Required {
+                            name,
+                            message: or_default(word, "is not allowed to be unset"),
+                        }),
+                        Some(v) if null_is_unset && v.is_empty() => Err(LexProblem::Required {
+                            name,
+                            message: or_default(word, "is not allowed to be empty"),
+                        }),
                         Some(v) => Ok(v),
                     },
                     _ => {
@@ -274,16 +294,16 @@ impl Lexer<'_> {
                 check_pattern_size(&value)?;
                 Ok(pattern.replace(&value, &replacement, all))
             }
-            _ => Err(format!("unsupported modifier ({written}) in substitution")),
+            _ => Err(LexProblem::UnsupportedModifier(written)),
         }
     }
 
     /// At the end of the word, BuildKit says which closing character is missing.
-    fn missing(&self, error: String, closing: char) -> String {
+    fn missing(&self, error: LexProblem, closing: char) -> LexProblem {
         if self.peek().is_none() {
             match closing {
-                '/' => "syntax error: missing '/' in ${}".into(),
-                c => format!("syntax error: missing '{c}'"),
+                '/' => LexProblem::MissingSlash,
+                c => LexProblem::Missing(c),
             }
         } else {
             error
@@ -320,11 +340,9 @@ impl Lexer<'_> {
 /// is an error, and the `FROM` is then kept as written.
 const PATTERN_VALUE_CAP: usize = 4096;
 
-fn check_pattern_size(value: &str) -> Result<(), String> {
+fn check_pattern_size(value: &str) -> Result<(), LexProblem> {
     match value.chars().count() > PATTERN_VALUE_CAP {
-        true => Err(format!(
-            "a pattern substitution on a value of over {PATTERN_VALUE_CAP} characters is not worked out here"
-        )),
+        true => Err(LexProblem::PatternValueTooLong),
         false => Ok(()),
     }
 }
@@ -351,7 +369,7 @@ enum Token {
 struct Pattern(Vec<Token>);
 
 impl Pattern {
-    fn parse(text: &str) -> Result<Pattern, String> {
+    fn parse(text: &str) -> Result<Pattern, LexProblem> {
         let mut tokens = Vec::new();
         let mut chars = text.chars().peekable();
         while let Some(c) = chars.next() {
@@ -365,10 +383,10 @@ impl Pattern {
                         tokens.push(Token::Char(e));
                     }
                     other => {
-                        let shown = other.map(|c| c.to_string()).unwrap_or_default();
-                        return Err(format!(
-                            "invalid pattern ({text}) in substitution: invalid escape '\\{shown}'"
-                        ));
+                        return Err(LexProblem::InvalidEscape {
+                            pattern: text.to_string(),
+                            escaped: other.map(|c| c.to_string()).unwrap_or_default(),
+                        });
                     }
                 },
                 c => tokens.push(Token::Char(c)),
@@ -515,11 +533,14 @@ mod tests {
         );
         assert_eq!(lex("${A:?}", &v).unwrap(), "x");
         assert_eq!(
-            lex("${U:?must be set}", &v).unwrap_err().message,
+            lex("${U:?must be set}", &v)
+                .unwrap_err()
+                .message
+                .to_string(),
             "U: must be set"
         );
         assert_eq!(
-            lex("${E:?}", &v).unwrap_err().message,
+            lex("${E:?}", &v).unwrap_err().message.to_string(),
             "E: is not allowed to be empty"
         );
         assert_eq!(lex("${P#*/}|${P##*/}", &v).unwrap(), "b/c.tar.gz|c.tar.gz");
@@ -541,27 +562,27 @@ mod tests {
     fn errors_as_buildkit_words_them() {
         let v = [];
         assert_eq!(
-            lex("${", &v).unwrap_err().message,
+            lex("${", &v).unwrap_err().message.to_string(),
             "syntax error: missing '}'"
         );
         assert_eq!(
-            lex("${A", &v).unwrap_err().message,
+            lex("${A", &v).unwrap_err().message.to_string(),
             "syntax error: missing '}'"
         );
         assert_eq!(
-            lex("${:x}", &v).unwrap_err().message,
+            lex("${:x}", &v).unwrap_err().message.to_string(),
             "syntax error: bad substitution"
         );
         assert_eq!(
-            lex("'open", &v).unwrap_err().message,
+            lex("'open", &v).unwrap_err().message.to_string(),
             "unexpected end of statement while looking for matching single-quote"
         );
         assert_eq!(
-            lex("\"open", &v).unwrap_err().message,
+            lex("\"open", &v).unwrap_err().message.to_string(),
             "unexpected end of statement while looking for matching double-quote"
         );
         assert_eq!(
-            lex("${A:#x}", &v).unwrap_err().message,
+            lex("${A:#x}", &v).unwrap_err().message.to_string(),
             "unsupported modifier (:#) in substitution"
         );
         assert_eq!(

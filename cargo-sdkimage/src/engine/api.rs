@@ -30,7 +30,7 @@ pub trait EngineApi: Send + Sync {
     async fn ping(&self) -> Result<()>;
     /// The engine's own platform, `os/arch`.
     async fn platform(&self) -> Result<String>;
-    async fn buildkit_support(&self) -> Result<std::result::Result<(), String>>;
+    async fn buildkit_support(&self) -> Result<std::result::Result<(), super::NoBuildKit>>;
     /// Build without a tag (see [`Engine::build`]); dropping the stream cancels the build.
     fn build<'a>(&'a self, request: &BuildRequest, context: ContextBody) -> BuildStream<'a>;
     /// Build and wait for the image id (see [`Engine::build_to_id`]).
@@ -113,7 +113,7 @@ impl EngineApi for Engine {
     async fn platform(&self) -> Result<String> {
         Engine::platform(self).await
     }
-    async fn buildkit_support(&self) -> Result<std::result::Result<(), String>> {
+    async fn buildkit_support(&self) -> Result<std::result::Result<(), super::NoBuildKit>> {
         Engine::buildkit_support(self).await
     }
     fn build<'a>(&'a self, request: &BuildRequest, context: ContextBody) -> BuildStream<'a> {

@@ -135,7 +135,7 @@ impl EngineApi for FakeEngine {
         self.check()?;
         Ok(self.platform.clone())
     }
-    async fn buildkit_support(&self) -> Result<std::result::Result<(), String>> {
+    async fn buildkit_support(&self) -> Result<std::result::Result<(), super::NoBuildKit>> {
         self.check()?;
         Ok(Ok(()))
     }
@@ -215,9 +215,7 @@ impl EngineApi for FakeEngine {
                 "An image does not exist locally with the tag: {reference}"
             ))
         })?;
-        let digest = upload(reference, &id)
-            .await
-            .map_err(|e| EngineError::Failed(e.to_string()))?;
+        let digest = upload(reference, &id).await?;
         self.pushed.lock().unwrap().push(reference.to_string());
         Ok(digest)
     }
@@ -345,7 +343,8 @@ impl EngineApi for FakeEngine {
 
 /// Push a one-layer image standing for `id` to the registry of `reference` (plain HTTP, no
 /// auth: the test registry), as an engine would; its manifest digest.
-async fn upload(reference: &ImageRef, id: &str) -> std::result::Result<String, String> {
+async fn upload(reference: &ImageRef, id: &str) -> std::result::Result<String, EngineError> {
+    let failed = |e: reqwest::Error| EngineError::Failed(e.to_string());
     crate::init_tls();
     let client = reqwest::Client::new();
     let base = format!("http://{}/v2/{}", reference.registry(), reference.path());
@@ -358,12 +357,12 @@ async fn upload(reference: &ImageRef, id: &str) -> std::result::Result<String, S
                 .post(format!("{base}/blobs/uploads/"))
                 .send()
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(failed)?;
             let location = started
                 .headers()
                 .get("location")
                 .and_then(|l| l.to_str().ok())
-                .ok_or("no upload location")?
+                .ok_or_else(|| EngineError::Failed("no upload location".into()))?
                 .to_string();
             let location = match location.starts_with("http") {
                 true => location,
@@ -375,11 +374,14 @@ async fn upload(reference: &ImageRef, id: &str) -> std::result::Result<String, S
                 .body(bytes.clone())
                 .send()
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(failed)?;
             if !put.status().is_success() {
-                return Err(format!("blob upload: {}", put.status()));
+                return Err(EngineError::Failed(format!(
+                    "blob upload: {}",
+                    put.status()
+                )));
             }
-            Ok::<_, String>((digest, bytes.len()))
+            Ok::<_, EngineError>((digest, bytes.len()))
         }
     };
     let config = format!(
@@ -403,9 +405,12 @@ async fn upload(reference: &ImageRef, id: &str) -> std::result::Result<String, S
         .body(manifest)
         .send()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(failed)?;
     if !put.status().is_success() {
-        return Err(format!("manifest upload: {}", put.status()));
+        return Err(EngineError::Failed(format!(
+            "manifest upload: {}",
+            put.status()
+        )));
     }
     Ok(digest)
 }

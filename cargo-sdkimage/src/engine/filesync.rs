@@ -195,6 +195,11 @@ struct FileJob {
     verify: bool,
 }
 
+/// A file of the context whose content digest the fingerprint's stamps lack.
+#[derive(Debug, thiserror::Error)]
+#[error("no content digest for {0}")]
+struct NoDigest(String);
+
 struct Sender {
     synced: Arc<SyncedContext>,
     failure: SyncFailure,
@@ -261,8 +266,8 @@ impl Sender {
                                     self.error(format!("invalid file id {}", p.id)).await;
                                     break;
                                 }
-                                Err(message) => {
-                                    self.error(message).await;
+                                Err(e) => {
+                                    self.error(e.to_string()).await;
                                     break;
                                 }
                             };
@@ -293,9 +298,9 @@ impl Sender {
                             permit.send(p);
                             next_stat += 1;
                         }
-                        Err(message) => {
+                        Err(e) => {
                             drop(permit);
-                            self.error(message).await;
+                            self.error(e.to_string()).await;
                             break;
                         }
                     }
@@ -312,7 +317,7 @@ impl Sender {
         &self,
         entry: &ContextEntry,
         key: &str,
-    ) -> Result<([u8; 32], Option<FileStamp>), String> {
+    ) -> Result<([u8; 32], Option<FileStamp>), NoDigest> {
         match &entry.data {
             Some(data) => Ok((Sha256::digest(data).into(), None)),
             None => {
@@ -320,14 +325,14 @@ impl Sender {
                     .synced
                     .stamps
                     .get(key)
-                    .ok_or_else(|| format!("no content digest for {key}"))?;
+                    .ok_or_else(|| NoDigest(key.to_string()))?;
                 Ok((stamp.hash, Some(*stamp)))
             }
         }
     }
 
     /// The stat packet of an entry.
-    fn stat(&self, entry: &ContextEntry, key: &str) -> Result<Stat, String> {
+    fn stat(&self, entry: &ContextEntry, key: &str) -> Result<Stat, NoDigest> {
         let (mtime, size, linkname) = match &entry.kind {
             EntryKind::Dir => (0, 0, String::new()),
             EntryKind::Symlink { target } => (
@@ -351,7 +356,7 @@ impl Sender {
     }
 
     /// What sending an entry takes; `None` when it is no file.
-    fn job(&self, entry: &ContextEntry, key: &str) -> Result<Option<FileJob>, String> {
+    fn job(&self, entry: &ContextEntry, key: &str) -> Result<Option<FileJob>, NoDigest> {
         if entry.kind != EntryKind::File {
             return Ok(None);
         }

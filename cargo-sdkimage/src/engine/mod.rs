@@ -299,7 +299,7 @@ impl Engine {
 
     /// Whether the engine can build with BuildKit over its API ([`buildkit_support_of`] of its
     /// `/version`). `Err` says what the engine lacks.
-    pub async fn buildkit_support(&self) -> Result<std::result::Result<(), String>> {
+    pub async fn buildkit_support(&self) -> Result<std::result::Result<(), NoBuildKit>> {
         let v = self.docker.version().await.map_err(|e| self.classify(e))?;
         Ok(buildkit_support_of(&v))
     }
@@ -507,17 +507,19 @@ impl Engine {
 /// only says which builder the docker CLI should default to). Podman's Docker-compatible API
 /// answers as API 1.41 but has neither `/session` nor `/build?version=2`; it names itself in
 /// `Components` ("Podman Engine"). `Err` says what the engine lacks.
-pub fn buildkit_support_of(v: &bollard::models::SystemVersion) -> std::result::Result<(), String> {
+pub fn buildkit_support_of(
+    v: &bollard::models::SystemVersion,
+) -> std::result::Result<(), NoBuildKit> {
     let podman = v
         .components
         .iter()
         .flatten()
         .find(|c| c.name.to_ascii_lowercase().contains("podman"));
     if let Some(podman) = podman {
-        return Err(format!(
-            "the engine is {} {}, whose Docker-compatible API has no BuildKit (no build sessions, no `/build?version=2`)",
-            podman.name, podman.version
-        ));
+        return Err(NoBuildKit::Podman {
+            name: podman.name.clone(),
+            version: podman.version.clone(),
+        });
     }
     let os = v.os.as_deref().unwrap_or_default();
     let api = v.api_version.as_deref().unwrap_or_default();
@@ -526,16 +528,29 @@ pub fn buildkit_support_of(v: &bollard::models::SystemVersion) -> std::result::R
         .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)))
         .unwrap_or((0, 0));
     if os != "linux" {
-        Err(format!(
-            "the engine runs on {os}; BuildKit through the engine's API needs a Linux engine"
-        ))
+        Err(NoBuildKit::NotLinux { os: os.to_string() })
     } else if (major, minor) < (1, 39) {
-        Err(format!(
-            "the engine speaks API {api}; BuildKit through the API needs 1.39 (Docker 18.09) or newer"
-        ))
+        Err(NoBuildKit::OldApi {
+            api: api.to_string(),
+        })
     } else {
         Ok(())
     }
+}
+
+/// Why an engine cannot build with BuildKit over its API.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NoBuildKit {
+    #[error(
+        "the engine is {name} {version}, whose Docker-compatible API has no BuildKit (no build sessions, no `/build?version=2`)"
+    )]
+    Podman { name: String, version: String },
+    #[error("the engine runs on {os}; BuildKit through the engine's API needs a Linux engine")]
+    NotLinux { os: String },
+    #[error(
+        "the engine speaks API {api}; BuildKit through the API needs 1.39 (Docker 18.09) or newer"
+    )]
+    OldApi { api: String },
 }
 
 /// `1.0: digest: sha256:abc... size: 524` -> `sha256:abc...`.
@@ -575,7 +590,7 @@ mod tests {
     fn podman_is_an_engine_without_buildkit() {
         let podman = recorded_version("version-podman-4.3.1.json");
         assert_eq!(podman.api_version.as_deref(), Some("1.41"));
-        let why = buildkit_support_of(&podman).unwrap_err();
+        let why = buildkit_support_of(&podman).unwrap_err().to_string();
         assert!(why.contains("Podman Engine 4.3.1"), "{why}");
         assert!(why.contains("no BuildKit"), "{why}");
         let docker = recorded_version("version-docker-20.10.json");
@@ -586,11 +601,11 @@ mod tests {
     fn old_or_non_linux_engines_have_no_buildkit() {
         let mut v = recorded_version("version-docker-20.10.json");
         v.api_version = Some("1.38".into());
-        let why = buildkit_support_of(&v).unwrap_err();
+        let why = buildkit_support_of(&v).unwrap_err().to_string();
         assert!(why.contains("API 1.38"), "{why}");
         v.api_version = Some("1.41".into());
         v.os = Some("windows".into());
-        let why = buildkit_support_of(&v).unwrap_err();
+        let why = buildkit_support_of(&v).unwrap_err().to_string();
         assert!(why.contains("windows"), "{why}");
     }
 

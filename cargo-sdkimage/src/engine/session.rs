@@ -222,17 +222,30 @@ fn parse_in(
             return Err(bad("type=file takes src=PATH, not env=".into()));
         }
         (Some("env"), Some(var), None) | (_, None, Some(var)) => SecretSource::Env(var),
-        (_, Some(path), None) => SecretSource::File(expand_home(&path, home).map_err(bad)?),
+        (_, Some(path), None) => {
+            SecretSource::File(expand_home(&path, home).map_err(|e| bad(e.to_string()))?)
+        }
         (Some("env"), None, None) => SecretSource::Env(id.clone()),
-        (Some(_), None, None) => SecretSource::File(expand_home(&id, home).map_err(bad)?),
+        (Some(_), None, None) => {
+            SecretSource::File(expand_home(&id, home).map_err(|e| bad(e.to_string()))?)
+        }
         (None, None, None) if env_is_set(&id) => SecretSource::Env(id.clone()),
-        (None, None, None) => SecretSource::File(expand_home(&id, home).map_err(bad)?),
+        (None, None, None) => {
+            SecretSource::File(expand_home(&id, home).map_err(|e| bad(e.to_string()))?)
+        }
     };
     Ok(SecretSpec { id, source })
 }
 
+/// A path starting with `~` where the home folder is unknown.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{} starts with ~ but the home folder is unknown", quoted(.path))]
+pub struct HomeUnknown {
+    pub path: String,
+}
+
 /// `~` and `~/rest` are the home folder; anything else is taken as written.
-pub fn expand_home(path: &str, home: Option<&Path>) -> std::result::Result<PathBuf, String> {
+pub fn expand_home(path: &str, home: Option<&Path>) -> std::result::Result<PathBuf, HomeUnknown> {
     let rest = match path.strip_prefix('~') {
         Some("") => "",
         Some(rest) if rest.starts_with('/') => rest.trim_start_matches('/'),
@@ -240,10 +253,9 @@ pub fn expand_home(path: &str, home: Option<&Path>) -> std::result::Result<PathB
     };
     match home {
         Some(home) => Ok(home.join(rest)),
-        None => Err(format!(
-            "{} starts with ~ but the home folder is unknown",
-            quoted(path)
-        )),
+        None => Err(HomeUnknown {
+            path: path.to_string(),
+        }),
     }
 }
 

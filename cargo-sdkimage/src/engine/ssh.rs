@@ -11,18 +11,36 @@ use tokio::process::Command;
 use super::EngineHost;
 use crate::error::{Error, Result};
 
+/// What is wrong with an `ssh://` engine URL.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(super) enum SshUrlError {
+    #[error("`{url}` is not a valid ssh URL: {source}")]
+    Invalid {
+        url: String,
+        source: url::ParseError,
+    },
+    #[error("`{url}` names no host")]
+    NoHost { url: String },
+    #[error("`{url}`: an ssh engine URL has no path (ssh://[user@]host[:port])")]
+    HasPath { url: String },
+}
+
 /// `ssh://me@host:2222` -> the arguments of `ssh` before the remote command.
-pub(super) fn ssh_args(url: &str) -> std::result::Result<Vec<String>, String> {
-    let parsed =
-        url::Url::parse(url).map_err(|e| format!("`{url}` is not a valid ssh URL: {e}"))?;
+pub(super) fn ssh_args(url: &str) -> std::result::Result<Vec<String>, SshUrlError> {
+    let parsed = url::Url::parse(url).map_err(|source| SshUrlError::Invalid {
+        url: url.to_string(),
+        source,
+    })?;
     let host = parsed
         .host_str()
         .filter(|h| !h.is_empty())
-        .ok_or_else(|| format!("`{url}` names no host"))?;
+        .ok_or_else(|| SshUrlError::NoHost {
+            url: url.to_string(),
+        })?;
     if !matches!(parsed.path(), "" | "/") {
-        return Err(format!(
-            "`{url}`: an ssh engine URL has no path (ssh://[user@]host[:port])"
-        ));
+        return Err(SshUrlError::HasPath {
+            url: url.to_string(),
+        });
     }
     let mut args = vec!["-o".to_string(), "BatchMode=yes".to_string()];
     if let Some(port) = parsed.port() {
@@ -39,7 +57,7 @@ pub(super) fn ssh_args(url: &str) -> std::result::Result<Vec<String>, String> {
 /// A local socket whose every connection is `ssh ... docker system dial-stdio`; the host to
 /// give bollard instead of the ssh URL. The socket lives as long as the runtime.
 pub(super) async fn dial(host: EngineHost) -> Result<EngineHost> {
-    let args = ssh_args(&host.host).map_err(Error::Usage)?;
+    let args = ssh_args(&host.host).map_err(|e| Error::Usage(e.to_string()))?;
     let dir = tempfile::Builder::new()
         .prefix("sdkimage-ssh-")
         .tempdir()

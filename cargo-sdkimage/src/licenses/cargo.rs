@@ -56,7 +56,7 @@ pub fn gather_cargo(ws: &Workspace, crate_manifest: &Path) -> Result<Gathered> {
 ///   updates `Cargo.lock` itself.
 fn resolve(ws: &Workspace, cargo_manifest: &Path, host: &str) -> Result<(Metadata, Checksums)> {
     let flags = ws.cargo;
-    let failed = |detail: String| {
+    let failed = |detail: ResolveError| {
         Error::Failed(format!(
             "cargo licenses: cannot resolve the dependencies of {}: {detail}",
             cargo_manifest.display()
@@ -77,7 +77,9 @@ fn resolve(ws: &Workspace, cargo_manifest: &Path, host: &str) -> Result<(Metadat
         match in_place(true) {
             Ok(metadata) => return Ok((metadata, lock_checksums(&ws.root)?)),
             // Anything but "the lock file needs an update" fails the same on a copy.
-            Err(detail) if !detail.contains("--locked") => return Err(failed(detail)),
+            Err(detail) if !detail.to_string().contains("--locked") => {
+                return Err(failed(detail));
+            }
             Err(_) => {}
         }
     }
@@ -88,21 +90,40 @@ fn resolve(ws: &Workspace, cargo_manifest: &Path, host: &str) -> Result<(Metadat
     Ok((metadata, lock_checksums(&ws.root)?))
 }
 
+/// Why the dependencies could not be resolved.
+#[derive(Debug, thiserror::Error)]
+enum ResolveError {
+    /// cargo ran and refused: its message.
+    #[error("{0}")]
+    Cargo(String),
+    /// cargo could not be run or its output not read.
+    #[error(transparent)]
+    Metadata(cargo_metadata::Error),
+    /// The copy of the workspace root could not be made.
+    #[error(transparent)]
+    Shadow(#[from] std::io::Error),
+    /// The copy's `Cargo.lock` could not be read.
+    #[error(transparent)]
+    Lock(Box<Error>),
+}
+
 /// `cargo metadata` (the whole resolve, for `host`) of `manifest` with `options`; cargo's
 /// message on failure.
 fn cargo_metadata_of(
     manifest: &Path,
     mut options: Vec<String>,
     host: &str,
-) -> std::result::Result<Metadata, String> {
+) -> std::result::Result<Metadata, ResolveError> {
     options.extend(["--filter-platform".to_string(), host.to_string()]);
     MetadataCommand::new()
         .manifest_path(manifest)
         .other_options(options)
         .exec()
         .map_err(|e| match e {
-            cargo_metadata::Error::CargoMetadata { stderr } => stderr.trim().to_string(),
-            other => other.to_string(),
+            cargo_metadata::Error::CargoMetadata { stderr } => {
+                ResolveError::Cargo(stderr.trim().to_string())
+            }
+            other => ResolveError::Metadata(other),
         })
 }
 
@@ -113,24 +134,23 @@ fn cargo_metadata_of(
 fn shadow_resolve(
     ws: &Workspace,
     host: &str,
-) -> std::result::Result<(Metadata, Checksums), String> {
+) -> std::result::Result<(Metadata, Checksums), ResolveError> {
     let shadow = tempfile::Builder::new()
         .prefix("sdkimage-cargo-resolve-")
-        .tempdir()
-        .map_err(|e| e.to_string())?;
-    let entries = std::fs::read_dir(&ws.root).map_err(|e| e.to_string())?;
+        .tempdir()?;
+    let entries = std::fs::read_dir(&ws.root)?;
     for entry in entries {
-        let entry = entry.map_err(|e| e.to_string())?;
+        let entry = entry?;
         let name = entry.file_name();
         let target = shadow.path().join(&name);
         if name == "Cargo.lock" {
-            std::fs::copy(entry.path(), &target).map_err(|e| e.to_string())?;
+            std::fs::copy(entry.path(), &target)?;
         } else {
-            std::os::unix::fs::symlink(entry.path(), &target).map_err(|e| e.to_string())?;
+            std::os::unix::fs::symlink(entry.path(), &target)?;
         }
     }
     let mut metadata = cargo_metadata_of(&shadow.path().join("Cargo.toml"), ws.cargo.args(), host)?;
-    let checksums = lock_checksums(shadow.path()).map_err(|e| e.to_string())?;
+    let checksums = lock_checksums(shadow.path()).map_err(|e| ResolveError::Lock(Box::new(e)))?;
     // The copy goes away: paths through it become the workspace's own.
     let real = |path: &mut cargo_metadata::camino::Utf8PathBuf| {
         if let Ok(rest) = path.strip_prefix(shadow.path())

@@ -116,7 +116,7 @@ fn merge(entries: Vec<LicenseEntry>) -> Vec<LicenseEntry> {
 
 enum Problem {
     NoText,
-    Policy(String),
+    Policy(super::policy::Refusal),
 }
 
 struct Offender {
@@ -147,7 +147,7 @@ fn render(offenders: &[Offender], licenses_dir: &Path, policy: Option<&Policy>) 
             .iter()
             .map(|p| match p {
                 Problem::NoText => "no license text found".to_string(),
-                Problem::Policy(reason) => reason.clone(),
+                Problem::Policy(reason) => reason.to_string(),
             })
             .collect();
         let _ = writeln!(

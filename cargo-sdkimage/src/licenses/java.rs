@@ -174,17 +174,33 @@ fn identify_license(entry: &mut LicenseEntry) {
     }
 }
 
-fn contents_of(bytes: &[u8]) -> std::result::Result<JarContents, String> {
-    let mut archive = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| e.to_string())?;
+/// Why a jar cannot be read.
+#[derive(Debug, thiserror::Error)]
+enum JarError {
+    #[error(transparent)]
+    Zip(#[from] zip::result::ZipError),
+    #[error("{name} is {size} bytes, more than {MAX_MEMBER}")]
+    TooLarge { name: String, size: u64 },
+    #[error("{name}: {source}")]
+    Read {
+        name: String,
+        source: std::io::Error,
+    },
+    #[error("{name}: {source}")]
+    Pom { name: String, source: pom::PomError },
+}
+
+fn contents_of(bytes: &[u8]) -> std::result::Result<JarContents, JarError> {
+    let mut archive = zip::ZipArchive::new(Cursor::new(bytes))?;
     let mut jar = JarContents::default();
     let mut poms: Vec<(String, Pom)> = Vec::new();
     let mut properties: Vec<(String, Coordinates)> = Vec::new();
     for i in 0..archive.len() {
-        let mut file = archive.by_index(i).map_err(|e| e.to_string())?;
+        let mut file = archive.by_index(i)?;
         if !file.is_file() {
             continue;
         }
-        let name = file.name().map_err(|e| e.to_string())?.into_owned();
+        let name = file.name()?.into_owned();
         let parts: Vec<&str> = name.split('/').collect();
         let wanted = match parts.as_slice() {
             ["META-INF", "maven", _, _, "pom.properties" | "pom.xml"] => true,
@@ -195,14 +211,15 @@ fn contents_of(bytes: &[u8]) -> std::result::Result<JarContents, String> {
             continue;
         }
         if file.size() > MAX_MEMBER {
-            return Err(format!(
-                "{name} is {} bytes, more than {MAX_MEMBER}",
-                file.size()
-            ));
+            return Err(JarError::TooLarge {
+                name,
+                size: file.size(),
+            });
         }
         let mut data = Vec::with_capacity(usize::try_from(file.size()).unwrap_or(0));
-        file.read_to_end(&mut data)
-            .map_err(|e| format!("{name}: {e}"))?;
+        if let Err(source) = file.read_to_end(&mut data) {
+            return Err(JarError::Read { name, source });
+        }
         let folder = parts[..parts.len() - 1].join("/");
         match parts.as_slice() {
             [.., "pom.properties"] => {
@@ -211,8 +228,10 @@ fn contents_of(bytes: &[u8]) -> std::result::Result<JarContents, String> {
                 }
             }
             [.., "pom.xml"] => {
-                let pom = pom::parse(&String::from_utf8_lossy(&data))
-                    .map_err(|e| format!("{name}: {e}"))?;
+                let pom = match pom::parse(&String::from_utf8_lossy(&data)) {
+                    Ok(pom) => pom,
+                    Err(source) => return Err(JarError::Pom { name, source }),
+                };
                 poms.push((folder, pom));
             }
             ["META-INF", _] => jar.texts.push((name, data)),

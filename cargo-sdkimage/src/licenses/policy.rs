@@ -77,30 +77,38 @@ impl Policy {
     }
 
     /// `Ok` when `license` is allowed, else why not.
-    pub fn verdict(&self, license: Option<&str>) -> std::result::Result<(), String> {
+    pub fn verdict(&self, license: Option<&str>) -> std::result::Result<(), Refusal> {
         let Some(allow) = &self.allow else {
             return Ok(());
         };
         let Some(license) = license else {
-            return Err("the license is unknown (no machine-readable license declared)".into());
+            return Err(Refusal::Unknown);
         };
-        let expression = spdx::Expression::parse(license).map_err(|e| {
-            format!(
-                "license `{license}` is not an SPDX expression ({})",
-                e.reason
-            )
+        let expression = spdx::Expression::parse(license).map_err(|e| Refusal::NotSpdx {
+            license: license.to_string(),
+            reason: e.reason.to_string(),
         })?;
         expression
             .evaluate_with_failures(|req| allow.iter().any(|a| a.satisfies(req)))
-            .map_err(|failed| {
-                let failed: Vec<String> = failed.iter().map(|r| format!("`{}`", r.req)).collect();
-                format!(
-                    "license `{license}` needs {} that {} does not allow",
-                    failed.join(", "),
-                    FILE
-                )
+            .map_err(|failed| Refusal::NotAllowed {
+                license: license.to_string(),
+                needs: failed.iter().map(|r| r.req.to_string()).collect(),
             })
     }
+}
+
+/// Why the policy refuses a license.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("the license is unknown (no machine-readable license declared)")]
+    Unknown,
+    #[error("license `{license}` is not an SPDX expression ({reason})")]
+    NotSpdx { license: String, reason: String },
+    #[error(
+        "license `{license}` needs {} that {FILE} does not allow",
+        .needs.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
+    )]
+    NotAllowed { license: String, needs: Vec<String> },
 }
 
 #[cfg(test)]
@@ -122,12 +130,18 @@ mod tests {
         assert!(p.verdict(Some("MIT")).is_ok());
         assert!(p.verdict(Some("MIT OR GPL-3.0-only")).is_ok());
         assert!(p.verdict(Some("Apache-2.0 WITH LLVM-exception")).is_ok());
-        let e = p.verdict(Some("GPL-3.0-only")).expect_err("rejected");
+        let e = p
+            .verdict(Some("GPL-3.0-only"))
+            .expect_err("rejected")
+            .to_string();
         assert!(e.contains("`GPL-3.0-only`"), "{e}");
         assert!(p.verdict(Some("MIT AND Zlib")).is_err());
         assert!(p.verdict(Some("Apache-2.0")).is_err());
         assert!(p.verdict(Some("GPL-2.0-or-later")).is_ok());
-        let e = p.verdict(Some("public-domain")).expect_err("not spdx");
+        let e = p
+            .verdict(Some("public-domain"))
+            .expect_err("not spdx")
+            .to_string();
         assert!(e.contains("not an SPDX expression"), "{e}");
         assert!(p.verdict(None).is_err());
     }

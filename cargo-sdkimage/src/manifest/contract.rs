@@ -80,6 +80,7 @@ impl Contract {
         };
         let one = |t: &Spanned<Template>| {
             t.get_ref().expand(lookup).map_err(|missing| {
+                let missing = missing.placeholder;
                 let why = match missing.as_str() {
                     "version" => "the workspace has no version: set [workspace.package] version or the root package's version",
                     "variant" => "this image has no variant",

@@ -453,11 +453,9 @@ pub fn rewrite_config(
     config: &[u8],
     epoch: u64,
     diff_ids: &[String],
-) -> std::result::Result<Vec<u8>, String> {
-    let mut value: serde_json::Value = serde_json::from_slice(config).map_err(|e| e.to_string())?;
-    let object = value
-        .as_object_mut()
-        .ok_or_else(|| "not a JSON object".to_string())?;
+) -> std::result::Result<Vec<u8>, ConfigError> {
+    let mut value: serde_json::Value = serde_json::from_slice(config)?;
+    let object = value.as_object_mut().ok_or(ConfigError::NotObject)?;
     let created = serde_json::Value::String(epoch_rfc3339(epoch));
     object.insert("created".into(), created.clone());
     for key in ["container", "container_config", "docker_version"] {
@@ -472,11 +470,20 @@ pub fn rewrite_config(
     let rootfs = object
         .entry("rootfs")
         .or_insert_with(|| serde_json::json!({"type": "layers"}));
-    let rootfs = rootfs
-        .as_object_mut()
-        .ok_or_else(|| "`rootfs` is not an object".to_string())?;
+    let rootfs = rootfs.as_object_mut().ok_or(ConfigError::RootfsNotObject)?;
     rootfs.insert("diff_ids".into(), serde_json::json!(diff_ids));
-    serde_json::to_vec(&value).map_err(|e| e.to_string())
+    Ok(serde_json::to_vec(&value)?)
+}
+
+/// Why an image config cannot be rewritten.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error("not a JSON object")]
+    NotObject,
+    #[error("`rootfs` is not an object")]
+    RootfsNotObject,
 }
 
 /// Drop `config.Image`: the classic builder writes there the id of the intermediate image its

@@ -104,7 +104,7 @@ impl BuildPlan {
                     match self.adapt_sdk(s, from(Some(s), text), version) {
                         Ok(sdk) => Some(sdk),
                         Err(e) => {
-                            diags.push(m.diag(a.sdk.span(), e));
+                            diags.push(m.diag(a.sdk.span(), e.to_string()));
                             continue;
                         }
                     }
@@ -144,19 +144,19 @@ impl BuildPlan {
         sdk: ImageIndex,
         sdk_ref: String,
         version: Option<&str>,
-    ) -> std::result::Result<AdaptSdk, String> {
+    ) -> std::result::Result<AdaptSdk, AdaptSdkError> {
         let label = self.image(sdk).label();
-        let contract = crate::plan::contract::effective(self, sdk, version)
-            .map_err(|d| format!("adapt.sdk `{label}`: its contract cannot be expanded: {d}"))?;
+        let contract = crate::plan::contract::effective(self, sdk, version).map_err(|d| {
+            AdaptSdkError::Unexpanded {
+                label: label.clone(),
+                problem: Box::new(d),
+            }
+        })?;
         let Some(c) = contract.map(|c| c.contract) else {
-            return Err(format!(
-                "adapt.sdk `{label}`: its manifest declares no [contract], so nothing says what to copy; add [contract] artifacts = [...] and entrypoint = \"...\" to it"
-            ));
+            return Err(AdaptSdkError::NoContract { label });
         };
         if c.artifacts.is_empty() {
-            return Err(format!(
-                "adapt.sdk `{label}`: its [contract] declares no `artifacts`, so there is nothing to copy; list the SDK's folders there (e.g. artifacts = [\"/opt/apache/beam\"])"
-            ));
+            return Err(AdaptSdkError::NoArtifacts { label });
         }
         Ok(AdaptSdk {
             sdk: sdk_ref,
@@ -165,6 +165,29 @@ impl BuildPlan {
         })
     }
 }
+
+/// Why the SDK image an `adapt` names gives nothing to copy (shown at `adapt.sdk`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AdaptSdkError {
+    #[error("adapt.sdk `{label}`: its contract cannot be expanded: {problem}")]
+    Unexpanded {
+        label: String,
+        problem: Box<Diagnostic>,
+    },
+    #[error(
+        "adapt.sdk `{label}`: its manifest declares no [contract], so nothing says what to copy; add [contract] artifacts = [...] and entrypoint = \"...\" to it"
+    )]
+    NoContract { label: String },
+    #[error(
+        "adapt.sdk `{label}`: its [contract] declares no `artifacts`, so there is nothing to copy; list the SDK's folders there (e.g. artifacts = [\"/opt/apache/beam\"])"
+    )]
+    NoArtifacts { label: String },
+}
+
+/// The labels of the several images a value names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .0.join(", "))]
+struct Several(Vec<String>);
 
 impl Image {
     /// The SDK image of ours a custom image stands on (`adapt.sdk`, else what `extends` names),
@@ -194,7 +217,7 @@ impl Image {
 
 /// Which of `images` a value names: a selector (`python:3.11`, `python`, an image name) or
 /// one of their refs. `Err` lists them when it names several.
-fn ours(images: &[Image], text: &str) -> std::result::Result<Option<ImageIndex>, String> {
+fn ours(images: &[Image], text: &str) -> std::result::Result<Option<ImageIndex>, Several> {
     let by_ref = (0..images.len())
         .map(ImageIndex::new)
         .find(|&i| images[i.get()].refs.iter().any(|r| r.to_string() == text));
@@ -205,11 +228,9 @@ fn ours(images: &[Image], text: &str) -> std::result::Result<Option<ImageIndex>,
     match found.as_slice() {
         [] => Ok(None),
         [one] => Ok(Some(*one)),
-        several => Err(several
-            .iter()
-            .map(|&i| images[i.get()].label())
-            .collect::<Vec<_>>()
-            .join(", ")),
+        several => Err(Several(
+            several.iter().map(|&i| images[i.get()].label()).collect(),
+        )),
     }
 }
 

@@ -581,21 +581,33 @@ pub fn sha256_digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
+/// Why fetched bytes are not the manifest asked for.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    #[error("the manifest's content hashes to {computed}, not to {digest}")]
+    Hash { computed: String, digest: String },
+    #[error("asked for {asked}, got {digest}")]
+    OtherDigest { asked: String, digest: String },
+    #[error("the manifest's media type is unknown")]
+    MediaType,
+}
+
 /// The fetched bytes as a [`RegistryManifest`], its digest checked when asked for by digest.
 fn manifest_from(
     headers: &HeaderMap,
     bytes: Bytes,
     reference: &str,
-) -> std::result::Result<RegistryManifest, String> {
+) -> std::result::Result<RegistryManifest, ManifestError> {
     let computed = sha256_digest(&bytes);
     let digest = header_digest(headers).unwrap_or_else(|| computed.clone());
     if digest.starts_with("sha256:") && digest != computed {
-        return Err(format!(
-            "the manifest's content hashes to {computed}, not to {digest}"
-        ));
+        return Err(ManifestError::Hash { computed, digest });
     }
     if reference.contains(':') && reference != digest {
-        return Err(format!("asked for {reference}, got {digest}"));
+        return Err(ManifestError::OtherDigest {
+            asked: reference.to_string(),
+            digest,
+        });
     }
     let media_type = headers
         .get(CONTENT_TYPE)
@@ -606,7 +618,7 @@ fn manifest_from(
             let json: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
             json.get("mediaType")?.as_str().map(String::from)
         })
-        .ok_or_else(|| "the manifest's media type is unknown".to_string())?;
+        .ok_or(ManifestError::MediaType)?;
     Ok(RegistryManifest {
         bytes,
         media_type,

@@ -248,7 +248,7 @@ impl DockerConfig {
                 output.status
             )));
         }
-        parse_helper_output(&output.stdout).map_err(failed)
+        parse_helper_output(&output.stdout).map_err(|e| failed(e.to_string()))
     }
 
     /// The servers a helper holds credentials for (`list`); empty when it cannot tell.
@@ -284,9 +284,22 @@ fn run_with_stdin(program: &Path, arg: &str, input: &str) -> std::io::Result<std
     child.wait_with_output()
 }
 
+/// What is wrong with stored credentials (never showing them).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum CredentialsError {
+    #[error("`auth` is not base64")]
+    AuthNotBase64,
+    #[error("`auth` is not UTF-8 once decoded")]
+    AuthNotUtf8,
+    #[error("`auth` does not decode to `user:password`")]
+    AuthNotUserPassword,
+    #[error("its answer is not JSON")]
+    HelperNotJson,
+}
+
 /// One `auths` entry: `identitytoken`, else `auth` (base64 `user:password`), else
 /// `username`/`password`; an empty entry (credentials kept by a store) is `None`.
-fn parse_auth_entry(entry: &Value) -> Result<Option<Credentials>, String> {
+fn parse_auth_entry(entry: &Value) -> Result<Option<Credentials>, CredentialsError> {
     let field = |k: &str| {
         entry
             .get(k)
@@ -299,12 +312,11 @@ fn parse_auth_entry(entry: &Value) -> Result<Option<Credentials>, String> {
     if let Some(auth) = field("auth") {
         let decoded = STANDARD
             .decode(auth.trim())
-            .map_err(|_| "`auth` is not base64".to_string())?;
-        let decoded = String::from_utf8(decoded)
-            .map_err(|_| "`auth` is not UTF-8 once decoded".to_string())?;
+            .map_err(|_| CredentialsError::AuthNotBase64)?;
+        let decoded = String::from_utf8(decoded).map_err(|_| CredentialsError::AuthNotUtf8)?;
         let (username, password) = decoded
             .split_once(':')
-            .ok_or_else(|| "`auth` does not decode to `user:password`".to_string())?;
+            .ok_or(CredentialsError::AuthNotUserPassword)?;
         return Ok(Some(Credentials::Basic {
             username: username.to_string(),
             password: password.to_string(),
@@ -320,9 +332,9 @@ fn parse_auth_entry(entry: &Value) -> Result<Option<Credentials>, String> {
 }
 
 /// A helper's `get` answer: `{"ServerURL": .., "Username": .., "Secret": ..}`.
-fn parse_helper_output(stdout: &[u8]) -> Result<Option<Credentials>, String> {
+fn parse_helper_output(stdout: &[u8]) -> Result<Option<Credentials>, CredentialsError> {
     let value: Value =
-        serde_json::from_slice(stdout).map_err(|_| "its answer is not JSON".to_string())?;
+        serde_json::from_slice(stdout).map_err(|_| CredentialsError::HelperNotJson)?;
     let field = |k: &str| value.get(k).and_then(Value::as_str).unwrap_or_default();
     let (username, secret) = (field("Username"), field("Secret"));
     Ok(match (username, secret) {

@@ -104,7 +104,8 @@ pub fn secret_specs(
         let source = match (&from.env, &from.file) {
             (Some(var), _) => SecretSource::Env(var.clone()),
             (None, Some(file)) => {
-                let path = expand_home(file, home::home_dir().as_deref()).map_err(Error::Usage)?;
+                let path = expand_home(file, home::home_dir().as_deref())
+                    .map_err(|e| Error::Usage(e.to_string()))?;
                 SecretSource::File(m.dir.join(path))
             }
             (None, None) => continue,

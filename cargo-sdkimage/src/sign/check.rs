@@ -6,6 +6,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use p256::ecdsa::VerifyingKey;
 
+use super::error::VerifyError;
 use super::store::{Descriptor, SIGNATURE_ANNOTATION};
 use super::{dsse, payload, statement};
 use crate::registry::client::sha256_digest;
@@ -16,7 +17,7 @@ pub fn signatures(
     layers: &[(Descriptor, Vec<u8>)],
     key: &VerifyingKey,
     digest: &str,
-) -> Result<(), String> {
+) -> Result<(), VerifyError> {
     let mut other_digest = None;
     let mut unsigned = 0;
     let mut total = 0;
@@ -45,15 +46,14 @@ pub fn signatures(
         other_digest = Some(named);
     }
     if let Some(named) = other_digest {
-        return Err(format!(
-            "the signed payload names {named}, not {digest} (a signature of another image)"
-        ));
+        return Err(VerifyError::OtherDigest {
+            named,
+            digest: digest.to_string(),
+        });
     }
     Err(match total {
-        0 => "its signature manifest holds no signature".to_string(),
-        _ => format!(
-            "none of its {total} signature(s) verifies with the key ({unsigned} signed by another key or changed after signing)"
-        ),
+        0 => VerifyError::NoSignature,
+        _ => VerifyError::NoSignatureVerifies { total, unsigned },
     })
 }
 
@@ -64,7 +64,7 @@ pub fn attestations(
     layers: &[(Descriptor, Vec<u8>)],
     key: &VerifyingKey,
     digest: &str,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, VerifyError> {
     let mut kinds = Vec::new();
     for (descriptor, bytes) in layers {
         if descriptor.media_type != dsse::MEDIA_TYPE {
@@ -75,32 +75,34 @@ pub fn attestations(
             .get(super::store::PREDICATE_ANNOTATION)
             .cloned()
             .unwrap_or_else(|| "an attestation".to_string());
+        let about = |problem| VerifyError::Attestation {
+            what: what.clone(),
+            problem: Box::new(problem),
+        };
         if sha256_digest(bytes) != descriptor.digest {
-            return Err(format!("{what}: its bytes do not match its digest"));
+            return Err(about(VerifyError::DigestMismatch));
         }
-        let (payload_type, payload) = dsse::open(bytes, key).map_err(|e| format!("{what}: {e}"))?;
+        let (payload_type, payload) = dsse::open(bytes, key).map_err(about)?;
         if payload_type != dsse::IN_TOTO {
-            return Err(format!(
-                "{what}: the envelope holds {payload_type}, not an in-toto statement"
-            ));
+            return Err(about(VerifyError::NotInToto(payload_type)));
         }
         let statement: statement::Statement = serde_json::from_slice(&payload)
-            .map_err(|e| format!("{what}: not an in-toto statement ({e})"))?;
+            .map_err(|e| about(VerifyError::NotStatement(e.to_string())))?;
         if !statement::names_digest(&statement, digest) {
-            return Err(format!(
-                "{what}: the statement is about {}, not {digest}",
-                statement
+            return Err(about(VerifyError::OtherSubject {
+                subjects: statement
                     .subject
                     .iter()
                     .flat_map(|s| s.digest.iter().map(|(a, h)| format!("{a}:{h}")))
                     .collect::<Vec<_>>()
-                    .join(", ")
-            ));
+                    .join(", "),
+                digest: digest.to_string(),
+            }));
         }
         kinds.push(statement.predicate_type);
     }
     if kinds.is_empty() {
-        return Err("its attestation manifest holds no attestation".to_string());
+        return Err(VerifyError::NoAttestation);
     }
     Ok(kinds)
 }
@@ -138,13 +140,17 @@ mod tests {
             Ok(())
         );
         // Another digest's signature, copied.
-        let e = signatures(std::slice::from_ref(&good), &public, &digest('b')).unwrap_err();
+        let e = signatures(std::slice::from_ref(&good), &public, &digest('b'))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("names sha256:aaaa"), "{e}");
         // A flipped byte.
         let mut flipped = body.clone();
         flipped[20] ^= 1;
         let bad = signed(flipped, &key.sign(&body));
-        let e = signatures(&[bad], &public, &digest('a')).unwrap_err();
+        let e = signatures(&[bad], &public, &digest('a'))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("none of its 1 signature(s)"), "{e}");
         // A changed signature.
         let mut sig = key.sign(&body);
@@ -154,6 +160,7 @@ mod tests {
         assert!(
             signatures(&[], &public, &digest('a'))
                 .unwrap_err()
+                .to_string()
                 .contains("no signature")
         );
     }
@@ -170,7 +177,9 @@ mod tests {
             attestations(&layers, &key.verifying_key(), &digest('a')).unwrap(),
             [statement::SPDX]
         );
-        let e = attestations(&layers, &key.verifying_key(), &digest('b')).unwrap_err();
+        let e = attestations(&layers, &key.verifying_key(), &digest('b'))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("is about sha256:aaaa"), "{e}");
     }
 }

@@ -10,6 +10,8 @@ use crypto_secretbox::aead::{Aead, KeyInit};
 use crypto_secretbox::{Nonce, XSalsa20Poly1305};
 use serde::{Deserialize, Serialize};
 
+use super::error::KeyError;
+
 /// The environment variable cosign reads the password of an encrypted key from.
 pub const PASSWORD_ENV: &str = "COSIGN_PASSWORD";
 
@@ -48,45 +50,43 @@ struct Cipher {
 }
 
 /// The secretbox key scrypt derives from `password`.
-fn derive(password: &str, salt: &[u8], params: &ScryptParams) -> Result<[u8; 32], String> {
+fn derive(password: &str, salt: &[u8], params: &ScryptParams) -> Result<[u8; 32], KeyError> {
     if !params.n.is_power_of_two() || params.n < 2 {
-        return Err(format!("its scrypt N ({}) is not a power of two", params.n));
+        return Err(KeyError::ScryptN { n: params.n });
     }
     let log_n = params.n.trailing_zeros() as u8;
-    let scrypt_params = scrypt::Params::new(log_n, params.r, params.p)
-        .map_err(|_| "its scrypt parameters are out of range".to_string())?;
+    let scrypt_params =
+        scrypt::Params::new(log_n, params.r, params.p).map_err(|_| KeyError::ScryptParams)?;
     let mut key = [0u8; 32];
     scrypt::scrypt(password.as_bytes(), salt, &scrypt_params, &mut key)
-        .map_err(|_| "scrypt failed".to_string())?;
+        .map_err(|_| KeyError::Scrypt)?;
     Ok(key)
 }
 
 /// The PKCS#8 DER inside an encrypted key's PEM body (`json`).
-pub fn decrypt(json: &[u8], password: &str) -> Result<Vec<u8>, String> {
-    let data: Encrypted = serde_json::from_slice(json).map_err(|_| {
-        "cosign's encrypted key is not the JSON cosign writes (kdf, cipher, ciphertext)".to_string()
-    })?;
+pub fn decrypt(json: &[u8], password: &str) -> Result<Vec<u8>, KeyError> {
+    let data: Encrypted = serde_json::from_slice(json).map_err(|_| KeyError::CosignNotJson)?;
     if data.kdf.name != "scrypt" || data.cipher.name != "nacl/secretbox" {
-        return Err(format!(
-            "cosign's encrypted key uses {} and {}; only scrypt and nacl/secretbox (what cosign writes) are known",
-            data.kdf.name, data.cipher.name
-        ));
+        return Err(KeyError::CosignAlgorithms {
+            kdf: data.kdf.name,
+            cipher: data.cipher.name,
+        });
     }
-    let b64 = |s: &str, what: &str| {
+    let b64 = |s: &str, what| {
         STANDARD
             .decode(s)
-            .map_err(|_| format!("cosign's encrypted key: its {what} is not base64"))
+            .map_err(|_| KeyError::CosignNotBase64 { what })
     };
     let salt = b64(&data.kdf.salt, "salt")?;
     let nonce = b64(&data.cipher.nonce, "nonce")?;
     let ciphertext = b64(&data.ciphertext, "ciphertext")?;
     if nonce.len() != 24 {
-        return Err("cosign's encrypted key: its nonce is not 24 bytes".into());
+        return Err(KeyError::CosignNonceLength);
     }
     let key = derive(password, &salt, &data.kdf.params)?;
     XSalsa20Poly1305::new(&key.into())
         .decrypt(Nonce::from_slice(&nonce), ciphertext.as_slice())
-        .map_err(|_| format!("{} does not decrypt it (wrong password)", PASSWORD_ENV))
+        .map_err(|_| KeyError::WrongPassword)
 }
 
 /// Encrypt `pkcs8_der` as cosign does (N = 32768, r = 8, p = 1), with the given salt and
@@ -138,7 +138,9 @@ mod tests {
         let pem = encrypt(der.as_bytes(), "hunter2", [7; 32], [9; 24]);
         let key = parse_private_key(&pem, Some("hunter2")).unwrap();
         assert_eq!(key.verifying_key(), plain.verifying_key());
-        let e = parse_private_key(&pem, Some("wrong")).unwrap_err();
+        let e = parse_private_key(&pem, Some("wrong"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("wrong password"), "{e}");
         assert!(!e.contains("hunter2"));
     }

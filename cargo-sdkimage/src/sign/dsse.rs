@@ -9,6 +9,7 @@ use p256::ecdsa::VerifyingKey;
 use serde::{Deserialize, Serialize};
 
 use super::Signer;
+use super::error::VerifyError;
 
 /// The payload type of an in-toto statement.
 pub const IN_TOTO: &str = "application/vnd.in-toto+json";
@@ -58,12 +59,12 @@ pub fn seal(signer: &dyn Signer, payload_type: &str, payload: &[u8]) -> Vec<u8> 
 }
 
 /// The payload of an envelope one of whose signatures `key` made; else why not.
-pub fn open(bytes: &[u8], key: &VerifyingKey) -> Result<(String, Vec<u8>), String> {
-    let envelope: Envelope = serde_json::from_slice(bytes)
-        .map_err(|e| format!("the attestation is not a DSSE envelope ({e})"))?;
+pub fn open(bytes: &[u8], key: &VerifyingKey) -> Result<(String, Vec<u8>), VerifyError> {
+    let envelope: Envelope =
+        serde_json::from_slice(bytes).map_err(|e| VerifyError::NotEnvelope(e.to_string()))?;
     let payload = STANDARD
         .decode(&envelope.payload)
-        .map_err(|_| "the envelope's payload is not base64".to_string())?;
+        .map_err(|_| VerifyError::EnvelopePayloadNotBase64)?;
     let signed = pae(&envelope.payload_type, &payload);
     let ok = envelope.signatures.iter().any(|s| {
         STANDARD
@@ -71,10 +72,9 @@ pub fn open(bytes: &[u8], key: &VerifyingKey) -> Result<(String, Vec<u8>), Strin
             .is_ok_and(|sig| super::key::verifies(key, &signed, &sig))
     });
     if !ok {
-        return Err(format!(
-            "none of the envelope's {} signature(s) verifies with the key",
-            envelope.signatures.len()
-        ));
+        return Err(VerifyError::NoEnvelopeSignatureVerifies {
+            count: envelope.signatures.len(),
+        });
     }
     Ok((envelope.payload_type, payload))
 }

@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 /// The largest key file read (a PEM key is a few hundred bytes).
 const KEY_CAP: u64 = 64 * 1024;
 
-use super::cosign_key::PASSWORD_ENV;
+pub use super::error::KeyError;
 
 /// An ECDSA P-256 private key.
 pub struct KeySigner {
@@ -61,7 +61,7 @@ pub(crate) struct PemBlock {
 
 /// Every PEM block of `text`, in order (headers such as `Proc-Type` are refused as bodies
 /// that are not base64).
-pub(crate) fn pem_blocks(text: &str) -> std::result::Result<Vec<PemBlock>, String> {
+pub(crate) fn pem_blocks(text: &str) -> std::result::Result<Vec<PemBlock>, KeyError> {
     let mut blocks = Vec::new();
     let mut lines = text.lines().map(str::trim);
     while let Some(line) = lines.next() {
@@ -82,11 +82,15 @@ pub(crate) fn pem_blocks(text: &str) -> std::result::Result<Vec<PemBlock>, Strin
             body.push_str(line);
         }
         if !closed {
-            return Err(format!("the {label} block has no END line"));
+            return Err(KeyError::UnclosedBlock {
+                label: label.to_string(),
+            });
         }
         let der = STANDARD
             .decode(body.as_bytes())
-            .map_err(|_| format!("the {label} block is not base64"))?;
+            .map_err(|_| KeyError::BlockNotBase64 {
+                label: label.to_string(),
+            })?;
         blocks.push(PemBlock {
             label: label.to_string(),
             der,
@@ -124,28 +128,25 @@ pub fn load_private_key(path: &Path, password: Option<&str>, shown: &str) -> Res
 pub fn parse_private_key(
     text: &str,
     password: Option<&str>,
-) -> std::result::Result<KeySigner, String> {
+) -> std::result::Result<KeySigner, KeyError> {
     let blocks = pem_blocks(text)?;
-    let labels: Vec<&str> = blocks.iter().map(|b| b.label.as_str()).collect();
-    let wrong_curve = "not an EC P-256 (prime256v1) key; cosign keys and `openssl ecparam -genkey -name prime256v1` keys are";
+    let wrong_curve = |what| KeyError::WrongCurve { what };
     for block in &blocks {
         let key = match block.label.as_str() {
             "EC PRIVATE KEY" => p256::SecretKey::from_sec1_der(&block.der)
-                .map_err(|_| format!("the EC PRIVATE KEY is {wrong_curve}"))?,
+                .map_err(|_| wrong_curve("EC PRIVATE KEY"))?,
             "PRIVATE KEY" => p256::SecretKey::from_pkcs8_der(&block.der)
-                .map_err(|_| format!("the PKCS#8 PRIVATE KEY is {wrong_curve}"))?,
+                .map_err(|_| wrong_curve("PKCS#8 PRIVATE KEY"))?,
             label if super::cosign_key::LABELS.contains(&label) => {
                 let Some(password) = password else {
-                    return Err(format!(
-                        "it is cosign's encrypted key; set {PASSWORD_ENV} to its password (it may be empty: COSIGN_PASSWORD=)"
-                    ));
+                    return Err(KeyError::NoPassword);
                 };
                 let der = super::cosign_key::decrypt(&block.der, password)?;
                 p256::SecretKey::from_pkcs8_der(&der)
-                    .map_err(|_| format!("the decrypted cosign key is {wrong_curve}"))?
+                    .map_err(|_| wrong_curve("decrypted cosign key"))?
             }
             "ENCRYPTED PRIVATE KEY" => {
-                return Err("an encrypted PKCS#8 key is not supported; decrypt it (`openssl pkcs8 -in KEY -out PLAIN`) or use cosign's encrypted key".into());
+                return Err(KeyError::EncryptedPkcs8);
             }
             _ => continue,
         };
@@ -153,12 +154,11 @@ pub fn parse_private_key(
             key: SigningKey::from(key),
         });
     }
-    Err(match labels.is_empty() {
-        true => "no PEM block; expected an EC P-256 private key in PEM (`EC PRIVATE KEY`, `PRIVATE KEY` or cosign's `ENCRYPTED SIGSTORE PRIVATE KEY`)".into(),
-        false => format!(
-            "no private key among its PEM blocks ({}); expected `EC PRIVATE KEY`, `PRIVATE KEY` or cosign's `ENCRYPTED SIGSTORE PRIVATE KEY`",
-            labels.join(", ")
-        ),
+    Err(match blocks.is_empty() {
+        true => KeyError::NoPemBlock,
+        false => KeyError::NoPrivateKey {
+            labels: blocks.into_iter().map(|b| b.label).collect(),
+        },
     })
 }
 
@@ -173,14 +173,13 @@ pub fn load_public_key(path: &Path) -> Result<VerifyingKey> {
     })
 }
 
-pub fn parse_public_key(text: &str) -> std::result::Result<VerifyingKey, String> {
+pub fn parse_public_key(text: &str) -> std::result::Result<VerifyingKey, KeyError> {
     let blocks = pem_blocks(text)?;
     let block = blocks
         .iter()
         .find(|b| b.label == "PUBLIC KEY")
-        .ok_or("no PUBLIC KEY block; expected an EC P-256 public key in PEM (cosign.pub, `openssl ec -in KEY -pubout`)")?;
-    VerifyingKey::from_public_key_der(&block.der)
-        .map_err(|_| "the PUBLIC KEY is not an EC P-256 (prime256v1) key".to_string())
+        .ok_or(KeyError::NoPublicKey)?;
+    VerifyingKey::from_public_key_der(&block.der).map_err(|_| KeyError::PublicKeyWrongCurve)
 }
 
 /// Whether `signature` (DER) is `key`'s signature of `message`.
@@ -228,18 +227,20 @@ mod tests {
             .to_public_key_pem(p256::pkcs8::LineEnding::LF)
             .unwrap();
         assert_eq!(parse_public_key(&pem).unwrap(), signer.verifying_key());
-        let e = parse_private_key(&pem, None).unwrap_err();
+        let e = parse_private_key(&pem, None).unwrap_err().to_string();
         assert!(
             e.contains("no private key among its PEM blocks (PUBLIC KEY)"),
             "{e}"
         );
-        let e = parse_private_key("hello", None).unwrap_err();
+        let e = parse_private_key("hello", None).unwrap_err().to_string();
         assert!(e.contains("no PEM block"), "{e}");
-        let e = parse_public_key(SEC1).unwrap_err();
+        let e = parse_public_key(SEC1).unwrap_err().to_string();
         assert!(e.contains("no PUBLIC KEY"), "{e}");
-        let e = parse_private_key("-----BEGIN EC PRIVATE KEY-----\nAAAA\n", None).unwrap_err();
+        let e = parse_private_key("-----BEGIN EC PRIVATE KEY-----\nAAAA\n", None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no END line"), "{e}");
-        let e = parse_private_key("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\ne30=\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n", None).unwrap_err();
+        let e = parse_private_key("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----\ne30=\n-----END ENCRYPTED SIGSTORE PRIVATE KEY-----\n", None).unwrap_err().to_string();
         assert!(e.contains("COSIGN_PASSWORD"), "{e}");
     }
 }

@@ -14,6 +14,7 @@
 pub mod check;
 pub mod cosign_key;
 pub mod dsse;
+pub mod error;
 pub mod key;
 pub mod payload;
 pub mod statement;

@@ -9,6 +9,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::error::VerifyError;
+
 /// `critical.type` of every cosign signature.
 pub const TYPE: &str = "cosign container image signature";
 
@@ -59,14 +61,14 @@ pub fn simple_signing(repository: &str, digest: &str) -> Vec<u8> {
 }
 
 /// A payload read back; the error says what is wrong with it.
-pub fn parse(bytes: &[u8]) -> Result<SimpleSigning, String> {
-    let payload: SimpleSigning = serde_json::from_slice(bytes)
-        .map_err(|e| format!("the signed payload is not cosign's simple-signing JSON ({e})"))?;
+pub fn parse(bytes: &[u8]) -> Result<SimpleSigning, VerifyError> {
+    let payload: SimpleSigning =
+        serde_json::from_slice(bytes).map_err(|e| VerifyError::PayloadNotJson(e.to_string()))?;
     if payload.critical.kind != TYPE {
-        return Err(format!(
-            "the signed payload's type is {:?}, not {TYPE:?}",
-            payload.critical.kind
-        ));
+        return Err(VerifyError::PayloadType {
+            found: payload.critical.kind,
+            expected: TYPE,
+        });
     }
     Ok(payload)
 }
@@ -87,7 +89,7 @@ mod tests {
         );
         let back = parse(&bytes).unwrap();
         assert_eq!(back.critical.image.docker_manifest_digest, d);
-        assert!(parse(br#"{"critical":{"identity":{"docker-reference":"r"},"image":{"docker-manifest-digest":"x"},"type":"other"}}"#).unwrap_err().contains("type"));
+        assert!(parse(br#"{"critical":{"identity":{"docker-reference":"r"},"image":{"docker-manifest-digest":"x"},"type":"other"}}"#).unwrap_err().to_string().contains("type"));
         assert!(parse(b"nope").is_err());
     }
 }

@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::error::VerifyError;
 use crate::registry::client::sha256_digest;
 
 /// The layer annotation holding a signature (base64 DER).
@@ -122,8 +123,8 @@ pub fn with_attestation(existing: &[Descriptor], new: &Descriptor) -> Vec<Descri
 }
 
 /// A stored manifest read back.
-pub fn parse_manifest(bytes: &[u8]) -> Result<Manifest, String> {
-    serde_json::from_slice(bytes).map_err(|e| format!("not an OCI image manifest ({e})"))
+pub fn parse_manifest(bytes: &[u8]) -> Result<Manifest, VerifyError> {
+    serde_json::from_slice(bytes).map_err(|e| VerifyError::NotManifest(e.to_string()))
 }
 
 #[cfg(test)]

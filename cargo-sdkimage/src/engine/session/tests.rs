@@ -10,7 +10,7 @@ use bollard::query_parameters::{BuildImageOptionsBuilder, BuilderVersion, Remove
 use bytes::Bytes;
 
 use super::*;
-use crate::engine::Engine;
+use crate::engine::{Engine, EngineError};
 
 // ---------------------------------------------------------------------------------------------
 // Parsing
@@ -322,7 +322,7 @@ async fn build(
     docker: &Docker,
     session: &str,
     dockerfile: &str,
-) -> std::result::Result<String, String> {
+) -> std::result::Result<String, EngineError> {
     static SERIAL: AtomicU64 = AtomicU64::new(0);
     let unique = format!(
         "FROM scratch\nENV SDKIMAGE_TEST={}-{}\n",
@@ -347,10 +347,10 @@ async fn build(
                     id = Some(found);
                 }
             }
-            Err(e) => return Err(crate::engine::error_text(&e)),
+            Err(e) => return Err(EngineError::Failed(crate::engine::error_text(&e))),
         }
     }
-    id.ok_or_else(|| "the engine reported no image id".to_string())
+    id.ok_or_else(|| EngineError::Failed("the engine reported no image id".into()))
 }
 
 async fn remove_image(docker: &Docker, id: &str) {
@@ -419,7 +419,9 @@ async fn a_run_step_reads_the_secret_and_the_image_keeps_none_of_it() {
 
     let id = built.expect("the build with the secret succeeds");
     assert!(id.starts_with("sha256:"), "{id}");
-    let e = unknown.expect_err("a build asking for a secret not given fails");
+    let e = unknown
+        .expect_err("a build asking for a secret not given fails")
+        .to_string();
     assert!(e.contains("never-given-7"), "{e}");
     assert!(!image.is_empty());
     assert!(
@@ -435,7 +437,9 @@ async fn a_run_step_reads_the_secret_and_the_image_keeps_none_of_it() {
     if let Ok(image) = &after {
         remove_image(docker, image).await;
     }
-    let e = after.expect_err("a closed session still served the secret");
+    let e = after
+        .expect_err("a closed session still served the secret")
+        .to_string();
     // As for a dropped session (below), the wording depends on timing.
     assert!(e.contains("session") || e.contains("connection"), "{e}");
 }
@@ -453,7 +457,9 @@ async fn a_dropped_session_is_gone() {
     if let Ok(image) = &after {
         remove_image(docker, image).await;
     }
-    let e = after.expect_err("a dropped session still served the secret");
+    let e = after
+        .expect_err("a dropped session still served the secret")
+        .to_string();
     // Depending on how far the daemon got in noticing: `no active session for <id>`, or
     // `connection closed` / `only one connection allowed` from its gRPC client.
     assert!(e.contains("session") || e.contains("connection"), "{e}");

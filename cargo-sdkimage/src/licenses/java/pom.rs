@@ -49,9 +49,14 @@ pub(crate) fn properties(text: &[u8]) -> Option<Coordinates> {
     })
 }
 
+/// A POM that is not well-formed XML: the XML parser's reason.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub(crate) struct PomError(#[from] roxmltree::Error);
+
 /// Parse a POM; `Err` with the XML parser's reason when it is not well-formed.
-pub(crate) fn parse(text: &str) -> Result<Pom, String> {
-    let doc = roxmltree::Document::parse(text).map_err(|e| e.to_string())?;
+pub(crate) fn parse(text: &str) -> Result<Pom, PomError> {
+    let doc = roxmltree::Document::parse(text)?;
     let project = doc.root_element();
     fn child<'a, 'i>(node: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
         node.children()
