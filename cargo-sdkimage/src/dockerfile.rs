@@ -9,8 +9,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+mod context_paths;
 mod lex;
 
+pub use context_paths::{ContextUse, context_use};
 pub use lex::{LexError, Word, process_word};
 
 /// The args a builder defines for the platform of a build, without a declaration under
@@ -54,6 +56,8 @@ struct Instruction {
 /// no instruction (blank or comment lines, not parser directives, not inside one).
 struct Parsed {
     escape: char,
+    /// A `# syntax=` directive names a frontend image, which reads the Dockerfile its own way.
+    syntax: bool,
     instructions: Vec<Instruction>,
     free_lines: Vec<usize>,
 }
@@ -63,6 +67,7 @@ struct Parsed {
 /// character joined to the next.
 fn parse(text: &str) -> Parsed {
     let mut escape = '\\';
+    let mut syntax = false;
     let mut lines = text.lines().enumerate().peekable();
     // Parser directives: `# key=value` lines at the very top.
     while let Some((_, line)) = lines.peek() {
@@ -79,6 +84,7 @@ fn parse(text: &str) -> Parsed {
         if key == "escape" && value.trim() == "`" {
             escape = '`';
         }
+        syntax |= key == "syntax";
         lines.next();
     }
     let mut out = Vec::new();
@@ -114,6 +120,7 @@ fn parse(text: &str) -> Parsed {
     }
     Parsed {
         escape,
+        syntax,
         instructions: out,
         free_lines,
     }
