@@ -7,6 +7,7 @@ mod buildkit;
 mod cache;
 mod cli;
 mod context_content;
+mod context_paths;
 mod contract;
 mod custom;
 mod diff;
