@@ -2,7 +2,8 @@
 //! `FROM` lines name, after `ARG` expansion, as both builders see them.
 //!
 //! Only the Dockerfile's structure is read (parser directives, comments, line continuations,
-//! the instruction word, `ARG` and `FROM`); everything else is left to the engine's builder.
+//! the instruction word, `ARG` and `FROM`, and for [`context_use`] the sources of `COPY`, `ADD`
+//! and `RUN --mount` with `ENV`); everything else is left to the engine's builder.
 //! Every word is expanded by one lexer, BuildKit's (`lex.rs`), which the classic builder
 //! shares: every reader of `FROM` and `ARG` (external bases, dependencies, `init`) goes
 //! through [`froms`] or [`global_args`].
