@@ -23,6 +23,7 @@ mod fsview;
 mod gomatch;
 mod goregex;
 mod mtime;
+mod select;
 
 pub use dockerignore::{DockerIgnore, MatchInfo};
 pub use fsview::{CONTEXT_DIR, DOCKERFILE_DIR, SyncRequest, compare_path, go_file_mode};
@@ -179,6 +180,8 @@ pub enum ContextError {
     },
     #[error("{}: file changed while the build context was being sent; build again once it is no longer being written", path.display())]
     Changed { path: PathBuf },
+    #[error("the engine asked for {} of the build context, which no COPY, ADD or RUN --mount of the Dockerfile names (an ONBUILD trigger of a base image?): the up-to-date check did not cover it, so it is not sent; this image's context is walked and fingerprinted whole from now on", paths.join(", "))]
+    NotSelected { paths: Vec<String> },
     #[error("writing the build context: {0}")]
     Write(#[source] io::Error),
     #[error("cannot read {0}")]
@@ -246,6 +249,14 @@ pub fn check_dockerignore(root: &Path, workspace: &Path) -> crate::error::Result
 /// file whose permission bits deny reading is opened, to fail here naming it (the CLI opens
 /// every file); each file's stat is kept for the up-to-date check ([`ContextEntry::disk`]).
 pub fn collect(spec: &ContextSpec) -> Result<Context, ContextError> {
+    collect_only(spec, None)
+}
+
+/// [`collect`] of only what follow-paths `only` reach (`None`: everything): the paths a
+/// build can read ([`crate::dockerfile::context_use`]), their parents, and what is below them,
+/// as the file sync sends them for those follow-paths; the Dockerfile, `.dockerignore` and
+/// the copies are always in.
+pub fn collect_only(spec: &ContextSpec, only: Option<&[String]>) -> Result<Context, ContextError> {
     // The CLI resolves symlinks in both paths before relating them.
     let root = fs::canonicalize(&spec.root).map_err(io_error(&spec.root))?;
     if !fs::metadata(&root).map_err(io_error(&root))?.is_dir() {
@@ -278,7 +289,10 @@ pub fn collect(spec: &ContextSpec) -> Result<Context, ContextError> {
     }
 
     let mut entries = BTreeMap::new();
-    walk_context(&root, "", None, &ignore, &spec.skip, &mut entries)?;
+    match only {
+        None => walk_context(&root, "", None, &ignore, &spec.skip, &mut entries)?,
+        Some(paths) => select::walk(&root, paths, &ignore, &spec.skip, &mut entries)?,
+    }
 
     // The CLI relies on the exceptions above; its check can miss (it only looks at one parent
     // directory), in which case it would fail the build. Send the files regardless. Copies

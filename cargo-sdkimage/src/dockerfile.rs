@@ -2,15 +2,18 @@
 //! `FROM` lines name, after `ARG` expansion, as both builders see them.
 //!
 //! Only the Dockerfile's structure is read (parser directives, comments, line continuations,
-//! the instruction word, `ARG` and `FROM`); everything else is left to the engine's builder.
+//! the instruction word, `ARG` and `FROM`, and for [`context_use`] the sources of `COPY`, `ADD`
+//! and `RUN --mount` with `ENV`); everything else is left to the engine's builder.
 //! Every word is expanded by one lexer, BuildKit's (`lex.rs`), which the classic builder
 //! shares: every reader of `FROM` and `ARG` (external bases, dependencies, `init`) goes
 //! through [`froms`] or [`global_args`].
 
 use std::collections::{BTreeMap, BTreeSet};
 
+mod context_paths;
 mod lex;
 
+pub use context_paths::{ContextUse, context_use};
 pub use lex::{LexError, Word, process_word};
 
 /// The args a builder defines for the platform of a build, without a declaration under
@@ -54,6 +57,8 @@ struct Instruction {
 /// no instruction (blank or comment lines, not parser directives, not inside one).
 struct Parsed {
     escape: char,
+    /// A `# syntax=` directive names a frontend image, which reads the Dockerfile its own way.
+    syntax: bool,
     instructions: Vec<Instruction>,
     free_lines: Vec<usize>,
 }
@@ -63,6 +68,7 @@ struct Parsed {
 /// character joined to the next.
 fn parse(text: &str) -> Parsed {
     let mut escape = '\\';
+    let mut syntax = false;
     let mut lines = text.lines().enumerate().peekable();
     // Parser directives: `# key=value` lines at the very top.
     while let Some((_, line)) = lines.peek() {
@@ -79,6 +85,7 @@ fn parse(text: &str) -> Parsed {
         if key == "escape" && value.trim() == "`" {
             escape = '`';
         }
+        syntax |= key == "syntax";
         lines.next();
     }
     let mut out = Vec::new();
@@ -114,6 +121,7 @@ fn parse(text: &str) -> Parsed {
     }
     Parsed {
         escape,
+        syntax,
         instructions: out,
         free_lines,
     }

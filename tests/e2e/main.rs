@@ -8,6 +8,7 @@ mod buildkit;
 mod cache;
 mod cli;
 mod context_content;
+mod context_paths;
 mod contract;
 mod custom;
 mod diff;

@@ -32,6 +32,33 @@ pub struct SyncRequest {
     pub follow: Option<Vec<String>>,
 }
 
+impl SyncRequest {
+    /// What of this request lies outside follow-paths `only` (the paths the context was
+    /// collected and fingerprinted for): the request's include patterns and follow-paths that
+    /// are neither one of them nor below one; `["."]` for a request of everything. `None`:
+    /// nothing.
+    pub fn outside(&self, only: &[String]) -> Option<Vec<String>> {
+        if self.include.is_none() && self.follow.is_none() {
+            return Some(vec![".".to_string()]);
+        }
+        let covered = |p: &str| {
+            only.iter().any(|s| {
+                let s = go_clean(s);
+                p == s || (p.starts_with(s.as_str()) && p.as_bytes().get(s.len()) == Some(&b'/'))
+            })
+        };
+        let outside: Vec<String> = self
+            .include
+            .iter()
+            .chain(self.follow.iter())
+            .flatten()
+            .map(|p| go_clean(p))
+            .filter(|p| !covered(p))
+            .collect();
+        (!outside.is_empty()).then_some(outside)
+    }
+}
+
 impl Context {
     /// The Dockerfile's name in the `dockerfile` folder: its own file name.
     pub fn dockerfile_name(&self) -> String {
@@ -211,9 +238,27 @@ fn include_patterns(sorted: &[SyncEntry<'_>], request: &SyncRequest) -> Option<V
     patterns
 }
 
+/// The include patterns follow-paths `follow` become over `entries` (the symlinks on their
+/// way resolved), for [`super::select`]; `None`: everything.
+pub(super) fn follow_patterns(
+    entries: &BTreeMap<String, ContextEntry>,
+    follow: &[String],
+) -> Option<Vec<String>> {
+    let by_path: BTreeMap<&str, &ContextEntry> =
+        entries.iter().map(|(k, e)| (k.as_str(), e)).collect();
+    let mut resolver = Resolver {
+        entries: &by_path,
+        resolved: BTreeSet::new(),
+    };
+    for path in follow {
+        resolver.append(path);
+    }
+    dedupe_paths(resolver.resolved.into_iter().collect())
+}
+
 /// fsutil's `matchPrefix`: `Some(partial)` when `pattern` matches `name`, `partial` when only
 /// its first components (as many as `name` has) did.
-fn match_prefix(pattern: &str, name: &str) -> Option<bool> {
+pub(super) fn match_prefix(pattern: &str, name: &str) -> Option<bool> {
     let count = name.matches('/').count();
     let mut pattern = pattern;
     let mut partial = false;

@@ -59,6 +59,10 @@ pub struct SyncedContext {
     pub hashed_at_ns: i128,
     /// The session's shared key: BuildKit keeps its copy of each folder under it.
     pub shared_key: String,
+    /// The follow-paths the context was collected and fingerprinted for (`None`: all of it).
+    /// A request for more is refused ([`ContextError::NotSelected`]): the file would go out
+    /// without its fingerprint, and a later change to it would leave the image "up to date".
+    pub only: Option<Arc<Vec<String>>>,
 }
 
 impl SyncedContext {
@@ -86,7 +90,14 @@ impl SyncedContext {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos() as i128),
             shared_key: hex::encode(h.finalize()),
+            only: None,
         }
+    }
+
+    /// Served for the follow-paths `only` its context was collected for.
+    pub fn only(mut self, only: Option<Arc<Vec<String>>>) -> SyncedContext {
+        self.only = only;
+        self
     }
 }
 
@@ -209,6 +220,26 @@ struct Sender {
 impl Sender {
     async fn run(self, sync: SyncRequest, mut incoming: tonic::Streaming<Packet>) {
         use futures_util::StreamExt;
+        // The build files are always collected (the engine reads `.dockerignore` first).
+        let collected = self.synced.only.as_ref().map(|only| {
+            let mut all = only.to_vec();
+            all.push(".dockerignore".to_string());
+            all.push(self.synced.context.dockerfile_in_context.clone());
+            all
+        });
+        if sync.dir == CONTEXT_DIR
+            && let Some(only) = &collected
+            && let Some(paths) = sync.outside(only)
+        {
+            let e = ContextError::NotSelected { paths };
+            let message = e.to_string();
+            if let Ok(mut slot) = self.failure.lock()
+                && slot.is_none()
+            {
+                *slot = Some(e);
+            }
+            return self.error(message).await;
+        }
         // The entries borrow the shared context: a stat packet is made as it goes out and a
         // file's job when the engine asks for it, so a sync holds no copy of the context.
         let entries = self.synced.context.sync_entries(&sync).unwrap_or_default();

@@ -108,6 +108,8 @@ struct Sources {
     hashed_at: std::time::SystemTime,
     /// The Dockerfile's text.
     dockerfile: String,
+    /// The follow-paths the context was collected for (`None`: all of it).
+    only: Option<Arc<Vec<String>>>,
 }
 
 impl ImageJob<'_> {
@@ -137,10 +139,32 @@ impl ImageJob<'_> {
                 return Err(e);
             }
         };
-        let runs = variants
-            .iter()
-            .map(|v| self.run(v, &sources, logs, dep_ids, opts));
-        let done = futures_util::future::join_all(runs).await;
+        let mut sources = sources;
+        let done = loop {
+            let runs = variants
+                .iter()
+                .map(|v| self.run(v, &sources, logs, dep_ids, opts));
+            let done = futures_util::future::join_all(runs).await;
+            // The engine asked for context paths the Dockerfile does not show (a base image's
+            // ONBUILD trigger): once more, with the whole context walked and fingerprinted.
+            let state_dir = self.session.ws.state_dir();
+            if sources.only.is_some()
+                && done.iter().any(Result::is_err)
+                && super::selection::is_whole(&state_dir, &self.image.name)
+            {
+                match self.sources().await {
+                    Ok(whole) => sources = whole,
+                    Err(e) => {
+                        for v in &variants {
+                            self.store.forget(&v.state_key);
+                        }
+                        return Err(e);
+                    }
+                }
+                continue;
+            }
+            break done;
+        };
         let mut results = Vec::new();
         let mut first_error = None;
         for (v, d) in variants.iter().zip(done) {
@@ -436,7 +460,8 @@ impl ImageJob<'_> {
             Builder::Classic => Some((session.ws.state_dir(), self.image.name.clone())),
             Builder::BuildKit => None,
         };
-        tokio::task::spawn_blocking(move || -> Result<Sources> {
+        let failed = |e: tokio::task::JoinError| Error::Failed(format!("context task failed: {e}"));
+        let (dockerfile, spec) = tokio::task::spawn_blocking(move || -> Result<_> {
             let rules =
                 crate::guarded::Rules::new(&root, crate::guarded::CONFIG_CAP, "a Dockerfile");
             let dockerfile = match rendered {
@@ -447,8 +472,21 @@ impl ImageJob<'_> {
                     bases::for_classic(classic, &path, text, &mut spec.dockerfile)?
                 }
             };
+            Ok((dockerfile, spec))
+        })
+        .await
+        .map_err(failed)??;
+        // Only what the Dockerfile can read, when that is known.
+        let only = super::selection::context_paths(
+            session,
+            self.index,
+            &dockerfile,
+            &session.ws.state_dir(),
+        );
+        let selected = only.clone();
+        tokio::task::spawn_blocking(move || -> Result<Sources> {
             let hashed_at = std::time::SystemTime::now();
-            let ctx = context::collect(&spec)?;
+            let ctx = context::collect_only(&spec, selected.as_deref().map(Vec::as_slice))?;
             let (digest, files) = fingerprint::hash_context(&ctx, previous.as_ref())?;
             Ok(Sources {
                 ctx: Arc::new(ctx),
@@ -457,10 +495,11 @@ impl ImageJob<'_> {
                 previous: std::sync::Mutex::new(previous),
                 hashed_at,
                 dockerfile,
+                only: selected,
             })
         })
         .await
-        .map_err(|e| Error::Failed(format!("context task failed: {e}")))?
+        .map_err(failed)?
     }
 
     /// The engine of the pool that has image `id`: its own first, else another that answers.
@@ -592,7 +631,8 @@ impl ImageJob<'_> {
                     sources.hashed_at,
                     folder,
                     &image.name,
-                );
+                )
+                .only(sources.only.clone());
                 let host = self.engine.host();
                 match BuildSession::start_with_context(host, secrets, auths, synced).await {
                     Ok(s) => Some(s),
@@ -688,6 +728,12 @@ impl ImageJob<'_> {
         match (failure, id) {
             (Some(_), _) if let Some(e) = sync_failure => {
                 self.store.forget(&v.state_key);
+                if matches!(e, crate::context::ContextError::NotSelected { .. }) {
+                    let state_dir = session.ws.state_dir();
+                    super::selection::remember_whole(&state_dir, &image.name).map_err(|e| {
+                        Error::io(format!("cannot write under {}", state_dir.display()), e)
+                    })?;
+                }
                 Err(Error::Failed(format!("build failed: {e} ({log_hint})")))
             }
             (Some(f), _) => {

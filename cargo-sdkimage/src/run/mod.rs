@@ -9,6 +9,7 @@ pub mod place;
 mod prepare;
 mod print;
 mod schedule;
+mod selection;
 mod status;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -181,3 +181,33 @@ fn modes_are_gos_file_modes() {
         (1 << 31) | (1 << 20) | 0o777
     );
 }
+
+#[test]
+fn what_a_request_asks_beyond_the_collected_paths() {
+    let only = [
+        "small.txt".to_string(),
+        "conf/*.cfg".to_string(),
+        "tree".to_string(),
+    ];
+    assert_eq!(
+        request(CONTEXT_DIR, &[], &[]).outside(&only),
+        Some(vec![".".to_string()])
+    );
+    assert_eq!(
+        request(
+            CONTEXT_DIR,
+            &[],
+            &["small.txt", "./conf/*.cfg", "tree/x/y", "treehouse"]
+        )
+        .outside(&only),
+        Some(vec!["treehouse".to_string()])
+    );
+    assert_eq!(
+        request(CONTEXT_DIR, &["tree/a"], &["small.txt"]).outside(&only),
+        None
+    );
+    assert_eq!(
+        request(CONTEXT_DIR, &["conf/a.cfg"], &[]).outside(&only),
+        Some(vec!["conf/a.cfg".to_string()])
+    );
+}

@@ -183,3 +183,51 @@ async fn a_same_size_change_with_its_mtime_put_back_fails_naming_the_file() {
         "{message}"
     );
 }
+
+/// A context collected for some paths only: a request for another is refused, naming it, and
+/// nothing of it is sent without its fingerprint.
+#[tokio::test]
+async fn a_request_outside_the_collected_paths_is_refused_naming_them() {
+    let engine = Engine::connect()
+        .await
+        .unwrap_or_else(|e| panic!("this test needs a running Docker engine: {e}"));
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path();
+    let unique = format!("{}-{:?}", std::process::id(), std::time::SystemTime::now());
+    write(
+        root,
+        "Dockerfile",
+        &format!("FROM scratch\nLABEL t={unique:?}\nCOPY small.txt other.bin /out/\n"),
+    );
+    write(root, "small.txt", "small\n");
+    write(root, "other.bin", "not collected\n");
+    let only = vec!["small.txt".to_string()];
+    let ctx = crate::context::collect_only(
+        &ContextSpec {
+            root: root.to_path_buf(),
+            dockerfile: root.join("Dockerfile"),
+            copies: vec![],
+            skip: vec![],
+            workspace: root.to_path_buf(),
+        },
+        Some(&only),
+    )
+    .unwrap();
+    let (_, stamps) = crate::fingerprint::hash_context(&ctx, None).unwrap();
+    let synced = SyncedContext::new(
+        std::sync::Arc::new(ctx),
+        std::sync::Arc::new(stamps),
+        std::time::SystemTime::now(),
+        root,
+        &format!("filesync-test-{unique}"),
+    )
+    .only(Some(std::sync::Arc::new(only)));
+    let (text, failure) = build(&engine, synced)
+        .await
+        .expect_err("a path outside the selection fails");
+    let failure = failure.unwrap_or_else(|| panic!("no failure of ours; the engine said {text}"));
+    assert!(
+        matches!(&failure, ContextError::NotSelected { paths } if paths == &["other.bin"]),
+        "{failure}"
+    );
+}
