@@ -30,12 +30,28 @@ pub struct Provenance {
 
 impl Provenance {
     /// Read git and the environment once, in the workspace `root`.
+    ///
+    /// The git commands (remote, commit, status, commit time) run at once, each in its own
+    /// thread: one after the other they were a fixed ~40 ms of every build.
     pub fn read(root: &Path) -> Result<Provenance> {
         let env = std::env::var(SOURCE_DATE_EPOCH).ok();
+        let wants_time = env.as_deref().is_none_or(|v| v.trim().is_empty());
+        let (remote, (commit, changes), time) = std::thread::scope(|scope| {
+            let remote = scope.spawn(|| remote_url(root));
+            let changes =
+                scope.spawn(|| git(root, &["status", "--porcelain", "--untracked-files=no"]));
+            let time = wants_time.then(|| scope.spawn(|| commit_time(root)));
+            let commit = head_commit(root);
+            (
+                remote.join().ok().flatten(),
+                (commit, changes.join().ok().flatten()),
+                time.and_then(|t| t.join().ok().flatten()),
+            )
+        });
         Ok(Provenance {
-            remote: remote_url(root),
-            revision: revision(root),
-            created: source_date(env.as_deref(), || commit_time(root))?.map(rfc3339),
+            remote,
+            revision: commit.zip(changes).map(|(c, ch)| dirty(c, &ch)),
+            created: source_date(env.as_deref(), || time)?.map(rfc3339),
         })
     }
 }
@@ -128,16 +144,23 @@ fn commit_time(root: &Path) -> Option<SystemTime> {
 /// `HEAD`'s commit, with `-dirty` when a tracked file differs from it (staged or not), as
 /// `git describe --dirty` decides: untracked files (build outputs, metadata files) do not count.
 pub fn revision(root: &Path) -> Option<String> {
-    let commit = git(root, &["rev-parse", "--verify", "--quiet", "HEAD^{commit}"])?;
-    if commit.is_empty() {
-        return None;
-    }
+    let commit = head_commit(root)?;
     let changes = git(root, &["status", "--porcelain", "--untracked-files=no"])?;
-    Some(if changes.is_empty() {
+    Some(dirty(commit, &changes))
+}
+
+/// `HEAD`'s commit id; `None` without a checkout or a commit.
+fn head_commit(root: &Path) -> Option<String> {
+    git(root, &["rev-parse", "--verify", "--quiet", "HEAD^{commit}"]).filter(|c| !c.is_empty())
+}
+
+/// `commit`, with `-dirty` when `git status --porcelain` listed `changes`.
+fn dirty(commit: String, changes: &str) -> String {
+    if changes.is_empty() {
         commit
     } else {
         format!("{commit}-dirty")
-    })
+    }
 }
 
 /// `git remote get-url origin`, with user and password removed from a URL.

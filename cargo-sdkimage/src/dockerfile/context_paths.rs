@@ -26,7 +26,45 @@ pub enum ContextUse {
     /// and everything below them.
     Paths(BTreeSet<String>),
     /// The whole context, and why.
-    Whole(String),
+    Whole(WholeContext),
+}
+
+/// Why a build may read the whole context (as far as this reader can tell).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WholeContext {
+    #[error("a `# syntax=` frontend reads the Dockerfile")]
+    Syntax,
+    #[error("no FROM")]
+    NoFrom,
+    #[error("no stage named {0:?}")]
+    NoStage(String),
+    #[error("{0:?} is the whole context")]
+    RootSource(String),
+    #[error("line {line}: {why}")]
+    At { line: usize, why: LineReason },
+}
+
+/// Why one instruction may read any part of the context.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineReason {
+    #[error("an ONBUILD trigger runs in a later stage")]
+    Onbuild,
+    #[error("{0} is not an instruction read here")]
+    NotRead(String),
+    #[error("a heredoc")]
+    Heredoc,
+    #[error("a source list not read here")]
+    SourceList,
+    #[error("no destination")]
+    NoDestination,
+    #[error("FROM without an image")]
+    FromWithoutImage,
+    #[error("{0}")]
+    Word(#[from] super::LexError),
+    #[error("the value of ${0} is not known before the build")]
+    UnknownVariable(String),
+    #[error("a mount not read here ({0})")]
+    Mount(String),
 }
 
 impl ContextUse {
@@ -104,10 +142,10 @@ fn read(
     target: Option<&str>,
     build_args: &BTreeMap<String, String>,
     automatic: &BTreeMap<String, String>,
-) -> Result<BTreeSet<String>, String> {
+) -> Result<BTreeSet<String>, WholeContext> {
     let parsed = parse(text);
     if parsed.syntax {
-        return Err("a `# syntax=` frontend reads the Dockerfile".into());
+        return Err(WholeContext::Syntax);
     }
     let escape = parsed.escape;
     // The global args (and the platform args), which a stage's `ARG <name>` takes its value from.
@@ -115,19 +153,22 @@ fn read(
     let mut stages: Vec<Stage> = Vec::new();
     let mut names: BTreeMap<String, usize> = BTreeMap::new();
     for ins in &parsed.instructions {
-        let at = |what: &str| format!("line {}: {what}", ins.line);
+        let at = |why: LineReason| WholeContext::At {
+            line: ins.line,
+            why,
+        };
         let keyword = ins.keyword.as_str();
         if keyword == "ONBUILD" {
-            return Err(at("an ONBUILD trigger runs in a later stage"));
+            return Err(at(LineReason::Onbuild));
         }
         if !KNOWN.contains(&keyword) {
-            return Err(at(&format!("{keyword} is not an instruction read here")));
+            return Err(at(LineReason::NotRead(keyword.to_string())));
         }
         if matches!(keyword, "COPY" | "ADD" | "RUN") && ins.args.contains("<<") {
-            return Err(at("a heredoc"));
+            return Err(at(LineReason::Heredoc));
         }
         if keyword == "FROM" {
-            let stage = from_stage(ins, escape, &meta, &stages, &names).map_err(|w| at(&w))?;
+            let stage = from_stage(ins, escape, &meta, &stages, &names).map_err(at)?;
             if let Some(name) = stage.1 {
                 names.insert(name, stages.len());
             }
@@ -163,12 +204,12 @@ fn read(
                     stage.from.push(from);
                     continue;
                 }
-                let words = list(rest).ok_or_else(|| at("a source list not read here"))?;
+                let words = list(rest).ok_or_else(|| at(LineReason::SourceList))?;
                 if words.len() < 2 {
-                    return Err(at("no destination"));
+                    return Err(at(LineReason::NoDestination));
                 }
                 for source in &words[..words.len() - 1] {
-                    let source = expand(source, escape, &stage.env).map_err(|w| at(&w))?;
+                    let source = expand(source, escape, &stage.env).map_err(at)?;
                     if keyword == "ADD"
                         && (source.starts_with("http://") || source.starts_with("https://"))
                     {
@@ -183,7 +224,7 @@ fn read(
                     if name != "mount" {
                         continue;
                     }
-                    let mount = Mount::parse(&value).map_err(|w| at(&w))?;
+                    let mount = Mount::parse(&value).map_err(at)?;
                     match mount.from {
                         Some(from) => stage.from.push(from),
                         None if matches!(mount.kind.as_str(), "bind" | "tmpfs") => {
@@ -197,13 +238,13 @@ fn read(
         }
     }
     if stages.is_empty() {
-        return Err("no FROM".into());
+        return Err(WholeContext::NoFrom);
     }
     let target = match target {
         None => stages.len() - 1,
         Some(t) => *names
             .get(&t.to_ascii_lowercase())
-            .ok_or_else(|| format!("no stage named {t:?}"))?,
+            .ok_or_else(|| WholeContext::NoStage(t.to_string()))?,
     };
     // The stages the target reaches, as BuildKit's `isReachable`.
     let mut reached = BTreeSet::new();
@@ -230,7 +271,7 @@ fn read(
         for source in &stages[i].paths {
             let clean = clean_rooted(source);
             if clean == "/" {
-                return Err(format!("{source:?} is the whole context"));
+                return Err(WholeContext::RootSource(source.clone()));
             }
             paths.insert(clean[1..].to_string());
         }
@@ -245,16 +286,14 @@ fn from_stage(
     meta: &BTreeMap<String, String>,
     stages: &[Stage],
     names: &BTreeMap<String, usize>,
-) -> Result<(Stage, Option<String>), String> {
+) -> Result<(Stage, Option<String>), LineReason> {
     let words: Vec<&str> = ins
         .args
         .split_whitespace()
         .filter(|w| !w.starts_with("--"))
         .collect();
-    let raw = words.first().ok_or("FROM without an image")?;
-    let base = process_word(raw, escape, &|n| meta.get(n).cloned())
-        .map_err(|e| e.to_string())?
-        .value;
+    let raw = words.first().ok_or(LineReason::FromWithoutImage)?;
+    let base = process_word(raw, escape, &|n| meta.get(n).cloned())?.value;
     let name = match words.as_slice() {
         [_, as_, name] if as_.eq_ignore_ascii_case("as") => Some(name.to_ascii_lowercase()),
         _ => None,
@@ -284,7 +323,7 @@ fn from_stage(
 
 /// Expand one word with the stage's variables; `Err` naming a variable whose value is not
 /// known here.
-fn expand(word: &str, escape: char, env: &Env) -> Result<String, String> {
+fn expand(word: &str, escape: char, env: &Env) -> Result<String, LineReason> {
     let unknown = std::cell::RefCell::new(None::<String>);
     let expanded = process_word(word, escape, &|name| match env.vars.get(name) {
         Some(Some(v)) => Some(v.clone()),
@@ -298,12 +337,9 @@ fn expand(word: &str, escape: char, env: &Env) -> Result<String, String> {
             }
             None
         }
-    })
-    .map_err(|e| e.to_string())?;
+    })?;
     match unknown.into_inner() {
-        Some(name) => Err(format!(
-            "the value of ${name} is not known before the build"
-        )),
+        Some(name) => Err(LineReason::UnknownVariable(name)),
         None => Ok(expanded.value),
     }
 }
@@ -397,9 +433,9 @@ struct Mount {
 impl Mount {
     /// BuildKit's `parseMount`: comma-separated `key=value` fields, `type` first by default
     /// `bind`; a cache mount without `from` mounts `scratch`; secrets and SSH use no context.
-    fn parse(value: &str) -> Result<Mount, String> {
+    fn parse(value: &str) -> Result<Mount, LineReason> {
         if value.contains(['"', '\'', '$']) {
-            return Err(format!("a mount not read here ({value})"));
+            return Err(LineReason::Mount(value.to_string()));
         }
         let mut mount = Mount {
             kind: "bind".into(),

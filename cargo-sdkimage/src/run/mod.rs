@@ -197,6 +197,13 @@ impl Session {
     async fn provenance(&self, building: bool) -> Result<crate::provenance::Provenance> {
         let root = self.ws.root.clone();
         if !building {
+            // Read already for an image being built: no second `git remote`.
+            if let Some(known) = self.provenance.get() {
+                return Ok(crate::provenance::Provenance {
+                    remote: known.remote.clone(),
+                    ..Default::default()
+                });
+            }
             let read = || async {
                 tokio::task::spawn_blocking(move || crate::provenance::remote_url(&root))
                     .await

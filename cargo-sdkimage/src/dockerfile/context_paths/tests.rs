@@ -25,7 +25,7 @@ fn paths_with(
 
 fn whole(text: &str) -> String {
     match context_use(text, None, &BTreeMap::new(), &BTreeMap::new()) {
-        ContextUse::Whole(why) => why,
+        ContextUse::Whole(why) => why.to_string(),
         ContextUse::Paths(p) => panic!("paths {p:?}, not the whole context"),
     }
 }
@@ -170,7 +170,7 @@ fn the_union_of_two_uses() {
         ContextUse::Paths(["x".to_string(), "y".to_string()].into())
     );
     assert!(matches!(
-        a.union(ContextUse::Whole("w".into())),
+        a.union(ContextUse::Whole(WholeContext::NoFrom)),
         ContextUse::Whole(_)
     ));
 }
