@@ -11,9 +11,7 @@ use crypto_secretbox::{Nonce, XSalsa20Poly1305};
 use serde::{Deserialize, Serialize};
 
 use super::error::KeyError;
-
-/// The environment variable cosign reads the password of an encrypted key from.
-pub const PASSWORD_ENV: &str = "COSIGN_PASSWORD";
+pub use super::error::PASSWORD_ENV;
 
 /// The PEM labels of cosign's encrypted keys, newest first.
 pub const LABELS: [&str; 2] = [

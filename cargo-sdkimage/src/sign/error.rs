@@ -1,6 +1,10 @@
 //! Why a key does not load (`KeyError`) and why a stored signature or attestation does not
 //! verify (`VerifyError`). No message holds a byte of a key or a password.
 
+/// The environment variable cosign reads the password of an encrypted key from (here, beside
+/// the messages that name it; `cosign_key` re-exports it).
+pub const PASSWORD_ENV: &str = "COSIGN_PASSWORD";
+
 /// What is wrong with a key file's text (a private key, cosign's encrypted key, a public key).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
@@ -16,7 +20,7 @@ pub enum KeyError {
     WrongCurve { what: &'static str },
     #[error(
         "it is cosign's encrypted key; set {} to its password (it may be empty: COSIGN_PASSWORD=)",
-        super::cosign_key::PASSWORD_ENV
+        PASSWORD_ENV
     )]
     NoPassword,
     #[error(
@@ -54,10 +58,7 @@ pub enum KeyError {
     ScryptParams,
     #[error("scrypt failed")]
     Scrypt,
-    #[error(
-        "{} does not decrypt it (wrong password)",
-        super::cosign_key::PASSWORD_ENV
-    )]
+    #[error("{} does not decrypt it (wrong password)", PASSWORD_ENV)]
     WrongPassword,
 }
 
