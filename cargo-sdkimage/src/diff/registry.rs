@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::{Compression, ImageRead, LayerSource, LayerStream};
 use crate::error::{Error, Result};
+use crate::oci::normalize::Descriptor;
 use crate::output::diff::{DiffSide, DiffSource, LayerFacts};
 use crate::platform::Platform;
 use crate::reference::Reference;
@@ -29,13 +30,6 @@ struct Manifest {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Descriptor {
-    media_type: String,
-    digest: String,
-}
-
-#[derive(Deserialize)]
 struct IndexEntry {
     digest: String,
     #[serde(default)]
@@ -50,14 +44,28 @@ struct IndexPlatform {
     variant: Option<String>,
 }
 
-/// `reference` from its registry; `None` when the registry has no such manifest. Under an
-/// index, the manifest of `platform`.
-pub async fn read(
+/// One platform's image as its registry holds it: the manifest (the platform's, under an
+/// index), its config, and its layers' descriptors, one per diff id of the config.
+pub struct PlatformImage {
+    pub client: Arc<RegistryClient>,
+    /// The repository's path in its registry.
+    pub repository: String,
+    pub manifest_digest: String,
+    pub config_digest: String,
+    pub config: serde_json::Value,
+    pub diff_ids: Vec<String>,
+    pub layers: Vec<crate::oci::normalize::Descriptor>,
+}
+
+/// `reference` from its registry (by its digest, else its tag, else `latest`); `None` when the
+/// registry has no such manifest. Under an index, the manifest of `platform` (any variant when
+/// `platform` names none). `text` is the reference as the user wrote it, for messages.
+pub async fn platform_image(
     registries: &Registries,
     reference: &Reference,
     text: &str,
     platform: &Platform,
-) -> Result<Option<ImageRead>> {
+) -> Result<Option<PlatformImage>> {
     let client = registries.client(reference.registry()).await?;
     let repository = crate::reference::path_of(&reference.repository);
     let wanted = reference
@@ -133,10 +141,32 @@ pub async fn read(
             diff_ids.len()
         )));
     }
-    let layers: Vec<LayerFacts> = manifest
+    Ok(Some(PlatformImage {
+        client,
+        repository,
+        manifest_digest: fetched.digest,
+        config_digest: config.digest.clone(),
+        config: config_json,
+        diff_ids,
+        layers: manifest.layers,
+    }))
+}
+
+/// `reference` from its registry, as one side of a diff; `None` when the registry has no such
+/// manifest. Under an index, the manifest of `platform`.
+pub async fn read(
+    registries: &Registries,
+    reference: &Reference,
+    text: &str,
+    platform: &Platform,
+) -> Result<Option<ImageRead>> {
+    let Some(image) = platform_image(registries, reference, text, platform).await? else {
+        return Ok(None);
+    };
+    let layers: Vec<LayerFacts> = image
         .layers
         .iter()
-        .zip(&diff_ids)
+        .zip(&image.diff_ids)
         .map(|(l, d)| LayerFacts {
             diff_id: d.clone(),
             digest: Some(l.digest.clone()),
@@ -145,23 +175,19 @@ pub async fn read(
     let side = DiffSide {
         reference: text.to_string(),
         source: DiffSource::Registry,
-        manifest_digest: Some(fetched.digest.clone()),
-        config_digest: config.digest.clone(),
-        platform: super::platform_of(&config_json),
+        manifest_digest: Some(image.manifest_digest),
+        config_digest: image.config_digest,
+        platform: super::platform_of(&image.config),
         layers: layers.len(),
     };
-    let media_types = manifest
-        .layers
-        .iter()
-        .map(|l| l.media_type.clone())
-        .collect();
+    let media_types = image.layers.iter().map(|l| l.media_type.clone()).collect();
     Ok(Some(ImageRead {
         side,
-        config: config_json,
+        config: image.config,
         layers: layers.clone(),
         source: Box::new(RegistryLayers {
-            client,
-            repository,
+            client: image.client,
+            repository: image.repository,
             layers,
             media_types,
         }),

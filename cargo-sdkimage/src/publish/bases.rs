@@ -18,8 +18,6 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use serde::Deserialize;
-
 use crate::engine::EngineApi;
 use crate::oci::BaseLayer;
 use crate::oci::normalize::Descriptor;
@@ -27,9 +25,6 @@ use crate::oci::push::BlobHomes;
 use crate::plan::{BuildPlan, ImageIndex};
 use crate::reference::Reference;
 use crate::registry::Registries;
-
-/// The largest base image config read (they are a few KiB).
-const CONFIG_LIMIT: usize = 16 << 20;
 
 /// The external bases image `index` may stand on: those its Dockerfile names and those of its
 /// dependencies (transitively), for each of its platforms, each once, ours left out. A
@@ -221,41 +216,6 @@ fn is_prefix(base: &[BaseLayer], diff_ids: &[String]) -> bool {
         && base.iter().zip(diff_ids).all(|(b, d)| &b.diff_id == d)
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Manifest {
-    #[serde(default)]
-    config: Option<Descriptor>,
-    #[serde(default)]
-    layers: Vec<Descriptor>,
-    #[serde(default)]
-    manifests: Vec<IndexEntry>,
-}
-
-#[derive(Deserialize)]
-struct IndexEntry {
-    digest: String,
-    #[serde(default)]
-    platform: Option<IndexPlatform>,
-}
-
-#[derive(Deserialize)]
-struct IndexPlatform {
-    os: String,
-    architecture: String,
-    #[serde(default)]
-    variant: Option<String>,
-}
-
-impl IndexPlatform {
-    fn text(&self) -> String {
-        match &self.variant {
-            Some(v) => format!("{}/{}/{v}", self.os, self.architecture),
-            None => format!("{}/{}", self.os, self.architecture),
-        }
-    }
-}
-
 /// The layers of `base` as its registry lists them, for `platform` (`os/arch[/variant]`), read
 /// by the digest the engine knows it as (pinned, else a `RepoDigests` entry of its repository),
 /// with the registry and repository path they live in; `None` when it never came from a
@@ -274,48 +234,25 @@ async fn registry_layers(
             .find_map(|e| crate::reference::repo_digest(e, &reference.repository))?
             .to_string(),
     };
-    let registry = reference.registry().to_string();
-    let repository = crate::reference::path_of(&reference.repository);
-    let client = registries.client(&registry).await.ok()?;
-    let fetched = client.get_manifest(&repository, &digest).await.ok()??;
-    let mut manifest: Manifest = serde_json::from_slice(&fetched.bytes).ok()?;
-    if !manifest.manifests.is_empty() {
-        let entry = manifest
-            .manifests
-            .iter()
-            .find(|m| m.platform.as_ref().is_some_and(|p| p.text() == platform))
-            .or_else(|| {
-                // `linux/arm64` in a config, `linux/arm64/v8` in the index.
-                manifest.manifests.iter().find(|m| {
-                    m.platform.as_ref().is_some_and(|p| {
-                        platform.starts_with(&format!("{}/{}", p.os, p.architecture))
-                    })
-                })
-            })?;
-        let child = client
-            .get_manifest(&repository, &entry.digest)
-            .await
-            .ok()??;
-        manifest = serde_json::from_slice(&child.bytes).ok()?;
-    }
-    let config = manifest.config.as_ref()?;
-    let bytes = client
-        .blob_bytes(&repository, &config.digest, CONFIG_LIMIT)
+    let pinned = Reference {
+        digest: Some(digest),
+        ..reference
+    };
+    let platform = crate::platform::Platform::parse(platform).ok()?;
+    let image = crate::diff::registry::platform_image(registries, &pinned, base, &platform)
         .await
         .ok()??;
-    let config: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    let diff_ids = crate::diff::diff_ids_of(&config);
-    if diff_ids.len() != manifest.layers.len() {
-        return None;
-    }
-    let layers = diff_ids
+    let registry = pinned.registry().to_string();
+    let layers = image
+        .diff_ids
         .into_iter()
-        .zip(manifest.layers)
+        .zip(image.layers)
         .map(|(diff_id, descriptor)| BaseLayer {
             diff_id,
             descriptor: Some(descriptor),
         })
         .collect();
+    let repository = image.repository;
     Some(((registry, repository), layers))
 }
 
