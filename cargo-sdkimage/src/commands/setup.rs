@@ -52,18 +52,25 @@ pub(super) async fn open_session(
     reporter: Arc<dyn EventSink>,
     interrupt: Interrupt,
 ) -> Result<(Arc<Session>, Vec<ImageIndex>, StateLock)> {
+    let early = opts
+        .force
+        .then(|| Session::read_provenance_early(&l.ws.root))
+        .flatten();
     let pool = connect_pool(&l, opts, &*reporter).await?;
     let facts = check_builders(&*pool[0].api, &l, &opts.secrets, &*reporter).await?;
     let lock = StateLock::acquire(&l.ws.state_dir(), || reporter.note(Note::WaitingForLock))?;
-    let session = Arc::new(Session::new(
-        l.ws,
-        l.plan,
-        pool,
-        reporter,
-        interrupt,
-        facts.builders,
-        facts.native,
-    ));
+    let session = Arc::new(
+        Session::new(
+            l.ws,
+            l.plan,
+            pool,
+            reporter,
+            interrupt,
+            facts.builders,
+            facts.native,
+        )
+        .with_early_provenance(early),
+    );
     Ok((session, l.selection, lock))
 }
 

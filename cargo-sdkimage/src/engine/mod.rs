@@ -56,6 +56,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Engine {
     docker: Docker,
     host: EngineHost,
+    /// Its `/version`, asked once: the platform and BuildKit support are read from it.
+    version: tokio::sync::OnceCell<bollard::models::SystemVersion>,
 }
 
 /// What a build reports while it runs.
@@ -235,17 +237,15 @@ impl Engine {
             _ => Docker::connect_with_host(&host.host).map(|d| d.with_timeout(LONG_REQUEST)),
         }
         .map_err(|e| unreachable(e.to_string()))?;
+        // Negotiating asks the engine's `/version`: an answer is the ping.
         let negotiated = tokio::time::timeout(CONNECT_TIMEOUT, docker.negotiate_version())
-            .await
-            .map_err(|_| unreachable("no answer within 10 s".to_string()))?
-            .map_err(|e| unreachable(error_text(&e)))?;
-        tokio::time::timeout(CONNECT_TIMEOUT, negotiated.ping())
             .await
             .map_err(|_| unreachable("no answer within 10 s".to_string()))?
             .map_err(|e| unreachable(error_text(&e)))?;
         Ok(Engine {
             docker: negotiated,
             host,
+            version: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -268,10 +268,17 @@ impl Engine {
 
     /// The engine's own platform, `os/arch` (what the classic builder builds).
     pub async fn platform(&self) -> Result<String> {
-        let v = self.docker.version().await.map_err(|e| self.classify(e))?;
-        let os = v.os.unwrap_or_else(|| "linux".into());
-        let arch = v.arch.unwrap_or_else(|| "amd64".into());
+        let v = self.version().await?;
+        let os = v.os.as_deref().unwrap_or("linux");
+        let arch = v.arch.as_deref().unwrap_or("amd64");
         Ok(format!("{os}/{arch}"))
+    }
+
+    /// The engine's `/version`, asked once per connection.
+    async fn version(&self) -> Result<&bollard::models::SystemVersion> {
+        self.version
+            .get_or_try_init(|| async { self.docker.version().await.map_err(|e| self.classify(e)) })
+            .await
     }
 
     /// Build without a tag; the image id arrives as [`BuildOutput::ImageId`]. Intermediate
@@ -300,8 +307,7 @@ impl Engine {
     /// Whether the engine can build with BuildKit over its API ([`buildkit_support_of`] of its
     /// `/version`). `Err` says what the engine lacks.
     pub async fn buildkit_support(&self) -> Result<std::result::Result<(), NoBuildKit>> {
-        let v = self.docker.version().await.map_err(|e| self.classify(e))?;
-        Ok(buildkit_support_of(&v))
+        Ok(buildkit_support_of(self.version().await?))
     }
 
     /// Build and wait for the image id, keeping no log (small generated builds: a licenses

@@ -175,7 +175,12 @@ pub struct Session {
     remote: tokio::sync::OnceCell<Option<String>>,
     /// Git and the timestamp rule, read once, when the first image is really built.
     provenance: tokio::sync::OnceCell<crate::provenance::Provenance>,
+    /// That reading, started before the engine was connected when the run will build
+    /// ([`Session::read_provenance_early`]).
+    early_provenance: std::sync::Mutex<Option<EarlyProvenance>>,
 }
+
+type EarlyProvenance = std::thread::JoinHandle<Result<crate::provenance::Provenance>>;
 
 impl Session {
     /// The builder of image `i`, resolved against the engine.
@@ -215,10 +220,18 @@ impl Session {
                 ..Default::default()
             });
         }
+        let early = self
+            .early_provenance
+            .lock()
+            .ok()
+            .and_then(|mut early| early.take());
         let read = || async {
-            tokio::task::spawn_blocking(move || crate::provenance::Provenance::read(&root))
-                .await
-                .map_err(|e| Error::Failed(format!("reading git provenance stopped: {e}")))?
+            tokio::task::spawn_blocking(move || match early.map(|e| e.join()) {
+                Some(Ok(read)) => read,
+                _ => crate::provenance::Provenance::read(&root),
+            })
+            .await
+            .map_err(|e| Error::Failed(format!("reading git provenance stopped: {e}")))?
         };
         self.provenance.get_or_try_init(read).await.cloned()
     }
@@ -275,7 +288,27 @@ impl Session {
             native,
             remote: tokio::sync::OnceCell::new(),
             provenance: tokio::sync::OnceCell::new(),
+            early_provenance: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Start reading git's provenance now, in a thread of its own, for a run that will build
+    /// (`--force`): the git commands then overlap connecting to the engine instead of
+    /// following it. A run that may find everything up to date never starts them.
+    pub fn read_provenance_early(root: &std::path::Path) -> Option<EarlyProvenance> {
+        let root = root.to_path_buf();
+        std::thread::Builder::new()
+            .name("provenance".into())
+            .spawn(move || crate::provenance::Provenance::read(&root))
+            .ok()
+    }
+
+    /// The reading [`Session::read_provenance_early`] started, for this session to use.
+    pub fn with_early_provenance(self, early: Option<EarlyProvenance>) -> Session {
+        if let Ok(mut slot) = self.early_provenance.lock() {
+            *slot = early;
+        }
+        self
     }
 }
 
