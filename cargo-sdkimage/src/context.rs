@@ -290,7 +290,7 @@ pub fn collect_only(spec: &ContextSpec, only: Option<&[String]>) -> Result<Conte
 
     let mut entries = BTreeMap::new();
     match only {
-        None => walk_context(&root, "", None, &ignore, &spec.skip, &mut entries)?,
+        None => walk_context(&root, "", None, None, &ignore, &spec.skip, &mut entries)?,
         Some(paths) => select::walk(&root, paths, &ignore, &spec.skip, &mut entries)?,
     }
 
@@ -380,10 +380,15 @@ pub fn collect_only(spec: &ContextSpec, only: Option<&[String]>) -> Result<Conte
 
 /// moby's `TarWithOptions` walk: children in name order, `.dockerignore` decided with the
 /// parent's match results, excluded directories entered only for exception patterns.
+///
+/// `reach`: `None` walks everything; `Some(patterns)` (fsutil include patterns, for
+/// [`select`]) only the entries a pattern's first components match, and everything below an
+/// entry a pattern matches in full.
 fn walk_context(
     dir: &Path,
     rel_dir: &str,
     parent: Option<&MatchInfo>,
+    reach: Option<&[String]>,
     ignore: &DockerIgnore,
     skip: &[PathBuf],
     out: &mut BTreeMap<String, ContextEntry>,
@@ -393,10 +398,25 @@ fn walk_context(
             continue;
         }
         let rel = join_rel(rel_dir, &name);
+        // The patterns that still decide below this entry (`None`: everything is reached).
+        let below = match reach {
+            None => None,
+            Some(patterns) => {
+                let matched: Vec<bool> = patterns
+                    .iter()
+                    .filter_map(|p| fsview::match_prefix(p, &rel))
+                    .collect();
+                if matched.is_empty() {
+                    continue;
+                }
+                // Some pattern matches in full: everything below is reached.
+                (!matched.contains(&false)).then_some(patterns)
+            }
+        };
         let (excluded, info) = ignore.matches_with_parent(&rel, parent);
         if excluded {
             if is_dir && ignore.must_walk_excluded_dir(&rel) {
-                walk_context(&abs, &rel, Some(&info), ignore, skip, out)?;
+                walk_context(&abs, &rel, Some(&info), below, ignore, skip, out)?;
             }
             continue;
         }
@@ -409,7 +429,7 @@ fn walk_context(
             out.insert(rel.clone(), entry);
         }
         if is_dir {
-            walk_context(&abs, &rel, Some(&info), ignore, skip, out)?;
+            walk_context(&abs, &rel, Some(&info), below, ignore, skip, out)?;
         }
     }
     Ok(())

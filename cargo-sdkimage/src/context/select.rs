@@ -15,10 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use super::dockerignore::go_clean;
-use super::{
-    ContextEntry, ContextError, DockerIgnore, MatchInfo, entry_from_disk, join_rel,
-    read_dir_sorted, walk_context,
-};
+use super::{ContextEntry, ContextError, DockerIgnore, walk_context};
 
 /// Walks before giving up on symlinks leading to more symlinks (then the whole context).
 const MAX_ROUNDS: usize = 8;
@@ -40,7 +37,7 @@ pub(super) fn walk(
         }
         let list: Vec<String> = patterns.iter().cloned().collect();
         let mut entries = BTreeMap::new();
-        walk_dir(root, "", None, &list, ignore, skip, &mut entries)?;
+        walk_context(root, "", None, Some(&list), ignore, skip, &mut entries)?;
         // A symlink to the root: everything.
         let Some(resolved) = super::fsview::follow_patterns(&entries, &follow) else {
             break;
@@ -52,65 +49,7 @@ pub(super) fn walk(
             return Ok(());
         }
     }
-    walk_context(root, "", None, ignore, skip, out)
-}
-
-/// `walk_context` entering only what a pattern reaches; below a folder a pattern matches in
-/// full, `walk_context` itself.
-fn walk_dir(
-    dir: &Path,
-    rel_dir: &str,
-    parent: Option<&MatchInfo>,
-    patterns: &[String],
-    ignore: &DockerIgnore,
-    skip: &[PathBuf],
-    out: &mut BTreeMap<String, ContextEntry>,
-) -> Result<(), ContextError> {
-    for (name, abs, is_dir) in read_dir_sorted(dir)? {
-        if skip.contains(&abs) {
-            continue;
-        }
-        let rel = join_rel(rel_dir, &name);
-        let mut reached = false;
-        let mut full = false;
-        for pattern in patterns {
-            if let Some(partial) = super::fsview::match_prefix(pattern, &rel) {
-                reached = true;
-                if !partial {
-                    full = true;
-                    break;
-                }
-            }
-        }
-        if !reached {
-            continue;
-        }
-        let (excluded, info) = ignore.matches_with_parent(&rel, parent);
-        if excluded {
-            if is_dir && ignore.must_walk_excluded_dir(&rel) {
-                if full {
-                    walk_context(&abs, &rel, Some(&info), ignore, skip, out)?;
-                } else {
-                    walk_dir(&abs, &rel, Some(&info), patterns, ignore, skip, out)?;
-                }
-            }
-            continue;
-        }
-        if abs.file_name().and_then(|n| n.to_str()).is_none() {
-            return Err(ContextError::NonUtf8Path { path: abs });
-        }
-        if let Some(entry) = entry_from_disk(&abs, rel.clone())? {
-            out.insert(rel.clone(), entry);
-        }
-        if is_dir {
-            if full {
-                walk_context(&abs, &rel, Some(&info), ignore, skip, out)?;
-            } else {
-                walk_dir(&abs, &rel, Some(&info), patterns, ignore, skip, out)?;
-            }
-        }
-    }
-    Ok(())
+    walk_context(root, "", None, None, ignore, skip, out)
 }
 
 #[cfg(test)]
