@@ -11,6 +11,15 @@ use crate::context::{ContextSpec, collect};
 use crate::engine::session::BuildSession;
 use crate::engine::{BuildOutput, BuildRequest, Builder, Engine};
 
+/// The engine, an empty context folder and a name no other run uses (for labels and tags).
+async fn set_up() -> (Engine, tempfile::TempDir, String) {
+    let engine = Engine::connect()
+        .await
+        .unwrap_or_else(|e| panic!("this test needs a running Docker engine: {e}"));
+    let unique = format!("{}-{:?}", std::process::id(), std::time::SystemTime::now());
+    (engine, tempfile::tempdir().unwrap(), unique)
+}
+
 fn write(root: &Path, rel: &str, text: &str) {
     let path = root.join(rel);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -78,12 +87,8 @@ async fn build(
 
 #[tokio::test]
 async fn the_engine_gets_the_files_a_copy_names_and_a_changed_file_fails_naming_it() {
-    let engine = Engine::connect()
-        .await
-        .unwrap_or_else(|e| panic!("this test needs a running Docker engine: {e}"));
-    let t = tempfile::tempdir().unwrap();
+    let (engine, t, unique) = set_up().await;
     let root = t.path();
-    let unique = format!("{}-{:?}", std::process::id(), std::time::SystemTime::now());
     write(
         root,
         "Dockerfile",
@@ -119,12 +124,8 @@ async fn the_engine_gets_the_files_a_copy_names_and_a_changed_file_fails_naming_
 /// a cancelled build).
 #[tokio::test]
 async fn thousands_of_files_arrive() {
-    let engine = Engine::connect()
-        .await
-        .unwrap_or_else(|e| panic!("this test needs a running Docker engine: {e}"));
-    let t = tempfile::tempdir().unwrap();
+    let (engine, t, unique) = set_up().await;
     let root = t.path();
-    let unique = format!("{}-{:?}", std::process::id(), std::time::SystemTime::now());
     write(
         root,
         "Dockerfile",
@@ -147,12 +148,8 @@ async fn thousands_of_files_arrive() {
 /// change of the same size with its mtime put back is still seen, by its change time.
 #[tokio::test]
 async fn a_same_size_change_with_its_mtime_put_back_fails_naming_the_file() {
-    let engine = Engine::connect()
-        .await
-        .unwrap_or_else(|e| panic!("this test needs a running Docker engine: {e}"));
-    let t = tempfile::tempdir().unwrap();
+    let (engine, t, unique) = set_up().await;
     let root = t.path();
-    let unique = format!("{}-{:?}", std::process::id(), std::time::SystemTime::now());
     write(
         root,
         "Dockerfile",
@@ -188,12 +185,8 @@ async fn a_same_size_change_with_its_mtime_put_back_fails_naming_the_file() {
 /// nothing of it is sent without its fingerprint.
 #[tokio::test]
 async fn a_request_outside_the_collected_paths_is_refused_naming_them() {
-    let engine = Engine::connect()
-        .await
-        .unwrap_or_else(|e| panic!("this test needs a running Docker engine: {e}"));
-    let t = tempfile::tempdir().unwrap();
+    let (engine, t, unique) = set_up().await;
     let root = t.path();
-    let unique = format!("{}-{:?}", std::process::id(), std::time::SystemTime::now());
     write(
         root,
         "Dockerfile",
