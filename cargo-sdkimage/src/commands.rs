@@ -212,6 +212,25 @@ pub async fn build(
     reporter: Arc<dyn EventSink>,
     interrupt: Interrupt,
 ) -> Result<Vec<ImageResult>> {
+    // Connecting to the environment's engine overlaps loading the workspace (`cargo
+    // metadata`); unused when the run names engines, prints or stops before building.
+    let early = if cmd.print || cmd.dry_run {
+        setup::Early::default()
+    } else {
+        setup::Early {
+            engine: cmd
+                .build
+                .engines
+                .is_empty()
+                .then(crate::engine::pool::connect_early),
+            provenance: cmd
+                .build
+                .force
+                .then(|| discover::likely_root(target.manifest_path.as_deref()))
+                .flatten()
+                .and_then(|root| Session::read_provenance_early(&root)),
+        }
+    };
     let l = load(target)?;
     let cmd = &with_signing_key(cmd, &l.ws)?;
     let opts = &cmd.build;
@@ -252,7 +271,7 @@ pub async fn build(
         return Ok(Vec::new());
     }
     let (session, selection, _lock) =
-        open_session(l, opts, reporter.clone(), interrupt.clone()).await?;
+        open_session(l, opts, reporter.clone(), interrupt.clone(), early).await?;
     if cmd.push.is_some() {
         // A registry that cannot take the push is found before anything is built.
         let registries = engine_registries(&*session.engine).await?;
@@ -901,7 +920,14 @@ pub async fn licenses(
         }
         return Ok(total);
     }
-    let (session, selection, _lock) = open_session(l, build, reporter.clone(), interrupt).await?;
+    let (session, selection, _lock) = open_session(
+        l,
+        build,
+        reporter.clone(),
+        interrupt,
+        setup::Early::default(),
+    )
+    .await?;
     let failed_before = run::pull_then_prepare(&session, &selection, build).await?;
     let run = run::build(session.clone(), &selection, build, &failed_before).await?;
     if let Some(signal) = run.interrupted {

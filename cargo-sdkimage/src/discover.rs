@@ -257,18 +257,7 @@ impl EarlyWalk {
     /// belongs to; `None` when that folder declares no workspace (a member's manifest: cargo
     /// knows its root).
     pub fn start(manifest_path: Option<&Path>) -> Option<EarlyWalk> {
-        let dir = match manifest_path {
-            Some(path) => path.parent()?.to_path_buf(),
-            None => std::env::current_dir().ok()?,
-        };
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".").canonicalize().ok()?
-        } else {
-            dir.canonicalize().ok()?
-        };
-        if !is_nested_workspace(&dir) {
-            return None;
-        }
+        let dir = likely_root(manifest_path)?;
         let root = dir.clone();
         let walk = std::thread::Builder::new()
             .name("discover".into())
@@ -288,6 +277,22 @@ impl EarlyWalk {
             _ => find_manifests(root),
         }
     }
+}
+
+/// The folder of `manifest_path` (or the current folder), canonical, when it is a workspace
+/// root itself, which it nearly always is: what work started before `cargo metadata` answers
+/// may assume, and check against the real root afterwards.
+pub fn likely_root(manifest_path: Option<&Path>) -> Option<PathBuf> {
+    let dir = match manifest_path {
+        Some(path) => path.parent()?.to_path_buf(),
+        None => std::env::current_dir().ok()?,
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".").canonicalize().ok()?
+    } else {
+        dir.canonicalize().ok()?
+    };
+    is_nested_workspace(&dir).then_some(dir)
 }
 
 /// A folder whose `Cargo.toml` declares `[workspace]`, or that has an `sdkimage-workspace.toml`.

@@ -30,7 +30,7 @@ async fn plan(
     reporter: Arc<dyn EventSink>,
     interrupt: Interrupt,
 ) -> Result<BuildPrint> {
-    match super::setup::connect_pool(&l, opts, &*reporter).await {
+    match super::setup::connect_pool(&l, opts, &*reporter, None).await {
         Ok(pool) => {
             let facts = check_builders(&*pool[0].api, &l, &opts.secrets, &*reporter).await?;
             let Loaded {

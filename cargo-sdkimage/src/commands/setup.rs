@@ -43,6 +43,15 @@ pub(super) async fn check_with_connected(
     }
 }
 
+/// Work a build starts before its workspace is loaded, each used when it fits the workspace.
+#[derive(Default)]
+pub(super) struct Early {
+    /// The environment's engine, being connected (when the run names no engines).
+    pub engine: Option<pool::EarlyEngine>,
+    /// Git's provenance, being read in the likely workspace root (`--force`: the run builds).
+    pub provenance: Option<crate::run::EarlyProvenance>,
+}
+
 /// What a command that builds starts from, written once: the engine connected, each image's
 /// builder and platforms checked against it, the workspace's state lock held. Returns the
 /// session, the selection and the lock (held until dropped).
@@ -51,12 +60,16 @@ pub(super) async fn open_session(
     opts: &run::BuildOptions,
     reporter: Arc<dyn EventSink>,
     interrupt: Interrupt,
+    early: Early,
 ) -> Result<(Arc<Session>, Vec<ImageIndex>, StateLock)> {
-    let early = opts
-        .force
-        .then(|| Session::read_provenance_early(&l.ws.root))
-        .flatten();
-    let pool = connect_pool(&l, opts, &*reporter).await?;
+    let provenance = match early.provenance {
+        Some(p) if p.root == l.ws.root => Some(p),
+        _ => opts
+            .force
+            .then(|| Session::read_provenance_early(&l.ws.root))
+            .flatten(),
+    };
+    let pool = connect_pool(&l, opts, &*reporter, early.engine).await?;
     let facts = check_builders(&*pool[0].api, &l, &opts.secrets, &*reporter).await?;
     let lock = StateLock::acquire(&l.ws.state_dir(), || reporter.note(Note::WaitingForLock))?;
     let session = Arc::new(
@@ -69,7 +82,7 @@ pub(super) async fn open_session(
             facts.builders,
             facts.native,
         )
-        .with_early_provenance(early),
+        .with_early_provenance(provenance),
     );
     Ok((session, l.selection, lock))
 }
@@ -111,6 +124,7 @@ pub(super) async fn connect_pool(
     l: &Loaded,
     opts: &run::BuildOptions,
     reporter: &dyn EventSink,
+    early: Option<pool::EarlyEngine>,
 ) -> Result<Vec<Member>> {
     // An `--engine` the workspace also names keeps its `platforms` and `jobs`.
     let specs: Vec<pool::EngineSpec> = match opts.engines.is_empty() {
@@ -134,7 +148,7 @@ pub(super) async fn connect_pool(
             twice.1.host
         )));
     }
-    let connected = pool::connect(&specs, opts.jobs, opts.keep_going).await?;
+    let connected = pool::connect(&specs, opts.jobs, opts.keep_going, early).await?;
     for (name, why) in &connected.missing {
         reporter.note(Note::EngineNotAnswering {
             engine: name.clone(),
@@ -155,7 +169,7 @@ pub(super) async fn planned_engines(l: &Loaded, reporter: &dyn EventSink) -> Vec
         keep_going: true,
         ..list_options()
     };
-    let Ok(pool) = connect_pool(l, &opts, reporter).await else {
+    let Ok(pool) = connect_pool(l, &opts, reporter, None).await else {
         return none;
     };
     let store = crate::fingerprint::StateStore::new(&l.ws.state_dir());

@@ -125,9 +125,33 @@ pub struct Connected {
 /// Connect to every engine of `specs` (none: the environment's, named `default`). An engine
 /// that does not answer is exit 3 naming it; with `keep_going` the others are used and it is
 /// listed in `missing` (all missing is still exit 3).
-pub async fn connect(specs: &[EngineSpec], jobs: usize, keep_going: bool) -> Result<Connected> {
+/// A connection to the environment's engine started before the workspace is loaded
+/// ([`connect_early`]).
+pub type EarlyEngine = tokio::task::JoinHandle<Result<Engine>>;
+
+/// Start connecting to the environment's engine (`DOCKER_HOST`, the context, the default
+/// socket) now, beside loading the workspace; [`connect`] uses it when the run names no engines.
+pub fn connect_early() -> EarlyEngine {
+    tokio::spawn(Engine::connect())
+}
+
+/// `early`: a connection to the environment's engine already under way (started while the
+/// workspace loaded), used when `specs` is empty.
+pub async fn connect(
+    specs: &[EngineSpec],
+    jobs: usize,
+    keep_going: bool,
+    early: Option<EarlyEngine>,
+) -> Result<Connected> {
     if specs.is_empty() {
-        let engine = Engine::connect().await?;
+        let engine = match early {
+            Some(early) => match early.await {
+                Ok(connected) => connected?,
+                // The task was cancelled or panicked: connect now.
+                Err(_) => Engine::connect().await?,
+            },
+            None => Engine::connect().await?,
+        };
         let native = native_of(&engine).await?;
         return Ok(Connected {
             members: vec![Member {

@@ -180,7 +180,11 @@ pub struct Session {
     early_provenance: std::sync::Mutex<Option<EarlyProvenance>>,
 }
 
-type EarlyProvenance = std::thread::JoinHandle<Result<crate::provenance::Provenance>>;
+/// Git's provenance being read in a thread of its own, for the workspace root `root`.
+pub struct EarlyProvenance {
+    pub root: std::path::PathBuf,
+    read: std::thread::JoinHandle<Result<crate::provenance::Provenance>>,
+}
 
 impl Session {
     /// The builder of image `i`, resolved against the engine.
@@ -226,7 +230,7 @@ impl Session {
             .ok()
             .and_then(|mut early| early.take());
         let read = || async {
-            tokio::task::spawn_blocking(move || match early.map(|e| e.join()) {
+            tokio::task::spawn_blocking(move || match early.map(|e| e.read.join()) {
                 Some(Ok(read)) => read,
                 _ => crate::provenance::Provenance::read(&root),
             })
@@ -296,17 +300,22 @@ impl Session {
     /// (`--force`): the git commands then overlap connecting to the engine instead of
     /// following it. A run that may find everything up to date never starts them.
     pub fn read_provenance_early(root: &std::path::Path) -> Option<EarlyProvenance> {
-        let root = root.to_path_buf();
-        std::thread::Builder::new()
+        let dir = root.to_path_buf();
+        let read = std::thread::Builder::new()
             .name("provenance".into())
-            .spawn(move || crate::provenance::Provenance::read(&root))
-            .ok()
+            .spawn(move || crate::provenance::Provenance::read(&dir))
+            .ok()?;
+        Some(EarlyProvenance {
+            root: root.to_path_buf(),
+            read,
+        })
     }
 
     /// The reading [`Session::read_provenance_early`] started, for this session to use.
+    /// One for another root than this session's is dropped.
     pub fn with_early_provenance(self, early: Option<EarlyProvenance>) -> Session {
         if let Ok(mut slot) = self.early_provenance.lock() {
-            *slot = early;
+            *slot = early.filter(|e| e.root == self.ws.root);
         }
         self
     }
