@@ -141,20 +141,14 @@ fn commit_time(root: &Path) -> Option<SystemTime> {
     Some(UNIX_EPOCH + Duration::from_secs(secs))
 }
 
-/// `HEAD`'s commit, with `-dirty` when a tracked file differs from it (staged or not), as
-/// `git describe --dirty` decides: untracked files (build outputs, metadata files) do not count.
-pub fn revision(root: &Path) -> Option<String> {
-    let commit = head_commit(root)?;
-    let changes = git(root, &["status", "--porcelain", "--untracked-files=no"])?;
-    Some(dirty(commit, &changes))
-}
-
 /// `HEAD`'s commit id; `None` without a checkout or a commit.
 fn head_commit(root: &Path) -> Option<String> {
     git(root, &["rev-parse", "--verify", "--quiet", "HEAD^{commit}"]).filter(|c| !c.is_empty())
 }
 
-/// `commit`, with `-dirty` when `git status --porcelain` listed `changes`.
+/// `commit`, with `-dirty` when `git status --porcelain --untracked-files=no` listed
+/// `changes`: a tracked file differs from it (staged or not), as `git describe --dirty` decides;
+/// untracked files (build outputs, metadata files) do not count.
 fn dirty(commit: String, changes: &str) -> String {
     if changes.is_empty() {
         commit
@@ -265,6 +259,7 @@ mod tests {
     fn git_gives_the_revision_dirty_state_remote_and_commit_time() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
+        let revision = |root| Provenance::read(root).unwrap().revision;
         assert_eq!(revision(root), None, "not a checkout");
         assert_eq!(remote_url(root), None);
         let run = |args: &[&str]| {

@@ -312,10 +312,10 @@ impl Session {
     }
 
     /// The reading [`Session::read_provenance_early`] started, for this session to use.
-    /// One for another root than this session's is dropped.
+    /// The caller checked it was read in this session's root (`commands/setup.rs`).
     pub fn with_early_provenance(self, early: Option<EarlyProvenance>) -> Session {
         if let Ok(mut slot) = self.early_provenance.lock() {
-            *slot = early.filter(|e| e.root == self.ws.root);
+            *slot = early;
         }
         self
     }

@@ -20,6 +20,19 @@ async fn set_up() -> (Engine, tempfile::TempDir, String) {
     (engine, tempfile::tempdir().unwrap(), unique)
 }
 
+/// Building `synced` fails with our failure, naming `small.txt` as changed while it was sent.
+async fn fails_naming_the_changed_file(engine: &Engine, synced: SyncedContext) {
+    let (text, failure) = build(engine, synced)
+        .await
+        .expect_err("a changed file fails");
+    let failure = failure.unwrap_or_else(|| panic!("no failure of ours; the engine said {text}"));
+    let message = failure.to_string();
+    assert!(
+        message.contains("small.txt") && message.contains("changed"),
+        "{message}"
+    );
+}
+
 fn write(root: &Path, rel: &str, text: &str) {
     let path = root.join(rel);
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -108,15 +121,7 @@ async fn the_engine_gets_the_files_a_copy_names_and_a_changed_file_fails_naming_
     // a fresh copy on the engine's side, which asks for every file.)
     let synced = synced(root, &format!("{image}-2"));
     write(root, "small.txt", "SMALL\n");
-    let (text, failure) = build(&engine, synced)
-        .await
-        .expect_err("a changed file fails");
-    let failure = failure.unwrap_or_else(|| panic!("no failure of ours; the engine said {text}"));
-    let message = failure.to_string();
-    assert!(
-        message.contains("small.txt") && message.contains("changed"),
-        "{message}"
-    );
+    fails_naming_the_changed_file(&engine, synced).await;
 }
 
 /// The engine asks for every file of a fresh copy at once: thousands of requests, read as they
@@ -170,15 +175,7 @@ async fn a_same_size_change_with_its_mtime_put_back_fails_naming_the_file() {
         .unwrap()
         .set_modified(mtime)
         .unwrap();
-    let (text, failure) = build(&engine, synced)
-        .await
-        .expect_err("a changed file fails");
-    let failure = failure.unwrap_or_else(|| panic!("no failure of ours; the engine said {text}"));
-    let message = failure.to_string();
-    assert!(
-        message.contains("small.txt") && message.contains("changed"),
-        "{message}"
-    );
+    fails_naming_the_changed_file(&engine, synced).await;
 }
 
 /// A context collected for some paths only: a request for another is refused, naming it, and
