@@ -161,6 +161,7 @@ fn stream_build<'a>(
         false => bollard::body_try_stream(context),
     };
     let raw = request.raw_stream;
+    let mut built = false;
     engine
         .docker
         .build_image(options, credentials, Some(body))
@@ -171,12 +172,21 @@ fn stream_build<'a>(
                     if raw {
                         out.push(Ok(BuildOutput::Line(format!("engine: {info:?}"))));
                     }
-                    reader.read(info, &mut out)
+                    reader.read(info, &mut out);
+                    built |= out.iter().any(|o| matches!(o, Ok(BuildOutput::ImageId(_))));
                 }
+                Err(e) if built && is_trailing_line_end(&e) => {}
                 Err(e) => out.push(Err(reader.failure(classify_error(e, &engine.host)))),
             }
             futures_util::stream::iter(out)
         })
+}
+
+/// bollard's JSON-lines decoder leaves a message's line end in its buffer when the engine's
+/// `\r\n` arrives in a chunk of its own, and then ends the stream with this error. After the
+/// answer a stream exists for (a build's image id, a push's digest) it is only that line end.
+fn is_trailing_line_end(e: &BollardError) -> bool {
+    matches!(e, BollardError::IOError { err } if err.to_string() == "bytes remaining on stream")
 }
 
 fn to_bollard_auths(
@@ -474,7 +484,11 @@ impl Engine {
         );
         let mut digest = None;
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| classify_error(e, &self.host))?;
+            let info = match item {
+                Ok(info) => info,
+                Err(e) if digest.is_some() && is_trailing_line_end(&e) => break,
+                Err(e) => return Err(classify_error(e, &self.host)),
+            };
             if let Some(found) = info.status.as_deref().and_then(pushed_digest) {
                 digest = Some(found.to_string());
             }
@@ -613,6 +627,106 @@ mod tests {
         v.os = Some("windows".into());
         let why = buildkit_support_of(&v).unwrap_err().to_string();
         assert!(why.contains("windows"), "{why}");
+    }
+
+    /// An engine on a Unix socket that answers `/version`, and every other request (a build, a
+    /// push) with `chunks`, each sent and flushed on its own, as a chunked body.
+    async fn engine_streaming(dir: &std::path::Path, chunks: &'static [&'static str]) -> Engine {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let socket = dir.join("engine.sock");
+        let listener = tokio::net::UnixListener::bind(&socket).unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut conn, _)) = listener.accept().await {
+                let mut head = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match conn.read(&mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let start = String::from_utf8_lossy(&head)
+                    .lines()
+                    .next()
+                    .map(str::to_string);
+                let start = start.unwrap_or_default();
+                let reply = |body: &str| {
+                    format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                };
+                if start.contains("/version") {
+                    let version =
+                        r#"{"ApiVersion":"1.41","Os":"linux","Arch":"amd64","Version":"20.10.24"}"#;
+                    let _ = conn.write_all(reply(version).as_bytes()).await;
+                } else {
+                    let _ = conn.write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n").await;
+                    for chunk in chunks {
+                        let framed = format!("{:x}\r\n{chunk}\r\n", chunk.len());
+                        let _ = conn.write_all(framed.as_bytes()).await;
+                        let _ = conn.flush().await;
+                        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    }
+                    let _ = conn.write_all(b"0\r\n\r\n").await;
+                }
+                let _ = conn.shutdown().await;
+            }
+        });
+        let host = EngineHost {
+            host: format!("unix://{}", socket.display()),
+            tls: None,
+            source: "a test".into(),
+        };
+        Engine::connect_to(host).await.unwrap()
+    }
+
+    fn session_request() -> BuildRequest {
+        BuildRequest {
+            context_from_session: true,
+            ..Default::default()
+        }
+    }
+
+    /// dockerd may flush a message's `\r\n` apart from it; bollard then ends the stream with
+    /// "bytes remaining on stream". After the image id that is the end of a good build (CI saw
+    /// a built image reported as a lost engine).
+    #[tokio::test]
+    async fn a_line_end_in_its_own_chunk_after_the_image_id_ends_a_good_build() {
+        let dir = tempfile::tempdir().unwrap();
+        let chunks = &[
+            r#"{"id":"moby.image.id","aux":{"ID":"sha256:0123"}}"#,
+            "\r\n",
+        ];
+        let engine = engine_streaming(dir.path(), chunks).await;
+        let id = engine
+            .build_to_id(&session_request(), futures_util::stream::empty())
+            .await
+            .unwrap();
+        assert_eq!(id, "sha256:0123");
+    }
+
+    #[tokio::test]
+    async fn a_line_end_in_its_own_chunk_after_a_push_digest_ends_a_good_push() {
+        let dir = tempfile::tempdir().unwrap();
+        let chunks = &[r#"{"status":"1.0: digest: sha256:c484 size: 524"}"#, "\r\n"];
+        let engine = engine_streaming(dir.path(), chunks).await;
+        let reference = ImageRef::parse("localhost:5000/sdk:1.0").unwrap();
+        let digest = engine.push(&reference, None).await.unwrap();
+        assert_eq!(digest, "sha256:c484");
+    }
+
+    #[tokio::test]
+    async fn a_stream_cut_before_the_image_id_is_still_a_lost_engine() {
+        let dir = tempfile::tempdir().unwrap();
+        let chunks = &[r#"{"stream":"Step 1/2"}"#, "\r\n", r#"{"stream":"#];
+        let engine = engine_streaming(dir.path(), chunks).await;
+        let failure = engine
+            .build_to_id(&session_request(), futures_util::stream::empty())
+            .await
+            .unwrap_err();
+        let text = failure.error.to_string();
+        assert!(text.contains("lost the Docker engine"), "{text}");
     }
 
     #[test]

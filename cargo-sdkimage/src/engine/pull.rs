@@ -44,7 +44,11 @@ impl Engine {
                 .create_image(Some(options), None, credentials.map(auth::to_bollard));
         let mut digest = None;
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| classify_error(e, &self.host))?;
+            let info = match item {
+                Ok(info) => info,
+                Err(e) if digest.is_some() && super::is_trailing_line_end(&e) => break,
+                Err(e) => return Err(classify_error(e, &self.host)),
+            };
             if let Some(found) = info
                 .status
                 .as_deref()

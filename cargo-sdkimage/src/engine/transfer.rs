@@ -28,7 +28,8 @@ impl Engine {
             .boxed()
     }
 
-    /// Load a `docker save` tar streamed from `body`.
+    /// Load a `docker save` tar streamed from `body`. Whether the engine then holds the image is
+    /// the caller's to check ([`transfer`] does).
     pub async fn load_image(&self, body: ByteStream) -> Result<(), EngineError> {
         let options = bollard::query_parameters::ImportImageOptions {
             quiet: true,
@@ -36,7 +37,11 @@ impl Engine {
         };
         let mut stream = Box::pin(self.docker.import_image_stream(options, body, None));
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| classify_error(e, &self.host))?;
+            let info = match item {
+                // `transfer` checks the loaded id: a lost line end is no lost image.
+                Err(e) if super::is_trailing_line_end(&e) => break,
+                item => item.map_err(|e| classify_error(e, &self.host))?,
+            };
             if let Some(error) = info.error_detail.and_then(|d| d.message) {
                 return Err(EngineError::Failed(error));
             }
