@@ -1,5 +1,5 @@
-//! The monorepo: its root (from `cargo metadata --no-deps`, or the folder of an
-//! `sdkimage-workspace.toml`), its version and the repo-wide defaults in
+//! The monorepo: its root (cargo's, read by [`cargo_root`] or `cargo metadata --no-deps`, or
+//! the folder of an `sdkimage-workspace.toml`), its version and the repo-wide defaults in
 //! `[workspace.metadata.sdkimage]` or `sdkimage-workspace.toml` (one raw type, [`RawConfig`]).
 
 use std::path::{Path, PathBuf};
@@ -10,7 +10,10 @@ use toml::Spanned;
 use crate::error::{Diagnostic, Error, Result};
 use crate::template::Template;
 
+pub mod cargo_root;
 pub mod standalone;
+
+use cargo_root::CargoFacts;
 
 /// Repo-wide defaults from the root `Cargo.toml` or `sdkimage-workspace.toml`.
 #[derive(Debug, Clone, Default)]
@@ -48,14 +51,6 @@ pub struct WorkspaceConfig {
 pub struct SignKeySetting {
     pub path: PathBuf,
     pub at: String,
-}
-
-/// A workspace member: first-party code.
-#[derive(Debug, Clone)]
-pub struct Member {
-    pub name: String,
-    pub version: String,
-    pub manifest_path: PathBuf,
 }
 
 /// cargo's `--locked`, `--offline` and `--frozen`, passed to every cargo call the tool makes.
@@ -104,7 +99,6 @@ pub struct Workspace {
     /// `[workspace.package] version`, else the root package's version.
     pub version: Option<String>,
     pub config: WorkspaceConfig,
-    pub members: Vec<Member>,
     pub cargo: CargoFlags,
 }
 
@@ -199,9 +193,8 @@ impl Workspace {
                 let cargo_toml = root.join("Cargo.toml");
                 // A Cargo workspace counts only when its root is this folder.
                 let metadata = if cargo_toml.is_file() {
-                    let m = cargo_metadata(Some(&cargo_toml), cargo)?;
-                    let same =
-                        canonical_root(m.workspace_root.as_std_path()).ok() == Some(root.clone());
+                    let m = cargo_facts(Some(&cargo_toml), cargo)?;
+                    let same = canonical_root(&m.root).ok() == Some(root.clone());
                     same.then_some(m)
                 } else {
                     None
@@ -214,8 +207,8 @@ impl Workspace {
                 )
             }
             None => {
-                let metadata = cargo_metadata(manifest_path, cargo)?;
-                let root = canonical_root(metadata.workspace_root.as_std_path())?;
+                let metadata = cargo_facts(manifest_path, cargo)?;
+                let root = canonical_root(&metadata.root)?;
                 let file = root.join(standalone::WORKSPACE_FILE);
                 let file = file.is_file().then_some(file);
                 Workspace::assemble(root, file, Some(metadata), cargo)
@@ -228,7 +221,7 @@ impl Workspace {
     fn assemble(
         root: PathBuf,
         file: Option<PathBuf>,
-        metadata: Option<cargo_metadata::Metadata>,
+        metadata: Option<CargoFacts>,
         cargo: CargoFlags,
     ) -> Result<Workspace> {
         let rules =
@@ -256,7 +249,7 @@ impl Workspace {
                     ),
                 )));
             }
-            let root_package = metadata.root_package();
+            let root_package = metadata.package.as_ref();
             package_facts = package
                 .as_ref()
                 .map_or((None, None), |p| (p.repository.clone(), p.license.clone()));
@@ -264,7 +257,7 @@ impl Workspace {
             package_facts.1 = package_facts.1.or_else(|| root_package?.license.clone());
             let version = package
                 .and_then(|p| p.version)
-                .or_else(|| root_package.map(|p| p.version.to_string()));
+                .or_else(|| root_package.map(|p| p.version.clone()));
             let keys = standalone::cargo_keys(&text);
             cargo_side = Some((root_manifest, text, raw, version, keys));
         }
@@ -327,24 +320,10 @@ impl Workspace {
             (_, None) => unreachable!("a workspace has a Cargo.toml or a workspace file"),
         };
         (config.labels.repository, config.labels.license) = package_facts;
-        let members = metadata
-            .as_ref()
-            .map(|m| {
-                m.workspace_packages()
-                    .into_iter()
-                    .map(|p| Member {
-                        name: p.name.to_string(),
-                        version: p.version.to_string(),
-                        manifest_path: p.manifest_path.clone().into_std_path_buf(),
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
         // Without cargo, the state lives where cargo's would: `<root>/target`.
-        let target_dir = metadata.as_ref().map_or_else(
-            || root.join("target"),
-            |m| m.target_directory.clone().into_std_path_buf(),
-        );
+        let target_dir = metadata
+            .as_ref()
+            .map_or_else(|| root.join("target"), |m| m.target_dir.clone());
         Ok(Workspace {
             cargo_manifest: metadata.is_some().then(|| root.join("Cargo.toml")),
             root,
@@ -352,7 +331,6 @@ impl Workspace {
             target_dir,
             version,
             config,
-            members,
             cargo,
         })
     }
@@ -396,6 +374,19 @@ impl Workspace {
             Ok(rel) => rel.display().to_string(),
             Err(_) => path.display().to_string(),
         }
+    }
+}
+
+/// Cargo's facts about the workspace at `manifest_path` (or the current folder): read from its
+/// root manifest when they are all there ([`cargo_root::read`]), else `cargo metadata`'s.
+fn cargo_facts(manifest_path: Option<&Path>, cargo: CargoFlags) -> Result<CargoFacts> {
+    let env = |k: &str| std::env::var(k).ok();
+    let read = std::env::current_dir()
+        .ok()
+        .and_then(|cwd| cargo_root::read(manifest_path, &cwd, &env));
+    match read {
+        Some(facts) => Ok(facts),
+        None => cargo_metadata(manifest_path, cargo).map(CargoFacts::from),
     }
 }
 

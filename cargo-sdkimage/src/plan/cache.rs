@@ -102,7 +102,6 @@ mod tests {
                 cache: ws_cache,
                 ..Default::default()
             },
-            members: vec![],
             cargo: Default::default(),
         };
         let opts = crate::plan::PlanOptions {

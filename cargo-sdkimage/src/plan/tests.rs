@@ -16,7 +16,6 @@ fn workspace(root: &Path) -> Workspace {
             platforms: vec![],
             ..Default::default()
         },
-        members: vec![],
         cargo: Default::default(),
     }
 }

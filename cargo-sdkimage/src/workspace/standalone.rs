@@ -35,9 +35,9 @@ pub(super) fn cargo_nearer(cwd: &Path, file: &Path, cargo: super::CargoFlags) ->
         return false;
     }
     let top = top.canonicalize().unwrap_or_else(|_| top.to_path_buf());
-    super::cargo_metadata(None, cargo)
+    super::cargo_facts(None, cargo)
         .ok()
-        .and_then(|m| m.workspace_root.as_std_path().canonicalize().ok())
+        .and_then(|m| m.root.canonicalize().ok())
         .is_some_and(|root| root != top && root.starts_with(&top))
 }
 

@@ -21,7 +21,6 @@ fn workspace(root: &Path, version: Option<&str>) -> Workspace {
             platforms: vec![],
             ..Default::default()
         },
-        members: vec![],
         cargo: Default::default(),
     }
 }
