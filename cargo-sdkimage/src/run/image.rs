@@ -357,8 +357,10 @@ impl ImageJob<'_> {
             false => None,
         };
         let recorded = taken.or_else(|| self.store.load(&v.state_key));
+        // Whether the recorded image still stands: one engine request, which `--force` (it
+        // builds anyway) does without.
         let standing = match &recorded {
-            Some(prev) if bases_complete && prev.fingerprint == fingerprint => {
+            Some(prev) if !opts.force && bases_complete && prev.fingerprint == fingerprint => {
                 self.holder_of(&prev.id).await?.is_some()
             }
             _ => false,

@@ -24,7 +24,7 @@ pub(super) struct Check {
     pub(super) digests: InputDigests,
     /// The state of the last successful build of this platform.
     pub(super) recorded: Option<ImageState>,
-    /// Whether the recorded build stands for these inputs.
+    /// Whether the recorded build stands for these inputs (not asked under `--force`).
     pub(super) standing: bool,
 }
 
