@@ -3,11 +3,9 @@
 //! layer digests it was pushed with, and `reproducible = false` (in a manifest or the
 //! workspace) pushes the engine's layers; the metadata file says which.
 
-use std::io::Read;
-use std::process::Command;
-
 use crate::publish::{AuthRegistry, PASSWORD, USER};
-use crate::support::{Repo, curl_manifest, read_metadata, test_registry};
+use crate::support::images::{RemoveImage, build_foreign_image, newest_entry};
+use crate::support::{RegistryApi, Repo, curl_manifest, docker, read_metadata, test_registry};
 
 const EPOCH: u64 = 1_700_000_000;
 
@@ -34,64 +32,20 @@ fn layer_digests(manifest: &serde_json::Value) -> Vec<String> {
 
 /// Blob `digest` of `repository`, whole.
 fn blob(repository: &str, digest: &str) -> Vec<u8> {
-    let (host, path) = split(repository);
-    let out = Command::new("curl")
-        .args(["-sSfL", "--max-time", "60"])
-        .arg(format!("http://{host}/v2/{path}/blobs/{digest}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-/// The largest mtime of a gzip layer blob, with the path that has it.
-fn newest_entry(layer: &[u8]) -> (u64, String) {
-    let mut tar = Vec::new();
-    flate2::read::GzDecoder::new(layer)
-        .read_to_end(&mut tar)
-        .unwrap();
-    let mut archive = tar::Archive::new(&tar[..]);
-    let mut newest = (0, String::new());
-    for entry in archive.entries().unwrap() {
-        let entry = entry.unwrap();
-        let mtime = entry.header().mtime().unwrap();
-        if mtime >= newest.0 {
-            newest = (mtime, entry.path().unwrap().display().to_string());
-        }
-    }
-    newest
+    RegistryApi::get(repository, &format!("blobs/{digest}"), None)
 }
 
 /// Build `reference` with the engine (classic builder) from busybox and a file written by a
 /// `RUN` (so its times are the build's, after the epoch), and push it with the engine.
 fn external_base(repo: &Repo, reference: &str) {
-    let dir = repo.file("external-base");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(repo.file("vendor/busybox"), dir.join("busybox")).unwrap();
-    std::fs::write(
-        dir.join("Dockerfile"),
+    build_foreign_image(
+        repo,
+        "external-base",
+        reference,
         "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo base > /base.txt\"]\n",
-    )
-    .unwrap();
-    for args in [
-        vec!["build", "-q", "-t", reference, dir.to_str().unwrap()],
-        vec!["push", reference],
-    ] {
-        let out = Command::new("docker")
-            .args(&args)
-            .env("DOCKER_BUILDKIT", "0")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "docker {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+        &[],
+    );
+    docker(&["push", reference]);
 }
 
 #[test]
@@ -272,28 +226,6 @@ fn reproducible_false_pushes_the_engines_layers_and_a_dependency_keeps_its_diges
     assert_ne!(off["beam_base"].digest, normalised["beam_base"].digest);
 }
 
-/// `GET http://<host>/v2/<path>/<what>` with the test user's credentials.
-fn get_as_user(host: &str, path: &str, what: &str) -> Vec<u8> {
-    let out = Command::new("curl")
-        .args([
-            "-sSfL",
-            "--max-time",
-            "60",
-            "-u",
-            &format!("{USER}:{PASSWORD}"),
-        ])
-        .args(["-H", "Accept: application/vnd.oci.image.manifest.v1+json"])
-        .arg(format!("http://{host}/v2/{path}/{what}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 #[test]
 fn a_base_in_another_registry_is_copied_with_its_digests() {
     let registry = AuthRegistry::start();
@@ -332,28 +264,18 @@ fn a_base_in_another_registry_is_copied_with_its_digests() {
     repo.run_with(&args, &env).success();
     let base_layers = layer_digests(&manifest(&external, "1"));
     let digest = read_metadata(&meta)["beam_go_sdk"].digest.clone().unwrap();
-    let host = registry.host();
-    let path = format!("{}/beam_go_sdk", repo.root.split_once('/').unwrap().1);
+    // The image's repository in the other registry, read as the test user.
+    let go = format!("{}/beam_go_sdk", repo.root);
+    let get_as_user = |what: &str| RegistryApi::get(&go, what, Some((USER, PASSWORD)));
     let pushed: serde_json::Value =
-        serde_json::from_slice(&get_as_user(&host, &path, &format!("manifests/{digest}"))).unwrap();
+        serde_json::from_slice(&get_as_user(&format!("manifests/{digest}"))).unwrap();
     let layers = layer_digests(&pushed);
     assert_eq!(layers[..2], base_layers[..], "{layers:?}");
     for d in &base_layers {
         assert_eq!(
-            get_as_user(&host, &path, &format!("blobs/{d}")),
+            get_as_user(&format!("blobs/{d}")),
             blob(&external, d),
             "{d}"
         );
-    }
-}
-
-/// Removes a local image on drop.
-struct RemoveImage(String);
-
-impl Drop for RemoveImage {
-    fn drop(&mut self) {
-        let _ = Command::new("docker")
-            .args(["image", "rm", "-f", &self.0])
-            .output();
     }
 }

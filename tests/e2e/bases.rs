@@ -8,7 +8,10 @@ use std::process::Command;
 use sdkimage::output::{EventKind, Outcome};
 
 use crate::publish::{AuthRegistry, PASSWORD, USER};
-use crate::support::{RegistryApi, Repo, docker, docker_image_id, read_metadata};
+use crate::support::images::{RemoveImage, build_foreign_image};
+use crate::support::{
+    RegistryApi, Repo, checked_stdout, checked_text, docker, docker_image_id, read_metadata,
+};
 
 const SOURCE: &str = "org.opencontainers.image.source";
 const REVISION: &str = "org.opencontainers.image.revision";
@@ -24,19 +27,15 @@ const CREATED_AT: &str = "2023-11-14T22:13:20Z";
 /// `git <args>` in the repo, which must succeed; its stdout.
 #[track_caller]
 fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=e2e", "-c", "user.email=e2e@example.com"])
-        .args(args)
-        .output()
-        .expect("git must be installed");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    checked_text(
+        Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.name=e2e", "-c", "user.email=e2e@example.com"])
+            .args(args),
+    )
+    .trim()
+    .to_string()
 }
 
 /// Make the repo a git checkout with one commit; `HEAD`'s commit.
@@ -258,27 +257,13 @@ fn bad_labels_and_a_bad_source_date_epoch_are_invalid_input() {
 /// Build `reference` with the docker CLI from a scratch context holding busybox and a file
 /// `version` with `text`; the image id.
 fn build_external_base(repo: &Repo, reference: &str, text: &str) -> String {
-    let dir = repo.file("external-base");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(repo.file("vendor/busybox"), dir.join("busybox")).unwrap();
-    std::fs::write(dir.join("version"), text).unwrap();
-    std::fs::write(
-        dir.join("Dockerfile"),
+    build_foreign_image(
+        repo,
+        "external-base",
+        reference,
         "FROM scratch\nCOPY busybox /bin/busybox\nCOPY version /version\n",
+        &[("version", text)],
     )
-    .unwrap();
-    let out = Command::new("docker")
-        .args(["build", "-q", "--no-cache", "-t", reference])
-        .arg(&dir)
-        .env("DOCKER_BUILDKIT", "0")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "docker build: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    docker_image_id(reference).expect("built")
 }
 
 #[test]
@@ -317,7 +302,7 @@ fn pull_rebuilds_exactly_the_images_on_a_changed_base_and_the_metadata_names_it(
     let d2 = RegistryApi::digest(&external).expect("pushed");
     assert_ne!(d1, d2);
     docker(&["tag", &v1, &external]);
-    let _cleanup = RemoveIds(vec![v1.clone(), v2.clone()]);
+    let _cleanup = [RemoveImage(v1.clone()), RemoveImage(v2.clone())];
 
     // Without --pull: offline, from the engine's own images; all up to date.
     let (offline, meta) = repo.run_with_metadata(&["build", "--message-format", "json"]);
@@ -360,17 +345,6 @@ fn pull_rebuilds_exactly_the_images_on_a_changed_base_and_the_metadata_names_it(
     );
     // And the image is really built on it.
     assert_eq!(version(), "two\n");
-}
-
-/// Image ids removed (forced) when dropped: bases a test made that no tag holds any more.
-struct RemoveIds(Vec<String>);
-
-impl Drop for RemoveIds {
-    fn drop(&mut self) {
-        for id in &self.0 {
-            let _ = Command::new("docker").args(["rmi", "-f", id]).output();
-        }
-    }
 }
 
 #[test]
@@ -426,16 +400,11 @@ fn pull_takes_the_docker_configs_credentials_and_a_denied_pull_names_the_registr
     // A private base, only in the registry.
     let base = format!("{}/private/base:1", registry.host());
     let id = build_external_base(&repo, &base, "private\n");
-    let _cleanup = RemoveIds(vec![id.clone()]);
-    let push = Command::new("docker")
-        .args(["push", &base])
-        .env("DOCKER_CONFIG", &config)
-        .output()
-        .unwrap();
-    assert!(
-        push.status.success(),
-        "{}",
-        String::from_utf8_lossy(&push.stderr)
+    let _cleanup = RemoveImage(id.clone());
+    checked_stdout(
+        Command::new("docker")
+            .args(["push", &base])
+            .env("DOCKER_CONFIG", &config),
     );
     docker(&["rmi", &base]);
     repo.write(

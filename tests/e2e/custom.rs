@@ -3,6 +3,7 @@
 
 use sdkimage::output::{DockerfileEntry, Event, EventKind};
 
+use crate::support::images::sh_ok;
 use crate::support::{Repo, docker_run, parse_checked};
 
 /// `dockerfile <selector> --message-format json`: the one entry it prints.
@@ -20,30 +21,6 @@ fn dockerfile_json(repo: &Repo, selector: &str) -> DockerfileEntry {
     let mut entries: Vec<DockerfileEntry> = parse_checked("dockerfile", &run.stdout());
     assert_eq!(entries.len(), 1, "{entries:?}");
     entries.remove(0)
-}
-
-/// Run `command` in a throwaway container of `image` (its entrypoint replaced by sh).
-fn sh(image: &str, command: &str) -> String {
-    let out = std::process::Command::new("docker")
-        .args([
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--entrypoint",
-            "/bin/sh",
-            image,
-            "-c",
-            command,
-        ])
-        .output()
-        .expect("docker run");
-    assert!(
-        out.status.success(),
-        "`{command}` in {image} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 #[test]
@@ -102,7 +79,7 @@ fn extends_builds_on_our_sdk_image_and_customize_takes_effect() {
     );
     // What each customize key does, seen in the image.
     let image = format!("{}/custom_extended:2.61.0", repo.root);
-    let seen = sh(
+    let seen = sh_ok(
         &image,
         "id -u; pwd; cat /work/greeting /opt/sdk/extra /etc/custom/settings.conf /opt/sdk/version; echo \"[$EMPTY]\"",
     );
@@ -166,7 +143,7 @@ fn a_template_overrides_a_block() {
         .success();
     let image = format!("{}/custom_override:2.61.0", repo.root);
     assert_eq!(
-        sh(&image, "cat /opt/sdk/override /opt/sdk/customize"),
+        sh_ok(&image, "cat /opt/sdk/override /opt/sdk/customize"),
         "override for custom_override\nfrom-customize\n"
     );
 }

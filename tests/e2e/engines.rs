@@ -11,7 +11,7 @@ use std::process::{Command, Stdio};
 use sdkimage::output::{Event, EventKind, ImageMetadata, Outcome};
 
 use crate::cache::ColdEngine;
-use crate::support::{Repo, docker, read_metadata, tool};
+use crate::support::{Repo, checked_stdout, docker, read_metadata, tool};
 
 /// The shared engine, as an `--engine` value.
 fn home() -> String {
@@ -211,17 +211,7 @@ openssl req -newkey rsa:2048 -nodes -subj /CN=client -keyout key.pem -out client
 printf 'extendedKeyUsage=clientAuth\n' > client.ext
 openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 1 -extfile client.ext -out cert.pem 2>/dev/null
 "#;
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    checked_stdout(Command::new("sh").arg("-c").arg(script).current_dir(dir));
 }
 
 fn free_port() -> u16 {
@@ -477,15 +467,15 @@ fn an_engine_over_ssh_through_docker_system_dial_stdio() {
     let dir = tempfile::tempdir().unwrap();
     let d = |f: &str| dir.path().join(f).display().to_string();
     let keygen = |file: &str| {
-        let out = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f", &d(file)])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        checked_stdout(Command::new("ssh-keygen").args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-f",
+            &d(file),
+        ]));
     };
     keygen("host_key");
     keygen("id");

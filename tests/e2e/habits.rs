@@ -121,19 +121,14 @@ fn cargo_sdkimage_runs_with_no_cargo_toml_and_takes_flags_before_the_subcommand(
         std::env::var("PATH").unwrap_or_default()
     );
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = std::process::Command::new(cargo)
-        .args(["sdkimage", "-vv", "list", "--message-format", "json"])
-        .current_dir(repo.file("sdks/go"))
-        .env("PATH", path)
-        .env_remove("CARGO_TARGET_DIR")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = crate::support::checked_text(
+        std::process::Command::new(cargo)
+            .args(["sdkimage", "-vv", "list", "--message-format", "json"])
+            .current_dir(repo.file("sdks/go"))
+            .env("PATH", path)
+            .env_remove("CARGO_TARGET_DIR"),
     );
-    let list = crate::support::parse_list(&String::from_utf8_lossy(&out.stdout));
+    let list = crate::support::parse_list(&out);
     let names: Vec<&str> = list.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, ["beam_base", "beam_go_sdk"]);
 

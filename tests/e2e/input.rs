@@ -2,7 +2,7 @@
 
 use sdkimage::output::EventKind;
 
-use crate::support::{BIN, Repo, parse_list, run_sdkimage};
+use crate::support::{BIN, Repo, checked_stdout, parse_list, run_sdkimage};
 
 #[test]
 fn list_shows_the_expanded_images_as_a_table_and_as_json() {
@@ -71,36 +71,26 @@ fn runs_as_a_cargo_subcommand_and_with_manifest_path() {
         bin_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args([
-            "sdkimage",
-            "list",
-            "--message-format",
-            "json",
-            "--manifest-path",
-        ])
-        .arg(repo.file("Cargo.toml"))
-        .current_dir(std::env::temp_dir())
-        .env("PATH", path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = checked_stdout(
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "sdkimage",
+                "list",
+                "--message-format",
+                "json",
+                "--manifest-path",
+            ])
+            .arg(repo.file("Cargo.toml"))
+            .current_dir(std::env::temp_dir())
+            .env("PATH", path),
     );
-    let list = parse_list(&String::from_utf8_lossy(&out.stdout));
+    let list = parse_list(&String::from_utf8_lossy(&out));
     assert_eq!(list.len(), 4);
     // Without the `sdkimage` word too.
-    let out = crate::support::tool()
-        .args(["list", "--manifest-path"])
-        .arg(repo.file("Cargo.toml"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    checked_stdout(
+        crate::support::tool()
+            .args(["list", "--manifest-path"])
+            .arg(repo.file("Cargo.toml")),
     );
 }
 

@@ -12,6 +12,7 @@ use std::sync::Mutex;
 // (`licenses/layout.rs` keeps its serializing structs private), so it is read as JSON.
 use serde_json::Value;
 
+use crate::support::images::sh;
 use crate::support::{Repo, Run, docker_image_id, read_metadata};
 
 pub(crate) const DEST: &str = "/opt/licensed/third_party_licenses";
@@ -120,28 +121,6 @@ pub(crate) fn licensed_repo() -> (Repo, String) {
         .arg(&site));
     let version = deb_version(&deb);
     (repo, version)
-}
-
-/// `sh -c script` in a container of `image`: (exit code, stdout).
-pub(crate) fn sh(image: &str, script: &str) -> (i32, String) {
-    let out = Command::new("docker")
-        .args([
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--entrypoint",
-            "/bin/sh",
-            image,
-            "-c",
-            script,
-        ])
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
 }
 
 /// `index.json` entries keyed by `ecosystem/name`.

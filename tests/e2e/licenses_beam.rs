@@ -14,10 +14,11 @@ use serde_json::Value;
 
 use sdkimage::licenses::sbom::Document;
 
-use crate::licenses::{deb, run, sh};
+use crate::licenses::{deb, run};
 use crate::licenses_go_java::{entry, go_build, versioned};
 use crate::sbom::validate;
 use crate::support::Repo;
+use crate::support::images::sh;
 
 const DEST: &str = "/opt/apache/beam/third_party_licenses";
 

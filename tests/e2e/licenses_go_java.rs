@@ -11,9 +11,10 @@ use serde_json::Value;
 
 use sdkimage::licenses::sbom::Document;
 
-use crate::licenses::{cache_dir, deb, run, sh};
+use crate::licenses::{cache_dir, deb, run};
 use crate::sbom::validate;
 use crate::support::Repo;
+use crate::support::images::sh;
 
 const DEST: &str = "/opt/apache/beam/third_party_licenses";
 const EPOCH: (&str, &str) = ("SOURCE_DATE_EPOCH", "1700000000");

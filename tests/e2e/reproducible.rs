@@ -1,35 +1,10 @@
 //! Our own push with normalisation: two builds of the same commit with no cache give the same
 //! digests, and no file in a pushed layer is newer than the epoch.
 
-use std::io::Read;
-use std::process::Command;
-
+use crate::support::images::newest_entry;
 use crate::support::{RegistryApi, Repo, read_metadata, repo_digests};
 
 const EPOCH: u64 = 1_700_000_000;
-
-/// `GET http://<registry>/v2/<path>/<kind>/<reference>` with the OCI manifest types accepted.
-fn registry_get(repository: &str, kind: &str, reference: &str) -> Vec<u8> {
-    let (host, path) = repository.split_once('/').unwrap();
-    let url = format!("http://{host}/v2/{path}/{kind}/{reference}");
-    let out = Command::new("curl")
-        .args([
-            "-sSfL",
-            "--max-time",
-            "60",
-            "-H",
-            "Accept: application/vnd.oci.image.manifest.v1+json",
-            &url,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "GET {url}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
 
 fn build_push(repo: &Repo, tag: &str) -> std::collections::BTreeMap<String, String> {
     let meta = repo.file(&format!("meta-{tag}.json"));
@@ -76,32 +51,23 @@ fn two_builds_without_cache_push_the_same_digests_with_no_mtime_after_the_epoch(
             RegistryApi::digest(&format!("{repository}:two")).as_ref(),
             Some(digest)
         );
-        let manifest: serde_json::Value =
-            serde_json::from_slice(&registry_get(&repository, "manifests", digest)).unwrap();
+        let manifest: serde_json::Value = serde_json::from_slice(&RegistryApi::get(
+            &repository,
+            &format!("manifests/{digest}"),
+            None,
+        ))
+        .unwrap();
         assert_eq!(
             manifest["mediaType"],
             "application/vnd.oci.image.manifest.v1+json"
         );
+        let blob = |digest: &str| RegistryApi::get(&repository, &format!("blobs/{digest}"), None);
         let config_digest = manifest["config"]["digest"].as_str().unwrap();
-        let config: serde_json::Value =
-            serde_json::from_slice(&registry_get(&repository, "blobs", config_digest)).unwrap();
+        let config: serde_json::Value = serde_json::from_slice(&blob(config_digest)).unwrap();
         assert_eq!(config["created"], "2023-11-14T22:13:20Z");
         for layer in manifest["layers"].as_array().unwrap() {
-            let blob = registry_get(&repository, "blobs", layer["digest"].as_str().unwrap());
-            let mut tar = Vec::new();
-            flate2::read::GzDecoder::new(&blob[..])
-                .read_to_end(&mut tar)
-                .unwrap();
-            let mut archive = tar::Archive::new(&tar[..]);
-            for entry in archive.entries().unwrap() {
-                let entry = entry.unwrap();
-                let mtime = entry.header().mtime().unwrap();
-                assert!(
-                    mtime <= EPOCH,
-                    "{image}: {} has mtime {mtime}",
-                    entry.path().unwrap().display()
-                );
-            }
+            let (mtime, path) = newest_entry(&blob(layer["digest"].as_str().unwrap()));
+            assert!(mtime <= EPOCH, "{image}: {path} has mtime {mtime}");
         }
     }
     // `verify` reads what we pushed.

@@ -8,8 +8,9 @@ use std::process::Command;
 
 use sdkimage::licenses::sbom::{Document, IMAGE_ID, NOASSERTION};
 
-use crate::licenses::{DEST, licensed_repo, sh};
+use crate::licenses::{DEST, licensed_repo};
 use crate::support::Repo;
+use crate::support::images::{file_bytes_in, sh};
 
 const EPOCH: (&str, &str) = ("SOURCE_DATE_EPOCH", "1700000000");
 
@@ -223,38 +224,12 @@ fn bad_sbom_input_is_refused_before_anything_is_built() {
     assert!(!repo.file("sbom").exists());
 }
 
-/// `docker cp` of `path` out of a created (never started) container of `image`.
-fn docker_cp(image: &str, path: &str, to: &Path) -> Vec<u8> {
-    // Never started; an image without a default command needs one to be created.
-    let id = crate::support::docker(&["create", image, "/nothing"]);
-    let id = id.trim();
-    let copied = Command::new("docker")
-        .args(["cp", &format!("{id}:{path}")])
-        .arg(to)
-        .output()
-        .unwrap();
-    crate::support::docker(&["rm", id]);
-    assert!(
-        copied.status.success(),
-        "docker cp: {}",
-        String::from_utf8_lossy(&copied.stderr)
-    );
-    std::fs::read(to).unwrap()
-}
-
 /// A two-platform image: one document per platform's image, the refs' platform under the
 /// image's name, the other with its platform in the file name; each the bytes of its image.
 #[test]
 fn each_platform_of_an_image_has_its_document() {
     let (repo, _) = licensed_repo();
-    let arm64 = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/arm64/busybox");
-    assert!(
-        arm64.exists(),
-        "{} is missing: run the tests through scripts/test, which unpacks Debian's busybox-static:arm64 there",
-        arm64.display()
-    );
-    std::fs::copy(&arm64, repo.file("sdk/busybox-arm64")).unwrap();
-    std::fs::copy(repo.file("vendor/busybox"), repo.file("sdk/busybox-amd64")).unwrap();
+    repo.add_busybox_per_arch("sdk");
     // Each platform's dpkg status names its architecture. No RUN: nothing needs emulation.
     let status = std::fs::read_to_string(repo.file("vendor/rootfs/var/lib/dpkg/status")).unwrap();
     let native = status
@@ -324,11 +299,7 @@ fn each_platform_of_an_image_has_its_document() {
     ] {
         let path = sbom_dir.join(file);
         validate(&path);
-        let copied = docker_cp(
-            &image,
-            &format!("{DEST}/sbom.spdx.json"),
-            &repo.file(&format!("copied-{file}")),
-        );
+        let copied = file_bytes_in(&image, &format!("{DEST}/sbom.spdx.json"));
         assert_eq!(
             copied,
             std::fs::read(&path).unwrap(),

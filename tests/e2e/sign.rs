@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use sdkimage::output::EventKind;
 
-use crate::support::{Repo, read_metadata};
+use crate::support::{Repo, checked_text, read_metadata};
 
 /// The checker and tamperer, run by the venv's Python: `verify HOST PATH DIGEST PUB` prints
 /// the predicate types of the attestations after checking every signature and envelope;
@@ -152,18 +152,7 @@ fn python() -> &'static Path {
 
 /// The Python helper with `args`; its stdout, or a panic with its stderr.
 fn py(args: &[&str]) -> String {
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(PY)
-        .args(args)
-        .output()
-        .expect("python");
-    assert!(
-        out.status.success(),
-        "python {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    checked_text(Command::new(python()).arg("-c").arg(PY).args(args))
 }
 
 fn openssl(args: &[&str]) {
@@ -325,11 +314,6 @@ fn signed_images_verify_independently_and_tampering_fails_verify() {
     assert!(run.stderr().contains("no signature"), "{}", run.stderr());
 }
 
-/// The arm64 busybox `scripts/test` unpacks from Debian's busybox-static:arm64.
-fn arm64_busybox() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/arm64/busybox")
-}
-
 #[test]
 fn a_two_platform_image_signed_with_a_cosign_key_verifies_index_children_and_promoted_tags() {
     let repo = Repo::in_registry("beam");
@@ -341,13 +325,7 @@ fn a_two_platform_image_signed_with_a_cosign_key_verifies_index_children_and_pro
     ]);
     let encrypted = repo.file("cosign.key").display().to_string();
     py(&["enckey", &der, "s3cret", &encrypted]);
-    std::fs::create_dir_all(repo.file("sdks/multi")).unwrap();
-    std::fs::copy(
-        repo.file("vendor/busybox"),
-        repo.file("sdks/multi/busybox-amd64"),
-    )
-    .unwrap();
-    std::fs::copy(arm64_busybox(), repo.file("sdks/multi/busybox-arm64")).unwrap();
+    repo.add_busybox_per_arch("sdks/multi");
     repo.write(
         "sdks/multi/Dockerfile",
         "FROM scratch\nARG TARGETARCH\nCOPY busybox-${TARGETARCH} /bin/busybox\n",

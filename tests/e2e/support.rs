@@ -7,6 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sdkimage::output::{Counts, Event, EventKind, ImageMetadata, ListEntry};
 
+pub mod images;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_cargo-sdkimage");
 
 /// The built binary as a command. `CARGO_TARGET_DIR` of the test run is not passed on: the tool
@@ -166,16 +168,7 @@ pub fn docker_image_id(reference: &str) -> Option<String> {
 
 /// Run a container of `image` and return its stdout.
 pub fn docker_run(image: &str) -> String {
-    let out = Command::new("docker")
-        .args(["run", "--rm", "--network", "none", image])
-        .output()
-        .expect("docker run");
-    assert!(
-        out.status.success(),
-        "docker run {image} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    checked_text(Command::new("docker").args(["run", "--rm", "--network", "none", image]))
 }
 
 pub struct Run {
@@ -424,20 +417,33 @@ impl Run {
     }
 }
 
+/// Runs `cmd`, which must succeed; its stdout. A command that cannot start or fails panics
+/// with the command line, its stdout and its stderr.
+#[track_caller]
+pub fn checked_stdout(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// As [`checked_stdout`], the stdout as text.
+#[track_caller]
+pub fn checked_text(cmd: &mut Command) -> String {
+    String::from_utf8_lossy(&checked_stdout(cmd)).into_owned()
+}
+
 /// `docker <args>`; panics with its output when it fails, returns stdout.
 #[track_caller]
 pub fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("run the docker CLI");
-    assert!(
-        out.status.success(),
-        "docker {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    checked_text(Command::new("docker").args(args))
 }
 
 /// The engine's `RepoDigests` of a local image (`repository@sha256:...` entries).
@@ -471,13 +477,24 @@ impl RegistryApi {
         if let Some((user, password)) = login {
             cmd.arg("-u").arg(format!("{user}:{password}"));
         }
-        let out = cmd.args(args).output().expect("curl must be installed");
-        assert!(
-            out.status.success(),
-            "curl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        checked_text(cmd.args(args))
+    }
+
+    /// `GET http://<host>/v2/<path>/<what>` of `repository` (`host/path`; `what` is
+    /// `manifests/<reference>` or `blobs/<digest>`), OCI manifests accepted, redirects
+    /// followed: the body, whole. An answer other than 2xx fails the test.
+    pub fn get(repository: &str, what: &str, login: Login<'_>) -> Vec<u8> {
+        let (host, path) = repository.split_once('/').expect("host/path");
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sSfL", "--max-time", "60"]);
+        if let Some((user, password)) = login {
+            cmd.arg("-u").arg(format!("{user}:{password}"));
+        }
+        checked_stdout(cmd.args([
+            "-H",
+            "Accept: application/vnd.oci.image.manifest.v1+json",
+            &format!("http://{host}/v2/{path}/{what}"),
+        ]))
     }
 
     /// The registry's `Docker-Content-Digest` of `reference` (`host/path:tag`); `None` on 404.
