@@ -3,56 +3,24 @@
 //! which `scripts/test` installs), the same bytes in the image, in `--sbom-dir` and from
 //! `licenses`, and the same bytes again on a second run with the same `SOURCE_DATE_EPOCH`.
 
-use std::path::Path;
-use std::process::Command;
-
 use sdkimage::licenses::sbom::{Document, IMAGE_ID, NOASSERTION};
 
 use crate::licenses::{DEST, licensed_repo};
 use crate::support::Repo;
 use crate::support::images::{file_bytes_in, sh};
+use crate::support::licenses::{BUILD_PULLING_LICENSES, validate};
 
 const EPOCH: (&str, &str) = ("SOURCE_DATE_EPOCH", "1700000000");
-
-/// Validate `file` with `pyspdxtools -i` (PyPI's spdx-tools, path in SDKIMAGE_PYSPDXTOOLS).
-/// Fails, never skips, when the validator is missing.
-#[track_caller]
-pub(crate) fn validate(file: &Path) {
-    let tool = std::env::var_os("SDKIMAGE_PYSPDXTOOLS").expect(
-        "SDKIMAGE_PYSPDXTOOLS is not set: the SBOM tests need the SPDX validator; run them through scripts/test, which installs spdx-tools and sets it",
-    );
-    let out = Command::new(&tool)
-        .arg("-i")
-        .arg(file)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", Path::new(&tool).display()));
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && !said.to_lowercase().contains("invalid"),
-        "{} is not a valid SPDX 2.3 document ({}):\n{said}",
-        file.display(),
-        out.status
-    );
-}
 
 /// `build --pull-licenses --sbom-dir <dir>` with `SOURCE_DATE_EPOCH` set; the file's bytes.
 fn build_with_sbom(repo: &Repo, dir: &str, extra: &[&str]) -> Vec<u8> {
     let sbom_dir = repo.file(dir);
-    let mut args = vec![
-        "build",
-        "--pull-licenses",
-        "--tag",
-        "t",
-        "--progress",
-        "none",
-        "--sbom-dir",
-        sbom_dir.to_str().unwrap(),
-    ];
-    args.extend(extra);
+    let args = [
+        &BUILD_PULLING_LICENSES[..],
+        &["--sbom-dir", sbom_dir.to_str().unwrap()],
+        extra,
+    ]
+    .concat();
     repo.run_with(&args, &[EPOCH]).success();
     std::fs::read(sbom_dir.join("licensed_sdk.spdx.json")).expect("--sbom-dir has the SBOM")
 }
@@ -264,15 +232,10 @@ fn each_platform_of_an_image_has_its_document() {
     let sbom_dir = repo.file("sbom");
     repo.run_with(
         &[
-            "build",
-            "--pull-licenses",
-            "--tag",
-            "t",
-            "--progress",
-            "none",
-            "--sbom-dir",
-            sbom_dir.to_str().unwrap(),
-        ],
+            &BUILD_PULLING_LICENSES[..],
+            &["--sbom-dir", sbom_dir.to_str().unwrap()],
+        ]
+        .concat(),
         &[EPOCH],
     )
     .success();

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use sdkimage::output::{Counts, Event, EventKind, ImageMetadata, ListEntry};
 
 pub mod images;
+pub mod licenses;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_cargo-sdkimage");
 
