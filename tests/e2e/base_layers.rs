@@ -5,7 +5,7 @@
 
 use crate::publish::{AuthRegistry, PASSWORD, USER};
 use crate::support::images::{RemoveImage, build_foreign_image, newest_entry};
-use crate::support::{RegistryApi, Repo, curl_manifest, docker, read_metadata, test_registry};
+use crate::support::{RegistryApi, Repo, curl_manifest, docker, test_registry};
 
 const EPOCH: u64 = 1_700_000_000;
 
@@ -61,26 +61,11 @@ fn an_external_bases_layers_keep_the_bases_digests_and_the_rest_is_normalised() 
             "FROM {external_ref}\nCOPY boot.sh /opt/apache/beam/boot\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo go > /go.txt\"]\n"
         ),
     );
-    let meta = repo.file("meta.json");
-    repo.run_with(
-        &[
-            "build",
-            "go",
-            "--tag",
-            "1",
-            "--push",
-            "--progress",
-            "none",
-            "--metadata-file",
-            meta.to_str().unwrap(),
-        ],
-        &[("SOURCE_DATE_EPOCH", &EPOCH.to_string())],
-    )
-    .success();
+    let metadata = repo.build_push_at_epoch(&["build", "go", "--tag", "1"], EPOCH, &[]);
     let base_layers = layer_digests(&manifest(&external, "1"));
     assert_eq!(base_layers.len(), 2, "{base_layers:?}");
 
-    let entry = &read_metadata(&meta)["beam_go_sdk"];
+    let entry = &metadata["beam_go_sdk"];
     assert_eq!(entry.normalized, Some(true));
     let go = format!("{}/beam_go_sdk", repo.root);
     let pushed = manifest(&go, entry.digest.as_deref().unwrap());
@@ -129,24 +114,7 @@ fn an_external_bases_layers_keep_the_bases_digests_and_the_rest_is_normalised() 
 #[test]
 fn reproducible_false_pushes_the_engines_layers_and_a_dependency_keeps_its_digests() {
     let repo = Repo::in_registry("beam");
-    let epoch = EPOCH.to_string();
-    let env = [("SOURCE_DATE_EPOCH", epoch.as_str())];
-    let push = |tag: &str| {
-        let meta = repo.file(&format!("meta-{tag}.json"));
-        let args = [
-            "build",
-            "go",
-            "--tag",
-            tag,
-            "--push",
-            "--progress",
-            "none",
-            "--metadata-file",
-            meta.to_str().unwrap(),
-        ];
-        repo.run_with(&args, &env).success();
-        read_metadata(&meta)
-    };
+    let push = |tag: &str| repo.build_push_at_epoch(&["build", "go", "--tag", tag], EPOCH, &[]);
     let go = format!("{}/beam_go_sdk", repo.root);
     let base = format!("{}/beam_base", repo.root);
 
@@ -244,26 +212,13 @@ fn a_base_in_another_registry_is_copied_with_its_digests() {
         "sdks/go/container/Dockerfile",
         &format!("FROM {external_ref}\nCOPY boot.sh /opt/apache/beam/boot\n"),
     );
-    let meta = repo.file("meta.json");
-    let args = [
-        "build",
-        "go",
-        "--tag",
-        "1",
-        "--push",
-        "--progress",
-        "none",
-        "--metadata-file",
-        meta.to_str().unwrap(),
-    ];
-    let epoch = EPOCH.to_string();
-    let env = [
-        ("SOURCE_DATE_EPOCH", epoch.as_str()),
-        ("DOCKER_CONFIG", config.to_str().unwrap()),
-    ];
-    repo.run_with(&args, &env).success();
+    let metadata = repo.build_push_at_epoch(
+        &["build", "go", "--tag", "1"],
+        EPOCH,
+        &[("DOCKER_CONFIG", config.to_str().unwrap())],
+    );
     let base_layers = layer_digests(&manifest(&external, "1"));
-    let digest = read_metadata(&meta)["beam_go_sdk"].digest.clone().unwrap();
+    let digest = metadata["beam_go_sdk"].digest.clone().unwrap();
     // The image's repository in the other registry, read as the test user.
     let go = format!("{}/beam_go_sdk", repo.root);
     let get_as_user = |what: &str| RegistryApi::get(&go, what, Some((USER, PASSWORD)));

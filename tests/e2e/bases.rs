@@ -9,9 +9,7 @@ use sdkimage::output::{EventKind, Outcome};
 
 use crate::publish::{AuthRegistry, PASSWORD, USER};
 use crate::support::images::{RemoveImage, build_foreign_image};
-use crate::support::{
-    RegistryApi, Repo, checked_stdout, checked_text, docker, docker_image_id, read_metadata,
-};
+use crate::support::{RegistryApi, Repo, checked_text, docker, docker_image_id, read_metadata};
 
 const SOURCE: &str = "org.opencontainers.image.source";
 const REVISION: &str = "org.opencontainers.image.revision";
@@ -397,20 +395,7 @@ fn pull_takes_the_docker_configs_credentials_and_a_denied_pull_names_the_registr
     let config = registry.auths_config(&repo, PASSWORD);
     let empty = repo.file("empty-docker-config");
     std::fs::create_dir_all(&empty).unwrap();
-    // A private base, only in the registry.
-    let base = format!("{}/private/base:1", registry.host());
-    let id = build_external_base(&repo, &base, "private\n");
-    let _cleanup = RemoveImage(id.clone());
-    checked_stdout(
-        Command::new("docker")
-            .args(["push", &base])
-            .env("DOCKER_CONFIG", &config),
-    );
-    docker(&["rmi", &base]);
-    repo.write(
-        "sdks/go/container/Dockerfile",
-        &format!("FROM {base}\nCOPY boot.sh /boot\n"),
-    );
+    let (base, id, _cleanup) = registry.private_base(&repo, &config);
     let args = ["build", "go", "--pull", "--progress", "plain"];
 
     let denied = repo.run_with(&args, &[("DOCKER_CONFIG", empty.to_str().unwrap())]);

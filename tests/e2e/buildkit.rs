@@ -189,15 +189,7 @@ fn a_failing_buildkit_step_is_named() {
 #[test]
 fn a_two_platform_image_is_pushed_as_one_index_and_runs_as_arm64() {
     let repo = Repo::in_registry("beam");
-    repo.add_busybox_per_arch("sdks/multi");
-    repo.write(
-        "sdks/multi/Dockerfile",
-        "FROM scratch\nARG TARGETARCH\nCOPY busybox-${TARGETARCH} /bin/busybox\nCMD [\"/bin/busybox\", \"uname\", \"-m\"]\n",
-    );
-    repo.write(
-        "sdks/multi/sdkimage.toml",
-        "language = \"multi\"\nname = \"multi\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n",
-    );
+    repo.add_two_platform_busybox_image("CMD [\"/bin/busybox\", \"uname\", \"-m\"]\n");
     let meta = repo.file("meta.json");
     let run = repo.run(&[
         "build",

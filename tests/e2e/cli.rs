@@ -82,11 +82,7 @@ fn a_mistyped_platform_is_refused_before_anything_runs_with_the_known_values_nea
         run.stderr()
     );
     solo(&repo, "");
-    let cargo = std::fs::read_to_string(repo.file("Cargo.toml")).unwrap();
-    repo.write(
-        "Cargo.toml",
-        &format!("{}\nplatforms = [\"linux/arm/v9\"]\n", cargo.trim_end()),
-    );
+    repo.append_line("Cargo.toml", "platforms = [\"linux/arm/v9\"]");
     let run = repo.run(&["list", "solo"]);
     run.expect_code(2);
     assert!(
@@ -330,11 +326,7 @@ fn flag_and_manifest_messages_say_what_to_write() {
     );
     // The same in the workspace's settings.
     solo(&repo, "");
-    let cargo = std::fs::read_to_string(repo.file("Cargo.toml")).unwrap();
-    repo.write(
-        "Cargo.toml",
-        &format!("{}\nplatfroms = [\"linux/amd64\"]\n", cargo.trim_end()),
-    );
+    let cargo = repo.append_line("Cargo.toml", "platfroms = [\"linux/amd64\"]");
     let run = repo.run(&["list", "solo"]);
     run.expect_code(2);
     assert!(

@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::process::Command;
 
+use crate::licenses::{licensed_repo, licensed_two_platforms};
 use crate::support::images::file_in;
 use crate::support::{Repo, checked_stdout};
 
@@ -150,14 +151,8 @@ fn fresh_word() -> String {
 /// rootfs's. Each word is new, so no cached step from an earlier run answers.
 #[test]
 fn a_same_size_status_over_the_shared_rootfs_reaches_each_platforms_layers() {
-    let (repo, _) = crate::licenses::licensed_repo();
-    repo.add_busybox_per_arch("sdk");
-    let status = std::fs::read_to_string(repo.file("vendor/rootfs/var/lib/dpkg/status")).unwrap();
-    let native = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Architecture: "))
-        .unwrap()
-        .to_string();
+    let (repo, _) = licensed_repo();
+    let (status, native) = licensed_two_platforms(&repo);
     let mut expected = Vec::new();
     for arch in ["amd64", "arm64"] {
         let word = format!("{}{}", &fresh_word()[..4], &arch[4..]);
@@ -170,19 +165,6 @@ fn a_same_size_status_over_the_shared_rootfs_reaches_each_platforms_layers() {
         repo.write(&format!("sdk/status-{arch}"), &own);
         expected.push(own);
     }
-    repo.write(
-        "sdk/Dockerfile",
-        "FROM scratch\nARG TARGETARCH\nCOPY rootfs/ /\nCOPY status-${TARGETARCH} /var/lib/dpkg/status\nCOPY busybox-${TARGETARCH} /bin/busybox\n",
-    );
-    let manifest = std::fs::read_to_string(repo.file("sdk/sdkimage.toml")).unwrap();
-    repo.write(
-        "sdk/sdkimage.toml",
-        &manifest.replacen(
-            "name = \"licensed_sdk\"\n",
-            "name = \"licensed_sdk\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n",
-            1,
-        ),
-    );
     repo.run(&["build", "--tag", "t", "--progress", "none"])
         .success();
     let image = format!("{}/licensed_sdk:t", repo.root);

@@ -4,7 +4,7 @@
 use sdkimage::output::{DockerfileEntry, Event, EventKind};
 
 use crate::support::images::sh_ok;
-use crate::support::{Repo, docker_run, parse_checked};
+use crate::support::{Repo, Run, docker_run, parse_checked};
 
 /// `dockerfile <selector> --message-format json`: the one entry it prints.
 #[track_caller]
@@ -21,6 +21,20 @@ fn dockerfile_json(repo: &Repo, selector: &str) -> DockerfileEntry {
     let mut entries: Vec<DockerfileEntry> = parse_checked("dockerfile", &run.stdout());
     assert_eq!(entries.len(), 1, "{entries:?}");
     entries.remove(0)
+}
+
+/// `build extended --message-format json --progress none`, which must succeed.
+fn build_extended(repo: &Repo) -> Run {
+    let run = repo.run(&[
+        "build",
+        "extended",
+        "--message-format",
+        "json",
+        "--progress",
+        "none",
+    ]);
+    run.success();
+    run
 }
 
 #[test]
@@ -57,16 +71,7 @@ fn extends_builds_on_our_sdk_image_and_customize_takes_effect() {
         ["custom_base", "custom_python3.11_sdk", "custom_extended"]
     );
     assert_eq!(listed[2].depends_on, ["custom_python3.11_sdk"]);
-    let run = repo.run(&[
-        "build",
-        "extended",
-        "--message-format",
-        "json",
-        "--progress",
-        "none",
-    ]);
-    run.success();
-    let events = run.events();
+    let events = build_extended(&repo).events();
     let at = |kind: EventKind, image: &str| {
         events
             .iter()
@@ -90,41 +95,13 @@ fn extends_builds_on_our_sdk_image_and_customize_takes_effect() {
     // The SDK image's entrypoint is kept.
     assert!(docker_run(&image).starts_with("boot: sdk 3.11"));
     // Unchanged: up to date. A changed SDK image rebuilds the custom image on it.
-    let again = repo.run(&[
-        "build",
-        "extended",
-        "--message-format",
-        "json",
-        "--progress",
-        "none",
-    ]);
-    again.success();
-    let built: Vec<_> = again
-        .events()
-        .iter()
-        .filter(|e| e.kind() == EventKind::BuildFinished)
-        .filter_map(|e| e.image().map(str::to_string))
-        .collect();
+    let built = build_extended(&repo).images_of(EventKind::BuildFinished);
     assert!(built.is_empty(), "rebuilt {built:?}");
     repo.write(
         "sdks/python/boot.sh",
         "#!/bin/sh\necho \"boot v2: $(cat /opt/sdk/version)\"\n",
     );
-    let third = repo.run(&[
-        "build",
-        "extended",
-        "--message-format",
-        "json",
-        "--progress",
-        "none",
-    ]);
-    third.success();
-    let built: Vec<_> = third
-        .events()
-        .iter()
-        .filter(|e| e.kind() == EventKind::BuildFinished)
-        .filter_map(|e| e.image().map(str::to_string))
-        .collect();
+    let built = build_extended(&repo).images_of(EventKind::BuildFinished);
     assert_eq!(built, ["custom_python3.11_sdk", "custom_extended"]);
 }
 

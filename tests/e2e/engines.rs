@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use sdkimage::output::{Event, EventKind, ImageMetadata, Outcome};
 
@@ -117,35 +117,37 @@ fn a_chain_and_a_fan_out_over_two_engines_each_on_its_dependencys_exact_image() 
 
 /// The second engine is killed while it builds: its image is built again on the first, the
 /// run ends with everything built, and the metadata names the lost engine.
+/// `build --engine <each of engines> -j 1 --message-format json <extra>` started in the repo,
+/// its stdout and stderr piped: a run the test reads event by event and may interrupt.
+fn spawn_build_on(repo: &Repo, engines: &[&str], extra: &[&str]) -> Child {
+    let mut command = tool();
+    command.args(["sdkimage", "build"]);
+    for engine in engines {
+        command.args(["--engine", engine]);
+    }
+    command
+        .args(["-j", "1", "--repository-root", &repo.root])
+        .args(["--message-format", "json"])
+        .args(extra)
+        .current_dir(repo.path())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run cargo-sdkimage")
+}
+
 #[test]
 fn losing_the_second_engine_mid_run_requeues_its_images_on_the_first() {
     let repo = Repo::in_registry("pool");
     let second = ColdEngine::start();
     let (home, other) = (home(), second.host.clone());
     let meta_path = repo.file("meta.json");
-    let mut child = tool()
-        .args([
-            "sdkimage",
-            "build",
-            "--engine",
-            &home,
-            "--engine",
-            &other,
-            "-j",
-            "1",
-            "--repository-root",
-            &repo.root,
-            "--message-format",
-            "json",
-            "--metadata-file",
-            meta_path.to_str().unwrap(),
-        ])
-        .current_dir(repo.path())
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run cargo-sdkimage");
+    let mut child = spawn_build_on(
+        &repo,
+        &[&home, &other],
+        &["--metadata-file", meta_path.to_str().unwrap()],
+    );
     let mut killed = false;
     let mut lines = Vec::new();
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
@@ -344,27 +346,7 @@ fn ctrl_c_stops_the_builds_on_every_engine() {
     let repo = Repo::in_registry("pool");
     let second = ColdEngine::start();
     let (home, other) = (home(), second.host.clone());
-    let mut child = tool()
-        .args([
-            "sdkimage",
-            "build",
-            "--engine",
-            &home,
-            "--engine",
-            &other,
-            "-j",
-            "1",
-            "--repository-root",
-            &repo.root,
-            "--message-format",
-            "json",
-        ])
-        .current_dir(repo.path())
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run cargo-sdkimage");
+    let mut child = spawn_build_on(&repo, &[&home, &other], &[]);
     let mut building: BTreeMap<String, String> = BTreeMap::new();
     let mut reader = BufReader::new(child.stdout.take().unwrap()).lines();
     for line in reader.by_ref() {

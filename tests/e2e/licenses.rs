@@ -68,6 +68,33 @@ pub(crate) fn licensed_repo() -> (Repo, String) {
     (repo, version)
 }
 
+/// The `licensed` fixture's image made two-platform (linux/amd64, linux/arm64): its
+/// Dockerfile copies, over the shared rootfs, each platform's busybox and `sdk/status-<arch>`
+/// (a dpkg status the caller writes). The rootfs's dpkg status, and the architecture it names.
+pub(crate) fn licensed_two_platforms(repo: &Repo) -> (String, String) {
+    repo.add_busybox_per_arch("sdk");
+    repo.write(
+        "sdk/Dockerfile",
+        "FROM scratch\nARG TARGETARCH\nCOPY rootfs/ /\nCOPY status-${TARGETARCH} /var/lib/dpkg/status\nCOPY busybox-${TARGETARCH} /bin/busybox\n",
+    );
+    let manifest = std::fs::read_to_string(repo.file("sdk/sdkimage.toml")).unwrap();
+    repo.write(
+        "sdk/sdkimage.toml",
+        &manifest.replacen(
+            "name = \"licensed_sdk\"\n",
+            "name = \"licensed_sdk\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n",
+            1,
+        ),
+    );
+    let status = std::fs::read_to_string(repo.file("vendor/rootfs/var/lib/dpkg/status")).unwrap();
+    let native = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Architecture: "))
+        .unwrap()
+        .to_string();
+    (status, native)
+}
+
 /// `index.json` entries keyed by `ecosystem/name`.
 fn entries_by_key(index: &Value) -> BTreeMap<String, Value> {
     index["entries"]

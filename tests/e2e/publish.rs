@@ -641,6 +641,33 @@ impl AuthRegistry {
             serde_json::json!({"auths": {self.host(): {"auth": basic_auth(USER, password)}}}),
         )
     }
+
+    /// A private base `<host>/private/base:1`, only in this registry: built here (busybox and a
+    /// `version` file), pushed with the credentials of the docker config folder `config`, its
+    /// local tag removed; the go image's Dockerfile is made `FROM` it. The base's reference,
+    /// its image id, and the guard that removes that image.
+    pub(crate) fn private_base(&self, repo: &Repo, config: &Path) -> (String, String, RemoveImage) {
+        let base = format!("{}/private/base:1", self.host());
+        let id = build_foreign_image(
+            repo,
+            "private-base",
+            &base,
+            "FROM scratch\nCOPY busybox /bin/busybox\nCOPY version /version\n",
+            &[("version", "private\n")],
+        );
+        let cleanup = RemoveImage(id.clone());
+        checked_stdout(
+            Command::new("docker")
+                .args(["push", &base])
+                .env("DOCKER_CONFIG", config),
+        );
+        docker(&["rmi", &base]);
+        repo.write(
+            "sdks/go/container/Dockerfile",
+            &format!("FROM {base}\nCOPY boot.sh /boot\n"),
+        );
+        (base, id, cleanup)
+    }
 }
 
 impl Drop for AuthRegistry {
@@ -808,21 +835,7 @@ fn builds_pull_private_base_images_with_the_configs_credentials() {
     let config = registry.auths_config(&repo, PASSWORD);
     let empty_config = repo.file("empty-docker-config");
     std::fs::create_dir_all(&empty_config).unwrap();
-
-    // A private base, only in the registry.
-    let base = format!("{}/private/base:1", registry.host());
-    build_intruder(&repo, &base);
-    let _base = RemoveImage(base.clone());
-    checked_stdout(
-        Command::new("docker")
-            .args(["push", &base])
-            .env("DOCKER_CONFIG", &config),
-    );
-    docker(&["rmi", &base]);
-    repo.write(
-        "sdks/go/container/Dockerfile",
-        &format!("FROM {base}\nCOPY boot.sh /boot\n"),
-    );
+    let (base, _, _cleanup) = registry.private_base(&repo, &config);
 
     let denied = repo.run_with(
         &["build", "go", "--tag", "1.0", "--progress", "plain"],

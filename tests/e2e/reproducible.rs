@@ -2,37 +2,23 @@
 //! digests, and no file in a pushed layer is newer than the epoch.
 
 use crate::support::images::newest_entry;
-use crate::support::{RegistryApi, Repo, read_metadata, repo_digests};
+use crate::support::{RegistryApi, Repo, repo_digests};
 
 const EPOCH: u64 = 1_700_000_000;
 
 fn build_push(repo: &Repo, tag: &str) -> std::collections::BTreeMap<String, String> {
-    let meta = repo.file(&format!("meta-{tag}.json"));
-    repo.run_with(
-        &[
-            "build",
-            "go",
-            "--no-cache",
-            "--force",
-            "--tag",
-            tag,
-            "--push",
-            "--progress",
-            "none",
-            "--metadata-file",
-            meta.to_str().unwrap(),
-        ],
-        &[("SOURCE_DATE_EPOCH", &EPOCH.to_string())],
+    repo.build_push_at_epoch(
+        &["build", "go", "--no-cache", "--force", "--tag", tag],
+        EPOCH,
+        &[],
     )
-    .success();
-    read_metadata(&meta)
-        .into_iter()
-        .map(|(image, entry)| {
-            assert_eq!(entry.normalized, Some(true), "{image}");
-            assert_eq!(entry.epoch, Some(EPOCH), "{image}");
-            (image, entry.digest.unwrap())
-        })
-        .collect()
+    .into_iter()
+    .map(|(image, entry)| {
+        assert_eq!(entry.normalized, Some(true), "{image}");
+        assert_eq!(entry.epoch, Some(EPOCH), "{image}");
+        (image, entry.digest.unwrap())
+    })
+    .collect()
 }
 
 #[test]
@@ -79,25 +65,12 @@ fn two_builds_without_cache_push_the_same_digests_with_no_mtime_after_the_epoch(
 #[test]
 fn push_via_engine_pushes_the_engines_image() {
     let repo = Repo::in_registry("beam");
-    let meta = repo.file("meta.json");
-    repo.run_with(
-        &[
-            "build",
-            "go",
-            "--tag",
-            "1.0",
-            "--push",
-            "--push-via",
-            "engine",
-            "--progress",
-            "none",
-            "--metadata-file",
-            meta.to_str().unwrap(),
-        ],
-        &[("SOURCE_DATE_EPOCH", &EPOCH.to_string())],
-    )
-    .success();
-    for (image, entry) in read_metadata(&meta) {
+    let metadata = repo.build_push_at_epoch(
+        &["build", "go", "--tag", "1.0", "--push-via", "engine"],
+        EPOCH,
+        &[],
+    );
+    for (image, entry) in metadata {
         assert_eq!(entry.normalized, Some(false), "{image}");
         assert_eq!(entry.epoch, None, "{image}");
         let digest = entry.digest.unwrap();

@@ -5,7 +5,7 @@
 
 use sdkimage::licenses::sbom::{Document, IMAGE_ID, NOASSERTION};
 
-use crate::licenses::{DEST, licensed_repo};
+use crate::licenses::{DEST, licensed_repo, licensed_two_platforms};
 use crate::support::Repo;
 use crate::support::images::{file_bytes_in, sh};
 use crate::support::licenses::{BUILD_PULLING_LICENSES, validate};
@@ -197,14 +197,8 @@ fn bad_sbom_input_is_refused_before_anything_is_built() {
 #[test]
 fn each_platform_of_an_image_has_its_document() {
     let (repo, _) = licensed_repo();
-    repo.add_busybox_per_arch("sdk");
     // Each platform's dpkg status names its architecture. No RUN: nothing needs emulation.
-    let status = std::fs::read_to_string(repo.file("vendor/rootfs/var/lib/dpkg/status")).unwrap();
-    let native = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Architecture: "))
-        .unwrap()
-        .to_string();
+    let (status, native) = licensed_two_platforms(&repo);
     for arch in ["amd64", "arm64"] {
         // Of one size, differing in these five bytes only. Not byte-equal to the rootfs's
         // status (the trailing newline): engines that ran this test before the context's
@@ -216,19 +210,6 @@ fn each_platform_of_an_image_has_its_document() {
         ) + "\n";
         repo.write(&format!("sdk/status-{arch}"), &own);
     }
-    repo.write(
-        "sdk/Dockerfile",
-        "FROM scratch\nARG TARGETARCH\nCOPY rootfs/ /\nCOPY status-${TARGETARCH} /var/lib/dpkg/status\nCOPY busybox-${TARGETARCH} /bin/busybox\n",
-    );
-    let manifest = std::fs::read_to_string(repo.file("sdk/sdkimage.toml")).unwrap();
-    repo.write(
-        "sdk/sdkimage.toml",
-        &manifest.replacen(
-            "name = \"licensed_sdk\"\n",
-            "name = \"licensed_sdk\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n",
-            1,
-        ),
-    );
     let sbom_dir = repo.file("sbom");
     repo.run_with(
         &[

@@ -325,15 +325,7 @@ fn a_two_platform_image_signed_with_a_cosign_key_verifies_index_children_and_pro
     ]);
     let encrypted = repo.file("cosign.key").display().to_string();
     py(&["enckey", &der, "s3cret", &encrypted]);
-    repo.add_busybox_per_arch("sdks/multi");
-    repo.write(
-        "sdks/multi/Dockerfile",
-        "FROM scratch\nARG TARGETARCH\nCOPY busybox-${TARGETARCH} /bin/busybox\n",
-    );
-    repo.write(
-        "sdks/multi/sdkimage.toml",
-        "language = \"multi\"\nname = \"multi\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n",
-    );
+    repo.add_two_platform_busybox_image("");
     let build = [
         "build",
         "multi",

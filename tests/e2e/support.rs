@@ -90,6 +90,37 @@ impl Repo {
         (run, meta)
     }
 
+    /// `build <args> --push --progress none --metadata-file <a file of its own>` with
+    /// `SOURCE_DATE_EPOCH=epoch` and `env`, which must succeed: the metadata, by image.
+    #[track_caller]
+    pub fn build_push_at_epoch(
+        &self,
+        args: &[&str],
+        epoch: u64,
+        env: &[(&str, &str)],
+    ) -> BTreeMap<String, ImageMetadata> {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let meta = self.file(&format!("meta-{n}.json"));
+        let epoch = epoch.to_string();
+        let all = [
+            args,
+            &["--push", "--progress", "none", "--metadata-file"],
+            &[meta.to_str().unwrap()],
+        ]
+        .concat();
+        let env = [&[("SOURCE_DATE_EPOCH", epoch.as_str())], env].concat();
+        self.run_with(&all, &env).success();
+        read_metadata(&meta)
+    }
+
+    /// Adds `line` at the end of the file `rel` (a setting at the end of the workspace's
+    /// `Cargo.toml`); the file's text before.
+    pub fn append_line(&self, rel: &str, line: &str) -> String {
+        let before = std::fs::read_to_string(self.file(rel)).unwrap();
+        self.write(rel, &format!("{}\n{line}\n", before.trim_end()));
+        before
+    }
+
     /// `list --message-format json <args>`, which must succeed: the images listed.
     #[track_caller]
     pub fn list_json(&self, args: &[&str]) -> Vec<ListEntry> {
@@ -410,6 +441,15 @@ impl Run {
             .first()
             .unwrap_or_else(|| panic!("no summary event:\n{}", self.stdout()));
         counts(first).clone()
+    }
+
+    /// The images of the events of kind `kind`, in order (`BuildFinished`: what was built).
+    #[track_caller]
+    pub fn images_of(&self, kind: EventKind) -> Vec<String> {
+        self.events_of(kind)
+            .iter()
+            .filter_map(|e| e.image().map(str::to_string))
+            .collect()
     }
 
     /// stdout and stderr together (for "never printed" checks).

@@ -85,6 +85,24 @@ impl Repo {
     }
 }
 
+impl Repo {
+    /// `sdks/multi`: the image `multi` for linux/amd64 and linux/arm64, each platform's busybox
+    /// as its `/bin/busybox`, then `more` (Dockerfile lines).
+    pub fn add_two_platform_busybox_image(&self, more: &str) {
+        self.add_busybox_per_arch("sdks/multi");
+        self.write(
+            "sdks/multi/Dockerfile",
+            &format!(
+                "FROM scratch\nARG TARGETARCH\nCOPY busybox-${{TARGETARCH}} /bin/busybox\n{more}"
+            ),
+        );
+        self.write(
+            "sdks/multi/sdkimage.toml",
+            "language = \"multi\"\nname = \"multi\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n",
+        );
+    }
+}
+
 /// The bytes of the file `path` in `image`'s filesystem, copied out of a created (never
 /// started) container.
 #[track_caller]
