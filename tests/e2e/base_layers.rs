@@ -162,11 +162,7 @@ fn reproducible_false_pushes_the_engines_layers_and_a_dependency_keeps_its_diges
     std::fs::write(&toml, format!("reproducible = \"no\"\n{text}")).unwrap();
     let run = repo.run(&["build", "go", "--dry-run"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("sdkimage.toml:1:"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("sdkimage.toml:1:");
 
     // The workspace's `reproducible = false` is every manifest's default.
     std::fs::write(&toml, &text).unwrap();

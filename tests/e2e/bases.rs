@@ -210,30 +210,21 @@ fn bad_labels_and_a_bad_source_date_epoch_are_invalid_input() {
     let repo = Repo::new("beam");
     let run = repo.run(&["build", "base", "--label", "no-value"]);
     run.expect_code(2);
-    assert!(run.stderr().contains("no-value"), "{}", run.stderr());
+    run.assert_stderr_contains("no-value");
     repo.write(
         "sdks/base/sdkimage.toml",
         "language = \"base\"\nname = \"beam_base\"\n\n[labels]\n\"two words\" = \"x\"\n",
     );
     let run = repo.run(&["build", "base"]);
     run.expect_code(2);
-    assert!(
-        run.stderr()
-            .contains("sdks/base/sdkimage.toml:5:1: label key \"two words\""),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("sdks/base/sdkimage.toml:5:1: label key \"two words\"");
     repo.write(
         "sdks/base/sdkimage.toml",
         "language = \"base\"\nname = \"beam_base\"\n\n[[copy]]\nfrom = \"../../vendor/busybox\"\nto = \"busybox\"\n",
     );
     let run = repo.run_with(&["build", "base"], &[("SOURCE_DATE_EPOCH", "yesterday")]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("SOURCE_DATE_EPOCH=\"yesterday\""),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("SOURCE_DATE_EPOCH=\"yesterday\"");
     assert!(docker_image_id(&repo.image_ref("beam_base", "2.61.0")).is_none());
 
     // No git checkout and no SOURCE_DATE_EPOCH: no revision, no created label, and a forced
@@ -364,11 +355,7 @@ fn pull_from_an_unreachable_registry_exits_3_naming_it() {
     let (run, meta) =
         repo.run_with_metadata(&["build", "go", "--pull", "--message-format", "json"]);
     run.expect_code(3);
-    assert!(
-        run.stderr().contains("registry 127.0.0.1:9 unreachable"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("registry 127.0.0.1:9 unreachable");
     assert!(run.stderr().contains("127.0.0.1:9/sdkimage-e2e/missing:1"));
     // Nothing was built, and the run still closed with its summary and metadata file.
     assert_eq!(run.summary().built, 0);

@@ -377,11 +377,7 @@ fn a_secret_is_served_to_the_build_and_found_nowhere_after() {
         &[("SDKIMAGE_E2E_NPM_TOKEN", &canary)],
     );
     classic.expect_code(2);
-    assert!(
-        classic.stderr().contains("BuildKit"),
-        "{}",
-        classic.stderr()
-    );
+    classic.assert_stderr_contains("BuildKit");
     // A missing source: exit 2 before anything runs, naming the secret and where it looked.
     let missing = repo.run(&["build", "secret", "--secret", &secret_arg]);
     missing.expect_code(2);

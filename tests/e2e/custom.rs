@@ -150,11 +150,7 @@ fn template_errors_name_the_file_and_line_and_build_nothing() {
     );
     let run = repo.run(&["list"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains(&format!("{}:3:", template.display())),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains(&format!("{}:3:", template.display()));
 }
 
 #[test]
@@ -230,11 +226,7 @@ fn a_base_that_looks_like_our_selector_but_matches_none_is_an_input_error() {
     );
     let run = repo.run(&["list"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("adapt.sdk `python:3.13` matches none of our images. Known selectors: base, extended, override, python:3.11"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("adapt.sdk `python:3.13` matches none of our images. Known selectors: base, extended, override, python:3.11");
 }
 
 /// `build <args> --message-format json --progress none`.
@@ -369,9 +361,5 @@ fn adapt_onto_a_base_without_python3_fails_saying_what_is_missing() {
     );
     let run = repo.run(&["list"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("declares no [contract]"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("declares no [contract]");
 }

@@ -265,7 +265,7 @@ fn an_engine_over_tcp_with_tls() {
     // Without the TLS settings the engine does not answer: exit 3, naming it.
     let refused = repo.run(&["build", "base", "--engine", url.as_str()]);
     refused.expect_code(3);
-    assert!(refused.stderr().contains(&url), "{}", refused.stderr());
+    refused.assert_stderr_contains(&url);
 }
 
 #[test]
@@ -274,7 +274,7 @@ fn an_engine_that_does_not_answer_is_exit_3_or_with_keep_going_a_note() {
     let missing = "unix:///tmp/sdkimage-no-such-engine.sock";
     let run = repo.run(&["build", "base", "--engine", &home(), "--engine", missing]);
     run.expect_code(3);
-    assert!(run.stderr().contains(missing), "{}", run.stderr());
+    run.assert_stderr_contains(missing);
     let run = repo.run(&[
         "build",
         "base",
@@ -285,12 +285,7 @@ fn an_engine_that_does_not_answer_is_exit_3_or_with_keep_going_a_note() {
         "--keep-going",
     ]);
     run.success();
-    assert!(
-        run.stderr()
-            .contains(&format!("engine {missing} does not answer")),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains(&format!("engine {missing} does not answer"));
 }
 
 /// The processes of build steps (`sh`, `sleep`: what the fixture's `RUN`s run) below the

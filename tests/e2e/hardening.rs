@@ -218,8 +218,8 @@ fn errors_name_the_culprit_before_anything_runs() {
     let long = format!("X={}", "a".repeat(100_000));
     let run = repo.run(&["build", "base", "--build-arg", &long]);
     run.expect_code(2);
-    assert!(run.stderr().contains("build arg \"X\""), "{}", run.stderr());
-    assert!(run.stderr().contains("limit"), "{}", run.stderr());
+    run.assert_stderr_contains("build arg \"X\"");
+    run.assert_stderr_contains("limit");
 
     // Control characters in build args, tags and repository roots.
     for args in [
@@ -265,11 +265,7 @@ fn errors_name_the_culprit_before_anything_runs() {
     );
     let run = repo.run(&["list"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("sdks/base/sdkimage.toml:5:"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("sdks/base/sdkimage.toml:5:");
 }
 
 #[test]

@@ -214,21 +214,12 @@ fn bad_workspace_metadata_and_flags() {
     );
     let run = repo.run(&["list"]);
     run.expect_code(2);
-    assert!(
-        run.stderr()
-            .contains("Cargo.toml:14:1: unknown field `registry`"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("Cargo.toml:14:1: unknown field `registry`");
     repo.write("Cargo.toml", &cargo);
 
     let run = repo.run(&["list", "--tag=-rc1"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("tag `-rc1` is not valid"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("tag `-rc1` is not valid");
     let run = repo.run(&["list", "--repository-root", "Example/Repo"]);
     run.expect_code(2);
     assert!(
@@ -259,7 +250,7 @@ fn workspace_tags_and_repository_root_errors_are_located() {
         repo.write("Cargo.toml", &cargo.replace(from, to));
         let run = repo.run(&["list"]);
         run.expect_code(2);
-        assert!(run.stderr().contains(expected), "{}", run.stderr());
+        run.assert_stderr_contains(expected);
     }
 }
 
@@ -275,7 +266,7 @@ fn a_repository_root_flag_with_an_empty_path_component_is_rejected() {
         run.expect_code(2);
         let expected =
             format!("--repository-root `{root}`: empty path component in `{root}`: {fix}");
-        assert!(run.stderr().contains(&expected), "{}", run.stderr());
+        run.assert_stderr_contains(&expected);
     }
 }
 
@@ -357,12 +348,7 @@ fn a_platform_other_than_the_engines_is_invalid() {
     );
     let run = repo.run(&["build", "go"]);
     run.expect_code(2);
-    assert!(
-        run.stderr()
-            .contains("sdkimage.toml:4:14: platform `linux/s390x` cannot be built"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("sdkimage.toml:4:14: platform `linux/s390x` cannot be built");
 }
 
 #[test]
@@ -381,11 +367,7 @@ fn promote_needs_target_tags_other_than_its_source() {
     let repo = Repo::new("beam");
     let run = repo.run(&["promote", "--from-tag", "rc1", "--tag", "rc1"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("--tag rc1 is the tag being promoted"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("--tag rc1 is the tag being promoted");
 }
 
 #[test]
@@ -394,12 +376,7 @@ fn a_manifest_that_is_not_utf8_is_invalid_input() {
     std::fs::write(repo.file(GO), b"language = \"go\"\nname = \"x\xff\"\n").unwrap();
     let run = repo.run(&["list"]);
     run.expect_code(2);
-    assert!(
-        run.stderr()
-            .contains("sdks/go/container/sdkimage.toml:2:10: the file is not valid UTF-8"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("sdks/go/container/sdkimage.toml:2:10: the file is not valid UTF-8");
 }
 
 /// A workspace with no `sdkimage.toml` anywhere: the commands that need images are exit 2
@@ -446,13 +423,13 @@ fn an_empty_workspace_points_at_init() {
     // From a folder below the root, the root is named.
     let run = run_sdkimage(&dir.path().join("docs"), &["build"], &[]);
     run.expect_code(2);
-    assert!(run.stderr().contains(&expected), "{}", run.stderr());
+    run.assert_stderr_contains(&expected);
 
     let list = run_sdkimage(dir.path(), &["list"], &[]);
     list.success();
-    assert!(list.stderr().contains(&expected), "{}", list.stderr());
+    list.assert_stderr_contains(&expected);
     let list = run_sdkimage(dir.path(), &["list", "--message-format", "json"], &[]);
     list.success();
     assert!(list.list().is_empty());
-    assert!(list.stderr().contains(&expected), "{}", list.stderr());
+    list.assert_stderr_contains(&expected);
 }

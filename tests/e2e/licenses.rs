@@ -464,11 +464,7 @@ fn a_malformed_overrides_or_policy_file_stops_the_run_before_anything_is_built()
     repo.write("licenses/policy.toml", "allow = [\"MIT\", \"MTI\"]\n");
     let run = repo.run(&["build", "--pull-licenses", "--progress", "plain"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("policy.toml:1:18"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("policy.toml:1:18");
     // Without --pull-licenses the files are not read.
     repo.run(&["build", "--progress", "none"]).success();
 }
@@ -489,11 +485,7 @@ fn a_lock_file_behind_its_manifests_neither_fails_nor_changes() {
         "plain",
     ]);
     locked.expect_code(1);
-    assert!(
-        locked.stderr().contains("--locked was passed"),
-        "{}",
-        locked.stderr()
-    );
+    locked.assert_stderr_contains("--locked was passed");
 
     let run = build_pulling_licenses_plain(&repo);
     run.success();

@@ -48,13 +48,7 @@ fn go_modules_and_jars_land_in_the_image_and_its_sbom() {
     // parent POM. Missing, by its Maven coordinates, until an override names it.
     let failed = build(&[]);
     failed.expect_code(1);
-    assert!(
-        failed
-            .stderr()
-            .contains("maven org.slf4j:slf4j-api 1.7.32: no license text found"),
-        "{}",
-        failed.stderr()
-    );
+    failed.assert_stderr_contains("maven org.slf4j:slf4j-api 1.7.32: no license text found");
     assert!(
         failed
             .stderr()

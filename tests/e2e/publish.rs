@@ -287,7 +287,7 @@ fn nothing_is_pushed_when_one_build_fails() {
         "plain",
     ]);
     run.expect_code(1);
-    assert!(run.stderr().contains("nothing pushed"), "{}", run.stderr());
+    run.assert_stderr_contains("nothing pushed");
     // The base was built (it comes first) but not pushed.
     assert!(docker_image_id(&repo.image_ref("beam_base", "t")).is_some());
     assert_nothing_in_registry(&repo);
@@ -447,7 +447,7 @@ fn promote_copies_the_release_candidate_and_dry_run_changes_nothing() {
         dry.stdout()
     );
     assert_eq!(dry.summary().promoted, 0);
-    assert!(dry.stderr().contains("would point"), "{}", dry.stderr());
+    dry.assert_stderr_contains("would point");
     for image in rc.keys() {
         assert_eq!(
             RegistryApi::tags(&format!("{}/{image}", repo.root)),
@@ -459,13 +459,7 @@ fn promote_copies_the_release_candidate_and_dry_run_changes_nothing() {
     // A release candidate that is not in the registry: nothing changes.
     let missing = repo.run(&["promote", "go", "--from-tag", "rc9", "--tag", "1.0"]);
     missing.expect_code(1);
-    assert!(
-        missing
-            .stderr()
-            .contains(&repo.image_ref("beam_go_sdk", "rc9")),
-        "{}",
-        missing.stderr()
-    );
+    missing.assert_stderr_contains(&repo.image_ref("beam_go_sdk", "rc9"));
     assert_eq!(
         RegistryApi::digest(&repo.image_ref("beam_base", "1.0")),
         None

@@ -160,7 +160,7 @@ fn bad_sbom_input_is_refused_before_anything_is_built() {
     let (repo, _) = licensed_repo();
     let run = repo.run(&["build", "--sbom-dir", "sbom", "--progress", "plain"]);
     run.expect_code(2);
-    assert!(run.stderr().contains("--pull-licenses"), "{}", run.stderr());
+    run.assert_stderr_contains("--pull-licenses");
     for args in [
         &[
             "build",

@@ -452,6 +452,17 @@ impl Run {
             .collect()
     }
 
+    /// Fails the test unless stderr contains `text`; the message shows the whole stderr.
+    #[track_caller]
+    pub fn assert_stderr_contains(&self, text: &str) -> &Self {
+        let stderr = self.stderr();
+        assert!(
+            stderr.contains(text),
+            "stderr lacks {text:?}\n--- stderr\n{stderr}"
+        );
+        self
+    }
+
     /// stdout and stderr together (for "never printed" checks).
     pub fn all_output(&self) -> String {
         format!("{}\n{}", self.stdout(), self.stderr())
