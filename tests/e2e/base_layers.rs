@@ -3,11 +3,9 @@
 //! layer digests it was pushed with, and `reproducible = false` (in a manifest or the
 //! workspace) pushes the engine's layers; the metadata file says which.
 
-use std::io::Read;
-use std::process::Command;
-
 use crate::publish::{AuthRegistry, PASSWORD, USER};
-use crate::support::{Repo, curl_manifest, read_metadata, test_registry};
+use crate::support::images::{RemoveImage, build_foreign_image, newest_entry};
+use crate::support::{RegistryApi, Repo, curl_manifest, docker, test_registry};
 
 const EPOCH: u64 = 1_700_000_000;
 
@@ -34,64 +32,20 @@ fn layer_digests(manifest: &serde_json::Value) -> Vec<String> {
 
 /// Blob `digest` of `repository`, whole.
 fn blob(repository: &str, digest: &str) -> Vec<u8> {
-    let (host, path) = split(repository);
-    let out = Command::new("curl")
-        .args(["-sSfL", "--max-time", "60"])
-        .arg(format!("http://{host}/v2/{path}/blobs/{digest}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-/// The largest mtime of a gzip layer blob, with the path that has it.
-fn newest_entry(layer: &[u8]) -> (u64, String) {
-    let mut tar = Vec::new();
-    flate2::read::GzDecoder::new(layer)
-        .read_to_end(&mut tar)
-        .unwrap();
-    let mut archive = tar::Archive::new(&tar[..]);
-    let mut newest = (0, String::new());
-    for entry in archive.entries().unwrap() {
-        let entry = entry.unwrap();
-        let mtime = entry.header().mtime().unwrap();
-        if mtime >= newest.0 {
-            newest = (mtime, entry.path().unwrap().display().to_string());
-        }
-    }
-    newest
+    RegistryApi::get(repository, &format!("blobs/{digest}"), None)
 }
 
 /// Build `reference` with the engine (classic builder) from busybox and a file written by a
 /// `RUN` (so its times are the build's, after the epoch), and push it with the engine.
 fn external_base(repo: &Repo, reference: &str) {
-    let dir = repo.file("external-base");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(repo.file("vendor/busybox"), dir.join("busybox")).unwrap();
-    std::fs::write(
-        dir.join("Dockerfile"),
+    build_foreign_image(
+        repo,
+        "external-base",
+        reference,
         "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo base > /base.txt\"]\n",
-    )
-    .unwrap();
-    for args in [
-        vec!["build", "-q", "-t", reference, dir.to_str().unwrap()],
-        vec!["push", reference],
-    ] {
-        let out = Command::new("docker")
-            .args(&args)
-            .env("DOCKER_BUILDKIT", "0")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "docker {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+        &[],
+    );
+    docker(&["push", reference]);
 }
 
 #[test]
@@ -107,26 +61,11 @@ fn an_external_bases_layers_keep_the_bases_digests_and_the_rest_is_normalised() 
             "FROM {external_ref}\nCOPY boot.sh /opt/apache/beam/boot\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"echo go > /go.txt\"]\n"
         ),
     );
-    let meta = repo.file("meta.json");
-    repo.run_with(
-        &[
-            "build",
-            "go",
-            "--tag",
-            "1",
-            "--push",
-            "--progress",
-            "none",
-            "--metadata-file",
-            meta.to_str().unwrap(),
-        ],
-        &[("SOURCE_DATE_EPOCH", &EPOCH.to_string())],
-    )
-    .success();
+    let metadata = repo.build_push_at_epoch(&["build", "go", "--tag", "1"], EPOCH, &[]);
     let base_layers = layer_digests(&manifest(&external, "1"));
     assert_eq!(base_layers.len(), 2, "{base_layers:?}");
 
-    let entry = &read_metadata(&meta)["beam_go_sdk"];
+    let entry = &metadata["beam_go_sdk"];
     assert_eq!(entry.normalized, Some(true));
     let go = format!("{}/beam_go_sdk", repo.root);
     let pushed = manifest(&go, entry.digest.as_deref().unwrap());
@@ -175,24 +114,7 @@ fn an_external_bases_layers_keep_the_bases_digests_and_the_rest_is_normalised() 
 #[test]
 fn reproducible_false_pushes_the_engines_layers_and_a_dependency_keeps_its_digests() {
     let repo = Repo::in_registry("beam");
-    let epoch = EPOCH.to_string();
-    let env = [("SOURCE_DATE_EPOCH", epoch.as_str())];
-    let push = |tag: &str| {
-        let meta = repo.file(&format!("meta-{tag}.json"));
-        let args = [
-            "build",
-            "go",
-            "--tag",
-            tag,
-            "--push",
-            "--progress",
-            "none",
-            "--metadata-file",
-            meta.to_str().unwrap(),
-        ];
-        repo.run_with(&args, &env).success();
-        read_metadata(&meta)
-    };
+    let push = |tag: &str| repo.build_push_at_epoch(&["build", "go", "--tag", tag], EPOCH, &[]);
     let go = format!("{}/beam_go_sdk", repo.root);
     let base = format!("{}/beam_base", repo.root);
 
@@ -240,11 +162,7 @@ fn reproducible_false_pushes_the_engines_layers_and_a_dependency_keeps_its_diges
     std::fs::write(&toml, format!("reproducible = \"no\"\n{text}")).unwrap();
     let run = repo.run(&["build", "go", "--dry-run"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("sdkimage.toml:1:"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("sdkimage.toml:1:");
 
     // The workspace's `reproducible = false` is every manifest's default.
     std::fs::write(&toml, &text).unwrap();
@@ -272,28 +190,6 @@ fn reproducible_false_pushes_the_engines_layers_and_a_dependency_keeps_its_diges
     assert_ne!(off["beam_base"].digest, normalised["beam_base"].digest);
 }
 
-/// `GET http://<host>/v2/<path>/<what>` with the test user's credentials.
-fn get_as_user(host: &str, path: &str, what: &str) -> Vec<u8> {
-    let out = Command::new("curl")
-        .args([
-            "-sSfL",
-            "--max-time",
-            "60",
-            "-u",
-            &format!("{USER}:{PASSWORD}"),
-        ])
-        .args(["-H", "Accept: application/vnd.oci.image.manifest.v1+json"])
-        .arg(format!("http://{host}/v2/{path}/{what}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 #[test]
 fn a_base_in_another_registry_is_copied_with_its_digests() {
     let registry = AuthRegistry::start();
@@ -312,48 +208,25 @@ fn a_base_in_another_registry_is_copied_with_its_digests() {
         "sdks/go/container/Dockerfile",
         &format!("FROM {external_ref}\nCOPY boot.sh /opt/apache/beam/boot\n"),
     );
-    let meta = repo.file("meta.json");
-    let args = [
-        "build",
-        "go",
-        "--tag",
-        "1",
-        "--push",
-        "--progress",
-        "none",
-        "--metadata-file",
-        meta.to_str().unwrap(),
-    ];
-    let epoch = EPOCH.to_string();
-    let env = [
-        ("SOURCE_DATE_EPOCH", epoch.as_str()),
-        ("DOCKER_CONFIG", config.to_str().unwrap()),
-    ];
-    repo.run_with(&args, &env).success();
+    let metadata = repo.build_push_at_epoch(
+        &["build", "go", "--tag", "1"],
+        EPOCH,
+        &[("DOCKER_CONFIG", config.to_str().unwrap())],
+    );
     let base_layers = layer_digests(&manifest(&external, "1"));
-    let digest = read_metadata(&meta)["beam_go_sdk"].digest.clone().unwrap();
-    let host = registry.host();
-    let path = format!("{}/beam_go_sdk", repo.root.split_once('/').unwrap().1);
+    let digest = metadata["beam_go_sdk"].digest.clone().unwrap();
+    // The image's repository in the other registry, read as the test user.
+    let go = format!("{}/beam_go_sdk", repo.root);
+    let get_as_user = |what: &str| RegistryApi::get(&go, what, Some((USER, PASSWORD)));
     let pushed: serde_json::Value =
-        serde_json::from_slice(&get_as_user(&host, &path, &format!("manifests/{digest}"))).unwrap();
+        serde_json::from_slice(&get_as_user(&format!("manifests/{digest}"))).unwrap();
     let layers = layer_digests(&pushed);
     assert_eq!(layers[..2], base_layers[..], "{layers:?}");
     for d in &base_layers {
         assert_eq!(
-            get_as_user(&host, &path, &format!("blobs/{d}")),
+            get_as_user(&format!("blobs/{d}")),
             blob(&external, d),
             "{d}"
         );
-    }
-}
-
-/// Removes a local image on drop.
-struct RemoveImage(String);
-
-impl Drop for RemoveImage {
-    fn drop(&mut self) {
-        let _ = Command::new("docker")
-            .args(["image", "rm", "-f", &self.0])
-            .output();
     }
 }

@@ -8,7 +8,8 @@ use std::process::Command;
 use sdkimage::output::{EventKind, Outcome};
 
 use crate::publish::{AuthRegistry, PASSWORD, USER};
-use crate::support::{RegistryApi, Repo, docker, docker_image_id, read_metadata};
+use crate::support::images::{RemoveImage, build_foreign_image};
+use crate::support::{RegistryApi, Repo, checked_text, docker, docker_image_id, read_metadata};
 
 const SOURCE: &str = "org.opencontainers.image.source";
 const REVISION: &str = "org.opencontainers.image.revision";
@@ -24,19 +25,15 @@ const CREATED_AT: &str = "2023-11-14T22:13:20Z";
 /// `git <args>` in the repo, which must succeed; its stdout.
 #[track_caller]
 fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(["-c", "user.name=e2e", "-c", "user.email=e2e@example.com"])
-        .args(args)
-        .output()
-        .expect("git must be installed");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
+    checked_text(
+        Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["-c", "user.name=e2e", "-c", "user.email=e2e@example.com"])
+            .args(args),
+    )
+    .trim()
+    .to_string()
 }
 
 /// Make the repo a git checkout with one commit; `HEAD`'s commit.
@@ -213,30 +210,21 @@ fn bad_labels_and_a_bad_source_date_epoch_are_invalid_input() {
     let repo = Repo::new("beam");
     let run = repo.run(&["build", "base", "--label", "no-value"]);
     run.expect_code(2);
-    assert!(run.stderr().contains("no-value"), "{}", run.stderr());
+    run.assert_stderr_contains("no-value");
     repo.write(
         "sdks/base/sdkimage.toml",
         "language = \"base\"\nname = \"beam_base\"\n\n[labels]\n\"two words\" = \"x\"\n",
     );
     let run = repo.run(&["build", "base"]);
     run.expect_code(2);
-    assert!(
-        run.stderr()
-            .contains("sdks/base/sdkimage.toml:5:1: label key \"two words\""),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("sdks/base/sdkimage.toml:5:1: label key \"two words\"");
     repo.write(
         "sdks/base/sdkimage.toml",
         "language = \"base\"\nname = \"beam_base\"\n\n[[copy]]\nfrom = \"../../vendor/busybox\"\nto = \"busybox\"\n",
     );
     let run = repo.run_with(&["build", "base"], &[("SOURCE_DATE_EPOCH", "yesterday")]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("SOURCE_DATE_EPOCH=\"yesterday\""),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("SOURCE_DATE_EPOCH=\"yesterday\"");
     assert!(docker_image_id(&repo.image_ref("beam_base", "2.61.0")).is_none());
 
     // No git checkout and no SOURCE_DATE_EPOCH: no revision, no created label, and a forced
@@ -258,27 +246,13 @@ fn bad_labels_and_a_bad_source_date_epoch_are_invalid_input() {
 /// Build `reference` with the docker CLI from a scratch context holding busybox and a file
 /// `version` with `text`; the image id.
 fn build_external_base(repo: &Repo, reference: &str, text: &str) -> String {
-    let dir = repo.file("external-base");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(repo.file("vendor/busybox"), dir.join("busybox")).unwrap();
-    std::fs::write(dir.join("version"), text).unwrap();
-    std::fs::write(
-        dir.join("Dockerfile"),
+    build_foreign_image(
+        repo,
+        "external-base",
+        reference,
         "FROM scratch\nCOPY busybox /bin/busybox\nCOPY version /version\n",
+        &[("version", text)],
     )
-    .unwrap();
-    let out = Command::new("docker")
-        .args(["build", "-q", "--no-cache", "-t", reference])
-        .arg(&dir)
-        .env("DOCKER_BUILDKIT", "0")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "docker build: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    docker_image_id(reference).expect("built")
 }
 
 #[test]
@@ -317,7 +291,7 @@ fn pull_rebuilds_exactly_the_images_on_a_changed_base_and_the_metadata_names_it(
     let d2 = RegistryApi::digest(&external).expect("pushed");
     assert_ne!(d1, d2);
     docker(&["tag", &v1, &external]);
-    let _cleanup = RemoveIds(vec![v1.clone(), v2.clone()]);
+    let _cleanup = [RemoveImage(v1.clone()), RemoveImage(v2.clone())];
 
     // Without --pull: offline, from the engine's own images; all up to date.
     let (offline, meta) = repo.run_with_metadata(&["build", "--message-format", "json"]);
@@ -362,17 +336,6 @@ fn pull_rebuilds_exactly_the_images_on_a_changed_base_and_the_metadata_names_it(
     assert_eq!(version(), "two\n");
 }
 
-/// Image ids removed (forced) when dropped: bases a test made that no tag holds any more.
-struct RemoveIds(Vec<String>);
-
-impl Drop for RemoveIds {
-    fn drop(&mut self) {
-        for id in &self.0 {
-            let _ = Command::new("docker").args(["rmi", "-f", id]).output();
-        }
-    }
-}
-
 #[test]
 fn pull_from_an_unreachable_registry_exits_3_naming_it() {
     let repo = Repo::new("beam");
@@ -392,11 +355,7 @@ fn pull_from_an_unreachable_registry_exits_3_naming_it() {
     let (run, meta) =
         repo.run_with_metadata(&["build", "go", "--pull", "--message-format", "json"]);
     run.expect_code(3);
-    assert!(
-        run.stderr().contains("registry 127.0.0.1:9 unreachable"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("registry 127.0.0.1:9 unreachable");
     assert!(run.stderr().contains("127.0.0.1:9/sdkimage-e2e/missing:1"));
     // Nothing was built, and the run still closed with its summary and metadata file.
     assert_eq!(run.summary().built, 0);
@@ -423,25 +382,7 @@ fn pull_takes_the_docker_configs_credentials_and_a_denied_pull_names_the_registr
     let config = registry.auths_config(&repo, PASSWORD);
     let empty = repo.file("empty-docker-config");
     std::fs::create_dir_all(&empty).unwrap();
-    // A private base, only in the registry.
-    let base = format!("{}/private/base:1", registry.host());
-    let id = build_external_base(&repo, &base, "private\n");
-    let _cleanup = RemoveIds(vec![id.clone()]);
-    let push = Command::new("docker")
-        .args(["push", &base])
-        .env("DOCKER_CONFIG", &config)
-        .output()
-        .unwrap();
-    assert!(
-        push.status.success(),
-        "{}",
-        String::from_utf8_lossy(&push.stderr)
-    );
-    docker(&["rmi", &base]);
-    repo.write(
-        "sdks/go/container/Dockerfile",
-        &format!("FROM {base}\nCOPY boot.sh /boot\n"),
-    );
+    let (base, id, _cleanup) = registry.private_base(&repo, &config);
     let args = ["build", "go", "--pull", "--progress", "plain"];
 
     let denied = repo.run_with(&args, &[("DOCKER_CONFIG", empty.to_str().unwrap())]);

@@ -228,11 +228,7 @@ fn a_failing_prepare_step_fails_its_images_and_keep_going_builds_the_rest() {
     // `-q` keeps errors: what failed and why, and nothing else.
     let run = repo.run(&["build", "-q"]);
     run.expect_code(1);
-    assert!(
-        run.stderr().contains("| wheel build broke"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("| wheel build broke");
     assert!(!run.stderr().contains("prepare: sh"), "{}", run.stderr());
 
     // With --keep-going, what does not depend on the failed step is built.
@@ -272,11 +268,7 @@ fn machine_output_stays_json_and_is_never_silently_lost() {
     let run = repo.run(&["build", "go", "--dry-run", "--message-format", "json"]);
     run.success();
     let _ = run.events();
-    assert!(
-        run.stderr().contains("build    go: dockerfile"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("build    go: dockerfile");
     // Output that cannot be written is an error, not a silent success.
     let full = std::fs::File::options()
         .write(true)

@@ -2,39 +2,24 @@
 //! `COPY` and `FROM`, cache mounts, stages, secrets, and multi-platform images pushed as one
 //! index per tag.
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use sdkimage::output::{Event, EventKind, Outcome};
 
-use crate::support::{Repo, docker, docker_run, read_metadata};
+use crate::support::images::{build_foreign_image, remove_image};
+use crate::support::{Repo, checked_stdout, docker, docker_run, read_metadata};
 
 /// A base image that is not ours, `name:latest-<arch>`, built with the docker CLI from busybox.
 fn arch_base(repo: &Repo, name: &str, arch: &str) -> String {
     let reference = format!("{name}:latest-{arch}");
-    let dir = repo.file(&format!("arch-base-{arch}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(repo.file("vendor/busybox"), dir.join("busybox")).unwrap();
-    std::fs::write(
-        dir.join("Dockerfile"),
-        format!("FROM scratch\nCOPY busybox /bin/busybox\nLABEL base-arch={arch}\n"),
-    )
-    .unwrap();
-    docker(&[
-        "build",
-        "-q",
-        "--no-cache",
-        "-t",
+    build_foreign_image(
+        repo,
+        &format!("arch-base-{arch}"),
         &reference,
-        dir.to_str().unwrap(),
-    ]);
+        &format!("FROM scratch\nCOPY busybox /bin/busybox\nLABEL base-arch={arch}\n"),
+        &[],
+    );
     reference
-}
-
-fn remove_image(reference: &str) {
-    let _ = Command::new("docker")
-        .args(["rmi", "-f", reference])
-        .output();
 }
 
 /// Beam's launcher layout: `target/launcher/${TARGETOS}_${TARGETARCH}/boot`, and a base picked
@@ -199,37 +184,12 @@ fn a_failing_buildkit_step_is_named() {
     assert!(crate::support::docker_image_id(&format!("{}/failing:2.61.0", repo.root)).is_none());
 }
 
-/// The arm64 busybox `scripts/test` unpacks from Debian's busybox-static:arm64.
-fn arm64_busybox() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/arm64/busybox");
-    assert!(
-        path.exists(),
-        "{} is missing: run the tests through scripts/test, which unpacks Debian's busybox-static:arm64 there",
-        path.display()
-    );
-    path
-}
-
 /// Two platforms, pushed as one index per tag, verified; the pushed ref runs as arm64 under
 /// the engine's emulation.
 #[test]
 fn a_two_platform_image_is_pushed_as_one_index_and_runs_as_arm64() {
     let repo = Repo::in_registry("beam");
-    std::fs::create_dir_all(repo.file("sdks/multi")).unwrap();
-    std::fs::copy(
-        repo.file("vendor/busybox"),
-        repo.file("sdks/multi/busybox-amd64"),
-    )
-    .unwrap();
-    std::fs::copy(arm64_busybox(), repo.file("sdks/multi/busybox-arm64")).unwrap();
-    repo.write(
-        "sdks/multi/Dockerfile",
-        "FROM scratch\nARG TARGETARCH\nCOPY busybox-${TARGETARCH} /bin/busybox\nCMD [\"/bin/busybox\", \"uname\", \"-m\"]\n",
-    );
-    repo.write(
-        "sdks/multi/sdkimage.toml",
-        "language = \"multi\"\nname = \"multi\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n",
-    );
+    repo.add_two_platform_busybox_image("CMD [\"/bin/busybox\", \"uname\", \"-m\"]\n");
     let meta = repo.file("meta.json");
     let run = repo.run(&[
         "build",
@@ -399,16 +359,9 @@ fn a_secret_is_served_to_the_build_and_found_nowhere_after() {
         );
     }
     // The image: every layer, its history and config.
-    let saved = Command::new("docker")
-        .args(["save", &image])
-        .output()
-        .expect("docker save");
-    assert!(saved.status.success());
+    let saved = checked_stdout(Command::new("docker").args(["save", &image]));
     assert!(
-        !saved
-            .stdout
-            .windows(canary.len())
-            .any(|w| w == canary.as_bytes()),
+        !saved.windows(canary.len()).any(|w| w == canary.as_bytes()),
         "the image holds the secret"
     );
     // Under the classic builder, secrets are invalid input.
@@ -424,11 +377,7 @@ fn a_secret_is_served_to_the_build_and_found_nowhere_after() {
         &[("SDKIMAGE_E2E_NPM_TOKEN", &canary)],
     );
     classic.expect_code(2);
-    assert!(
-        classic.stderr().contains("BuildKit"),
-        "{}",
-        classic.stderr()
-    );
+    classic.assert_stderr_contains("BuildKit");
     // A missing source: exit 2 before anything runs, naming the secret and where it looked.
     let missing = repo.run(&["build", "secret", "--secret", &secret_arg]);
     missing.expect_code(2);

@@ -252,11 +252,7 @@ fn unsupported_cache_settings_exit_2() {
     );
     let run = repo.run(&["build", "--dry-run"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("sdk/sdkimage.toml:3:13"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("sdk/sdkimage.toml:3:13");
     let manifest = repo.file("Cargo.toml");
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(&manifest, format!("{text}cache = \"s3\"\n")).unwrap();

@@ -2,7 +2,23 @@
 //! messages, completions and man pages, secret-looking values masked, refusals of the guarded
 //! reader (issue 19: items 4, 7, 13, 14, 16, 18, 20).
 
-use crate::support::{Repo, docker, tool};
+use crate::support::{Repo, checked_stdout, checked_text, docker, tool};
+
+/// Every subcommand.
+const COMMANDS: [&str; 12] = [
+    "list",
+    "build",
+    "push",
+    "verify",
+    "promote",
+    "licenses",
+    "check",
+    "dockerfile",
+    "diff",
+    "init",
+    "completions",
+    "man",
+];
 
 /// A `FROM scratch` image of the beam fixture, `sdks/solo`, with nothing to run (so any
 /// platform builds without emulation).
@@ -61,11 +77,7 @@ fn a_mistyped_platform_is_refused_before_anything_runs_with_the_known_values_nea
     solo(&repo, "");
     let run = repo.run(&["build", "solo", "--platform", "linux/amd46"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("did you mean linux/amd64?"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("did you mean linux/amd64?");
     assert!(
         repo.image_id(&format!("{}/solo:2.61.0", repo.root))
             .is_none()
@@ -82,11 +94,7 @@ fn a_mistyped_platform_is_refused_before_anything_runs_with_the_known_values_nea
         run.stderr()
     );
     solo(&repo, "");
-    let cargo = std::fs::read_to_string(repo.file("Cargo.toml")).unwrap();
-    repo.write(
-        "Cargo.toml",
-        &format!("{}\nplatforms = [\"linux/arm/v9\"]\n", cargo.trim_end()),
-    );
+    repo.append_line("Cargo.toml", "platforms = [\"linux/arm/v9\"]");
     let run = repo.run(&["list", "solo"]);
     run.expect_code(2);
     assert!(
@@ -111,12 +119,8 @@ fn a_platform_of_another_os_is_refused_before_building_naming_the_engines() {
         "none",
     ]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains(
-            "platform `windows/amd64` cannot be built: the engine runs linux (linux/amd64)"
-        ),
-        "{}",
-        run.stderr()
+    run.assert_stderr_contains(
+        "platform `windows/amd64` cannot be built: the engine runs linux (linux/amd64)",
     );
     assert!(
         run.events()
@@ -137,17 +141,7 @@ fn bash_complete(script: &std::path::Path, words: &[&str]) -> Vec<String> {
         quoted.join(" "),
         words.len() - 1
     );
-    let out = std::process::Command::new("bash")
-        .arg("-c")
-        .arg(program)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
+    checked_text(std::process::Command::new("bash").arg("-c").arg(program))
         .lines()
         .map(str::to_string)
         .collect()
@@ -157,24 +151,12 @@ fn bash_complete(script: &std::path::Path, words: &[&str]) -> Vec<String> {
 fn options_complete_for_every_subcommand_in_bash_zsh_and_fish() {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("cargo-sdkimage.bash");
-    let out = tool().args(["completions", "bash"]).output().unwrap();
-    assert!(out.status.success());
-    std::fs::write(&script, &out.stdout).unwrap();
-    let commands = [
-        "list",
-        "build",
-        "push",
-        "verify",
-        "promote",
-        "licenses",
-        "check",
-        "dockerfile",
-        "diff",
-        "init",
-        "completions",
-        "man",
-    ];
-    for command in commands {
+    std::fs::write(
+        &script,
+        checked_stdout(tool().args(["completions", "bash"])),
+    )
+    .unwrap();
+    for command in COMMANDS {
         let got = bash_complete(&script, &["cargo-sdkimage", command, "--"]);
         assert!(got.contains(&"--help".to_string()), "{command}: {got:?}");
     }
@@ -200,7 +182,7 @@ fn options_complete_for_every_subcommand_in_bash_zsh_and_fish() {
     let build = &build[..build.find("\n;;").unwrap()];
     assert!(build.contains("'*--platform=["), "{build}");
     let fish = text("fish");
-    for command in commands {
+    for command in COMMANDS {
         assert!(
             fish.contains(&format!(
                 "-n \"__fish_cargo_sdkimage_using_subcommand {command}\" -s h -l help"
@@ -213,9 +195,7 @@ fn options_complete_for_every_subcommand_in_bash_zsh_and_fish() {
 
 #[test]
 fn man_prints_each_commands_page_and_writes_every_page_the_top_one_names() {
-    let out = tool().args(["man", "build"]).output().unwrap();
-    assert!(out.status.success());
-    let page = String::from_utf8(out.stdout).unwrap();
+    let page = checked_text(tool().args(["man", "build"]));
     assert!(page.contains(".TH cargo-sdkimage-build 1"), "{page}");
     assert!(page.contains("\\-\\-platform"), "{page}");
     let out = tool().args(["man", "nope"]).output().unwrap();
@@ -242,23 +222,8 @@ fn man_prints_each_commands_page_and_writes_every_page_the_top_one_names() {
 /// `--help` of every command, together.
 fn all_help() -> String {
     let mut all = String::new();
-    for command in [
-        "list",
-        "build",
-        "push",
-        "verify",
-        "promote",
-        "licenses",
-        "check",
-        "dockerfile",
-        "diff",
-        "init",
-        "completions",
-        "man",
-    ] {
-        let out = tool().args([command, "--help"]).output().unwrap();
-        assert!(out.status.success(), "{command} --help");
-        all.push_str(&String::from_utf8(out.stdout).unwrap());
+    for command in COMMANDS {
+        all.push_str(&checked_text(tool().args([command, "--help"])));
     }
     all
 }
@@ -310,11 +275,7 @@ fn flag_and_manifest_messages_say_what_to_write() {
     solo(&repo, "");
     let run = repo.run(&["build", "solo", "--jobs", "0"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("--jobs must be at least 1"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("--jobs must be at least 1");
     // A single value where a list belongs, and a misspelled key.
     solo(&repo, "platforms = \"linux/amd64\"\nplatfroms = []\n");
     let run = repo.run(&["list", "solo"]);
@@ -330,18 +291,10 @@ fn flag_and_manifest_messages_say_what_to_write() {
     );
     // The same in the workspace's settings.
     solo(&repo, "");
-    let cargo = std::fs::read_to_string(repo.file("Cargo.toml")).unwrap();
-    repo.write(
-        "Cargo.toml",
-        &format!("{}\nplatfroms = [\"linux/amd64\"]\n", cargo.trim_end()),
-    );
+    let cargo = repo.append_line("Cargo.toml", "platfroms = [\"linux/amd64\"]");
     let run = repo.run(&["list", "solo"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("did you mean `platforms`?"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("did you mean `platforms`?");
     repo.write("Cargo.toml", &cargo);
     // `--build-arg NAME`: the value from the environment, as docker takes it.
     let run = repo.run_with(
@@ -362,12 +315,7 @@ fn flag_and_manifest_messages_say_what_to_write() {
         "SOLO_UNSET_VARIABLE_X",
     ]);
     run.expect_code(2);
-    assert!(
-        run.stderr()
-            .contains("the environment variable SOLO_UNSET_VARIABLE_X is not set"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("the environment variable SOLO_UNSET_VARIABLE_X is not set");
 }
 
 #[test]
@@ -397,12 +345,7 @@ fn secret_looking_build_arg_values_are_masked_in_every_message() {
     let run = repo.run(&["list", "solo"]);
     run.expect_code(2);
     assert!(!run.stderr().contains("s3cr"), "{}", run.stderr());
-    assert!(
-        run.stderr()
-            .contains("sdkimage.toml:4:18: build arg `NPM_TOKEN`"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("sdkimage.toml:4:18: build arg `NPM_TOKEN`");
 }
 
 #[test]
@@ -500,13 +443,9 @@ fn a_workspace_version_with_a_newline_is_named_at_its_file() {
     std::fs::write(&file, text).unwrap();
     let run = repo.run(&["list"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains(
+    run.assert_stderr_contains(
             "sdkimage-workspace.toml:4:11: `version` \"2.61.0\\nx\" contains the control character \"\\n\""
-        ),
-        "{}",
-        run.stderr()
-    );
+        );
 }
 
 #[test]

@@ -18,39 +18,16 @@ use std::collections::BTreeMap;
 use std::io::Read;
 use std::process::Command;
 
-use crate::support::{Repo, docker};
-
-/// The text of `path` in `image`, copied out of a created, never-started container.
-fn file_in(image: &str, path: &str) -> String {
-    let id = docker(&["create", image, "/nothing"]);
-    let id = id.trim();
-    let out = Command::new("docker")
-        .args(["cp", &format!("{id}:{path}"), "-"])
-        .output()
-        .unwrap();
-    docker(&["rm", id]);
-    assert!(
-        out.status.success(),
-        "docker cp {path} of {image}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut archive = tar::Archive::new(out.stdout.as_slice());
-    let mut entry = archive.entries().unwrap().next().unwrap().unwrap();
-    let mut text = String::new();
-    entry.read_to_string(&mut text).unwrap();
-    text
-}
+use crate::licenses::{licensed_repo, licensed_two_platforms};
+use crate::support::images::file_in;
+use crate::support::{Repo, checked_stdout};
 
 /// The text of `path` (relative, no leading `/`) as `image`'s layers give it: the last layer
 /// of `docker save` that holds it. Those layer tars are what a push sends.
 fn file_in_layers(image: &str, path: &str) -> Option<String> {
-    let out = Command::new("docker")
-        .args(["save", image])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "docker save {image}");
+    let saved = checked_stdout(Command::new("docker").args(["save", image]));
     let mut files: BTreeMap<String, Vec<u8>> = BTreeMap::new();
-    let mut archive = tar::Archive::new(out.stdout.as_slice());
+    let mut archive = tar::Archive::new(saved.as_slice());
     for entry in archive.entries().unwrap() {
         let mut entry = entry.unwrap();
         let name = entry.path().unwrap().to_string_lossy().into_owned();
@@ -174,21 +151,8 @@ fn fresh_word() -> String {
 /// rootfs's. Each word is new, so no cached step from an earlier run answers.
 #[test]
 fn a_same_size_status_over_the_shared_rootfs_reaches_each_platforms_layers() {
-    let (repo, _) = crate::licenses::licensed_repo();
-    let arm64 = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/arm64/busybox");
-    assert!(
-        arm64.exists(),
-        "{} is missing: run the tests through scripts/test, which unpacks Debian's busybox-static:arm64 there",
-        arm64.display()
-    );
-    std::fs::copy(&arm64, repo.file("sdk/busybox-arm64")).unwrap();
-    std::fs::copy(repo.file("vendor/busybox"), repo.file("sdk/busybox-amd64")).unwrap();
-    let status = std::fs::read_to_string(repo.file("vendor/rootfs/var/lib/dpkg/status")).unwrap();
-    let native = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Architecture: "))
-        .unwrap()
-        .to_string();
+    let (repo, _) = licensed_repo();
+    let (status, native) = licensed_two_platforms(&repo);
     let mut expected = Vec::new();
     for arch in ["amd64", "arm64"] {
         let word = format!("{}{}", &fresh_word()[..4], &arch[4..]);
@@ -201,19 +165,6 @@ fn a_same_size_status_over_the_shared_rootfs_reaches_each_platforms_layers() {
         repo.write(&format!("sdk/status-{arch}"), &own);
         expected.push(own);
     }
-    repo.write(
-        "sdk/Dockerfile",
-        "FROM scratch\nARG TARGETARCH\nCOPY rootfs/ /\nCOPY status-${TARGETARCH} /var/lib/dpkg/status\nCOPY busybox-${TARGETARCH} /bin/busybox\n",
-    );
-    let manifest = std::fs::read_to_string(repo.file("sdk/sdkimage.toml")).unwrap();
-    repo.write(
-        "sdk/sdkimage.toml",
-        &manifest.replacen(
-            "name = \"licensed_sdk\"\n",
-            "name = \"licensed_sdk\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n",
-            1,
-        ),
-    );
     repo.run(&["build", "--tag", "t", "--progress", "none"])
         .success();
     let image = format!("{}/licensed_sdk:t", repo.root);

@@ -6,28 +6,11 @@
 //! (a base image's `ONBUILD COPY`), the build is made again with the whole context, which that
 //! image keeps from then on.
 
-use std::io::Read;
 use std::process::Command;
 
-use crate::support::{Repo, docker};
+use crate::support::Repo;
+use crate::support::images::file_in;
 use sdkimage::output::EventKind;
-
-/// The text of `path` in `image`, copied out of a created, never-started container.
-fn file_in(image: &str, path: &str) -> String {
-    let id = docker(&["create", image, "/nothing"]);
-    let id = id.trim();
-    let out = Command::new("docker")
-        .args(["cp", &format!("{id}:{path}"), "-"])
-        .output()
-        .unwrap();
-    docker(&["rm", id]);
-    assert!(out.status.success(), "docker cp {path} of {image}");
-    let mut archive = tar::Archive::new(out.stdout.as_slice());
-    let mut entry = archive.entries().unwrap().next().unwrap().unwrap();
-    let mut text = String::new();
-    entry.read_to_string(&mut text).unwrap();
-    text
-}
 
 /// `build <selector>` as JSON; what happened to `image`.
 #[track_caller]
@@ -147,13 +130,8 @@ fn a_base_images_onbuild_copy_gets_the_whole_context() {
     // whole context, not without the file.
     assert_eq!(build(&repo, "onb", "onb"), EventKind::BuildFinished);
     assert_eq!(file_in(&image, "/extra.txt"), "extra1\n");
-    let marker = Command::new("find")
-        .arg(repo.path())
-        .args(["-path", "*/sdkimage/whole-context/onb"])
-        .output()
-        .unwrap();
     assert!(
-        !marker.stdout.is_empty(),
+        !marker(&repo, "onb").is_empty(),
         "the image is marked for the whole context"
     );
     assert_eq!(build(&repo, "onb", "onb"), EventKind::UpToDate);

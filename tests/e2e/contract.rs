@@ -184,14 +184,10 @@ fn refs_are_checked_against_their_images_contract_or_contract_of() {
     // Without a contract to apply: exit 2, saying what to do.
     let run = repo.run(&["check", "localhost:5999/elsewhere/runtime:1"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("--contract-of SELECTOR"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("--contract-of SELECTOR");
     let run = repo.run(&["check", &base, "--contract-of", "python"]);
     run.expect_code(2);
-    assert!(run.stderr().contains("names 7 images"), "{}", run.stderr());
+    run.assert_stderr_contains("names 7 images");
 }
 
 #[test]

@@ -3,7 +3,8 @@
 
 use sdkimage::output::{DockerfileEntry, Event, EventKind};
 
-use crate::support::{Repo, docker_run, parse_checked};
+use crate::support::images::sh_ok;
+use crate::support::{Repo, Run, docker_run, parse_checked};
 
 /// `dockerfile <selector> --message-format json`: the one entry it prints.
 #[track_caller]
@@ -22,28 +23,18 @@ fn dockerfile_json(repo: &Repo, selector: &str) -> DockerfileEntry {
     entries.remove(0)
 }
 
-/// Run `command` in a throwaway container of `image` (its entrypoint replaced by sh).
-fn sh(image: &str, command: &str) -> String {
-    let out = std::process::Command::new("docker")
-        .args([
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--entrypoint",
-            "/bin/sh",
-            image,
-            "-c",
-            command,
-        ])
-        .output()
-        .expect("docker run");
-    assert!(
-        out.status.success(),
-        "`{command}` in {image} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+/// `build extended --message-format json --progress none`, which must succeed.
+fn build_extended(repo: &Repo) -> Run {
+    let run = repo.run(&[
+        "build",
+        "extended",
+        "--message-format",
+        "json",
+        "--progress",
+        "none",
+    ]);
+    run.success();
+    run
 }
 
 #[test]
@@ -80,16 +71,7 @@ fn extends_builds_on_our_sdk_image_and_customize_takes_effect() {
         ["custom_base", "custom_python3.11_sdk", "custom_extended"]
     );
     assert_eq!(listed[2].depends_on, ["custom_python3.11_sdk"]);
-    let run = repo.run(&[
-        "build",
-        "extended",
-        "--message-format",
-        "json",
-        "--progress",
-        "none",
-    ]);
-    run.success();
-    let events = run.events();
+    let events = build_extended(&repo).events();
     let at = |kind: EventKind, image: &str| {
         events
             .iter()
@@ -102,7 +84,7 @@ fn extends_builds_on_our_sdk_image_and_customize_takes_effect() {
     );
     // What each customize key does, seen in the image.
     let image = format!("{}/custom_extended:2.61.0", repo.root);
-    let seen = sh(
+    let seen = sh_ok(
         &image,
         "id -u; pwd; cat /work/greeting /opt/sdk/extra /etc/custom/settings.conf /opt/sdk/version; echo \"[$EMPTY]\"",
     );
@@ -113,41 +95,13 @@ fn extends_builds_on_our_sdk_image_and_customize_takes_effect() {
     // The SDK image's entrypoint is kept.
     assert!(docker_run(&image).starts_with("boot: sdk 3.11"));
     // Unchanged: up to date. A changed SDK image rebuilds the custom image on it.
-    let again = repo.run(&[
-        "build",
-        "extended",
-        "--message-format",
-        "json",
-        "--progress",
-        "none",
-    ]);
-    again.success();
-    let built: Vec<_> = again
-        .events()
-        .iter()
-        .filter(|e| e.kind() == EventKind::BuildFinished)
-        .filter_map(|e| e.image().map(str::to_string))
-        .collect();
+    let built = build_extended(&repo).images_of(EventKind::BuildFinished);
     assert!(built.is_empty(), "rebuilt {built:?}");
     repo.write(
         "sdks/python/boot.sh",
         "#!/bin/sh\necho \"boot v2: $(cat /opt/sdk/version)\"\n",
     );
-    let third = repo.run(&[
-        "build",
-        "extended",
-        "--message-format",
-        "json",
-        "--progress",
-        "none",
-    ]);
-    third.success();
-    let built: Vec<_> = third
-        .events()
-        .iter()
-        .filter(|e| e.kind() == EventKind::BuildFinished)
-        .filter_map(|e| e.image().map(str::to_string))
-        .collect();
+    let built = build_extended(&repo).images_of(EventKind::BuildFinished);
     assert_eq!(built, ["custom_python3.11_sdk", "custom_extended"]);
 }
 
@@ -166,7 +120,7 @@ fn a_template_overrides_a_block() {
         .success();
     let image = format!("{}/custom_override:2.61.0", repo.root);
     assert_eq!(
-        sh(&image, "cat /opt/sdk/override /opt/sdk/customize"),
+        sh_ok(&image, "cat /opt/sdk/override /opt/sdk/customize"),
         "override for custom_override\nfrom-customize\n"
     );
 }
@@ -196,11 +150,7 @@ fn template_errors_name_the_file_and_line_and_build_nothing() {
     );
     let run = repo.run(&["list"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains(&format!("{}:3:", template.display())),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains(&format!("{}:3:", template.display()));
 }
 
 #[test]
@@ -276,11 +226,7 @@ fn a_base_that_looks_like_our_selector_but_matches_none_is_an_input_error() {
     );
     let run = repo.run(&["list"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("adapt.sdk `python:3.13` matches none of our images. Known selectors: base, extended, override, python:3.11"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("adapt.sdk `python:3.13` matches none of our images. Known selectors: base, extended, override, python:3.11");
 }
 
 /// `build <args> --message-format json --progress none`.
@@ -415,9 +361,5 @@ fn adapt_onto_a_base_without_python3_fails_saying_what_is_missing() {
     );
     let run = repo.run(&["list"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("declares no [contract]"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("declares no [contract]");
 }

@@ -124,27 +124,14 @@ fn bad_references_are_exit_2_and_an_unreachable_registry_exit_3() {
     let repo = Repo::new("stamp");
     let run = repo.run(&["diff", "Not A Ref", "localhost:5000/x:1"]);
     run.expect_code(2);
-    assert!(
-        run.stderr()
-            .contains("A \"Not A Ref\" is not an image reference"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("A \"Not A Ref\" is not an image reference");
     let run = repo.run(&["diff", "localhost:5000/x:1", "a@sha256:12"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("B \"a@sha256:12\""),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("B \"a@sha256:12\"");
     let missing = format!("{}/nothing-here:1", crate::support::test_registry());
     let run = repo.run(&["diff", &missing, &missing, "--a-from", "registry"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("has no such manifest"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("has no such manifest");
     // Port 9 (discard) on loopback: nothing listens there.
     let run = repo.run(&[
         "diff",
@@ -156,11 +143,7 @@ fn bad_references_are_exit_2_and_an_unreachable_registry_exit_3() {
         "registry",
     ]);
     run.expect_code(3);
-    assert!(
-        run.stderr().contains("cannot reach the registry"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("cannot reach the registry");
 }
 
 #[test]
@@ -173,12 +156,7 @@ fn build_reproduce_fails_with_the_diff_when_a_run_writes_the_time() {
         &epoch,
     );
     run.expect_code(1);
-    assert!(
-        run.stderr()
-            .contains("has no such manifest (push this version first)"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("has no such manifest (push this version first)");
     build_and_push(&repo, "r");
     let run = repo.run_with(
         &["build", "--reproduce", "--tag", "r", "--progress", "none"],
@@ -186,11 +164,7 @@ fn build_reproduce_fails_with_the_diff_when_a_run_writes_the_time() {
     );
     run.expect_code(1);
     assert!(run.stdout().contains("/stamp  "), "{}", run.stdout());
-    assert!(
-        run.stderr().contains("not reproduced (epoch 1700000000)"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("not reproduced (epoch 1700000000)");
 }
 
 #[test]
@@ -216,5 +190,5 @@ fn build_reproduce_passes_when_nothing_a_run_writes_differs() {
         &epoch,
     );
     run.expect_code(0);
-    assert!(run.stderr().contains("reproduced "), "{}", run.stderr());
+    run.assert_stderr_contains("reproduced ");
 }

@@ -5,7 +5,8 @@ use std::process::Command;
 
 use sdkimage::output::{BuildPrint, Event, EventKind, PlanStatus};
 
-use crate::support::{Repo, docker, docker_image_id, read_metadata};
+use crate::support::images::{RemoveImage, build_foreign_image};
+use crate::support::{Repo, checked_stdout, docker, docker_image_id, read_metadata};
 
 fn json(repo: &Repo, args: &[&str]) -> crate::support::Run {
     let mut all = args.to_vec();
@@ -103,42 +104,20 @@ fn a_from_naming_our_image_is_a_dependency_and_its_change_rebuilds_the_image_on_
     assert!(docker_image_id(&base).is_some());
 }
 
-/// Removes a local image by reference when dropped.
-struct RemoveRef(String);
-
-impl Drop for RemoveRef {
-    fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rmi", "-f", &self.0]).output();
-    }
-}
-
 #[test]
 fn beams_quoted_from_is_read_as_buildkit_reads_it_and_stays_up_to_date() {
     let repo = Repo::new("beam");
     // A local base under the name Beam's line makes, with a version of this test's own.
     let version = format!("3.11-e2e{}", std::process::id());
     let external = format!("python:{version}-bookworm");
-    let dir = repo.file("external-base");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(repo.file("vendor/busybox"), dir.join("busybox")).unwrap();
-    std::fs::write(
-        dir.join("Dockerfile"),
+    let base_id = build_foreign_image(
+        &repo,
+        "external-base",
+        &external,
         "FROM scratch\nCOPY busybox /bin/busybox\n",
-    )
-    .unwrap();
-    let out = Command::new("docker")
-        .args(["build", "-q", "--no-cache", "-t", &external])
-        .arg(&dir)
-        .env("DOCKER_BUILDKIT", "0")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        &[],
     );
-    let _cleanup = RemoveRef(external.clone());
-    let base_id = docker_image_id(&external).unwrap();
+    let _cleanup = RemoveImage(external.clone());
     repo.write(
         "sdks/quoted/sdkimage.toml",
         "language = \"quoted\"\nname = \"quoted_sdk\"\n",
@@ -188,17 +167,7 @@ fn beams_quoted_from_is_read_as_buildkit_reads_it_and_stays_up_to_date() {
 fn init_on_beams_dockerfiles_names_the_real_bases_and_makes_the_workspace() {
     let repo = Repo::new("init-beam");
     let git = |args: &[&str]| {
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(repo.path())
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        checked_stdout(Command::new("git").arg("-C").arg(repo.path()).args(args));
     };
     git(&["init", "-q"]);
     let workspace = repo.file("sdkimage-workspace.toml");

@@ -6,12 +6,12 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 
 use sdkimage::output::{Event, EventKind, ImageMetadata, Outcome};
 
 use crate::cache::ColdEngine;
-use crate::support::{Repo, docker, read_metadata, tool};
+use crate::support::{Repo, checked_stdout, docker, read_metadata, tool};
 
 /// The shared engine, as an `--engine` value.
 fn home() -> String {
@@ -117,35 +117,37 @@ fn a_chain_and_a_fan_out_over_two_engines_each_on_its_dependencys_exact_image() 
 
 /// The second engine is killed while it builds: its image is built again on the first, the
 /// run ends with everything built, and the metadata names the lost engine.
+/// `build --engine <each of engines> -j 1 --message-format json <extra>` started in the repo,
+/// its stdout and stderr piped: a run the test reads event by event and may interrupt.
+fn spawn_build_on(repo: &Repo, engines: &[&str], extra: &[&str]) -> Child {
+    let mut command = tool();
+    command.args(["sdkimage", "build"]);
+    for engine in engines {
+        command.args(["--engine", engine]);
+    }
+    command
+        .args(["-j", "1", "--repository-root", &repo.root])
+        .args(["--message-format", "json"])
+        .args(extra)
+        .current_dir(repo.path())
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run cargo-sdkimage")
+}
+
 #[test]
 fn losing_the_second_engine_mid_run_requeues_its_images_on_the_first() {
     let repo = Repo::in_registry("pool");
     let second = ColdEngine::start();
     let (home, other) = (home(), second.host.clone());
     let meta_path = repo.file("meta.json");
-    let mut child = tool()
-        .args([
-            "sdkimage",
-            "build",
-            "--engine",
-            &home,
-            "--engine",
-            &other,
-            "-j",
-            "1",
-            "--repository-root",
-            &repo.root,
-            "--message-format",
-            "json",
-            "--metadata-file",
-            meta_path.to_str().unwrap(),
-        ])
-        .current_dir(repo.path())
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run cargo-sdkimage");
+    let mut child = spawn_build_on(
+        &repo,
+        &[&home, &other],
+        &["--metadata-file", meta_path.to_str().unwrap()],
+    );
     let mut killed = false;
     let mut lines = Vec::new();
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
@@ -211,17 +213,7 @@ openssl req -newkey rsa:2048 -nodes -subj /CN=client -keyout key.pem -out client
 printf 'extendedKeyUsage=clientAuth\n' > client.ext
 openssl x509 -req -in client.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial -days 1 -extfile client.ext -out cert.pem 2>/dev/null
 "#;
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .current_dir(dir)
-        .output()
-        .expect("openssl");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    checked_stdout(Command::new("sh").arg("-c").arg(script).current_dir(dir));
 }
 
 fn free_port() -> u16 {
@@ -273,7 +265,7 @@ fn an_engine_over_tcp_with_tls() {
     // Without the TLS settings the engine does not answer: exit 3, naming it.
     let refused = repo.run(&["build", "base", "--engine", url.as_str()]);
     refused.expect_code(3);
-    assert!(refused.stderr().contains(&url), "{}", refused.stderr());
+    refused.assert_stderr_contains(&url);
 }
 
 #[test]
@@ -282,7 +274,7 @@ fn an_engine_that_does_not_answer_is_exit_3_or_with_keep_going_a_note() {
     let missing = "unix:///tmp/sdkimage-no-such-engine.sock";
     let run = repo.run(&["build", "base", "--engine", &home(), "--engine", missing]);
     run.expect_code(3);
-    assert!(run.stderr().contains(missing), "{}", run.stderr());
+    run.assert_stderr_contains(missing);
     let run = repo.run(&[
         "build",
         "base",
@@ -293,12 +285,7 @@ fn an_engine_that_does_not_answer_is_exit_3_or_with_keep_going_a_note() {
         "--keep-going",
     ]);
     run.success();
-    assert!(
-        run.stderr()
-            .contains(&format!("engine {missing} does not answer")),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains(&format!("engine {missing} does not answer"));
 }
 
 /// The processes of build steps (`sh`, `sleep`: what the fixture's `RUN`s run) below the
@@ -354,27 +341,7 @@ fn ctrl_c_stops_the_builds_on_every_engine() {
     let repo = Repo::in_registry("pool");
     let second = ColdEngine::start();
     let (home, other) = (home(), second.host.clone());
-    let mut child = tool()
-        .args([
-            "sdkimage",
-            "build",
-            "--engine",
-            &home,
-            "--engine",
-            &other,
-            "-j",
-            "1",
-            "--repository-root",
-            &repo.root,
-            "--message-format",
-            "json",
-        ])
-        .current_dir(repo.path())
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run cargo-sdkimage");
+    let mut child = spawn_build_on(&repo, &[&home, &other], &[]);
     let mut building: BTreeMap<String, String> = BTreeMap::new();
     let mut reader = BufReader::new(child.stdout.take().unwrap()).lines();
     for line in reader.by_ref() {
@@ -477,15 +444,15 @@ fn an_engine_over_ssh_through_docker_system_dial_stdio() {
     let dir = tempfile::tempdir().unwrap();
     let d = |f: &str| dir.path().join(f).display().to_string();
     let keygen = |file: &str| {
-        let out = Command::new("ssh-keygen")
-            .args(["-q", "-t", "ed25519", "-N", "", "-f", &d(file)])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        checked_stdout(Command::new("ssh-keygen").args([
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-f",
+            &d(file),
+        ]));
     };
     keygen("host_key");
     keygen("id");

@@ -231,7 +231,7 @@ fn the_first_failure_stops_new_builds_unless_keep_going() {
             .unwrap(),
     );
     assert_eq!((counts.built, counts.failed, counts.skipped), (1, 1, 2));
-    assert!(run.stderr().contains("beam_go_sdk"), "{}", run.stderr());
+    run.assert_stderr_contains("beam_go_sdk");
 
     // --keep-going builds everything that does not depend on the failure.
     let run = json_run(&repo, &["build", "-j", "1", "--tag", "k", "--keep-going"]);

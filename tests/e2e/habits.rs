@@ -121,19 +121,14 @@ fn cargo_sdkimage_runs_with_no_cargo_toml_and_takes_flags_before_the_subcommand(
         std::env::var("PATH").unwrap_or_default()
     );
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let out = std::process::Command::new(cargo)
-        .args(["sdkimage", "-vv", "list", "--message-format", "json"])
-        .current_dir(repo.file("sdks/go"))
-        .env("PATH", path)
-        .env_remove("CARGO_TARGET_DIR")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = crate::support::checked_text(
+        std::process::Command::new(cargo)
+            .args(["sdkimage", "-vv", "list", "--message-format", "json"])
+            .current_dir(repo.file("sdks/go"))
+            .env("PATH", path)
+            .env_remove("CARGO_TARGET_DIR"),
     );
-    let list = crate::support::parse_list(&String::from_utf8_lossy(&out.stdout));
+    let list = crate::support::parse_list(&out);
     let names: Vec<&str> = list.iter().map(|e| e.name.as_str()).collect();
     assert_eq!(names, ["beam_base", "beam_go_sdk"]);
 
@@ -156,7 +151,7 @@ fn cargo_sdkimage_runs_with_no_cargo_toml_and_takes_flags_before_the_subcommand(
     ];
     let run = run_sdkimage(&repo.file("sdks/go"), &args, &[]);
     run.expect_code(2);
-    assert!(run.stderr().contains("no such file"), "{}", run.stderr());
+    run.assert_stderr_contains("no such file");
 
     // -v, -q and --color before the subcommand as after it; -v and -q exclude each other.
     for args in [
@@ -168,23 +163,15 @@ fn cargo_sdkimage_runs_with_no_cargo_toml_and_takes_flags_before_the_subcommand(
     }
     let run = run_in(&repo, "", &["-v", "-q", "list"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("cannot be used with"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("cannot be used with");
 
     // -vv adds the engine's raw stream to the log; without it there is none.
     let run = run_in(&repo, "", &["-vv", "build", "base", "--progress", "plain"]);
     run.success();
-    assert!(
-        run.stderr().contains("engine: BuildInfo"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("engine: BuildInfo");
     let run = run_in(&repo, "", &["build", "go", "--progress", "plain", "-v"]);
     run.success();
-    assert!(run.stderr().contains("[go]"), "{}", run.stderr());
+    run.assert_stderr_contains("[go]");
     assert!(
         !run.stderr().contains("engine: BuildInfo"),
         "{}",
@@ -271,12 +258,8 @@ fn settings_in_both_files_are_refused_and_one_file_is_used() {
     repo.write("sdkimage-workspace.toml", "");
     let run = list("");
     run.expect_code(2);
-    assert!(run.stderr().contains("Cargo.toml:5:11"), "{}", run.stderr());
-    assert!(
-        run.stderr().contains("[workspace.package] version"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("Cargo.toml:5:11");
+    run.assert_stderr_contains("[workspace.package] version");
 }
 
 #[test]
@@ -287,13 +270,8 @@ fn without_cargo_what_needs_cargo_says_so_and_bad_keys_point_at_the_file() {
     repo.write("sdkimage-workspace.toml", "tags = [\"{version}\"]\n");
     let run = repo.run(&["list"]);
     run.expect_code(2);
-    assert!(run.stderr().contains("no version"), "{}", run.stderr());
-    assert!(
-        run.stderr()
-            .contains(&format!("`version = \"...\"` in {ws_file}")),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("no version");
+    run.assert_stderr_contains(&format!("`version = \"...\"` in {ws_file}"));
     // An unknown key, at its line.
     repo.write(
         "sdkimage-workspace.toml",
@@ -301,11 +279,7 @@ fn without_cargo_what_needs_cargo_says_so_and_bad_keys_point_at_the_file() {
     );
     let run = repo.run(&["list"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains(&format!("{ws_file}:2:1")),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains(&format!("{ws_file}:2:1"));
     // A `cargo` license source.
     repo.write("sdkimage-workspace.toml", "version = \"1\"\n");
     repo.write(
@@ -325,7 +299,7 @@ fn without_cargo_what_needs_cargo_says_so_and_bad_keys_point_at_the_file() {
     assert!(!out.exists());
     let run = repo.run(&["build", "go", "--pull-licenses"]);
     run.expect_code(2);
-    assert!(run.stderr().contains("needs cargo"), "{}", run.stderr());
+    run.assert_stderr_contains("needs cargo");
 }
 
 #[test]
@@ -364,7 +338,7 @@ fn init_writes_a_manifest_that_loads_and_never_overwrites() {
     );
     let run = repo.run(&["init", "sdks/java/container"]);
     run.expect_code(2);
-    assert!(run.stderr().contains("exists already"), "{}", run.stderr());
+    run.assert_stderr_contains("exists already");
     assert!(
         std::fs::read_to_string(&manifest)
             .unwrap()
@@ -385,7 +359,7 @@ fn init_writes_a_manifest_that_loads_and_never_overwrites() {
     // No Dockerfile: exit 2, nothing written.
     let run = repo.run(&["init", "sdks"]);
     run.expect_code(2);
-    assert!(run.stderr().contains("Dockerfile"), "{}", run.stderr());
+    run.assert_stderr_contains("Dockerfile");
     assert!(!repo.file("sdks/sdkimage.toml").exists());
 }
 

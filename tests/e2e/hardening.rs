@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use sdkimage::output::EventKind;
 
+use crate::support::images::{build_foreign_image, remove_image};
 use crate::support::{BIN, Repo, Run, docker};
 
 /// `cargo-sdkimage sdkimage <args>` in `repo`, killed after 60 s so that a hang fails the test
@@ -43,24 +44,15 @@ fn outcome(run: &Run, image_suffix: &str) -> EventKind {
 
 /// An image that is not ours, built with the docker CLI from busybox: `CMD` tells versions apart.
 fn build_foreign_base(repo: &Repo, reference: &str, cmd: &str) {
-    let dir = repo.file(&format!("foreign-{}", cmd.replace(' ', "-")));
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(repo.file("vendor/busybox"), dir.join("busybox")).unwrap();
-    std::fs::write(
-        dir.join("Dockerfile"),
-        format!(
+    build_foreign_image(
+        repo,
+        &format!("foreign-{}", cmd.replace(' ', "-")),
+        reference,
+        &format!(
             "FROM scratch\nCOPY busybox /bin/busybox\nCMD [\"/bin/busybox\", \"echo\", \"{cmd}\"]\n"
         ),
-    )
-    .unwrap();
-    docker(&[
-        "build",
-        "-q",
-        "--no-cache",
-        "-t",
-        reference,
-        dir.to_str().unwrap(),
-    ]);
+        &[],
+    );
 }
 
 #[test]
@@ -113,7 +105,7 @@ fn a_changed_external_base_rebuilds_its_images_and_no_cache_records_an_ordinary_
         EventKind::BuildFinished
     );
     assert_eq!(outcome(&build(&[]), "probe_x"), EventKind::UpToDate);
-    let _ = Command::new("docker").args(["rmi", "-f", &base]).output();
+    remove_image(&base);
 }
 
 #[test]
@@ -226,8 +218,8 @@ fn errors_name_the_culprit_before_anything_runs() {
     let long = format!("X={}", "a".repeat(100_000));
     let run = repo.run(&["build", "base", "--build-arg", &long]);
     run.expect_code(2);
-    assert!(run.stderr().contains("build arg \"X\""), "{}", run.stderr());
-    assert!(run.stderr().contains("limit"), "{}", run.stderr());
+    run.assert_stderr_contains("build arg \"X\"");
+    run.assert_stderr_contains("limit");
 
     // Control characters in build args, tags and repository roots.
     for args in [
@@ -273,11 +265,7 @@ fn errors_name_the_culprit_before_anything_runs() {
     );
     let run = repo.run(&["list"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("sdks/base/sdkimage.toml:5:"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("sdks/base/sdkimage.toml:5:");
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use sdkimage::output::EventKind;
 
-use crate::support::{BIN, Repo, parse_list, run_sdkimage};
+use crate::support::{BIN, Repo, checked_stdout, parse_list, run_sdkimage};
 
 #[test]
 fn list_shows_the_expanded_images_as_a_table_and_as_json() {
@@ -71,36 +71,26 @@ fn runs_as_a_cargo_subcommand_and_with_manifest_path() {
         bin_dir.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args([
-            "sdkimage",
-            "list",
-            "--message-format",
-            "json",
-            "--manifest-path",
-        ])
-        .arg(repo.file("Cargo.toml"))
-        .current_dir(std::env::temp_dir())
-        .env("PATH", path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let out = checked_stdout(
+        std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .args([
+                "sdkimage",
+                "list",
+                "--message-format",
+                "json",
+                "--manifest-path",
+            ])
+            .arg(repo.file("Cargo.toml"))
+            .current_dir(std::env::temp_dir())
+            .env("PATH", path),
     );
-    let list = parse_list(&String::from_utf8_lossy(&out.stdout));
+    let list = parse_list(&String::from_utf8_lossy(&out));
     assert_eq!(list.len(), 4);
     // Without the `sdkimage` word too.
-    let out = crate::support::tool()
-        .args(["list", "--manifest-path"])
-        .arg(repo.file("Cargo.toml"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    checked_stdout(
+        crate::support::tool()
+            .args(["list", "--manifest-path"])
+            .arg(repo.file("Cargo.toml")),
     );
 }
 
@@ -224,21 +214,12 @@ fn bad_workspace_metadata_and_flags() {
     );
     let run = repo.run(&["list"]);
     run.expect_code(2);
-    assert!(
-        run.stderr()
-            .contains("Cargo.toml:14:1: unknown field `registry`"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("Cargo.toml:14:1: unknown field `registry`");
     repo.write("Cargo.toml", &cargo);
 
     let run = repo.run(&["list", "--tag=-rc1"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("tag `-rc1` is not valid"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("tag `-rc1` is not valid");
     let run = repo.run(&["list", "--repository-root", "Example/Repo"]);
     run.expect_code(2);
     assert!(
@@ -269,7 +250,7 @@ fn workspace_tags_and_repository_root_errors_are_located() {
         repo.write("Cargo.toml", &cargo.replace(from, to));
         let run = repo.run(&["list"]);
         run.expect_code(2);
-        assert!(run.stderr().contains(expected), "{}", run.stderr());
+        run.assert_stderr_contains(expected);
     }
 }
 
@@ -285,7 +266,7 @@ fn a_repository_root_flag_with_an_empty_path_component_is_rejected() {
         run.expect_code(2);
         let expected =
             format!("--repository-root `{root}`: empty path component in `{root}`: {fix}");
-        assert!(run.stderr().contains(&expected), "{}", run.stderr());
+        run.assert_stderr_contains(&expected);
     }
 }
 
@@ -367,12 +348,7 @@ fn a_platform_other_than_the_engines_is_invalid() {
     );
     let run = repo.run(&["build", "go"]);
     run.expect_code(2);
-    assert!(
-        run.stderr()
-            .contains("sdkimage.toml:4:14: platform `linux/s390x` cannot be built"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("sdkimage.toml:4:14: platform `linux/s390x` cannot be built");
 }
 
 #[test]
@@ -391,11 +367,7 @@ fn promote_needs_target_tags_other_than_its_source() {
     let repo = Repo::new("beam");
     let run = repo.run(&["promote", "--from-tag", "rc1", "--tag", "rc1"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("--tag rc1 is the tag being promoted"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("--tag rc1 is the tag being promoted");
 }
 
 #[test]
@@ -404,12 +376,7 @@ fn a_manifest_that_is_not_utf8_is_invalid_input() {
     std::fs::write(repo.file(GO), b"language = \"go\"\nname = \"x\xff\"\n").unwrap();
     let run = repo.run(&["list"]);
     run.expect_code(2);
-    assert!(
-        run.stderr()
-            .contains("sdks/go/container/sdkimage.toml:2:10: the file is not valid UTF-8"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("sdks/go/container/sdkimage.toml:2:10: the file is not valid UTF-8");
 }
 
 /// A workspace with no `sdkimage.toml` anywhere: the commands that need images are exit 2
@@ -456,13 +423,13 @@ fn an_empty_workspace_points_at_init() {
     // From a folder below the root, the root is named.
     let run = run_sdkimage(&dir.path().join("docs"), &["build"], &[]);
     run.expect_code(2);
-    assert!(run.stderr().contains(&expected), "{}", run.stderr());
+    run.assert_stderr_contains(&expected);
 
     let list = run_sdkimage(dir.path(), &["list"], &[]);
     list.success();
-    assert!(list.stderr().contains(&expected), "{}", list.stderr());
+    list.assert_stderr_contains(&expected);
     let list = run_sdkimage(dir.path(), &["list", "--message-format", "json"], &[]);
     list.success();
     assert!(list.list().is_empty());
-    assert!(list.stderr().contains(&expected), "{}", list.stderr());
+    list.assert_stderr_contains(&expected);
 }

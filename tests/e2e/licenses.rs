@@ -6,95 +6,39 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Mutex;
 
 // `index.json` (the licenses folder's index) has no public type in the library
 // (`licenses/layout.rs` keeps its serializing structs private), so it is read as JSON.
 use serde_json::Value;
 
-use crate::support::{Repo, Run, docker_image_id, read_metadata};
+use crate::support::images::sh;
+use crate::support::licenses::{BUILD_PULLING_LICENSES, cached, deb, index_in_image};
+use crate::support::{Repo, Run, checked_text, docker_image_id, read_metadata};
 
 pub(crate) const DEST: &str = "/opt/licensed/third_party_licenses";
 const DEB: &str = "hostname";
 const WHEEL: (&str, &str) = ("six", "1.16.0");
 
-/// `<target>/<profile>/sdkimage-test-cache/licenses/<what>` (shared with the library's license
-/// tests), created.
-pub(crate) fn cache_dir(what: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let profile = exe.parent().and_then(Path::parent).unwrap();
-    let dir = profile.join("sdkimage-test-cache/licenses").join(what);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-#[track_caller]
-pub(crate) fn run(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The cached file of `dir` whose name starts with `prefix` and ends with `suffix`; else
-/// `download(tmp)` runs in a private folder and its result is moved in (tests run in parallel).
-fn cached(dir: &str, prefix: &str, suffix: &str, download: impl Fn(&Path)) -> PathBuf {
-    static LOCK: Mutex<()> = Mutex::new(());
-    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = cache_dir(dir);
-    let find = |d: &Path| {
-        std::fs::read_dir(d)
-            .unwrap()
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .find(|p| {
-                let name = p.file_name().unwrap().to_string_lossy();
-                name.starts_with(prefix) && name.ends_with(suffix)
-            })
-    };
-    if let Some(found) = find(&dir) {
-        return found;
-    }
-    let tmp = tempfile::tempdir_in(&dir).unwrap();
-    download(tmp.path());
-    let got = find(tmp.path()).unwrap_or_else(|| panic!("the download left no {prefix}*{suffix}"));
-    let target = dir.join(got.file_name().unwrap());
-    std::fs::rename(&got, &target).unwrap();
-    target
-}
-
-pub(crate) fn deb(package: &str) -> PathBuf {
-    cached("debs", &format!("{package}_"), ".deb", |tmp| {
-        run(Command::new("apt-get")
-            .args(["download", package])
-            .current_dir(tmp));
-    })
-}
-
 fn wheel(name: &str, version: &str) -> PathBuf {
     cached("wheels", &format!("{name}-{version}-"), ".whl", |tmp| {
-        run(Command::new("pip")
-            .args([
-                "download",
-                "--no-deps",
-                "--only-binary=:all:",
-                "--disable-pip-version-check",
-                "-d",
-            ])
-            .arg(tmp)
-            .arg(format!("{name}=={version}")));
+        checked_text(
+            Command::new("pip")
+                .args([
+                    "download",
+                    "--no-deps",
+                    "--only-binary=:all:",
+                    "--disable-pip-version-check",
+                    "-d",
+                ])
+                .arg(tmp)
+                .arg(format!("{name}=={version}")),
+        );
     })
 }
 
 /// The version in a `.deb`'s control file.
 fn deb_version(deb: &Path) -> String {
-    run(Command::new("dpkg-deb").arg("-f").arg(deb).arg("Version"))
+    checked_text(Command::new("dpkg-deb").arg("-f").arg(deb).arg("Version"))
         .trim()
         .to_string()
 }
@@ -107,41 +51,48 @@ pub(crate) fn licensed_repo() -> (Repo, String) {
     let rootfs = repo.file("vendor/rootfs");
     std::fs::create_dir_all(&rootfs).unwrap();
     let deb = deb(DEB);
-    run(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&rootfs));
-    let control = run(Command::new("dpkg-deb").arg("-f").arg(&deb));
+    checked_text(Command::new("dpkg-deb").arg("-x").arg(&deb).arg(&rootfs));
+    let control = checked_text(Command::new("dpkg-deb").arg("-f").arg(&deb));
     let status = control.replacen('\n', "\nStatus: install ok installed\n", 1);
     repo.write("vendor/rootfs/var/lib/dpkg/status", &format!("{status}\n"));
     let site = rootfs.join("usr/lib/python3/dist-packages");
     std::fs::create_dir_all(&site).unwrap();
-    run(Command::new("unzip")
-        .arg("-q")
-        .arg(wheel(WHEEL.0, WHEEL.1))
-        .arg("-d")
-        .arg(&site));
+    checked_text(
+        Command::new("unzip")
+            .arg("-q")
+            .arg(wheel(WHEEL.0, WHEEL.1))
+            .arg("-d")
+            .arg(&site),
+    );
     let version = deb_version(&deb);
     (repo, version)
 }
 
-/// `sh -c script` in a container of `image`: (exit code, stdout).
-pub(crate) fn sh(image: &str, script: &str) -> (i32, String) {
-    let out = Command::new("docker")
-        .args([
-            "run",
-            "--rm",
-            "--network",
-            "none",
-            "--entrypoint",
-            "/bin/sh",
-            image,
-            "-c",
-            script,
-        ])
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
+/// The `licensed` fixture's image made two-platform (linux/amd64, linux/arm64): its
+/// Dockerfile copies, over the shared rootfs, each platform's busybox and `sdk/status-<arch>`
+/// (a dpkg status the caller writes). The rootfs's dpkg status, and the architecture it names.
+pub(crate) fn licensed_two_platforms(repo: &Repo) -> (String, String) {
+    repo.add_busybox_per_arch("sdk");
+    repo.write(
+        "sdk/Dockerfile",
+        "FROM scratch\nARG TARGETARCH\nCOPY rootfs/ /\nCOPY status-${TARGETARCH} /var/lib/dpkg/status\nCOPY busybox-${TARGETARCH} /bin/busybox\n",
+    );
+    let manifest = std::fs::read_to_string(repo.file("sdk/sdkimage.toml")).unwrap();
+    repo.write(
+        "sdk/sdkimage.toml",
+        &manifest.replacen(
+            "name = \"licensed_sdk\"\n",
+            "name = \"licensed_sdk\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n",
+            1,
+        ),
+    );
+    let status = std::fs::read_to_string(repo.file("vendor/rootfs/var/lib/dpkg/status")).unwrap();
+    let native = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Architecture: "))
+        .unwrap()
+        .to_string();
+    (status, native)
 }
 
 /// `index.json` entries keyed by `ecosystem/name`.
@@ -183,7 +134,7 @@ fn indexed_files(index: &Value) -> Vec<String> {
 }
 
 /// `build --pull-licenses --tag t --progress plain`.
-fn build_pulling_licenses(repo: &Repo) -> Run {
+fn build_pulling_licenses_plain(repo: &Repo) -> Run {
     repo.run(&[
         "build",
         "--pull-licenses",
@@ -211,20 +162,11 @@ fn expected_files(hostname_version: &str) -> Vec<String> {
 #[test]
 fn pull_licenses_puts_every_text_and_an_index_into_the_image() {
     let (repo, hostname_version) = licensed_repo();
-    let (run, meta) = repo.run_with_metadata(&[
-        "build",
-        "--pull-licenses",
-        "--tag",
-        "t",
-        "--progress",
-        "none",
-    ]);
+    let (run, meta) = repo.run_with_metadata(&BUILD_PULLING_LICENSES);
     run.success();
     let image = format!("{}/licensed_sdk:t", repo.root);
 
-    let (code, text) = sh(&image, &format!("cat {DEST}/index.json"));
-    assert_eq!(code, 0, "no {DEST}/index.json in the image");
-    let index: Value = serde_json::from_str(&text).unwrap();
+    let index = index_in_image(&image, DEST);
     let entries = entries_by_key(&index);
     assert_eq!(
         entries.keys().map(String::as_str).collect::<Vec<_>>(),
@@ -343,7 +285,7 @@ fn missing_license_texts_fail_with_the_overrides_to_paste_and_pass_once_pasted()
     let (repo, _) = licensed_repo();
     add_packages_without_texts(&repo);
     let image = format!("{}/licensed_sdk:t", repo.root);
-    let run = build_pulling_licenses(&repo);
+    let run = build_pulling_licenses_plain(&repo);
     run.expect_code(1);
     let err = run.stderr();
     for offender in ["debian mystery-tool 0.9-1", "python nolicense 0.1"] {
@@ -402,11 +344,11 @@ fn missing_license_texts_fail_with_the_overrides_to_paste_and_pass_once_pasted()
     }
     repo.write("licenses/overrides.toml", &overrides);
 
-    let run = build_pulling_licenses(&repo);
+    let run = build_pulling_licenses_plain(&repo);
     run.success();
-    let (_, text) = sh(&image, &format!("cat {DEST}/index.json"));
-    let entries = entries_by_key(&serde_json::from_str(&text).unwrap());
-    assert_eq!(entries.len(), 5, "{text}");
+    let index = index_in_image(&image, DEST);
+    let entries = entries_by_key(&index);
+    assert_eq!(entries.len(), 5, "{index:#}");
     for key in ["debian/mystery-tool", "python/nolicense"] {
         assert_eq!(entries[key]["license"], "MIT", "{key}");
         assert_eq!(entries[key]["files"][0]["path"], "LICENSE", "{key}");
@@ -424,7 +366,7 @@ fn a_policy_that_does_not_allow_a_license_fails_naming_it() {
         "licenses/policy.toml",
         "allow = [\"MIT\", \"Apache-2.0\"]\n",
     );
-    let run = build_pulling_licenses(&repo);
+    let run = build_pulling_licenses_plain(&repo);
     run.expect_code(1);
     let err = run.stderr();
     let offender = err
@@ -522,11 +464,7 @@ fn a_malformed_overrides_or_policy_file_stops_the_run_before_anything_is_built()
     repo.write("licenses/policy.toml", "allow = [\"MIT\", \"MTI\"]\n");
     let run = repo.run(&["build", "--pull-licenses", "--progress", "plain"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("policy.toml:1:18"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("policy.toml:1:18");
     // Without --pull-licenses the files are not read.
     repo.run(&["build", "--progress", "none"]).success();
 }
@@ -547,20 +485,9 @@ fn a_lock_file_behind_its_manifests_neither_fails_nor_changes() {
         "plain",
     ]);
     locked.expect_code(1);
-    assert!(
-        locked.stderr().contains("--locked was passed"),
-        "{}",
-        locked.stderr()
-    );
+    locked.assert_stderr_contains("--locked was passed");
 
-    let run = repo.run(&[
-        "build",
-        "--pull-licenses",
-        "--tag",
-        "t",
-        "--progress",
-        "plain",
-    ]);
+    let run = build_pulling_licenses_plain(&repo);
     run.success();
     assert_eq!(
         std::fs::read(repo.file("Cargo.lock")).unwrap(),
@@ -568,9 +495,7 @@ fn a_lock_file_behind_its_manifests_neither_fails_nor_changes() {
         "Cargo.lock was changed"
     );
     let image = format!("{}/stale_sdk:t", repo.root);
-    let (code, text) = sh(&image, "cat /opt/stale/licenses/index.json");
-    assert_eq!(code, 0, "no index.json in the image");
-    let index: Value = serde_json::from_str(&text).unwrap();
+    let index = index_in_image(&image, "/opt/stale/licenses");
     let entries = entries_by_key(&index);
     assert_eq!(
         entries.keys().map(String::as_str).collect::<Vec<_>>(),

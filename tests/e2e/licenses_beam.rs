@@ -8,16 +8,13 @@
 //! SBOM hold its Go modules and jars.
 
 use std::io::Write as _;
-use std::process::Command;
 
-use serde_json::Value;
-
-use sdkimage::licenses::sbom::Document;
-
-use crate::licenses::{deb, run, sh};
-use crate::licenses_go_java::{entry, go_build, versioned};
-use crate::sbom::validate;
-use crate::support::Repo;
+use crate::support::images::sh;
+use crate::support::licenses::{
+    BUILD_PULLING_LICENSES, entry, go_build, index_in_image, purls, read_sbom, sha256_hex,
+    stage_debian_jars,
+};
+use crate::support::{Repo, docker_run};
 
 const DEST: &str = "/opt/apache/beam/third_party_licenses";
 
@@ -34,24 +31,8 @@ fn beam_repo() -> Repo {
             &out,
         );
     }
-    let unpacked = tempfile::tempdir().unwrap();
-    for package in ["libcommons-lang3-java", "libslf4j-java"] {
-        run(Command::new("dpkg-deb")
-            .arg("-x")
-            .arg(deb(package))
-            .arg(unpacked.path()));
-    }
     let jars = repo.file("sdks/java/container/target/jars");
-    std::fs::create_dir_all(&jars).unwrap();
-    let java = unpacked.path().join("usr/share/java");
-    for prefix in ["commons-lang3-", "slf4j-api-"] {
-        let jar = versioned(&java, prefix);
-        std::fs::copy(&jar, jars.join(jar.file_name().unwrap())).unwrap();
-    }
-    run(Command::new("cp")
-        .arg("-r")
-        .arg(unpacked.path().join("usr/share/maven-repo"))
-        .arg(repo.file("vendor/maven-repo")));
+    stage_debian_jars(&repo, &jars);
     // A jar whose POM declares no license and names a parent that declares MIT.
     repo.write(
         "vendor/maven-repo/org/example/example-parent/3/example-parent-3.pom",
@@ -79,28 +60,16 @@ fn beam_repo() -> Repo {
     repo
 }
 
-fn purls(doc: &Document) -> Vec<&str> {
-    doc.packages
-        .iter()
-        .flat_map(|p| p.external_refs.iter().map(|r| r.reference_locator.as_str()))
-        .collect()
-}
-
 #[test]
 fn the_beam_go_and_java_images_hold_their_go_modules_and_jars() {
     let repo = beam_repo();
     let sbom_dir = repo.file("sbom");
     repo.run_with(
         &[
-            "build",
-            "--pull-licenses",
-            "--tag",
-            "t",
-            "--progress",
-            "none",
-            "--sbom-dir",
-            sbom_dir.to_str().unwrap(),
-        ],
+            &BUILD_PULLING_LICENSES[..],
+            &["--sbom-dir", sbom_dir.to_str().unwrap()],
+        ]
+        .concat(),
         &[
             ("SOURCE_DATE_EPOCH", "1700000000"),
             ("GOMODCACHE", "/nonexistent"),
@@ -111,12 +80,10 @@ fn the_beam_go_and_java_images_hold_their_go_modules_and_jars() {
     for (image, lang) in [("beam_go_sdk", "go"), ("beam_java11_sdk", "java")] {
         let tag = format!("{}/{image}:t", repo.root);
         // The launcher is the real Go binary, and it runs.
-        let out = run(Command::new("docker").args(["run", "--rm", "--network", "none", &tag]));
+        let out = docker_run(&tag);
         assert_eq!(out.trim(), format!("beam boot: {lang} flags retry"));
 
-        let (code, index) = sh(&tag, &format!("cat {DEST}/index.json"));
-        assert_eq!(code, 0, "no index.json in {image}");
-        let index: Value = serde_json::from_str(&index).unwrap();
+        let index = index_in_image(&tag, DEST);
         assert!(
             !index.to_string().contains("github.com/apache/beam/sdks/v2"),
             "the main module is first-party: {index:#}"
@@ -135,8 +102,7 @@ fn the_beam_go_and_java_images_hold_their_go_modules_and_jars() {
         assert!(text.contains("The Retry Authors"), "{text}");
 
         let file = sbom_dir.join(format!("{image}.spdx.json"));
-        validate(&file);
-        let doc: Document = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        let doc = read_sbom(&file);
         let purls = purls(&doc);
         assert!(
             purls.contains(&"pkg:golang/example.com/flags@v1.4.0"),
@@ -182,15 +148,12 @@ fn the_beam_go_and_java_images_hold_their_go_modules_and_jars() {
             assert!(purls.contains(&wanted), "{wanted} not in {purls:?}");
         }
         let jar = repo.file("sdks/java/container/target/jars/commons-lang3-3.12.0.jar");
-        let sha = run(Command::new("sha256sum").arg(&jar));
+        let sha = sha256_hex(&jar);
         let lang3 = doc
             .packages
             .iter()
             .find(|p| p.name == "org.apache.commons:commons-lang3")
             .unwrap();
-        assert_eq!(
-            lang3.checksums[0].checksum_value,
-            sha.split_whitespace().next().unwrap()
-        );
+        assert_eq!(lang3.checksums[0].checksum_value, sha);
     }
 }

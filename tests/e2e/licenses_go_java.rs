@@ -4,65 +4,21 @@
 //! launcher cross-built for arm64 (read, never run), and Debian's commons-lang3 and slf4j-api
 //! jars, with Debian's parent POMs as the Maven repository.
 
-use std::path::Path;
-use std::process::Command;
-
-use serde_json::Value;
-
-use sdkimage::licenses::sbom::Document;
-
-use crate::licenses::{cache_dir, deb, run, sh};
-use crate::sbom::validate;
 use crate::support::Repo;
+use crate::support::images::sh;
+use crate::support::licenses::{
+    BUILD_PULLING_LICENSES, entry, go_build, index_in_image, purls, read_sbom, sha256_hex,
+    stage_debian_jars,
+};
 
 const DEST: &str = "/opt/apache/beam/third_party_licenses";
 const EPOCH: (&str, &str) = ("SOURCE_DATE_EPOCH", "1700000000");
-
-/// `go build` of `package` in the Go module at `dir` into `out`, offline, for `goarch`.
-pub(crate) fn go_build(dir: &Path, package: &str, goarch: &str, out: &Path) {
-    let go_path = cache_dir("gopath");
-    let status = Command::new("go")
-        .args(["build", "-o"])
-        .arg(out)
-        .arg(package)
-        .current_dir(dir)
-        .env("GOPROXY", "off")
-        .env("GOFLAGS", "-mod=mod")
-        .env("GOARCH", goarch)
-        .env("CGO_ENABLED", "0")
-        .env("GOPATH", &go_path)
-        .env("GOCACHE", go_path.join("cache"))
-        .status()
-        .expect(
-            "golang-go is not installed: run the tests through scripts/test, which installs it",
-        );
-    assert!(
-        status.success(),
-        "go build of {package} for {goarch} failed"
-    );
-}
-
-/// The one file of `dir` whose name is `<prefix><digit>...<suffix>` (a versioned jar, not its
-/// unversioned symlink).
-pub(crate) fn versioned(dir: &Path, prefix: &str) -> std::path::PathBuf {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| {
-            let name = p.file_name().unwrap().to_string_lossy();
-            name.strip_prefix(prefix)
-                .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()))
-                && name.ends_with(".jar")
-        })
-        .unwrap_or_else(|| panic!("no {prefix}<version>.jar in {}", dir.display()))
-}
 
 /// The fixture with `vendor/payload` (Go binaries, jars) and `vendor/maven-repo` staged.
 fn go_java_repo() -> Repo {
     let repo = Repo::new("licensed-go-java");
     let payload = repo.file("vendor/payload");
-    std::fs::create_dir_all(payload.join("jars")).unwrap();
+    std::fs::create_dir_all(&payload).unwrap();
     go_build(&repo.file("boot"), ".", "amd64", &payload.join("boot"));
     // The arm64 build requires another alpha version, so its modules are told apart from the
     // amd64 binary's in the index.
@@ -77,60 +33,22 @@ fn go_java_repo() -> Repo {
         "arm64",
         &payload.join("boot-arm64"),
     );
-    let unpacked = tempfile::tempdir().unwrap();
-    for package in ["libcommons-lang3-java", "libslf4j-java"] {
-        run(Command::new("dpkg-deb")
-            .arg("-x")
-            .arg(deb(package))
-            .arg(unpacked.path()));
-    }
-    let java = unpacked.path().join("usr/share/java");
-    for prefix in ["commons-lang3-", "slf4j-api-"] {
-        let jar = versioned(&java, prefix);
-        std::fs::copy(&jar, payload.join("jars").join(jar.file_name().unwrap())).unwrap();
-    }
-    run(Command::new("cp")
-        .arg("-r")
-        .arg(unpacked.path().join("usr/share/maven-repo"))
-        .arg(repo.file("vendor/maven-repo")));
+    stage_debian_jars(&repo, &payload.join("jars"));
     repo
-}
-
-pub(crate) fn entry<'a>(index: &'a Value, ecosystem: &str, name: &str, version: &str) -> &'a Value {
-    index["entries"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["ecosystem"] == ecosystem && e["name"] == name && e["version"] == version)
-        .unwrap_or_else(|| panic!("no {ecosystem} {name} {version} in {index:#}"))
 }
 
 #[test]
 fn go_modules_and_jars_land_in_the_image_and_its_sbom() {
     let repo = go_java_repo();
     let build = |extra: &[&str]| {
-        let mut args = vec![
-            "build",
-            "--pull-licenses",
-            "--tag",
-            "t",
-            "--progress",
-            "none",
-        ];
-        args.extend(extra);
+        let args = [&BUILD_PULLING_LICENSES[..], extra].concat();
         repo.run_with(&args, &[EPOCH, ("GOMODCACHE", "/nonexistent")])
     };
     // slf4j-api 1.7.32: no license text in the jar, no license in its POM nor in Debian's
     // parent POM. Missing, by its Maven coordinates, until an override names it.
     let failed = build(&[]);
     failed.expect_code(1);
-    assert!(
-        failed
-            .stderr()
-            .contains("maven org.slf4j:slf4j-api 1.7.32: no license text found"),
-        "{}",
-        failed.stderr()
-    );
+    failed.assert_stderr_contains("maven org.slf4j:slf4j-api 1.7.32: no license text found");
     assert!(
         failed
             .stderr()
@@ -147,9 +65,7 @@ fn go_modules_and_jars_land_in_the_image_and_its_sbom() {
     build(&["--sbom-dir", sbom_dir.to_str().unwrap()]).success();
 
     let image = format!("{}/gojava_sdk:t", repo.root);
-    let (code, index) = sh(&image, &format!("cat {DEST}/index.json"));
-    assert_eq!(code, 0, "no index.json in the image");
-    let index: Value = serde_json::from_str(&index).unwrap();
+    let index = index_in_image(&image, DEST);
 
     // Go: both binaries' modules (arm64 read without running it), the main module left out.
     assert!(
@@ -208,13 +124,8 @@ fn go_modules_and_jars_land_in_the_image_and_its_sbom() {
 
     // The SBOM: valid, with golang and maven purls and the jar's sha256.
     let file = sbom_dir.join("gojava_sdk.spdx.json");
-    validate(&file);
-    let doc: Document = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
-    let purls: Vec<&str> = doc
-        .packages
-        .iter()
-        .flat_map(|p| p.external_refs.iter().map(|r| r.reference_locator.as_str()))
-        .collect();
+    let doc = read_sbom(&file);
+    let purls = purls(&doc);
     for wanted in [
         "pkg:golang/example.com/alpha@v1.2.0",
         "pkg:golang/example.com/alpha@v1.3.0",
@@ -230,8 +141,7 @@ fn go_modules_and_jars_land_in_the_image_and_its_sbom() {
         "{purls:?}"
     );
     let jar = repo.file("vendor/payload/jars/commons-lang3-3.12.0.jar");
-    let sha = run(Command::new("sha256sum").arg(&jar));
-    let sha = sha.split_whitespace().next().unwrap();
+    let sha = sha256_hex(&jar);
     let lang = doc
         .packages
         .iter()

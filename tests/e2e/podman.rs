@@ -121,7 +121,7 @@ fn auto_builds_on_podman_with_the_classic_builder() {
         "{}",
         first.stderr()
     );
-    assert!(first.stderr().contains("built sdk"), "{}", first.stderr());
+    first.assert_stderr_contains("built sdk");
 
     // Up to date on the next run, in JSON mode (the note stays on stderr).
     let second = repo.run_with(&["build", "--message-format", "json"], &env);
@@ -132,7 +132,7 @@ fn auto_builds_on_podman_with_the_classic_builder() {
         "{}",
         second.stdout()
     );
-    assert!(second.stderr().contains(note), "{}", second.stderr());
+    second.assert_stderr_contains(note);
 
     // BuildKit asked for: exit 2, saying why, before anything is built.
     let buildkit = repo.run_with(&["build", "--builder", "buildkit", "--no-cache"], &env);

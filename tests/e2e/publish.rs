@@ -11,7 +11,10 @@ use std::time::{Duration, Instant};
 
 use sdkimage::output::{Event, EventKind};
 
-use crate::support::{RegistryApi, Repo, Run, counts, docker, docker_image_id, read_metadata};
+use crate::support::images::{RemoveImage, build_foreign_image};
+use crate::support::{
+    RegistryApi, Repo, Run, checked_stdout, counts, docker, docker_image_id, read_metadata,
+};
 
 const BEAM_IMAGES: [&str; 4] = [
     "beam_base",
@@ -62,29 +65,15 @@ fn push_go_json(repo: &Repo, env: &[(&str, &str)]) -> (Run, BTreeMap<String, Str
     (run, pushed)
 }
 
-/// A build context folder with one unique file, built by the docker CLI (classic builder) as
-/// `reference`: content nobody else has. `--no-cache`: the classic builder's cache lookup reads
-/// every image on the same parent (here every `FROM scratch` image), and another test's `docker
-/// rmi` between its listing and its read fails the build ("unable to find image sha256:…").
+/// A local image `reference` holding one unique file, built by the docker CLI: content
+/// nobody else has.
 fn build_intruder(repo: &Repo, reference: &str) {
-    let dir = repo.file("intruder");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("Dockerfile"), "FROM scratch\nCOPY f /f\n").unwrap();
-    std::fs::write(
-        dir.join("f"),
-        format!("not what was released: {reference}\n"),
-    )
-    .unwrap();
-    let out = Command::new("docker")
-        .args(["build", "-q", "--no-cache", "-t", reference])
-        .arg(&dir)
-        .env("DOCKER_BUILDKIT", "0")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "docker build: {}",
-        String::from_utf8_lossy(&out.stderr)
+    build_foreign_image(
+        repo,
+        "intruder",
+        reference,
+        "FROM scratch\nCOPY f /f\n",
+        &[("f", &format!("not what was released: {reference}\n"))],
     );
 }
 
@@ -223,16 +212,6 @@ fn no_staging_pushes_release_tags_only() {
     repo.run(&["verify", "go", "--tag", "1.0"]).success();
 }
 
-/// Removes a local image by id when dropped (a tag moved away leaves it with only a repo
-/// digest, which the `Repo` helper does not see).
-struct RemoveOnDrop(String);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rmi", "-f", &self.0]).output();
-    }
-}
-
 #[test]
 fn verify_names_a_tag_that_was_repushed_with_other_content() {
     let repo = Repo::in_registry("beam");
@@ -244,7 +223,7 @@ fn verify_names_a_tag_that_was_repushed_with_other_content() {
     // Someone else pushes other content over the tag; our local image stays as built.
     let intruder = repo.image_ref("intruder", "x");
     build_intruder(&repo, &intruder);
-    let _intruder = RemoveOnDrop(docker_image_id(&intruder).unwrap());
+    let _intruder = RemoveImage(docker_image_id(&intruder).unwrap());
     docker(&["tag", &intruder, &go]);
     docker(&["push", &go]);
     docker(&["tag", &go_id, &go]);
@@ -308,7 +287,7 @@ fn nothing_is_pushed_when_one_build_fails() {
         "plain",
     ]);
     run.expect_code(1);
-    assert!(run.stderr().contains("nothing pushed"), "{}", run.stderr());
+    run.assert_stderr_contains("nothing pushed");
     // The base was built (it comes first) but not pushed.
     assert!(docker_image_id(&repo.image_ref("beam_base", "t")).is_some());
     assert_nothing_in_registry(&repo);
@@ -468,7 +447,7 @@ fn promote_copies_the_release_candidate_and_dry_run_changes_nothing() {
         dry.stdout()
     );
     assert_eq!(dry.summary().promoted, 0);
-    assert!(dry.stderr().contains("would point"), "{}", dry.stderr());
+    dry.assert_stderr_contains("would point");
     for image in rc.keys() {
         assert_eq!(
             RegistryApi::tags(&format!("{}/{image}", repo.root)),
@@ -480,13 +459,7 @@ fn promote_copies_the_release_candidate_and_dry_run_changes_nothing() {
     // A release candidate that is not in the registry: nothing changes.
     let missing = repo.run(&["promote", "go", "--from-tag", "rc9", "--tag", "1.0"]);
     missing.expect_code(1);
-    assert!(
-        missing
-            .stderr()
-            .contains(&repo.image_ref("beam_go_sdk", "rc9")),
-        "{}",
-        missing.stderr()
-    );
+    missing.assert_stderr_contains(&repo.image_ref("beam_go_sdk", "rc9"));
     assert_eq!(
         RegistryApi::digest(&repo.image_ref("beam_base", "1.0")),
         None
@@ -662,6 +635,33 @@ impl AuthRegistry {
             serde_json::json!({"auths": {self.host(): {"auth": basic_auth(USER, password)}}}),
         )
     }
+
+    /// A private base `<host>/private/base:1`, only in this registry: built here (busybox and a
+    /// `version` file), pushed with the credentials of the docker config folder `config`, its
+    /// local tag removed; the go image's Dockerfile is made `FROM` it. The base's reference,
+    /// its image id, and the guard that removes that image.
+    pub(crate) fn private_base(&self, repo: &Repo, config: &Path) -> (String, String, RemoveImage) {
+        let base = format!("{}/private/base:1", self.host());
+        let id = build_foreign_image(
+            repo,
+            "private-base",
+            &base,
+            "FROM scratch\nCOPY busybox /bin/busybox\nCOPY version /version\n",
+            &[("version", "private\n")],
+        );
+        let cleanup = RemoveImage(id.clone());
+        checked_stdout(
+            Command::new("docker")
+                .args(["push", &base])
+                .env("DOCKER_CONFIG", config),
+        );
+        docker(&["rmi", &base]);
+        repo.write(
+            "sdks/go/container/Dockerfile",
+            &format!("FROM {base}\nCOPY boot.sh /boot\n"),
+        );
+        (base, id, cleanup)
+    }
 }
 
 impl Drop for AuthRegistry {
@@ -829,26 +829,7 @@ fn builds_pull_private_base_images_with_the_configs_credentials() {
     let config = registry.auths_config(&repo, PASSWORD);
     let empty_config = repo.file("empty-docker-config");
     std::fs::create_dir_all(&empty_config).unwrap();
-
-    // A private base, only in the registry.
-    let base = format!("{}/private/base:1", registry.host());
-    build_intruder(&repo, &base);
-    let _base = RemoveOnDrop(base.clone());
-    let push = Command::new("docker")
-        .args(["push", &base])
-        .env("DOCKER_CONFIG", &config)
-        .output()
-        .unwrap();
-    assert!(
-        push.status.success(),
-        "{}",
-        String::from_utf8_lossy(&push.stderr)
-    );
-    docker(&["rmi", &base]);
-    repo.write(
-        "sdks/go/container/Dockerfile",
-        &format!("FROM {base}\nCOPY boot.sh /boot\n"),
-    );
+    let (base, _, _cleanup) = registry.private_base(&repo, &config);
 
     let denied = repo.run_with(
         &["build", "go", "--tag", "1.0", "--progress", "plain"],

@@ -153,7 +153,7 @@ fn build_push_to_a_registry_that_is_down_stops_before_building() {
         "{:?}",
         started.elapsed()
     );
-    assert!(run.stderr().contains(DEAD), "{}", run.stderr());
+    run.assert_stderr_contains(DEAD);
     let built: Vec<_> = run
         .events()
         .into_iter()

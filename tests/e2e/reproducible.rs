@@ -1,63 +1,24 @@
 //! Our own push with normalisation: two builds of the same commit with no cache give the same
 //! digests, and no file in a pushed layer is newer than the epoch.
 
-use std::io::Read;
-use std::process::Command;
-
-use crate::support::{RegistryApi, Repo, read_metadata, repo_digests};
+use crate::support::images::newest_entry;
+use crate::support::{RegistryApi, Repo, repo_digests};
 
 const EPOCH: u64 = 1_700_000_000;
 
-/// `GET http://<registry>/v2/<path>/<kind>/<reference>` with the OCI manifest types accepted.
-fn registry_get(repository: &str, kind: &str, reference: &str) -> Vec<u8> {
-    let (host, path) = repository.split_once('/').unwrap();
-    let url = format!("http://{host}/v2/{path}/{kind}/{reference}");
-    let out = Command::new("curl")
-        .args([
-            "-sSfL",
-            "--max-time",
-            "60",
-            "-H",
-            "Accept: application/vnd.oci.image.manifest.v1+json",
-            &url,
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "GET {url}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
 fn build_push(repo: &Repo, tag: &str) -> std::collections::BTreeMap<String, String> {
-    let meta = repo.file(&format!("meta-{tag}.json"));
-    repo.run_with(
-        &[
-            "build",
-            "go",
-            "--no-cache",
-            "--force",
-            "--tag",
-            tag,
-            "--push",
-            "--progress",
-            "none",
-            "--metadata-file",
-            meta.to_str().unwrap(),
-        ],
-        &[("SOURCE_DATE_EPOCH", &EPOCH.to_string())],
+    repo.build_push_at_epoch(
+        &["build", "go", "--no-cache", "--force", "--tag", tag],
+        EPOCH,
+        &[],
     )
-    .success();
-    read_metadata(&meta)
-        .into_iter()
-        .map(|(image, entry)| {
-            assert_eq!(entry.normalized, Some(true), "{image}");
-            assert_eq!(entry.epoch, Some(EPOCH), "{image}");
-            (image, entry.digest.unwrap())
-        })
-        .collect()
+    .into_iter()
+    .map(|(image, entry)| {
+        assert_eq!(entry.normalized, Some(true), "{image}");
+        assert_eq!(entry.epoch, Some(EPOCH), "{image}");
+        (image, entry.digest.unwrap())
+    })
+    .collect()
 }
 
 #[test]
@@ -76,32 +37,23 @@ fn two_builds_without_cache_push_the_same_digests_with_no_mtime_after_the_epoch(
             RegistryApi::digest(&format!("{repository}:two")).as_ref(),
             Some(digest)
         );
-        let manifest: serde_json::Value =
-            serde_json::from_slice(&registry_get(&repository, "manifests", digest)).unwrap();
+        let manifest: serde_json::Value = serde_json::from_slice(&RegistryApi::get(
+            &repository,
+            &format!("manifests/{digest}"),
+            None,
+        ))
+        .unwrap();
         assert_eq!(
             manifest["mediaType"],
             "application/vnd.oci.image.manifest.v1+json"
         );
+        let blob = |digest: &str| RegistryApi::get(&repository, &format!("blobs/{digest}"), None);
         let config_digest = manifest["config"]["digest"].as_str().unwrap();
-        let config: serde_json::Value =
-            serde_json::from_slice(&registry_get(&repository, "blobs", config_digest)).unwrap();
+        let config: serde_json::Value = serde_json::from_slice(&blob(config_digest)).unwrap();
         assert_eq!(config["created"], "2023-11-14T22:13:20Z");
         for layer in manifest["layers"].as_array().unwrap() {
-            let blob = registry_get(&repository, "blobs", layer["digest"].as_str().unwrap());
-            let mut tar = Vec::new();
-            flate2::read::GzDecoder::new(&blob[..])
-                .read_to_end(&mut tar)
-                .unwrap();
-            let mut archive = tar::Archive::new(&tar[..]);
-            for entry in archive.entries().unwrap() {
-                let entry = entry.unwrap();
-                let mtime = entry.header().mtime().unwrap();
-                assert!(
-                    mtime <= EPOCH,
-                    "{image}: {} has mtime {mtime}",
-                    entry.path().unwrap().display()
-                );
-            }
+            let (mtime, path) = newest_entry(&blob(layer["digest"].as_str().unwrap()));
+            assert!(mtime <= EPOCH, "{image}: {path} has mtime {mtime}");
         }
     }
     // `verify` reads what we pushed.
@@ -113,25 +65,12 @@ fn two_builds_without_cache_push_the_same_digests_with_no_mtime_after_the_epoch(
 #[test]
 fn push_via_engine_pushes_the_engines_image() {
     let repo = Repo::in_registry("beam");
-    let meta = repo.file("meta.json");
-    repo.run_with(
-        &[
-            "build",
-            "go",
-            "--tag",
-            "1.0",
-            "--push",
-            "--push-via",
-            "engine",
-            "--progress",
-            "none",
-            "--metadata-file",
-            meta.to_str().unwrap(),
-        ],
-        &[("SOURCE_DATE_EPOCH", &EPOCH.to_string())],
-    )
-    .success();
-    for (image, entry) in read_metadata(&meta) {
+    let metadata = repo.build_push_at_epoch(
+        &["build", "go", "--tag", "1.0", "--push-via", "engine"],
+        EPOCH,
+        &[],
+    );
+    for (image, entry) in metadata {
         assert_eq!(entry.normalized, Some(false), "{image}");
         assert_eq!(entry.epoch, None, "{image}");
         let digest = entry.digest.unwrap();

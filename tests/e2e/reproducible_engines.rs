@@ -5,33 +5,28 @@
 //! same two builds push different digests: the equality is the normalisation's doing.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use crate::cache::ColdEngine;
-use crate::support::{Repo, read_metadata, run_sdkimage};
+use crate::support::images::arm64_busybox;
+use crate::support::{Repo, checked_stdout, read_metadata, run_sdkimage};
 
 /// The fixed commit time of the fixture's one commit: the epoch (no `SOURCE_DATE_EPOCH`).
 const COMMIT_TIME: u64 = 1_700_000_000;
 
 fn git(dir: &Path, args: &[&str]) {
     let date = format!("@{COMMIT_TIME} +0000");
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_AUTHOR_DATE", &date)
-        .env("GIT_COMMITTER_DATE", &date)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .expect("git");
-    assert!(
-        out.status.success(),
-        "git {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
+    checked_stdout(
+        Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .env("GIT_AUTHOR_DATE", &date)
+            .env("GIT_COMMITTER_DATE", &date)
+            .env("GIT_AUTHOR_NAME", "t")
+            .env("GIT_AUTHOR_EMAIL", "t@example.com")
+            .env("GIT_COMMITTER_NAME", "t")
+            .env("GIT_COMMITTER_EMAIL", "t@example.com"),
     );
 }
 
@@ -129,9 +124,7 @@ fn assert_same(dir: &Path, (a, root_a): (&Pushed, &str), (b, root_b): (&Pushed, 
 fn one_commit_on_two_engines_pushes_equal_manifest_and_index_digests() {
     let repo = Repo::in_registry("repro");
     // The arm64 busybox, made this repository's own as `Repo` does with the amd64 one.
-    let mut arm64 =
-        std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/arm64/busybox"))
-            .expect("target/arm64/busybox: run the tests through scripts/test, which unpacks it");
+    let mut arm64 = std::fs::read(arm64_busybox()).unwrap();
     arm64.extend(format!("\n{}\n", repo.root).as_bytes());
     std::fs::write(repo.file("multi/busybox-arm64"), arm64).unwrap();
     std::fs::set_permissions(

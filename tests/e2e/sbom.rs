@@ -3,55 +3,24 @@
 //! which `scripts/test` installs), the same bytes in the image, in `--sbom-dir` and from
 //! `licenses`, and the same bytes again on a second run with the same `SOURCE_DATE_EPOCH`.
 
-use std::path::Path;
-use std::process::Command;
-
 use sdkimage::licenses::sbom::{Document, IMAGE_ID, NOASSERTION};
 
-use crate::licenses::{DEST, licensed_repo, sh};
+use crate::licenses::{DEST, licensed_repo, licensed_two_platforms};
 use crate::support::Repo;
+use crate::support::images::{file_bytes_in, sh};
+use crate::support::licenses::{BUILD_PULLING_LICENSES, validate};
 
 const EPOCH: (&str, &str) = ("SOURCE_DATE_EPOCH", "1700000000");
-
-/// Validate `file` with `pyspdxtools -i` (PyPI's spdx-tools, path in SDKIMAGE_PYSPDXTOOLS).
-/// Fails, never skips, when the validator is missing.
-#[track_caller]
-pub(crate) fn validate(file: &Path) {
-    let tool = std::env::var_os("SDKIMAGE_PYSPDXTOOLS").expect(
-        "SDKIMAGE_PYSPDXTOOLS is not set: the SBOM tests need the SPDX validator; run them through scripts/test, which installs spdx-tools and sets it",
-    );
-    let out = Command::new(&tool)
-        .arg("-i")
-        .arg(file)
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", Path::new(&tool).display()));
-    let said = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(
-        out.status.success() && !said.to_lowercase().contains("invalid"),
-        "{} is not a valid SPDX 2.3 document ({}):\n{said}",
-        file.display(),
-        out.status
-    );
-}
 
 /// `build --pull-licenses --sbom-dir <dir>` with `SOURCE_DATE_EPOCH` set; the file's bytes.
 fn build_with_sbom(repo: &Repo, dir: &str, extra: &[&str]) -> Vec<u8> {
     let sbom_dir = repo.file(dir);
-    let mut args = vec![
-        "build",
-        "--pull-licenses",
-        "--tag",
-        "t",
-        "--progress",
-        "none",
-        "--sbom-dir",
-        sbom_dir.to_str().unwrap(),
-    ];
-    args.extend(extra);
+    let args = [
+        &BUILD_PULLING_LICENSES[..],
+        &["--sbom-dir", sbom_dir.to_str().unwrap()],
+        extra,
+    ]
+    .concat();
     repo.run_with(&args, &[EPOCH]).success();
     std::fs::read(sbom_dir.join("licensed_sdk.spdx.json")).expect("--sbom-dir has the SBOM")
 }
@@ -191,7 +160,7 @@ fn bad_sbom_input_is_refused_before_anything_is_built() {
     let (repo, _) = licensed_repo();
     let run = repo.run(&["build", "--sbom-dir", "sbom", "--progress", "plain"]);
     run.expect_code(2);
-    assert!(run.stderr().contains("--pull-licenses"), "{}", run.stderr());
+    run.assert_stderr_contains("--pull-licenses");
     for args in [
         &[
             "build",
@@ -223,45 +192,13 @@ fn bad_sbom_input_is_refused_before_anything_is_built() {
     assert!(!repo.file("sbom").exists());
 }
 
-/// `docker cp` of `path` out of a created (never started) container of `image`.
-fn docker_cp(image: &str, path: &str, to: &Path) -> Vec<u8> {
-    // Never started; an image without a default command needs one to be created.
-    let id = crate::support::docker(&["create", image, "/nothing"]);
-    let id = id.trim();
-    let copied = Command::new("docker")
-        .args(["cp", &format!("{id}:{path}")])
-        .arg(to)
-        .output()
-        .unwrap();
-    crate::support::docker(&["rm", id]);
-    assert!(
-        copied.status.success(),
-        "docker cp: {}",
-        String::from_utf8_lossy(&copied.stderr)
-    );
-    std::fs::read(to).unwrap()
-}
-
 /// A two-platform image: one document per platform's image, the refs' platform under the
 /// image's name, the other with its platform in the file name; each the bytes of its image.
 #[test]
 fn each_platform_of_an_image_has_its_document() {
     let (repo, _) = licensed_repo();
-    let arm64 = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/arm64/busybox");
-    assert!(
-        arm64.exists(),
-        "{} is missing: run the tests through scripts/test, which unpacks Debian's busybox-static:arm64 there",
-        arm64.display()
-    );
-    std::fs::copy(&arm64, repo.file("sdk/busybox-arm64")).unwrap();
-    std::fs::copy(repo.file("vendor/busybox"), repo.file("sdk/busybox-amd64")).unwrap();
     // Each platform's dpkg status names its architecture. No RUN: nothing needs emulation.
-    let status = std::fs::read_to_string(repo.file("vendor/rootfs/var/lib/dpkg/status")).unwrap();
-    let native = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Architecture: "))
-        .unwrap()
-        .to_string();
+    let (status, native) = licensed_two_platforms(&repo);
     for arch in ["amd64", "arm64"] {
         // Of one size, differing in these five bytes only. Not byte-equal to the rootfs's
         // status (the trailing newline): engines that ran this test before the context's
@@ -273,31 +210,13 @@ fn each_platform_of_an_image_has_its_document() {
         ) + "\n";
         repo.write(&format!("sdk/status-{arch}"), &own);
     }
-    repo.write(
-        "sdk/Dockerfile",
-        "FROM scratch\nARG TARGETARCH\nCOPY rootfs/ /\nCOPY status-${TARGETARCH} /var/lib/dpkg/status\nCOPY busybox-${TARGETARCH} /bin/busybox\n",
-    );
-    let manifest = std::fs::read_to_string(repo.file("sdk/sdkimage.toml")).unwrap();
-    repo.write(
-        "sdk/sdkimage.toml",
-        &manifest.replacen(
-            "name = \"licensed_sdk\"\n",
-            "name = \"licensed_sdk\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n",
-            1,
-        ),
-    );
     let sbom_dir = repo.file("sbom");
     repo.run_with(
         &[
-            "build",
-            "--pull-licenses",
-            "--tag",
-            "t",
-            "--progress",
-            "none",
-            "--sbom-dir",
-            sbom_dir.to_str().unwrap(),
-        ],
+            &BUILD_PULLING_LICENSES[..],
+            &["--sbom-dir", sbom_dir.to_str().unwrap()],
+        ]
+        .concat(),
         &[EPOCH],
     )
     .success();
@@ -324,11 +243,7 @@ fn each_platform_of_an_image_has_its_document() {
     ] {
         let path = sbom_dir.join(file);
         validate(&path);
-        let copied = docker_cp(
-            &image,
-            &format!("{DEST}/sbom.spdx.json"),
-            &repo.file(&format!("copied-{file}")),
-        );
+        let copied = file_bytes_in(&image, &format!("{DEST}/sbom.spdx.json"));
         assert_eq!(
             copied,
             std::fs::read(&path).unwrap(),

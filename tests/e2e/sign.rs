@@ -11,7 +11,7 @@ use std::sync::OnceLock;
 
 use sdkimage::output::EventKind;
 
-use crate::support::{Repo, read_metadata};
+use crate::support::{Repo, checked_text, read_metadata};
 
 /// The checker and tamperer, run by the venv's Python: `verify HOST PATH DIGEST PUB` prints
 /// the predicate types of the attestations after checking every signature and envelope;
@@ -152,18 +152,7 @@ fn python() -> &'static Path {
 
 /// The Python helper with `args`; its stdout, or a panic with its stderr.
 fn py(args: &[&str]) -> String {
-    let out = Command::new(python())
-        .arg("-c")
-        .arg(PY)
-        .args(args)
-        .output()
-        .expect("python");
-    assert!(
-        out.status.success(),
-        "python {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    checked_text(Command::new(python()).arg("-c").arg(PY).args(args))
 }
 
 fn openssl(args: &[&str]) {
@@ -263,11 +252,7 @@ fn signed_images_verify_independently_and_tampering_fails_verify() {
     // A wrong public key.
     let run = repo.run(&["verify", "go", "--tag", "1.0", "--key", &wrong]);
     run.expect_code(1);
-    assert!(
-        run.stderr().contains("verifies with the key"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("verifies with the key");
 
     let go = pushed
         .iter()
@@ -296,13 +281,8 @@ fn signed_images_verify_independently_and_tampering_fails_verify() {
     ]);
     let run = verify_go();
     run.expect_code(1);
-    assert!(
-        run.stderr()
-            .contains(&format!("names {base_digest}, not {go_digest}")),
-        "{}",
-        run.stderr()
-    );
-    assert!(run.stderr().contains(&go_ref), "{}", run.stderr());
+    run.assert_stderr_contains(&format!("names {base_digest}, not {go_digest}"));
+    run.assert_stderr_contains(&go_ref);
     // Signed again: valid again.
     repo.run(&["push", "go", "--tag", "1.0", "--sign", "--progress", "none"])
         .success();
@@ -312,22 +292,13 @@ fn signed_images_verify_independently_and_tampering_fails_verify() {
     py(&["flip", &host, &go_path, &go_digest]);
     let run = verify_go();
     run.expect_code(1);
-    assert!(
-        run.stderr().contains("signature(s) verifies with the key"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("signature(s) verifies with the key");
 
     // A deleted .sig tag.
     py(&["delete", &host, &go_path, &go_digest]);
     let run = verify_go();
     run.expect_code(1);
-    assert!(run.stderr().contains("no signature"), "{}", run.stderr());
-}
-
-/// The arm64 busybox `scripts/test` unpacks from Debian's busybox-static:arm64.
-fn arm64_busybox() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/arm64/busybox")
+    run.assert_stderr_contains("no signature");
 }
 
 #[test]
@@ -341,21 +312,7 @@ fn a_two_platform_image_signed_with_a_cosign_key_verifies_index_children_and_pro
     ]);
     let encrypted = repo.file("cosign.key").display().to_string();
     py(&["enckey", &der, "s3cret", &encrypted]);
-    std::fs::create_dir_all(repo.file("sdks/multi")).unwrap();
-    std::fs::copy(
-        repo.file("vendor/busybox"),
-        repo.file("sdks/multi/busybox-amd64"),
-    )
-    .unwrap();
-    std::fs::copy(arm64_busybox(), repo.file("sdks/multi/busybox-arm64")).unwrap();
-    repo.write(
-        "sdks/multi/Dockerfile",
-        "FROM scratch\nARG TARGETARCH\nCOPY busybox-${TARGETARCH} /bin/busybox\n",
-    );
-    repo.write(
-        "sdks/multi/sdkimage.toml",
-        "language = \"multi\"\nname = \"multi\"\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n",
-    );
+    repo.add_two_platform_busybox_image("");
     let build = [
         "build",
         "multi",
@@ -373,7 +330,7 @@ fn a_two_platform_image_signed_with_a_cosign_key_verifies_index_children_and_pro
     // A wrong password is bad input, before anything is built.
     let run = repo.run_with(&build, &[("COSIGN_PASSWORD", "nope")]);
     run.expect_code(2);
-    assert!(run.stderr().contains("wrong password"), "{}", run.stderr());
+    run.assert_stderr_contains("wrong password");
     assert!(!run.stderr().contains("nope"));
     let run = repo.run_with(&build, &[("COSIGN_PASSWORD", "s3cret")]);
     run.success();
@@ -426,7 +383,7 @@ fn a_two_platform_image_signed_with_a_cosign_key_verifies_index_children_and_pro
     py(&["delete", &host, &path, &children[1]]);
     let run = repo.run(&["verify", "multi", "--tag", "stable", "--key", &public]);
     run.expect_code(1);
-    assert!(run.stderr().contains(&children[1]), "{}", run.stderr());
+    run.assert_stderr_contains(&children[1]);
     // promote --sign signs again (the same bytes: RFC 6979).
     repo.run_with(
         &[
@@ -465,11 +422,7 @@ fn a_bad_sign_key_setting_is_named_at_its_place_before_anything_is_built() {
     ];
     let run = repo.run(&push);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("--sign needs a key"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("--sign needs a key");
     let with = |value: &str| {
         settings.replace(
             "[workspace.metadata.sdkimage]",
@@ -479,21 +432,12 @@ fn a_bad_sign_key_setting_is_named_at_its_place_before_anything_is_built() {
     repo.write("Cargo.toml", &with("\"\""));
     let run = repo.run(&["list"]);
     run.expect_code(2);
-    assert!(
-        run.stderr().contains("Cargo.toml:12:12: sign-key is empty"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("Cargo.toml:12:12: sign-key is empty");
     repo.write("Cargo.toml", &with("\"absent.pem\""));
     repo.run(&["list"]).success();
     let run = repo.run(&push);
     run.expect_code(2);
-    assert!(
-        run.stderr()
-            .contains("Cargo.toml:12:12: sign-key \"absent.pem\": cannot read"),
-        "{}",
-        run.stderr()
-    );
+    run.assert_stderr_contains("Cargo.toml:12:12: sign-key \"absent.pem\": cannot read");
     assert!(run.events_of(EventKind::BuildFinished).is_empty());
     // A key of another curve.
     openssl(&[
@@ -516,7 +460,7 @@ fn a_bad_sign_key_setting_is_named_at_its_place_before_anything_is_built() {
         "none",
     ]);
     run.expect_code(2);
-    assert!(run.stderr().contains("not an EC P-256"), "{}", run.stderr());
+    run.assert_stderr_contains("not an EC P-256");
 }
 
 /// An image built with its licenses gets its SPDX document as a signed attestation.

@@ -7,6 +7,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use sdkimage::output::{Counts, Event, EventKind, ImageMetadata, ListEntry};
 
+pub mod images;
+pub mod licenses;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_cargo-sdkimage");
 
 /// The built binary as a command. `CARGO_TARGET_DIR` of the test run is not passed on: the tool
@@ -85,6 +88,37 @@ impl Repo {
         let meta = self.file("meta.json");
         let run = self.run(&[args, &["--metadata-file", meta.to_str().unwrap()]].concat());
         (run, meta)
+    }
+
+    /// `build <args> --push --progress none --metadata-file <a file of its own>` with
+    /// `SOURCE_DATE_EPOCH=epoch` and `env`, which must succeed: the metadata, by image.
+    #[track_caller]
+    pub fn build_push_at_epoch(
+        &self,
+        args: &[&str],
+        epoch: u64,
+        env: &[(&str, &str)],
+    ) -> BTreeMap<String, ImageMetadata> {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let meta = self.file(&format!("meta-{n}.json"));
+        let epoch = epoch.to_string();
+        let all = [
+            args,
+            &["--push", "--progress", "none", "--metadata-file"],
+            &[meta.to_str().unwrap()],
+        ]
+        .concat();
+        let env = [&[("SOURCE_DATE_EPOCH", epoch.as_str())], env].concat();
+        self.run_with(&all, &env).success();
+        read_metadata(&meta)
+    }
+
+    /// Adds `line` at the end of the file `rel` (a setting at the end of the workspace's
+    /// `Cargo.toml`); the file's text before.
+    pub fn append_line(&self, rel: &str, line: &str) -> String {
+        let before = std::fs::read_to_string(self.file(rel)).unwrap();
+        self.write(rel, &format!("{}\n{line}\n", before.trim_end()));
+        before
     }
 
     /// `list --message-format json <args>`, which must succeed: the images listed.
@@ -166,16 +200,7 @@ pub fn docker_image_id(reference: &str) -> Option<String> {
 
 /// Run a container of `image` and return its stdout.
 pub fn docker_run(image: &str) -> String {
-    let out = Command::new("docker")
-        .args(["run", "--rm", "--network", "none", image])
-        .output()
-        .expect("docker run");
-    assert!(
-        out.status.success(),
-        "docker run {image} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    checked_text(Command::new("docker").args(["run", "--rm", "--network", "none", image]))
 }
 
 pub struct Run {
@@ -418,26 +443,59 @@ impl Run {
         counts(first).clone()
     }
 
+    /// The images of the events of kind `kind`, in order (`BuildFinished`: what was built).
+    #[track_caller]
+    pub fn images_of(&self, kind: EventKind) -> Vec<String> {
+        self.events_of(kind)
+            .iter()
+            .filter_map(|e| e.image().map(str::to_string))
+            .collect()
+    }
+
+    /// Fails the test unless stderr contains `text`; the message shows the whole stderr.
+    #[track_caller]
+    pub fn assert_stderr_contains(&self, text: &str) -> &Self {
+        let stderr = self.stderr();
+        assert!(
+            stderr.contains(text),
+            "stderr lacks {text:?}\n--- stderr\n{stderr}"
+        );
+        self
+    }
+
     /// stdout and stderr together (for "never printed" checks).
     pub fn all_output(&self) -> String {
         format!("{}\n{}", self.stdout(), self.stderr())
     }
 }
 
+/// Runs `cmd`, which must succeed; its stdout. A command that cannot start or fails panics
+/// with the command line, its stdout and its stderr.
+#[track_caller]
+pub fn checked_stdout(cmd: &mut Command) -> Vec<u8> {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// As [`checked_stdout`], the stdout as text.
+#[track_caller]
+pub fn checked_text(cmd: &mut Command) -> String {
+    String::from_utf8_lossy(&checked_stdout(cmd)).into_owned()
+}
+
 /// `docker <args>`; panics with its output when it fails, returns stdout.
 #[track_caller]
 pub fn docker(args: &[&str]) -> String {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("run the docker CLI");
-    assert!(
-        out.status.success(),
-        "docker {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    checked_text(Command::new("docker").args(args))
 }
 
 /// The engine's `RepoDigests` of a local image (`repository@sha256:...` entries).
@@ -471,13 +529,24 @@ impl RegistryApi {
         if let Some((user, password)) = login {
             cmd.arg("-u").arg(format!("{user}:{password}"));
         }
-        let out = cmd.args(args).output().expect("curl must be installed");
-        assert!(
-            out.status.success(),
-            "curl {args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        checked_text(cmd.args(args))
+    }
+
+    /// `GET http://<host>/v2/<path>/<what>` of `repository` (`host/path`; `what` is
+    /// `manifests/<reference>` or `blobs/<digest>`), OCI manifests accepted, redirects
+    /// followed: the body, whole. An answer other than 2xx fails the test.
+    pub fn get(repository: &str, what: &str, login: Login<'_>) -> Vec<u8> {
+        let (host, path) = repository.split_once('/').expect("host/path");
+        let mut cmd = Command::new("curl");
+        cmd.args(["-sSfL", "--max-time", "60"]);
+        if let Some((user, password)) = login {
+            cmd.arg("-u").arg(format!("{user}:{password}"));
+        }
+        checked_stdout(cmd.args([
+            "-H",
+            "Accept: application/vnd.oci.image.manifest.v1+json",
+            &format!("http://{host}/v2/{path}/{what}"),
+        ]))
     }
 
     /// The registry's `Docker-Content-Digest` of `reference` (`host/path:tag`); `None` on 404.
