@@ -7,7 +7,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::output::Note;
 use crate::output::{Counts, EventSink, Tally};
-use crate::publish::{self};
+use crate::publish;
 use crate::registry::Registries;
 
 /// `promote --from-tag RC --tag FINAL...`: copy manifests inside the registry; no rebuild.

@@ -8,7 +8,7 @@ use super::{Target, engine_registries, failed_summary, load, summary_of};
 use crate::engine::Engine;
 use crate::error::Result;
 use crate::output::{Counts, EventSink, Tally};
-use crate::publish::{self};
+use crate::publish;
 use crate::registry::Registries;
 
 /// `verify --key PUB [--attestations]`.
