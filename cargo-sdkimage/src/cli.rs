@@ -1,24 +1,19 @@
-//! Flags -> library option structs. No clap type goes past this file.
+//! Flags -> library option structs. No clap type goes past `cli.rs` and `cli/`: here the
+//! argument structs clap parses into; `convert.rs` turns them into library options;
+//! `dispatch.rs` runs the command and renders its end.
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+mod convert;
+mod dispatch;
 mod pages;
 mod values;
 
-use sdkimage::commands::{self, BuildCommand, Target};
-use sdkimage::interrupt::Interrupt;
-use sdkimage::output::Note;
-use sdkimage::output::{Event, event};
-use sdkimage::plan::PlanOptions;
-use sdkimage::publish::PublishOptions;
-use sdkimage::report::{self, MessageFormat, ProgressRequest, ReportOptions, Reporter};
-use sdkimage::run::BuildOptions;
-use sdkimage::{Error, Result};
+pub use dispatch::main;
+
+use sdkimage::Error;
 use values::{Jobs, parse_build_arg, parse_jobs};
 
 #[derive(Parser)]
@@ -276,32 +271,6 @@ fn parse_secret(s: &str) -> std::result::Result<sdkimage::engine::session::Secre
     s.parse()
 }
 
-impl BuildFlags {
-    fn to_lib(&self, pull_licenses: bool) -> BuildOptions {
-        BuildOptions {
-            jobs: default_jobs(self.jobs),
-            no_cache: self.no_cache,
-            keep_going: self.keep_going,
-            force: self.force || self.no_cache,
-            pull_licenses,
-            secrets: self.secrets.clone(),
-            cache: Default::default(),
-            pull: self.pull,
-            labels: self.labels.clone(),
-            raw_stream: false,
-            engines: self
-                .engines
-                .iter()
-                .map(|host| sdkimage::engine::pool::EngineSpec {
-                    host: host.clone(),
-                    ..Default::default()
-                })
-                .collect(),
-            gather: !self.no_gather,
-        }
-    }
-}
-
 #[derive(Args)]
 struct BuildArgs {
     #[command(flatten)]
@@ -375,23 +344,6 @@ enum ReadFrom {
     Registry,
 }
 
-impl DiffArgs {
-    fn to_lib(&self) -> commands::diff::DiffCommand {
-        let from = |f: ReadFrom| match f {
-            ReadFrom::Auto => commands::diff::ReadFrom::Auto,
-            ReadFrom::Engine => commands::diff::ReadFrom::Engine,
-            ReadFrom::Registry => commands::diff::ReadFrom::Registry,
-        };
-        commands::diff::DiffCommand {
-            a: self.a.clone(),
-            b: self.b.clone(),
-            a_from: from(self.a_from),
-            b_from: from(self.b_from),
-            platform: self.platform.clone(),
-        }
-    }
-}
-
 #[derive(Args)]
 struct CheckArgs {
     /// The contract that image refs named on the command line must meet: that of this image
@@ -407,12 +359,6 @@ struct CheckArgs {
     /// Images checked at the same time (default: the number of CPUs).
     #[arg(long, short = 'j', value_name = "N", value_parser = parse_jobs)]
     jobs: Option<Jobs>,
-}
-
-fn check_options(seconds: u64) -> sdkimage::check::CheckOptions {
-    sdkimage::check::CheckOptions {
-        timeout: Duration::from_secs(seconds),
-    }
 }
 
 #[derive(Args)]
@@ -442,22 +388,6 @@ enum PushViaArg {
     Engine,
 }
 
-impl PublishArgs {
-    fn to_lib(&self, jobs: usize, dry_run: bool) -> PublishOptions {
-        PublishOptions {
-            jobs,
-            staging_tag: (!self.no_staging).then(|| self.staging_tag.clone()),
-            dry_run,
-            sign: self.sign.to_lib(),
-            push_via: match self.push_via {
-                PushViaArg::Tool => sdkimage::publish::PushVia::Tool,
-                PushViaArg::Engine => sdkimage::publish::PushVia::Engine,
-            },
-            ..PublishOptions::default()
-        }
-    }
-}
-
 #[derive(Args)]
 struct SignArgs {
     /// Sign each pushed digest and attach its attestations (SLSA provenance, the SBOM) as
@@ -468,27 +398,6 @@ struct SignArgs {
     /// COSIGN_PASSWORD); default: `sign-key` of the workspace settings.
     #[arg(long, value_name = "PATH", requires = "sign")]
     sign_key: Option<PathBuf>,
-}
-
-impl SignArgs {
-    fn to_lib(&self) -> Option<sdkimage::publish::sign::SignOptions> {
-        self.sign
-            .then(|| sdkimage::publish::sign::SignOptions::new(self.sign_key.clone()))
-    }
-}
-
-fn default_jobs(jobs: Option<Jobs>) -> usize {
-    jobs.map(std::num::NonZeroUsize::get)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-}
-
-/// Images pushed at once: `-j` when given, else the push default (not the CPU count: a push
-/// waits on the network).
-fn push_jobs(jobs: Option<Jobs>) -> usize {
-    jobs.map_or(
-        sdkimage::publish::DEFAULT_PUSH_JOBS,
-        std::num::NonZeroUsize::get,
-    )
 }
 
 #[derive(Args)]
@@ -526,347 +435,6 @@ fn parse_platform(
     s: &str,
 ) -> std::result::Result<sdkimage::platform::Platform, sdkimage::platform::PlatformError> {
     s.parse()
-}
-
-impl TargetArgs {
-    fn to_lib(&self) -> Target {
-        Target {
-            manifest_path: self.manifest_path.clone(),
-            cargo: sdkimage::workspace::CargoFlags {
-                locked: self.locked,
-                offline: self.offline,
-                frozen: self.frozen,
-            },
-            cwd: std::env::current_dir().unwrap_or_default(),
-            selectors: self.selectors.clone(),
-            plan: PlanOptions {
-                repository_root: self.repository_root.clone(),
-                tags: self.tags.clone(),
-                build_args: self.build_args.clone(),
-                builder: self.builder.clone(),
-                platforms: self.platforms.clone(),
-                pull_licenses: false,
-            },
-        }
-    }
-}
-
-impl BuildArgs {
-    fn to_lib(&self) -> BuildCommand {
-        let mut build = self.flags.to_lib(self.pull_licenses);
-        build.cache = sdkimage::cache::CacheConfig {
-            from: self.cache_from.clone(),
-            inline: !self.cache_to.is_empty(),
-            registry: false,
-        };
-        BuildCommand {
-            push: self
-                .push
-                .then(|| self.publish.to_lib(push_jobs(self.flags.jobs), false)),
-            build,
-            dry_run: self.dry_run,
-            print: self.print,
-            metadata_file: self.metadata_file.clone(),
-            sbom_dir: self.sbom_dir.clone(),
-            check: self.check.then(|| check_options(self.check_timeout)),
-        }
-    }
-}
-
-impl OutputArgs {
-    fn to_lib(&self, global: &GlobalArgs) -> ReportOptions {
-        let env = |k: &str| std::env::var(k).ok();
-        let stderr_tty = std::io::stderr().is_terminal();
-        let color = match global
-            .color
-            .or_else(|| match env("CARGO_TERM_COLOR").as_deref() {
-                Some("always") => Some(Color::Always),
-                Some("never") => Some(Color::Never),
-                _ => None,
-            }) {
-            Some(Color::Always) => true,
-            Some(Color::Never) => false,
-            _ => stderr_tty && env("NO_COLOR").is_none(),
-        };
-        let requested = match self.progress {
-            Progress::Auto => ProgressRequest::Auto,
-            Progress::Tty => ProgressRequest::Tty,
-            Progress::Plain => ProgressRequest::Plain,
-            Progress::None => ProgressRequest::None,
-        };
-        ReportOptions {
-            format: match self.message_format {
-                Format::Human => MessageFormat::Human,
-                Format::Json => MessageFormat::Json,
-            },
-            progress: report::progress_mode(requested, stderr_tty, report::in_ci(&env)),
-            color,
-            verbose: global.verbose > 0,
-            quiet: global.quiet,
-        }
-    }
-}
-
-/// Parse argv, run the command, render the error; returns the exit code.
-pub fn main() -> i32 {
-    sdkimage::memory::tune_allocator();
-    let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
-    // `cargo sdkimage ...` runs `cargo-sdkimage sdkimage ...`; accept `cargo-sdkimage ...` too.
-    if args.get(1).is_none_or(|a| a != "sdkimage") {
-        args.insert(1, "sdkimage".into());
-    }
-    let CargoCli::Sdkimage(cli) = match CargoCli::try_parse_from(&args) {
-        Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            if e.use_stderr() && json_requested(&args) {
-                // Automation reading the events learns why there are none.
-                let message = e.render().to_string();
-                let event = Event::Error(event::RunError {
-                    message: message.trim_end().into(),
-                });
-                let line = serde_json::to_string(&event).expect("events serialize");
-                println!("{line}");
-            }
-            return if e.use_stderr() { 2 } else { 0 };
-        }
-    };
-    let output = match &cli.command {
-        Command::List { output, .. }
-        | Command::Build { output, .. }
-        | Command::Push { output, .. }
-        | Command::Verify { output, .. }
-        | Command::Promote { output, .. }
-        | Command::Licenses { output, .. }
-        | Command::Check { output, .. }
-        | Command::Dockerfile { output, .. }
-        | Command::Diff { output, .. } => Some(output),
-        Command::Init { .. } | Command::Completions { .. } | Command::Man { .. } => None,
-    };
-    let report_opts = match output {
-        Some(output) => output.to_lib(&cli.global),
-        // Commands that only write a file or print text: people's defaults.
-        None => OutputArgs {
-            message_format: Format::Human,
-            progress: Progress::Auto,
-        }
-        .to_lib(&cli.global),
-    };
-    let raw_stream = cli.global.verbose >= 2;
-    let reporter = Arc::new(Reporter::new(report_opts));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            report::stderr_line(&format!("error: cannot start the async runtime: {e}"));
-            return 1;
-        }
-    };
-    sdkimage::init_tls();
-    let result = runtime.block_on(async {
-        let mut interrupt =
-            Interrupt::install().map_err(|e| Error::io("cannot watch SIGINT and SIGTERM", e))?;
-        let result = {
-            let command = run(cli.command, raw_stream, reporter.clone(), interrupt.clone());
-            tokio::pin!(command);
-            tokio::select! {
-                result = &mut command => result,
-                signal = interrupt.wait() => {
-                    // Builds cancel themselves (and stop their step containers); give the
-                    // command a moment to do so, then drop whatever else it was doing. A
-                    // command that finishes in that time says itself what the signal changed
-                    // (a publish completes its release tags rather than leave them half-moved).
-                    match tokio::time::timeout(Duration::from_secs(5), &mut command).await {
-                        Ok(result) => result,
-                        Err(_) => Err(Error::Interrupted(signal)),
-                    }
-                }
-            }
-        };
-        // What the dropped command left to clean up (a scan container) is removed before exit.
-        sdkimage::interrupt::finish_cleanups(Duration::from_secs(10)).await;
-        result
-    });
-    let text = result
-        .as_ref()
-        .err()
-        .map(|e| e.to_string().trim_end().to_string());
-    let finished = reporter.finish(text.as_deref());
-    let code = match result {
-        Ok(code) => code,
-        Err(e) => {
-            reporter.clear();
-            // Per-image failures were already reported; the final line is a short recap.
-            reporter.error(&text.unwrap_or_default());
-            e.exit_code()
-        }
-    };
-    match finished {
-        Err(e) => {
-            report::stderr_line(&format!(
-                "{} cannot write to standard output: {e}; the output above is incomplete",
-                reporter.paint("error:", "1;31")
-            ));
-            if code == 0 { 1 } else { code }
-        }
-        Ok(()) => code,
-    }
-}
-
-/// Whether the raw arguments ask for `--message-format json` (for errors clap found, before
-/// any option was parsed).
-fn json_requested(args: &[std::ffi::OsString]) -> bool {
-    let args: Vec<&str> = args.iter().filter_map(|a| a.to_str()).collect();
-    args.windows(2)
-        .any(|w| w[0] == "--message-format" && w[1] == "json")
-        || args.contains(&"--message-format=json")
-}
-
-async fn run(
-    command: Command,
-    raw_stream: bool,
-    reporter: Arc<Reporter>,
-    interrupt: Interrupt,
-) -> Result<i32> {
-    let done = match command {
-        Command::Diff { diff, output } => {
-            let diff = commands::diff::diff(&diff.to_lib(), &*reporter).await?;
-            match output.message_format {
-                Format::Json => {
-                    let text = serde_json::to_string_pretty(&diff)
-                        .map_err(|e| Error::Failed(e.to_string()))?;
-                    reporter.out(&format!("{text}\n"));
-                }
-                Format::Human => reporter.out(&report::diff::diff_text(&diff)),
-            }
-            // Like diff(1): 1 when they differ, with no error (the output says how).
-            return Ok(if diff.same { 0 } else { 1 });
-        }
-        Command::List { target, output } => {
-            let entries = commands::list(&target.to_lib(), &*reporter).await?;
-            match output.message_format {
-                Format::Json => {
-                    let text = serde_json::to_string_pretty(&entries)
-                        .map_err(|e| Error::Failed(e.to_string()))?;
-                    reporter.out(&format!("{text}\n"));
-                }
-                Format::Human => reporter.out(&report::list_table(&entries)),
-            }
-            Ok(())
-        }
-        Command::Build { target, build, .. } => {
-            let mut target = target.to_lib();
-            target.plan.pull_licenses = build.pull_licenses;
-            let mut cmd = build.to_lib();
-            cmd.build.raw_stream = raw_stream;
-            if build.reproduce {
-                cmd.build.no_cache = true;
-                cmd.build.force = true;
-            }
-            let results = commands::build(&target, &cmd, reporter.clone(), interrupt).await?;
-            match build.reproduce {
-                true => commands::diff::reproduce(&target, &results, &*reporter).await,
-                false => Ok(()),
-            }
-        }
-        Command::Push {
-            target,
-            publish,
-            jobs,
-            dry_run,
-            metadata_file,
-            ..
-        } => {
-            let opts = publish.to_lib(push_jobs(jobs), dry_run);
-            let metadata_file = metadata_file.as_deref();
-            commands::push(&target.to_lib(), &opts, metadata_file, reporter, interrupt)
-                .await
-                .map(|_| ())
-        }
-        Command::Verify {
-            target,
-            from_metadata,
-            key,
-            attestations,
-            ..
-        } => {
-            let key = key.map(|key| commands::KeyCheck { key, attestations });
-            commands::verify(&target.to_lib(), from_metadata.as_deref(), key, reporter).await
-        }
-        Command::Promote {
-            target,
-            from_tag,
-            dry_run,
-            sign,
-            ..
-        } => {
-            let sign = sign.to_lib();
-            commands::promote(&target.to_lib(), &from_tag, dry_run, sign, reporter).await
-        }
-        Command::Licenses {
-            target,
-            out,
-            sbom_dir,
-            build,
-            ..
-        } => {
-            let mut opts = build.to_lib(false);
-            opts.raw_stream = raw_stream;
-            let sbom_dir = sbom_dir.as_deref();
-            commands::licenses(&target.to_lib(), &out, sbom_dir, &opts, reporter, interrupt)
-                .await
-                .map(|_| ())
-        }
-        Command::Check { target, check, .. } => {
-            let cmd = commands::CheckCommand {
-                check: check_options(check.check_timeout),
-                contract_of: check.contract_of,
-                anonymous: check.anonymous,
-                jobs: default_jobs(check.jobs),
-            };
-            commands::check(&target.to_lib(), &cmd, reporter, interrupt).await
-        }
-        Command::Dockerfile { target, output } => {
-            match output.message_format {
-                Format::Json => {
-                    let entries = commands::dockerfiles(&target.to_lib())?;
-                    let text = serde_json::to_string_pretty(&entries)
-                        .map_err(|e| Error::Failed(e.to_string()))?;
-                    reporter.out(&format!("{text}\n"));
-                }
-                Format::Human => reporter.out(&commands::dockerfile(&target.to_lib())?),
-            }
-            Ok(())
-        }
-        Command::Init { dir } => {
-            let dir = dir.unwrap_or_else(|| PathBuf::from("."));
-            let done = sdkimage::init::init(&dir)?;
-            for guess in &done.guesses {
-                reporter.note(Note::InitGuessed {
-                    guess: guess.clone(),
-                });
-            }
-            if let sdkimage::init::WorkspaceFound::Created(file) = &done.workspace {
-                reporter.note(Note::InitWroteWorkspace { file: file.clone() });
-            }
-            reporter.note(done.next_step());
-            Ok(())
-        }
-        Command::Completions { shell } => {
-            reporter.out(&pages::completion_script(shell));
-            Ok(())
-        }
-        Command::Man { command, out_dir } => match out_dir {
-            Some(dir) => pages::write_man_pages(&dir),
-            None => {
-                reporter.out(&pages::man_page(command.as_deref())?);
-                Ok(())
-            }
-        },
-    };
-    done.map(|()| 0)
 }
 
 /// The command line as `cargo-sdkimage <command>`: what completions and the man page
