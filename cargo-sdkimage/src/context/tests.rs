@@ -1,6 +1,9 @@
+use super::tarball::CHUNK_SIZE;
 use super::*;
+use std::io::Read;
 use std::os::unix::fs::{PermissionsExt, symlink};
-use std::sync::atomic::AtomicUsize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 /// A fresh folder under the system temp dir, removed on drop.
