@@ -479,12 +479,8 @@ impl ImageJob<'_> {
         .await
         .map_err(failed)??;
         // Only what the Dockerfile can read, when that is known.
-        let only = super::selection::context_paths(
-            session,
-            self.index,
-            &dockerfile,
-            &session.ws.state_dir(),
-        );
+        let only =
+            super::selection::context_paths(session, self.engine, self.index, &dockerfile).await;
         let selected = only.clone();
         tokio::task::spawn_blocking(move || -> Result<Sources> {
             let hashed_at = std::time::SystemTime::now();
@@ -732,9 +728,12 @@ impl ImageJob<'_> {
                 self.store.forget(&v.state_key);
                 if matches!(e, crate::context::ContextError::NotSelected { .. }) {
                     let state_dir = session.ws.state_dir();
-                    super::selection::remember_whole(&state_dir, &image.name).map_err(|e| {
-                        Error::io(format!("cannot write under {}", state_dir.display()), e)
-                    })?;
+                    let dockerfile = &sources.dockerfile;
+                    super::selection::remember_whole(session, self.engine, self.index, dockerfile)
+                        .await
+                        .map_err(|e| {
+                            Error::io(format!("cannot write under {}", state_dir.display()), e)
+                        })?;
                 }
                 Err(Error::Failed(format!("build failed: {e} ({log_hint})")))
             }
