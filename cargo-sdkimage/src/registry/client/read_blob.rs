@@ -9,7 +9,7 @@ use bytes::Bytes;
 use futures_util::stream::BoxStream;
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use reqwest::{Method, Response};
-use sha2::{Digest as _, Sha256, Sha384, Sha512};
+use sha2::{Digest as _, Sha384, Sha512};
 
 use super::{Access, Failure, RegistryClient};
 use crate::error::{Error, Result};
@@ -120,6 +120,6 @@ fn digest_of(digest: &str, bytes: &[u8]) -> String {
     match digest.split_once(':').map(|(algorithm, _)| algorithm) {
         Some("sha384") => format!("sha384:{}", hex::encode(Sha384::digest(bytes))),
         Some("sha512") => format!("sha512:{}", hex::encode(Sha512::digest(bytes))),
-        _ => format!("sha256:{}", hex::encode(Sha256::digest(bytes))),
+        _ => super::sha256_digest(bytes),
     }
 }
