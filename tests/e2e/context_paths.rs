@@ -4,7 +4,7 @@
 //! build reads (named, through a wildcard, inside a copied folder, through another stage)
 //! rebuilds it with the new content. When the engine asks for more than the Dockerfile shows
 //! (a base image's `ONBUILD COPY`), the build is made again with the whole context, which that
-//! image keeps from then on.
+//! image keeps until its Dockerfile or its base changes.
 
 use std::process::Command;
 
@@ -135,8 +135,20 @@ fn a_base_images_onbuild_copy_gets_the_whole_context() {
         "the image is marked for the whole context"
     );
     assert_eq!(build(&repo, "onb", "onb"), EventKind::UpToDate);
-    // And the fingerprint covers it from then on.
+    // And the fingerprint covers it while the Dockerfile and its base stay the same.
     repo.write("sdks/onb/extra.txt", "extra2\n");
     assert_eq!(build(&repo, "onb", "onb"), EventKind::BuildFinished);
     assert_eq!(file_in(&image, "/extra.txt"), "extra2\n");
+
+    // The base built again without its ONBUILD: the marker goes, the image is built from the
+    // Dockerfile's paths, and extra.txt is no input any more.
+    repo.write("sdks/onbase/Dockerfile", "FROM scratch\nCOPY base.txt /\n");
+    assert_eq!(build(&repo, "onbase", "onbase"), EventKind::BuildFinished);
+    assert_eq!(build(&repo, "onb", "onb"), EventKind::BuildFinished);
+    assert!(
+        marker(&repo, "onb").is_empty(),
+        "the marker went with the base it was written for"
+    );
+    repo.write("sdks/onb/extra.txt", "extra3\n");
+    assert_eq!(build(&repo, "onb", "onb"), EventKind::UpToDate);
 }

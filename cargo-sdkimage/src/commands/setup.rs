@@ -232,9 +232,7 @@ pub async fn check_builders(
             }
             (_, Err(why)) => {
                 if !noted {
-                    reporter.note(Note::ClassicBuilder {
-                        why: why.to_string(),
-                    });
+                    reporter.note(Note::ClassicBuilder { why: why.clone() });
                     noted = true;
                 }
                 Builder::Classic

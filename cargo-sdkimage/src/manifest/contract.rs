@@ -63,13 +63,33 @@ pub struct CommandCheck {
     pub expect: Option<String>,
 }
 
+/// A contract value with a placeholder that has no value for the image being expanded
+/// (`{version}` in a workspace without a version), at its place in the manifest.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("contract: `{{{placeholder}}}` cannot be expanded: {}", self.why())]
+pub struct ExpandError {
+    /// The placeholder's name, without braces.
+    pub placeholder: String,
+    /// Where the value that uses it is, in the manifest.
+    pub span: Range<usize>,
+}
+
+impl ExpandError {
+    fn why(&self) -> &'static str {
+        match self.placeholder.as_str() {
+            "version" => {
+                "the workspace has no version: set [workspace.package] version or the root package's version"
+            }
+            "variant" => "this image has no variant",
+            _ => "it has no value here",
+        }
+    }
+}
+
 impl Contract {
-    /// Expand every value with `values`. A placeholder without a value (`{version}` in a
-    /// workspace without a version) is an error at its place: (span, message).
-    pub fn expand(
-        &self,
-        values: ContractValues<'_>,
-    ) -> std::result::Result<ImageContract, (Range<usize>, String)> {
+    /// Expand every value with `values`. A placeholder without a value is an error at its
+    /// place.
+    pub fn expand(&self, values: ContractValues<'_>) -> Result<ImageContract, ExpandError> {
         let lookup = |p: &str| -> Option<String> {
             match p {
                 "variant" => values.variant.map(str::to_string),
@@ -79,14 +99,9 @@ impl Contract {
             }
         };
         let one = |t: &Spanned<Template>| {
-            t.get_ref().expand(lookup).map_err(|missing| {
-                let missing = missing.placeholder;
-                let why = match missing.as_str() {
-                    "version" => "the workspace has no version: set [workspace.package] version or the root package's version",
-                    "variant" => "this image has no variant",
-                    _ => "it has no value here",
-                };
-                (t.span(), format!("contract: `{{{missing}}}` cannot be expanded: {why}"))
+            t.get_ref().expand(lookup).map_err(|missing| ExpandError {
+                placeholder: missing.placeholder,
+                span: t.span(),
             })
         };
         let many = |ts: &[Spanned<Template>]| ts.iter().map(one).collect::<Result<Vec<_>, _>>();

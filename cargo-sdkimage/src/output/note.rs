@@ -83,8 +83,8 @@ pub enum Note {
     WaitingForLock,
     /// An engine of the pool does not answer (`--keep-going`); the others build.
     EngineNotAnswering { engine: String, why: String },
-    /// BuildKit cannot be used (`why`): the classic builder builds.
-    ClassicBuilder { why: String },
+    /// BuildKit cannot be used (`why`, what the engine lacks): the classic builder builds.
+    ClassicBuilder { why: crate::engine::NoBuildKit },
     /// `--pull`: an external base being pulled for a platform.
     /// `on`: the engine pulling it, named when the run has several.
     Pulling {

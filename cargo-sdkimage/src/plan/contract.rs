@@ -60,7 +60,7 @@ fn declared(
             contract,
             declared_by,
         })),
-        Err((span, message)) => Err(manifest.diag(span, message)),
+        Err(e) => Err(manifest.diag(e.span.clone(), e.to_string())),
     }
 }
 

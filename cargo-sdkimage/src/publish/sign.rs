@@ -22,6 +22,10 @@ use crate::sign::statement::{self, BuildFacts};
 use crate::sign::store::{self, Descriptor, Layer};
 use crate::sign::{Signer, dsse, payload};
 
+/// The most `verify --key` reads of one signature or attestation layer: an attestation's
+/// SPDX document of a large image stays far below it.
+const LAYER_LIMIT: usize = 64 << 20;
+
 /// What signs, and where the facts of the provenance come from.
 pub struct Signing {
     signer: Arc<dyn Signer>,
@@ -545,7 +549,7 @@ async fn layers_of(
     let mut layers = Vec::new();
     for descriptor in manifest.layers {
         let bytes = client
-            .get_blob(path, &descriptor.digest)
+            .blob_bytes(path, &descriptor.digest, LAYER_LIMIT)
             .await?
             .unwrap_or_default();
         layers.push((descriptor, bytes));

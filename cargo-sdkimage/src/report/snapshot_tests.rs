@@ -373,7 +373,7 @@ fn build_notes() {
         });
         r.note(Note::WaitingForLock);
         r.note(Note::ClassicBuilder {
-            why: "the engine's API is 1.38; BuildKit needs 1.39".into(),
+            why: crate::engine::NoBuildKit::OldApi { api: "1.38".into() },
         });
         r.note(Note::Pulling {
             base: "debian:bookworm".into(),

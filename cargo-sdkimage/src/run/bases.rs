@@ -31,6 +31,35 @@ pub(super) fn platform_inputs(
     platform: Option<&Platform>,
     dockerfile: &str,
 ) -> PlatformInputs {
+    let PlatformInputs {
+        bases: mut images,
+        platform_args,
+    } = from_inputs(session, index, platform, dockerfile);
+    images.retain(|b| !session.own_refs.contains(&crate::reference::ref_key(b)));
+    PlatformInputs {
+        bases: images,
+        platform_args,
+    }
+}
+
+/// Every image the `FROM`s of image `index`'s Dockerfile `dockerfile` name for `platform`
+/// (`None`: the engine's own): its external bases and the images of ours it stands on.
+pub(super) fn from_images(
+    session: &Session,
+    index: ImageIndex,
+    platform: Option<&Platform>,
+    dockerfile: &str,
+) -> Vec<String> {
+    from_inputs(session, index, platform, dockerfile).bases
+}
+
+/// [`platform_inputs`] with the images of ours among the bases.
+fn from_inputs(
+    session: &Session,
+    index: ImageIndex,
+    platform: Option<&Platform>,
+    dockerfile: &str,
+) -> PlatformInputs {
     let platform = platform.unwrap_or(&session.native);
     let automatic = platform.args(&session.native);
     let build_args = &session.plan.image(index).build_args;
@@ -50,10 +79,8 @@ pub(super) fn platform_inputs(
     };
     let mut args = build_args.clone();
     args.extend(platform_args.clone());
-    let mut bases = crate::dockerfile::external_bases(dockerfile, &args, &from_scope);
-    bases.retain(|b| !session.own_refs.contains(&crate::reference::ref_key(b)));
     PlatformInputs {
-        bases,
+        bases: crate::dockerfile::external_bases(dockerfile, &args, &from_scope),
         platform_args,
     }
 }

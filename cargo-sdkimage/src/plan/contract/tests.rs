@@ -107,6 +107,33 @@ fn version_without_a_workspace_version_is_an_error_at_its_place() {
 }
 
 #[test]
+fn an_unexpandable_value_is_a_typed_error_carrying_its_span() {
+    let root = tree("contract-expand-error");
+    let m = parse(&root, PYTHON).unwrap();
+    let contract = m.contract.as_ref().unwrap();
+    let values = |variant, version| crate::manifest::contract::ContractValues {
+        variant,
+        version,
+        language: "python",
+    };
+    let e = contract.expand(values(None, Some("1"))).unwrap_err();
+    assert_eq!(e.placeholder, "variant");
+    assert_eq!(
+        &PYTHON[e.span.clone()],
+        r#""/usr/lib/python{variant}/site-packages/example_sdk""#
+    );
+    assert_eq!(
+        e.to_string(),
+        "contract: `{variant}` cannot be expanded: this image has no variant"
+    );
+    let e = contract.expand(values(Some("3.11"), None)).unwrap_err();
+    assert_eq!(
+        (e.placeholder.as_str(), &PYTHON[e.span]),
+        ("version", r#""{version}""#)
+    );
+}
+
+#[test]
 fn no_contract_is_none() {
     let root = tree("contract-none");
     let m = parse(&root, "language = \"go\"\nname = \"go_sdk\"\n").unwrap();

@@ -2,8 +2,8 @@
 //! then one `PUT` of the whole blob, streamed from its file: the monolithic upload every
 //! Registry API v2 server serves, in two requests; or, for a file above the threshold of
 //! `chunked.rs`, one `PATCH` per chunk and a closing `PUT`, falling back to one `PUT` when the
-//! registry refuses chunks), and small blobs (a signature image's) stored and read back
-//! checked against their digest.
+//! registry refuses chunks), and small blobs (a signature image's) stored (`read_blob.rs`
+//! reads them back).
 
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -241,35 +241,5 @@ impl RegistryClient {
                 .await?;
         }
         Ok(digest)
-    }
-
-    /// Blob `digest` of `repository`, checked against it; `None` when it is not there.
-    pub async fn get_blob(&self, repository: &str, digest: &str) -> Result<Option<Vec<u8>>> {
-        let url = format!("{}/v2/{repository}/blobs/{digest}", self.base);
-        let fetched = self
-            .retried(|| async {
-                let response = self
-                    .attempt(Method::GET, &url, repository, Access::Pull, None)
-                    .await?;
-                response
-                    .bytes()
-                    .await
-                    .map_err(|e| Failure::Connection(crate::error::chain(&e)))
-            })
-            .await;
-        let bytes = match fetched {
-            Ok(bytes) => bytes,
-            Err(Failure::NotFound(_)) => return Ok(None),
-            Err(f) => {
-                return Err(self.error(f, &format!("cannot read blob {digest} of {repository}")));
-            }
-        };
-        if sha256_digest(&bytes) != digest {
-            return Err(Error::Failed(format!(
-                "{}/{repository}: blob {digest} has other content than its digest says",
-                self.registry
-            )));
-        }
-        Ok(Some(bytes.to_vec()))
     }
 }

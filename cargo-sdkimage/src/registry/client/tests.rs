@@ -377,9 +377,9 @@ async fn a_blob_above_the_threshold_goes_up_in_several_patches_to_the_real_regis
         .unwrap();
     assert_eq!(upload, Upload::Chunked { patches: 4 });
     assert!(client.has_blob(&repository, &digest).await.unwrap());
-    // The registry's copy hashes to the digest (`get_blob` checks it).
+    // The registry's copy hashes to the digest (`blob_bytes` checks it).
     let back = client
-        .get_blob(&repository, &digest)
+        .blob_bytes(&repository, &digest, 4 << 20)
         .await
         .unwrap()
         .unwrap();
@@ -509,5 +509,121 @@ async fn a_registry_refusing_chunks_gets_the_blob_in_one_put_from_then_on() {
             "POST /V2/X/BLOBS/UPLOADS/ [] 0".into(),
             put,
         ]
+    );
+}
+
+/// A registry of blobs: `GET /v2/x/blobs/<digest>` answers with the content `blobs` holds
+/// under that digest (404 without one); the first answer for a digest in `broken` announces
+/// its length and closes after half the body. Logs each request line.
+async fn blob_registry(
+    blobs: Vec<(String, Vec<u8>)>,
+    broken: Vec<String>,
+) -> (String, std::sync::Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let host = listener.local_addr().unwrap().to_string();
+    let log = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let seen = log.clone();
+    tokio::spawn(async move {
+        let mut broken = broken;
+        while let Ok((mut conn, _)) = listener.accept().await {
+            let mut request = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                let Ok(n @ 1..) = conn.read(&mut buf).await else {
+                    break;
+                };
+                request.extend_from_slice(&buf[..n]);
+            }
+            let text = String::from_utf8_lossy(&request).to_string();
+            let line = text.lines().next().unwrap_or_default().to_string();
+            seen.lock().unwrap().push(line.clone());
+            let path = line.split(' ').nth(1).unwrap_or_default();
+            let found = path
+                .strip_prefix("/v2/x/blobs/")
+                .and_then(|d| blobs.iter().find(|(digest, _)| digest == d));
+            let (status, body, sent) = match (path, found) {
+                ("/v2/", _) => ("200", Vec::new(), 0),
+                (_, Some((digest, body))) => {
+                    let sent = match broken.iter().position(|b| b == digest) {
+                        Some(i) => {
+                            broken.remove(i);
+                            body.len() / 2
+                        }
+                        None => body.len(),
+                    };
+                    ("200", body.clone(), sent)
+                }
+                _ => ("404", Vec::new(), 0),
+            };
+            let head = format!(
+                "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(head.as_bytes()).await;
+            let _ = conn.write_all(&body[..sent]).await;
+        }
+    });
+    (host, log)
+}
+
+#[tokio::test]
+async fn a_blob_read_whole_is_capped_checked_against_its_digest_and_read_again_when_cut() {
+    let content = b"a small config blob".to_vec();
+    let good = sha256_digest(&content);
+    let sha512 = format!("sha512:{}", hex::encode(sha2::Sha512::digest(&content)));
+    let lying = sha256_digest(b"something else");
+    let cut = sha256_digest(b"a body cut once");
+    let (host, log) = blob_registry(
+        vec![
+            (good.clone(), content.clone()),
+            (sha512.clone(), content.clone()),
+            (lying.clone(), content.clone()),
+            (cut.clone(), b"a body cut once".to_vec()),
+        ],
+        vec![cut.clone()],
+    )
+    .await;
+    let client = RegistryClient::new(&host, true, None, fast()).unwrap();
+    let read = |digest: String, limit| {
+        let client = &client;
+        async move { client.blob_bytes("x", &digest, limit).await }
+    };
+    assert_eq!(
+        read(good.clone(), 1024).await.unwrap(),
+        Some(content.clone())
+    );
+    // Another algorithm's digest of the same content: checked with sha512.
+    assert_eq!(read(sha512, 1024).await.unwrap(), Some(content.clone()));
+    let err = read(lying.clone(), 1024).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("blob {lying} of x on {host} hashes to {good}")),
+        "{err}"
+    );
+    assert_eq!(err.exit_code(), 1);
+    let err = read(good.clone(), 5).await.unwrap_err();
+    assert!(err.to_string().contains("larger than 5 bytes"), "{err}");
+    assert_eq!(err.exit_code(), 1);
+    // Cut once after half its body: read again from the start.
+    assert_eq!(
+        read(cut.clone(), 1024).await.unwrap().as_deref(),
+        Some(&b"a body cut once"[..])
+    );
+    let missing = sha256_digest(b"not there");
+    assert_eq!(read(missing, 1024).await.unwrap(), None);
+    let err = read("sha256:abc".into(), 1024).await.unwrap_err();
+    assert!(err.to_string().contains("sha256:abc"), "{err}");
+    let log = log.lock().unwrap().clone();
+    assert_eq!(
+        log.iter()
+            .filter(|l| l.starts_with(&format!("GET /v2/x/blobs/{cut} ")))
+            .count(),
+        2,
+        "{log:?}"
+    );
+    assert!(
+        !log.iter().any(|l| l.contains("sha256:abc")),
+        "a malformed digest is never asked for: {log:?}"
     );
 }

@@ -163,9 +163,17 @@ impl ImageJob<'_> {
                 self.store.forget(&v.state_key);
                 if matches!(e, crate::context::ContextError::NotSelected { .. }) {
                     let state_dir = session.ws.state_dir();
-                    crate::run::selection::remember_whole(&state_dir, &image.name).map_err(
-                        |e| Error::io(format!("cannot write under {}", state_dir.display()), e),
-                    )?;
+                    let dockerfile = &sources.dockerfile;
+                    crate::run::selection::remember_whole(
+                        session,
+                        self.engine,
+                        self.index,
+                        dockerfile,
+                    )
+                    .await
+                    .map_err(|e| {
+                        Error::io(format!("cannot write under {}", state_dir.display()), e)
+                    })?;
                 }
                 Err(Error::Failed(format!("build failed: {e} ({log_hint})")))
             }

@@ -170,12 +170,9 @@ impl ImageJob<'_> {
         .await
         .map_err(failed)??;
         // Only what the Dockerfile can read, when that is known.
-        let only = crate::run::selection::context_paths(
-            session,
-            self.index,
-            &dockerfile,
-            &session.ws.state_dir(),
-        );
+        let only =
+            crate::run::selection::context_paths(session, self.engine, self.index, &dockerfile)
+                .await;
         let selected = only.clone();
         tokio::task::spawn_blocking(move || -> Result<Sources> {
             let hashed_at = std::time::SystemTime::now();
