@@ -191,7 +191,7 @@ fn up_to_date_images_are_skipped_and_changes_rebuild_only_what_they_touch() {
     // An image removed from the engine behind our back is rebuilt.
     let go = format!("{}/beam_go_sdk:2.0", repo.root);
     let out = std::process::Command::new("docker")
-        .args(["rmi", "-f", &go])
+        .args(["rmi", "-f", "--no-prune", &go])
         .output()
         .unwrap();
     assert!(out.status.success());

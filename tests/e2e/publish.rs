@@ -655,7 +655,7 @@ impl AuthRegistry {
                 .args(["push", &base])
                 .env("DOCKER_CONFIG", config),
         );
-        docker(&["rmi", &base]);
+        docker(&["rmi", "--no-prune", &base]);
         repo.write(
             "sdks/go/container/Dockerfile",
             &format!("FROM {base}\nCOPY boot.sh /boot\n"),

@@ -153,7 +153,8 @@ impl Drop for Repo {
     }
 }
 
-/// `docker rmi <rmi_flags> <refs>` of every local image whose reference is under `root/`.
+/// `docker rmi --no-prune <rmi_flags> <refs>` of every local image whose reference is under
+/// `root/` (see [`images::remove_image`] for `--no-prune`).
 pub fn remove_images_under(root: &str, rmi_flags: &[&str]) {
     let Ok(out) = Command::new("docker")
         .args(["image", "ls", "--format", "{{.Repository}}:{{.Tag}}"])
@@ -168,7 +169,7 @@ pub fn remove_images_under(root: &str, rmi_flags: &[&str]) {
         .collect();
     if !refs.is_empty() {
         let _ = Command::new("docker")
-            .arg("rmi")
+            .args(["rmi", "--no-prune"])
             .args(rmi_flags)
             .args(&refs)
             .output();

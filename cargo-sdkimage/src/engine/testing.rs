@@ -7,8 +7,10 @@ use super::{Engine, EngineError, error_text};
 impl Engine {
     /// Remove image `id`, forced.
     pub(crate) async fn remove_image_forced(&self, id: &str) -> Result<(), EngineError> {
+        // Its untagged parents stay (see `tests/e2e/support/images.rs`, `remove_image`).
         let options = RemoveImageOptions {
             force: true,
+            noprune: true,
             ..Default::default()
         };
         self.docker

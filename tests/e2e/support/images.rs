@@ -37,10 +37,13 @@ pub fn build_foreign_image(
     super::docker_image_id(reference).expect("the image just built")
 }
 
-/// `docker rmi -f <reference or id>`, whatever it answers (the image may be gone already).
+/// `docker rmi -f --no-prune <reference or id>`, whatever it answers (the image may be gone
+/// already). `--no-prune` keeps its untagged parents: the classic builder's cache of a build
+/// another test runs at the same time may stand on them, and pruning them mid-build fails that
+/// build with "unable to find image" (seen in CI-like runs).
 pub fn remove_image(reference: &str) {
     let _ = Command::new("docker")
-        .args(["rmi", "-f", reference])
+        .args(["rmi", "-f", "--no-prune", reference])
         .output();
 }
 
