@@ -8,8 +8,8 @@
 //! Where a block starts depends only on the bytes (never on how they were written, nor on
 //! flushes, which are ignored), and each block's deflate only on its bytes and its dictionary
 //! (the compressor is reset before each), so the same plain stream gives the same compressed
-//! bytes on any machine, whatever the number of threads. Memory stays bounded: at most a few
-//! blocks per thread are in flight, the caller waits for room.
+//! bytes on any machine, whatever the number of threads. Memory stays bounded: at most about
+//! seven blocks per thread are in flight, the caller waits for room.
 
 use std::io::{self, Write};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
@@ -77,13 +77,14 @@ where
 {
     let threads = threads.clamp(1, MAX_THREADS);
     std::thread::scope(|scope| {
-        let (jobs, queue) = sync_channel::<Job>(threads);
+        // Queues a few blocks deep, so a thread the scheduler wakes late finds work waiting.
+        let (jobs, queue) = sync_channel::<Job>(2 * threads);
         let queue = Arc::new(Mutex::new(queue));
         for _ in 0..threads {
             let queue = queue.clone();
             scope.spawn(move || deflate_jobs(&queue));
         }
-        let (order, results) = sync_channel::<Receiver<io::Result<Deflated>>>(2 * threads);
+        let (order, results) = sync_channel::<Receiver<io::Result<Deflated>>>(4 * threads);
         let writer = scope.spawn(move || -> io::Result<(W, Crc)> {
             out.write_all(&HEADER)?;
             let mut crc = Crc::new();
