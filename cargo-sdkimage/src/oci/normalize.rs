@@ -15,8 +15,8 @@
 //!   untouched, keeping the base's blob digests when the base's registry manifest is known.
 //!
 //! Without one (`reproducible = false`), layers and config are kept as the engine wrote them.
-//! Either way layers are compressed deterministically (gzip level [`GZIP_LEVEL`], no name, no
-//! time, OS byte 255) and cached by (diff id, epoch) under the state folder, so a second push of
+//! Either way layers are compressed deterministically on every core ([`gzip`]: level 6 in
+//! fixed-size blocks, one gzip member, no name, no time, OS byte 255) and cached by (diff id, epoch) under the state folder, so a second push of
 //! an unchanged layer compresses nothing.
 
 use std::fs;
@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::archive::ExportedImage;
+use super::gzip::{self, COMPRESSOR};
 use crate::error::{Error, Result};
 use crate::registry::RegistryManifest;
 
@@ -36,12 +37,6 @@ pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const OCI_LAYER_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 const DOCKER_LAYER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
-
-/// The gzip level of every layer we compress. Part of what a digest depends on: changing it
-/// (or the compressor, zlib-rs through flate2, pinned by Cargo.lock) changes every digest.
-pub const GZIP_LEVEL: u32 = 6;
-/// Names the compressed form in cache keys, so a change of level or compressor misses.
-const COMPRESSOR: &str = "gzip6-zlibrs1";
 
 /// A content descriptor (OCI image spec).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -272,18 +267,17 @@ fn compress_cached(
     let partial = tempfile::NamedTempFile::new_in(&blobs)?;
     let (diff_id, digest, size) = {
         let file = BufWriter::with_capacity(256 * 1024, partial.as_file());
-        let compressed = Hashing::new(file);
-        let gzip = gzip_writer(compressed);
-        let mut plain = Hashing::new(gzip);
         let input = open()?;
-        match epoch {
-            Some(epoch) => rewrite_layer(input, &mut plain, epoch)?,
-            None => {
-                io::copy(&mut io::BufReader::new(input), &mut plain)?;
+        let (compressed, plain_digest) = gzip::compress(Hashing::new(file), |gzip| {
+            let mut plain = Hashing::new(gzip);
+            match epoch {
+                Some(epoch) => rewrite_layer(input, &mut plain, epoch)?,
+                None => {
+                    io::copy(&mut io::BufReader::new(input), &mut plain)?;
+                }
             }
-        }
-        let (gzip, plain_digest, _) = plain.finish();
-        let compressed = gzip.finish()?;
+            Ok(plain.finish().1)
+        })?;
         let (mut file, digest, size) = compressed.finish();
         file.flush()?;
         (plain_digest, digest, size)
@@ -299,14 +293,6 @@ fn compress_cached(
     fs::write(&tmp, serde_json::to_vec(&cached).expect("serializes"))?;
     fs::rename(&tmp, &record)?;
     Ok((cached, blob))
-}
-
-/// The deterministic gzip stream: fixed level, no file name, mtime 0, OS "unknown".
-pub fn gzip_writer<W: Write>(inner: W) -> flate2::write::GzEncoder<W> {
-    flate2::GzBuilder::new()
-        .mtime(0)
-        .operating_system(255)
-        .write(inner, flate2::Compression::new(GZIP_LEVEL))
 }
 
 /// A writer that hashes (sha256) and counts what goes through it.
