@@ -328,11 +328,7 @@ fn declares_workspace(dir: &Path) -> bool {
 mod tests {
     use super::*;
 
-    fn touch(root: &Path, rel: &str, text: &str) {
-        let p = root.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    }
+    use crate::manifest::tests::write_under as touch;
 
     #[test]
     fn skips_what_it_must() {

@@ -632,19 +632,12 @@ mod tests {
     /// An engine on a Unix socket that answers `/version`, and every other request (a build, a
     /// push) with `chunks`, each sent and flushed on its own, as a chunked body.
     async fn engine_streaming(dir: &std::path::Path, chunks: &'static [&'static str]) -> Engine {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::io::AsyncWriteExt;
         let socket = dir.join("engine.sock");
         let listener = tokio::net::UnixListener::bind(&socket).unwrap();
         tokio::spawn(async move {
             while let Ok((mut conn, _)) = listener.accept().await {
-                let mut head = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match conn.read(&mut buf).await {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => head.extend_from_slice(&buf[..n]),
-                    }
-                }
+                let head = crate::registry::client::tests::read_head(&mut conn).await;
                 let start = String::from_utf8_lossy(&head)
                     .lines()
                     .next()

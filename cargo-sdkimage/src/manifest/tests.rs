@@ -28,6 +28,13 @@ pub(crate) fn temp_tree(name: &str) -> TempTree {
     TempTree { _dir: dir, path }
 }
 
+/// Write `text` to `root/rel`, creating its folders: the set-up of every test tree.
+pub(crate) fn write_under(root: &Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, text).unwrap();
+}
+
 fn parse(root: &Path, text: &str) -> Result<Manifest> {
     Manifest::parse(&root.join("sdk/sdkimage.toml"), root, text.to_string())
 }

@@ -697,4 +697,4 @@ pub use chunked::UploadPolicy;
 mod read_blob;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -577,9 +577,7 @@ fn workspace(extra: &[(&str, &str)]) -> tempfile::TempDir {
         files.push((rel, text));
     }
     for (rel, text) in files {
-        let p = dir.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
+        crate::manifest::tests::write_under(dir.path(), rel, text);
     }
     dir
 }

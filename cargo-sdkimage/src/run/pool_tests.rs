@@ -18,11 +18,7 @@ use crate::report::{MessageFormat, ProgressMode, ReportOptions, Reporter};
 /// A standalone workspace: `base` -> `mid` -> `top`, and `base` -> `leaf:1..3`.
 fn workspace() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let write = |rel: &str, text: &str| {
-        let p = dir.path().join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    };
+    let write = |rel: &str, text: &str| crate::manifest::tests::write_under(dir.path(), rel, text);
     write(
         "sdkimage-workspace.toml",
         "version = \"1.0.0\"\nrepository-root = \"fake.local/pool\"\ntags = [\"{version}\"]\ndefault-labels = false\nbuilder = \"classic\"\n",

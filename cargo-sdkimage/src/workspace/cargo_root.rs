@@ -181,9 +181,7 @@ mod tests {
             t
         }
         fn write(&self, rel: &str, text: &str) {
-            let p = self.0.path().join(rel);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
+            crate::manifest::tests::write_under(self.root(), rel, text);
         }
         fn root(&self) -> &Path {
             self.0.path()

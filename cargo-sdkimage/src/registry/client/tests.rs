@@ -116,10 +116,25 @@ fn docker_hub_uses_its_api_host() {
     assert_eq!(c.base_url(), "http://localhost:5000");
 }
 
+/// What a client sent on `conn` up to the end of its request head (`\r\n\r\n`), with any
+/// body bytes that came in the same reads; all of it when the connection ends first.
+pub(crate) async fn read_head<R: tokio::io::AsyncRead + Unpin>(conn: &mut R) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut request = Vec::new();
+    let mut buf = [0u8; 65536];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        let Ok(n @ 1..) = conn.read(&mut buf).await else {
+            break;
+        };
+        request.extend_from_slice(&buf[..n]);
+    }
+    request
+}
+
 /// A minimal token-auth registry: `/v2/` challenges with Bearer, `/token` wants `user:pass`
 /// (or a refresh grant), manifests want the token and answer 503 `busy` times first.
 async fn token_registry(busy: usize) -> (String, std::sync::Arc<Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let host = listener.local_addr().unwrap().to_string();
     let log = std::sync::Arc::new(Mutex::new(Vec::new()));
@@ -127,14 +142,7 @@ async fn token_registry(busy: usize) -> (String, std::sync::Arc<Mutex<Vec<String
     tokio::spawn(async move {
         let mut busy = busy;
         while let Ok((mut conn, _)) = listener.accept().await {
-            let mut request = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                let Ok(n @ 1..) = conn.read(&mut buf).await else {
-                    break;
-                };
-                request.extend_from_slice(&buf[..n]);
-            }
+            let request = read_head(&mut conn).await;
             let text = String::from_utf8_lossy(&request).to_string();
             let line = text.lines().next().unwrap_or_default().to_string();
             let auth = text
@@ -417,14 +425,7 @@ async fn chunkless_registry() -> (String, std::sync::Arc<Mutex<Vec<String>>>) {
     let seen = log.clone();
     tokio::spawn(async move {
         while let Ok((mut conn, _)) = listener.accept().await {
-            let mut request = Vec::new();
-            let mut buf = [0u8; 65536];
-            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                let Ok(n @ 1..) = conn.read(&mut buf).await else {
-                    break;
-                };
-                request.extend_from_slice(&buf[..n]);
-            }
+            let request = read_head(&mut conn).await;
             let end = request
                 .windows(4)
                 .position(|w| w == b"\r\n\r\n")
@@ -440,6 +441,7 @@ async fn chunkless_registry() -> (String, std::sync::Arc<Mutex<Vec<String>>>) {
             };
             let length: usize = header("content-length").parse().unwrap_or(0);
             let mut body = request.len() - end;
+            let mut buf = [0u8; 65536];
             while body < length {
                 let Ok(n @ 1..) = conn.read(&mut buf).await else {
                     break;
@@ -519,7 +521,7 @@ async fn blob_registry(
     blobs: Vec<(String, Vec<u8>)>,
     broken: Vec<String>,
 ) -> (String, std::sync::Arc<Mutex<Vec<String>>>) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let host = listener.local_addr().unwrap().to_string();
     let log = std::sync::Arc::new(Mutex::new(Vec::new()));
@@ -527,14 +529,7 @@ async fn blob_registry(
     tokio::spawn(async move {
         let mut broken = broken;
         while let Ok((mut conn, _)) = listener.accept().await {
-            let mut request = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                let Ok(n @ 1..) = conn.read(&mut buf).await else {
-                    break;
-                };
-                request.extend_from_slice(&buf[..n]);
-            }
+            let request = read_head(&mut conn).await;
             let text = String::from_utf8_lossy(&request).to_string();
             let line = text.lines().next().unwrap_or_default().to_string();
             seen.lock().unwrap().push(line.clone());

@@ -16,11 +16,7 @@ const TOP: &str = "ARG FROM_IMAGE\nFROM ${FROM_IMAGE}\nCOPY small.txt /\n";
 /// A standalone workspace: `top` on our `base` (through a build arg), built with BuildKit on
 /// `engine`.
 fn session(dir: &Path, engine: &Arc<FakeEngine>) -> (Session, ImageIndex) {
-    let write = |rel: &str, text: &str| {
-        let p = dir.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, text).unwrap();
-    };
+    let write = |rel: &str, text: &str| crate::manifest::tests::write_under(dir, rel, text);
     write(
         "sdkimage-workspace.toml",
         "version = \"1.0.0\"\nrepository-root = \"fake.local/sel\"\ntags = [\"{version}\"]\ndefault-labels = false\n",
