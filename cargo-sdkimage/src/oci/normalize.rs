@@ -486,9 +486,8 @@ pub fn epoch_rfc3339(epoch: u64) -> String {
     crate::provenance::rfc3339(UNIX_EPOCH + Duration::from_secs(epoch))
 }
 
-pub fn sha256_digest(bytes: &[u8]) -> String {
-    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
-}
+/// The one `sha256:<hex>` of bytes, the registry client's.
+pub use crate::registry::client::sha256_digest;
 
 #[cfg(test)]
 mod tests;
